@@ -1,0 +1,681 @@
+/*
+ * core/job.c - see job.h.
+ */
+#include "config.h"
+
+#include "job.h"
+#include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the core's keys ----------------------------------------------------- */
+
+const syncd_option job_core_options[] = {
+	{"name", SYNCD_OPT_STRING, NULL,
+	 "job name, [A-Za-z0-9_]+ (at most 48): names the slot and the job's state",
+	 SYNCD_OPT_REQUIRED, 0, 0, NULL, NULL},
+	{"mode", SYNCD_OPT_ENUM, "full+incremental",
+	 "full+incremental: copy, then stream; incremental: stream only; full: copy only",
+	 0, 0, 0, "full+incremental|incremental|full", NULL},
+	{"concurrency", SYNCD_OPT_INT, "2",
+	 "sink workers, each with its own destination connection (the reference's CPU cores)",
+	 0, 1, 64, NULL, NULL},
+	{"auto_retry", SYNCD_OPT_BOOL, "false",
+	 "restart a failed job from its last checkpoint", 0, 0, 0, NULL, NULL},
+	{"max_retries", SYNCD_OPT_INT, "1", "restarts allowed when auto_retry is on",
+	 0, 0, 1000, NULL, NULL},
+	{"retry_interval", SYNCD_OPT_DURATION, "120s",
+	 "wait between restarts (a bare number is seconds)", 0, 0, 86400000LL, NULL, "s"},
+	{"state_dir", SYNCD_OPT_STRING, NULL,
+	 "local state directory (spill files); default $STATE_DIRECTORY, "
+	 "/var/lib/syncd as root, else ~/.local/state/syncd; the job uses DIR/NAME",
+	 0, 0, 0, NULL, NULL},
+	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+
+static const syncd_option job_source_core[] = {
+	{"plugin", SYNCD_OPT_STRING, "pgoutput", "the source plugin", 0, 0, 0, NULL, NULL},
+	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+
+const syncd_option job_sink_core_options[] = {
+	{"plugin", SYNCD_OPT_STRING, NULL,
+	 "the sink plugin; by default write_mode picks it (upsert: dws_upsert, copy: dws_copy)",
+	 0, 0, 0, NULL, NULL},
+	{"write_mode", SYNCD_OPT_ENUM, "upsert",
+	 "upsert: batched INSERT ... ON CONFLICT; copy: COPY into staging, then merge",
+	 0, 0, 0, "upsert|copy", NULL},
+	{"target.schema", SYNCD_OPT_STRING, "#{source_db_name}",
+	 "destination schema; may use #{source_db_name}, #{source_schema_name}, #{source_table_name}",
+	 0, 0, 0, NULL, NULL},
+	{"target.table", SYNCD_OPT_STRING, "#{source_table_name}",
+	 "destination table; must contain #{source_table_name}", 0, 0, 0, NULL, NULL},
+	{"batch.max_rows", SYNCD_OPT_INT, "50000",
+	 "flush a worker's batch at this many changes (Maximum Data Volume for Batch Write)",
+	 0, 1, 10000000, NULL, NULL},
+	{"batch.interval", SYNCD_OPT_DURATION, "3s",
+	 "flush a batch this long after its first change (Scheduled Batch Write Interval; bare number: seconds)",
+	 0, 1, 3600000, NULL, "s"},
+	{"sink.buffer-flush.max-size", SYNCD_OPT_SIZE, "512MB",
+	 "flush a worker's batch at this many bytes of values (bare number: MB)",
+	 0, 65536, 68719476736LL, NULL, "MB"},
+	{"sink.keyby.enable", SYNCD_OPT_BOOL, "true",
+	 "spread changes over the concurrency workers; false: one worker", 0, 0, 0, NULL, NULL},
+	{"sink.keyby.mode", SYNCD_OPT_ENUM, "table",
+	 "table: a table's changes go to one worker; pk: by hash of the primary key",
+	 0, 0, 0, "table|pk", NULL},
+	{"sink.field.name.case-sensitive", SYNCD_OPT_BOOL, "true",
+	 "false: fold target schema, table and column names to lower case", 0, 0, 0, NULL, NULL},
+	{"sink.truncate.mode", SYNCD_OPT_ENUM, "apply",
+	 "apply: TRUNCATE the target in position; ignore: skip source TRUNCATEs",
+	 0, 0, 0, "apply|ignore", NULL},
+	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+
+static const syncd_option job_transform_core[] = {
+	{"plugin", SYNCD_OPT_STRING, NULL, "the transform plugin", SYNCD_OPT_REQUIRED,
+	 0, 0, NULL, NULL},
+	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+
+static const syncd_option job_archiver_core[] = {
+	{"plugin", SYNCD_OPT_STRING, NULL,
+	 "the archiver plugin; default: [dirty] archiver", 0, 0, 0, NULL, NULL},
+	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+
+const syncd_option job_dirty_options[] = {
+	{"enabled", SYNCD_OPT_BOOL, "false",
+	 "Write Dirty Data: false fails the job on the first refused row", 0, 0, 0, NULL, NULL},
+	{"threshold", SYNCD_OPT_INT, "100",
+	 "refused rows allowed per worker before the job fails; -1: unlimited",
+	 0, -1, INT64_MAX, NULL, NULL},
+	{"policy", SYNCD_OPT_ENUM, "none",
+	 "none: log dirty rows only; archive: hand them to the archiver", 0, 0, 0,
+	 "none|archive", NULL},
+	{"archiver", SYNCD_OPT_STRING, "file", "archiver plugin used by policy = archive",
+	 0, 0, 0, NULL, NULL},
+	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+
+/* ---- loading --------------------------------------------------------------- */
+
+static const char *
+job_raw(const jf_section *sec, const char *key, int *line)
+{
+	for (size_t i = 0; sec && i < sec->nkeys; i++)
+		if (strcmp(sec->keys[i].name, key) == 0) {
+			if (line)
+				*line = sec->keys[i].line;
+			return sec->keys[i].value;
+		}
+	return NULL;
+}
+
+static bool
+job_valid_ident(const char *s, size_t max)
+{
+	size_t n = 0;
+	for (; s && *s; s++, n++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return n > 0 && n <= max;
+}
+
+/* Creates an instance of plugin `name` for section `section`, checking its
+ * kind, and binds the section's keys to core_table + the plugin's table. */
+static syncd_instance *
+job_instance(job *j, const char *section, const char *name, int name_line,
+             syncd_plugin_kind kind, const syncd_option *core_table,
+             strbuf *errors)
+{
+	const jf_section *sec = jobfile_section(j->file, section);
+	const char *path = j->file->path;
+	const loaded_plugin *p;
+	syncd_instance *inst;
+	const syncd_option *tables[3] = {core_table, NULL, NULL};
+	char *err = NULL;
+	int line = name_line ? name_line : (sec ? sec->line : 0);
+
+	p = loader_load(name, &err);
+	if (!p) {
+		sb_printf(errors, "%s:%d: [%s] %s\n", path, line, section, err);
+		free(err);
+		return NULL;
+	}
+	if (p->d.kind != kind) {
+		sb_printf(errors, "%s:%d: [%s] plugin %s (%s) is a %s plugin; [%s] "
+		          "needs a %s plugin (see syncd --list-plugins)\n",
+		          path, line, section, name, p->path,
+		          loader_kind_name(p->d.kind), section, loader_kind_name(kind));
+		return NULL;
+	}
+	for (const syncd_option *o = p->d.options; o && o->name; o++)
+		for (const syncd_option *c = core_table; c->name; c++)
+			if (strcmp(o->name, c->name) == 0) {
+				sb_printf(errors, "%s: plugin %s declares the key %s, which "
+				          "syncd itself owns in [%s]; rename it in the plugin\n",
+				          p->path, name, o->name, section);
+				return NULL;
+			}
+	inst = xcalloc(1, sizeof *inst);
+	inst->job = j;
+	inst->section = xstrdup(section);
+	inst->prefix = xasprintf("[%s:%s]", section, name);
+	inst->plugin = p;
+	pthread_mutex_init(&inst->lock, NULL);
+	tables[1] = p->d.options;
+	if (!tables[1]) {
+		static const syncd_option none[] = {{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+		tables[1] = none;
+	}
+	optset_bind(&inst->opts, path, section, sec, tables, errors);
+	for (size_t i = 0; i < inst->opts.n; i++)
+		if ((inst->opts.v[i].decl->flags & SYNCD_OPT_SECRET) && inst->opts.v[i].text)
+			log_add_secret(inst->opts.v[i].text);
+	return inst;
+}
+
+static void
+job_instance_free(syncd_instance *inst)
+{
+	if (!inst)
+		return;
+	optset_free(&inst->opts);
+	pthread_mutex_destroy(&inst->lock);
+	free(inst->error);
+	free(inst->section);
+	free(inst->prefix);
+	free(inst);
+}
+
+/* #{...} variables in target.schema / target.table. */
+static void
+job_check_pattern(job *j, const char *key, bool need_table, strbuf *errors)
+{
+	static const char *const vars[] = {"#{source_db_name}", "#{source_schema_name}",
+	                                   "#{source_table_name}"};
+	const opt_value *v = optset_get(&j->sink->opts, key);
+	const char *text = v ? v->text : NULL;
+
+	if (!text || !*text) {
+		sb_printf(errors, "%s: [sink] %s may not be empty\n", j->file->path, key);
+		return;
+	}
+	for (const char *p = strstr(text, "#{"); p; p = strstr(p + 2, "#{")) {
+		bool known = false;
+		for (size_t i = 0; i < 3; i++)
+			if (strncmp(p, vars[i], strlen(vars[i])) == 0)
+				known = true;
+		if (!known)
+			sb_printf(errors, "%s:%d: [sink] %s: unknown variable in \"%s\"; "
+			          "use #{source_db_name}, #{source_schema_name} or "
+			          "#{source_table_name}\n", j->file->path, v->line, key, text);
+	}
+	if (need_table && !strstr(text, "#{source_table_name}"))
+		sb_printf(errors, "%s:%d: [sink] %s = %s must contain "
+		          "#{source_table_name}, or every table would go to one target\n",
+		          j->file->path, v->line, key, text);
+}
+
+job *
+job_load(const char *path, strbuf *errors)
+{
+	job *j;
+	char *ferr = NULL;
+	size_t before = errors->len;
+	const jf_section *sec;
+	const char *name;
+	int line = 0;
+
+	j = xcalloc(1, sizeof *j);
+	pthread_mutex_init(&j->fail_lock, NULL);
+	pthread_mutex_init(&j->dirty_lock, NULL);
+	j->file = jobfile_read(path, &ferr);
+	if (!j->file) {
+		sb_puts(errors, ferr);
+		free(ferr);
+		job_free(j);
+		return NULL;
+	}
+
+	/* sections */
+	for (size_t i = 0; i < j->file->nsections; i++) {
+		const jf_section *s = &j->file->sections[i];
+		if (strcmp(s->name, "job") == 0 || strcmp(s->name, "source") == 0 ||
+		    strcmp(s->name, "sink") == 0 || strcmp(s->name, "dirty") == 0 ||
+		    strcmp(s->name, "archiver") == 0)
+			continue;
+		if (strncmp(s->name, "transform.", 10) == 0) {
+			if (!job_valid_ident(s->name + 10, 63))
+				sb_printf(errors, "%s:%d: [%s]: a transform's name is made of "
+				          "A-Z, a-z, 0-9 and _\n", path, s->line, s->name);
+			continue;
+		}
+		if (strcmp(s->name, "monitor") == 0 ||
+		    strncmp(s->name, "logical_table.", 14) == 0) {
+			sb_printf(errors, "%s:%d: [%s] is not available in this version of "
+			          "syncd yet; remove the section\n", path, s->line, s->name);
+			continue;
+		}
+		sb_printf(errors, "%s:%d: unknown section [%s]; the sections are [job], "
+		          "[source], [sink], [transform.NAME], [dirty], [archiver]\n",
+		          path, s->line, s->name);
+	}
+
+	/* [job] and [dirty] */
+	{
+		const syncd_option *t[] = {job_core_options, NULL};
+		const syncd_option *d[] = {job_dirty_options, NULL};
+		optset_bind(&j->job_opts, path, "job", jobfile_section(j->file, "job"), t,
+		            errors);
+		optset_bind(&j->dirty_opts, path, "dirty",
+		            jobfile_section(j->file, "dirty"), d, errors);
+	}
+	{
+		const opt_value *v = optset_get(&j->job_opts, "name");
+		if (v && v->text && !job_valid_ident(v->text, 48))
+			sb_printf(errors, "%s:%d: [job] name = %s: use 1 to 48 of A-Z, a-z, "
+			          "0-9 and _ (it names the replication slot)\n",
+			          path, v->line, v->text);
+	}
+
+	/* [source] */
+	sec = jobfile_section(j->file, "source");
+	if (!sec)
+		sb_printf(errors, "%s: section [source] is missing\n", path);
+	else {
+		name = job_raw(sec, "plugin", &line);
+		if (!name || !*name) {
+			name = "pgoutput";
+			line = 0;
+		}
+		j->source = job_instance(j, "source", name, line, SYNCD_KIND_SOURCE,
+		                         job_source_core, errors);
+	}
+
+	/* [transform.*], in file order */
+	for (size_t i = 0; i < j->file->nsections; i++) {
+		const jf_section *s = &j->file->sections[i];
+		syncd_instance *t;
+		if (strncmp(s->name, "transform.", 10) != 0)
+			continue;
+		name = job_raw(s, "plugin", &line);
+		if (!name || !*name) {
+			sb_printf(errors, "%s:%d: [%s] plugin is required (the transform "
+			          "plugin to run, e.g. logical_delete or udf)\n",
+			          path, s->line, s->name);
+			continue;
+		}
+		t = job_instance(j, s->name, name, line, SYNCD_KIND_TRANSFORM,
+		                 job_transform_core, errors);
+		if (t) {
+			j->transforms = xrealloc(j->transforms,
+			                         (j->ntransforms + 1) * sizeof *j->transforms);
+			j->transforms[j->ntransforms++] = t;
+		}
+	}
+
+	/* [sink] */
+	sec = jobfile_section(j->file, "sink");
+	if (!sec)
+		sb_printf(errors, "%s: section [sink] is missing\n", path);
+	else {
+		name = job_raw(sec, "plugin", &line);
+		if (!name || !*name) {
+			const char *mode = job_raw(sec, "write_mode", &line);
+			if (!mode || !*mode || strcmp(mode, "upsert") == 0)
+				name = "dws_upsert";
+			else if (strcmp(mode, "copy") == 0)
+				name = "dws_copy";
+			else
+				name = NULL; /* binding reports the bad write_mode */
+		}
+		if (name)
+			j->sink = job_instance(j, "sink", name, line, SYNCD_KIND_SINK,
+			                       job_sink_core_options, errors);
+		if (j->sink) {
+			job_check_pattern(j, "target.schema", false, errors);
+			job_check_pattern(j, "target.table", true, errors);
+		}
+	}
+
+	/* [archiver]: only when dirty rows are archived */
+	sec = jobfile_section(j->file, "archiver");
+	if (errors->len == before) {
+		bool archive = optset_num(&j->dirty_opts, "enabled") &&
+		               strcmp(optset_str(&j->dirty_opts, "policy"), "archive") == 0;
+		if (archive || sec) {
+			name = job_raw(sec, "plugin", &line);
+			if (!name || !*name) {
+				name = optset_str(&j->dirty_opts, "archiver");
+				line = 0;
+			}
+			j->archiver = job_instance(j, "archiver", name, line,
+			                           SYNCD_KIND_ARCHIVER, job_archiver_core,
+			                           errors);
+			if (j->archiver && !archive) {
+				log_warning("%s:%d: [archiver] is not used: dirty rows are "
+				            "archived only with [dirty] enabled = true and "
+				            "policy = archive", path, sec->line);
+				job_instance_free(j->archiver);
+				j->archiver = NULL;
+			}
+		}
+	}
+
+	if (errors->len != before) {
+		job_free(j);
+		return NULL;
+	}
+	j->nworkers = (int) optset_num(&j->job_opts, "concurrency");
+	if (!optset_num(&j->sink->opts, "sink.keyby.enable"))
+		j->nworkers = 1;
+	j->dirty_count = xcalloc((size_t) j->nworkers, sizeof *j->dirty_count);
+	return j;
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+static syncd_instance **
+job_instances(job *j, size_t *n)
+{
+	syncd_instance **all = xcalloc(j->ntransforms + 3, sizeof *all);
+	size_t k = 0;
+
+	if (j->source)
+		all[k++] = j->source;
+	for (size_t i = 0; i < j->ntransforms; i++)
+		all[k++] = j->transforms[i];
+	if (j->sink)
+		all[k++] = j->sink;
+	if (j->archiver)
+		all[k++] = j->archiver;
+	*n = k;
+	return all;
+}
+
+/* The create/destroy/check operations sit at the same place in every
+ * kind's table: size, create, destroy, check. */
+typedef struct job_common_ops {
+	uint32_t size;
+	syncd_status (*create)(syncd_instance *, const syncd_host *, void **);
+	void (*destroy)(void *);
+	syncd_status (*check)(void *);
+} job_common_ops;
+
+static const job_common_ops *
+job_ops(const syncd_instance *inst)
+{
+	return (const job_common_ops *) &inst->plugin->ops;
+}
+
+bool
+job_create(job *j)
+{
+	size_t n;
+	syncd_instance **all = job_instances(j, &n);
+	bool ok = true;
+
+	for (size_t i = 0; i < n && ok; i++) {
+		syncd_instance *inst = all[i];
+		if (inst->created)
+			continue;
+		if (job_ops(inst)->create(inst, &job_host, &inst->state) != SYNCD_OK) {
+			log_error("%s could not start: %s", inst->prefix,
+			          inst->error ? inst->error : "no reason given by the plugin");
+			ok = false;
+			break;
+		}
+		inst->created = true;
+	}
+	free(all);
+	return ok;
+}
+
+static void
+job_destroy_instances(job *j)
+{
+	size_t n;
+	syncd_instance **all = job_instances(j, &n);
+
+	/* in reverse: the archiver and sink outlive what feeds them */
+	for (size_t i = n; i-- > 0;) {
+		if (all[i]->created)
+			job_ops(all[i])->destroy(all[i]->state);
+		all[i]->created = false;
+		all[i]->state = NULL;
+	}
+	free(all);
+}
+
+bool
+job_check(job *j)
+{
+	size_t n;
+	syncd_instance **all = job_instances(j, &n);
+	bool ok = true;
+
+	for (size_t i = 0; i < n; i++) {
+		syncd_instance *inst = all[i];
+		if (!job_ops(inst)->check)
+			continue;
+		if (job_ops(inst)->check(inst->state) != SYNCD_OK) {
+			if (inst->error)
+				log_error("%s pre-check failed: %s", inst->prefix, inst->error);
+			ok = false;
+		}
+	}
+	free(all);
+	return ok;
+}
+
+void
+job_fail(job *j, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	msg = xmalloc((size_t) (n > 0 ? n : 0) + 1);
+	va_start(ap, fmt);
+	vsnprintf(msg, (size_t) (n > 0 ? n : 0) + 1, fmt, ap);
+	va_end(ap);
+
+	pthread_mutex_lock(&j->fail_lock);
+	if (!j->failure) {
+		j->failure = msg;
+		log_error("%s", msg);
+	} else
+		free(msg);
+	atomic_store(&j->failed, true);
+	atomic_store(&j->stopping, true);
+	pthread_mutex_unlock(&j->fail_lock);
+	if (j->pipe)
+		pipeline_wake(j->pipe);
+}
+
+void
+job_request_stop(job *j)
+{
+	atomic_store(&j->stopping, true);
+}
+
+static int
+job_mkdirs(const char *path)
+{
+	char *copy = xstrdup(path);
+	int rc = 0;
+
+	for (char *p = copy + 1; *p && rc == 0; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+				rc = -1;
+			*p = '/';
+		}
+	if (rc == 0 && mkdir(copy, 0700) != 0 && errno != EEXIST)
+		rc = -1;
+	free(copy);
+	return rc;
+}
+
+static bool
+job_prepare_state_dir(job *j)
+{
+	const char *base = optset_str(&j->job_opts, "state_dir");
+	char *dflt = NULL;
+
+	if (!base || !*base) {
+		const char *env = getenv("STATE_DIRECTORY");
+		const char *home = getenv("HOME");
+		if (env && *env)
+			base = env;
+		else if (geteuid() == 0)
+			base = "/var/lib/syncd";
+		else
+			base = dflt = xasprintf("%s/.local/state/syncd",
+			                        home && *home ? home : "/tmp");
+	}
+	free(j->state_dir);
+	j->state_dir = xasprintf("%s/%s", base, optset_str(&j->job_opts, "name"));
+	free(dflt);
+	if (job_mkdirs(j->state_dir) != 0) {
+		log_error("could not create the state directory %s: %s; set [job] "
+		          "state_dir to a writable directory",
+		          j->state_dir, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+typedef struct job_source_thread {
+	job *j;
+	syncd_status status;
+	atomic_bool done;
+} job_source_thread;
+
+static void *
+job_source_main(void *arg)
+{
+	job_source_thread *t = arg;
+	syncd_instance *src = t->j->source;
+
+	t->status = src->plugin->ops.source.run(src->state);
+	atomic_store(&t->done, true);
+	return NULL;
+}
+
+int
+job_run(job *j)
+{
+	job_source_thread t = {.j = j};
+	pthread_t thread;
+	sigset_t sigs;
+	int signals = 0;
+	int64_t started = now_ms();
+
+	atomic_store(&j->stopping, false);
+	atomic_store(&j->failed, false);
+	free(j->failure);
+	j->failure = NULL;
+	memset(j->dirty_count, 0, (size_t) j->nworkers * sizeof *j->dirty_count);
+	if (!job_prepare_state_dir(j))
+		return 1;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+
+	j->pipe = pipeline_new(j);
+	if (pipeline_start(j->pipe) != SYNCD_OK)
+		goto stop;
+	log_info("job %s started: %s -> %d worker(s) -> %s",
+	         optset_str(&j->job_opts, "name"), j->source->prefix, j->nworkers,
+	         j->sink->prefix);
+	if (pthread_create(&thread, NULL, job_source_main, &t) != 0) {
+		job_fail(j, "could not start the source thread");
+		goto stop;
+	}
+	while (!atomic_load(&t.done)) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		int sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGINT || sig == SIGTERM) {
+			if (++signals == 1) {
+				log_info("received %s: stopping; flushing and confirming what "
+				         "is applied (send it again to stop at once)",
+				         sig == SIGINT ? "SIGINT" : "SIGTERM");
+				job_request_stop(j);
+			} else {
+				log_error("received %s again: stopping at once; changes not "
+				          "yet confirmed will be replayed at the next start",
+				          sig == SIGINT ? "SIGINT" : "SIGTERM");
+				_exit(1);
+			}
+		}
+	}
+	pthread_join(thread, NULL);
+	if (t.status != SYNCD_OK && !atomic_load(&j->failed))
+		job_fail(j, "%s %s", j->source->prefix,
+		         j->source->error ? j->source->error : "failed without a reason");
+	if (!atomic_load(&j->failed))
+		pipeline_drain(j->pipe);
+stop:
+	pipeline_stop(j->pipe);
+	{
+		strbuf m = {0};
+		metrics_format(&m);
+		if (m.len)
+			log_debug("metrics at the end of the run:\n%s", m.data);
+		sb_free(&m);
+	}
+	pipeline_free(j->pipe);
+	j->pipe = NULL;
+	if (atomic_load(&j->failed)) {
+		log_error("job %s failed after %.1f s: %s", optset_str(&j->job_opts, "name"),
+		          (double) (now_ms() - started) / 1000.0,
+		          j->failure ? j->failure : "unknown reason");
+		return 1;
+	}
+	log_info("job %s stopped cleanly after %.1f s", optset_str(&j->job_opts, "name"),
+	         (double) (now_ms() - started) / 1000.0);
+	return 0;
+}
+
+bool
+job_restart(job *j)
+{
+	job_destroy_instances(j);
+	return job_create(j);
+}
+
+void
+job_free(job *j)
+{
+	if (!j)
+		return;
+	job_destroy_instances(j);
+	job_instance_free(j->source);
+	for (size_t i = 0; i < j->ntransforms; i++)
+		job_instance_free(j->transforms[i]);
+	free(j->transforms);
+	job_instance_free(j->sink);
+	job_instance_free(j->archiver);
+	optset_free(&j->job_opts);
+	optset_free(&j->dirty_opts);
+	jobfile_free(j->file);
+	free(j->state_dir);
+	free(j->failure);
+	free(j->dirty_count);
+	pthread_mutex_destroy(&j->fail_lock);
+	pthread_mutex_destroy(&j->dirty_lock);
+	free(j);
+}

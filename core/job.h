@@ -1,0 +1,83 @@
+/*
+ * core/job.h - one job: its file, its plugin instances, and running it.
+ *
+ * job_load() reads and validates the job file against the core's tables and
+ * the tables of the plugins it names (exit code 2 territory);
+ * job_create() creates the plugin instances; job_check() runs pre-checks
+ * (exit 3); job_run() runs the pipeline until the source ends, a stop is
+ * requested (exit 0) or something fails (exit 1).
+ */
+#ifndef SYNCD_JOB_H
+#define SYNCD_JOB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <syncd/plugin.h>
+
+#include "jobfile.h"
+#include "loader.h"
+#include "options.h"
+
+typedef struct job job;
+typedef struct pipeline pipeline;
+
+struct syncd_instance {
+	job *job;
+	char *section;                /* "sink", "transform.extra", ... */
+	char *prefix;                 /* "[sink:jsonl]" */
+	const loaded_plugin *plugin;
+	optset opts;                  /* the core's keys of the section + the plugin's */
+	void *state;                  /* the plugin's, between create and destroy */
+	bool created;
+	pthread_mutex_t lock;
+	char *error;                  /* last set_error() message */
+	char sqlstate[6];
+};
+
+struct job {
+	jobfile *file;
+	optset job_opts;   /* [job] */
+	optset dirty_opts; /* [dirty] */
+	syncd_instance *source;
+	syncd_instance *sink;
+	syncd_instance *archiver; /* NULL unless dirty rows are archived */
+	syncd_instance **transforms;
+	size_t ntransforms;
+	char *state_dir;
+
+	int nworkers;
+	pipeline *pipe;
+	atomic_bool stopping;
+	atomic_bool failed;
+	pthread_mutex_t fail_lock;
+	char *failure;         /* first failure, for the exit message */
+	long *dirty_count;     /* per worker */
+	pthread_mutex_t dirty_lock;
+};
+
+/* The host services handed to every plugin. */
+extern const syncd_host job_host;
+
+job *job_load(const char *path, strbuf *errors);
+/* Calls create() of every instance; false (errors logged) on failure. */
+bool job_create(job *j);
+/* Pre-checks: true when all passed. */
+bool job_check(job *j);
+/* Runs the job; returns the exit code (0 clean, 1 failed). */
+int job_run(job *j);
+void job_request_stop(job *j);
+/* Destroys and re-creates the plugin instances (auto_retry). */
+bool job_restart(job *j);
+void job_free(job *j);
+
+/* Marks the job failed (first message wins) and wakes every waiter. */
+void job_fail(job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The core's own option tables, for the README / --help-job and tests. */
+extern const syncd_option job_core_options[];
+extern const syncd_option job_sink_core_options[];
+extern const syncd_option job_dirty_options[];
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * core/log.h - the core's log: levels, timestamps, an instance prefix such
+ * as "[sink:dws_upsert]", and masking of secrets in every line.
+ */
+#ifndef SYNCD_LOG_H
+#define SYNCD_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include <syncd/host.h>
+
+void log_set_level(syncd_log_level level);
+syncd_log_level log_get_level(void);
+bool log_parse_level(const char *s, syncd_log_level *level);
+bool log_enabled(syncd_log_level level);
+
+/* Mask every later occurrence of s (a secret option's value). */
+void log_add_secret(const char *s);
+void log_clear_secrets(void);
+
+/* Returns a copy of msg with passwords in conninfo strings and URIs and the
+ * registered secrets replaced by "********". Caller frees. */
+char *log_redact(const char *msg);
+
+void log_msg(const char *prefix, syncd_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_vmsg(const char *prefix, syncd_log_level level, const char *fmt,
+              va_list ap);
+
+#define log_error(...) log_msg(NULL, SYNCD_LOG_ERROR, __VA_ARGS__)
+#define log_warning(...) log_msg(NULL, SYNCD_LOG_WARNING, __VA_ARGS__)
+#define log_info(...) log_msg(NULL, SYNCD_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(NULL, SYNCD_LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * core/main.c - the syncd command line. Only main decides the exit code:
+ * 0 clean stop, 1 job failed, 2 bad usage or job file, 3 a pre-check failed.
+ */
+#include "config.h"
+
+#include "job.h"
+#include "loader.h"
+#include "log.h"
+#include "options.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EXIT_JOB_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_PRECHECK 3
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: syncd -c JOB.ini [options]\n"
+	        "       syncd --list-plugins | --plugin-help NAME | --version\n"
+	        "\n"
+	        "Keeps a destination database in sync with PostgreSQL: copies the\n"
+	        "selected tables once, then streams every committed change.\n"
+	        "\n"
+	        "  -c, --config FILE      the job file\n"
+	        "      --check            run the pre-checks only\n"
+	        "      --start-time TIME  incremental mode: replay from a past commit time\n"
+	        "      --create-tables    create the destination tables only\n"
+	        "      --preview          list the source tables each table matches\n"
+	        "      --list-plugins     list the plugins found, with kind and version\n"
+	        "      --plugin-help NAME the options of plugin NAME, with defaults\n"
+	        "      --plugin-dir DIR   look for plugins in DIR first\n"
+	        "      --log-level LEVEL  error, warning, info (default) or debug\n"
+	        "      --version          print the version and the plugin ABI\n"
+	        "  -h, --help             this text\n"
+	        "\n"
+	        "Plugins are searched in --plugin-dir, then $SYNCD_PLUGIN_PATH\n"
+	        "(colon-separated), then %s.\n"
+	        "Exit codes: 0 clean stop, 1 job failed, 2 bad usage or job file,\n"
+	        "3 a pre-check failed.\n",
+	        PLUGINDIR);
+}
+
+static void
+print_option(const syncd_option *o)
+{
+	char dflt[128];
+
+	if (o->flags & SYNCD_OPT_REQUIRED)
+		snprintf(dflt, sizeof dflt, "required");
+	else if (o->default_value && *o->default_value)
+		snprintf(dflt, sizeof dflt, "default %s", o->default_value);
+	else
+		snprintf(dflt, sizeof dflt, "no default");
+	printf("  %-32s %-9s %s%s\n", o->name, options_type_name(o->type), dflt,
+	       (o->flags & SYNCD_OPT_SECRET) ? ", secret" : "");
+	printf("  %-32s %s\n", "", o->help);
+	if (o->type == SYNCD_OPT_ENUM)
+		printf("  %-32s one of: %s\n", "", o->choices);
+	if (o->min || o->max)
+		printf("  %-32s range: %lld .. %lld%s\n", "", (long long) o->min,
+		       (long long) o->max,
+		       o->type == SYNCD_OPT_DURATION ? " ms"
+		       : o->type == SYNCD_OPT_SIZE   ? " bytes"
+		                                     : "");
+}
+
+static int
+cmd_plugin_help(const char *name)
+{
+	char *err = NULL;
+	const loaded_plugin *p = loader_load(name, &err);
+	const char *section;
+
+	if (!p) {
+		fprintf(stderr, "syncd: %s\n", err);
+		free(err);
+		return EXIT_USAGE;
+	}
+	switch (p->d.kind) {
+	case SYNCD_KIND_SOURCE: section = "[source]"; break;
+	case SYNCD_KIND_SINK: section = "[sink]"; break;
+	case SYNCD_KIND_TRANSFORM: section = "[transform.NAME]"; break;
+	default: section = "[archiver]"; break;
+	}
+	printf("%s %s (%s plugin, ABI %u.%u)\n", p->d.name, p->d.version,
+	       loader_kind_name(p->d.kind), p->d.abi_major, p->d.abi_minor);
+	if (p->d.description)
+		printf("%s\n", p->d.description);
+	printf("file: %s\n\nkeys of %s for this plugin:\n", p->path, section);
+	if (!p->d.options || !p->d.options->name)
+		printf("  (none)\n");
+	for (const syncd_option *o = p->d.options; o && o->name; o++)
+		print_option(o);
+	if (p->d.kind == SYNCD_KIND_SINK) {
+		printf("\nkeys of [sink] that syncd itself reads, for every sink:\n");
+		for (const syncd_option *o = job_sink_core_options; o->name; o++)
+			print_option(o);
+	}
+	return 0;
+}
+
+static int
+cmd_list_plugins(void)
+{
+	const loaded_plugin **list = NULL;
+	strbuf problems = {0};
+	size_t n = loader_list(&list, &problems);
+	char *dirs = loader_search_path();
+
+	printf("%-16s %-10s %-9s %s\n", "NAME", "KIND", "VERSION", "DESCRIPTION");
+	for (size_t i = 0; i < n; i++)
+		printf("%-16s %-10s %-9s %s\n", list[i]->d.name,
+		       loader_kind_name(list[i]->d.kind), list[i]->d.version,
+		       list[i]->d.description ? list[i]->d.description : "");
+	if (n == 0)
+		printf("(no plugins found)\n");
+	printf("\nsearched, in order:\n");
+	for (char *line = strtok(dirs, "\n"); line; line = strtok(NULL, "\n"))
+		printf("  %s\n", line);
+	if (problems.len)
+		fprintf(stderr, "\nfiles that are not usable plugins:\n%s", problems.data);
+	free(list);
+	free(dirs);
+	sb_free(&problems);
+	return 0;
+}
+
+/* Runs the job, restarting it after a failure when auto_retry is on. */
+static int
+run_with_retry(job *j)
+{
+	bool auto_retry = optset_num(&j->job_opts, "auto_retry") != 0;
+	int64_t max = optset_num(&j->job_opts, "max_retries");
+	int64_t interval = optset_num(&j->job_opts, "retry_interval");
+	int rc = job_run(j);
+
+	for (int64_t attempt = 1; rc == EXIT_JOB_FAILED && auto_retry && attempt <= max;
+	     attempt++) {
+		sigset_t sigs;
+		struct timespec ts = {interval / 1000, (interval % 1000) * 1000000L};
+
+		log_info("auto_retry: restarting the job from its last checkpoint in "
+		         "%lld ms (retry %lld of %lld)", (long long) interval,
+		         (long long) attempt, (long long) max);
+		sigemptyset(&sigs);
+		sigaddset(&sigs, SIGINT);
+		sigaddset(&sigs, SIGTERM);
+		if (sigtimedwait(&sigs, NULL, &ts) > 0) {
+			log_info("stopped while waiting to retry");
+			return EXIT_JOB_FAILED;
+		}
+		if (!job_restart(j))
+			return EXIT_JOB_FAILED;
+		rc = job_run(j);
+	}
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum {
+		OPT_CHECK = 256,
+		OPT_START_TIME,
+		OPT_CREATE_TABLES,
+		OPT_PREVIEW,
+		OPT_LIST_PLUGINS,
+		OPT_PLUGIN_HELP,
+		OPT_PLUGIN_DIR,
+		OPT_LOG_LEVEL,
+		OPT_VERSION
+	};
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, OPT_CHECK},
+		{"start-time", required_argument, NULL, OPT_START_TIME},
+		{"create-tables", no_argument, NULL, OPT_CREATE_TABLES},
+		{"preview", no_argument, NULL, OPT_PREVIEW},
+		{"list-plugins", no_argument, NULL, OPT_LIST_PLUGINS},
+		{"plugin-help", required_argument, NULL, OPT_PLUGIN_HELP},
+		{"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
+		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}};
+	const char *config = NULL, *plugin_dir = NULL, *plugin_help = NULL;
+	const char *unavailable = NULL;
+	bool check = false, list = false;
+	strbuf errors = {0};
+	sigset_t sigs;
+	job *j;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case OPT_CHECK: check = true; break;
+		case OPT_START_TIME: unavailable = "--start-time"; break;
+		case OPT_CREATE_TABLES: unavailable = "--create-tables"; break;
+		case OPT_PREVIEW: unavailable = "--preview"; break;
+		case OPT_LIST_PLUGINS: list = true; break;
+		case OPT_PLUGIN_HELP: plugin_help = optarg; break;
+		case OPT_PLUGIN_DIR: plugin_dir = optarg; break;
+		case OPT_LOG_LEVEL: {
+			syncd_log_level level;
+			if (!log_parse_level(optarg, &level)) {
+				fprintf(stderr, "syncd: --log-level %s: use error, warning, "
+				        "info or debug\n", optarg);
+				return EXIT_USAGE;
+			}
+			log_set_level(level);
+			break;
+		}
+		case OPT_VERSION:
+			printf("syncd %s (plugin ABI %d.%d)\n", PACKAGE_VERSION,
+			       SYNCD_ABI_MAJOR, SYNCD_ABI_MINOR);
+			return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "syncd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (unavailable) {
+		fprintf(stderr, "syncd: %s is not available in this version yet\n",
+		        unavailable);
+		return EXIT_USAGE;
+	}
+
+	loader_init(plugin_dir);
+	if (list) {
+		rc = cmd_list_plugins();
+		loader_shutdown();
+		return rc;
+	}
+	if (plugin_help) {
+		rc = cmd_plugin_help(plugin_help);
+		loader_shutdown();
+		return rc;
+	}
+	if (!config) {
+		fprintf(stderr, "syncd: no job file; run syncd -c JOB.ini (see syncd --help)\n");
+		loader_shutdown();
+		return EXIT_USAGE;
+	}
+
+	/* SIGINT/SIGTERM are taken by the main thread with sigtimedwait; every
+	 * thread started from here inherits the mask. A closed pipe is an
+	 * error to report, not a reason to die. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	j = job_load(config, &errors);
+	if (!j) {
+		fputs(errors.data ? errors.data : "syncd: could not load the job\n", stderr);
+		sb_free(&errors);
+		loader_shutdown();
+		return EXIT_USAGE;
+	}
+	sb_free(&errors);
+	if (!job_create(j)) {
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (check) {
+		if (job_check(j)) {
+			log_info("all pre-checks passed");
+			rc = 0;
+		} else {
+			log_error("pre-checks failed; fix what is listed above and run "
+			          "syncd --check again");
+			rc = EXIT_PRECHECK;
+		}
+		goto done;
+	}
+	rc = run_with_retry(j);
+done:
+	job_free(j);
+	log_clear_secrets();
+	loader_shutdown();
+	return rc;
+}

@@ -1,0 +1,302 @@
+/*
+ * jsonl - a syncd sink that writes every change as one JSON line, to a file
+ * or to standard output. Useful to see what a source sends, and the example
+ * of a complete third-party plugin: it includes only <syncd/syncd.h>, builds
+ * out of tree with `pkg-config syncd-sdk` (see Makefile beside it), and is
+ * shipped with syncd as the plugin "jsonl".
+ *
+ * One line per change:
+ *   {"op":"insert","lsn":"0/16B3748","commit_time":"2026-11-24T08:00:00.000000Z",
+ *    "xid":735,"database":"shop","schema":"public","table":"orders",
+ *    "target":"shop.orders","worker":0,"new":{"id":"1","note":"hi"}}
+ * Values are strings in PostgreSQL's text form, or null. "old" holds the old
+ * key (or the old row under REPLICA IDENTITY FULL) for updates and deletes.
+ * Columns the source did not send because they are unchanged TOAST values
+ * are left out of "new" and listed in "unchanged_toast". A TRUNCATE line
+ * lists its "tables". With transactions = true, "begin" and "commit" lines
+ * frame each transaction.
+ *
+ * Delivery is at least once: after a restart, changes after the last
+ * confirmed position are written again (same lsn), so readers deduplicate by
+ * lsn when it matters. Lines of different workers (concurrency > 1) are
+ * interleaved batch by batch; each worker's lines are in commit order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <syncd/syncd.h>
+
+typedef struct jsonl {
+	syncd_instance *inst;
+	const syncd_host *host;
+	const char *path;
+	bool transactions;
+	bool sync;
+	FILE *out;
+	bool own; /* out was opened by us */
+	pthread_mutex_t lock;
+} jsonl;
+
+static const syncd_option jsonl_options[] = {
+	{.name = "path", .type = SYNCD_OPT_STRING, .default_value = "-",
+	 .help = "file to append the lines to; - is standard output"},
+	{.name = "transactions", .type = SYNCD_OPT_BOOL, .default_value = "false",
+	 .help = "also write a begin and a commit line for each transaction"},
+	{.name = "fsync", .type = SYNCD_OPT_BOOL, .default_value = "true",
+	 .help = "fsync the file after each batch, before its progress is confirmed"},
+	{.name = NULL}};
+
+static syncd_status
+jsonl_create(syncd_instance *inst, const syncd_host *host, void **state)
+{
+	jsonl *j = calloc(1, sizeof *j);
+
+	if (!j) {
+		host->set_error(inst, NULL, "out of memory");
+		return SYNCD_FATAL;
+	}
+	j->inst = inst;
+	j->host = host;
+	j->path = host->opt_string(inst, "path");
+	j->transactions = host->opt_bool(inst, "transactions");
+	j->sync = host->opt_bool(inst, "fsync");
+	pthread_mutex_init(&j->lock, NULL);
+	*state = j;
+	return SYNCD_OK;
+}
+
+static void
+jsonl_destroy(void *state)
+{
+	jsonl *j = state;
+
+	if (j->own && j->out)
+		fclose(j->out);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}
+
+static syncd_status
+jsonl_check(void *state)
+{
+	jsonl *j = state;
+	FILE *f;
+
+	if (strcmp(j->path, "-") == 0)
+		return SYNCD_OK;
+	f = fopen(j->path, "a");
+	if (!f) {
+		j->host->set_error(j->inst, NULL, "cannot write to %s: %s; fix path",
+		                   j->path, strerror(errno));
+		return SYNCD_FATAL;
+	}
+	fclose(f);
+	return SYNCD_OK;
+}
+
+/* Workers share one output, opened by the first of them. */
+static syncd_status
+jsonl_open(void *state, int worker, void **wstate)
+{
+	jsonl *j = state;
+	syncd_status st = SYNCD_OK;
+
+	pthread_mutex_lock(&j->lock);
+	if (!j->out) {
+		if (strcmp(j->path, "-") == 0)
+			j->out = stdout;
+		else {
+			j->out = fopen(j->path, "a");
+			j->own = j->out != NULL;
+			if (!j->out) {
+				j->host->set_error(j->inst, NULL, "cannot open %s: %s",
+				                   j->path, strerror(errno));
+				st = SYNCD_FATAL;
+			}
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	*wstate = j;
+	return st;
+}
+
+static void
+jsonl_close(void *wstate)
+{
+}
+
+static const char *
+jsonl_op(syncd_event_type t)
+{
+	switch (t) {
+	case SYNCD_EV_BEGIN: return "begin";
+	case SYNCD_EV_COMMIT: return "commit";
+	case SYNCD_EV_INSERT: return "insert";
+	case SYNCD_EV_UPDATE: return "update";
+	case SYNCD_EV_DELETE: return "delete";
+	case SYNCD_EV_TRUNCATE: return "truncate";
+	default: return "relation";
+	}
+}
+
+static json_object *
+jsonl_values(const syncd_relation *rel, const syncd_value *v, bool key_only,
+             json_object **unchanged)
+{
+	json_object *o = json_object_new_object();
+
+	for (uint32_t i = 0; i < rel->ncolumns; i++) {
+		const char *name = rel->columns[i].name;
+		if (key_only && !(rel->columns[i].flags & SYNCD_COL_KEY))
+			continue;
+		switch (v[i].kind) {
+		case SYNCD_VALUE_NULL:
+			json_object_object_add(o, name, NULL);
+			break;
+		case SYNCD_VALUE_UNCHANGED:
+			if (unchanged) {
+				if (!*unchanged)
+					*unchanged = json_object_new_array();
+				json_object_array_add(*unchanged, json_object_new_string(name));
+			}
+			break;
+		default:
+			json_object_object_add(o, name,
+			                       json_object_new_string_len(v[i].data,
+			                                                  (int) v[i].len));
+		}
+	}
+	return o;
+}
+
+static void
+jsonl_header(json_object *o, const syncd_event *ev, int worker)
+{
+	char lsn[32], when[40];
+	time_t secs = (time_t) (ev->commit_time / 1000000);
+	long micros = (long) (ev->commit_time % 1000000);
+	struct tm tm;
+
+	if (micros < 0) {
+		micros += 1000000;
+		secs--;
+	}
+	snprintf(lsn, sizeof lsn, SYNCD_LSN_FMT, SYNCD_LSN_ARGS(ev->lsn));
+	gmtime_r(&secs, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof when - strlen(when), ".%06ldZ", micros);
+	json_object_object_add(o, "op", json_object_new_string(jsonl_op(ev->type)));
+	json_object_object_add(o, "lsn", json_object_new_string(lsn));
+	json_object_object_add(o, "commit_time", json_object_new_string(when));
+	json_object_object_add(o, "xid", json_object_new_int64(ev->xid));
+	if (ev->stream)
+		json_object_object_add(o, "stream", json_object_new_int64(ev->stream));
+	json_object_object_add(o, "worker", json_object_new_int(worker));
+}
+
+static json_object *
+jsonl_event(const syncd_event *ev, int worker)
+{
+	json_object *o = json_object_new_object(), *unchanged = NULL;
+	const syncd_relation *rel = ev->rel;
+
+	jsonl_header(o, ev, worker);
+	if (ev->type == SYNCD_EV_TRUNCATE) {
+		json_object *tables = json_object_new_array();
+		for (uint32_t i = 0; i < ev->nrels; i++) {
+			char *name;
+			size_t n = strlen(ev->rels[i]->schema) + strlen(ev->rels[i]->table) + 2;
+			name = malloc(n);
+			if (name) {
+				snprintf(name, n, "%s.%s", ev->rels[i]->schema, ev->rels[i]->table);
+				json_object_array_add(tables, json_object_new_string(name));
+				free(name);
+			}
+		}
+		json_object_object_add(o, "tables", tables);
+		json_object_object_add(o, "cascade",
+		                       json_object_new_boolean(ev->truncate_flags &
+		                                               SYNCD_TRUNCATE_CASCADE));
+		json_object_object_add(o, "restart_identity",
+		                       json_object_new_boolean(ev->truncate_flags &
+		                                               SYNCD_TRUNCATE_RESTART_IDENTITY));
+		return o;
+	}
+	if (!rel)
+		return o;
+	json_object_object_add(o, "database", json_object_new_string(rel->database));
+	json_object_object_add(o, "schema", json_object_new_string(rel->schema));
+	json_object_object_add(o, "table", json_object_new_string(rel->table));
+	if (rel->target_schema && rel->target_table) {
+		size_t n = strlen(rel->target_schema) + strlen(rel->target_table) + 2;
+		char *t = malloc(n);
+		if (t) {
+			snprintf(t, n, "%s.%s", rel->target_schema, rel->target_table);
+			json_object_object_add(o, "target", json_object_new_string(t));
+			free(t);
+		}
+	}
+	if (ev->new_values)
+		json_object_object_add(o, "new",
+		                       jsonl_values(rel, ev->new_values, false, &unchanged));
+	if (ev->old_values)
+		json_object_object_add(o, "old",
+		                       jsonl_values(rel, ev->old_values, ev->old_is_key, NULL));
+	if (unchanged)
+		json_object_object_add(o, "unchanged_toast", unchanged);
+	return o;
+}
+
+static syncd_status
+jsonl_write(void *wstate, const syncd_batch *b)
+{
+	jsonl *j = wstate;
+	syncd_status st = SYNCD_OK;
+
+	pthread_mutex_lock(&j->lock);
+	for (size_t i = 0; i < b->nevents; i++) {
+		const syncd_event *ev = b->events[i];
+		json_object *o;
+
+		if (ev->type == SYNCD_EV_RELATION)
+			continue;
+		if ((ev->type == SYNCD_EV_BEGIN || ev->type == SYNCD_EV_COMMIT) &&
+		    !j->transactions)
+			continue;
+		o = jsonl_event(ev, b->worker);
+		fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), j->out);
+		fputc('\n', j->out);
+		json_object_put(o);
+	}
+	if (fflush(j->out) != 0 ||
+	    (j->own && j->sync && fsync(fileno(j->out)) != 0)) {
+		j->host->set_error(j->inst, NULL, "cannot write to %s: %s", j->path,
+		                   strerror(errno));
+		st = SYNCD_FATAL;
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (st == SYNCD_OK)
+		j->host->metric_add(j->inst, "changes_written_total", (double) b->nchanges);
+	return st;
+}
+
+static const syncd_sink_ops jsonl_ops = {
+	.size = sizeof(syncd_sink_ops),
+	.create = jsonl_create,
+	.destroy = jsonl_destroy,
+	.check = jsonl_check,
+	.open = jsonl_open,
+	.close = jsonl_close,
+	.write = jsonl_write,
+};
+
+SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "jsonl", .version = "1.0",
+             .description = "every change as one JSON line, to a file or stdout",
+             .options = jsonl_options, .ops.sink = &jsonl_ops)

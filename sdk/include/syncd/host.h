@@ -1,0 +1,141 @@
+/*
+ * syncd/host.h - what the core offers a plugin.
+ *
+ * The core hands every plugin one syncd_host at create() time, with a
+ * syncd_instance: the core's handle for this use of the plugin (its job-file
+ * section, its option values, its log prefix such as "[sink:dws_upsert]").
+ * Plugins link against nothing of the core; every service comes through
+ * these function pointers (the Redis-module pattern), so a module built
+ * against the installed SDK loads into any syncd of the same ABI major, and
+ * tests may hand a plugin a host of their own.
+ *
+ * The table only grows at its end. `size` is sizeof(syncd_host) as the core
+ * was compiled; a plugin built for a newer minor checks
+ * `offsetof(syncd_host, field) < host->size` before using a newer field
+ * (the loader refuses plugins newer than the core anyway).
+ *
+ * Thread safety: every function here may be called from any thread.
+ * Strings returned by the opt_* functions belong to the core and stay valid
+ * until the instance is destroyed.
+ */
+#ifndef SYNCD_HOST_H
+#define SYNCD_HOST_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <syncd/event.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The four results every operation returns. */
+typedef enum syncd_status {
+	SYNCD_OK = 0,     /* done */
+	SYNCD_RETRY = 1,  /* transient (connection lost, server restarting):
+	                     the core retries with backoff; plugins never retry
+	                     on their own */
+	SYNCD_REJECT = 2, /* the data was refused (dirty data) */
+	SYNCD_FATAL = 3   /* the job cannot go on */
+} syncd_status;
+
+typedef enum syncd_log_level {
+	SYNCD_LOG_ERROR = 0,
+	SYNCD_LOG_WARNING = 1,
+	SYNCD_LOG_INFO = 2,
+	SYNCD_LOG_DEBUG = 3
+} syncd_log_level;
+
+/* The core's handle for one plugin instance. Opaque. */
+typedef struct syncd_instance syncd_instance;
+
+typedef struct syncd_host {
+	uint32_t size; /* sizeof(syncd_host) in the core */
+	uint16_t abi_major;
+	uint16_t abi_minor;
+
+	/* Logging. Lines get a timestamp, the level and the instance prefix;
+	 * secrets (password= in conninfo and URIs, SECRET options) are masked.
+	 * Write messages in lower case without a final period. */
+	void (*log)(syncd_instance *inst, syncd_log_level level, const char *fmt,
+	            ...) __attribute__((format(printf, 3, 4)));
+	void (*vlog)(syncd_instance *inst, syncd_log_level level, const char *fmt,
+	             va_list ap);
+	bool (*log_enabled)(syncd_instance *inst, syncd_log_level level);
+
+	/* Records why the plugin is about to return SYNCD_FATAL / SYNCD_RETRY /
+	 * SYNCD_REJECT: the SQLSTATE if the server gave one (NULL otherwise), and
+	 * a message naming the object and, where known, the fix. The core prints
+	 * it (masked) and uses it for the exit message and dirty-data records. */
+	void (*set_error)(syncd_instance *inst, const char *sqlstate,
+	                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+	/* Option values, as validated by the core; a key absent from the file
+	 * yields its default. Asking for a name the plugin did not declare, or
+	 * with the wrong type, is a programming error and aborts. opt_string
+	 * returns NULL for an unset option without default. */
+	const char *(*opt_string)(syncd_instance *inst, const char *name);
+	int64_t (*opt_int)(syncd_instance *inst, const char *name);
+	bool (*opt_bool)(syncd_instance *inst, const char *name);
+	int64_t (*opt_duration_ms)(syncd_instance *inst, const char *name);
+	int64_t (*opt_size)(syncd_instance *inst, const char *name);
+	/* LIST options: the number of items, and item i (borrowed). */
+	size_t (*opt_list_len)(syncd_instance *inst, const char *name);
+	const char *(*opt_list_item)(syncd_instance *inst, const char *name,
+	                             size_t i);
+	/* PREFIX options: the i-th key present in the file that starts with
+	 * prefix (in file order), with its value; false past the last. */
+	bool (*opt_prefixed)(syncd_instance *inst, const char *prefix, size_t i,
+	                     const char **key, const char **value);
+
+	/* Job-wide facts: the job's name, and any [job] key's value as text
+	 * (e.g. "mode"), default applied. */
+	const char *(*job_name)(syncd_instance *inst);
+	const char *(*job_option)(syncd_instance *inst, const char *key);
+	/* A directory private to this job (spill files, local state); created
+	 * by the core before any plugin runs. */
+	const char *(*state_dir)(syncd_instance *inst);
+	/* True once the job is stopping (signal, or a failure elsewhere). */
+	bool (*stopping)(syncd_instance *inst);
+
+	/* Metrics: counters only grow; gauges are set. name is
+	 * [a-z_][a-z0-9_]*; the core adds the instance as a label. */
+	void (*metric_add)(syncd_instance *inst, const char *name, double delta);
+	void (*metric_set)(syncd_instance *inst, const char *name, double value);
+
+	/* Sources: hand one event to the pipeline. Blocks while the pipeline
+	 * is full (backpressure). The event is borrowed: the core copies it.
+	 * Returns SYNCD_OK, or SYNCD_FATAL once the job is stopping because of
+	 * a failure (the source then returns from run()). */
+	syncd_status (*emit)(syncd_instance *inst, const syncd_event *ev);
+	/* Sources: for one stream, the highest commit LSN such that every
+	 * change of every transaction of that stream up to it is durable at the
+	 * destination. Only this may be confirmed to the source database. */
+	syncd_lsn (*flushed_lsn)(syncd_instance *inst, uint32_t stream);
+	/* Sources, at a clean stop or the end of a finite stream: flush every
+	 * worker and wait until everything emitted so far is durable (then
+	 * confirm flushed_lsn() of each stream). SYNCD_FATAL if a worker
+	 * failed. */
+	syncd_status (*drain)(syncd_instance *inst);
+
+	/* Sinks: hand one row the destination refused for its data to the
+	 * dirty-data path (log, archive, count). Returns SYNCD_OK when the job
+	 * may go on without that row, SYNCD_FATAL when it must fail (dirty data
+	 * disabled, threshold passed, archiver failed). ev is the change. */
+	syncd_status (*reject)(syncd_instance *inst, int worker,
+	                       const syncd_event *ev, const char *sqlstate,
+	                       const char *message);
+
+	/* Memory for plugins that want the core's allocator (counted in the
+	 * job's memory metrics). Free with free_mem from the same host. */
+	void *(*alloc)(syncd_instance *inst, size_t size);
+	void (*free_mem)(syncd_instance *inst, void *ptr);
+} syncd_host;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

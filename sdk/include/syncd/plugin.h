@@ -1,0 +1,230 @@
+/*
+ * syncd/plugin.h - the plugin descriptor and the operations of the four
+ * plugin kinds: source, transform, sink, dirty-data archiver.
+ *
+ * A plugin is a loadable module that exports exactly one function,
+ * syncd_plugin_entry(), returning a pointer to a static descriptor. Use the
+ * SYNCD_PLUGIN() macro at the end of the plugin's one source file:
+ *
+ *     static const syncd_sink_ops my_ops = {
+ *         .size = sizeof(syncd_sink_ops), .create = ..., ...
+ *     };
+ *     SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "my_sink",
+ *                  .version = "1.0", .options = my_options,
+ *                  .ops.sink = &my_ops);
+ *
+ * The loader checks magic, ABI version and structure sizes before it calls
+ * anything (see syncd/abi.h), then that every required operation is present.
+ *
+ * Life cycle and ownership, for every kind:
+ *  - create(inst, host, &state) validates the instance's options (read them
+ *    through host) and allocates the plugin's state. It does no I/O that can
+ *    block for long: connections are made in check(), run() or open().
+ *  - The plugin's state is its own from create() to destroy(). Arguments are
+ *    borrowed for the call. Nothing is freed across the module boundary.
+ *  - Every operation returns a syncd_status; before returning anything but
+ *    SYNCD_OK it calls host->set_error() with the SQLSTATE (if any) and a
+ *    message naming the object and the fix.
+ */
+#ifndef SYNCD_PLUGIN_H
+#define SYNCD_PLUGIN_H
+
+#include <stdint.h>
+
+#include <syncd/abi.h>
+#include <syncd/event.h>
+#include <syncd/host.h>
+#include <syncd/option.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum syncd_plugin_kind {
+	SYNCD_KIND_SOURCE = 1,
+	SYNCD_KIND_TRANSFORM = 2,
+	SYNCD_KIND_SINK = 3,
+	SYNCD_KIND_ARCHIVER = 4
+} syncd_plugin_kind;
+
+/* ---- source ------------------------------------------------------------ */
+
+typedef struct syncd_source_ops {
+	uint32_t size; /* sizeof(syncd_source_ops) as the plugin was built */
+
+	/* Required. Validate options, allocate state. No long blocking I/O. */
+	syncd_status (*create)(syncd_instance *inst, const syncd_host *host,
+	                       void **state);
+	/* Required. Release everything create() and run() acquired. */
+	void (*destroy)(void *state);
+	/* Optional, and if absent the source has no pre-checks. Runs the
+	 * pre-checks of `syncd --check`: logs one error line per failure (object
+	 * and fix) and returns SYNCD_FATAL if any failed. */
+	syncd_status (*check)(void *state);
+	/* Required. Connect and stream events through host->emit() until
+	 * host->stopping() is true, the stream ends (a finite source), or a
+	 * failure. Periodically confirm host->flushed_lsn() to the source
+	 * database, never more. At a clean end or stop, call host->drain() and
+	 * confirm what it returns before returning SYNCD_OK. */
+	syncd_status (*run)(void *state);
+} syncd_source_ops;
+
+/* ---- transform --------------------------------------------------------- */
+
+/* Where a transform sends what it produces. Borrowed event, copied by the
+ * receiver. */
+typedef syncd_status (*syncd_emit_fn)(void *emit_ctx, const syncd_event *ev);
+
+typedef struct syncd_transform_ops {
+	uint32_t size;
+
+	/* Required. */
+	syncd_status (*create)(syncd_instance *inst, const syncd_host *host,
+	                       void **state);
+	/* Required. */
+	void (*destroy)(void *state);
+	/* Optional, and if absent the transform has no pre-checks. */
+	syncd_status (*check)(void *state);
+	/* Required. Receive one event (transforms run in job-file order, in the
+	 * source's thread) and emit zero or more events through emit(). A
+	 * transform that changes the shape of a table (adds columns) emits its
+	 * own RELATION event with the same id, and changes that point to it.
+	 * Events it does not care about are passed on unchanged. A row that
+	 * cannot be transformed (bad data) is returned as SYNCD_REJECT after
+	 * set_error(); the core treats it as dirty data. */
+	syncd_status (*apply)(void *state, const syncd_event *ev,
+	                      syncd_emit_fn emit, void *emit_ctx);
+} syncd_transform_ops;
+
+/* ---- sink -------------------------------------------------------------- */
+
+/*
+ * What a sink worker is asked to apply: a slice of whole transactions, in
+ * source commit order, for the keys routed to this worker. events holds, in
+ * order, BEGIN, RELATION (before the first change of a table in the batch,
+ * and again when the table changed), INSERT / UPDATE / DELETE / TRUNCATE and
+ * COMMIT events. A batch may hold no events at all and only advance lsn
+ * (the source moved on without changes for this worker).
+ *
+ * When write() returns SYNCD_OK, every change of the batch and the batch's
+ * progress must be durable at the destination, written in the same destination
+ * transaction, so that a restart can skip what is applied (applied_lsn).
+ */
+typedef struct syncd_progress {
+	uint32_t stream;
+	syncd_lsn lsn;
+} syncd_progress;
+
+typedef struct syncd_batch {
+	int worker;                        /* 0 .. concurrency-1 */
+	/* progress to record with the batch: per stream, the commit LSN up to
+	 * which this worker has now applied everything */
+	size_t nprogress;
+	const syncd_progress *progress;
+	size_t nevents;
+	const syncd_event *const *events;
+	size_t nchanges;                   /* INSERT/UPDATE/DELETE/TRUNCATE count */
+	size_t bytes;                      /* approximate size of the values */
+} syncd_batch;
+
+typedef struct syncd_sink_ops {
+	uint32_t size;
+
+	/* Required. One instance per job, shared by every worker. */
+	syncd_status (*create)(syncd_instance *inst, const syncd_host *host,
+	                       void **state);
+	/* Required. Called after every worker is closed. */
+	void (*destroy)(void *state);
+	/* Optional, and if absent the sink has no pre-checks. */
+	syncd_status (*check)(void *state);
+	/* Required. Open worker `worker` (its own connection); called in the
+	 * worker's thread. */
+	syncd_status (*open)(void *state, int worker, void **wstate);
+	/* Required. Close a worker opened by open(), in the worker's thread. */
+	void (*close)(void *wstate);
+	/* Optional, and if absent the core assumes nothing is applied (0).
+	 * The progress this worker recorded at the destination for a stream:
+	 * after a restart the core skips that stream's transactions with a
+	 * commit LSN at or below it. */
+	syncd_status (*applied_lsn)(void *wstate, uint32_t stream, syncd_lsn *lsn);
+	/* Required. Apply a batch durably (see syncd_batch). A row the
+	 * destination refuses for its data goes to host->reject(); the rest of
+	 * the batch is still applied. SYNCD_RETRY after a lost connection: the
+	 * core reopens the worker and writes the same batch again. */
+	syncd_status (*write)(void *wstate, const syncd_batch *batch);
+} syncd_sink_ops;
+
+/* ---- dirty-data archiver ----------------------------------------------- */
+
+/* One row the destination refused. Borrowed. */
+typedef struct syncd_dirty_record {
+	const char *job;
+	int worker;
+	const syncd_event *ev; /* the change, with ev->rel naming source and
+	                          target tables */
+	const char *sqlstate;  /* may be NULL */
+	const char *message;
+} syncd_dirty_record;
+
+typedef struct syncd_archiver_ops {
+	uint32_t size;
+
+	/* Required. */
+	syncd_status (*create)(syncd_instance *inst, const syncd_host *host,
+	                       void **state);
+	/* Required. Flushes what is pending first. */
+	void (*destroy)(void *state);
+	/* Optional, and if absent the archiver has no pre-checks. */
+	syncd_status (*check)(void *state);
+	/* Required. Store one record; may buffer. Called from worker threads,
+	 * one call at a time (the core serialises calls). */
+	syncd_status (*write)(void *state, const syncd_dirty_record *rec);
+	/* Optional, and if absent write() is durable on return. Make every
+	 * record written so far durable; the core calls it before it confirms
+	 * the LSN of those rows. */
+	syncd_status (*flush)(void *state);
+} syncd_archiver_ops;
+
+/* ---- descriptor -------------------------------------------------------- */
+
+typedef struct syncd_plugin {
+	uint32_t magic;     /* SYNCD_ABI_MAGIC */
+	uint16_t abi_major; /* SYNCD_ABI_MAJOR the plugin was built with */
+	uint16_t abi_minor; /* SYNCD_ABI_MINOR the plugin was built with */
+	uint32_t size;      /* sizeof(syncd_plugin) */
+	uint32_t option_size; /* sizeof(syncd_option) */
+	syncd_plugin_kind kind;
+	const char *name;        /* [a-z0-9_]+, equal to the module's file name */
+	const char *version;     /* the plugin's own version */
+	const char *description; /* one line */
+	const syncd_option *options; /* NULL-name terminated; may be NULL */
+	union {
+		const syncd_source_ops *source;
+		const syncd_transform_ops *transform;
+		const syncd_sink_ops *sink;
+		const syncd_archiver_ops *archiver;
+	} ops;
+} syncd_plugin;
+
+#define SYNCD_EXPORT __attribute__((visibility("default")))
+
+/* Defines the module's entry function. Pass designated initializers for the
+ * fields after option_size. */
+#define SYNCD_PLUGIN(...)                                                     \
+	SYNCD_EXPORT const syncd_plugin *syncd_plugin_entry(void);            \
+	SYNCD_EXPORT const syncd_plugin *syncd_plugin_entry(void)             \
+	{                                                                     \
+		static const syncd_plugin syncd_plugin_descriptor_ = {        \
+			.magic = SYNCD_ABI_MAGIC,                             \
+			.abi_major = SYNCD_ABI_MAJOR,                         \
+			.abi_minor = SYNCD_ABI_MINOR,                         \
+			.size = sizeof(syncd_plugin),                         \
+			.option_size = sizeof(syncd_option),                  \
+			__VA_ARGS__};                                         \
+		return &syncd_plugin_descriptor_;                             \
+	}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,113 @@
+# tests/integration/lib.sh - the harness every integration test sources.
+#
+# It gives a test a private work directory and throwaway PostgreSQL 15
+# clusters (initdb -A trust --nosync, wal_level = logical, loopback only, a
+# free port, a private socket directory), started as the postgres user when
+# the tests run as root (PostgreSQL refuses to run as root), and stopped and
+# removed whatever happens: success, failure, or interruption.
+#
+#   . "$top_srcdir/tests/integration/lib.sh"
+#   pg_start src            # sets src_PORT; psql_on src -c 'select 1'
+#   pg_start dst
+#   ...assertions: it_assert / it_assert_eq / it_fail...
+#   it_pass "what was shown"
+set -eu
+
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+IT_NAME=$(basename "$0" .sh)
+IT_WORK=$(mktemp -d "${TMPDIR:-/tmp}/syncd-$IT_NAME-XXXXXX")
+chmod 755 "$IT_WORK"
+IT_CLUSTERS=""
+
+it_log() { printf '%s: %s\n' "$IT_NAME" "$*" >&2; }
+it_fail() {
+	printf '%s: FAIL: %s\n' "$IT_NAME" "$*" >&2
+	exit 1
+}
+it_assert() { # it_assert "message" command...
+	msg=$1
+	shift
+	"$@" || it_fail "$msg"
+}
+it_assert_eq() { # it_assert_eq expected actual message
+	[ "$1" = "$2" ] || it_fail "$3: expected '$1', got '$2'"
+}
+it_assert_contains() { # it_assert_contains file needle
+	grep -qF -- "$2" "$1" || it_fail "$1 lacks '$2': $(head -c 2000 "$1")"
+}
+it_pass() { it_log "ok: $*"; }
+
+# Runs a command as the postgres user when we are root.
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+it_free_port() {
+	port=$(( 20000 + ($$ * 7 + $(date +%N | sed 's/^0*//;s/^$/0/')) % 30000 ))
+	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		port=$((port + 1))
+	done
+	echo "$port"
+}
+
+# pg_start NAME [extra postgresql.conf lines]: a fresh cluster, NAME_PORT set.
+pg_start() {
+	name=$1
+	extra=${2:-}
+	dir="$IT_WORK/pg-$name"
+	mkdir -p "$dir/data" "$dir/sock"
+	[ "$(id -u)" = 0 ] && chown -R postgres "$dir"
+	as_pg "$PGBIN/initdb" -A trust --nosync -U postgres -E UTF8 --locale=C.UTF-8 \
+		-D "$dir/data" >"$dir/initdb.log" 2>&1 ||
+		it_fail "initdb $name: $(cat "$dir/initdb.log")"
+	port=$(it_free_port)
+	cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir/sock'
+wal_level = logical
+max_replication_slots = 16
+max_wal_senders = 16
+fsync = off
+full_page_writes = off
+$extra
+CONF
+	IT_CLUSTERS="$IT_CLUSTERS $name"
+	as_pg "$PGBIN/pg_ctl" -w -t 60 -D "$dir/data" -l "$dir/server.log" start >/dev/null ||
+		it_fail "could not start cluster $name: $(tail -n 20 "$dir/server.log")"
+	eval "${name}_PORT=$port"
+	it_log "cluster $name on 127.0.0.1:$port"
+}
+
+pg_stop() {
+	as_pg "$PGBIN/pg_ctl" -w -D "$IT_WORK/pg-$1/data" -m fast stop >/dev/null 2>&1 || true
+}
+
+# psql_on NAME [psql args]: connects as postgres to database ${DB:-postgres}.
+psql_on() {
+	name=$1
+	shift
+	eval "port=\$${name}_PORT"
+	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres \
+		-d "${DB:-postgres}" "$@"
+}
+
+it_cleanup() {
+	rc=$?
+	for name in $IT_CLUSTERS; do
+		as_pg "$PGBIN/pg_ctl" -D "$IT_WORK/pg-$name/data" -m immediate stop \
+			>/dev/null 2>&1 || true
+	done
+	if [ $rc -ne 0 ] && [ -n "${KEEP_WORK:-}" ]; then
+		it_log "work directory kept: $IT_WORK"
+	else
+		rm -rf "$IT_WORK"
+	fi
+	exit $rc
+}
+trap it_cleanup EXIT
+trap 'exit 130' INT TERM

@@ -1,0 +1,134 @@
+/*
+ * tests/unit/test_util.c - value parsers and the masking of secrets.
+ */
+#include "config.h"
+
+#include "tests.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+START_TEST(durations)
+{
+	static const struct {
+		const char *text, *unit;
+		int64_t ms;
+	} ok[] = {
+		{"500ms", "s", 500},   {"30s", "s", 30000},      {"5m", "s", 300000},
+		{"6h", "s", 21600000}, {"1d", "s", 86400000},    {"1day", "s", 86400000},
+		{"2hours", "s", 7200000}, {"1minute", "s", 60000}, {"3", "s", 3000},
+		{"3", "ms", 3},        {"1.5s", "s", 1500},      {"120S", "s", 120000},
+		{"2 days", "s", 172800000},
+	};
+	static const char *bad[] = {"", "s", "5x", "-1s", "abc", "5 parsecs", "1e999s"};
+	const char *err;
+	int64_t v;
+
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		ck_assert_msg(parse_duration_ms(ok[i].text, ok[i].unit, &v, &err),
+		              "%s refused", ok[i].text);
+		ck_assert_int_eq(v, ok[i].ms);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(!parse_duration_ms(bad[i], "s", &v, &err), "%s accepted", bad[i]);
+}
+END_TEST
+
+START_TEST(sizes)
+{
+	const char *err;
+	int64_t v;
+
+	ck_assert(parse_size("512MB", "B", &v, &err));
+	ck_assert_int_eq(v, 512LL * 1024 * 1024);
+	ck_assert(parse_size("64KB", "B", &v, &err));
+	ck_assert_int_eq(v, 65536);
+	ck_assert(parse_size("1GB", "B", &v, &err));
+	ck_assert_int_eq(v, 1073741824LL);
+	ck_assert(parse_size("512", "MB", &v, &err)); /* the reference's bare MB */
+	ck_assert_int_eq(v, 512LL * 1024 * 1024);
+	ck_assert(parse_size("100b", "MB", &v, &err));
+	ck_assert_int_eq(v, 100);
+	ck_assert(!parse_size("12 apples", "B", &v, &err));
+	ck_assert(!parse_size("MB", "B", &v, &err));
+}
+END_TEST
+
+START_TEST(bools_and_ints)
+{
+	const char *err;
+	bool b;
+	int64_t v;
+
+	ck_assert(parse_bool("true", &b, &err) && b);
+	ck_assert(parse_bool("Yes", &b, &err) && b);
+	ck_assert(parse_bool("off", &b, &err) && !b);
+	ck_assert(parse_bool("0", &b, &err) && !b);
+	ck_assert(!parse_bool("maybe", &b, &err));
+	ck_assert(parse_int64("-1", &v, &err) && v == -1);
+	ck_assert(!parse_int64("12x", &v, &err));
+	ck_assert(!parse_int64("99999999999999999999", &v, &err));
+	ck_assert(!parse_int64("", &v, &err));
+}
+END_TEST
+
+START_TEST(utf8)
+{
+	ck_assert(utf8_valid("plain", 5));
+	ck_assert(utf8_valid("\xc3\xa9t\xc3\xa9", 6));
+	ck_assert(utf8_valid("\xf0\x9f\x98\x80", 4)); /* emoji */
+	ck_assert(!utf8_valid("\xff", 1));
+	ck_assert(!utf8_valid("\xc3", 1));           /* cut */
+	ck_assert(!utf8_valid("\xc0\xaf", 2));       /* overlong */
+	ck_assert(!utf8_valid("\xed\xa0\x80", 3));   /* surrogate */
+}
+END_TEST
+
+static void
+assert_redacted(const char *in, const char *expect)
+{
+	char *out = log_redact(in);
+	ck_assert_msg(strcmp(out, expect) == 0, "redact(%s) = %s, expected %s", in,
+	              out, expect);
+	free(out);
+}
+
+START_TEST(redaction)
+{
+	assert_redacted("host=db password=s3cret user=x",
+	                "host=db password=******** user=x");
+	/* a quoted value is masked whole, quotes included */
+	assert_redacted("host=db password = 's3 cr\\'et' user=x",
+	                "host=db password = ******** user=x");
+	assert_redacted("PASSWORD=abc", "PASSWORD=********");
+	assert_redacted("sslpassword=abc dbname=x", "sslpassword=******** dbname=x");
+	assert_redacted("postgresql://app:hunter2@db:5432/shop",
+	                "postgresql://app:********@db:5432/shop");
+	assert_redacted("postgres://db/shop?password=xyz&sslmode=require",
+	                "postgres://db/shop?password=********");
+	assert_redacted("no secret here: a=b", "no secret here: a=b");
+	assert_redacted("http://host:8080/path", "http://host:8080/path");
+	log_add_secret("AKIDEXAMPLE");
+	assert_redacted("key AKIDEXAMPLE rejected", "key ******** rejected");
+	log_clear_secrets();
+	assert_redacted("key AKIDEXAMPLE rejected", "key AKIDEXAMPLE rejected");
+}
+END_TEST
+
+Suite *
+util_suite(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("parsers");
+
+	tcase_add_test(tc, durations);
+	tcase_add_test(tc, sizes);
+	tcase_add_test(tc, bools_and_ints);
+	tcase_add_test(tc, utf8);
+	tcase_add_test(tc, redaction);
+	suite_add_tcase(s, tc);
+	return s;
+}
