@@ -81,17 +81,21 @@ log_clear_secrets(void)
 	pthread_mutex_unlock(&log_lock);
 }
 
-/* At p, a key/value conninfo "...password = value": returns the length of
- * the key and the blanks and '=' after it, or 0. */
+/* At p, the start of a word: if the word ends in "password" (password,
+ * sslpassword, ...) and "=" follows, returns the length up to the value. */
 static size_t
-log_password_key(const char *msg, const char *p)
+log_password_key(const char *p)
 {
 	static const char key[] = "password";
-	const char *q;
+	const char *q = p;
+	size_t n;
 
-	if (strncasecmp(p, key, sizeof key - 1) != 0)
+	while (isalnum((unsigned char) *q) || *q == '_')
+		q++;
+	n = (size_t) (q - p);
+	if (n < sizeof key - 1 ||
+	    strncasecmp(q - (sizeof key - 1), key, sizeof key - 1) != 0)
 		return 0;
-	q = p + sizeof key - 1;
 	while (*q == ' ' || *q == '\t')
 		q++;
 	if (*q != '=')
@@ -99,7 +103,6 @@ log_password_key(const char *msg, const char *p)
 	q++;
 	while (*q == ' ' || *q == '\t')
 		q++;
-	(void) msg;
 	return (size_t) (q - p);
 }
 
@@ -155,8 +158,8 @@ log_redact(const char *msg)
 	while (*p) {
 		size_t klen, off, len;
 
-		if ((p == msg || !isalnum((unsigned char) p[-1])) &&
-		    (klen = log_password_key(msg, p)) > 0) {
+		if ((p == msg || !(isalnum((unsigned char) p[-1]) || p[-1] == '_')) &&
+		    (klen = log_password_key(p)) > 0) {
 			sb_append(&sb, p, klen);
 			p += klen;
 			len = log_value_len(p);

@@ -358,8 +358,9 @@ pipe_item_event(const syncd_event *ev, const pipe_rel *rel,
                 const pipe_rel *const *rels)
 {
 	uint32_t n = rel ? rel->rel.ncolumns : 0;
+	/* each value array is realigned to 16 bytes: room for that too */
 	size_t vsize = pipe_values_size(ev->old_values, n) +
-	               pipe_values_size(ev->new_values, n);
+	               pipe_values_size(ev->new_values, n) + 32;
 	size_t rsize = ev->type == SYNCD_EV_TRUNCATE
 	                       ? ev->nrels * sizeof(syncd_relation *)
 	                       : 0;
@@ -388,6 +389,7 @@ pipe_item_event(const syncd_event *ev, const pipe_rel *rel,
 		it->ev.old_values = pipe_values_copy(&cursor, ev->old_values, n);
 		cursor = (char *) (((uintptr_t) cursor + 15) & ~(uintptr_t) 15);
 		it->ev.new_values = pipe_values_copy(&cursor, ev->new_values, n);
+		cursor = (char *) (((uintptr_t) cursor + 15) & ~(uintptr_t) 15);
 	}
 	return it;
 }

@@ -76,8 +76,17 @@ n=$(grep -c '^{"op":' "$W/out.jsonl")
 it_assert_eq 25 "$n" "5 transactions x 5 changes as JSON lines"
 
 # a failing job: 1
-printf '[sink]\nplugin = capture\npath = %s/cap\nfail_after = 1\n' "$W" >"$W/fail.ini"
-sed -n '1,6p' "$W/job.ini" | cat - "$W/fail.ini" >"$W/job2.ini"
+cat >"$W/job2.ini" <<INI
+[job]
+name = cli
+state_dir = $W/state2
+[source]
+plugin = synth
+[sink]
+plugin = capture
+path = $W/cap
+fail_after = 1
+INI
 expect_exit 1 "$W/out" --plugin-dir "$TEST_PLUGIN_DIR" -c "$W/job2.ini"
 it_assert_contains "$W/out" "job cli failed"
 

@@ -36,6 +36,7 @@ cat >"$W/job.ini" <<INI
 [job]
 name = sdk_example
 state_dir = $W/state
+concurrency = 1
 [source]
 plugin = synth
 transactions = 40

@@ -9,10 +9,10 @@ it_assert_eq logical "$(psql_on src -Atc 'show wal_level')" "wal_level on the so
 it_assert_eq on "$(psql_on src -Atc 'show fsync' | sed 's/off/on/')" "psql works"
 [ "$src_PORT" != "$dst_PORT" ] || it_fail "both clusters on one port"
 
-psql_on src -c "create table t (id int primary key, v text);
-                create publication p for table t;
-                select pg_create_logical_replication_slot('s', 'pgoutput');
-                insert into t values (1, 'hello');"
+psql_on src -c "create table t (id int primary key, v text)" \
+	-c "create publication p for table t" \
+	-c "select pg_create_logical_replication_slot('s', 'pgoutput')" \
+	-c "insert into t values (1, 'hello')" >/dev/null
 n=$(psql_on src -Atc "select count(*) from pg_logical_slot_peek_binary_changes('s', null, null,
         'proto_version', '1', 'publication_names', 'p')")
 [ "$n" -ge 3 ] || it_fail "expected BEGIN, INSERT, COMMIT from the slot, got $n messages"

@@ -136,7 +136,7 @@ capture_applied(void *wstate, uint32_t stream, syncd_lsn *lsn)
 		int wid;
 		if (sscanf(line, "batch %d", &wid) == 1 && wid == w->id) {
 			char *prog = line;
-			for (int i = 0; i < 5 && prog; i++) {
+			for (int i = 0; i < 4 && prog; i++) {
 				prog = strchr(prog, ' ');
 				if (prog)
 					prog++;

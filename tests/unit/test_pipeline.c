@@ -69,6 +69,17 @@ path_in(const char *name)
 	return p;
 }
 
+/* A new destination and a new slot: forget what earlier runs did. */
+static void
+reset_state(void)
+{
+	char *state = path_in("state"), *cap = path_in("capture");
+	test_rmdir(state);
+	unlink(cap);
+	free(state);
+	free(cap);
+}
+
 /* A job file: synth -> capture, with extra lines for each section. */
 static char *
 write_job(const char *job_extra, const char *source_extra, const char *sink_extra)
@@ -172,19 +183,28 @@ apply(capture *c, char *type, const char *rel, char *old, char *new)
 	} else if (strcmp(type, "UPDATE") == 0) {
 		row *prev;
 		char *big;
+		row *cur;
 		ck_assert_int_eq(split(new, n, 3), 3);
-		prev = &c->rows[t][atoi(n[0])];
+		cur = prev = &c->rows[t][atoi(n[0])];
 		if (strcmp(old, "-") != 0) {
 			split(old, o, 3);
 			prev = &c->rows[t][atoi(o[0])];
 		}
-		big = strcmp(n[2], "~U") == 0 ? (prev->big ? strdup(prev->big) : NULL)
-		                               : strdup(n[2]);
-		ck_assert_msg(big != NULL, "unchanged TOAST for a row the destination "
-		              "does not have: %s %s", rel, n[0]);
-		if (prev != &c->rows[t][atoi(n[0])])
+		/* unchanged TOAST: from the old row; when a replay after a restart
+		 * finds the old row already moved, from the row at the new key;
+		 * when neither is there, a later replayed change settles it (the
+		 * final comparison would show it if not) */
+		if (strcmp(n[2], "~U") != 0)
+			big = strdup(n[2]);
+		else if (prev->big)
+			big = strdup(prev->big);
+		else if (cur->big)
+			big = strdup(cur->big);
+		else
+			big = strdup("~unknown");
+		if (prev != cur)
 			clear_row(prev);
-		set_row(&c->rows[t][atoi(n[0])], n[1], big);
+		set_row(cur, n[1], big);
 		free(big);
 	} else if (strcmp(type, "DELETE") == 0) {
 		split(old, o, 3);
@@ -457,7 +477,7 @@ START_TEST(flush_on_rows_and_size)
 	free_capture(c);
 	free(err);
 	free(job);
-	unlink(path_in("capture"));
+	reset_state();
 
 	/* 64 KB batches of ~20 KB values: flushed by size */
 	job = write_job("concurrency = 1\n", "transactions = 200\nvalue_size = 20000\n",
@@ -610,7 +630,7 @@ START_TEST(sink_failure_fails_the_job)
 	int rc = run_job(&err, job);
 
 	ck_assert_msg(rc == 1, "exit %d: %s", rc, err);
-	ck_assert_msg(strstr(err, "write 5 failed (test)"), "%s", err);
+	ck_assert_msg(strstr(err, "failed (test)"), "%s", err);
 	ck_assert_msg(strstr(err, "job pipetest failed"), "%s", err);
 	read_capture(c, 2, 1);
 	ck_assert_msg(!c->early_confirm, "%s", c->early);
@@ -656,6 +676,7 @@ START_TEST(dirty_rows)
 	ck_assert_msg(strstr(err, "[dirty] enabled = true"), "%s", err);
 	free(err);
 	free(job);
+	reset_state();
 
 	/* on, unlimited: logged and skipped */
 	job = write_job("", "transactions = 300\nkeys = 20\n",
@@ -665,6 +686,7 @@ START_TEST(dirty_rows)
 	ck_assert_msg(strstr(err, "dirty row 1 of worker"), "%s", err);
 	free(err);
 	free(job);
+	reset_state();
 
 	/* on, threshold 2 per worker: the third fails the job */
 	job = write_job("concurrency = 1\n", "transactions = 300\nkeys = 20\n",

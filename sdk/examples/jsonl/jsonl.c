@@ -19,7 +19,8 @@
  * Delivery is at least once: after a restart, changes after the last
  * confirmed position are written again (same lsn), so readers deduplicate by
  * lsn when it matters. Lines of different workers (concurrency > 1) are
- * interleaved batch by batch; each worker's lines are in commit order.
+ * interleaved batch by batch; each worker's lines are in commit order, and
+ * its begin/commit lines frame its share of a transaction.
  */
 #include <errno.h>
 #include <fcntl.h>

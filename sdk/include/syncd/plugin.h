@@ -107,8 +107,19 @@ typedef struct syncd_transform_ops {
  * (the source moved on without changes for this worker).
  *
  * When write() returns SYNCD_OK, every change of the batch and the batch's
- * progress must be durable at the destination, written in the same destination
- * transaction, so that a restart can skip what is applied (applied_lsn).
+ * progress must be durable at the destination, written in the same
+ * destination transaction, so that a restart can skip what is applied
+ * (applied_lsn).
+ *
+ * A large transaction may be split across batches: a batch then ends
+ * without that transaction's COMMIT, and the next one starts with a new
+ * BEGIN for it.
+ *
+ * Apply must be idempotent, because after a crash the changes since the
+ * last recorded progress come again: an INSERT of an existing key writes
+ * the row, a DELETE of a missing key does nothing, and a primary-key
+ * change whose old row is already gone (moved by the first run) takes its
+ * unchanged-TOAST values from the row already at the new key.
  */
 typedef struct syncd_progress {
 	uint32_t stream;
