@@ -208,23 +208,32 @@ jf_handler(void *user, const char *section, const char *name, const char *value)
 jobfile *
 jobfile_read(const char *path, char **errors)
 {
+	FILE *f = fopen(path, "r");
+	jobfile *jf;
+
+	if (!f) {
+		*errors = xasprintf("%s: could not open job file: %s\n", path,
+		                    strerror(errno));
+		return NULL;
+	}
+	jf = jobfile_parse(f, path, errors);
+	fclose(f);
+	return jf;
+}
+
+jobfile *
+jobfile_parse(FILE *f, const char *name, char **errors)
+{
 	jf_reader r = {0};
 	int rc;
 
 	r.jf = xcalloc(1, sizeof *r.jf);
-	r.jf->path = xstrdup(path);
-	r.f = fopen(path, "r");
-	if (!r.f) {
-		*errors = xasprintf("%s: could not open job file: %s\n", path,
-		                    strerror(errno));
-		jobfile_free(r.jf);
-		return NULL;
-	}
+	r.jf->path = xstrdup(name);
+	r.f = f;
 	rc = ini_parse_stream(jf_read_line, &r, jf_handler, &r);
-	fclose(r.f);
 	free(r.line);
 	if (rc < 0)
-		sb_printf(&r.errors, "%s: could not read job file\n", path);
+		sb_printf(&r.errors, "%s: could not read job file\n", name);
 	else if (rc > 0)
 		jf_error(&r, rc, "syntax error: expected \"key = value\", "
 		         "\"[section]\" or a comment (; or #)");

@@ -7,6 +7,7 @@
 #define SYNCD_JOBFILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Longest line accepted: what Debian's inih reads (INI_MAX_LINE 200 with
  * the NUL). Longer lines are refused, never cut. */
@@ -34,6 +35,8 @@ typedef struct jobfile {
 /* Reads path. On failure returns NULL and sets *errors to one or more
  * "path:LINE: message" lines (caller frees). */
 jobfile *jobfile_read(const char *path, char **errors);
+/* The same from an open stream; name is used in messages. */
+jobfile *jobfile_parse(FILE *f, const char *name, char **errors);
 void jobfile_free(jobfile *jf);
 jf_section *jobfile_section(const jobfile *jf, const char *name);
 

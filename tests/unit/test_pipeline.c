@@ -265,7 +265,7 @@ read_capture(capture *c, int nworkers, int nstreams)
 				unsigned long long lsn;
 				if (sscanf(pending[i], "ev %d %15s %u %llx %u %255s %255s %4095s %65535s",
 				           &ew, type, &s, &lsn, &xid, rel, target, old, new) < 6)
-					ck_abort_msg("bad event line: %s", pending[i]);
+					ck_abort_msg("bad event line: %.2000s", pending[i]);
 				if (strcmp(type, "INSERT") == 0 || strcmp(type, "UPDATE") == 0 ||
 				    strcmp(type, "DELETE") == 0 || strcmp(type, "TRUNCATE") == 0) {
 					int t = table_index(rel);
@@ -402,7 +402,7 @@ START_TEST(ordered_by_key_across_workers)
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
 
-	ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
 	read_capture(c, 3, 1);
 	assert_matches_expect(c);
 	ck_assert_msg(!c->early_confirm, "%s", c->early);
@@ -426,7 +426,7 @@ START_TEST(table_routing)
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
 
-	ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
 	read_capture(c, 3, 1);
 	assert_matches_expect(c);
 	for (int t = 0; t < 6; t++)
@@ -447,7 +447,7 @@ START_TEST(keyby_disabled_is_one_worker)
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
 
-	ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
 	read_capture(c, 1, 1);
 	assert_matches_expect(c);
 	ck_assert(c->workers_seen[0]);
@@ -469,7 +469,7 @@ START_TEST(flush_on_rows_and_size)
 	job = write_job("concurrency = 1\n", "transactions = 300\n",
 	                "batch.max_rows = 7\nbatch.interval = 1h\n");
 	rc = run_job(&err, job);
-	ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
 	read_capture(c, 1, 1);
 	assert_matches_expect(c);
 	ck_assert_uint_eq(c->max_changes, 7); /* full batches, never more */
@@ -484,7 +484,7 @@ START_TEST(flush_on_rows_and_size)
 	                "batch.max_rows = 100000\nbatch.interval = 1h\n"
 	                "sink.buffer-flush.max-size = 64KB\n");
 	rc = run_job(&err, job);
-	ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
 	read_capture(c, 1, 1);
 	assert_matches_expect(c);
 	ck_assert_uint_ge(c->nbatches, 200 * 5 * 20000 / 65536 / 2);
@@ -506,7 +506,7 @@ START_TEST(flush_on_interval)
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
 
-	ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
 	read_capture(c, 1, 1);
 	assert_matches_expect(c);
 	ck_assert_uint_ge(c->nbatches, 8);
@@ -526,7 +526,7 @@ START_TEST(several_streams)
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
 
-	ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
 	read_capture(c, 2, 3);
 	assert_matches_expect(c);
 	ck_assert_msg(!c->early_confirm, "%s", c->early);
@@ -568,13 +568,13 @@ START_TEST(kill_9_and_restart)
 	job = write_job("concurrency = 2\n", "transactions = 4000\nkey_change_every = 5\n",
 	                "sink.keyby.mode = pk\nbatch.interval = 100ms\n");
 	rc = run_job(&err, job);
-	ck_assert_msg(rc == 0, "restart: exit %d: %s", rc, err);
+	ck_assert_msg(rc == 0, "restart: exit %d: %.3000s", rc, err);
 	read_capture(c, 2, 1);
 	assert_matches_expect(c);
 	ck_assert_msg(!c->early_confirm, "%s", c->early);
 	/* what was applied before the kill was not all applied again */
 	ck_assert_uint_lt(c->changes, 4000 * 5 + before / 2);
-	ck_assert_msg(strstr(err, "already applied up to"), "%s", err);
+	ck_assert_msg(strstr(err, "already applied up to"), "%.3000s", err);
 	free_capture(c);
 	free(c);
 	free(err);
@@ -629,9 +629,9 @@ START_TEST(sink_failure_fails_the_job)
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
 
-	ck_assert_msg(rc == 1, "exit %d: %s", rc, err);
-	ck_assert_msg(strstr(err, "failed (test)"), "%s", err);
-	ck_assert_msg(strstr(err, "job pipetest failed"), "%s", err);
+	ck_assert_msg(rc == 1, "exit %d: %.3000s", rc, err);
+	ck_assert_msg(strstr(err, "failed (test)"), "%.3000s", err);
+	ck_assert_msg(strstr(err, "job pipetest failed"), "%.3000s", err);
 	read_capture(c, 2, 1);
 	ck_assert_msg(!c->early_confirm, "%s", c->early);
 	ck_assert_uint_lt(c->last_confirm[0], 0x1000000ULL + 2000 * 0x100);
@@ -649,8 +649,8 @@ START_TEST(lost_connection_is_retried)
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
 
-	ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
-	ck_assert_msg(strstr(err, "connection lost (test); reconnecting"), "%s", err);
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
+	ck_assert_msg(strstr(err, "connection lost (test); reconnecting"), "%.3000s", err);
 	read_capture(c, 2, 1);
 	assert_matches_expect(c);
 	free_capture(c);
@@ -669,11 +669,11 @@ START_TEST(dirty_rows)
 	 * naming table, key, SQLSTATE and message */
 	job = write_job("", "transactions = 300\nkeys = 20\n", "reject_key = 5\n");
 	rc = run_job(&err, job);
-	ck_assert_msg(rc == 1, "exit %d: %s", rc, err);
+	ck_assert_msg(rc == 1, "exit %d: %.3000s", rc, err);
 	ck_assert_msg(strstr(err, "of synth.t") && strstr(err, "key (id)=(5)") &&
 	              strstr(err, "SQLSTATE 23514") && strstr(err, "check constraint"),
-	              "%s", err);
-	ck_assert_msg(strstr(err, "[dirty] enabled = true"), "%s", err);
+	              "%.3000s", err);
+	ck_assert_msg(strstr(err, "[dirty] enabled = true"), "%.3000s", err);
 	free(err);
 	free(job);
 	reset_state();
@@ -682,8 +682,8 @@ START_TEST(dirty_rows)
 	job = write_job("", "transactions = 300\nkeys = 20\n",
 	                "reject_key = 5\n[dirty]\nenabled = true\nthreshold = -1\n");
 	rc = run_job(&err, job);
-	ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
-	ck_assert_msg(strstr(err, "dirty row 1 of worker"), "%s", err);
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
+	ck_assert_msg(strstr(err, "dirty row 1 of worker"), "%.3000s", err);
 	free(err);
 	free(job);
 	reset_state();
@@ -692,8 +692,8 @@ START_TEST(dirty_rows)
 	job = write_job("concurrency = 1\n", "transactions = 300\nkeys = 20\n",
 	                "reject_key = 5\n[dirty]\nenabled = true\nthreshold = 2\n");
 	rc = run_job(&err, job);
-	ck_assert_msg(rc == 1, "exit %d: %s", rc, err);
-	ck_assert_msg(strstr(err, "passed the dirty-data threshold (2 rows)"), "%s", err);
+	ck_assert_msg(rc == 1, "exit %d: %.3000s", rc, err);
+	ck_assert_msg(strstr(err, "passed the dirty-data threshold (2 rows)"), "%.3000s", err);
 	free(err);
 	free(job);
 }
@@ -705,8 +705,8 @@ START_TEST(secrets_are_masked)
 	char *err = NULL;
 	int rc = run_job(&err, job);
 
-	ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
-	ck_assert_msg(strstr(err, "password=********"), "%s", err);
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
+	ck_assert_msg(strstr(err, "password=********"), "%.3000s", err);
 	ck_assert_msg(!strstr(err, "hunter2"), "secret leaked: %s", err);
 	ck_assert_msg(strstr(err, "[source:synth]"), "no instance prefix: %s", err);
 	free(err);
