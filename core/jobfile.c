@@ -83,10 +83,6 @@ jf_read_line(char *str, int num, void *stream)
 		r->line[--n] = '\0';
 	if (n > 0 && r->line[n - 1] == '\r')
 		r->line[--n] = '\0';
-	if (r->lineno == 1 && n >= 3 && memcmp(r->line, "\xEF\xBB\xBF", 3) == 0) {
-		memmove(r->line, r->line + 3, (size_t) n - 2);
-		n -= 3;
-	}
 	r->indented = n > 0 && (r->line[0] == ' ' || r->line[0] == '\t');
 
 	if (memchr(r->line, '\0', (size_t) n) != NULL) {
@@ -110,9 +106,12 @@ jf_read_line(char *str, int num, void *stream)
 		return str;
 	}
 
-	/* Sections are recorded here so that an empty one is seen too. */
+	/* Sections are recorded here so that an empty one is seen too (inih
+	 * itself skips a BOM at the start of the file) */
 	{
 		const char *p = r->line;
+		if (r->lineno == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+			p += 3;
 		while (isspace((unsigned char) *p))
 			p++;
 		if (*p == '[') {
@@ -186,6 +185,8 @@ jf_handler(void *user, const char *section, const char *name, const char *value)
 		         "under [job], [source], [sink] or another section", name);
 		return 1;
 	}
+	if (!r->cur || strcmp(r->cur->name, section) != 0)
+		r->cur = jf_open_section(r, section, r->lineno); /* never differs */
 	s = r->cur;
 	for (size_t i = 0; i < s->nkeys; i++) {
 		if (strcmp(s->keys[i].name, name) == 0) {

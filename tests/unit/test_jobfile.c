@@ -221,6 +221,8 @@ START_TEST(bad_bytes_and_syntax)
 	assert_error(GOOD_HEAD "this line has no equals sign\n", "job.ini:8: syntax error");
 	assert_error("orphan = 1\n" GOOD_HEAD, "job.ini:1: key \"orphan\" is outside any section");
 	ck_assert(load(GOOD_HEAD "reject_key = caf\xc3\xa9\n", NULL) == NULL);
+	/* found by the fuzzer: two BOMs made the reader and inih disagree */
+	assert_error("\xEF\xBB\xBF\xEF\xBB\xBF[job]\nname = x\n", "job.ini:1: syntax error");
 }
 END_TEST
 
