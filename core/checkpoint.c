@@ -21,7 +21,8 @@ ckpt_new(int nworkers)
 	checkpoint *c = xcalloc(1, sizeof *c);
 	pthread_mutex_init(&c->lock, NULL);
 	c->nworkers = nworkers;
-	c->lsn = xcalloc((size_t) nworkers * SYNCD_MAX_STREAMS, sizeof(syncd_lsn));
+	c->lsn =
+	    xcalloc((size_t) nworkers * SYNCD_MAX_STREAMS, sizeof(syncd_lsn));
 	return c;
 }
 

@@ -74,15 +74,18 @@ host_opt(syncd_instance *inst, const char *name, syncd_option_type type)
 	const opt_value *v = optset_get(&inst->opts, name);
 
 	if (!v) {
-		log_error("%s internal error: the plugin asked for option \"%s\", "
-		          "which it does not declare", inst->prefix, name);
+		log_error(
+		    "%s internal error: the plugin asked for option \"%s\", "
+		    "which it does not declare",
+		    inst->prefix, name);
 		abort();
 	}
 	/* any option may be read as its text */
 	if (v->decl->type != type && type != SYNCD_OPT_STRING) {
-		log_error("%s internal error: option \"%s\" is a %s, read as a %s",
-		          inst->prefix, name, options_type_name(v->decl->type),
-		          options_type_name(type));
+		log_error(
+		    "%s internal error: option \"%s\" is a %s, read as a %s",
+		    inst->prefix, name, options_type_name(v->decl->type),
+		    options_type_name(type));
 		abort();
 	}
 	return v;
@@ -236,20 +239,23 @@ host_reject(syncd_instance *inst, int worker, const syncd_event *ev,
 	                  : xstrdup("(unknown table)");
 	bool enabled = optset_num(&j->dirty_opts, "enabled") != 0;
 	int64_t threshold = optset_num(&j->dirty_opts, "threshold");
-	bool archive = strcmp(optset_str(&j->dirty_opts, "policy"), "archive") == 0;
+	bool archive =
+	    strcmp(optset_str(&j->dirty_opts, "policy"), "archive") == 0;
 	syncd_status st = SYNCD_OK;
 	long count;
 
 	if (!message)
 		message = "(no message)";
 	if (!enabled) {
-		job_fail(j, "%s %s of %s key %s at " SYNCD_LSN_FMT " was refused%s%s: "
+		job_fail(j,
+		         "%s %s of %s key %s at " SYNCD_LSN_FMT
+		         " was refused%s%s: "
 		         "%s; fix the data or the destination table, or set "
 		         "[dirty] enabled = true to set such rows aside",
-		         inst->prefix, host_op_name(ev ? ev->type : 0), where, key,
-		         SYNCD_LSN_ARGS(ev ? ev->lsn : 0),
-		         sqlstate ? " with SQLSTATE " : "", sqlstate ? sqlstate : "",
-		         message);
+		         inst->prefix, host_op_name(ev ? ev->type : 0), where,
+		         key, SYNCD_LSN_ARGS(ev ? ev->lsn : 0),
+		         sqlstate ? " with SQLSTATE " : "",
+		         sqlstate ? sqlstate : "", message);
 		st = SYNCD_FATAL;
 		goto done;
 	}
@@ -259,34 +265,40 @@ host_reject(syncd_instance *inst, int worker, const syncd_event *ev,
 	count = ++j->dirty_count[worker];
 	if (archive && j->archiver) {
 		syncd_dirty_record rec = {
-			.job = optset_str(&j->job_opts, "name"),
-			.worker = worker,
-			.ev = ev,
-			.sqlstate = sqlstate,
-			.message = message,
+		    .job = optset_str(&j->job_opts, "name"),
+		    .worker = worker,
+		    .ev = ev,
+		    .sqlstate = sqlstate,
+		    .message = message,
 		};
-		if (j->archiver->plugin->ops.archiver.write(j->archiver->state, &rec) !=
-		    SYNCD_OK) {
+		if (j->archiver->plugin->ops.archiver.write(j->archiver->state,
+		                                            &rec) != SYNCD_OK) {
 			pthread_mutex_unlock(&j->dirty_lock);
-			job_fail(j, "%s: could not archive a dirty row of %s: %s",
+			job_fail(j,
+			         "%s: could not archive a dirty row of %s: %s",
 			         j->archiver->prefix, where,
-			         j->archiver->error ? j->archiver->error : "no reason given");
+			         j->archiver->error ? j->archiver->error
+			                            : "no reason given");
 			st = SYNCD_FATAL;
 			goto done;
 		}
 	}
 	pthread_mutex_unlock(&j->dirty_lock);
 	metrics_add(inst->prefix, "dirty_rows_total", 1);
-	log_warning("%s dirty row %ld of worker %d: %s of %s key %s at " SYNCD_LSN_FMT
-	            "%s%s: %.200s", inst->prefix, count, worker,
-	            host_op_name(ev ? ev->type : 0), where, key,
-	            SYNCD_LSN_ARGS(ev ? ev->lsn : 0),
-	            sqlstate ? " SQLSTATE " : "", sqlstate ? sqlstate : "", message);
+	log_warning(
+	    "%s dirty row %ld of worker %d: %s of %s key %s at " SYNCD_LSN_FMT
+	    "%s%s: %.200s",
+	    inst->prefix, count, worker, host_op_name(ev ? ev->type : 0), where,
+	    key, SYNCD_LSN_ARGS(ev ? ev->lsn : 0), sqlstate ? " SQLSTATE " : "",
+	    sqlstate ? sqlstate : "", message);
 	if (threshold >= 0 && count > threshold) {
-		job_fail(j, "worker %d passed the dirty-data threshold (%lld rows); "
-		         "last: %s of %s key %s: %s; fix the data, or raise [dirty] "
-		         "threshold", worker, (long long) threshold,
-		         host_op_name(ev ? ev->type : 0), where, key, message);
+		job_fail(
+		    j,
+		    "worker %d passed the dirty-data threshold (%lld rows); "
+		    "last: %s of %s key %s: %s; fix the data, or raise [dirty] "
+		    "threshold",
+		    worker, (long long) threshold,
+		    host_op_name(ev ? ev->type : 0), where, key, message);
 		st = SYNCD_FATAL;
 	}
 done:
@@ -308,31 +320,31 @@ host_free_mem(syncd_instance *inst, void *ptr)
 }
 
 const syncd_host job_host = {
-	.size = sizeof(syncd_host),
-	.abi_major = SYNCD_ABI_MAJOR,
-	.abi_minor = SYNCD_ABI_MINOR,
-	.log = host_log,
-	.vlog = host_vlog,
-	.log_enabled = host_log_enabled,
-	.set_error = host_set_error,
-	.opt_string = host_opt_string,
-	.opt_int = host_opt_int,
-	.opt_bool = host_opt_bool,
-	.opt_duration_ms = host_opt_duration_ms,
-	.opt_size = host_opt_size,
-	.opt_list_len = host_opt_list_len,
-	.opt_list_item = host_opt_list_item,
-	.opt_prefixed = host_opt_prefixed,
-	.job_name = host_job_name,
-	.job_option = host_job_option,
-	.state_dir = host_state_dir,
-	.stopping = host_stopping,
-	.metric_add = host_metric_add,
-	.metric_set = host_metric_set,
-	.emit = host_emit,
-	.flushed_lsn = host_flushed_lsn,
-	.drain = host_drain,
-	.reject = host_reject,
-	.alloc = host_alloc,
-	.free_mem = host_free_mem,
+    .size = sizeof(syncd_host),
+    .abi_major = SYNCD_ABI_MAJOR,
+    .abi_minor = SYNCD_ABI_MINOR,
+    .log = host_log,
+    .vlog = host_vlog,
+    .log_enabled = host_log_enabled,
+    .set_error = host_set_error,
+    .opt_string = host_opt_string,
+    .opt_int = host_opt_int,
+    .opt_bool = host_opt_bool,
+    .opt_duration_ms = host_opt_duration_ms,
+    .opt_size = host_opt_size,
+    .opt_list_len = host_opt_list_len,
+    .opt_list_item = host_opt_list_item,
+    .opt_prefixed = host_opt_prefixed,
+    .job_name = host_job_name,
+    .job_option = host_job_option,
+    .state_dir = host_state_dir,
+    .stopping = host_stopping,
+    .metric_add = host_metric_add,
+    .metric_set = host_metric_set,
+    .emit = host_emit,
+    .flushed_lsn = host_flushed_lsn,
+    .drain = host_drain,
+    .reject = host_reject,
+    .alloc = host_alloc,
+    .free_mem = host_free_mem,
 };

@@ -21,88 +21,103 @@
 /* ---- the core's keys ----------------------------------------------------- */
 
 const syncd_option job_core_options[] = {
-	{"name", SYNCD_OPT_STRING, NULL,
-	 "job name, [A-Za-z0-9_]+ (at most 48): names the slot and the job's state",
-	 SYNCD_OPT_REQUIRED, 0, 0, NULL, NULL},
-	{"mode", SYNCD_OPT_ENUM, "full+incremental",
-	 "full+incremental: copy, then stream; incremental: stream only; full: copy only",
-	 0, 0, 0, "full+incremental|incremental|full", NULL},
-	{"concurrency", SYNCD_OPT_INT, "2",
-	 "sink workers, each with its own destination connection (the reference's CPU cores)",
-	 0, 1, 64, NULL, NULL},
-	{"auto_retry", SYNCD_OPT_BOOL, "false",
-	 "restart a failed job from its last checkpoint", 0, 0, 0, NULL, NULL},
-	{"max_retries", SYNCD_OPT_INT, "1", "restarts allowed when auto_retry is on",
-	 0, 0, 1000, NULL, NULL},
-	{"retry_interval", SYNCD_OPT_DURATION, "120s",
-	 "wait between restarts (a bare number is seconds)", 0, 0, 86400000LL, NULL, "s"},
-	{"state_dir", SYNCD_OPT_STRING, NULL,
-	 "local state directory (spill files); default $STATE_DIRECTORY, "
-	 "/var/lib/syncd as root, else ~/.local/state/syncd; the job uses DIR/NAME",
-	 0, 0, 0, NULL, NULL},
-	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+    {"name", SYNCD_OPT_STRING, NULL,
+     "job name, [A-Za-z0-9_]+ (at most 48): names the slot and the job's state",
+     SYNCD_OPT_REQUIRED, 0, 0, NULL, NULL},
+    {"mode", SYNCD_OPT_ENUM, "full+incremental",
+     "full+incremental: copy, then stream; incremental: stream only; full: "
+     "copy only",
+     0, 0, 0, "full+incremental|incremental|full", NULL},
+    {"concurrency", SYNCD_OPT_INT, "2",
+     "sink workers, each with its own destination connection (the reference's "
+     "CPU cores)",
+     0, 1, 64, NULL, NULL},
+    {"auto_retry", SYNCD_OPT_BOOL, "false",
+     "restart a failed job from its last checkpoint", 0, 0, 0, NULL, NULL},
+    {"max_retries", SYNCD_OPT_INT, "1",
+     "restarts allowed when auto_retry is on", 0, 0, 1000, NULL, NULL},
+    {"retry_interval", SYNCD_OPT_DURATION, "120s",
+     "wait between restarts (a bare number is seconds)", 0, 0, 86400000LL, NULL,
+     "s"},
+    {"state_dir", SYNCD_OPT_STRING, NULL,
+     "local state directory (spill files); default $STATE_DIRECTORY, "
+     "/var/lib/syncd as root, else ~/.local/state/syncd; the job uses DIR/NAME",
+     0, 0, 0, NULL, NULL},
+    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
 
 static const syncd_option job_source_core[] = {
-	{"plugin", SYNCD_OPT_STRING, "pgoutput", "the source plugin", 0, 0, 0, NULL, NULL},
-	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+    {"plugin", SYNCD_OPT_STRING, "pgoutput", "the source plugin", 0, 0, 0, NULL,
+     NULL},
+    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
 
 const syncd_option job_sink_core_options[] = {
-	{"plugin", SYNCD_OPT_STRING, NULL,
-	 "the sink plugin; by default write_mode picks it (upsert: dws_upsert, copy: dws_copy)",
-	 0, 0, 0, NULL, NULL},
-	{"write_mode", SYNCD_OPT_ENUM, "upsert",
-	 "upsert: batched INSERT ... ON CONFLICT; copy: COPY into staging, then merge",
-	 0, 0, 0, "upsert|copy", NULL},
-	{"target.schema", SYNCD_OPT_STRING, "#{source_db_name}",
-	 "destination schema; may use #{source_db_name}, #{source_schema_name}, #{source_table_name}",
-	 0, 0, 0, NULL, NULL},
-	{"target.table", SYNCD_OPT_STRING, "#{source_table_name}",
-	 "destination table; must contain #{source_table_name}", 0, 0, 0, NULL, NULL},
-	{"batch.max_rows", SYNCD_OPT_INT, "50000",
-	 "flush a worker's batch at this many changes (Maximum Data Volume for Batch Write)",
-	 0, 1, 10000000, NULL, NULL},
-	{"batch.interval", SYNCD_OPT_DURATION, "3s",
-	 "flush a batch this long after its first change (Scheduled Batch Write Interval; bare number: seconds)",
-	 0, 1, 3600000, NULL, "s"},
-	{"sink.buffer-flush.max-size", SYNCD_OPT_SIZE, "512MB",
-	 "flush a worker's batch at this many bytes of values (bare number: MB)",
-	 0, 65536, 68719476736LL, NULL, "MB"},
-	{"sink.keyby.enable", SYNCD_OPT_BOOL, "true",
-	 "spread changes over the concurrency workers; false: one worker", 0, 0, 0, NULL, NULL},
-	{"sink.keyby.mode", SYNCD_OPT_ENUM, "table",
-	 "table: a table's changes go to one worker; pk: by hash of the primary key",
-	 0, 0, 0, "table|pk", NULL},
-	{"sink.field.name.case-sensitive", SYNCD_OPT_BOOL, "true",
-	 "false: fold target schema, table and column names to lower case", 0, 0, 0, NULL, NULL},
-	{"sink.truncate.mode", SYNCD_OPT_ENUM, "apply",
-	 "apply: TRUNCATE the target in position; ignore: skip source TRUNCATEs",
-	 0, 0, 0, "apply|ignore", NULL},
-	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+    {"plugin", SYNCD_OPT_STRING, NULL,
+     "the sink plugin; by default write_mode picks it (upsert: dws_upsert, "
+     "copy: dws_copy)",
+     0, 0, 0, NULL, NULL},
+    {"write_mode", SYNCD_OPT_ENUM, "upsert",
+     "upsert: batched INSERT ... ON CONFLICT; copy: COPY into staging, then "
+     "merge",
+     0, 0, 0, "upsert|copy", NULL},
+    {"target.schema", SYNCD_OPT_STRING, "#{source_db_name}",
+     "destination schema; may use #{source_db_name}, #{source_schema_name}, "
+     "#{source_table_name}",
+     0, 0, 0, NULL, NULL},
+    {"target.table", SYNCD_OPT_STRING, "#{source_table_name}",
+     "destination table; must contain #{source_table_name}", 0, 0, 0, NULL,
+     NULL},
+    {"batch.max_rows", SYNCD_OPT_INT, "50000",
+     "flush a worker's batch at this many changes (Maximum Data Volume for "
+     "Batch Write)",
+     0, 1, 10000000, NULL, NULL},
+    {"batch.interval", SYNCD_OPT_DURATION, "3s",
+     "flush a batch this long after its first change (Scheduled Batch Write "
+     "Interval; bare number: seconds)",
+     0, 1, 3600000, NULL, "s"},
+    {"sink.buffer-flush.max-size", SYNCD_OPT_SIZE, "512MB",
+     "flush a worker's batch at this many bytes of values (bare number: MB)", 0,
+     65536, 68719476736LL, NULL, "MB"},
+    {"sink.keyby.enable", SYNCD_OPT_BOOL, "true",
+     "spread changes over the concurrency workers; false: one worker", 0, 0, 0,
+     NULL, NULL},
+    {"sink.keyby.mode", SYNCD_OPT_ENUM, "table",
+     "table: a table's changes go to one worker; pk: by hash of the primary "
+     "key",
+     0, 0, 0, "table|pk", NULL},
+    {"sink.field.name.case-sensitive", SYNCD_OPT_BOOL, "true",
+     "false: fold target schema, table and column names to lower case", 0, 0, 0,
+     NULL, NULL},
+    {"sink.truncate.mode", SYNCD_OPT_ENUM, "apply",
+     "apply: TRUNCATE the target in position; ignore: skip source TRUNCATEs", 0,
+     0, 0, "apply|ignore", NULL},
+    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
 
 static const syncd_option job_transform_core[] = {
-	{"plugin", SYNCD_OPT_STRING, NULL, "the transform plugin", SYNCD_OPT_REQUIRED,
-	 0, 0, NULL, NULL},
-	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+    {"plugin", SYNCD_OPT_STRING, NULL, "the transform plugin",
+     SYNCD_OPT_REQUIRED, 0, 0, NULL, NULL},
+    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
 
 static const syncd_option job_archiver_core[] = {
-	{"plugin", SYNCD_OPT_STRING, NULL,
-	 "the archiver plugin; default: [dirty] archiver", 0, 0, 0, NULL, NULL},
-	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+    {"plugin", SYNCD_OPT_STRING, NULL,
+     "the archiver plugin; default: [dirty] archiver", 0, 0, 0, NULL, NULL},
+    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
 
 const syncd_option job_dirty_options[] = {
-	{"enabled", SYNCD_OPT_BOOL, "false",
-	 "Write Dirty Data: false fails the job on the first refused row", 0, 0, 0, NULL, NULL},
-	{"threshold", SYNCD_OPT_INT, "100",
-	 "refused rows allowed per worker before the job fails; -1: unlimited",
-	 0, -1, INT64_MAX, NULL, NULL},
-	{"policy", SYNCD_OPT_ENUM, "none",
-	 "none: log dirty rows only; archive: hand them to the archiver", 0, 0, 0,
-	 "none|archive", NULL},
-	{"archiver", SYNCD_OPT_STRING, "file", "archiver plugin used by policy = archive",
-	 0, 0, 0, NULL, NULL},
-	{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+    {"enabled", SYNCD_OPT_BOOL, "false",
+     "Write Dirty Data: false fails the job on the first refused row", 0, 0, 0,
+     NULL, NULL},
+    {"threshold", SYNCD_OPT_INT, "100",
+     "refused rows allowed per worker before the job fails; -1: unlimited", 0,
+     -1, INT64_MAX, NULL, NULL},
+    {"policy", SYNCD_OPT_ENUM, "none",
+     "none: log dirty rows only; archive: hand them to the archiver", 0, 0, 0,
+     "none|archive", NULL},
+    {"archiver", SYNCD_OPT_STRING, "file",
+     "archiver plugin used by policy = archive", 0, 0, 0, NULL, NULL},
+    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
 
-/* ---- loading --------------------------------------------------------------- */
+/* ---- loading ---------------------------------------------------------------
+ */
 
 static const char *
 job_raw(const jf_section *sec, const char *key, int *line)
@@ -149,18 +164,23 @@ job_instance(job *j, const char *section, const char *name, int name_line,
 		return NULL;
 	}
 	if (p->d.kind != kind) {
-		sb_printf(errors, "%s:%d: [%s] plugin %s (%s) is a %s plugin; [%s] "
+		sb_printf(errors,
+		          "%s:%d: [%s] plugin %s (%s) is a %s plugin; [%s] "
 		          "needs a %s plugin (see syncd --list-plugins)\n",
 		          path, line, section, name, p->path,
-		          loader_kind_name(p->d.kind), section, loader_kind_name(kind));
+		          loader_kind_name(p->d.kind), section,
+		          loader_kind_name(kind));
 		return NULL;
 	}
 	for (const syncd_option *o = p->d.options; o && o->name; o++)
 		for (const syncd_option *c = core_table; c->name; c++)
 			if (strcmp(o->name, c->name) == 0) {
-				sb_printf(errors, "%s: plugin %s declares the key %s, which "
-				          "syncd itself owns in [%s]; rename it in the plugin\n",
-				          p->path, name, o->name, section);
+				sb_printf(
+				    errors,
+				    "%s: plugin %s declares the key %s, which "
+				    "syncd itself owns in [%s]; rename it in "
+				    "the plugin\n",
+				    p->path, name, o->name, section);
 				return NULL;
 			}
 	inst = xcalloc(1, sizeof *inst);
@@ -171,12 +191,14 @@ job_instance(job *j, const char *section, const char *name, int name_line,
 	pthread_mutex_init(&inst->lock, NULL);
 	tables[1] = p->d.options;
 	if (!tables[1]) {
-		static const syncd_option none[] = {{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+		static const syncd_option none[] = {
+		    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
 		tables[1] = none;
 	}
 	optset_bind(&inst->opts, path, section, sec, tables, errors);
 	for (size_t i = 0; i < inst->opts.n; i++)
-		if ((inst->opts.v[i].decl->flags & SYNCD_OPT_SECRET) && inst->opts.v[i].text)
+		if ((inst->opts.v[i].decl->flags & SYNCD_OPT_SECRET) &&
+		    inst->opts.v[i].text)
 			log_add_secret(inst->opts.v[i].text);
 	return inst;
 }
@@ -198,13 +220,15 @@ job_instance_free(syncd_instance *inst)
 static void
 job_check_pattern(job *j, const char *key, bool need_table, strbuf *errors)
 {
-	static const char *const vars[] = {"#{source_db_name}", "#{source_schema_name}",
+	static const char *const vars[] = {"#{source_db_name}",
+	                                   "#{source_schema_name}",
 	                                   "#{source_table_name}"};
 	const opt_value *v = optset_get(&j->sink->opts, key);
 	const char *text = v ? v->text : NULL;
 
 	if (!text || !*text) {
-		sb_printf(errors, "%s: [sink] %s may not be empty\n", j->file->path, key);
+		sb_printf(errors, "%s: [sink] %s may not be empty\n",
+		          j->file->path, key);
 		return;
 	}
 	for (const char *p = strstr(text, "#{"); p; p = strstr(p + 2, "#{")) {
@@ -213,13 +237,18 @@ job_check_pattern(job *j, const char *key, bool need_table, strbuf *errors)
 			if (strncmp(p, vars[i], strlen(vars[i])) == 0)
 				known = true;
 		if (!known)
-			sb_printf(errors, "%s:%d: [sink] %s: unknown variable in \"%s\"; "
-			          "use #{source_db_name}, #{source_schema_name} or "
-			          "#{source_table_name}\n", j->file->path, v->line, key, text);
+			sb_printf(
+			    errors,
+			    "%s:%d: [sink] %s: unknown variable in \"%s\"; "
+			    "use #{source_db_name}, #{source_schema_name} or "
+			    "#{source_table_name}\n",
+			    j->file->path, v->line, key, text);
 	}
 	if (need_table && !strstr(text, "#{source_table_name}"))
-		sb_printf(errors, "%s:%d: [sink] %s = %s must contain "
-		          "#{source_table_name}, or every table would go to one target\n",
+		sb_printf(errors,
+		          "%s:%d: [sink] %s = %s must contain "
+		          "#{source_table_name}, or every table would go to "
+		          "one target\n",
 		          j->file->path, v->line, key, text);
 }
 
@@ -247,42 +276,54 @@ job_load(const char *path, strbuf *errors)
 	/* sections */
 	for (size_t i = 0; i < j->file->nsections; i++) {
 		const jf_section *s = &j->file->sections[i];
-		if (strcmp(s->name, "job") == 0 || strcmp(s->name, "source") == 0 ||
-		    strcmp(s->name, "sink") == 0 || strcmp(s->name, "dirty") == 0 ||
+		if (strcmp(s->name, "job") == 0 ||
+		    strcmp(s->name, "source") == 0 ||
+		    strcmp(s->name, "sink") == 0 ||
+		    strcmp(s->name, "dirty") == 0 ||
 		    strcmp(s->name, "archiver") == 0)
 			continue;
 		if (strncmp(s->name, "transform.", 10) == 0) {
 			if (!job_valid_ident(s->name + 10, 63))
-				sb_printf(errors, "%s:%d: [%s]: a transform's name is made of "
-				          "A-Z, a-z, 0-9 and _\n", path, s->line, s->name);
+				sb_printf(errors,
+				          "%s:%d: [%s]: a transform's name is "
+				          "made of "
+				          "A-Z, a-z, 0-9 and _\n",
+				          path, s->line, s->name);
 			continue;
 		}
 		if (strcmp(s->name, "monitor") == 0 ||
 		    strncmp(s->name, "logical_table.", 14) == 0) {
-			sb_printf(errors, "%s:%d: [%s] is not available in this version of "
-			          "syncd yet; remove the section\n", path, s->line, s->name);
+			sb_printf(
+			    errors,
+			    "%s:%d: [%s] is not available in this version of "
+			    "syncd yet; remove the section\n",
+			    path, s->line, s->name);
 			continue;
 		}
-		sb_printf(errors, "%s:%d: unknown section [%s]; the sections are [job], "
-		          "[source], [sink], [transform.NAME], [dirty], [archiver]\n",
-		          path, s->line, s->name);
+		sb_printf(
+		    errors,
+		    "%s:%d: unknown section [%s]; the sections are [job], "
+		    "[source], [sink], [transform.NAME], [dirty], [archiver]\n",
+		    path, s->line, s->name);
 	}
 
 	/* [job] and [dirty] */
 	{
 		const syncd_option *t[] = {job_core_options, NULL};
 		const syncd_option *d[] = {job_dirty_options, NULL};
-		optset_bind(&j->job_opts, path, "job", jobfile_section(j->file, "job"), t,
-		            errors);
+		optset_bind(&j->job_opts, path, "job",
+		            jobfile_section(j->file, "job"), t, errors);
 		optset_bind(&j->dirty_opts, path, "dirty",
 		            jobfile_section(j->file, "dirty"), d, errors);
 	}
 	{
 		const opt_value *v = optset_get(&j->job_opts, "name");
 		if (v && v->text && !job_valid_ident(v->text, 48))
-			sb_printf(errors, "%s:%d: [job] name = %s: use 1 to 48 of A-Z, a-z, "
-			          "0-9 and _ (it names the replication slot)\n",
-			          path, v->line, v->text);
+			sb_printf(
+			    errors,
+			    "%s:%d: [job] name = %s: use 1 to 48 of A-Z, a-z, "
+			    "0-9 and _ (it names the replication slot)\n",
+			    path, v->line, v->text);
 	}
 
 	/* [source] */
@@ -295,8 +336,9 @@ job_load(const char *path, strbuf *errors)
 			name = "pgoutput";
 			line = 0;
 		}
-		j->source = job_instance(j, "source", name, line, SYNCD_KIND_SOURCE,
-		                         job_source_core, errors);
+		j->source =
+		    job_instance(j, "source", name, line, SYNCD_KIND_SOURCE,
+		                 job_source_core, errors);
 	}
 
 	/* [transform.*], in file order */
@@ -307,16 +349,19 @@ job_load(const char *path, strbuf *errors)
 			continue;
 		name = job_raw(s, "plugin", &line);
 		if (!name || !*name) {
-			sb_printf(errors, "%s:%d: [%s] plugin is required (the transform "
-			          "plugin to run, e.g. logical_delete or udf)\n",
-			          path, s->line, s->name);
+			sb_printf(
+			    errors,
+			    "%s:%d: [%s] plugin is required (the transform "
+			    "plugin to run, e.g. logical_delete or udf)\n",
+			    path, s->line, s->name);
 			continue;
 		}
 		t = job_instance(j, s->name, name, line, SYNCD_KIND_TRANSFORM,
 		                 job_transform_core, errors);
 		if (t) {
-			j->transforms = xrealloc(j->transforms,
-			                         (j->ntransforms + 1) * sizeof *j->transforms);
+			j->transforms =
+			    xrealloc(j->transforms, (j->ntransforms + 1) *
+			                                sizeof *j->transforms);
 			j->transforms[j->ntransforms++] = t;
 		}
 	}
@@ -334,11 +379,13 @@ job_load(const char *path, strbuf *errors)
 			else if (strcmp(mode, "copy") == 0)
 				name = "dws_copy";
 			else
-				name = NULL; /* binding reports the bad write_mode */
+				name = NULL; /* binding reports the bad
+				                write_mode */
 		}
 		if (name)
-			j->sink = job_instance(j, "sink", name, line, SYNCD_KIND_SINK,
-			                       job_sink_core_options, errors);
+			j->sink =
+			    job_instance(j, "sink", name, line, SYNCD_KIND_SINK,
+			                 job_sink_core_options, errors);
 		if (j->sink) {
 			job_check_pattern(j, "target.schema", false, errors);
 			job_check_pattern(j, "target.table", true, errors);
@@ -349,7 +396,8 @@ job_load(const char *path, strbuf *errors)
 	sec = jobfile_section(j->file, "archiver");
 	if (errors->len == before) {
 		bool archive = optset_num(&j->dirty_opts, "enabled") &&
-		               strcmp(optset_str(&j->dirty_opts, "policy"), "archive") == 0;
+		               strcmp(optset_str(&j->dirty_opts, "policy"),
+		                      "archive") == 0;
 		if (archive || sec) {
 			name = job_raw(sec, "plugin", &line);
 			if (!name || !*name) {
@@ -357,12 +405,15 @@ job_load(const char *path, strbuf *errors)
 				line = 0;
 			}
 			j->archiver = job_instance(j, "archiver", name, line,
-			                           SYNCD_KIND_ARCHIVER, job_archiver_core,
-			                           errors);
+			                           SYNCD_KIND_ARCHIVER,
+			                           job_archiver_core, errors);
 			if (j->archiver && !archive) {
-				log_warning("%s:%d: [archiver] is not used: dirty rows are "
-				            "archived only with [dirty] enabled = true and "
-				            "policy = archive", path, sec->line);
+				log_warning("%s:%d: [archiver] is not used: "
+				            "dirty rows are "
+				            "archived only with [dirty] "
+				            "enabled = true and "
+				            "policy = archive",
+				            path, sec->line);
 				job_instance_free(j->archiver);
 				j->archiver = NULL;
 			}
@@ -380,7 +431,8 @@ job_load(const char *path, strbuf *errors)
 	return j;
 }
 
-/* ---- life cycle ------------------------------------------------------------ */
+/* ---- life cycle ------------------------------------------------------------
+ */
 
 static syncd_instance **
 job_instances(job *j, size_t *n)
@@ -426,9 +478,12 @@ job_create(job *j)
 		syncd_instance *inst = all[i];
 		if (inst->created)
 			continue;
-		if (job_ops(inst)->create(inst, &job_host, &inst->state) != SYNCD_OK) {
+		if (job_ops(inst)->create(inst, &job_host, &inst->state) !=
+		    SYNCD_OK) {
 			log_error("%s could not start: %s", inst->prefix,
-			          inst->error ? inst->error : "no reason given by the plugin");
+			          inst->error
+			              ? inst->error
+			              : "no reason given by the plugin");
 			ok = false;
 			break;
 		}
@@ -467,7 +522,8 @@ job_check(job *j)
 			continue;
 		if (job_ops(inst)->check(inst->state) != SYNCD_OK) {
 			if (inst->error)
-				log_error("%s pre-check failed: %s", inst->prefix, inst->error);
+				log_error("%s pre-check failed: %s",
+				          inst->prefix, inst->error);
 			ok = false;
 		}
 	}
@@ -546,12 +602,14 @@ job_prepare_state_dir(job *j)
 			                        home && *home ? home : "/tmp");
 	}
 	free(j->state_dir);
-	j->state_dir = xasprintf("%s/%s", base, optset_str(&j->job_opts, "name"));
+	j->state_dir =
+	    xasprintf("%s/%s", base, optset_str(&j->job_opts, "name"));
 	free(dflt);
 	if (job_mkdirs(j->state_dir) != 0) {
-		log_error("could not create the state directory %s: %s; set [job] "
-		          "state_dir to a writable directory",
-		          j->state_dir, strerror(errno));
+		log_error(
+		    "could not create the state directory %s: %s; set [job] "
+		    "state_dir to a writable directory",
+		    j->state_dir, strerror(errno));
 		return false;
 	}
 	return true;
@@ -587,7 +645,8 @@ job_run(job *j)
 	atomic_store(&j->failed, false);
 	free(j->failure);
 	j->failure = NULL;
-	memset(j->dirty_count, 0, (size_t) j->nworkers * sizeof *j->dirty_count);
+	memset(j->dirty_count, 0,
+	       (size_t) j->nworkers * sizeof *j->dirty_count);
 	if (!job_prepare_state_dir(j))
 		return 1;
 
@@ -599,8 +658,8 @@ job_run(job *j)
 	if (pipeline_start(j->pipe) != SYNCD_OK)
 		goto stop;
 	log_info("job %s started: %s -> %d worker(s) -> %s",
-	         optset_str(&j->job_opts, "name"), j->source->prefix, j->nworkers,
-	         j->sink->prefix);
+	         optset_str(&j->job_opts, "name"), j->source->prefix,
+	         j->nworkers, j->sink->prefix);
 	if (pthread_create(&thread, NULL, job_source_main, &t) != 0) {
 		job_fail(j, "could not start the source thread");
 		goto stop;
@@ -610,13 +669,17 @@ job_run(job *j)
 		int sig = sigtimedwait(&sigs, NULL, &ts);
 		if (sig == SIGINT || sig == SIGTERM) {
 			if (++signals == 1) {
-				log_info("received %s: stopping; flushing and confirming what "
-				         "is applied (send it again to stop at once)",
+				log_info("received %s: stopping; flushing and "
+				         "confirming what "
+				         "is applied (send it again to stop at "
+				         "once)",
 				         sig == SIGINT ? "SIGINT" : "SIGTERM");
 				job_request_stop(j);
 			} else {
-				log_error("received %s again: stopping at once; changes not "
-				          "yet confirmed will be replayed at the next start",
+				log_error("received %s again: stopping at "
+				          "once; changes not "
+				          "yet confirmed will be replayed at "
+				          "the next start",
 				          sig == SIGINT ? "SIGINT" : "SIGTERM");
 				_exit(1);
 			}
@@ -625,7 +688,8 @@ job_run(job *j)
 	pthread_join(thread, NULL);
 	if (t.status != SYNCD_OK && !atomic_load(&j->failed))
 		job_fail(j, "%s %s", j->source->prefix,
-		         j->source->error ? j->source->error : "failed without a reason");
+		         j->source->error ? j->source->error
+		                          : "failed without a reason");
 	if (!atomic_load(&j->failed))
 		pipeline_drain(j->pipe);
 stop:
@@ -640,12 +704,14 @@ stop:
 	pipeline_free(j->pipe);
 	j->pipe = NULL;
 	if (atomic_load(&j->failed)) {
-		log_error("job %s failed after %.1f s: %s", optset_str(&j->job_opts, "name"),
+		log_error("job %s failed after %.1f s: %s",
+		          optset_str(&j->job_opts, "name"),
 		          (double) (now_ms() - started) / 1000.0,
 		          j->failure ? j->failure : "unknown reason");
 		return 1;
 	}
-	log_info("job %s stopped cleanly after %.1f s", optset_str(&j->job_opts, "name"),
+	log_info("job %s stopped cleanly after %.1f s",
+	         optset_str(&j->job_opts, "name"),
 	         (double) (now_ms() - started) / 1000.0);
 	return 0;
 }

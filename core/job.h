@@ -25,14 +25,14 @@ typedef struct pipeline pipeline;
 
 struct syncd_instance {
 	job *job;
-	char *section;                /* "sink", "transform.extra", ... */
-	char *prefix;                 /* "[sink:jsonl]" */
+	char *section; /* "sink", "transform.extra", ... */
+	char *prefix;  /* "[sink:jsonl]" */
 	const loaded_plugin *plugin;
-	optset opts;                  /* the core's keys of the section + the plugin's */
-	void *state;                  /* the plugin's, between create and destroy */
+	optset opts; /* the core's keys of the section + the plugin's */
+	void *state; /* the plugin's, between create and destroy */
 	bool created;
 	pthread_mutex_t lock;
-	char *error;                  /* last set_error() message */
+	char *error; /* last set_error() message */
 	char sqlstate[6];
 };
 
@@ -52,8 +52,8 @@ struct job {
 	atomic_bool stopping;
 	atomic_bool failed;
 	pthread_mutex_t fail_lock;
-	char *failure;         /* first failure, for the exit message */
-	long *dirty_count;     /* per worker */
+	char *failure;     /* first failure, for the exit message */
+	long *dirty_count; /* per worker */
 	pthread_mutex_t dirty_lock;
 };
 
@@ -73,7 +73,8 @@ bool job_restart(job *j);
 void job_free(job *j);
 
 /* Marks the job failed (first message wins) and wakes every waiter. */
-void job_fail(job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void job_fail(job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The core's own option tables, for the README / --help-job and tests. */
 extern const syncd_option job_core_options[];

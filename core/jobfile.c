@@ -29,13 +29,12 @@ typedef struct jf_reader {
 	int lineno;
 	bool indented; /* the current line starts with a blank */
 	jf_section *cur;
-	jf_key *last;       /* key of the previous key line, for continuations */
+	jf_key *last; /* key of the previous key line, for continuations */
 	strbuf errors;
 } jf_reader;
 
-static void
-jf_error(jf_reader *r, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void jf_error(jf_reader *r, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 jf_error(jf_reader *r, int line, const char *fmt, ...)
@@ -97,10 +96,11 @@ jf_read_line(char *str, int num, void *stream)
 		return str;
 	}
 	if ((size_t) n > max) {
-		jf_error(r, r->lineno,
-		         "line is %zd characters long, the limit is %zu; continue "
-		         "a long value on the next line, indented",
-		         n, max);
+		jf_error(
+		    r, r->lineno,
+		    "line is %zd characters long, the limit is %zu; continue "
+		    "a long value on the next line, indented",
+		    n, max);
 		str[0] = '\0';
 		r->last = NULL;
 		return str;
@@ -117,7 +117,8 @@ jf_read_line(char *str, int num, void *stream)
 		if (*p == '[') {
 			const char *end = strchr(p, ']');
 			if (end) {
-				char *name = xstrndup(p + 1, (size_t) (end - p - 1));
+				char *name =
+				    xstrndup(p + 1, (size_t) (end - p - 1));
 				r->cur = jf_open_section(r, name, r->lineno);
 				free(name);
 			}
@@ -144,14 +145,17 @@ jf_expand(jf_reader *r, const char *v, int line)
 			const char *val;
 
 			if (!end) {
-				jf_error(r, line, "unterminated ${ in value; write $$ for a literal $");
+				jf_error(r, line,
+				         "unterminated ${ in value; write $$ "
+				         "for a literal $");
 				break;
 			}
 			name = xstrndup(p + 2, (size_t) (end - p - 2));
 			val = getenv(name);
 			if (!val)
 				jf_error(r, line,
-				         "environment variable %s is not set (used as ${%s})",
+				         "environment variable %s is not set "
+				         "(used as ${%s})",
 				         name, name);
 			else
 				sb_puts(&sb, val);
@@ -181,18 +185,22 @@ jf_handler(void *user, const char *section, const char *name, const char *value)
 		return 1;
 	}
 	if (!*section) {
-		jf_error(r, r->lineno, "key \"%s\" is outside any section; put it "
-		         "under [job], [source], [sink] or another section", name);
+		jf_error(r, r->lineno,
+		         "key \"%s\" is outside any section; put it "
+		         "under [job], [source], [sink] or another section",
+		         name);
 		return 1;
 	}
 	if (!r->cur || strcmp(r->cur->name, section) != 0)
-		r->cur = jf_open_section(r, section, r->lineno); /* never differs */
+		r->cur =
+		    jf_open_section(r, section, r->lineno); /* never differs */
 	s = r->cur;
 	for (size_t i = 0; i < s->nkeys; i++) {
 		if (strcmp(s->keys[i].name, name) == 0) {
-			jf_error(r, r->lineno,
-			         "[%s] %s is set twice (first at line %d); keep one",
-			         section, name, s->keys[i].line);
+			jf_error(
+			    r, r->lineno,
+			    "[%s] %s is set twice (first at line %d); keep one",
+			    section, name, s->keys[i].line);
 			r->last = NULL;
 			return 1;
 		}
@@ -236,14 +244,16 @@ jobfile_parse(FILE *f, const char *name, char **errors)
 	if (rc < 0)
 		sb_printf(&r.errors, "%s: could not read job file\n", name);
 	else if (rc > 0)
-		jf_error(&r, rc, "syntax error: expected \"key = value\", "
+		jf_error(&r, rc,
+		         "syntax error: expected \"key = value\", "
 		         "\"[section]\" or a comment (; or #)");
 
 	/* ${ENV} expansion, once values are whole */
 	for (size_t i = 0; i < r.jf->nsections; i++) {
 		jf_section *s = &r.jf->sections[i];
 		for (size_t j = 0; j < s->nkeys; j++) {
-			char *v = jf_expand(&r, s->keys[j].value, s->keys[j].line);
+			char *v =
+			    jf_expand(&r, s->keys[j].value, s->keys[j].line);
 			free(s->keys[j].value);
 			s->keys[j].value = v;
 		}

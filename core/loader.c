@@ -25,11 +25,11 @@
 
 /* Sizes of the structures in ABI 1.0: a plugin may never hand over less.
  * When a later minor appends fields, these stay as they are. */
-#define LOADER_MIN_PLUGIN sizeof(syncd_plugin)
-#define LOADER_MIN_SOURCE_OPS sizeof(syncd_source_ops)
+#define LOADER_MIN_PLUGIN        sizeof(syncd_plugin)
+#define LOADER_MIN_SOURCE_OPS    sizeof(syncd_source_ops)
 #define LOADER_MIN_TRANSFORM_OPS sizeof(syncd_transform_ops)
-#define LOADER_MIN_SINK_OPS sizeof(syncd_sink_ops)
-#define LOADER_MIN_ARCHIVER_OPS sizeof(syncd_archiver_ops)
+#define LOADER_MIN_SINK_OPS      sizeof(syncd_sink_ops)
+#define LOADER_MIN_ARCHIVER_OPS  sizeof(syncd_archiver_ops)
 
 static char **loader_dirs;
 static size_t loader_ndirs;
@@ -46,7 +46,8 @@ loader_add_dir(const char *dir)
 	for (size_t i = 0; i < loader_ndirs; i++)
 		if (strcmp(loader_dirs[i], dir) == 0)
 			return;
-	loader_dirs = xrealloc(loader_dirs, (loader_ndirs + 1) * sizeof(char *));
+	loader_dirs =
+	    xrealloc(loader_dirs, (loader_ndirs + 1) * sizeof(char *));
 	loader_dirs[loader_ndirs++] = xstrdup(dir);
 }
 
@@ -76,8 +77,8 @@ void
 loader_shutdown(void)
 {
 	for (size_t i = 0; i < loader_ncache; i++) {
-		/* Modules stay mapped until exit: unloading them would make leak
-		 * reports and late callbacks point into nothing. */
+		/* Modules stay mapped until exit: unloading them would make
+		 * leak reports and late callbacks point into nothing. */
 		free(loader_cache[i]->name);
 		free(loader_cache[i]->path);
 		free(loader_cache[i]);
@@ -150,12 +151,12 @@ loader_copy_sized(void *dst, size_t dst_size, const void *src, size_t src_size,
 	return true;
 }
 
-#define LOADER_REQUIRE(cond, opname)                                          \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			missing = opname;                                     \
-			goto missing_op;                                      \
-		}                                                             \
+#define LOADER_REQUIRE(cond, opname)                                           \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			missing = opname;                                      \
+			goto missing_op;                                       \
+		}                                                              \
 	} while (0)
 
 /* Checks the descriptor and fills p->d and p->ops. */
@@ -169,39 +170,50 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 
 	if (!desc)
 		return xasprintf("%s: refused: its entry function returned no "
-		                 "descriptor", f);
+		                 "descriptor",
+		                 f);
 	if (desc->magic != SYNCD_ABI_MAGIC)
-		return xasprintf("%s: refused: wrong magic 0x%08x in its descriptor; "
-		                 "it is not a syncd plugin, or it is corrupt",
-		                 f, (unsigned) desc->magic);
+		return xasprintf(
+		    "%s: refused: wrong magic 0x%08x in its descriptor; "
+		    "it is not a syncd plugin, or it is corrupt",
+		    f, (unsigned) desc->magic);
 	if (desc->abi_major != SYNCD_ABI_MAJOR)
-		return xasprintf("%s: refused: built for plugin ABI %u.%u, this syncd "
-		                 "speaks ABI %d.%d; rebuild the plugin against this "
-		                 "syncd's SDK", f, desc->abi_major, desc->abi_minor,
-		                 SYNCD_ABI_MAJOR, SYNCD_ABI_MINOR);
+		return xasprintf(
+		    "%s: refused: built for plugin ABI %u.%u, this syncd "
+		    "speaks ABI %d.%d; rebuild the plugin against this "
+		    "syncd's SDK",
+		    f, desc->abi_major, desc->abi_minor, SYNCD_ABI_MAJOR,
+		    SYNCD_ABI_MINOR);
 	if (desc->abi_minor > SYNCD_ABI_MINOR)
-		return xasprintf("%s: refused: built for plugin ABI %u.%u, newer than "
-		                 "this syncd's %d.%d; upgrade syncd or rebuild the "
-		                 "plugin against this SDK", f, desc->abi_major,
-		                 desc->abi_minor, SYNCD_ABI_MAJOR, SYNCD_ABI_MINOR);
+		return xasprintf(
+		    "%s: refused: built for plugin ABI %u.%u, newer than "
+		    "this syncd's %d.%d; upgrade syncd or rebuild the "
+		    "plugin against this SDK",
+		    f, desc->abi_major, desc->abi_minor, SYNCD_ABI_MAJOR,
+		    SYNCD_ABI_MINOR);
 	if (!loader_copy_sized(&p->d, sizeof p->d, desc, desc->size,
 	                       LOADER_MIN_PLUGIN))
-		return xasprintf("%s: refused: descriptor size %u does not match ABI "
-		                 "%u.%u (expected %zu); the plugin is corrupt",
-		                 f, desc->size, desc->abi_major, desc->abi_minor,
-		                 sizeof(syncd_plugin));
+		return xasprintf(
+		    "%s: refused: descriptor size %u does not match ABI "
+		    "%u.%u (expected %zu); the plugin is corrupt",
+		    f, desc->size, desc->abi_major, desc->abi_minor,
+		    sizeof(syncd_plugin));
 	if (desc->option_size != sizeof(syncd_option))
-		return xasprintf("%s: refused: option entry size %u, expected %zu; "
-		                 "rebuild the plugin against this syncd's SDK",
-		                 f, desc->option_size, sizeof(syncd_option));
+		return xasprintf(
+		    "%s: refused: option entry size %u, expected %zu; "
+		    "rebuild the plugin against this syncd's SDK",
+		    f, desc->option_size, sizeof(syncd_option));
 	if (!loader_valid_name(p->d.name))
-		return xasprintf("%s: refused: plugin name \"%s\" is not made of "
-		                 "[a-z0-9_]", f, p->d.name ? p->d.name : "(null)");
+		return xasprintf(
+		    "%s: refused: plugin name \"%s\" is not made of "
+		    "[a-z0-9_]",
+		    f, p->d.name ? p->d.name : "(null)");
 	base = loader_basename(f);
 	if (strcmp(base, p->d.name) != 0) {
-		err = xasprintf("%s: refused: the file is named %s but the plugin "
-		                "calls itself %s; rename one of them",
-		                f, base, p->d.name);
+		err = xasprintf(
+		    "%s: refused: the file is named %s but the plugin "
+		    "calls itself %s; rename one of them",
+		    f, base, p->d.name);
 		free(base);
 		return err;
 	}
@@ -212,8 +224,9 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 
 	ops = p->d.ops.source;
 	if (!ops)
-		return xasprintf("%s: refused: plugin %s has no operations table", f,
-		                 p->d.name);
+		return xasprintf(
+		    "%s: refused: plugin %s has no operations table", f,
+		    p->d.name);
 	ops_size = *(const uint32_t *) ops;
 	switch (p->d.kind) {
 	case SYNCD_KIND_SOURCE:
@@ -237,10 +250,11 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 		                 (int) p->d.kind);
 	}
 	if (!loader_copy_sized(&p->ops, dst_size, ops, ops_size, min))
-		return xasprintf("%s: refused: %s operations table size %zu does not "
-		                 "match ABI %u.%u (expected %zu); rebuild the plugin",
-		                 f, loader_kind_name(p->d.kind), ops_size,
-		                 desc->abi_major, desc->abi_minor, dst_size);
+		return xasprintf(
+		    "%s: refused: %s operations table size %zu does not "
+		    "match ABI %u.%u (expected %zu); rebuild the plugin",
+		    f, loader_kind_name(p->d.kind), ops_size, desc->abi_major,
+		    desc->abi_minor, dst_size);
 
 	switch (p->d.kind) {
 	case SYNCD_KIND_SOURCE:
@@ -269,15 +283,18 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 
 	err = options_check_table(p->d.options);
 	if (err) {
-		char *msg = xasprintf("%s: refused: bad option table: %s", f, err);
+		char *msg =
+		    xasprintf("%s: refused: bad option table: %s", f, err);
 		free(err);
 		return msg;
 	}
 	return NULL;
 
 missing_op:
-	return xasprintf("%s: refused: %s plugin %s lacks the required operation "
-	                 "%s", f, loader_kind_name(p->d.kind), p->d.name, missing);
+	return xasprintf(
+	    "%s: refused: %s plugin %s lacks the required operation "
+	    "%s",
+	    f, loader_kind_name(p->d.kind), p->d.name, missing);
 }
 
 static const loaded_plugin *
@@ -313,8 +330,10 @@ loader_open(const char *path, const char *name, char **err)
 	free(ltx);
 	free(modname);
 	if (!sym) {
-		*err = xasprintf("%s: refused: not a syncd plugin (it exports no %s "
-		                 "function)", path, SYNCD_ENTRY_SYMBOL);
+		*err = xasprintf(
+		    "%s: refused: not a syncd plugin (it exports no %s "
+		    "function)",
+		    path, SYNCD_ENTRY_SYMBOL);
 		lt_dlclose(h);
 		return NULL;
 	}
@@ -363,8 +382,10 @@ loader_load(const char *name, char **err)
 {
 	*err = NULL;
 	if (!loader_valid_name(name)) {
-		*err = xasprintf("plugin name \"%s\" is not valid: plugin names are "
-		                 "made of a-z, 0-9 and _", name);
+		*err = xasprintf(
+		    "plugin name \"%s\" is not valid: plugin names are "
+		    "made of a-z, 0-9 and _",
+		    name);
 		return NULL;
 	}
 	for (size_t i = 0; i < loader_ncache; i++)
@@ -383,8 +404,10 @@ loader_load(const char *name, char **err)
 		for (char *c = dirs; *c; c++)
 			if (*c == '\n')
 				*c = c[1] ? ':' : '\0';
-		*err = xasprintf("plugin %s not found in %s; see syncd --list-plugins, "
-		                 "or set --plugin-dir or SYNCD_PLUGIN_PATH", name, dirs);
+		*err = xasprintf(
+		    "plugin %s not found in %s; see syncd --list-plugins, "
+		    "or set --plugin-dir or SYNCD_PLUGIN_PATH",
+		    name, dirs);
 		free(dirs);
 	}
 	return NULL;
@@ -428,8 +451,9 @@ loader_list(const loaded_plugin ***out, strbuf *problems)
 			bool dup = false;
 			const loaded_plugin *p;
 
-			if (len < 4 || (strcmp(de->d_name + len - 3, ".la") != 0 &&
-			                strcmp(de->d_name + len - 3, ".so") != 0))
+			if (len < 4 ||
+			    (strcmp(de->d_name + len - 3, ".la") != 0 &&
+			     strcmp(de->d_name + len - 3, ".so") != 0))
 				continue;
 			name = xstrndup(de->d_name, len - 3);
 			for (size_t k = 0; k < nseen; k++)
@@ -442,7 +466,8 @@ loader_list(const loaded_plugin ***out, strbuf *problems)
 			seen = xrealloc(seen, (nseen + 1) * sizeof(char *));
 			seen[nseen++] = name;
 			{
-				char *path = loader_find_in(loader_dirs[i], name);
+				char *path =
+				    loader_find_in(loader_dirs[i], name);
 				p = path ? loader_open(path, name, &err) : NULL;
 				free(path);
 			}

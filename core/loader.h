@@ -20,7 +20,7 @@ typedef struct loaded_plugin {
 		syncd_transform_ops transform;
 		syncd_sink_ops sink;
 		syncd_archiver_ops archiver;
-	} ops;          /* the kind's operations, core-sized, missing ones NULL */
+	} ops; /* the kind's operations, core-sized, missing ones NULL */
 } loaded_plugin;
 
 /* Search order: plugin_dir (may be NULL), each directory of

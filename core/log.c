@@ -64,7 +64,8 @@ log_add_secret(const char *s)
 	if (!s || !*s)
 		return;
 	pthread_mutex_lock(&log_lock);
-	log_secrets = xrealloc(log_secrets, (log_nsecrets + 1) * sizeof(char *));
+	log_secrets =
+	    xrealloc(log_secrets, (log_nsecrets + 1) * sizeof(char *));
 	log_secrets[log_nsecrets++] = xstrdup(s);
 	pthread_mutex_unlock(&log_lock);
 }
@@ -137,7 +138,8 @@ log_uri_password(const char *p, size_t *off, size_t *len)
 
 	if (strncmp(p, "://", 3) != 0)
 		return false;
-	for (q = p + 3; *q && *q != '@' && *q != '/' && !isspace((unsigned char) *q);
+	for (q = p + 3;
+	     *q && *q != '@' && *q != '/' && !isspace((unsigned char) *q);
 	     q++) {
 		if (*q == ':' && !colon)
 			colon = q;
@@ -158,7 +160,8 @@ log_redact(const char *msg)
 	while (*p) {
 		size_t klen, off, len;
 
-		if ((p == msg || !(isalnum((unsigned char) p[-1]) || p[-1] == '_')) &&
+		if ((p == msg ||
+		     !(isalnum((unsigned char) p[-1]) || p[-1] == '_')) &&
 		    (klen = log_password_key(p)) > 0) {
 			sb_append(&sb, p, klen);
 			p += klen;
@@ -197,8 +200,7 @@ log_redact(const char *msg)
 }
 
 void
-log_vmsg(const char *prefix, syncd_log_level level, const char *fmt,
-         va_list ap)
+log_vmsg(const char *prefix, syncd_log_level level, const char *fmt, va_list ap)
 {
 	char stamp[32], *raw, *line, *clean;
 	struct timeval tv;
@@ -221,9 +223,9 @@ log_vmsg(const char *prefix, syncd_log_level level, const char *fmt,
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-	line = xasprintf("%s.%03dZ %s %s%s%s\n", stamp, (int) (tv.tv_usec / 1000),
-	                 log_names[level], prefix ? prefix : "", prefix ? " " : "",
-	                 clean);
+	line = xasprintf("%s.%03dZ %s %s%s%s\n", stamp,
+	                 (int) (tv.tv_usec / 1000), log_names[level],
+	                 prefix ? prefix : "", prefix ? " " : "", clean);
 	fputs(line, stderr);
 	fflush(stderr);
 	free(line);

@@ -18,36 +18,41 @@
 #include <time.h>
 
 #define EXIT_JOB_FAILED 1
-#define EXIT_USAGE 2
-#define EXIT_PRECHECK 3
+#define EXIT_USAGE      2
+#define EXIT_PRECHECK   3
 
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-	        "usage: syncd -c JOB.ini [options]\n"
-	        "       syncd --list-plugins | --plugin-help NAME | --version\n"
-	        "\n"
-	        "Keeps a destination database in sync with PostgreSQL: copies the\n"
-	        "selected tables once, then streams every committed change.\n"
-	        "\n"
-	        "  -c, --config FILE      the job file\n"
-	        "      --check            run the pre-checks only\n"
-	        "      --start-time TIME  incremental mode: replay from a past commit time\n"
-	        "      --create-tables    create the destination tables only\n"
-	        "      --preview          list the source tables each table matches\n"
-	        "      --list-plugins     list the plugins found, with kind and version\n"
-	        "      --plugin-help NAME the options of plugin NAME, with defaults\n"
-	        "      --plugin-dir DIR   look for plugins in DIR first\n"
-	        "      --log-level LEVEL  error, warning, info (default) or debug\n"
-	        "      --version          print the version and the plugin ABI\n"
-	        "  -h, --help             this text\n"
-	        "\n"
-	        "Plugins are searched in --plugin-dir, then $SYNCD_PLUGIN_PATH\n"
-	        "(colon-separated), then %s.\n"
-	        "Exit codes: 0 clean stop, 1 job failed, 2 bad usage or job file,\n"
-	        "3 a pre-check failed.\n",
-	        PLUGINDIR);
+	fprintf(
+	    out,
+	    "usage: syncd -c JOB.ini [options]\n"
+	    "       syncd --list-plugins | --plugin-help NAME | --version\n"
+	    "\n"
+	    "Keeps a destination database in sync with PostgreSQL: copies the\n"
+	    "selected tables once, then streams every committed change.\n"
+	    "\n"
+	    "  -c, --config FILE      the job file\n"
+	    "      --check            run the pre-checks only\n"
+	    "      --start-time TIME  incremental mode: replay from a past "
+	    "commit time\n"
+	    "      --create-tables    create the destination tables only\n"
+	    "      --preview          list the source tables each table "
+	    "matches\n"
+	    "      --list-plugins     list the plugins found, with kind and "
+	    "version\n"
+	    "      --plugin-help NAME the options of plugin NAME, with "
+	    "defaults\n"
+	    "      --plugin-dir DIR   look for plugins in DIR first\n"
+	    "      --log-level LEVEL  error, warning, info (default) or debug\n"
+	    "      --version          print the version and the plugin ABI\n"
+	    "  -h, --help             this text\n"
+	    "\n"
+	    "Plugins are searched in --plugin-dir, then $SYNCD_PLUGIN_PATH\n"
+	    "(colon-separated), then %s.\n"
+	    "Exit codes: 0 clean stop, 1 job failed, 2 bad usage or job file,\n"
+	    "3 a pre-check failed.\n",
+	    PLUGINDIR);
 }
 
 static void
@@ -67,8 +72,8 @@ print_option(const syncd_option *o)
 	if (o->type == SYNCD_OPT_ENUM)
 		printf("  %-32s one of: %s\n", "", o->choices);
 	if (o->min || o->max)
-		printf("  %-32s range: %lld .. %lld%s\n", "", (long long) o->min,
-		       (long long) o->max,
+		printf("  %-32s range: %lld .. %lld%s\n", "",
+		       (long long) o->min, (long long) o->max,
 		       o->type == SYNCD_OPT_DURATION ? " ms"
 		       : o->type == SYNCD_OPT_SIZE   ? " bytes"
 		                                     : "");
@@ -102,8 +107,10 @@ cmd_plugin_help(const char *name)
 	for (const syncd_option *o = p->d.options; o && o->name; o++)
 		print_option(o);
 	if (p->d.kind == SYNCD_KIND_SINK) {
-		printf("\nkeys of [sink] that syncd itself reads, for every sink:\n");
-		for (const syncd_option *o = job_sink_core_options; o->name; o++)
+		printf("\nkeys of [sink] that syncd itself reads, for every "
+		       "sink:\n");
+		for (const syncd_option *o = job_sink_core_options; o->name;
+		     o++)
 			print_option(o);
 	}
 	return 0;
@@ -117,7 +124,8 @@ cmd_list_plugins(void)
 	size_t n = loader_list(&list, &problems);
 	char *dirs = loader_search_path();
 
-	printf("%-16s %-10s %-9s %s\n", "NAME", "KIND", "VERSION", "DESCRIPTION");
+	printf("%-16s %-10s %-9s %s\n", "NAME", "KIND", "VERSION",
+	       "DESCRIPTION");
 	for (size_t i = 0; i < n; i++)
 		printf("%-16s %-10s %-9s %s\n", list[i]->d.name,
 		       loader_kind_name(list[i]->d.kind), list[i]->d.version,
@@ -128,7 +136,8 @@ cmd_list_plugins(void)
 	for (char *line = strtok(dirs, "\n"); line; line = strtok(NULL, "\n"))
 		printf("  %s\n", line);
 	if (problems.len)
-		fprintf(stderr, "\nfiles that are not usable plugins:\n%s", problems.data);
+		fprintf(stderr, "\nfiles that are not usable plugins:\n%s",
+		        problems.data);
 	free(list);
 	free(dirs);
 	sb_free(&problems);
@@ -144,14 +153,17 @@ run_with_retry(job *j)
 	int64_t interval = optset_num(&j->job_opts, "retry_interval");
 	int rc = job_run(j);
 
-	for (int64_t attempt = 1; rc == EXIT_JOB_FAILED && auto_retry && attempt <= max;
-	     attempt++) {
+	for (int64_t attempt = 1;
+	     rc == EXIT_JOB_FAILED && auto_retry && attempt <= max; attempt++) {
 		sigset_t sigs;
-		struct timespec ts = {interval / 1000, (interval % 1000) * 1000000L};
+		struct timespec ts = {interval / 1000,
+		                      (interval % 1000) * 1000000L};
 
-		log_info("auto_retry: restarting the job from its last checkpoint in "
-		         "%lld ms (retry %lld of %lld)", (long long) interval,
-		         (long long) attempt, (long long) max);
+		log_info("auto_retry: restarting the job from its last "
+		         "checkpoint in "
+		         "%lld ms (retry %lld of %lld)",
+		         (long long) interval, (long long) attempt,
+		         (long long) max);
 		sigemptyset(&sigs);
 		sigaddset(&sigs, SIGINT);
 		sigaddset(&sigs, SIGTERM);
@@ -181,18 +193,18 @@ main(int argc, char **argv)
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check", no_argument, NULL, OPT_CHECK},
-		{"start-time", required_argument, NULL, OPT_START_TIME},
-		{"create-tables", no_argument, NULL, OPT_CREATE_TABLES},
-		{"preview", no_argument, NULL, OPT_PREVIEW},
-		{"list-plugins", no_argument, NULL, OPT_LIST_PLUGINS},
-		{"plugin-help", required_argument, NULL, OPT_PLUGIN_HELP},
-		{"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
-		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", no_argument, NULL, OPT_CHECK},
+	    {"start-time", required_argument, NULL, OPT_START_TIME},
+	    {"create-tables", no_argument, NULL, OPT_CREATE_TABLES},
+	    {"preview", no_argument, NULL, OPT_PREVIEW},
+	    {"list-plugins", no_argument, NULL, OPT_LIST_PLUGINS},
+	    {"plugin-help", required_argument, NULL, OPT_PLUGIN_HELP},
+	    {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
+	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	const char *config = NULL, *plugin_dir = NULL, *plugin_help = NULL;
 	const char *unavailable = NULL;
 	bool check = false, list = false;
@@ -214,8 +226,11 @@ main(int argc, char **argv)
 		case OPT_LOG_LEVEL: {
 			syncd_log_level level;
 			if (!log_parse_level(optarg, &level)) {
-				fprintf(stderr, "syncd: --log-level %s: use error, warning, "
-				        "info or debug\n", optarg);
+				fprintf(stderr,
+				        "syncd: --log-level %s: use error, "
+				        "warning, "
+				        "info or debug\n",
+				        optarg);
 				return EXIT_USAGE;
 			}
 			log_set_level(level);
@@ -230,12 +245,14 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "syncd: unexpected argument \"%s\"\n", argv[optind]);
+		fprintf(stderr, "syncd: unexpected argument \"%s\"\n",
+		        argv[optind]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (unavailable) {
-		fprintf(stderr, "syncd: %s is not available in this version yet\n",
+		fprintf(stderr,
+		        "syncd: %s is not available in this version yet\n",
 		        unavailable);
 		return EXIT_USAGE;
 	}
@@ -252,7 +269,8 @@ main(int argc, char **argv)
 		return rc;
 	}
 	if (!config) {
-		fprintf(stderr, "syncd: no job file; run syncd -c JOB.ini (see syncd --help)\n");
+		fprintf(stderr, "syncd: no job file; run syncd -c JOB.ini (see "
+		                "syncd --help)\n");
 		loader_shutdown();
 		return EXIT_USAGE;
 	}
@@ -268,7 +286,9 @@ main(int argc, char **argv)
 
 	j = job_load(config, &errors);
 	if (!j) {
-		fputs(errors.data ? errors.data : "syncd: could not load the job\n", stderr);
+		fputs(errors.data ? errors.data
+		                  : "syncd: could not load the job\n",
+		      stderr);
 		sb_free(&errors);
 		loader_shutdown();
 		return EXIT_USAGE;
@@ -283,7 +303,8 @@ main(int argc, char **argv)
 			log_info("all pre-checks passed");
 			rc = 0;
 		} else {
-			log_error("pre-checks failed; fix what is listed above and run "
+			log_error("pre-checks failed; fix what is listed above "
+			          "and run "
 			          "syncd --check again");
 			rc = EXIT_PRECHECK;
 		}

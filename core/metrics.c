@@ -65,8 +65,9 @@ metrics_format(strbuf *out)
 {
 	pthread_mutex_lock(&metrics_lock);
 	for (size_t i = 0; i < nmetrics; i++)
-		sb_printf(out, "syncd_%s{instance=\"%s\"} %.17g\n", metrics[i].name,
-		          metrics[i].instance, metrics[i].value);
+		sb_printf(out, "syncd_%s{instance=\"%s\"} %.17g\n",
+		          metrics[i].name, metrics[i].instance,
+		          metrics[i].value);
 	pthread_mutex_unlock(&metrics_lock);
 }
 

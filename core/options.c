@@ -58,8 +58,7 @@ options_parse(const syncd_option *decl, const char *text, opt_value *out,
 	bool b;
 
 	switch (decl->type) {
-	case SYNCD_OPT_STRING:
-		return true;
+	case SYNCD_OPT_STRING: return true;
 	case SYNCD_OPT_INT:
 		if (!parse_int64(text, &out->num, err))
 			return false;
@@ -79,7 +78,8 @@ options_parse(const syncd_option *decl, const char *text, opt_value *out,
 		break;
 	case SYNCD_OPT_ENUM:
 		if (!options_in_choices(decl->choices, text)) {
-			snprintf(range_msg, sizeof range_msg, "must be one of: %s",
+			snprintf(range_msg, sizeof range_msg,
+			         "must be one of: %s",
 			         decl->choices ? decl->choices : "");
 			for (char *p = range_msg; *p; p++)
 				if (*p == '|')
@@ -102,9 +102,10 @@ options_parse(const syncd_option *decl, const char *text, opt_value *out,
 				*err = "empty item in list";
 				return false;
 			}
-			out->items = xrealloc(out->items,
-			                      (out->nitems + 1) * sizeof(char *));
-			out->items[out->nitems++] = xstrndup(p, (size_t) (e - p));
+			out->items = xrealloc(out->items, (out->nitems + 1) *
+			                                      sizeof(char *));
+			out->items[out->nitems++] =
+			    xstrndup(p, (size_t) (e - p));
 			if (!comma)
 				break;
 			p = comma + 1;
@@ -115,9 +116,7 @@ options_parse(const syncd_option *decl, const char *text, opt_value *out,
 		}
 		return true;
 	}
-	default:
-		*err = "unknown option type";
-		return false;
+	default: *err = "unknown option type"; return false;
 	}
 	if ((decl->min || decl->max) &&
 	    (out->num < decl->min || out->num > decl->max)) {
@@ -126,10 +125,11 @@ options_parse(const syncd_option *decl, const char *text, opt_value *out,
 			         "out of range: must be between %lld and %lld",
 			         (long long) decl->min, (long long) decl->max);
 		else
-			snprintf(range_msg, sizeof range_msg,
-			         "out of range: must be between %lld and %lld %s",
-			         (long long) decl->min, (long long) decl->max,
-			         decl->type == SYNCD_OPT_DURATION ? "ms" : "bytes");
+			snprintf(
+			    range_msg, sizeof range_msg,
+			    "out of range: must be between %lld and %lld %s",
+			    (long long) decl->min, (long long) decl->max,
+			    decl->type == SYNCD_OPT_DURATION ? "ms" : "bytes");
 		*err = range_msg;
 		return false;
 	}
@@ -146,23 +146,27 @@ options_check_table(const syncd_option *table)
 		if (!*o->name)
 			return xstrdup("an option has an empty name");
 		if (o->type < SYNCD_OPT_STRING || o->type > SYNCD_OPT_LIST)
-			return xasprintf("option %s has an unknown type %d", o->name,
-			                 (int) o->type);
+			return xasprintf("option %s has an unknown type %d",
+			                 o->name, (int) o->type);
 		if (o->type == SYNCD_OPT_ENUM && (!o->choices || !*o->choices))
-			return xasprintf("enum option %s has no choices", o->name);
+			return xasprintf("enum option %s has no choices",
+			                 o->name);
 		if ((o->flags & SYNCD_OPT_PREFIX) &&
 		    o->name[strlen(o->name) - 1] != '.')
-			return xasprintf("prefix option %s must end with '.'", o->name);
+			return xasprintf("prefix option %s must end with '.'",
+			                 o->name);
 		if (!o->help)
 			return xasprintf("option %s has no help text", o->name);
 		for (const syncd_option *p = table; p < o; p++)
 			if (strcmp(p->name, o->name) == 0)
-				return xasprintf("option %s is declared twice", o->name);
+				return xasprintf("option %s is declared twice",
+				                 o->name);
 		if (o->default_value && *o->default_value &&
 		    !options_parse(o, o->default_value, &v, &err)) {
 			options_free_value(&v);
-			return xasprintf("option %s has a bad default \"%s\": %s",
-			                 o->name, o->default_value, err);
+			return xasprintf(
+			    "option %s has a bad default \"%s\": %s", o->name,
+			    o->default_value, err);
 		}
 		options_free_value(&v);
 	}
@@ -253,25 +257,33 @@ optset_bind(optset *os, const char *path, const char *name,
 			const char *best = NULL;
 			size_t bestd = 4;
 			for (size_t t = 0; tables[t]; t++)
-				for (const syncd_option *c = tables[t]; c->name; c++) {
-					size_t d = options_distance(k->name, c->name);
+				for (const syncd_option *c = tables[t]; c->name;
+				     c++) {
+					size_t d =
+					    options_distance(k->name, c->name);
 					if (d < bestd) {
 						bestd = d;
 						best = c->name;
 					}
 				}
 			if (best)
-				sb_printf(errors, "%s:%d: [%s] unknown key \"%s\"; did you mean \"%s\"?\n",
+				sb_printf(errors,
+				          "%s:%d: [%s] unknown key \"%s\"; did "
+				          "you mean \"%s\"?\n",
 				          path, k->line, name, k->name, best);
 			else
-				sb_printf(errors, "%s:%d: [%s] unknown key \"%s\"; "
-				          "see syncd --plugin-help for the keys of a plugin\n",
+				sb_printf(errors,
+				          "%s:%d: [%s] unknown key \"%s\"; "
+				          "see syncd --plugin-help for the "
+				          "keys of a plugin\n",
 				          path, k->line, name, k->name);
 			continue;
 		}
 		if (!*k->value) {
 			if (o->flags & SYNCD_OPT_REQUIRED)
-				sb_printf(errors, "%s:%d: [%s] %s is required and may not be empty\n",
+				sb_printf(errors,
+				          "%s:%d: [%s] %s is required and may "
+				          "not be empty\n",
 				          path, k->line, name, k->name);
 			continue; /* empty: the default applies */
 		}
@@ -281,8 +293,9 @@ optset_bind(optset *os, const char *path, const char *name,
 		v->text = xstrdup(k->value);
 		v->line = k->line;
 		if (!options_parse(o, k->value, v, &err))
-			sb_printf(errors, "%s:%d: [%s] %s = %s: %s (%s expected)\n", path,
-			          k->line, name, k->name, k->value, err,
+			sb_printf(errors,
+			          "%s:%d: [%s] %s = %s: %s (%s expected)\n",
+			          path, k->line, name, k->name, k->value, err,
 			          options_type_name(o->type));
 	}
 
@@ -298,11 +311,17 @@ optset_bind(optset *os, const char *path, const char *name,
 				continue;
 			if (o->flags & SYNCD_OPT_REQUIRED) {
 				if (!sec)
-					sb_printf(errors, "%s: section [%s] is missing; it needs "
-					          "at least %s (%s)\n", path, name, o->name, o->help);
+					sb_printf(errors,
+					          "%s: section [%s] is "
+					          "missing; it needs "
+					          "at least %s (%s)\n",
+					          path, name, o->name, o->help);
 				else if (!options_in_section(sec, o->name))
-					sb_printf(errors, "%s:%d: [%s] %s is required (%s)\n",
-					          path, secline, name, o->name, o->help);
+					sb_printf(
+					    errors,
+					    "%s:%d: [%s] %s is required (%s)\n",
+					    path, secline, name, o->name,
+					    o->help);
 				continue;
 			}
 			v = optset_add(os);
@@ -310,9 +329,12 @@ optset_bind(optset *os, const char *path, const char *name,
 			v->key = xstrdup(o->name);
 			if (o->default_value && *o->default_value) {
 				v->text = xstrdup(o->default_value);
-				if (!options_parse(o, o->default_value, v, &err))
-					sb_printf(errors, "%s: [%s] %s: bad default: %s\n",
-					          path, name, o->name, err);
+				if (!options_parse(o, o->default_value, v,
+				                   &err))
+					sb_printf(
+					    errors,
+					    "%s: [%s] %s: bad default: %s\n",
+					    path, name, o->name, err);
 			}
 		}
 	return errors->len == before;
@@ -342,8 +364,10 @@ optset_str(const optset *os, const char *name)
 {
 	const opt_value *v = optset_get(os, name);
 	if (!v) {
-		fprintf(stderr, "syncd: internal error: option %s not declared in [%s]\n",
-		        name, os->section);
+		fprintf(
+		    stderr,
+		    "syncd: internal error: option %s not declared in [%s]\n",
+		    name, os->section);
 		abort();
 	}
 	return v->text;
@@ -354,8 +378,10 @@ optset_num(const optset *os, const char *name)
 {
 	const opt_value *v = optset_get(os, name);
 	if (!v) {
-		fprintf(stderr, "syncd: internal error: option %s not declared in [%s]\n",
-		        name, os->section);
+		fprintf(
+		    stderr,
+		    "syncd: internal error: option %s not declared in [%s]\n",
+		    name, os->section);
 		abort();
 	}
 	return v->num;

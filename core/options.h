@@ -16,10 +16,10 @@
 
 typedef struct opt_value {
 	const syncd_option *decl;
-	char *key;   /* as written; for PREFIX options the whole key */
-	char *text;  /* from the file or the default; NULL: unset */
-	int line;    /* 0: from the default */
-	int64_t num; /* INT; DURATION in ms; SIZE in bytes; BOOL 0/1 */
+	char *key;    /* as written; for PREFIX options the whole key */
+	char *text;   /* from the file or the default; NULL: unset */
+	int line;     /* 0: from the default */
+	int64_t num;  /* INT; DURATION in ms; SIZE in bytes; BOOL 0/1 */
 	char **items; /* LIST */
 	size_t nitems;
 } opt_value;

@@ -55,8 +55,8 @@ typedef enum item_kind {
 typedef struct item {
 	struct item *next;
 	item_kind kind;
-	size_t bytes;     /* what it weighs in the queue */
-	syncd_event ev;   /* values and relation arrays follow the struct */
+	size_t bytes;   /* what it weighs in the queue */
+	syncd_event ev; /* values and relation arrays follow the struct */
 } item;
 
 typedef struct queue {
@@ -77,12 +77,12 @@ typedef struct worker {
 	bool open;
 
 	/* the batch being built */
-	item **items;        /* owned items (events and synthesized ones) */
+	item **items; /* owned items (events and synthesized ones) */
 	size_t nitems, cap;
 	const syncd_event **evs;
 	size_t nchanges, bytes;
-	int64_t first_ms;    /* when the batch got its first change */
-	int64_t recorded_ms; /* when progress was last written */
+	int64_t first_ms;      /* when the batch got its first change */
+	int64_t recorded_ms;   /* when progress was last written */
 	const pipe_rel **rels; /* relations announced in this batch */
 	size_t nrels, relcap;
 
@@ -91,8 +91,8 @@ typedef struct worker {
 	syncd_lsn recorded[SYNCD_MAX_STREAMS]; /* written with a batch */
 	syncd_lsn skip[SYNCD_MAX_STREAMS];     /* applied before a restart */
 	bool known[SYNCD_MAX_STREAMS];         /* skip[] asked of the sink */
-	syncd_lsn txn[SYNCD_MAX_STREAMS];      /* txn whose BEGIN is in the batch */
-	bool dirty_seen;                       /* rows rejected in this batch */
+	syncd_lsn txn[SYNCD_MAX_STREAMS]; /* txn whose BEGIN is in the batch */
+	bool dirty_seen;                  /* rows rejected in this batch */
 } worker;
 
 struct pipeline {
@@ -150,8 +150,8 @@ char *
 pipeline_key_text(const syncd_event *ev)
 {
 	const syncd_relation *rel = ev->rel;
-	const syncd_value *vals = ev->type == SYNCD_EV_DELETE ? ev->old_values
-	                                                      : ev->new_values;
+	const syncd_value *vals =
+	    ev->type == SYNCD_EV_DELETE ? ev->old_values : ev->new_values;
 	strbuf names = {0}, values = {0};
 	bool any = false;
 
@@ -207,9 +207,9 @@ pipe_target_name(const char *pattern, const syncd_relation *rel, bool fold)
 		const char *var;
 		size_t off;
 	} vars[] = {
-		{"#{source_db_name}", offsetof(syncd_relation, database)},
-		{"#{source_schema_name}", offsetof(syncd_relation, schema)},
-		{"#{source_table_name}", offsetof(syncd_relation, table)},
+	    {"#{source_db_name}", offsetof(syncd_relation, database)},
+	    {"#{source_schema_name}", offsetof(syncd_relation, schema)},
+	    {"#{source_table_name}", offsetof(syncd_relation, table)},
 	};
 	strbuf sb = {0};
 	char *s;
@@ -220,7 +220,8 @@ pipe_target_name(const char *pattern, const syncd_relation *rel, bool fold)
 			size_t n = strlen(vars[v].var);
 			if (strncmp(c, vars[v].var, n) == 0) {
 				const char *val =
-					*(const char *const *) ((const char *) rel + vars[v].off);
+				    *(const char *const *) ((const char *) rel +
+				                            vars[v].off);
 				sb_puts(&sb, val ? val : "");
 				c += n;
 				done = true;
@@ -240,7 +241,8 @@ pipe_target_name(const char *pattern, const syncd_relation *rel, bool fold)
 static const pipe_rel *
 pipe_rel_find(pipeline *p, uint64_t id)
 {
-	for (pipe_rel *r = p->buckets[id % PIPE_REL_BUCKETS]; r; r = r->next_bucket)
+	for (pipe_rel *r = p->buckets[id % PIPE_REL_BUCKETS]; r;
+	     r = r->next_bucket)
 		if (r->rel.id == id)
 			return r;
 	return NULL;
@@ -251,8 +253,8 @@ static const pipe_rel *
 pipe_rel_intern(pipeline *p, const syncd_relation *src)
 {
 	pipe_rel *r = xcalloc(1, sizeof *r);
-	syncd_column *cols = xcalloc(src->ncolumns ? src->ncolumns : 1,
-	                             sizeof *cols);
+	syncd_column *cols =
+	    xcalloc(src->ncolumns ? src->ncolumns : 1, sizeof *cols);
 	pipe_rel **b = &p->buckets[src->id % PIPE_REL_BUCKETS];
 	bool fold = !p->case_sensitive;
 
@@ -263,16 +265,19 @@ pipe_rel_intern(pipeline *p, const syncd_relation *src)
 	r->rel.replica_identity = src->replica_identity;
 	r->rel.ncolumns = src->ncolumns;
 	for (uint32_t i = 0; i < src->ncolumns; i++) {
-		char *name = xstrdup(src->columns[i].name ? src->columns[i].name : "");
+		char *name =
+		    xstrdup(src->columns[i].name ? src->columns[i].name : "");
 		if (fold)
 			pipe_fold(name);
 		cols[i] = src->columns[i];
 		cols[i].name = name;
-		cols[i].type_name =
-			src->columns[i].type_name ? xstrdup(src->columns[i].type_name) : NULL;
+		cols[i].type_name = src->columns[i].type_name
+		                        ? xstrdup(src->columns[i].type_name)
+		                        : NULL;
 	}
 	r->rel.columns = cols;
-	r->rel.target_schema = pipe_target_name(p->schema_pattern, &r->rel, fold);
+	r->rel.target_schema =
+	    pipe_target_name(p->schema_pattern, &r->rel, fold);
 	r->rel.target_table = pipe_target_name(p->table_pattern, &r->rel, fold);
 
 	/* replace the current version of this id */
@@ -320,7 +325,8 @@ pipe_values_size(const syncd_value *v, uint32_t n)
 		return 0;
 	size = n * sizeof(syncd_value);
 	for (uint32_t i = 0; i < n; i++)
-		if (v[i].kind == SYNCD_VALUE_TEXT || v[i].kind == SYNCD_VALUE_BINARY)
+		if (v[i].kind == SYNCD_VALUE_TEXT ||
+		    v[i].kind == SYNCD_VALUE_BINARY)
 			size += v[i].len + 1;
 	return size;
 }
@@ -339,7 +345,8 @@ pipe_values_copy(char **cursor, const syncd_value *v, uint32_t n)
 		out[i].kind = v[i].kind;
 		out[i].len = 0;
 		out[i].data = NULL;
-		if (v[i].kind == SYNCD_VALUE_TEXT || v[i].kind == SYNCD_VALUE_BINARY) {
+		if (v[i].kind == SYNCD_VALUE_TEXT ||
+		    v[i].kind == SYNCD_VALUE_BINARY) {
 			if (v[i].len)
 				memcpy(data, v[i].data, v[i].len);
 			data[v[i].len] = '\0';
@@ -362,8 +369,8 @@ pipe_item_event(const syncd_event *ev, const pipe_rel *rel,
 	size_t vsize = pipe_values_size(ev->old_values, n) +
 	               pipe_values_size(ev->new_values, n) + 32;
 	size_t rsize = ev->type == SYNCD_EV_TRUNCATE
-	                       ? ev->nrels * sizeof(syncd_relation *)
-	                       : 0;
+	                   ? ev->nrels * sizeof(syncd_relation *)
+	                   : 0;
 	/* keep the trailing storage aligned for the value arrays */
 	size_t head = (sizeof(item) + 15) & ~(size_t) 15;
 	item *it = xmalloc(head + rsize + vsize);
@@ -386,9 +393,11 @@ pipe_item_event(const syncd_event *ev, const pipe_rel *rel,
 		it->ev.nrels = 0;
 		/* values are arrays of syncd_value followed by their bytes;
 		 * align each array */
-		it->ev.old_values = pipe_values_copy(&cursor, ev->old_values, n);
+		it->ev.old_values =
+		    pipe_values_copy(&cursor, ev->old_values, n);
 		cursor = (char *) (((uintptr_t) cursor + 15) & ~(uintptr_t) 15);
-		it->ev.new_values = pipe_values_copy(&cursor, ev->new_values, n);
+		it->ev.new_values =
+		    pipe_values_copy(&cursor, ev->new_values, n);
 		cursor = (char *) (((uintptr_t) cursor + 15) & ~(uintptr_t) 15);
 	}
 	return it;
@@ -478,8 +487,8 @@ queue_pop(pipeline *p, queue *q, int64_t timeout_ms)
 	while (!q->head && !pipe_failed(p)) {
 		if (timeout_ms < 0)
 			pthread_cond_wait(&q->nonempty, &q->lock);
-		else if (pthread_cond_timedwait(&q->nonempty, &q->lock, &until) ==
-		         ETIMEDOUT)
+		else if (pthread_cond_timedwait(&q->nonempty, &q->lock,
+		                                &until) == ETIMEDOUT)
 			break;
 	}
 	it = q->head;
@@ -565,10 +574,12 @@ worker_learn_stream(worker *w, uint32_t s)
 	w->known[s] = true;
 	if (p->sink->plugin->ops.sink.applied_lsn) {
 		syncd_status st =
-			p->sink->plugin->ops.sink.applied_lsn(w->wstate, s, &lsn);
+		    p->sink->plugin->ops.sink.applied_lsn(w->wstate, s, &lsn);
 		if (st != SYNCD_OK) {
-			job_fail(p->j, "%s worker %d: could not read its progress: %s",
-			         p->sink->prefix, w->id, pipe_error_text(p->sink));
+			job_fail(
+			    p->j,
+			    "%s worker %d: could not read its progress: %s",
+			    p->sink->prefix, w->id, pipe_error_text(p->sink));
 			return SYNCD_FATAL;
 		}
 	}
@@ -579,8 +590,8 @@ worker_learn_stream(worker *w, uint32_t s)
 		w->recorded[s] = lsn;
 	ckpt_record(p->ckpt, w->id, s, lsn);
 	if (lsn)
-		log_info("%s worker %d: stream %u already applied up to " SYNCD_LSN_FMT
-		         ", skipping what precedes it",
+		log_info("%s worker %d: stream %u already applied up "
+		         "to " SYNCD_LSN_FMT ", skipping what precedes it",
 		         p->sink->prefix, w->id, s, SYNCD_LSN_ARGS(lsn));
 	return SYNCD_OK;
 }
@@ -621,30 +632,36 @@ worker_flush(worker *w, bool force)
 		if (st != SYNCD_RETRY || pipe_failed(p))
 			break;
 		if (++attempt > 5) {
-			job_fail(p->j, "%s worker %d: gave up after %d attempts: %s",
-			         p->sink->prefix, w->id, attempt, pipe_error_text(p->sink));
+			job_fail(p->j,
+			         "%s worker %d: gave up after %d attempts: %s",
+			         p->sink->prefix, w->id, attempt,
+			         pipe_error_text(p->sink));
 			return SYNCD_FATAL;
 		}
-		log_warning("%s worker %d: %s; reconnecting in %d s (attempt %d of 5)",
-		            p->sink->prefix, w->id, pipe_error_text(p->sink),
-		            1 << (attempt - 1), attempt);
+		log_warning(
+		    "%s worker %d: %s; reconnecting in %d s (attempt %d of 5)",
+		    p->sink->prefix, w->id, pipe_error_text(p->sink),
+		    1 << (attempt - 1), attempt);
 		worker_close(w);
-		for (int i = 0; i < (1 << (attempt - 1)) * 10 && !pipe_failed(p); i++)
+		for (int i = 0;
+		     i < (1 << (attempt - 1)) * 10 && !pipe_failed(p); i++)
 			usleep(100000);
 		st = worker_open(w);
 		if (st == SYNCD_FATAL)
 			break;
 	}
 	if (st == SYNCD_REJECT) {
-		job_fail(p->j, "%s worker %d: the sink refused a whole batch; a sink "
-		         "reports refused rows one by one through the host's reject()",
+		job_fail(p->j,
+		         "%s worker %d: the sink refused a whole batch; a sink "
+		         "reports refused rows one by one through the host's "
+		         "reject()",
 		         p->sink->prefix, w->id);
 		return SYNCD_FATAL;
 	}
 	if (st != SYNCD_OK) {
 		if (!pipe_failed(p))
-			job_fail(p->j, "%s worker %d: %s", p->sink->prefix, w->id,
-			         pipe_error_text(p->sink));
+			job_fail(p->j, "%s worker %d: %s", p->sink->prefix,
+			         w->id, pipe_error_text(p->sink));
 		return SYNCD_FATAL;
 	}
 	/* dirty rows archived with this batch are durable before the batch's
@@ -653,7 +670,8 @@ worker_flush(worker *w, bool force)
 	    p->j->archiver->plugin->ops.archiver.flush) {
 		syncd_instance *a = p->j->archiver;
 		if (a->plugin->ops.archiver.flush(a->state) != SYNCD_OK) {
-			job_fail(p->j, "%s: could not make dirty data durable: %s",
+			job_fail(p->j,
+			         "%s: could not make dirty data durable: %s",
 			         a->prefix, pipe_error_text(a));
 			return SYNCD_FATAL;
 		}
@@ -687,9 +705,8 @@ worker_take_event(worker *w, item *it)
 {
 	pipeline *p = w->p;
 	uint32_t s = it->ev.stream;
-	const syncd_relation *const *rels = it->ev.type == SYNCD_EV_TRUNCATE
-	                                            ? it->ev.rels
-	                                            : &it->ev.rel;
+	const syncd_relation *const *rels =
+	    it->ev.type == SYNCD_EV_TRUNCATE ? it->ev.rels : &it->ev.rel;
 	uint32_t nrels = it->ev.type == SYNCD_EV_TRUNCATE ? it->ev.nrels : 1;
 
 	if (worker_learn_stream(w, s) != SYNCD_OK) {
@@ -700,10 +717,12 @@ worker_take_event(worker *w, item *it)
 		free(it);
 		return SYNCD_OK;
 	}
-	/* a table changed shape: what was batched for the old shape goes first */
+	/* a table changed shape: what was batched for the old shape goes first
+	 */
 	for (uint32_t i = 0; i < nrels; i++) {
-		const pipe_rel *r = (const pipe_rel *) ((const char *) rels[i] -
-		                                        offsetof(pipe_rel, rel));
+		const pipe_rel *r =
+		    (const pipe_rel *) ((const char *) rels[i] -
+		                        offsetof(pipe_rel, rel));
 		bool other;
 		if (!worker_has_rel(w, r, &other) && other &&
 		    worker_flush(w, false) != SYNCD_OK) {
@@ -721,8 +740,9 @@ worker_take_event(worker *w, item *it)
 		w->txn[s] = it->ev.lsn;
 	}
 	for (uint32_t i = 0; i < nrels; i++) {
-		const pipe_rel *r = (const pipe_rel *) ((const char *) rels[i] -
-		                                        offsetof(pipe_rel, rel));
+		const pipe_rel *r =
+		    (const pipe_rel *) ((const char *) rels[i] -
+		                        offsetof(pipe_rel, rel));
 		bool other;
 		if (!worker_has_rel(w, r, &other)) {
 			syncd_event rev = {.type = SYNCD_EV_RELATION,
@@ -734,7 +754,8 @@ worker_take_event(worker *w, item *it)
 			worker_add(w, pipe_item_small(ITEM_EVENT, &rev));
 			if (w->nrels == w->relcap) {
 				w->relcap = w->relcap ? w->relcap * 2 : 16;
-				w->rels = xrealloc(w->rels, w->relcap * sizeof *w->rels);
+				w->rels = xrealloc(w->rels,
+				                   w->relcap * sizeof *w->rels);
 			}
 			w->rels[w->nrels++] = r;
 		}
@@ -792,8 +813,8 @@ worker_main(void *arg)
 	bool running = true;
 
 	if (worker_open(w) != SYNCD_OK) {
-		job_fail(p->j, "%s worker %d: could not open: %s", p->sink->prefix,
-		         w->id, pipe_error_text(p->sink));
+		job_fail(p->j, "%s worker %d: could not open: %s",
+		         p->sink->prefix, w->id, pipe_error_text(p->sink));
 		running = false;
 	}
 	w->recorded_ms = now_ms();
@@ -802,7 +823,8 @@ worker_main(void *arg)
 		bool progress_moved = false;
 		item *it;
 
-		for (uint32_t s = 0; s < SYNCD_MAX_STREAMS && !progress_moved; s++)
+		for (uint32_t s = 0; s < SYNCD_MAX_STREAMS && !progress_moved;
+		     s++)
 			progress_moved = w->pending[s] > w->recorded[s];
 		if (w->nchanges > 0)
 			timeout = w->first_ms + p->interval_ms - now;
@@ -872,7 +894,8 @@ pipe_route_key(pipeline *p, const syncd_relation *rel, const syncd_value *v)
 			continue;
 		any = true;
 		h = pipe_hash(h, &v[i].kind, sizeof v[i].kind);
-		if (v[i].kind == SYNCD_VALUE_TEXT || v[i].kind == SYNCD_VALUE_BINARY)
+		if (v[i].kind == SYNCD_VALUE_TEXT ||
+		    v[i].kind == SYNCD_VALUE_BINARY)
 			h = pipe_hash(h, v[i].data, v[i].len);
 	}
 	if (!any)
@@ -910,22 +933,31 @@ pipe_dispatch_change(pipeline *p, const syncd_event *ev)
 
 	if (ev->type == SYNCD_EV_TRUNCATE) {
 		if (p->truncate_ignore) {
-			log_info("ignoring TRUNCATE of %u table(s) at " SYNCD_LSN_FMT
-			         " (sink.truncate.mode = ignore)",
-			         ev->nrels, SYNCD_LSN_ARGS(ev->lsn));
+			log_info(
+			    "ignoring TRUNCATE of %u table(s) at " SYNCD_LSN_FMT
+			    " (sink.truncate.mode = ignore)",
+			    ev->nrels, SYNCD_LSN_ARGS(ev->lsn));
 			return SYNCD_OK;
 		}
 		if (ev->nrels == 0 || !ev->rels)
 			return SYNCD_OK;
 		rels = xcalloc(ev->nrels, sizeof *rels);
 		for (uint32_t i = 0; i < ev->nrels; i++) {
-			rels[i] = ev->rels[i] ? pipe_rel_find(p, ev->rels[i]->id) : NULL;
+			rels[i] = ev->rels[i]
+			              ? pipe_rel_find(p, ev->rels[i]->id)
+			              : NULL;
 			if (!rels[i]) {
 				free(rels);
-				job_fail(p->j, "%s: TRUNCATE of a relation that was never "
-				         "described (id %llu); the source plugin must emit a "
-				         "RELATION event first", p->j->source->prefix,
-				         ev->rels[i] ? (unsigned long long) ev->rels[i]->id : 0ULL);
+				job_fail(
+				    p->j,
+				    "%s: TRUNCATE of a relation that was never "
+				    "described (id %llu); the source plugin "
+				    "must emit a "
+				    "RELATION event first",
+				    p->j->source->prefix,
+				    ev->rels[i]
+				        ? (unsigned long long) ev->rels[i]->id
+				        : 0ULL);
 				return SYNCD_FATAL;
 			}
 		}
@@ -942,29 +974,39 @@ pipe_dispatch_change(pipeline *p, const syncd_event *ev)
 		const syncd_value *key;
 		rel = ev->rel ? pipe_rel_find(p, ev->rel->id) : NULL;
 		if (!rel) {
-			job_fail(p->j, "%s: a change for a relation that was never "
-			         "described (id %llu); the source plugin must emit a "
-			         "RELATION event first", p->j->source->prefix,
-			         ev->rel ? (unsigned long long) ev->rel->id : 0ULL);
+			job_fail(p->j,
+			         "%s: a change for a relation that was never "
+			         "described (id %llu); the source plugin must "
+			         "emit a "
+			         "RELATION event first",
+			         p->j->source->prefix,
+			         ev->rel ? (unsigned long long) ev->rel->id
+			                 : 0ULL);
 			return SYNCD_FATAL;
 		}
 		if (ev->rel->ncolumns != rel->rel.ncolumns) {
-			job_fail(p->j, "%s: a change for %s.%s has %u columns, its "
-			         "relation %u", p->j->source->prefix, rel->rel.schema,
-			         rel->rel.table, ev->rel->ncolumns, rel->rel.ncolumns);
+			job_fail(p->j,
+			         "%s: a change for %s.%s has %u columns, its "
+			         "relation %u",
+			         p->j->source->prefix, rel->rel.schema,
+			         rel->rel.table, ev->rel->ncolumns,
+			         rel->rel.ncolumns);
 			return SYNCD_FATAL;
 		}
-		key = ev->type == SYNCD_EV_DELETE ? ev->old_values : ev->new_values;
+		key = ev->type == SYNCD_EV_DELETE ? ev->old_values
+		                                  : ev->new_values;
 		if (!key || (ev->type == SYNCD_EV_UPDATE && !ev->new_values)) {
 			job_fail(p->j, "%s: a %s on %s.%s without %s values",
 			         p->j->source->prefix,
-			         ev->type == SYNCD_EV_DELETE ? "DELETE" : "change",
+			         ev->type == SYNCD_EV_DELETE ? "DELETE"
+			                                     : "change",
 			         rel->rel.schema, rel->rel.table,
 			         ev->type == SYNCD_EV_DELETE ? "old" : "new");
 			return SYNCD_FATAL;
 		}
 		target = pipe_route_key(p, &rel->rel, key);
-		if (ev->type == SYNCD_EV_UPDATE && ev->old_values && p->keyby_pk &&
+		if (ev->type == SYNCD_EV_UPDATE && ev->old_values &&
+		    p->keyby_pk &&
 		    pipe_route_key(p, &rel->rel, ev->old_values) != target)
 			fenced = true; /* the row moves to another worker */
 	}
@@ -976,8 +1018,9 @@ pipe_dispatch_change(pipeline *p, const syncd_event *ev)
 			free(it);
 			return SYNCD_FATAL;
 		}
-		/* the commit marker of this transaction reaches the worker after
-		 * this fence; the fence below only makes the event durable */
+		/* the commit marker of this transaction reaches the worker
+		 * after this fence; the fence below only makes the event
+		 * durable */
 		st = queue_push(p, &p->w[target].q, it);
 		if (st == SYNCD_OK)
 			st = pipe_fence(p, target);
@@ -990,7 +1033,8 @@ static syncd_status
 pipe_dispatch(pipeline *p, const syncd_event *ev)
 {
 	if (ev->stream >= SYNCD_MAX_STREAMS) {
-		job_fail(p->j, "%s: stream %u is out of range (at most %d streams)",
+		job_fail(p->j,
+		         "%s: stream %u is out of range (at most %d streams)",
 		         p->j->source->prefix, ev->stream, SYNCD_MAX_STREAMS);
 		return SYNCD_FATAL;
 	}
@@ -1011,12 +1055,11 @@ pipe_dispatch(pipeline *p, const syncd_event *ev)
 	case SYNCD_EV_INSERT:
 	case SYNCD_EV_UPDATE:
 	case SYNCD_EV_DELETE:
-	case SYNCD_EV_TRUNCATE:
-		return pipe_dispatch_change(p, ev);
+	case SYNCD_EV_TRUNCATE: return pipe_dispatch_change(p, ev);
 	case SYNCD_EV_COMMIT:
 		for (int i = 0; i < p->n; i++) {
-			syncd_status st =
-				queue_push(p, &p->w[i].q, pipe_item_small(ITEM_COMMIT, ev));
+			syncd_status st = queue_push(
+			    p, &p->w[i].q, pipe_item_small(ITEM_COMMIT, ev));
 			if (st != SYNCD_OK)
 				return st;
 		}
@@ -1048,10 +1091,12 @@ pipe_stage_emit(void *ctx, const syncd_event *ev)
 	t = p->j->transforms[stage->index];
 	next.p = p;
 	next.index = stage->index + 1;
-	st = t->plugin->ops.transform.apply(t->state, ev, pipe_stage_emit, &next);
+	st = t->plugin->ops.transform.apply(t->state, ev, pipe_stage_emit,
+	                                    &next);
 	if (st == SYNCD_REJECT) {
 		/* a row the transform could not handle: dirty data */
-		return job_host.reject(t, 0, ev, t->sqlstate[0] ? t->sqlstate : NULL,
+		return job_host.reject(t, 0, ev,
+		                       t->sqlstate[0] ? t->sqlstate : NULL,
 		                       pipe_error_text(t));
 	}
 	if (st != SYNCD_OK && !pipe_failed(p))
@@ -1075,8 +1120,10 @@ pipeline_new(job *j)
 	p->max_bytes = optset_num(so, "sink.buffer-flush.max-size");
 	p->interval_ms = optset_num(so, "batch.interval");
 	p->keyby_pk = strcmp(optset_str(so, "sink.keyby.mode"), "pk") == 0;
-	p->truncate_ignore = strcmp(optset_str(so, "sink.truncate.mode"), "ignore") == 0;
-	p->case_sensitive = optset_num(so, "sink.field.name.case-sensitive") != 0;
+	p->truncate_ignore =
+	    strcmp(optset_str(so, "sink.truncate.mode"), "ignore") == 0;
+	p->case_sensitive =
+	    optset_num(so, "sink.field.name.case-sensitive") != 0;
 	p->schema_pattern = optset_str(so, "target.schema");
 	p->table_pattern = optset_str(so, "target.table");
 	/* Queues hold at most a quarter of the batch budget in all, so that
@@ -1103,7 +1150,8 @@ syncd_status
 pipeline_start(pipeline *p)
 {
 	for (int i = 0; i < p->n; i++) {
-		if (pthread_create(&p->w[i].thread, NULL, worker_main, &p->w[i]) != 0) {
+		if (pthread_create(&p->w[i].thread, NULL, worker_main,
+		                   &p->w[i]) != 0) {
 			job_fail(p->j, "could not start worker thread %d", i);
 			return SYNCD_FATAL;
 		}
@@ -1167,7 +1215,8 @@ pipeline_stop(pipeline *p)
 {
 	for (int i = 0; i < p->n; i++)
 		if (p->w[i].started)
-			queue_push(p, &p->w[i].q, pipe_item_small(ITEM_STOP, NULL));
+			queue_push(p, &p->w[i].q,
+			           pipe_item_small(ITEM_STOP, NULL));
 	for (int i = 0; i < p->n; i++)
 		if (p->w[i].started) {
 			pthread_join(p->w[i].thread, NULL);

@@ -232,12 +232,12 @@ parse_duration_ms(const char *s, const char *default_unit, int64_t *out,
                   const char **err)
 {
 	static const util_unit units[] = {
-		{"ms", 1},        {"millisecond", 1}, {"milliseconds", 1},
-		{"s", 1e3},       {"sec", 1e3},       {"second", 1e3},
-		{"seconds", 1e3}, {"m", 60e3},        {"min", 60e3},
-		{"minute", 60e3}, {"minutes", 60e3},  {"h", 3600e3},
-		{"hour", 3600e3}, {"hours", 3600e3},  {"d", 86400e3},
-		{"day", 86400e3}, {"days", 86400e3},  {NULL, 0}};
+	    {"ms", 1},        {"millisecond", 1}, {"milliseconds", 1},
+	    {"s", 1e3},       {"sec", 1e3},       {"second", 1e3},
+	    {"seconds", 1e3}, {"m", 60e3},        {"min", 60e3},
+	    {"minute", 60e3}, {"minutes", 60e3},  {"h", 3600e3},
+	    {"hour", 3600e3}, {"hours", 3600e3},  {"d", 86400e3},
+	    {"day", 86400e3}, {"days", 86400e3},  {NULL, 0}};
 	double v;
 
 	if (!util_scale(s, default_unit ? default_unit : "s", units, &v)) {
@@ -257,16 +257,25 @@ bool
 parse_size(const char *s, const char *default_unit, int64_t *out,
            const char **err)
 {
-	static const util_unit units[] = {
-		{"b", 1},         {"k", 1024.0},    {"kb", 1024.0},
-		{"kib", 1024.0},  {"m", 1048576.0}, {"mb", 1048576.0},
-		{"mib", 1048576.0}, {"g", 1073741824.0}, {"gb", 1073741824.0},
-		{"gib", 1073741824.0}, {"t", 1099511627776.0},
-		{"tb", 1099511627776.0}, {"tib", 1099511627776.0}, {NULL, 0}};
+	static const util_unit units[] = {{"b", 1},
+	                                  {"k", 1024.0},
+	                                  {"kb", 1024.0},
+	                                  {"kib", 1024.0},
+	                                  {"m", 1048576.0},
+	                                  {"mb", 1048576.0},
+	                                  {"mib", 1048576.0},
+	                                  {"g", 1073741824.0},
+	                                  {"gb", 1073741824.0},
+	                                  {"gib", 1073741824.0},
+	                                  {"t", 1099511627776.0},
+	                                  {"tb", 1099511627776.0},
+	                                  {"tib", 1099511627776.0},
+	                                  {NULL, 0}};
 	double v;
 
 	if (!util_scale(s, default_unit ? default_unit : "B", units, &v)) {
-		*err = "not a size (use a number with B, KB, MB or GB, e.g. 512MB)";
+		*err = "not a size (use a number with B, KB, MB or GB, e.g. "
+		       "512MB)";
 		return false;
 	}
 	if (v > 9.2e18) {

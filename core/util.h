@@ -26,7 +26,8 @@ typedef struct strbuf {
 
 void sb_append(strbuf *sb, const char *s, size_t n);
 void sb_puts(strbuf *sb, const char *s);
-void sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_printf(strbuf *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 char *sb_steal(strbuf *sb); /* returns the string ("" if empty), resets sb */
 void sb_free(strbuf *sb);
 

@@ -31,14 +31,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fclose(f);
 	if (jf) {
 		static const char *const names[] = {"job", "sink", "dirty"};
-		const syncd_option *tables[][2] = {{job_core_options, NULL},
-		                                   {job_sink_core_options, NULL},
-		                                   {job_dirty_options, NULL}};
+		const syncd_option *tables[][2] = {
+		    {job_core_options, NULL},
+		    {job_sink_core_options, NULL},
+		    {job_dirty_options, NULL}};
 		for (size_t i = 0; i < 3; i++) {
 			strbuf sb = {0};
 			optset os;
-			optset_bind(&os, "fuzz.ini", names[i], jobfile_section(jf, names[i]),
-			            tables[i], &sb);
+			optset_bind(&os, "fuzz.ini", names[i],
+			            jobfile_section(jf, names[i]), tables[i],
+			            &sb);
 			optset_free(&os);
 			sb_free(&sb);
 		}

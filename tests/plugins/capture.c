@@ -29,19 +29,36 @@
 #include <syncd/syncd.h>
 
 static const syncd_option capture_options[] = {
-	{.name = "path", .type = SYNCD_OPT_STRING, .flags = SYNCD_OPT_REQUIRED,
-	 .help = "file the batches are appended to"},
-	{.name = "delay_ms", .type = SYNCD_OPT_INT, .default_value = "0",
-	 .help = "sleep this long in each write", .min = 0, .max = 600000},
-	{.name = "delay_worker", .type = SYNCD_OPT_INT, .default_value = "-1",
-	 .help = "only this worker sleeps; -1: all", .min = -1, .max = 1000},
-	{.name = "fail_after", .type = SYNCD_OPT_INT, .default_value = "0",
-	 .help = "the Nth write fails; 0: never", .min = 0, .max = 1000000000},
-	{.name = "retry_first", .type = SYNCD_OPT_BOOL, .default_value = "false",
-	 .help = "the first write reports a lost connection"},
-	{.name = "reject_key", .type = SYNCD_OPT_STRING,
-	 .help = "rows with this id are refused (SQLSTATE 23514)"},
-	{.name = NULL}};
+    {.name = "path",
+     .type = SYNCD_OPT_STRING,
+     .flags = SYNCD_OPT_REQUIRED,
+     .help = "file the batches are appended to"},
+    {.name = "delay_ms",
+     .type = SYNCD_OPT_INT,
+     .default_value = "0",
+     .help = "sleep this long in each write",
+     .min = 0,
+     .max = 600000},
+    {.name = "delay_worker",
+     .type = SYNCD_OPT_INT,
+     .default_value = "-1",
+     .help = "only this worker sleeps; -1: all",
+     .min = -1,
+     .max = 1000},
+    {.name = "fail_after",
+     .type = SYNCD_OPT_INT,
+     .default_value = "0",
+     .help = "the Nth write fails; 0: never",
+     .min = 0,
+     .max = 1000000000},
+    {.name = "retry_first",
+     .type = SYNCD_OPT_BOOL,
+     .default_value = "false",
+     .help = "the first write reports a lost connection"},
+    {.name = "reject_key",
+     .type = SYNCD_OPT_STRING,
+     .help = "rows with this id are refused (SQLSTATE 23514)"},
+    {.name = NULL}};
 
 typedef struct capture {
 	syncd_instance *inst;
@@ -100,8 +117,8 @@ capture_open(void *state, int worker, void **wstate)
 	if (c->fd < 0) {
 		c->fd = open(c->path, O_WRONLY | O_APPEND | O_CREAT, 0644);
 		if (c->fd < 0) {
-			c->host->set_error(c->inst, NULL, "cannot open %s: %s", c->path,
-			                   strerror(errno));
+			c->host->set_error(c->inst, NULL, "cannot open %s: %s",
+			                   c->path, strerror(errno));
 			st = SYNCD_FATAL;
 		}
 	}
@@ -146,13 +163,15 @@ capture_applied(void *wstate, uint32_t stream, syncd_lsn *lsn)
 			for (char *p = prog; p && *p && *p != '-';) {
 				unsigned s;
 				unsigned long long l;
-				if (sscanf(p, "%u:%llx", &s, &l) == 2 && s == stream)
+				if (sscanf(p, "%u:%llx", &s, &l) == 2 &&
+				    s == stream)
 					pending = l;
 				p = strchr(p, ',');
 				if (p)
 					p++;
 			}
-		} else if (sscanf(line, "end %d", &wid) == 1 && wid == w->id && in_batch) {
+		} else if (sscanf(line, "end %d", &wid) == 1 && wid == w->id &&
+		           in_batch) {
 			if (pending)
 				found = pending;
 			in_batch = false;
@@ -283,7 +302,8 @@ capture_write(void *wstate, const syncd_batch *batch)
 		return SYNCD_FATAL;
 	}
 	if (c->delay_ms && (c->delay_worker < 0 || c->delay_worker == w->id)) {
-		struct timespec ts = {c->delay_ms / 1000, (c->delay_ms % 1000) * 1000000L};
+		struct timespec ts = {c->delay_ms / 1000,
+		                      (c->delay_ms % 1000) * 1000000L};
 		nanosleep(&ts, NULL);
 	}
 
@@ -304,17 +324,19 @@ capture_write(void *wstate, const syncd_batch *batch)
 		const syncd_relation *rel = ev->rel;
 
 		if (capture_is_rejected(c, ev)) {
-			if (c->host->reject(c->inst, batch->worker, ev, "23514",
-			                    "new row violates check constraint (test)") !=
+			if (c->host->reject(
+			        c->inst, batch->worker, ev, "23514",
+			        "new row violates check constraint (test)") !=
 			    SYNCD_OK) {
-				c->host->set_error(c->inst, "23514", "dirty row refused");
+				c->host->set_error(c->inst, "23514",
+				                   "dirty row refused");
 				free(b.data);
 				return SYNCD_FATAL;
 			}
 			continue;
 		}
-		snprintf(head, sizeof head, "ev %d %s %u %llx %u ", batch->worker,
-		         capture_type(ev->type), ev->stream,
+		snprintf(head, sizeof head, "ev %d %s %u %llx %u ",
+		         batch->worker, capture_type(ev->type), ev->stream,
 		         (unsigned long long) ev->lsn, ev->xid);
 		cb_str(&b, head);
 		if (ev->type == SYNCD_EV_TRUNCATE) {
@@ -341,9 +363,10 @@ capture_write(void *wstate, const syncd_batch *batch)
 		cb_str(&b, " ");
 		if (ev->type == SYNCD_EV_RELATION) {
 			for (uint32_t k = 0; k < rel->ncolumns; k++) {
-				syncd_value v = {SYNCD_VALUE_TEXT,
-				                 (uint32_t) strlen(rel->columns[k].name),
-				                 rel->columns[k].name};
+				syncd_value v = {
+				    SYNCD_VALUE_TEXT,
+				    (uint32_t) strlen(rel->columns[k].name),
+				    rel->columns[k].name};
 				cb_str(&b, k ? "," : "");
 				cb_value(&b, &v);
 			}
@@ -360,8 +383,8 @@ capture_write(void *wstate, const syncd_batch *batch)
 
 	pthread_mutex_lock(&c->lock);
 	if (write(c->fd, b.data, b.len) != (ssize_t) b.len) {
-		c->host->set_error(c->inst, NULL, "cannot write %s: %s", c->path,
-		                   strerror(errno));
+		c->host->set_error(c->inst, NULL, "cannot write %s: %s",
+		                   c->path, strerror(errno));
 		st = SYNCD_FATAL;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -370,13 +393,13 @@ capture_write(void *wstate, const syncd_batch *batch)
 }
 
 static const syncd_sink_ops capture_ops = {
-	.size = sizeof(syncd_sink_ops),
-	.create = capture_create,
-	.destroy = capture_destroy,
-	.open = capture_open,
-	.close = capture_close,
-	.applied_lsn = capture_applied,
-	.write = capture_write,
+    .size = sizeof(syncd_sink_ops),
+    .create = capture_create,
+    .destroy = capture_destroy,
+    .open = capture_open,
+    .close = capture_close,
+    .applied_lsn = capture_applied,
+    .write = capture_write,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "capture", .version = "1.0",

@@ -26,45 +26,87 @@
 #include <syncd/syncd.h>
 
 #define SYNTH_MAX_TABLES 26
-#define SYNTH_NCOLS 3
-#define SYNTH_BASE_LSN 0x1000000ULL
+#define SYNTH_NCOLS      3
+#define SYNTH_BASE_LSN   0x1000000ULL
 
 static const syncd_option synth_options[] = {
-	{.name = "transactions", .type = SYNCD_OPT_INT, .default_value = "1000",
-	 .help = "transactions to emit; 0: until stopped", .min = 0, .max = 100000000},
-	{.name = "changes", .type = SYNCD_OPT_INT, .default_value = "5",
-	 .help = "changes per transaction", .min = 1, .max = 1000000},
-	{.name = "tables", .type = SYNCD_OPT_INT, .default_value = "3",
-	 .help = "number of tables", .min = 1, .max = SYNTH_MAX_TABLES},
-	{.name = "keys", .type = SYNCD_OPT_INT, .default_value = "100",
-	 .help = "key space per table", .min = 1, .max = 10000000},
-	{.name = "seed", .type = SYNCD_OPT_INT, .default_value = "1",
-	 .help = "random seed", .min = 0, .max = 1000000000},
-	{.name = "truncate_every", .type = SYNCD_OPT_INT, .default_value = "0",
-	 .help = "every Nth transaction truncates tables t0 and t1; 0: never",
-	 .min = 0, .max = 100000000},
-	{.name = "relation_every", .type = SYNCD_OPT_INT, .default_value = "0",
-	 .help = "every Nth transaction re-announces its tables; 0: never",
-	 .min = 0, .max = 100000000},
-	{.name = "key_change_every", .type = SYNCD_OPT_INT, .default_value = "0",
-	 .help = "every Nth update changes the key; 0: never", .min = 0,
-	 .max = 100000000},
-	{.name = "value_size", .type = SYNCD_OPT_INT, .default_value = "0",
-	 .help = "bytes of padding added to each big value", .min = 0,
-	 .max = 100000000},
-	{.name = "rate", .type = SYNCD_OPT_INT, .default_value = "0",
-	 .help = "transactions per second; 0: as fast as possible", .min = 0,
-	 .max = 10000000},
-	{.name = "streams", .type = SYNCD_OPT_INT, .default_value = "1",
-	 .help = "ordered streams, transactions dealt round-robin", .min = 1,
-	 .max = 8},
-	{.name = "expect", .type = SYNCD_OPT_STRING,
-	 .help = "write the expected final state to this file"},
-	{.name = "confirm_log", .type = SYNCD_OPT_STRING,
-	 .help = "append a line for each confirmation to this file"},
-	{.name = "password", .type = SYNCD_OPT_STRING, .flags = SYNCD_OPT_SECRET,
-	 .help = "unused; logged at start to test that secrets are masked"},
-	{.name = NULL}};
+    {.name = "transactions",
+     .type = SYNCD_OPT_INT,
+     .default_value = "1000",
+     .help = "transactions to emit; 0: until stopped",
+     .min = 0,
+     .max = 100000000},
+    {.name = "changes",
+     .type = SYNCD_OPT_INT,
+     .default_value = "5",
+     .help = "changes per transaction",
+     .min = 1,
+     .max = 1000000},
+    {.name = "tables",
+     .type = SYNCD_OPT_INT,
+     .default_value = "3",
+     .help = "number of tables",
+     .min = 1,
+     .max = SYNTH_MAX_TABLES},
+    {.name = "keys",
+     .type = SYNCD_OPT_INT,
+     .default_value = "100",
+     .help = "key space per table",
+     .min = 1,
+     .max = 10000000},
+    {.name = "seed",
+     .type = SYNCD_OPT_INT,
+     .default_value = "1",
+     .help = "random seed",
+     .min = 0,
+     .max = 1000000000},
+    {.name = "truncate_every",
+     .type = SYNCD_OPT_INT,
+     .default_value = "0",
+     .help = "every Nth transaction truncates tables t0 and t1; 0: never",
+     .min = 0,
+     .max = 100000000},
+    {.name = "relation_every",
+     .type = SYNCD_OPT_INT,
+     .default_value = "0",
+     .help = "every Nth transaction re-announces its tables; 0: never",
+     .min = 0,
+     .max = 100000000},
+    {.name = "key_change_every",
+     .type = SYNCD_OPT_INT,
+     .default_value = "0",
+     .help = "every Nth update changes the key; 0: never",
+     .min = 0,
+     .max = 100000000},
+    {.name = "value_size",
+     .type = SYNCD_OPT_INT,
+     .default_value = "0",
+     .help = "bytes of padding added to each big value",
+     .min = 0,
+     .max = 100000000},
+    {.name = "rate",
+     .type = SYNCD_OPT_INT,
+     .default_value = "0",
+     .help = "transactions per second; 0: as fast as possible",
+     .min = 0,
+     .max = 10000000},
+    {.name = "streams",
+     .type = SYNCD_OPT_INT,
+     .default_value = "1",
+     .help = "ordered streams, transactions dealt round-robin",
+     .min = 1,
+     .max = 8},
+    {.name = "expect",
+     .type = SYNCD_OPT_STRING,
+     .help = "write the expected final state to this file"},
+    {.name = "confirm_log",
+     .type = SYNCD_OPT_STRING,
+     .help = "append a line for each confirmation to this file"},
+    {.name = "password",
+     .type = SYNCD_OPT_STRING,
+     .flags = SYNCD_OPT_SECRET,
+     .help = "unused; logged at start to test that secrets are masked"},
+    {.name = NULL}};
 
 typedef struct synth_row {
 	bool exists;
@@ -76,7 +118,7 @@ typedef struct synth {
 	syncd_instance *inst;
 	const syncd_host *host;
 	int64_t ntx, nchanges, ntables, nkeys, truncate_every, relation_every,
-		key_change_every, value_size, rate, nstreams;
+	    key_change_every, value_size, rate, nstreams;
 	uint64_t rng;
 	const char *expect, *confirm_log, *password;
 	synth_row *rows; /* [table * nkeys + key] */
@@ -116,7 +158,8 @@ synth_create(syncd_instance *inst, const syncd_host *host, void **state)
 	s->value_size = host->opt_int(inst, "value_size");
 	s->rate = host->opt_int(inst, "rate");
 	s->nstreams = host->opt_int(inst, "streams");
-	s->rng = (uint64_t) host->opt_int(inst, "seed") * 0x9E3779B97F4A7C15ULL + 1;
+	s->rng =
+	    (uint64_t) host->opt_int(inst, "seed") * 0x9E3779B97F4A7C15ULL + 1;
 	s->expect = host->opt_string(inst, "expect");
 	s->confirm_log = host->opt_string(inst, "confirm_log");
 	s->password = host->opt_string(inst, "password");
@@ -125,7 +168,8 @@ synth_create(syncd_instance *inst, const syncd_host *host, void **state)
 	memset(s->pad, 'x', (size_t) s->value_size);
 	s->pad[s->value_size] = '\0';
 
-	s->cols[0] = (syncd_column){"id", 23, "integer", -1, SYNCD_COL_KEY | SYNCD_COL_NOT_NULL};
+	s->cols[0] = (syncd_column){"id", 23, "integer", -1,
+	                            SYNCD_COL_KEY | SYNCD_COL_NOT_NULL};
 	s->cols[1] = (syncd_column){"val", 25, "text", -1, 0};
 	s->cols[2] = (syncd_column){"big", 25, "text", -1, 0};
 	for (int t = 0; t < s->ntables; t++) {
@@ -189,13 +233,18 @@ synth_confirm(synth *s)
 		if (l > s->confirmed[st]) {
 			if (s->confirm_log) {
 				char line[64];
-				int fd = open(s->confirm_log, O_WRONLY | O_APPEND | O_CREAT, 0644);
-				int n = snprintf(line, sizeof line, "confirm %d %llx\n", st,
+				int fd =
+				    open(s->confirm_log,
+				         O_WRONLY | O_APPEND | O_CREAT, 0644);
+				int n = snprintf(line, sizeof line,
+				                 "confirm %d %llx\n", st,
 				                 (unsigned long long) l);
 				if (fd >= 0) {
 					if (write(fd, line, (size_t) n) != n)
-						s->host->log(s->inst, SYNCD_LOG_WARNING,
-						             "short write to %s", s->confirm_log);
+						s->host->log(
+						    s->inst, SYNCD_LOG_WARNING,
+						    "short write to %s",
+						    s->confirm_log);
 					close(fd);
 				}
 			}
@@ -204,13 +253,15 @@ synth_confirm(synth *s)
 		}
 	}
 	if (moved) {
-		char *path = synth_state_path(s), *tmp = malloc(strlen(path) + 5);
+		char *path = synth_state_path(s),
+		     *tmp = malloc(strlen(path) + 5);
 		FILE *f;
 		sprintf(tmp, "%s.tmp", path);
 		f = fopen(tmp, "w");
 		if (f) {
 			for (int st = 0; st < s->nstreams; st++)
-				fprintf(f, "%d %llx\n", st, (unsigned long long) s->confirmed[st]);
+				fprintf(f, "%d %llx\n", st,
+				        (unsigned long long) s->confirmed[st]);
 			fclose(f);
 			rename(tmp, path);
 		}
@@ -220,7 +271,8 @@ synth_confirm(synth *s)
 }
 
 static void
-synth_text(char *buf, size_t n, const char *what, unsigned long v, const char *pad)
+synth_text(char *buf, size_t n, const char *what, unsigned long v,
+           const char *pad)
 {
 	/* values with characters that need escaping in every format */
 	snprintf(buf, n, "%s%lu\t\"q\"\\n\n\xc3\xa9%s", what, v, pad);
@@ -250,7 +302,8 @@ synth_write_expect(synth *s)
 		return;
 	f = fopen(s->expect, "w");
 	if (!f) {
-		s->host->log(s->inst, SYNCD_LOG_ERROR, "cannot write %s", s->expect);
+		s->host->log(s->inst, SYNCD_LOG_ERROR, "cannot write %s",
+		             s->expect);
 		return;
 	}
 	vbuf = malloc(n);
@@ -315,16 +368,20 @@ synth_change(synth_tx *x, int t)
 		r->big = stamp;
 		synth_text(x->val, sizeof x->val, "v", r->val, "");
 		synth_text(x->bigbuf, bn, "b", r->big, s->pad);
-		nv[0] = (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->key[0]), x->key[0]};
-		nv[1] = (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->val), x->val};
-		nv[2] = (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->bigbuf), x->bigbuf};
+		nv[0] = (syncd_value){SYNCD_VALUE_TEXT,
+		                      (uint32_t) strlen(x->key[0]), x->key[0]};
+		nv[1] = (syncd_value){SYNCD_VALUE_TEXT,
+		                      (uint32_t) strlen(x->val), x->val};
+		nv[2] = (syncd_value){SYNCD_VALUE_TEXT,
+		                      (uint32_t) strlen(x->bigbuf), x->bigbuf};
 		ev.type = SYNCD_EV_INSERT;
 		ev.new_values = nv;
 		return synth_send(x, &ev);
 	}
 	if (dice == 0) {
 		r->exists = false;
-		ov[0] = (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->key[0]), x->key[0]};
+		ov[0] = (syncd_value){SYNCD_VALUE_TEXT,
+		                      (uint32_t) strlen(x->key[0]), x->key[0]};
 		ev.type = SYNCD_EV_DELETE;
 		ev.old_values = ov;
 		ev.old_is_key = true;
@@ -335,13 +392,15 @@ synth_change(synth_tx *x, int t)
 	ev.type = SYNCD_EV_UPDATE;
 	r->val = stamp;
 	synth_text(x->val, sizeof x->val, "v", r->val, "");
-	nv[1] = (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->val), x->val};
+	nv[1] =
+	    (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->val), x->val};
 	if (dice == 1) {
 		nv[2] = (syncd_value){SYNCD_VALUE_UNCHANGED, 0, NULL};
 	} else {
 		r->big = stamp;
 		synth_text(x->bigbuf, bn, "b", r->big, s->pad);
-		nv[2] = (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->bigbuf), x->bigbuf};
+		nv[2] = (syncd_value){SYNCD_VALUE_TEXT,
+		                      (uint32_t) strlen(x->bigbuf), x->bigbuf};
 	}
 	if (s->key_change_every && s->updates % s->key_change_every == 0) {
 		int k2 = (int) (synth_rand(s) % (uint64_t) s->nkeys);
@@ -350,15 +409,20 @@ synth_change(synth_tx *x, int t)
 			*r2 = *r;
 			r->exists = false;
 			snprintf(x->key[1], sizeof x->key[1], "%d", k2);
-			ov[0] = (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->key[0]), x->key[0]};
+			ov[0] = (syncd_value){SYNCD_VALUE_TEXT,
+			                      (uint32_t) strlen(x->key[0]),
+			                      x->key[0]};
 			ev.old_values = ov;
 			ev.old_is_key = true;
-			nv[0] = (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->key[1]), x->key[1]};
+			nv[0] = (syncd_value){SYNCD_VALUE_TEXT,
+			                      (uint32_t) strlen(x->key[1]),
+			                      x->key[1]};
 			ev.new_values = nv;
 			return synth_send(x, &ev);
 		}
 	}
-	nv[0] = (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->key[0]), x->key[0]};
+	nv[0] = (syncd_value){SYNCD_VALUE_TEXT, (uint32_t) strlen(x->key[0]),
+	                      x->key[0]};
 	ev.new_values = nv;
 	return synth_send(x, &ev);
 }
@@ -382,12 +446,14 @@ synth_run(void *state)
 
 	if (s->password)
 		s->host->log(s->inst, SYNCD_LOG_INFO,
-		             "connecting with password=%s to nowhere", s->password);
+		             "connecting with password=%s to nowhere",
+		             s->password);
 	synth_load_confirmed(s);
 	x.bigbuf = malloc((size_t) s->value_size + 64);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
-	for (int64_t n = 1; (s->ntx == 0 || n <= s->ntx) && st == SYNCD_OK; n++) {
+	for (int64_t n = 1; (s->ntx == 0 || n <= s->ntx) && st == SYNCD_OK;
+	     n++) {
 		uint32_t stream = (uint32_t) ((n - 1) % s->nstreams);
 		syncd_lsn lsn = SYNTH_BASE_LSN + (syncd_lsn) n * 0x100;
 		syncd_event ev;
@@ -397,10 +463,11 @@ synth_run(void *state)
 		if (s->host->stopping(s->inst))
 			break;
 		x.emit = lsn > s->confirmed[stream];
-		x.base = (syncd_event){.lsn = lsn,
-		                       .commit_time = 1764000000000000LL + n * 1000,
-		                       .xid = (uint32_t) (1000 + n),
-		                       .stream = stream};
+		x.base =
+		    (syncd_event){.lsn = lsn,
+		                  .commit_time = 1764000000000000LL + n * 1000,
+		                  .xid = (uint32_t) (1000 + n),
+		                  .stream = stream};
 		if (x.emit && s->rate) {
 			/* pace: transaction n is due at n / rate seconds */
 			clock_gettime(CLOCK_MONOTONIC, &now);
@@ -412,26 +479,36 @@ synth_run(void *state)
 		ev = (syncd_event){.type = SYNCD_EV_BEGIN};
 		st = synth_send(&x, &ev);
 		if (st == SYNCD_OK && x.emit &&
-		    (!announced || (s->relation_every && n % s->relation_every == 0))) {
+		    (!announced ||
+		     (s->relation_every && n % s->relation_every == 0))) {
 			announced = true;
 			for (int t = 0; t < s->ntables && st == SYNCD_OK; t++) {
-				ev = (syncd_event){.type = SYNCD_EV_RELATION, .rel = &s->rels[t]};
+				ev = (syncd_event){.type = SYNCD_EV_RELATION,
+				                   .rel = &s->rels[t]};
 				st = synth_send(&x, &ev);
 			}
 		}
 		if (s->truncate_every && n % s->truncate_every == 0) {
-			const syncd_relation *rels[2] = {&s->rels[0], &s->rels[s->ntables > 1]};
+			const syncd_relation *rels[2] = {
+			    &s->rels[0], &s->rels[s->ntables > 1]};
 			uint32_t nr = s->ntables > 1 ? 2 : 1;
 			for (uint32_t i = 0; i < nr; i++)
 				for (int k = 0; k < s->nkeys; k++)
-					s->rows[(rels[i] - s->rels) * s->nkeys + k].exists = false;
-			ev = (syncd_event){.type = SYNCD_EV_TRUNCATE, .rel = rels[0],
-			                   .rels = rels, .nrels = nr};
+					s->rows[(rels[i] - s->rels) * s->nkeys +
+					        k]
+					    .exists = false;
+			ev = (syncd_event){.type = SYNCD_EV_TRUNCATE,
+			                   .rel = rels[0],
+			                   .rels = rels,
+			                   .nrels = nr};
 			if (st == SYNCD_OK)
 				st = synth_send(&x, &ev);
 		} else {
-			for (int64_t c = 0; c < s->nchanges && st == SYNCD_OK; c++)
-				st = synth_change(&x, (int) (synth_rand(s) % (uint64_t) s->ntables));
+			for (int64_t c = 0; c < s->nchanges && st == SYNCD_OK;
+			     c++)
+				st = synth_change(
+				    &x, (int) (synth_rand(s) %
+				               (uint64_t) s->ntables));
 		}
 		ev = (syncd_event){.type = SYNCD_EV_COMMIT};
 		if (st == SYNCD_OK)
@@ -450,7 +527,8 @@ synth_run(void *state)
 	}
 	free(x.bigbuf);
 	if (st != SYNCD_OK) {
-		s->host->set_error(s->inst, NULL, "the pipeline refused an event");
+		s->host->set_error(s->inst, NULL,
+		                   "the pipeline refused an event");
 		return SYNCD_FATAL;
 	}
 	/* the end of the stream, or a stop: everything sent must be durable
@@ -462,11 +540,12 @@ synth_run(void *state)
 	synth_confirm(s);
 	for (int stn = 0; stn < s->nstreams; stn++)
 		if (s->confirmed[stn] < s->last_sent[stn]) {
-			s->host->set_error(s->inst, NULL,
-			                   "stream %d: drained, yet only " SYNCD_LSN_FMT
-			                   " of " SYNCD_LSN_FMT " is durable",
-			                   stn, SYNCD_LSN_ARGS(s->confirmed[stn]),
-			                   SYNCD_LSN_ARGS(s->last_sent[stn]));
+			s->host->set_error(
+			    s->inst, NULL,
+			    "stream %d: drained, yet only " SYNCD_LSN_FMT
+			    " of " SYNCD_LSN_FMT " is durable",
+			    stn, SYNCD_LSN_ARGS(s->confirmed[stn]),
+			    SYNCD_LSN_ARGS(s->last_sent[stn]));
 			return SYNCD_FATAL;
 		}
 	synth_write_expect(s);
@@ -474,10 +553,10 @@ synth_run(void *state)
 }
 
 static const syncd_source_ops synth_ops = {
-	.size = sizeof(syncd_source_ops),
-	.create = synth_create,
-	.destroy = synth_destroy,
-	.run = synth_run,
+    .size = sizeof(syncd_source_ops),
+    .create = synth_create,
+    .destroy = synth_destroy,
+    .run = synth_run,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "synth", .version = "1.0",

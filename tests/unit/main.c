@@ -20,7 +20,8 @@ test_env(const char *name)
 {
 	const char *v = getenv(name);
 	if (!v || !*v) {
-		fprintf(stderr, "%s is not set; run the tests with make check\n", name);
+		fprintf(stderr,
+		        "%s is not set; run the tests with make check\n", name);
 		exit(99); /* automake: hard error */
 	}
 	return v;
@@ -31,7 +32,8 @@ test_tmpdir(void)
 {
 	const char *base = getenv("TMPDIR");
 	char *dir = malloc(4096);
-	snprintf(dir, 4096, "%s/syncd-test-XXXXXX", base && *base ? base : "/tmp");
+	snprintf(dir, 4096, "%s/syncd-test-XXXXXX",
+	         base && *base ? base : "/tmp");
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		exit(99);
@@ -50,7 +52,8 @@ test_rmdir(const char *dir)
 	while ((de = readdir(d)) != NULL) {
 		char path[4096];
 		struct stat st;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
 		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))

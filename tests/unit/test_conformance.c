@@ -29,7 +29,8 @@ dummy_value(const syncd_option *o, char *buf, size_t n)
 	case SYNCD_OPT_SIZE: return "1MB";
 	case SYNCD_OPT_ENUM: {
 		const char *bar = strchr(o->choices, '|');
-		size_t len = bar ? (size_t) (bar - o->choices) : strlen(o->choices);
+		size_t len =
+		    bar ? (size_t) (bar - o->choices) : strlen(o->choices);
 		snprintf(buf, n, "%.*s", (int) len, o->choices);
 		return buf;
 	}
@@ -54,18 +55,24 @@ check_plugin(const loaded_plugin *p)
 	size_t nk = 0;
 	syncd_status st;
 
-	ck_assert_msg(p->d.abi_major == SYNCD_ABI_MAJOR, "%s: ABI major", p->path);
-	ck_assert_msg(p->d.abi_minor <= SYNCD_ABI_MINOR, "%s: ABI minor", p->path);
+	ck_assert_msg(p->d.abi_major == SYNCD_ABI_MAJOR, "%s: ABI major",
+	              p->path);
+	ck_assert_msg(p->d.abi_minor <= SYNCD_ABI_MINOR, "%s: ABI minor",
+	              p->path);
 	ck_assert_msg(p->d.version && *p->d.version, "%s: no version", p->path);
-	ck_assert_msg(p->d.description && *p->d.description, "%s: no description", p->path);
-	ck_assert_msg(strstr(p->path, p->d.name), "%s: name %s", p->path, p->d.name);
+	ck_assert_msg(p->d.description && *p->d.description,
+	              "%s: no description", p->path);
+	ck_assert_msg(strstr(p->path, p->d.name), "%s: name %s", p->path,
+	              p->d.name);
 
 	for (const syncd_option *o = p->d.options; o && o->name; o++) {
-		ck_assert_msg(o->help && *o->help, "%s: option %s has no help", p->path, o->name);
+		ck_assert_msg(o->help && *o->help, "%s: option %s has no help",
+		              p->path, o->name);
 		if ((o->flags & SYNCD_OPT_REQUIRED) && nk < 32) {
-			keys[nk] = (jf_key){.name = (char *) o->name,
-			                    .value = (char *) dummy_value(o, bufs[nk], 64),
-			                    .line = (int) nk + 2};
+			keys[nk] = (jf_key){
+			    .name = (char *) o->name,
+			    .value = (char *) dummy_value(o, bufs[nk], 64),
+			    .line = (int) nk + 2};
 			nk++;
 		}
 	}
@@ -75,7 +82,8 @@ check_plugin(const loaded_plugin *p)
 	jsec.nkeys = 1;
 
 	memset(&j, 0, sizeof j);
-	ck_assert(optset_bind(&j.job_opts, "conformance.ini", "job", &jsec, jtables, &errors));
+	ck_assert(optset_bind(&j.job_opts, "conformance.ini", "job", &jsec,
+	                      jtables, &errors));
 	memset(&inst, 0, sizeof inst);
 	inst.job = &j;
 	inst.section = "conformance";
@@ -83,11 +91,12 @@ check_plugin(const loaded_plugin *p)
 	inst.plugin = p;
 	pthread_mutex_init(&inst.lock, NULL);
 	if (!tables[0]) {
-		static const syncd_option none[] = {{NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+		static const syncd_option none[] = {
+		    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
 		tables[0] = none;
 	}
-	ck_assert_msg(optset_bind(&inst.opts, "conformance.ini", "conformance", &sec,
-	                          tables, &errors),
+	ck_assert_msg(optset_bind(&inst.opts, "conformance.ini", "conformance",
+	                          &sec, tables, &errors),
 	              "%s: defaults do not bind: %s", p->path, errors.data);
 
 	/* create and destroy with defaults; the common prefix of every kind's
@@ -95,26 +104,29 @@ check_plugin(const loaded_plugin *p)
 	switch (p->d.kind) {
 	case SYNCD_KIND_SOURCE:
 		st = p->ops.source.create(&inst, &job_host, &state);
-		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path, inst.error);
+		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
+		              inst.error);
 		p->ops.source.destroy(state);
 		break;
 	case SYNCD_KIND_TRANSFORM:
 		st = p->ops.transform.create(&inst, &job_host, &state);
-		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path, inst.error);
+		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
+		              inst.error);
 		p->ops.transform.destroy(state);
 		break;
 	case SYNCD_KIND_SINK:
 		st = p->ops.sink.create(&inst, &job_host, &state);
-		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path, inst.error);
+		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
+		              inst.error);
 		p->ops.sink.destroy(state);
 		break;
 	case SYNCD_KIND_ARCHIVER:
 		st = p->ops.archiver.create(&inst, &job_host, &state);
-		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path, inst.error);
+		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
+		              inst.error);
 		p->ops.archiver.destroy(state);
 		break;
-	default:
-		ck_abort_msg("%s: unknown kind", p->path);
+	default: ck_abort_msg("%s: unknown kind", p->path);
 	}
 	optset_free(&inst.opts);
 	optset_free(&j.job_opts);
@@ -132,7 +144,8 @@ check_dir(const char *dir)
 
 	loader_init(dir);
 	n = loader_list(&list, &problems);
-	ck_assert_msg(problems.len == 0, "unusable plugins in %s:\n%s", dir, problems.data);
+	ck_assert_msg(problems.len == 0, "unusable plugins in %s:\n%s", dir,
+	              problems.data);
 	for (size_t i = 0; i < n; i++)
 		check_plugin(list[i]);
 	free(list);

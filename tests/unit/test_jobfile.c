@@ -32,7 +32,9 @@ teardown(void)
 	free(tmp);
 }
 
-#define GOOD_HEAD "[job]\nname = t1\n[source]\nplugin = synth\n[sink]\nplugin = capture\npath = /dev/null\n"
+#define GOOD_HEAD                                                              \
+	"[job]\nname = t1\n[source]\nplugin = synth\n[sink]\nplugin = "        \
+	"capture\npath = /dev/null\n"
 
 /* Loads text as a job file; returns the errors (NULL if it loaded) and the
  * job in *out if wanted. */
@@ -58,8 +60,8 @@ load(const char *text, job **out)
 #define assert_error(text, needle)                                             \
 	do {                                                                   \
 		char *e_ = load(text, NULL);                                   \
-		ck_assert_msg(e_ != NULL, "loaded, expected an error with: %s", \
-		              needle);                                         \
+		ck_assert_msg(e_ != NULL,                                      \
+		              "loaded, expected an error with: %s", needle);   \
 		ck_assert_msg(strstr(e_, needle) != NULL,                      \
 		              "error \"%s\" lacks \"%s\"", e_, needle);        \
 		free(e_);                                                      \
@@ -68,19 +70,23 @@ load(const char *text, job **out)
 START_TEST(good_file_and_values)
 {
 	job *j = NULL;
-	char *e = load("; a comment\n# another\n" GOOD_HEAD
-	               "batch.interval = 250ms\nsink.buffer-flush.max-size = 64\n"
-	               "sink.keyby.mode = pk\n[job]\nconcurrency = 4\nretry_interval = 1day\n",
-	               &j);
+	char *e =
+	    load("; a comment\n# another\n" GOOD_HEAD
+	         "batch.interval = 250ms\nsink.buffer-flush.max-size = 64\n"
+	         "sink.keyby.mode = pk\n[job]\nconcurrency = 4\nretry_interval "
+	         "= 1day\n",
+	         &j);
 	ck_assert_msg(e == NULL, "%s", e);
 	ck_assert_str_eq(optset_str(&j->job_opts, "name"), "t1");
 	ck_assert_int_eq(optset_num(&j->job_opts, "concurrency"), 4);
 	ck_assert_int_eq(optset_num(&j->job_opts, "retry_interval"), 86400000);
 	ck_assert_int_eq(optset_num(&j->sink->opts, "batch.interval"), 250);
-	ck_assert_int_eq(optset_num(&j->sink->opts, "sink.buffer-flush.max-size"),
-	                 64LL * 1024 * 1024);
+	ck_assert_int_eq(
+	    optset_num(&j->sink->opts, "sink.buffer-flush.max-size"),
+	    64LL * 1024 * 1024);
 	ck_assert_int_eq(optset_num(&j->sink->opts, "batch.max_rows"), 50000);
-	ck_assert_str_eq(optset_str(&j->sink->opts, "target.schema"), "#{source_db_name}");
+	ck_assert_str_eq(optset_str(&j->sink->opts, "target.schema"),
+	                 "#{source_db_name}");
 	ck_assert_str_eq(optset_str(&j->job_opts, "mode"), "full+incremental");
 	ck_assert_int_eq(j->nworkers, 4);
 	job_free(j);
@@ -90,15 +96,19 @@ END_TEST
 START_TEST(misspelled_key)
 {
 	assert_error(GOOD_HEAD "batch.max_row = 10\n",
-	             "job.ini:8: [sink] unknown key \"batch.max_row\"; did you mean \"batch.max_rows\"?");
-	assert_error(GOOD_HEAD "[job]\nfoo_bar_baz_qux = 1\n", "job.ini:9: [job] unknown key");
+	             "job.ini:8: [sink] unknown key \"batch.max_row\"; did you "
+	             "mean \"batch.max_rows\"?");
+	assert_error(GOOD_HEAD "[job]\nfoo_bar_baz_qux = 1\n",
+	             "job.ini:9: [job] unknown key");
 }
 END_TEST
 
 START_TEST(unknown_section)
 {
-	assert_error(GOOD_HEAD "[sinks]\nx = 1\n", "job.ini:8: unknown section [sinks]");
-	assert_error(GOOD_HEAD "[empty]\n", "job.ini:8: unknown section [empty]");
+	assert_error(GOOD_HEAD "[sinks]\nx = 1\n",
+	             "job.ini:8: unknown section [sinks]");
+	assert_error(GOOD_HEAD "[empty]\n",
+	             "job.ini:8: unknown section [empty]");
 	assert_error(GOOD_HEAD "[monitor]\nalarm.lag = 5m\n",
 	             "job.ini:8: [monitor] is not available");
 }
@@ -109,7 +119,8 @@ START_TEST(repeated_key)
 	assert_error(GOOD_HEAD "path = /tmp/x\n",
 	             "job.ini:8: [sink] path is set twice (first at line 7)");
 	/* the same section twice merges, but a key may still be set once */
-	assert_error(GOOD_HEAD "[job]\nname = t2\n", "job.ini:9: [job] name is set twice");
+	assert_error(GOOD_HEAD "[job]\nname = t2\n",
+	             "job.ini:9: [job] name is set twice");
 }
 END_TEST
 
@@ -118,32 +129,45 @@ START_TEST(bad_types_units_ranges)
 	assert_error(GOOD_HEAD "[job]\nconcurrency = many\n",
 	             "job.ini:9: [job] concurrency = many: not an integer");
 	assert_error(GOOD_HEAD "[job]\nconcurrency = 0\n",
-	             "job.ini:9: [job] concurrency = 0: out of range: must be between 1 and 64");
-	assert_error(GOOD_HEAD "batch.interval = 3 parsecs\n",
-	             "job.ini:8: [sink] batch.interval = 3 parsecs: not a duration");
-	assert_error(GOOD_HEAD "sink.buffer-flush.max-size = lots\n",
-	             "job.ini:8: [sink] sink.buffer-flush.max-size = lots: not a size");
-	assert_error(GOOD_HEAD "sink.keyby.enable = maybe\n",
-	             "job.ini:8: [sink] sink.keyby.enable = maybe: not a boolean");
+	             "job.ini:9: [job] concurrency = 0: out of range: must be "
+	             "between 1 and 64");
+	assert_error(
+	    GOOD_HEAD "batch.interval = 3 parsecs\n",
+	    "job.ini:8: [sink] batch.interval = 3 parsecs: not a duration");
+	assert_error(
+	    GOOD_HEAD "sink.buffer-flush.max-size = lots\n",
+	    "job.ini:8: [sink] sink.buffer-flush.max-size = lots: not a size");
+	assert_error(
+	    GOOD_HEAD "sink.keyby.enable = maybe\n",
+	    "job.ini:8: [sink] sink.keyby.enable = maybe: not a boolean");
 	assert_error(GOOD_HEAD "sink.keyby.mode = row\n",
-	             "job.ini:8: [sink] sink.keyby.mode = row: must be one of: table,pk");
-	assert_error(GOOD_HEAD "[job]\nmode = sometimes\n", "job.ini:9: [job] mode = sometimes");
-	assert_error(GOOD_HEAD "[job]\nname = bad-name\n", "[job] name is set twice");
-	assert_error("[job]\nname = bad-name\n[source]\nplugin = synth\n[sink]\n"
-	             "plugin = capture\npath = x\n", "job.ini:2: [job] name = bad-name");
+	             "job.ini:8: [sink] sink.keyby.mode = row: must be one of: "
+	             "table,pk");
+	assert_error(GOOD_HEAD "[job]\nmode = sometimes\n",
+	             "job.ini:9: [job] mode = sometimes");
+	assert_error(GOOD_HEAD "[job]\nname = bad-name\n",
+	             "[job] name is set twice");
+	assert_error(
+	    "[job]\nname = bad-name\n[source]\nplugin = synth\n[sink]\n"
+	    "plugin = capture\npath = x\n",
+	    "job.ini:2: [job] name = bad-name");
 }
 END_TEST
 
 START_TEST(required_keys)
 {
-	assert_error("[job]\nname = t\n[source]\nplugin = synth\n[sink]\nplugin = capture\n",
+	assert_error("[job]\nname = t\n[source]\nplugin = "
+	             "synth\n[sink]\nplugin = capture\n",
 	             "job.ini:5: [sink] path is required");
-	assert_error("[job]\nname = t\n[source]\nplugin = synth\n[sink]\nplugin = capture\npath =\n",
+	assert_error("[job]\nname = t\n[source]\nplugin = "
+	             "synth\n[sink]\nplugin = capture\npath =\n",
 	             "job.ini:7: [sink] path is required and may not be empty");
-	assert_error("[job]\nmode = full\n[source]\nplugin = synth\n[sink]\nplugin = capture\npath = x\n",
+	assert_error("[job]\nmode = full\n[source]\nplugin = "
+	             "synth\n[sink]\nplugin = capture\npath = x\n",
 	             "job.ini:1: [job] name is required");
-	assert_error("[source]\nplugin = synth\n[sink]\nplugin = capture\npath = x\n",
-	             "section [job] is missing");
+	assert_error(
+	    "[source]\nplugin = synth\n[sink]\nplugin = capture\npath = x\n",
+	    "section [job] is missing");
 	assert_error("[job]\nname = t\n[sink]\nplugin = capture\npath = x\n",
 	             "section [source] is missing");
 }
@@ -155,27 +179,33 @@ START_TEST(environment)
 	char *e;
 
 	setenv("SYNCD_TEST_CAPTURE", "/tmp/from-env", 1);
-	e = load("[job]\nname = t\n[source]\nplugin = synth\n[sink]\nplugin = capture\n"
-	         "path = ${SYNCD_TEST_CAPTURE}\ntarget.schema = cost$$x_#{source_db_name}\n",
+	e = load("[job]\nname = t\n[source]\nplugin = synth\n[sink]\nplugin = "
+	         "capture\n"
+	         "path = ${SYNCD_TEST_CAPTURE}\ntarget.schema = "
+	         "cost$$x_#{source_db_name}\n",
 	         &j);
 	ck_assert_msg(e == NULL, "%s", e);
 	ck_assert_str_eq(optset_str(&j->sink->opts, "path"), "/tmp/from-env");
-	ck_assert_str_eq(optset_str(&j->sink->opts, "target.schema"), "cost$x_#{source_db_name}");
+	ck_assert_str_eq(optset_str(&j->sink->opts, "target.schema"),
+	                 "cost$x_#{source_db_name}");
 	job_free(j);
 	unsetenv("SYNCD_TEST_NOT_SET");
-	assert_error(GOOD_HEAD "reject_key = ${SYNCD_TEST_NOT_SET}\n",
-	             "job.ini:8: environment variable SYNCD_TEST_NOT_SET is not set");
-	assert_error(GOOD_HEAD "reject_key = ${OOPS\n", "job.ini:8: unterminated ${");
+	assert_error(
+	    GOOD_HEAD "reject_key = ${SYNCD_TEST_NOT_SET}\n",
+	    "job.ini:8: environment variable SYNCD_TEST_NOT_SET is not set");
+	assert_error(GOOD_HEAD "reject_key = ${OOPS\n",
+	             "job.ini:8: unterminated ${");
 }
 END_TEST
 
 START_TEST(crlf_bom_empty)
 {
 	job *j = NULL;
-	char *e = load("\xEF\xBB\xBF[job]\r\nname = crlf\r\n[source]\r\nplugin = synth\r\n"
-	               "[sink]\r\nplugin = capture\r\npath = /dev/null\r\nreject_key =\r\n"
-	               "batch.max_rows =   \r\n",
-	               &j);
+	char *e = load(
+	    "\xEF\xBB\xBF[job]\r\nname = crlf\r\n[source]\r\nplugin = synth\r\n"
+	    "[sink]\r\nplugin = capture\r\npath = /dev/null\r\nreject_key =\r\n"
+	    "batch.max_rows =   \r\n",
+	    &j);
 	ck_assert_msg(e == NULL, "%s", e);
 	ck_assert_str_eq(optset_str(&j->job_opts, "name"), "crlf");
 	ck_assert_str_eq(optset_str(&j->sink->opts, "path"), "/dev/null");
@@ -198,16 +228,19 @@ START_TEST(long_lines_and_continuations)
 	snprintf(text, sizeof text, GOOD_HEAD "%s\n", line);
 	e = load(text, &j);
 	ck_assert_msg(e == NULL, "%s", e);
-	ck_assert_int_eq(strlen(optset_str(&j->sink->opts, "reject_key")), 199 - 13);
+	ck_assert_int_eq(strlen(optset_str(&j->sink->opts, "reject_key")),
+	                 199 - 13);
 	job_free(j);
 
 	/* 200 characters: refused, never cut */
 	strcat(line, "k");
 	snprintf(text, sizeof text, GOOD_HEAD "%s\n", line);
-	assert_error(text, "job.ini:8: line is 200 characters long, the limit is 199");
+	assert_error(
+	    text, "job.ini:8: line is 200 characters long, the limit is 199");
 
 	/* a long value continued on indented lines */
-	e = load(GOOD_HEAD "reject_key = host=a\n    port=5432\n\tdbname=b\n", &j);
+	e = load(GOOD_HEAD "reject_key = host=a\n    port=5432\n\tdbname=b\n",
+	         &j);
 	ck_assert_msg(e == NULL, "%s", e);
 	ck_assert_str_eq(optset_str(&j->sink->opts, "reject_key"),
 	                 "host=a port=5432 dbname=b");
@@ -217,29 +250,37 @@ END_TEST
 
 START_TEST(bad_bytes_and_syntax)
 {
-	assert_error(GOOD_HEAD "reject_key = caf\xe9\n", "job.ini:8: line is not valid UTF-8");
-	assert_error(GOOD_HEAD "this line has no equals sign\n", "job.ini:8: syntax error");
-	assert_error("orphan = 1\n" GOOD_HEAD, "job.ini:1: key \"orphan\" is outside any section");
+	assert_error(GOOD_HEAD "reject_key = caf\xe9\n",
+	             "job.ini:8: line is not valid UTF-8");
+	assert_error(GOOD_HEAD "this line has no equals sign\n",
+	             "job.ini:8: syntax error");
+	assert_error("orphan = 1\n" GOOD_HEAD,
+	             "job.ini:1: key \"orphan\" is outside any section");
 	ck_assert(load(GOOD_HEAD "reject_key = caf\xc3\xa9\n", NULL) == NULL);
 	/* found by the fuzzer: two BOMs made the reader and inih disagree */
-	assert_error("\xEF\xBB\xBF\xEF\xBB\xBF[job]\nname = x\n", "job.ini:1: syntax error");
+	assert_error("\xEF\xBB\xBF\xEF\xBB\xBF[job]\nname = x\n",
+	             "job.ini:1: syntax error");
 }
 END_TEST
 
 START_TEST(plugins_in_sections)
 {
-	assert_error("[job]\nname = t\n[source]\nplugin = synth\n[sink]\nplugin = synth\n",
+	assert_error("[job]\nname = t\n[source]\nplugin = "
+	             "synth\n[sink]\nplugin = synth\n",
 	             "job.ini:6: [sink] plugin synth");
-	assert_error("[job]\nname = t\n[source]\nplugin = synth\n[sink]\nplugin = synth\n",
+	assert_error("[job]\nname = t\n[source]\nplugin = "
+	             "synth\n[sink]\nplugin = synth\n",
 	             "is a source plugin; [sink] needs a sink plugin");
-	assert_error("[job]\nname = t\n[source]\nplugin = nosuch\n[sink]\nplugin = capture\npath = x\n",
+	assert_error("[job]\nname = t\n[source]\nplugin = "
+	             "nosuch\n[sink]\nplugin = capture\npath = x\n",
 	             "job.ini:4: [source] plugin nosuch not found");
 	assert_error(GOOD_HEAD "[transform.x]\ncolumn = y\n",
 	             "job.ini:8: [transform.x] plugin is required");
 	assert_error(GOOD_HEAD "[transform.bad-name]\nplugin = synth\n",
 	             "job.ini:8: [transform.bad-name]: a transform's name");
 	/* [sink] without plugin: write_mode picks dws_upsert, absent here */
-	assert_error("[job]\nname = t\n[source]\nplugin = synth\n[sink]\nwrite_mode = copy\n",
+	assert_error("[job]\nname = t\n[source]\nplugin = "
+	             "synth\n[sink]\nwrite_mode = copy\n",
 	             "plugin dws_copy not found");
 }
 END_TEST
@@ -247,7 +288,8 @@ END_TEST
 START_TEST(target_patterns)
 {
 	assert_error(GOOD_HEAD "target.table = all_rows\n",
-	             "job.ini:8: [sink] target.table = all_rows must contain #{source_table_name}");
+	             "job.ini:8: [sink] target.table = all_rows must contain "
+	             "#{source_table_name}");
 	assert_error(GOOD_HEAD "target.schema = #{source_database}\n",
 	             "job.ini:8: [sink] target.schema: unknown variable");
 }

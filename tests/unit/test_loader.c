@@ -25,9 +25,12 @@ assert_refused(const char *name, const char *needle)
 	loader_init(test_env("BAD_PLUGIN_DIR"));
 	p = loader_load(name, &err);
 	ck_assert_msg(p == NULL, "%s was loaded", name);
-	snprintf(path, sizeof path, "%s/%s.la", test_env("BAD_PLUGIN_DIR"), name);
-	ck_assert_msg(err && strstr(err, path), "error \"%s\" does not name %s", err, path);
-	ck_assert_msg(strstr(err, needle), "error \"%s\" lacks \"%s\"", err, needle);
+	snprintf(path, sizeof path, "%s/%s.la", test_env("BAD_PLUGIN_DIR"),
+	         name);
+	ck_assert_msg(err && strstr(err, path), "error \"%s\" does not name %s",
+	              err, path);
+	ck_assert_msg(strstr(err, needle), "error \"%s\" lacks \"%s\"", err,
+	              needle);
 	free(err);
 	loader_shutdown();
 }
@@ -37,18 +40,28 @@ START_TEST(refusals)
 	char expect[256];
 
 	assert_refused("bad_magic", "refused: wrong magic 0xdeadbeef");
-	snprintf(expect, sizeof expect, "built for plugin ABI %d.%d, this syncd speaks ABI %d.%d; rebuild",
-	         SYNCD_ABI_MAJOR + 1, SYNCD_ABI_MINOR, SYNCD_ABI_MAJOR, SYNCD_ABI_MINOR);
+	snprintf(
+	    expect, sizeof expect,
+	    "built for plugin ABI %d.%d, this syncd speaks ABI %d.%d; rebuild",
+	    SYNCD_ABI_MAJOR + 1, SYNCD_ABI_MINOR, SYNCD_ABI_MAJOR,
+	    SYNCD_ABI_MINOR);
 	assert_refused("abi_major", expect);
-	snprintf(expect, sizeof expect, "built for plugin ABI %d.%d, newer than this syncd's %d.%d",
-	         SYNCD_ABI_MAJOR, SYNCD_ABI_MINOR + 1, SYNCD_ABI_MAJOR, SYNCD_ABI_MINOR);
+	snprintf(expect, sizeof expect,
+	         "built for plugin ABI %d.%d, newer than this syncd's %d.%d",
+	         SYNCD_ABI_MAJOR, SYNCD_ABI_MINOR + 1, SYNCD_ABI_MAJOR,
+	         SYNCD_ABI_MINOR);
 	assert_refused("abi_minor", expect);
-	assert_refused("missing_op", "sink plugin missing_op lacks the required operation write");
-	assert_refused("name_mismatch",
-	               "the file is named name_mismatch but the plugin calls itself another_name");
-	assert_refused("bad_options", "bad option table: enum option mode has no choices");
+	assert_refused(
+	    "missing_op",
+	    "sink plugin missing_op lacks the required operation write");
+	assert_refused("name_mismatch", "the file is named name_mismatch but "
+	                                "the plugin calls itself another_name");
+	assert_refused("bad_options",
+	               "bad option table: enum option mode has no choices");
 	assert_refused("ops_size", "operations table size");
-	assert_refused("not_plugin", "not a syncd plugin (it exports no syncd_plugin_entry function)");
+	assert_refused(
+	    "not_plugin",
+	    "not a syncd plugin (it exports no syncd_plugin_entry function)");
 }
 END_TEST
 
@@ -59,10 +72,13 @@ START_TEST(not_a_module_and_not_found)
 	path = test_write_file(dir, "junk.so", "this is not an ELF file\n");
 	loader_init(dir);
 	ck_assert_ptr_null(loader_load("junk", &err));
-	ck_assert_msg(strstr(err, "junk.so: refused: not a loadable module"), "%s", err);
+	ck_assert_msg(strstr(err, "junk.so: refused: not a loadable module"),
+	              "%s", err);
 	free(err);
 	ck_assert_ptr_null(loader_load("nosuch", &err));
-	ck_assert_msg(strstr(err, "plugin nosuch not found in") && strstr(err, dir), "%s", err);
+	ck_assert_msg(strstr(err, "plugin nosuch not found in") &&
+	                  strstr(err, dir),
+	              "%s", err);
 	free(err);
 	ck_assert_ptr_null(loader_load("../evil", &err));
 	ck_assert_msg(strstr(err, "is not valid"), "%s", err);
@@ -84,11 +100,13 @@ copy_file(const char *from, const char *to)
 
 START_TEST(search_order_and_no_la)
 {
-	char *a = test_tmpdir(), *b = test_tmpdir(), *err = NULL, so[4096], dst[4096];
+	char *a = test_tmpdir(), *b = test_tmpdir(), *err = NULL, so[4096],
+	     dst[4096];
 	const loaded_plugin *p;
 
 	/* installed plugins may come without their .la files */
-	snprintf(so, sizeof so, "%s/.libs/synth.so", test_env("TEST_PLUGIN_DIR"));
+	snprintf(so, sizeof so, "%s/.libs/synth.so",
+	         test_env("TEST_PLUGIN_DIR"));
 	snprintf(dst, sizeof dst, "%s/synth.so", a);
 	copy_file(so, dst);
 	snprintf(dst, sizeof dst, "%s/synth.so", b);
@@ -99,13 +117,15 @@ START_TEST(search_order_and_no_la)
 	p = loader_load("synth", &err);
 	ck_assert_msg(p != NULL, "%s", err);
 	ck_assert_int_eq(p->d.kind, SYNCD_KIND_SOURCE);
-	ck_assert_msg(strncmp(p->path, a, strlen(a)) == 0, "loaded %s", p->path);
+	ck_assert_msg(strncmp(p->path, a, strlen(a)) == 0, "loaded %s",
+	              p->path);
 	loader_shutdown();
 
 	loader_init(NULL); /* then SYNCD_PLUGIN_PATH */
 	p = loader_load("synth", &err);
 	ck_assert_msg(p != NULL, "%s", err);
-	ck_assert_msg(strncmp(p->path, b, strlen(b)) == 0, "loaded %s", p->path);
+	ck_assert_msg(strncmp(p->path, b, strlen(b)) == 0, "loaded %s",
+	              p->path);
 	loader_shutdown();
 	unsetenv("SYNCD_PLUGIN_PATH");
 	test_rmdir(a);
@@ -136,7 +156,8 @@ START_TEST(listing)
 	loader_init(test_env("BAD_PLUGIN_DIR"));
 	n = loader_list(&list, &problems);
 	ck_assert_int_eq(n, 0);
-	ck_assert_msg(strstr(problems.data, "wrong magic"), "%s", problems.data);
+	ck_assert_msg(strstr(problems.data, "wrong magic"), "%s",
+	              problems.data);
 	free(list);
 	sb_free(&problems);
 	loader_shutdown();

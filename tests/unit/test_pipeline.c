@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TABLES 26
-#define MAX_KEYS 2000
+#define MAX_TABLES  26
+#define MAX_KEYS    2000
 #define MAX_STREAMS 8
 
 typedef struct row {
@@ -34,7 +34,7 @@ typedef struct capture {
 	/* batches */
 	size_t nbatches, incomplete;
 	size_t max_changes, min_changes_full, max_bytes;
-	size_t changes;        /* INSERT/UPDATE/DELETE/TRUNCATE events applied */
+	size_t changes; /* INSERT/UPDATE/DELETE/TRUNCATE events applied */
 	int table_worker[MAX_TABLES]; /* -1 unknown, -2 several */
 	bool workers_seen[64];
 	/* progress per worker and stream, as of the last complete batch */
@@ -82,12 +82,14 @@ reset_state(void)
 
 /* A job file: synth -> capture, with extra lines for each section. */
 static char *
-write_job(const char *job_extra, const char *source_extra, const char *sink_extra)
+write_job(const char *job_extra, const char *source_extra,
+          const char *sink_extra)
 {
 	char text[8192];
 	snprintf(text, sizeof text,
 	         "[job]\nname = pipetest\nstate_dir = %s/state\n%s"
-	         "[source]\nplugin = synth\nexpect = %s/expect\nconfirm_log = %s/capture\n%s"
+	         "[source]\nplugin = synth\nexpect = %s/expect\nconfirm_log = "
+	         "%s/capture\n%s"
 	         "[sink]\nplugin = capture\npath = %s/capture\n%s",
 	         tmp, job_extra, tmp, tmp, source_extra, tmp, sink_extra);
 	return test_write_file(tmp, "job.ini", text);
@@ -96,7 +98,8 @@ write_job(const char *job_extra, const char *source_extra, const char *sink_extr
 static int
 run_job(char **err, const char *job)
 {
-	const char *args[] = {"-c", job, "--plugin-dir", test_env("TEST_PLUGIN_DIR"), NULL};
+	const char *args[] = {"-c", job, "--plugin-dir",
+	                      test_env("TEST_PLUGIN_DIR"), NULL};
 	return test_run_syncd(err, args);
 }
 
@@ -190,10 +193,10 @@ apply(capture *c, char *type, const char *rel, char *old, char *new)
 			split(old, o, 3);
 			prev = &c->rows[t][atoi(o[0])];
 		}
-		/* unchanged TOAST: from the old row; when a replay after a restart
-		 * finds the old row already moved, from the row at the new key;
-		 * when neither is there, a later replayed change settles it (the
-		 * final comparison would show it if not) */
+		/* unchanged TOAST: from the old row; when a replay after a
+		 * restart finds the old row already moved, from the row at the
+		 * new key; when neither is there, a later replayed change
+		 * settles it (the final comparison would show it if not) */
 		if (strcmp(n[2], "~U") != 0)
 			big = strdup(n[2]);
 		else if (prev->big)
@@ -238,12 +241,15 @@ read_capture(capture *c, int nworkers, int nstreams)
 		if (strncmp(line, "batch ", 6) == 0) {
 			char progtext[512] = "";
 			if (cur >= 0)
-				c->incomplete++; /* a batch cut short (kill -9) */
+				c->incomplete++; /* a batch cut short (kill -9)
+				                  */
 			for (size_t i = 0; i < npending; i++)
 				free(pending[i]);
 			npending = 0;
-			ck_assert_int_eq(sscanf(line, "batch %d %zu %zu %511s", &cur, &nchanges,
-			                        &bytes, progtext), 4);
+			ck_assert_int_eq(sscanf(line, "batch %d %zu %zu %511s",
+			                        &cur, &nchanges, &bytes,
+			                        progtext),
+			                 4);
 			memset(prog, 0, sizeof prog);
 			if (strcmp(progtext, "-") != 0) {
 				char *items[MAX_STREAMS];
@@ -251,7 +257,9 @@ read_capture(capture *c, int nworkers, int nstreams)
 				for (int i = 0; i < n; i++) {
 					unsigned s;
 					unsigned long long l;
-					ck_assert_int_eq(sscanf(items[i], "%u:%llx", &s, &l), 2);
+					ck_assert_int_eq(
+					    sscanf(items[i], "%u:%llx", &s, &l),
+					    2);
 					prog[s] = l;
 				}
 			}
@@ -259,21 +267,30 @@ read_capture(capture *c, int nworkers, int nstreams)
 			ck_assert_int_eq(sscanf(line, "end %d", &w), 1);
 			ck_assert_int_eq(w, cur);
 			for (size_t i = 0; i < npending; i++) {
-				char type[16], rel[256], target[256], old[4096], new[65536];
+				char type[16], rel[256], target[256], old[4096],
+				    new[65536];
 				int ew;
 				unsigned s, xid;
 				unsigned long long lsn;
-				if (sscanf(pending[i], "ev %d %15s %u %llx %u %255s %255s %4095s %65535s",
-				           &ew, type, &s, &lsn, &xid, rel, target, old, new) < 6)
-					ck_abort_msg("bad event line: %.2000s", pending[i]);
-				if (strcmp(type, "INSERT") == 0 || strcmp(type, "UPDATE") == 0 ||
-				    strcmp(type, "DELETE") == 0 || strcmp(type, "TRUNCATE") == 0) {
+				if (sscanf(pending[i],
+				           "ev %d %15s %u %llx %u %255s %255s "
+				           "%4095s %65535s",
+				           &ew, type, &s, &lsn, &xid, rel,
+				           target, old, new) < 6)
+					ck_abort_msg("bad event line: %.2000s",
+					             pending[i]);
+				if (strcmp(type, "INSERT") == 0 ||
+				    strcmp(type, "UPDATE") == 0 ||
+				    strcmp(type, "DELETE") == 0 ||
+				    strcmp(type, "TRUNCATE") == 0) {
 					int t = table_index(rel);
 					c->changes++;
-					if (strcmp(type, "TRUNCATE") != 0 && t >= 0) {
+					if (strcmp(type, "TRUNCATE") != 0 &&
+					    t >= 0) {
 						if (c->table_worker[t] == -1)
 							c->table_worker[t] = w;
-						else if (c->table_worker[t] != w)
+						else if (c->table_worker[t] !=
+						         w)
 							c->table_worker[t] = -2;
 					}
 					apply(c, type, rel, old, new);
@@ -292,20 +309,24 @@ read_capture(capture *c, int nworkers, int nstreams)
 					c->progress[w][s] = prog[s];
 			cur = -1;
 		} else if (strncmp(line, "ev ", 3) == 0) {
-			pending = realloc(pending, (npending + 1) * sizeof *pending);
+			pending =
+			    realloc(pending, (npending + 1) * sizeof *pending);
 			pending[npending++] = strdup(line);
 		} else if (strncmp(line, "confirm ", 8) == 0) {
 			unsigned s;
 			unsigned long long l;
-			ck_assert_int_eq(sscanf(line, "confirm %u %llx", &s, &l), 2);
+			ck_assert_int_eq(
+			    sscanf(line, "confirm %u %llx", &s, &l), 2);
 			ck_assert_uint_lt(s, (unsigned) nstreams);
 			for (int wk = 0; wk < nworkers; wk++)
-				if (c->progress[wk][s] < l && !c->early_confirm) {
+				if (c->progress[wk][s] < l &&
+				    !c->early_confirm) {
 					c->early_confirm = true;
 					snprintf(c->early, sizeof c->early,
-					         "stream %u confirmed %llx while worker %d had "
-					         "made durable only %llx", s, l, wk,
-					         c->progress[wk][s]);
+					         "stream %u confirmed %llx "
+					         "while worker %d had "
+					         "made durable only %llx",
+					         s, l, wk, c->progress[wk][s]);
 				}
 			if (l > c->last_confirm[s])
 				c->last_confirm[s] = l;
@@ -366,11 +387,13 @@ assert_matches_expect(capture *c)
 		qsort(expect, ne, sizeof *expect, cmp_str);
 	if (nm)
 		qsort(model, nm, sizeof *model, cmp_str);
-	ck_assert_msg(ne > 0, "the expected state is empty: the test proves nothing");
+	ck_assert_msg(ne > 0,
+	              "the expected state is empty: the test proves nothing");
 	for (size_t i = 0; i < ne && i < nm; i++)
-		ck_assert_msg(strcmp(expect[i], model[i]) == 0,
-		              "row %zu differs:\n expected %.200s\n got      %.200s", i,
-		              expect[i], model[i]);
+		ck_assert_msg(
+		    strcmp(expect[i], model[i]) == 0,
+		    "row %zu differs:\n expected %.200s\n got      %.200s", i,
+		    expect[i], model[i]);
 	ck_assert_uint_eq(nm, ne);
 	for (size_t i = 0; i < ne; i++)
 		free(expect[i]);
@@ -392,12 +415,13 @@ START_TEST(ordered_by_key_across_workers)
 {
 	/* keyby pk over 3 workers, one of them slow; key changes, truncates
 	 * and relation re-announcements force fences and flushes */
-	char *job = write_job("concurrency = 3\n",
-	                      "transactions = 1500\nchanges = 4\nkeys = 200\n"
-	                      "key_change_every = 7\ntruncate_every = 400\n"
-	                      "relation_every = 300\n",
-	                      "sink.keyby.mode = pk\nbatch.max_rows = 50\n"
-	                      "batch.interval = 50ms\ndelay_ms = 2\ndelay_worker = 1\n");
+	char *job = write_job(
+	    "concurrency = 3\n",
+	    "transactions = 1500\nchanges = 4\nkeys = 200\n"
+	    "key_change_every = 7\ntruncate_every = 400\n"
+	    "relation_every = 300\n",
+	    "sink.keyby.mode = pk\nbatch.max_rows = 50\n"
+	    "batch.interval = 50ms\ndelay_ms = 2\ndelay_worker = 1\n");
 	char *err = NULL;
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
@@ -408,7 +432,8 @@ START_TEST(ordered_by_key_across_workers)
 	ck_assert_msg(!c->early_confirm, "%s", c->early);
 	ck_assert_uint_eq(c->incomplete, 0);
 	ck_assert_uint_le(c->max_changes, 50);
-	ck_assert(c->workers_seen[0] && c->workers_seen[1] && c->workers_seen[2]);
+	ck_assert(c->workers_seen[0] && c->workers_seen[1] &&
+	          c->workers_seen[2]);
 	/* at the end everything is confirmed: the last transaction's LSN */
 	ck_assert_uint_eq(c->last_confirm[0], 0x1000000ULL + 1500 * 0x100);
 	free_capture(c);
@@ -420,8 +445,9 @@ END_TEST
 
 START_TEST(table_routing)
 {
-	char *job = write_job("concurrency = 3\n", "transactions = 600\ntables = 6\n",
-	                      "sink.keyby.mode = table\n");
+	char *job =
+	    write_job("concurrency = 3\n", "transactions = 600\ntables = 6\n",
+	              "sink.keyby.mode = table\n");
 	char *err = NULL;
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
@@ -430,7 +456,8 @@ START_TEST(table_routing)
 	read_capture(c, 3, 1);
 	assert_matches_expect(c);
 	for (int t = 0; t < 6; t++)
-		ck_assert_msg(c->table_worker[t] >= 0, "table t%d went to several workers", t);
+		ck_assert_msg(c->table_worker[t] >= 0,
+		              "table t%d went to several workers", t);
 	ck_assert_msg(!c->early_confirm, "%s", c->early);
 	free_capture(c);
 	free(c);
@@ -480,7 +507,8 @@ START_TEST(flush_on_rows_and_size)
 	reset_state();
 
 	/* 64 KB batches of ~20 KB values: flushed by size */
-	job = write_job("concurrency = 1\n", "transactions = 200\nvalue_size = 20000\n",
+	job = write_job("concurrency = 1\n",
+	                "transactions = 200\nvalue_size = 20000\n",
 	                "batch.max_rows = 100000\nbatch.interval = 1h\n"
 	                "sink.buffer-flush.max-size = 64KB\n");
 	rc = run_job(&err, job);
@@ -500,8 +528,9 @@ START_TEST(flush_on_interval)
 {
 	/* 40 transactions/s for 1.5 s, 100 ms interval, no other trigger: the
 	 * batches can only come from the timer */
-	char *job = write_job("concurrency = 1\n", "transactions = 60\nrate = 40\n",
-	                      "batch.max_rows = 100000\nbatch.interval = 100ms\n");
+	char *job =
+	    write_job("concurrency = 1\n", "transactions = 60\nrate = 40\n",
+	              "batch.max_rows = 100000\nbatch.interval = 100ms\n");
 	char *err = NULL;
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
@@ -510,7 +539,8 @@ START_TEST(flush_on_interval)
 	read_capture(c, 1, 1);
 	assert_matches_expect(c);
 	ck_assert_uint_ge(c->nbatches, 8);
-	ck_assert_uint_ge(c->confirms, 5); /* confirmed as it went, not only at the end */
+	ck_assert_uint_ge(c->confirms,
+	                  5); /* confirmed as it went, not only at the end */
 	free_capture(c);
 	free(c);
 	free(err);
@@ -520,8 +550,9 @@ END_TEST
 
 START_TEST(several_streams)
 {
-	char *job = write_job("concurrency = 2\n", "transactions = 900\nstreams = 3\n",
-	                      "sink.keyby.mode = pk\n");
+	char *job =
+	    write_job("concurrency = 2\n", "transactions = 900\nstreams = 3\n",
+	              "sink.keyby.mode = pk\n");
 	char *err = NULL;
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
@@ -542,9 +573,10 @@ END_TEST
 
 START_TEST(kill_9_and_restart)
 {
-	char *job = write_job("concurrency = 2\n",
-	                      "transactions = 4000\nrate = 2500\nkey_change_every = 5\n",
-	                      "sink.keyby.mode = pk\nbatch.interval = 100ms\n");
+	char *job = write_job(
+	    "concurrency = 2\n",
+	    "transactions = 4000\nrate = 2500\nkey_change_every = 5\n",
+	    "sink.keyby.mode = pk\nbatch.interval = 100ms\n");
 	char *errfile = path_in("stderr"), *err = NULL;
 	capture *c = new_capture();
 	size_t before;
@@ -565,7 +597,8 @@ START_TEST(kill_9_and_restart)
 
 	/* the restart (no pacing) finishes the stream */
 	free(job);
-	job = write_job("concurrency = 2\n", "transactions = 4000\nkey_change_every = 5\n",
+	job = write_job("concurrency = 2\n",
+	                "transactions = 4000\nkey_change_every = 5\n",
 	                "sink.keyby.mode = pk\nbatch.interval = 100ms\n");
 	rc = run_job(&err, job);
 	ck_assert_msg(rc == 0, "restart: exit %d: %.3000s", rc, err);
@@ -585,8 +618,9 @@ END_TEST
 
 START_TEST(sigterm_stops_cleanly)
 {
-	char *job = write_job("concurrency = 2\n", "transactions = 0\nrate = 300\n",
-	                      "batch.interval = 1h\n");
+	char *job =
+	    write_job("concurrency = 2\n", "transactions = 0\nrate = 300\n",
+	              "batch.interval = 1h\n");
 	char *errfile = path_in("stderr");
 	capture *c = new_capture();
 	pid_t pid;
@@ -604,8 +638,8 @@ START_TEST(sigterm_stops_cleanly)
 		log[n] = '\0';
 		fclose(f);
 	}
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s",
-	              status, log);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	              "status %d: %s", status, log);
 	ck_assert_msg(strstr(log, "stopped cleanly"), "%s", log);
 	read_capture(c, 2, 1);
 	/* flushed at the stop although the interval is an hour, and all of it
@@ -644,13 +678,15 @@ END_TEST
 
 START_TEST(lost_connection_is_retried)
 {
-	char *job = write_job("", "transactions = 100\n", "retry_first = true\n");
+	char *job =
+	    write_job("", "transactions = 100\n", "retry_first = true\n");
 	char *err = NULL;
 	capture *c = new_capture();
 	int rc = run_job(&err, job);
 
 	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
-	ck_assert_msg(strstr(err, "connection lost (test); reconnecting"), "%.3000s", err);
+	ck_assert_msg(strstr(err, "connection lost (test); reconnecting"),
+	              "%.3000s", err);
 	read_capture(c, 2, 1);
 	assert_matches_expect(c);
 	free_capture(c);
@@ -667,11 +703,14 @@ START_TEST(dirty_rows)
 
 	/* dirty data off (the default): the first refused row fails the job,
 	 * naming table, key, SQLSTATE and message */
-	job = write_job("", "transactions = 300\nkeys = 20\n", "reject_key = 5\n");
+	job = write_job("", "transactions = 300\nkeys = 20\n",
+	                "reject_key = 5\n");
 	rc = run_job(&err, job);
 	ck_assert_msg(rc == 1, "exit %d: %.3000s", rc, err);
-	ck_assert_msg(strstr(err, "of synth.t") && strstr(err, "key (id)=(5)") &&
-	              strstr(err, "SQLSTATE 23514") && strstr(err, "check constraint"),
+	ck_assert_msg(strstr(err, "of synth.t") &&
+	                  strstr(err, "key (id)=(5)") &&
+	                  strstr(err, "SQLSTATE 23514") &&
+	                  strstr(err, "check constraint"),
 	              "%.3000s", err);
 	ck_assert_msg(strstr(err, "[dirty] enabled = true"), "%.3000s", err);
 	free(err);
@@ -679,8 +718,9 @@ START_TEST(dirty_rows)
 	reset_state();
 
 	/* on, unlimited: logged and skipped */
-	job = write_job("", "transactions = 300\nkeys = 20\n",
-	                "reject_key = 5\n[dirty]\nenabled = true\nthreshold = -1\n");
+	job = write_job(
+	    "", "transactions = 300\nkeys = 20\n",
+	    "reject_key = 5\n[dirty]\nenabled = true\nthreshold = -1\n");
 	rc = run_job(&err, job);
 	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
 	ck_assert_msg(strstr(err, "dirty row 1 of worker"), "%.3000s", err);
@@ -689,11 +729,13 @@ START_TEST(dirty_rows)
 	reset_state();
 
 	/* on, threshold 2 per worker: the third fails the job */
-	job = write_job("concurrency = 1\n", "transactions = 300\nkeys = 20\n",
-	                "reject_key = 5\n[dirty]\nenabled = true\nthreshold = 2\n");
+	job = write_job(
+	    "concurrency = 1\n", "transactions = 300\nkeys = 20\n",
+	    "reject_key = 5\n[dirty]\nenabled = true\nthreshold = 2\n");
 	rc = run_job(&err, job);
 	ck_assert_msg(rc == 1, "exit %d: %.3000s", rc, err);
-	ck_assert_msg(strstr(err, "passed the dirty-data threshold (2 rows)"), "%.3000s", err);
+	ck_assert_msg(strstr(err, "passed the dirty-data threshold (2 rows)"),
+	              "%.3000s", err);
 	free(err);
 	free(job);
 }
@@ -701,14 +743,16 @@ END_TEST
 
 START_TEST(secrets_are_masked)
 {
-	char *job = write_job("", "transactions = 10\npassword = hunter2\n", "");
+	char *job =
+	    write_job("", "transactions = 10\npassword = hunter2\n", "");
 	char *err = NULL;
 	int rc = run_job(&err, job);
 
 	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
 	ck_assert_msg(strstr(err, "password=********"), "%.3000s", err);
 	ck_assert_msg(!strstr(err, "hunter2"), "secret leaked: %s", err);
-	ck_assert_msg(strstr(err, "[source:synth]"), "no instance prefix: %s", err);
+	ck_assert_msg(strstr(err, "[source:synth]"), "no instance prefix: %s",
+	              err);
 	free(err);
 	free(job);
 }

@@ -17,23 +17,28 @@ START_TEST(durations)
 		const char *text, *unit;
 		int64_t ms;
 	} ok[] = {
-		{"500ms", "s", 500},   {"30s", "s", 30000},      {"5m", "s", 300000},
-		{"6h", "s", 21600000}, {"1d", "s", 86400000},    {"1day", "s", 86400000},
-		{"2hours", "s", 7200000}, {"1minute", "s", 60000}, {"3", "s", 3000},
-		{"3", "ms", 3},        {"1.5s", "s", 1500},      {"120S", "s", 120000},
-		{"2 days", "s", 172800000},
+	    {"500ms", "s", 500},        {"30s", "s", 30000},
+	    {"5m", "s", 300000},        {"6h", "s", 21600000},
+	    {"1d", "s", 86400000},      {"1day", "s", 86400000},
+	    {"2hours", "s", 7200000},   {"1minute", "s", 60000},
+	    {"3", "s", 3000},           {"3", "ms", 3},
+	    {"1.5s", "s", 1500},        {"120S", "s", 120000},
+	    {"2 days", "s", 172800000},
 	};
-	static const char *bad[] = {"", "s", "5x", "-1s", "abc", "5 parsecs", "1e999s"};
+	static const char *bad[] = {"",    "s",         "5x",    "-1s",
+	                            "abc", "5 parsecs", "1e999s"};
 	const char *err;
 	int64_t v;
 
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-		ck_assert_msg(parse_duration_ms(ok[i].text, ok[i].unit, &v, &err),
-		              "%s refused", ok[i].text);
+		ck_assert_msg(
+		    parse_duration_ms(ok[i].text, ok[i].unit, &v, &err),
+		    "%s refused", ok[i].text);
 		ck_assert_int_eq(v, ok[i].ms);
 	}
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		ck_assert_msg(!parse_duration_ms(bad[i], "s", &v, &err), "%s accepted", bad[i]);
+		ck_assert_msg(!parse_duration_ms(bad[i], "s", &v, &err),
+		              "%s accepted", bad[i]);
 }
 END_TEST
 
@@ -48,7 +53,8 @@ START_TEST(sizes)
 	ck_assert_int_eq(v, 65536);
 	ck_assert(parse_size("1GB", "B", &v, &err));
 	ck_assert_int_eq(v, 1073741824LL);
-	ck_assert(parse_size("512", "MB", &v, &err)); /* the reference's bare MB */
+	ck_assert(
+	    parse_size("512", "MB", &v, &err)); /* the reference's bare MB */
 	ck_assert_int_eq(v, 512LL * 1024 * 1024);
 	ck_assert(parse_size("100b", "MB", &v, &err));
 	ck_assert_int_eq(v, 100);
@@ -81,9 +87,9 @@ START_TEST(utf8)
 	ck_assert(utf8_valid("\xc3\xa9t\xc3\xa9", 6));
 	ck_assert(utf8_valid("\xf0\x9f\x98\x80", 4)); /* emoji */
 	ck_assert(!utf8_valid("\xff", 1));
-	ck_assert(!utf8_valid("\xc3", 1));           /* cut */
-	ck_assert(!utf8_valid("\xc0\xaf", 2));       /* overlong */
-	ck_assert(!utf8_valid("\xed\xa0\x80", 3));   /* surrogate */
+	ck_assert(!utf8_valid("\xc3", 1));         /* cut */
+	ck_assert(!utf8_valid("\xc0\xaf", 2));     /* overlong */
+	ck_assert(!utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
 }
 END_TEST
 
@@ -91,8 +97,8 @@ static void
 assert_redacted(const char *in, const char *expect)
 {
 	char *out = log_redact(in);
-	ck_assert_msg(strcmp(out, expect) == 0, "redact(%s) = %s, expected %s", in,
-	              out, expect);
+	ck_assert_msg(strcmp(out, expect) == 0, "redact(%s) = %s, expected %s",
+	              in, out, expect);
 	free(out);
 }
 
@@ -104,7 +110,8 @@ START_TEST(redaction)
 	assert_redacted("host=db password = 's3 cr\\'et' user=x",
 	                "host=db password = ******** user=x");
 	assert_redacted("PASSWORD=abc", "PASSWORD=********");
-	assert_redacted("sslpassword=abc dbname=x", "sslpassword=******** dbname=x");
+	assert_redacted("sslpassword=abc dbname=x",
+	                "sslpassword=******** dbname=x");
 	assert_redacted("postgresql://app:hunter2@db:5432/shop",
 	                "postgresql://app:********@db:5432/shop");
 	assert_redacted("postgres://db/shop?password=xyz&sslmode=require",

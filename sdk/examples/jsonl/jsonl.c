@@ -46,13 +46,20 @@ typedef struct jsonl {
 } jsonl;
 
 static const syncd_option jsonl_options[] = {
-	{.name = "path", .type = SYNCD_OPT_STRING, .default_value = "-",
-	 .help = "file to append the lines to; - is standard output"},
-	{.name = "transactions", .type = SYNCD_OPT_BOOL, .default_value = "false",
-	 .help = "also write a begin and a commit line for each transaction"},
-	{.name = "fsync", .type = SYNCD_OPT_BOOL, .default_value = "true",
-	 .help = "fsync the file after each batch, before its progress is confirmed"},
-	{.name = NULL}};
+    {.name = "path",
+     .type = SYNCD_OPT_STRING,
+     .default_value = "-",
+     .help = "file to append the lines to; - is standard output"},
+    {.name = "transactions",
+     .type = SYNCD_OPT_BOOL,
+     .default_value = "false",
+     .help = "also write a begin and a commit line for each transaction"},
+    {.name = "fsync",
+     .type = SYNCD_OPT_BOOL,
+     .default_value = "true",
+     .help =
+         "fsync the file after each batch, before its progress is confirmed"},
+    {.name = NULL}};
 
 static syncd_status
 jsonl_create(syncd_instance *inst, const syncd_host *host, void **state)
@@ -94,8 +101,9 @@ jsonl_check(void *state)
 		return SYNCD_OK;
 	f = fopen(j->path, "a");
 	if (!f) {
-		j->host->set_error(j->inst, NULL, "cannot write to %s: %s; fix path",
-		                   j->path, strerror(errno));
+		j->host->set_error(j->inst, NULL,
+		                   "cannot write to %s: %s; fix path", j->path,
+		                   strerror(errno));
 		return SYNCD_FATAL;
 	}
 	fclose(f);
@@ -117,7 +125,8 @@ jsonl_open(void *state, int worker, void **wstate)
 			j->out = fopen(j->path, "a");
 			j->own = j->out != NULL;
 			if (!j->out) {
-				j->host->set_error(j->inst, NULL, "cannot open %s: %s",
+				j->host->set_error(j->inst, NULL,
+				                   "cannot open %s: %s",
 				                   j->path, strerror(errno));
 				st = SYNCD_FATAL;
 			}
@@ -165,13 +174,14 @@ jsonl_values(const syncd_relation *rel, const syncd_value *v, bool key_only,
 			if (unchanged) {
 				if (!*unchanged)
 					*unchanged = json_object_new_array();
-				json_object_array_add(*unchanged, json_object_new_string(name));
+				json_object_array_add(
+				    *unchanged, json_object_new_string(name));
 			}
 			break;
 		default:
 			json_object_object_add(o, name,
-			                       json_object_new_string_len(v[i].data,
-			                                                  (int) v[i].len));
+			                       json_object_new_string_len(
+			                           v[i].data, (int) v[i].len));
 		}
 	}
 	return o;
@@ -192,13 +202,16 @@ jsonl_header(json_object *o, const syncd_event *ev, int worker)
 	snprintf(lsn, sizeof lsn, SYNCD_LSN_FMT, SYNCD_LSN_ARGS(ev->lsn));
 	gmtime_r(&secs, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + strlen(when), sizeof when - strlen(when), ".%06ldZ", micros);
-	json_object_object_add(o, "op", json_object_new_string(jsonl_op(ev->type)));
+	snprintf(when + strlen(when), sizeof when - strlen(when), ".%06ldZ",
+	         micros);
+	json_object_object_add(o, "op",
+	                       json_object_new_string(jsonl_op(ev->type)));
 	json_object_object_add(o, "lsn", json_object_new_string(lsn));
 	json_object_object_add(o, "commit_time", json_object_new_string(when));
 	json_object_object_add(o, "xid", json_object_new_int64(ev->xid));
 	if (ev->stream)
-		json_object_object_add(o, "stream", json_object_new_int64(ev->stream));
+		json_object_object_add(o, "stream",
+		                       json_object_new_int64(ev->stream));
 	json_object_object_add(o, "worker", json_object_new_int(worker));
 }
 
@@ -213,43 +226,55 @@ jsonl_event(const syncd_event *ev, int worker)
 		json_object *tables = json_object_new_array();
 		for (uint32_t i = 0; i < ev->nrels; i++) {
 			char *name;
-			size_t n = strlen(ev->rels[i]->schema) + strlen(ev->rels[i]->table) + 2;
+			size_t n = strlen(ev->rels[i]->schema) +
+			           strlen(ev->rels[i]->table) + 2;
 			name = malloc(n);
 			if (name) {
-				snprintf(name, n, "%s.%s", ev->rels[i]->schema, ev->rels[i]->table);
-				json_object_array_add(tables, json_object_new_string(name));
+				snprintf(name, n, "%s.%s", ev->rels[i]->schema,
+				         ev->rels[i]->table);
+				json_object_array_add(
+				    tables, json_object_new_string(name));
 				free(name);
 			}
 		}
 		json_object_object_add(o, "tables", tables);
-		json_object_object_add(o, "cascade",
-		                       json_object_new_boolean(ev->truncate_flags &
-		                                               SYNCD_TRUNCATE_CASCADE));
-		json_object_object_add(o, "restart_identity",
-		                       json_object_new_boolean(ev->truncate_flags &
-		                                               SYNCD_TRUNCATE_RESTART_IDENTITY));
+		json_object_object_add(
+		    o, "cascade",
+		    json_object_new_boolean(ev->truncate_flags &
+		                            SYNCD_TRUNCATE_CASCADE));
+		json_object_object_add(
+		    o, "restart_identity",
+		    json_object_new_boolean(ev->truncate_flags &
+		                            SYNCD_TRUNCATE_RESTART_IDENTITY));
 		return o;
 	}
 	if (!rel)
 		return o;
-	json_object_object_add(o, "database", json_object_new_string(rel->database));
-	json_object_object_add(o, "schema", json_object_new_string(rel->schema));
+	json_object_object_add(o, "database",
+	                       json_object_new_string(rel->database));
+	json_object_object_add(o, "schema",
+	                       json_object_new_string(rel->schema));
 	json_object_object_add(o, "table", json_object_new_string(rel->table));
 	if (rel->target_schema && rel->target_table) {
-		size_t n = strlen(rel->target_schema) + strlen(rel->target_table) + 2;
+		size_t n =
+		    strlen(rel->target_schema) + strlen(rel->target_table) + 2;
 		char *t = malloc(n);
 		if (t) {
-			snprintf(t, n, "%s.%s", rel->target_schema, rel->target_table);
-			json_object_object_add(o, "target", json_object_new_string(t));
+			snprintf(t, n, "%s.%s", rel->target_schema,
+			         rel->target_table);
+			json_object_object_add(o, "target",
+			                       json_object_new_string(t));
 			free(t);
 		}
 	}
 	if (ev->new_values)
-		json_object_object_add(o, "new",
-		                       jsonl_values(rel, ev->new_values, false, &unchanged));
+		json_object_object_add(
+		    o, "new",
+		    jsonl_values(rel, ev->new_values, false, &unchanged));
 	if (ev->old_values)
-		json_object_object_add(o, "old",
-		                       jsonl_values(rel, ev->old_values, ev->old_is_key, NULL));
+		json_object_object_add(
+		    o, "old",
+		    jsonl_values(rel, ev->old_values, ev->old_is_key, NULL));
 	if (unchanged)
 		json_object_object_add(o, "unchanged_toast", unchanged);
 	return o;
@@ -268,36 +293,40 @@ jsonl_write(void *wstate, const syncd_batch *b)
 
 		if (ev->type == SYNCD_EV_RELATION)
 			continue;
-		if ((ev->type == SYNCD_EV_BEGIN || ev->type == SYNCD_EV_COMMIT) &&
+		if ((ev->type == SYNCD_EV_BEGIN ||
+		     ev->type == SYNCD_EV_COMMIT) &&
 		    !j->transactions)
 			continue;
 		o = jsonl_event(ev, b->worker);
-		fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), j->out);
+		fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+		      j->out);
 		fputc('\n', j->out);
 		json_object_put(o);
 	}
 	if (fflush(j->out) != 0 ||
 	    (j->own && j->sync && fsync(fileno(j->out)) != 0)) {
-		j->host->set_error(j->inst, NULL, "cannot write to %s: %s", j->path,
-		                   strerror(errno));
+		j->host->set_error(j->inst, NULL, "cannot write to %s: %s",
+		                   j->path, strerror(errno));
 		st = SYNCD_FATAL;
 	}
 	pthread_mutex_unlock(&j->lock);
 	if (st == SYNCD_OK)
-		j->host->metric_add(j->inst, "changes_written_total", (double) b->nchanges);
+		j->host->metric_add(j->inst, "changes_written_total",
+		                    (double) b->nchanges);
 	return st;
 }
 
 static const syncd_sink_ops jsonl_ops = {
-	.size = sizeof(syncd_sink_ops),
-	.create = jsonl_create,
-	.destroy = jsonl_destroy,
-	.check = jsonl_check,
-	.open = jsonl_open,
-	.close = jsonl_close,
-	.write = jsonl_write,
+    .size = sizeof(syncd_sink_ops),
+    .create = jsonl_create,
+    .destroy = jsonl_destroy,
+    .check = jsonl_check,
+    .open = jsonl_open,
+    .close = jsonl_close,
+    .write = jsonl_write,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "jsonl", .version = "1.0",
-             .description = "every change as one JSON line, to a file or stdout",
+             .description =
+                 "every change as one JSON line, to a file or stdout",
              .options = jsonl_options, .ops.sink = &jsonl_ops)

@@ -26,13 +26,14 @@ extern "C" {
 /* A PostgreSQL WAL position. 0 means "none". */
 typedef uint64_t syncd_lsn;
 
-#define SYNCD_LSN_FMT "%X/%X"
+#define SYNCD_LSN_FMT       "%X/%X"
 #define SYNCD_LSN_ARGS(lsn) ((unsigned) ((lsn) >> 32)), ((unsigned) (lsn))
 
 typedef enum syncd_value_kind {
-	SYNCD_VALUE_NULL = 0,  /* SQL NULL; data is NULL, len 0 */
-	SYNCD_VALUE_TEXT = 1,  /* text representation in data[0..len) */
-	SYNCD_VALUE_UNCHANGED = 2, /* unchanged TOAST: not sent, keep the old value */
+	SYNCD_VALUE_NULL = 0, /* SQL NULL; data is NULL, len 0 */
+	SYNCD_VALUE_TEXT = 1, /* text representation in data[0..len) */
+	SYNCD_VALUE_UNCHANGED =
+	    2, /* unchanged TOAST: not sent, keep the old value */
 	SYNCD_VALUE_BINARY = 3 /* binary representation (only if negotiated) */
 } syncd_value_kind;
 
@@ -43,13 +44,14 @@ typedef struct syncd_value {
 } syncd_value;
 
 /* Column flags. */
-#define SYNCD_COL_KEY 0x1u /* part of the primary key / replica identity */
+#define SYNCD_COL_KEY      0x1u /* part of the primary key / replica identity */
 #define SYNCD_COL_NOT_NULL 0x2u
 
 typedef struct syncd_column {
 	const char *name;      /* as in the source catalog, never quoted */
 	uint32_t type_oid;     /* source type OID */
-	const char *type_name; /* e.g. "integer", "character varying(20)"; may be NULL */
+	const char *type_name; /* e.g. "integer", "character varying(20)"; may
+	                          be NULL */
 	int32_t typmod;        /* -1 when none */
 	uint32_t flags;        /* SYNCD_COL_* */
 } syncd_column;
@@ -71,7 +73,8 @@ typedef struct syncd_relation {
 	const char *table;
 	uint32_t ncolumns;
 	const syncd_column *columns;
-	char replica_identity; /* 'd' default, 'f' full, 'i' index, 'n' nothing */
+	char replica_identity; /* 'd' default, 'f' full, 'i' index, 'n' nothing
+	                        */
 	const char *target_schema;
 	const char *target_table;
 } syncd_relation;
@@ -89,7 +92,7 @@ typedef enum syncd_event_type {
 } syncd_event_type;
 
 /* Truncate flags. */
-#define SYNCD_TRUNCATE_CASCADE 0x1u
+#define SYNCD_TRUNCATE_CASCADE          0x1u
 #define SYNCD_TRUNCATE_RESTART_IDENTITY 0x2u
 
 /*

@@ -60,18 +60,20 @@ typedef struct syncd_host {
 	/* Logging. Lines get a timestamp, the level and the instance prefix;
 	 * secrets (password= in conninfo and URIs, SECRET options) are masked.
 	 * Write messages in lower case without a final period. */
-	void (*log)(syncd_instance *inst, syncd_log_level level, const char *fmt,
-	            ...) __attribute__((format(printf, 3, 4)));
-	void (*vlog)(syncd_instance *inst, syncd_log_level level, const char *fmt,
-	             va_list ap);
+	void (*log)(syncd_instance *inst, syncd_log_level level,
+	            const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+	void (*vlog)(syncd_instance *inst, syncd_log_level level,
+	             const char *fmt, va_list ap);
 	bool (*log_enabled)(syncd_instance *inst, syncd_log_level level);
 
 	/* Records why the plugin is about to return SYNCD_FATAL / SYNCD_RETRY /
-	 * SYNCD_REJECT: the SQLSTATE if the server gave one (NULL otherwise), and
-	 * a message naming the object and, where known, the fix. The core prints
-	 * it (masked) and uses it for the exit message and dirty-data records. */
+	 * SYNCD_REJECT: the SQLSTATE if the server gave one (NULL otherwise),
+	 * and a message naming the object and, where known, the fix. The core
+	 * prints it (masked) and uses it for the exit message and dirty-data
+	 * records. */
 	void (*set_error)(syncd_instance *inst, const char *sqlstate,
-	                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+	                  const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 
 	/* Option values, as validated by the core; a key absent from the file
 	 * yields its default. Asking for a name the plugin did not declare, or
@@ -103,8 +105,10 @@ typedef struct syncd_host {
 
 	/* Metrics: counters only grow; gauges are set. name is
 	 * [a-z_][a-z0-9_]*; the core adds the instance as a label. */
-	void (*metric_add)(syncd_instance *inst, const char *name, double delta);
-	void (*metric_set)(syncd_instance *inst, const char *name, double value);
+	void (*metric_add)(syncd_instance *inst, const char *name,
+	                   double delta);
+	void (*metric_set)(syncd_instance *inst, const char *name,
+	                   double value);
 
 	/* Sources: hand one event to the pipeline. Blocks while the pipeline
 	 * is full (backpressure). The event is borrowed: the core copies it.

@@ -58,8 +58,8 @@ typedef struct syncd_source_ops {
 	/* Required. Release everything create() and run() acquired. */
 	void (*destroy)(void *state);
 	/* Optional, and if absent the source has no pre-checks. Runs the
-	 * pre-checks of `syncd --check`: logs one error line per failure (object
-	 * and fix) and returns SYNCD_FATAL if any failed. */
+	 * pre-checks of `syncd --check`: logs one error line per failure
+	 * (object and fix) and returns SYNCD_FATAL if any failed. */
 	syncd_status (*check)(void *state);
 	/* Required. Connect and stream events through host->emit() until
 	 * host->stopping() is true, the stream ends (a finite source), or a
@@ -127,15 +127,15 @@ typedef struct syncd_progress {
 } syncd_progress;
 
 typedef struct syncd_batch {
-	int worker;                        /* 0 .. concurrency-1 */
+	int worker; /* 0 .. concurrency-1 */
 	/* progress to record with the batch: per stream, the commit LSN up to
 	 * which this worker has now applied everything */
 	size_t nprogress;
 	const syncd_progress *progress;
 	size_t nevents;
 	const syncd_event *const *events;
-	size_t nchanges;                   /* INSERT/UPDATE/DELETE/TRUNCATE count */
-	size_t bytes;                      /* approximate size of the values */
+	size_t nchanges; /* INSERT/UPDATE/DELETE/TRUNCATE count */
+	size_t bytes;    /* approximate size of the values */
 } syncd_batch;
 
 typedef struct syncd_sink_ops {
@@ -157,7 +157,8 @@ typedef struct syncd_sink_ops {
 	 * The progress this worker recorded at the destination for a stream:
 	 * after a restart the core skips that stream's transactions with a
 	 * commit LSN at or below it. */
-	syncd_status (*applied_lsn)(void *wstate, uint32_t stream, syncd_lsn *lsn);
+	syncd_status (*applied_lsn)(void *wstate, uint32_t stream,
+	                            syncd_lsn *lsn);
 	/* Required. Apply a batch durably (see syncd_batch). A row the
 	 * destination refuses for its data goes to host->reject(); the rest of
 	 * the batch is still applied. SYNCD_RETRY after a lost connection: the
@@ -199,15 +200,15 @@ typedef struct syncd_archiver_ops {
 /* ---- descriptor -------------------------------------------------------- */
 
 typedef struct syncd_plugin {
-	uint32_t magic;     /* SYNCD_ABI_MAGIC */
-	uint16_t abi_major; /* SYNCD_ABI_MAJOR the plugin was built with */
-	uint16_t abi_minor; /* SYNCD_ABI_MINOR the plugin was built with */
-	uint32_t size;      /* sizeof(syncd_plugin) */
+	uint32_t magic;       /* SYNCD_ABI_MAGIC */
+	uint16_t abi_major;   /* SYNCD_ABI_MAJOR the plugin was built with */
+	uint16_t abi_minor;   /* SYNCD_ABI_MINOR the plugin was built with */
+	uint32_t size;        /* sizeof(syncd_plugin) */
 	uint32_t option_size; /* sizeof(syncd_option) */
 	syncd_plugin_kind kind;
-	const char *name;        /* [a-z0-9_]+, equal to the module's file name */
-	const char *version;     /* the plugin's own version */
-	const char *description; /* one line */
+	const char *name;    /* [a-z0-9_]+, equal to the module's file name */
+	const char *version; /* the plugin's own version */
+	const char *description;     /* one line */
 	const syncd_option *options; /* NULL-name terminated; may be NULL */
 	union {
 		const syncd_source_ops *source;
@@ -221,18 +222,18 @@ typedef struct syncd_plugin {
 
 /* Defines the module's entry function. Pass designated initializers for the
  * fields after option_size. */
-#define SYNCD_PLUGIN(...)                                                     \
-	SYNCD_EXPORT const syncd_plugin *syncd_plugin_entry(void);            \
-	SYNCD_EXPORT const syncd_plugin *syncd_plugin_entry(void)             \
-	{                                                                     \
-		static const syncd_plugin syncd_plugin_descriptor_ = {        \
-			.magic = SYNCD_ABI_MAGIC,                             \
-			.abi_major = SYNCD_ABI_MAJOR,                         \
-			.abi_minor = SYNCD_ABI_MINOR,                         \
-			.size = sizeof(syncd_plugin),                         \
-			.option_size = sizeof(syncd_option),                  \
-			__VA_ARGS__};                                         \
-		return &syncd_plugin_descriptor_;                             \
+#define SYNCD_PLUGIN(...)                                                      \
+	SYNCD_EXPORT const syncd_plugin *syncd_plugin_entry(void);             \
+	SYNCD_EXPORT const syncd_plugin *syncd_plugin_entry(void)              \
+	{                                                                      \
+		static const syncd_plugin syncd_plugin_descriptor_ = {         \
+		    .magic = SYNCD_ABI_MAGIC,                                  \
+		    .abi_major = SYNCD_ABI_MAJOR,                              \
+		    .abi_minor = SYNCD_ABI_MINOR,                              \
+		    .size = sizeof(syncd_plugin),                              \
+		    .option_size = sizeof(syncd_option),                       \
+		    __VA_ARGS__};                                              \
+		return &syncd_plugin_descriptor_;                              \
 	}
 
 #ifdef __cplusplus

@@ -39,25 +39,27 @@ bad_write(void *wstate, const syncd_batch *b)
 
 static const syncd_sink_ops bad_ops __attribute__((unused)) = {
 #ifdef BAD_OPS_SIZE
-	.size = sizeof(syncd_sink_ops) + 64,
+    .size = sizeof(syncd_sink_ops) + 64,
 #else
-	.size = sizeof(syncd_sink_ops),
+    .size = sizeof(syncd_sink_ops),
 #endif
-	.create = bad_create,
-	.destroy = bad_destroy,
-	.open = bad_open,
-	.close = bad_close,
+    .create = bad_create,
+    .destroy = bad_destroy,
+    .open = bad_open,
+    .close = bad_close,
 #ifndef BAD_MISSING_OP
-	.write = bad_write,
+    .write = bad_write,
 #endif
 };
 
 static const syncd_option bad_options[] __attribute__((unused)) = {
 #ifdef BAD_OPTIONS
-	{.name = "mode", .type = SYNCD_OPT_ENUM, .default_value = "a",
-	 .help = "an enum without choices"},
+    {.name = "mode",
+     .type = SYNCD_OPT_ENUM,
+     .default_value = "a",
+     .help = "an enum without choices"},
 #endif
-	{.name = NULL}};
+    {.name = NULL}};
 
 #ifndef BAD_NO_ENTRY
 SYNCD_EXPORT const syncd_plugin *syncd_plugin_entry(void);
@@ -66,27 +68,27 @@ syncd_plugin_entry(void)
 {
 	static const syncd_plugin d = {
 #ifdef BAD_MAGIC
-		.magic = 0xdeadbeef,
+	    .magic = 0xdeadbeef,
 #else
-		.magic = SYNCD_ABI_MAGIC,
+	    .magic = SYNCD_ABI_MAGIC,
 #endif
 #ifdef BAD_ABI_MAJOR
-		.abi_major = SYNCD_ABI_MAJOR + 1,
+	    .abi_major = SYNCD_ABI_MAJOR + 1,
 #else
-		.abi_major = SYNCD_ABI_MAJOR,
+	    .abi_major = SYNCD_ABI_MAJOR,
 #endif
 #ifdef BAD_ABI_MINOR
-		.abi_minor = SYNCD_ABI_MINOR + 1,
+	    .abi_minor = SYNCD_ABI_MINOR + 1,
 #else
-		.abi_minor = SYNCD_ABI_MINOR,
+	    .abi_minor = SYNCD_ABI_MINOR,
 #endif
-		.size = sizeof(syncd_plugin),
-		.option_size = sizeof(syncd_option),
-		.kind = SYNCD_KIND_SINK,
-		.name = BAD_NAME,
-		.version = "0",
-		.options = bad_options,
-		.ops.sink = &bad_ops,
+	    .size = sizeof(syncd_plugin),
+	    .option_size = sizeof(syncd_option),
+	    .kind = SYNCD_KIND_SINK,
+	    .name = BAD_NAME,
+	    .version = "0",
+	    .options = bad_options,
+	    .ops.sink = &bad_ops,
 	};
 	return &d;
 }
