@@ -45,16 +45,9 @@ host_set_error(syncd_instance *inst, const char *sqlstate, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	msg = xmalloc((size_t) n + 1);
-	va_start(ap, fmt);
-	vsnprintf(msg, (size_t) n + 1, fmt, ap);
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 
 	pthread_mutex_lock(&inst->lock);

@@ -536,14 +536,9 @@ job_fail(job *j, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	msg = xmalloc((size_t) (n > 0 ? n : 0) + 1);
-	va_start(ap, fmt);
-	vsnprintf(msg, (size_t) (n > 0 ? n : 0) + 1, fmt, ap);
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 
 	pthread_mutex_lock(&j->fail_lock);

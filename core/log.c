@@ -205,18 +205,10 @@ log_vmsg(const char *prefix, syncd_log_level level, const char *fmt, va_list ap)
 	char stamp[32], *raw, *line, *clean;
 	struct timeval tv;
 	struct tm tm;
-	va_list copy;
-	int n;
 
 	if (!log_enabled(level))
 		return;
-	va_copy(copy, ap);
-	n = vsnprintf(NULL, 0, fmt, copy);
-	va_end(copy);
-	if (n < 0)
-		return;
-	raw = xmalloc((size_t) n + 1);
-	vsnprintf(raw, (size_t) n + 1, fmt, ap);
+	raw = xvasprintf(fmt, ap);
 	clean = log_redact(raw);
 	free(raw);
 

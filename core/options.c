@@ -359,8 +359,9 @@ optset_get(const optset *os, const char *name)
 	return NULL;
 }
 
-const char *
-optset_str(const optset *os, const char *name)
+/* A declared option of the core's own tables: a missing one is a bug. */
+static const opt_value *
+optset_must(const optset *os, const char *name)
 {
 	const opt_value *v = optset_get(os, name);
 	if (!v) {
@@ -370,19 +371,17 @@ optset_str(const optset *os, const char *name)
 		    name, os->section);
 		abort();
 	}
-	return v->text;
+	return v;
+}
+
+const char *
+optset_str(const optset *os, const char *name)
+{
+	return optset_must(os, name)->text;
 }
 
 int64_t
 optset_num(const optset *os, const char *name)
 {
-	const opt_value *v = optset_get(os, name);
-	if (!v) {
-		fprintf(
-		    stderr,
-		    "syncd: internal error: option %s not declared in [%s]\n",
-		    name, os->section);
-		abort();
-	}
-	return v->num;
+	return optset_must(os, name)->num;
 }

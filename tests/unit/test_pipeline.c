@@ -405,6 +405,32 @@ assert_matches_expect(capture *c)
 	free(path);
 }
 
+/* Runs a job that must succeed, replays its capture and compares it with
+ * the source's final state. The caller frees with drop_capture(). */
+static capture *
+run_ok(const char *job, int nworkers, int nstreams, char **errp)
+{
+	char *err = NULL;
+	capture *c = calloc(1, sizeof(capture));
+	int rc = run_job(&err, job);
+
+	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
+	read_capture(c, nworkers, nstreams);
+	assert_matches_expect(c);
+	if (errp)
+		*errp = err;
+	else
+		free(err);
+	return c;
+}
+
+static void
+drop_capture(capture *c)
+{
+	free_capture(c);
+	free(c);
+}
+
 static capture *
 new_capture(void)
 {
@@ -422,13 +448,7 @@ START_TEST(ordered_by_key_across_workers)
 	    "relation_every = 300\n",
 	    "sink.keyby.mode = pk\nbatch.max_rows = 50\n"
 	    "batch.interval = 50ms\ndelay_ms = 2\ndelay_worker = 1\n");
-	char *err = NULL;
-	capture *c = new_capture();
-	int rc = run_job(&err, job);
-
-	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
-	read_capture(c, 3, 1);
-	assert_matches_expect(c);
+	capture *c = run_ok(job, 3, 1, NULL);
 	ck_assert_msg(!c->early_confirm, "%s", c->early);
 	ck_assert_uint_eq(c->incomplete, 0);
 	ck_assert_uint_le(c->max_changes, 50);
@@ -436,9 +456,7 @@ START_TEST(ordered_by_key_across_workers)
 	          c->workers_seen[2]);
 	/* at the end everything is confirmed: the last transaction's LSN */
 	ck_assert_uint_eq(c->last_confirm[0], 0x1000000ULL + 1500 * 0x100);
-	free_capture(c);
-	free(c);
-	free(err);
+	drop_capture(c);
 	free(job);
 }
 END_TEST
@@ -448,20 +466,12 @@ START_TEST(table_routing)
 	char *job =
 	    write_job("concurrency = 3\n", "transactions = 600\ntables = 6\n",
 	              "sink.keyby.mode = table\n");
-	char *err = NULL;
-	capture *c = new_capture();
-	int rc = run_job(&err, job);
-
-	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
-	read_capture(c, 3, 1);
-	assert_matches_expect(c);
+	capture *c = run_ok(job, 3, 1, NULL);
 	for (int t = 0; t < 6; t++)
 		ck_assert_msg(c->table_worker[t] >= 0,
 		              "table t%d went to several workers", t);
 	ck_assert_msg(!c->early_confirm, "%s", c->early);
-	free_capture(c);
-	free(c);
-	free(err);
+	drop_capture(c);
 	free(job);
 }
 END_TEST
@@ -470,39 +480,26 @@ START_TEST(keyby_disabled_is_one_worker)
 {
 	char *job = write_job("concurrency = 4\n", "transactions = 200\n",
 	                      "sink.keyby.enable = false\n");
-	char *err = NULL;
-	capture *c = new_capture();
-	int rc = run_job(&err, job);
-
-	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
-	read_capture(c, 1, 1);
-	assert_matches_expect(c);
+	capture *c = run_ok(job, 1, 1, NULL);
 	ck_assert(c->workers_seen[0]);
 	for (int w = 1; w < 4; w++)
 		ck_assert(!c->workers_seen[w]);
-	free_capture(c);
-	free(c);
-	free(err);
+	drop_capture(c);
 	free(job);
 }
 END_TEST
 
 START_TEST(flush_on_rows_and_size)
 {
-	char *job, *err = NULL;
-	capture *c = new_capture();
-	int rc;
+	char *job;
+	capture *c;
 
 	job = write_job("concurrency = 1\n", "transactions = 300\n",
 	                "batch.max_rows = 7\nbatch.interval = 1h\n");
-	rc = run_job(&err, job);
-	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
-	read_capture(c, 1, 1);
-	assert_matches_expect(c);
+	c = run_ok(job, 1, 1, NULL);
 	ck_assert_uint_eq(c->max_changes, 7); /* full batches, never more */
 	ck_assert_uint_ge(c->nbatches, 1500 / 7);
-	free_capture(c);
-	free(err);
+	drop_capture(c);
 	free(job);
 	reset_state();
 
@@ -511,15 +508,10 @@ START_TEST(flush_on_rows_and_size)
 	                "transactions = 200\nvalue_size = 20000\n",
 	                "batch.max_rows = 100000\nbatch.interval = 1h\n"
 	                "sink.buffer-flush.max-size = 64KB\n");
-	rc = run_job(&err, job);
-	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
-	read_capture(c, 1, 1);
-	assert_matches_expect(c);
+	c = run_ok(job, 1, 1, NULL);
 	ck_assert_uint_ge(c->nbatches, 200 * 5 * 20000 / 65536 / 2);
 	ck_assert_uint_lt(c->max_bytes, 65536 + 2 * 21000);
-	free_capture(c);
-	free(c);
-	free(err);
+	drop_capture(c);
 	free(job);
 }
 END_TEST
@@ -531,19 +523,11 @@ START_TEST(flush_on_interval)
 	char *job =
 	    write_job("concurrency = 1\n", "transactions = 60\nrate = 40\n",
 	              "batch.max_rows = 100000\nbatch.interval = 100ms\n");
-	char *err = NULL;
-	capture *c = new_capture();
-	int rc = run_job(&err, job);
-
-	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
-	read_capture(c, 1, 1);
-	assert_matches_expect(c);
+	capture *c = run_ok(job, 1, 1, NULL);
 	ck_assert_uint_ge(c->nbatches, 8);
-	ck_assert_uint_ge(c->confirms,
-	                  5); /* confirmed as it went, not only at the end */
-	free_capture(c);
-	free(c);
-	free(err);
+	/* confirmed as it went, not only at the end */
+	ck_assert_uint_ge(c->confirms, 5);
+	drop_capture(c);
 	free(job);
 }
 END_TEST
@@ -553,20 +537,12 @@ START_TEST(several_streams)
 	char *job =
 	    write_job("concurrency = 2\n", "transactions = 900\nstreams = 3\n",
 	              "sink.keyby.mode = pk\n");
-	char *err = NULL;
-	capture *c = new_capture();
-	int rc = run_job(&err, job);
-
-	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
-	read_capture(c, 2, 3);
-	assert_matches_expect(c);
+	capture *c = run_ok(job, 2, 3, NULL);
 	ck_assert_msg(!c->early_confirm, "%s", c->early);
 	ck_assert_uint_eq(c->last_confirm[0], 0x1000000ULL + 898 * 0x100);
 	ck_assert_uint_eq(c->last_confirm[1], 0x1000000ULL + 899 * 0x100);
 	ck_assert_uint_eq(c->last_confirm[2], 0x1000000ULL + 900 * 0x100);
-	free_capture(c);
-	free(c);
-	free(err);
+	drop_capture(c);
 	free(job);
 }
 END_TEST
@@ -681,16 +657,11 @@ START_TEST(lost_connection_is_retried)
 	char *job =
 	    write_job("", "transactions = 100\n", "retry_first = true\n");
 	char *err = NULL;
-	capture *c = new_capture();
-	int rc = run_job(&err, job);
+	capture *c = run_ok(job, 2, 1, &err);
 
-	ck_assert_msg(rc == 0, "exit %d: %.3000s", rc, err);
 	ck_assert_msg(strstr(err, "connection lost (test); reconnecting"),
 	              "%.3000s", err);
-	read_capture(c, 2, 1);
-	assert_matches_expect(c);
-	free_capture(c);
-	free(c);
+	drop_capture(c);
 	free(err);
 	free(job);
 }
