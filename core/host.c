@@ -40,23 +40,51 @@ host_log_enabled(syncd_instance *inst, syncd_log_level level)
 	return log_enabled(level);
 }
 
+/* The last error a plugin set, per thread: the thread that made a failing
+ * call reads its reason right after, and workers of one sink instance
+ * never see (or free) each other's messages. */
+static __thread struct {
+	const syncd_instance *inst;
+	char *msg;
+	char sqlstate[6];
+} host_err;
+
 static void
 host_set_error(syncd_instance *inst, const char *sqlstate, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 
+	free(host_err.msg);
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	host_err.msg = xvasprintf(fmt, ap);
 	va_end(ap);
-
-	pthread_mutex_lock(&inst->lock);
-	free(inst->error);
-	inst->error = msg;
-	memset(inst->sqlstate, 0, sizeof inst->sqlstate);
+	host_err.inst = inst;
+	memset(host_err.sqlstate, 0, sizeof host_err.sqlstate);
 	if (sqlstate)
-		strncpy(inst->sqlstate, sqlstate, sizeof inst->sqlstate - 1);
-	pthread_mutex_unlock(&inst->lock);
+		strncpy(host_err.sqlstate, sqlstate,
+		        sizeof host_err.sqlstate - 1);
+}
+
+const char *
+host_error(const syncd_instance *inst)
+{
+	return host_err.inst == inst && host_err.msg
+	           ? host_err.msg
+	           : "failed without giving a reason (a bug in the plugin)";
+}
+
+const char *
+host_error_sqlstate(const syncd_instance *inst)
+{
+	return host_err.inst == inst && host_err.sqlstate[0] ? host_err.sqlstate
+	                                                     : NULL;
+}
+
+void
+host_error_clear(void)
+{
+	free(host_err.msg);
+	memset(&host_err, 0, sizeof host_err);
 }
 
 /* A plugin asking for an option it did not declare is a bug in the plugin:
@@ -270,8 +298,7 @@ host_reject(syncd_instance *inst, int worker, const syncd_event *ev,
 			job_fail(j,
 			         "%s: could not archive a dirty row of %s: %s",
 			         j->archiver->prefix, where,
-			         j->archiver->error ? j->archiver->error
-			                            : "no reason given");
+			         host_error(j->archiver));
 			st = SYNCD_FATAL;
 			goto done;
 		}

@@ -188,7 +188,6 @@ job_instance(job *j, const char *section, const char *name, int name_line,
 	inst->section = xstrdup(section);
 	inst->prefix = xasprintf("[%s:%s]", section, name);
 	inst->plugin = p;
-	pthread_mutex_init(&inst->lock, NULL);
 	tables[1] = p->d.options;
 	if (!tables[1]) {
 		static const syncd_option none[] = {
@@ -209,8 +208,6 @@ job_instance_free(syncd_instance *inst)
 	if (!inst)
 		return;
 	optset_free(&inst->opts);
-	pthread_mutex_destroy(&inst->lock);
-	free(inst->error);
 	free(inst->section);
 	free(inst->prefix);
 	free(inst);
@@ -481,9 +478,7 @@ job_create(job *j)
 		if (job_ops(inst)->create(inst, &job_host, &inst->state) !=
 		    SYNCD_OK) {
 			log_error("%s could not start: %s", inst->prefix,
-			          inst->error
-			              ? inst->error
-			              : "no reason given by the plugin");
+			          host_error(inst));
 			ok = false;
 			break;
 		}
@@ -521,9 +516,8 @@ job_check(job *j)
 		if (!job_ops(inst)->check)
 			continue;
 		if (job_ops(inst)->check(inst->state) != SYNCD_OK) {
-			if (inst->error)
-				log_error("%s pre-check failed: %s",
-				          inst->prefix, inst->error);
+			log_error("%s pre-check failed: %s", inst->prefix,
+			          host_error(inst));
 			ok = false;
 		}
 	}
@@ -613,6 +607,7 @@ job_prepare_state_dir(job *j)
 typedef struct job_source_thread {
 	job *j;
 	syncd_status status;
+	char *error; /* why run() failed, taken in the source's thread */
 	atomic_bool done;
 } job_source_thread;
 
@@ -623,6 +618,9 @@ job_source_main(void *arg)
 	syncd_instance *src = t->j->source;
 
 	t->status = src->plugin->ops.source.run(src->state);
+	if (t->status != SYNCD_OK)
+		t->error = xstrdup(host_error(src));
+	host_error_clear();
 	atomic_store(&t->done, true);
 	return NULL;
 }
@@ -682,9 +680,7 @@ job_run(job *j)
 	}
 	pthread_join(thread, NULL);
 	if (t.status != SYNCD_OK && !atomic_load(&j->failed))
-		job_fail(j, "%s %s", j->source->prefix,
-		         j->source->error ? j->source->error
-		                          : "failed without a reason");
+		job_fail(j, "%s %s", j->source->prefix, t.error);
 	if (!atomic_load(&j->failed))
 		pipeline_drain(j->pipe);
 stop:
@@ -698,6 +694,7 @@ stop:
 	}
 	pipeline_free(j->pipe);
 	j->pipe = NULL;
+	free(t.error);
 	if (atomic_load(&j->failed)) {
 		log_error("job %s failed after %.1f s: %s",
 		          optset_str(&j->job_opts, "name"),

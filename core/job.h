@@ -60,6 +60,13 @@ struct job {
 /* The host services handed to every plugin. */
 extern const syncd_host job_host;
 
+/* Why the last call into inst's plugin, made by this thread, failed (what
+ * it passed to set_error), and its SQLSTATE (NULL if none). */
+const char *host_error(const syncd_instance *inst);
+const char *host_error_sqlstate(const syncd_instance *inst);
+/* Frees this thread's error; every thread calls it before it ends. */
+void host_error_clear(void);
+
 job *job_load(const char *path, strbuf *errors);
 /* Calls create() of every instance; false (errors logged) on failure. */
 bool job_create(job *j);

@@ -313,6 +313,7 @@ main(int argc, char **argv)
 	rc = run_with_retry(j);
 done:
 	job_free(j);
+	host_error_clear();
 	log_clear_secrets();
 	loader_shutdown();
 	return rc;

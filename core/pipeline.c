@@ -556,12 +556,6 @@ worker_close(worker *w)
 	w->wstate = NULL;
 }
 
-static const char *
-pipe_error_text(syncd_instance *inst)
-{
-	return inst->error ? inst->error : "no reason given by the plugin";
-}
-
 /* Asks the sink, once per stream, what it had applied before a restart. */
 static syncd_status
 worker_learn_stream(worker *w, uint32_t s)
@@ -579,7 +573,7 @@ worker_learn_stream(worker *w, uint32_t s)
 			job_fail(
 			    p->j,
 			    "%s worker %d: could not read its progress: %s",
-			    p->sink->prefix, w->id, pipe_error_text(p->sink));
+			    p->sink->prefix, w->id, host_error(p->sink));
 			return SYNCD_FATAL;
 		}
 	}
@@ -635,12 +629,12 @@ worker_flush(worker *w, bool force)
 			job_fail(p->j,
 			         "%s worker %d: gave up after %d attempts: %s",
 			         p->sink->prefix, w->id, attempt,
-			         pipe_error_text(p->sink));
+			         host_error(p->sink));
 			return SYNCD_FATAL;
 		}
 		log_warning(
 		    "%s worker %d: %s; reconnecting in %d s (attempt %d of 5)",
-		    p->sink->prefix, w->id, pipe_error_text(p->sink),
+		    p->sink->prefix, w->id, host_error(p->sink),
 		    1 << (attempt - 1), attempt);
 		worker_close(w);
 		for (int i = 0;
@@ -661,7 +655,7 @@ worker_flush(worker *w, bool force)
 	if (st != SYNCD_OK) {
 		if (!pipe_failed(p))
 			job_fail(p->j, "%s worker %d: %s", p->sink->prefix,
-			         w->id, pipe_error_text(p->sink));
+			         w->id, host_error(p->sink));
 		return SYNCD_FATAL;
 	}
 	/* dirty rows archived with this batch are durable before the batch's
@@ -672,7 +666,7 @@ worker_flush(worker *w, bool force)
 		if (a->plugin->ops.archiver.flush(a->state) != SYNCD_OK) {
 			job_fail(p->j,
 			         "%s: could not make dirty data durable: %s",
-			         a->prefix, pipe_error_text(a));
+			         a->prefix, host_error(a));
 			return SYNCD_FATAL;
 		}
 	}
@@ -814,7 +808,7 @@ worker_main(void *arg)
 
 	if (worker_open(w) != SYNCD_OK) {
 		job_fail(p->j, "%s worker %d: could not open: %s",
-		         p->sink->prefix, w->id, pipe_error_text(p->sink));
+		         p->sink->prefix, w->id, host_error(p->sink));
 		running = false;
 	}
 	w->recorded_ms = now_ms();
@@ -861,6 +855,7 @@ worker_main(void *arg)
 	}
 	worker_reset(w);
 	worker_close(w);
+	host_error_clear();
 	return NULL;
 }
 
@@ -1095,12 +1090,11 @@ pipe_stage_emit(void *ctx, const syncd_event *ev)
 	                                    &next);
 	if (st == SYNCD_REJECT) {
 		/* a row the transform could not handle: dirty data */
-		return job_host.reject(t, 0, ev,
-		                       t->sqlstate[0] ? t->sqlstate : NULL,
-		                       pipe_error_text(t));
+		return job_host.reject(t, 0, ev, host_error_sqlstate(t),
+		                       host_error(t));
 	}
 	if (st != SYNCD_OK && !pipe_failed(p))
-		job_fail(p->j, "%s: %s", t->prefix, pipe_error_text(t));
+		job_fail(p->j, "%s: %s", t->prefix, host_error(t));
 	return st;
 }
 

@@ -89,7 +89,6 @@ check_plugin(const loaded_plugin *p)
 	inst.section = "conformance";
 	inst.prefix = "[conformance]";
 	inst.plugin = p;
-	pthread_mutex_init(&inst.lock, NULL);
 	if (!tables[0]) {
 		static const syncd_option none[] = {
 		    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
@@ -105,33 +104,32 @@ check_plugin(const loaded_plugin *p)
 	case SYNCD_KIND_SOURCE:
 		st = p->ops.source.create(&inst, &job_host, &state);
 		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
-		              inst.error);
+		              host_error(&inst));
 		p->ops.source.destroy(state);
 		break;
 	case SYNCD_KIND_TRANSFORM:
 		st = p->ops.transform.create(&inst, &job_host, &state);
 		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
-		              inst.error);
+		              host_error(&inst));
 		p->ops.transform.destroy(state);
 		break;
 	case SYNCD_KIND_SINK:
 		st = p->ops.sink.create(&inst, &job_host, &state);
 		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
-		              inst.error);
+		              host_error(&inst));
 		p->ops.sink.destroy(state);
 		break;
 	case SYNCD_KIND_ARCHIVER:
 		st = p->ops.archiver.create(&inst, &job_host, &state);
 		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
-		              inst.error);
+		              host_error(&inst));
 		p->ops.archiver.destroy(state);
 		break;
 	default: ck_abort_msg("%s: unknown kind", p->path);
 	}
 	optset_free(&inst.opts);
 	optset_free(&j.job_opts);
-	free(inst.error);
-	pthread_mutex_destroy(&inst.lock);
+	host_error_clear();
 	sb_free(&errors);
 }
 
