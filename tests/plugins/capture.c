@@ -51,6 +51,11 @@ static const syncd_option capture_options[] = {
      .help = "the Nth write fails; 0: never",
      .min = 0,
      .max = 1000000000},
+    {.name = "fail_once",
+     .type = SYNCD_OPT_BOOL,
+     .default_value = "false",
+     .help = "fail_after fails the first run only (a marker file beside "
+             "path remembers it)"},
     {.name = "retry_first",
      .type = SYNCD_OPT_BOOL,
      .default_value = "false",
@@ -65,7 +70,7 @@ typedef struct capture {
 	const syncd_host *host;
 	const char *path;
 	int64_t delay_ms, delay_worker, fail_after;
-	bool retry_first;
+	bool retry_first, fail_once;
 	const char *reject_key;
 	pthread_mutex_t lock;
 	int64_t writes;
@@ -89,6 +94,7 @@ capture_create(syncd_instance *inst, const syncd_host *host, void **state)
 	c->delay_worker = host->opt_int(inst, "delay_worker");
 	c->fail_after = host->opt_int(inst, "fail_after");
 	c->retry_first = host->opt_bool(inst, "retry_first");
+	c->fail_once = host->opt_bool(inst, "fail_once");
 	c->reject_key = host->opt_string(inst, "reject_key");
 	c->fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
@@ -295,6 +301,16 @@ capture_write(void *wstate, const syncd_batch *batch)
 	if (c->retry_first && n == 1) {
 		c->host->set_error(c->inst, "08006", "connection lost (test)");
 		return SYNCD_RETRY;
+	}
+	if (c->fail_after && n >= c->fail_after && c->fail_once) {
+		char marker[4096];
+		int fd;
+		snprintf(marker, sizeof marker, "%s.failed", c->path);
+		fd = open(marker, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd < 0)
+			c->fail_after = 0; /* failed once already */
+		else
+			close(fd);
 	}
 	if (c->fail_after && n >= c->fail_after) {
 		c->host->set_error(c->inst, "XX000", "write %lld failed (test)",

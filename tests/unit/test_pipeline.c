@@ -652,6 +652,45 @@ START_TEST(sink_failure_fails_the_job)
 }
 END_TEST
 
+START_TEST(auto_retry_restarts_the_job)
+{
+	char *job, *err = NULL;
+	capture *c;
+	int rc;
+
+	/* without auto_retry a failure ends the job */
+	job = write_job(
+	    "", "transactions = 300\n",
+	    "batch.max_rows = 20\nfail_after = 4\nfail_once = true\n");
+	rc = run_job(&err, job);
+	ck_assert_msg(rc == 1, "exit %d: %.3000s", rc, err);
+	free(err);
+	free(job);
+	reset_state();
+	{
+		char *marker = path_in("capture.failed");
+		unlink(marker);
+		free(marker);
+	}
+
+	/* with it, the job restarts from its checkpoint and completes */
+	job = write_job(
+	    "auto_retry = true\nmax_retries = 2\nretry_interval = 200ms\n",
+	    "transactions = 300\n",
+	    "batch.max_rows = 20\nfail_after = 4\nfail_once = true\n");
+	c = run_ok(job, 2, 1, &err);
+	ck_assert_msg(strstr(err,
+	                     "auto_retry: restarting the job from its last "
+	                     "checkpoint in 200 ms (retry 1 of 2)"),
+	              "%.3000s", err);
+	ck_assert_msg(!strstr(err, "retry 2 of 2"), "%.3000s", err);
+	ck_assert_msg(!c->early_confirm, "%s", c->early);
+	drop_capture(c);
+	free(err);
+	free(job);
+}
+END_TEST
+
 START_TEST(lost_connection_is_retried)
 {
 	char *job =
@@ -746,6 +785,7 @@ pipeline_suite(void)
 	tcase_add_test(tc, kill_9_and_restart);
 	tcase_add_test(tc, sigterm_stops_cleanly);
 	tcase_add_test(tc, sink_failure_fails_the_job);
+	tcase_add_test(tc, auto_retry_restarts_the_job);
 	tcase_add_test(tc, lost_connection_is_retried);
 	tcase_add_test(tc, dirty_rows);
 	tcase_add_test(tc, secrets_are_masked);
