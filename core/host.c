@@ -327,6 +327,15 @@ done:
 	return st;
 }
 
+static syncd_status
+host_stored_lsn(syncd_instance *inst, uint32_t stream, syncd_lsn *lsn,
+                bool *known)
+{
+	if (!inst->job->pipe)
+		return SYNCD_FATAL;
+	return pipeline_stored(inst->job->pipe, stream, lsn, known);
+}
+
 static void *
 host_alloc(syncd_instance *inst, size_t size)
 {
@@ -367,4 +376,5 @@ const syncd_host job_host = {
     .reject = host_reject,
     .alloc = host_alloc,
     .free_mem = host_free_mem,
+    .stored_lsn = host_stored_lsn,
 };

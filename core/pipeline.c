@@ -49,6 +49,7 @@ typedef enum item_kind {
 	ITEM_EVENT,  /* a change or TRUNCATE */
 	ITEM_COMMIT, /* commit marker, broadcast */
 	ITEM_FENCE,  /* flush, write progress, acknowledge */
+	ITEM_LEARN,  /* learn a stream's stored progress, acknowledge */
 	ITEM_STOP    /* leave the worker loop */
 } item_kind;
 
@@ -91,8 +92,12 @@ typedef struct worker {
 	syncd_lsn recorded[SYNCD_MAX_STREAMS]; /* written with a batch */
 	syncd_lsn skip[SYNCD_MAX_STREAMS];     /* applied before a restart */
 	bool known[SYNCD_MAX_STREAMS];         /* skip[] asked of the sink */
-	syncd_lsn txn[SYNCD_MAX_STREAMS]; /* txn whose BEGIN is in the batch */
-	bool dirty_seen;                  /* rows rejected in this batch */
+	/* the transaction of each stream this worker has changes of, until
+	 * its commit marker; begun: its BEGIN is in the current batch (a
+	 * flush in the middle of it starts the next batch with a new BEGIN) */
+	syncd_lsn txn[SYNCD_MAX_STREAMS];
+	bool begun[SYNCD_MAX_STREAMS];
+	bool dirty_seen; /* rows rejected in this batch */
 } worker;
 
 struct pipeline {
@@ -441,7 +446,8 @@ queue_destroy(queue *q)
 static syncd_status
 queue_push(pipeline *p, queue *q, item *it)
 {
-	bool control = it->kind == ITEM_FENCE || it->kind == ITEM_STOP;
+	bool control = it->kind == ITEM_FENCE || it->kind == ITEM_LEARN ||
+	               it->kind == ITEM_STOP;
 
 	pthread_mutex_lock(&q->lock);
 	while (!control && q->count > 0 &&
@@ -529,7 +535,7 @@ worker_reset(worker *w)
 	w->bytes = 0;
 	w->first_ms = 0;
 	w->nrels = 0;
-	memset(w->txn, 0, sizeof w->txn);
+	memset(w->begun, 0, sizeof w->begun);
 	w->dirty_seen = false;
 }
 
@@ -679,6 +685,19 @@ worker_flush(worker *w, bool force)
 	return SYNCD_OK;
 }
 
+/* Puts the BEGIN of ev's transaction into the batch. */
+static void
+worker_begin(worker *w, const syncd_event *ev)
+{
+	syncd_event begin = {.type = SYNCD_EV_BEGIN,
+	                     .lsn = ev->lsn,
+	                     .commit_time = ev->commit_time,
+	                     .xid = ev->xid,
+	                     .stream = ev->stream};
+	worker_add(w, pipe_item_small(ITEM_EVENT, &begin));
+	w->begun[ev->stream] = true;
+}
+
 static bool
 worker_has_rel(worker *w, const pipe_rel *r, bool *other_version)
 {
@@ -725,14 +744,11 @@ worker_take_event(worker *w, item *it)
 		}
 	}
 	if (w->txn[s] != it->ev.lsn) {
-		syncd_event begin = {.type = SYNCD_EV_BEGIN,
-		                     .lsn = it->ev.lsn,
-		                     .commit_time = it->ev.commit_time,
-		                     .xid = it->ev.xid,
-		                     .stream = s};
-		worker_add(w, pipe_item_small(ITEM_EVENT, &begin));
 		w->txn[s] = it->ev.lsn;
+		w->begun[s] = false;
 	}
+	if (!w->begun[s])
+		worker_begin(w, &it->ev);
 	for (uint32_t i = 0; i < nrels; i++) {
 		const pipe_rel *r =
 		    (const pipe_rel *) ((const char *) rels[i] -
@@ -779,10 +795,13 @@ worker_take_commit(worker *w, item *it)
 		free(it);
 		return SYNCD_OK;
 	}
-	if (w->txn[s] == lsn && w->nitems > 0) {
+	if (w->txn[s] == lsn) {
+		if (!w->begun[s])
+			worker_begin(w, &it->ev);
 		it->ev.type = SYNCD_EV_COMMIT;
 		worker_add(w, it);
 		w->txn[s] = 0;
+		w->begun[s] = false;
 	} else
 		free(it);
 	if (lsn > w->pending[s])
@@ -845,6 +864,12 @@ worker_main(void *arg)
 			free(it);
 			if (worker_flush(w, true) != SYNCD_OK)
 				running = false;
+			pipe_fence_ack(p);
+			break;
+		case ITEM_LEARN:
+			if (worker_learn_stream(w, it->ev.stream) != SYNCD_OK)
+				running = false;
+			free(it);
 			pipe_fence_ack(p);
 			break;
 		case ITEM_STOP:
@@ -1188,6 +1213,35 @@ syncd_lsn
 pipeline_flushed(pipeline *p, uint32_t stream)
 {
 	return ckpt_flushed(p->ckpt, stream);
+}
+
+syncd_status
+pipeline_stored(pipeline *p, uint32_t stream, syncd_lsn *lsn, bool *known)
+{
+	syncd_event ev = {.stream = stream};
+
+	*lsn = 0;
+	*known = p->sink->plugin->ops.sink.applied_lsn != NULL;
+	if (stream >= SYNCD_MAX_STREAMS || pipe_failed(p))
+		return SYNCD_FATAL;
+	pthread_mutex_lock(&p->emit_lock);
+	pthread_mutex_lock(&p->fence_lock);
+	p->fence_pending += p->n;
+	pthread_mutex_unlock(&p->fence_lock);
+	for (int i = 0; i < p->n; i++)
+		queue_push(p, &p->w[i].q, pipe_item_small(ITEM_LEARN, &ev));
+	pthread_mutex_lock(&p->fence_lock);
+	while (p->fence_pending > 0 && !pipe_failed(p))
+		pthread_cond_wait(&p->fence_cond, &p->fence_lock);
+	pthread_mutex_unlock(&p->fence_lock);
+	pthread_mutex_unlock(&p->emit_lock);
+	if (pipe_failed(p))
+		return SYNCD_FATAL;
+	/* the workers have answered: their skip thresholds are set */
+	for (int i = 0; i < p->n; i++)
+		if (i == 0 || p->w[i].skip[stream] < *lsn)
+			*lsn = p->w[i].skip[stream];
+	return SYNCD_OK;
 }
 
 void

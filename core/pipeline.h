@@ -19,6 +19,9 @@ syncd_status pipeline_emit(pipeline *p, const syncd_event *ev);
 /* Flushes every worker and waits until all emitted so far is durable. */
 syncd_status pipeline_drain(pipeline *p);
 syncd_lsn pipeline_flushed(pipeline *p, uint32_t stream);
+/* What the sink has stored for a stream, the minimum over workers. */
+syncd_status pipeline_stored(pipeline *p, uint32_t stream, syncd_lsn *lsn,
+                             bool *known);
 /* Wakes every thread waiting inside the pipeline (after a failure). */
 void pipeline_wake(pipeline *p);
 /* Stops and joins the workers (after the source has returned). */

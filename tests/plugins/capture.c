@@ -293,26 +293,31 @@ capture_write(void *wstate, const syncd_batch *batch)
 	capture_buf b = {0};
 	char head[128];
 	int64_t n;
+	bool fail;
 	syncd_status st = SYNCD_OK;
 
+	/* decided under the lock: workers write concurrently */
 	pthread_mutex_lock(&c->lock);
 	n = ++c->writes;
+	fail = c->fail_after && n >= c->fail_after;
+	if (fail && c->fail_once) {
+		char marker[4096];
+		int fd;
+		snprintf(marker, sizeof marker, "%s.failed", c->path);
+		fd = open(marker, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd < 0 && n == c->fail_after) {
+			c->fail_after =
+			    0; /* this run comes after the failed one */
+			fail = false;
+		} else if (fd >= 0)
+			close(fd);
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (c->retry_first && n == 1) {
 		c->host->set_error(c->inst, "08006", "connection lost (test)");
 		return SYNCD_RETRY;
 	}
-	if (c->fail_after && n >= c->fail_after && c->fail_once) {
-		char marker[4096];
-		int fd;
-		snprintf(marker, sizeof marker, "%s.failed", c->path);
-		fd = open(marker, O_WRONLY | O_CREAT | O_EXCL, 0644);
-		if (fd < 0)
-			c->fail_after = 0; /* failed once already */
-		else
-			close(fd);
-	}
-	if (c->fail_after && n >= c->fail_after) {
+	if (fail) {
 		c->host->set_error(c->inst, "XX000", "write %lld failed (test)",
 		                   (long long) n);
 		return SYNCD_FATAL;

@@ -137,6 +137,14 @@ typedef struct syncd_host {
 	 * job's memory metrics). Free with free_mem from the same host. */
 	void *(*alloc)(syncd_instance *inst, size_t size);
 	void (*free_mem)(syncd_instance *inst, void *ptr);
+
+	/* Sources, before streaming: the progress the destination has stored
+	 * for a stream (the smallest over workers); *known is false when the
+	 * sink keeps none. A slot whose confirmed position is ahead of a known,
+	 * non-zero progress means changes may be lost. SYNCD_FATAL if the sink
+	 * could not say. */
+	syncd_status (*stored_lsn)(syncd_instance *inst, uint32_t stream,
+	                           syncd_lsn *lsn, bool *known);
 } syncd_host;
 
 #ifdef __cplusplus

@@ -1,0 +1,1828 @@
+/*
+ * pgoutput - the PostgreSQL source: logical replication with the pgoutput
+ * plugin, one replication connection and one slot per database.
+ *
+ * Per database (one ordered stream each), in its own thread:
+ *   connect (SQL and replication=database) -> check the server -> select
+ *   the tables -> check or create the publication -> check or create the
+ *   slot -> START_REPLICATION -> read, decode, emit.
+ * Transactions the server streams while in progress (protocol 2+) are
+ * buffered, spilled to the state directory past spill.threshold, and
+ * emitted at their Stream Commit, or dropped at their Stream Abort.
+ *
+ * Flow control: the flush position sent to the server is what the core
+ * says is durable (host->flushed_lsn), held back by slot.flush.delay.time.
+ * A status thread answers on a timer even while emit() blocks because the
+ * sink is slow, so the server never times us out; the reading thread
+ * answers keepalives that ask for a reply at once.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <syncd/syncd.h>
+
+#include "proto.h"
+#include "txbuf.h"
+
+#define PGO_HEARTBEAT_PREFIX "syncd_heartbeat"
+#define PGO_MAX_DBS          64
+
+static const syncd_option pgo_options[] = {
+    {.name = "conninfo",
+     .type = SYNCD_OPT_STRING,
+     .help = "libpq connection string or URI of the source; empty: libpq's "
+             "defaults (PGHOST, PGUSER, ...); passwords belong in ~/.pgpass"},
+    {.name = "databases",
+     .type = SYNCD_OPT_LIST,
+     .help = "databases to read, one slot each; default: the conninfo's "
+             "dbname"},
+    {.name = "tables",
+     .type = SYNCD_OPT_LIST,
+     .help = "schema.table globs (a pattern without a schema means public); "
+             "default: every table with a primary key"},
+    {.name = "publication",
+     .type = SYNCD_OPT_STRING,
+     .default_value = "dbz_publication",
+     .help = "the publication that publishes the tables"},
+    {.name = "publication.autocreate",
+     .type = SYNCD_OPT_BOOL,
+     .default_value = "true",
+     .help = "create the publication, or add missing tables to it"},
+    {.name = "custom.slot.name",
+     .type = SYNCD_OPT_STRING,
+     .help = "use this existing, inactive pgoutput slot (one database only)"},
+    {.name = "slot.flush.delay.time",
+     .type = SYNCD_OPT_DURATION,
+     .default_value = "6h",
+     .help = "confirm to the slot only what is older than this: the WAL kept "
+             "for replays from a past time",
+     .min = 0,
+     .max = 30LL * 86400000},
+    {.name = "heartbeat.interval",
+     .type = SYNCD_OPT_DURATION,
+     .default_value = "30s",
+     .help = "emit a heartbeat in each database this often so an idle slot "
+             "advances (PostgreSQL 14+); 0: never",
+     .min = 0,
+     .max = 86400000},
+    {.name = "status.interval",
+     .type = SYNCD_OPT_DURATION,
+     .default_value = "10s",
+     .help = "send the server a standby status update at least this often",
+     .min = 100,
+     .max = 3600000},
+    {.name = "spill.threshold",
+     .type = SYNCD_OPT_SIZE,
+     .default_value = "64MB",
+     .unit = "MB",
+     .help = "memory for in-progress streamed transactions; beyond it they "
+             "spill to the state directory",
+     .min = 65536,
+     .max = 1LL << 40},
+    {.name = NULL}};
+
+/* ---- types ------------------------------------------------------------ */
+
+typedef struct pgo_col {
+	char *name;
+	uint32_t typid;
+	char *type_name; /* format_type(atttypid, atttypmod) */
+	bool key, notnull;
+} pgo_col;
+
+typedef struct pgo_table {
+	uint32_t oid;
+	char *schema, *name;
+	char replident;
+	size_t ncols;
+	pgo_col *cols;
+	bool has_pk;
+} pgo_table;
+
+/* The current shape of a relation, as the stream last described it. */
+typedef struct pgo_rel {
+	uint32_t relid;
+	bool selected;
+	syncd_relation rel;
+	syncd_column *cols;
+	syncd_value *oldv, *newv; /* scratch for one change */
+} pgo_rel;
+
+typedef struct pgo pgo;
+
+typedef struct pgo_sample {
+	uint64_t lsn;
+	int64_t at_ms;
+} pgo_sample;
+
+typedef struct pgo_db {
+	pgo *src;
+	uint32_t stream;
+	char *dbname;
+	char *slot;
+	PGconn *sql, *repl;
+	pthread_mutex_t lock; /* repl: the reader and the status thread */
+	int version;          /* server_version_num */
+	int proto;
+	pgo_table *tables;
+	size_t ntables;
+	pgo_rel **rels; /* open addressing by relid */
+	size_t relcap, nrels;
+	char **typnames; /* Type messages: "oid\tname" */
+	size_t ntypnames;
+	txbuf *tx;
+	pgo_decoder dec, replay;
+	/* transaction being received */
+	bool in_txn;
+	uint64_t txn_lsn;
+	int64_t txn_time;
+	uint32_t txn_xid;
+	uint32_t stream_xid; /* top-level xid of the current stream block */
+	/* progress */
+	uint64_t received;
+	uint64_t sent_flush;
+	int64_t last_status_ms;
+	int64_t last_heartbeat_ms;
+	pgo_sample *samples; /* commits seen, one per second, for the delay */
+	size_t nsamples, capsamples;
+	/* thread */
+	pthread_t thread, status_thread;
+	bool started, status_started;
+	atomic_bool done;
+	syncd_status status;
+	char err[2048];
+	char sqlstate[6];
+} pgo_db;
+
+struct pgo {
+	syncd_instance *inst;
+	const syncd_host *host;
+	const char *conninfo, *publication, *custom_slot;
+	bool autocreate;
+	int64_t delay_ms, heartbeat_ms, status_ms, spill;
+	size_t npatterns;
+	const char **patterns;
+	size_t ndbs;
+	pgo_db *dbs;
+	atomic_bool abort; /* a database failed: the others stop too */
+};
+
+static int64_t
+pgo_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Microseconds since PostgreSQL's epoch, for status updates. */
+static int64_t
+pgo_now_pg(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000 -
+	       PGO_EPOCH_OFFSET_US;
+}
+
+static bool pgo_fail(pgo_db *db, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Records why this database failed; the run thread reports it. */
+static bool
+pgo_fail(pgo_db *db, const char *sqlstate, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	if (db->err[0])
+		return false; /* the first reason wins */
+	va_start(ap, fmt);
+	vsnprintf(db->err, sizeof db->err, fmt, ap);
+	va_end(ap);
+	n = strlen(db->err);
+	while (n > 0 && (db->err[n - 1] == '\n' || db->err[n - 1] == ' '))
+		db->err[--n] = '\0';
+	snprintf(db->sqlstate, sizeof db->sqlstate, "%s",
+	         sqlstate ? sqlstate : "");
+	return false;
+}
+
+static const char *
+pgo_sqlstate(const PGresult *res)
+{
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	return s && *s ? s : NULL;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static PGconn *
+pgo_connect(pgo_db *db, bool replication)
+{
+	const char *keys[] = {"dbname", "dbname", "replication",
+	                      "fallback_application_name", NULL};
+	const char *vals[] = {db->src->conninfo ? db->src->conninfo : "",
+	                      db->dbname, replication ? "database" : NULL,
+	                      "syncd", NULL};
+	PGconn *c;
+
+	if (!replication) {
+		keys[2] = "fallback_application_name";
+		vals[2] = "syncd";
+		keys[3] = NULL;
+		vals[3] = NULL;
+	}
+	c = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(c) != CONNECTION_OK) {
+		pgo_fail(db, "08001",
+		         "could not connect to source database \"%s\"%s: %s",
+		         db->dbname, replication ? " for replication" : "",
+		         PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Runs a query with text parameters; NULL (and the failure recorded) on
+ * error. */
+static PGresult *
+pgo_query(pgo_db *db, PGconn *c, const char *what, const char *sql, int nparams,
+          const char *const *params)
+{
+	PGresult *res =
+	    PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		pgo_fail(db, pgo_sqlstate(res),
+		         "%s in database \"%s\" failed: %s", what, db->dbname,
+		         PQerrorMessage(c));
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static char *
+pgo_ident(PGconn *c, const char *name)
+{
+	char *q = PQescapeIdentifier(c, name, strlen(name));
+	char *s = q ? strdup(q) : NULL;
+	PQfreemem(q);
+	return s;
+}
+
+/* ---- tables ------------------------------------------------------------ */
+
+static void
+pgo_free_tables(pgo_db *db)
+{
+	for (size_t i = 0; i < db->ntables; i++) {
+		pgo_table *t = &db->tables[i];
+		for (size_t k = 0; k < t->ncols; k++) {
+			free(t->cols[k].name);
+			free(t->cols[k].type_name);
+		}
+		free(t->cols);
+		free(t->schema);
+		free(t->name);
+	}
+	free(db->tables);
+	db->tables = NULL;
+	db->ntables = 0;
+}
+
+static bool
+pgo_matches(pgo *s, const char *schema, const char *table)
+{
+	char full[1024];
+
+	if (s->npatterns == 0)
+		return true;
+	snprintf(full, sizeof full, "%s.%s", schema, table);
+	for (size_t i = 0; i < s->npatterns; i++) {
+		const char *p = s->patterns[i];
+		if (strchr(p, '.') ? fnmatch(p, full, 0) == 0
+		                   : strcmp(schema, "public") == 0 &&
+		                         fnmatch(p, table, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The characters the reference forbids in names (DESIGN §5 "Names"). */
+static const char *
+pgo_bad_name(const char *name, const char *forbidden)
+{
+	if (strlen(name) > 63)
+		return "is longer than 63 bytes";
+	if (strpbrk(name, forbidden))
+		return "contains a character syncd cannot sync";
+	return NULL;
+}
+
+/* Lists the selected tables with their columns and keys. Tables matched
+ * but unusable (no primary key, a forbidden name) are failures naming
+ * them; check_only reports every problem, else the first. */
+static bool
+pgo_select_tables(pgo_db *db, bool *problems)
+{
+	pgo *s = db->src;
+	PGresult *res, *cols;
+	char *oids;
+	size_t len = 0, cap = 64;
+	bool ok = true;
+	const char *sql =
+	    "SELECT c.oid, n.nspname, c.relname, c.relreplident, "
+	    "       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
+	    "               AND i.indisprimary) "
+	    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	    "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
+	    "  AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+	    "  AND n.nspname !~ '^pg_(toast|temp)' "
+	    "ORDER BY n.nspname, c.relname";
+
+	pgo_free_tables(db);
+	res = pgo_query(db, db->sql, "listing tables", sql, 0, NULL);
+	if (!res)
+		return false;
+	db->tables = calloc((size_t) PQntuples(res) + 1, sizeof(pgo_table));
+	oids = malloc(cap);
+	strcpy(oids, "{");
+	len = 1;
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *schema = PQgetvalue(res, i, 1);
+		const char *name = PQgetvalue(res, i, 2);
+		bool has_pk = strcmp(PQgetvalue(res, i, 4), "t") == 0;
+		const char *why;
+		pgo_table *t;
+
+		if (!pgo_matches(s, schema, name))
+			continue;
+		if (!has_pk) {
+			/* without patterns, tables without a key are simply not
+			 * selected; named ones are an error */
+			if (s->npatterns == 0)
+				continue;
+			s->host->log(
+			    s->inst, SYNCD_LOG_ERROR,
+			    "table %s.%s in database \"%s\" has no primary "
+			    "key: "
+			    "syncd cannot apply its updates and deletes; add a "
+			    "primary key, or leave it out of tables",
+			    schema, name, db->dbname);
+			*problems = true;
+			ok = false;
+			continue;
+		}
+		if ((why = pgo_bad_name(schema, "\".'<>")) ||
+		    (why = pgo_bad_name(name, "\".'<>"))) {
+			s->host->log(
+			    s->inst, SYNCD_LOG_ERROR,
+			    "table %s.%s in database \"%s\": the name %s; "
+			    "rename it, or leave it out of tables",
+			    schema, name, db->dbname, why);
+			*problems = true;
+			ok = false;
+			continue;
+		}
+		t = &db->tables[db->ntables++];
+		t->oid = (uint32_t) strtoul(PQgetvalue(res, i, 0), NULL, 10);
+		t->schema = strdup(schema);
+		t->name = strdup(name);
+		t->replident = PQgetvalue(res, i, 3)[0];
+		t->has_pk = true;
+		while (len + 16 > cap)
+			oids = realloc(oids, cap *= 2);
+		len += (size_t) sprintf(oids + len, "%s%u", len > 1 ? "," : "",
+		                        t->oid);
+	}
+	PQclear(res);
+	strcpy(oids + len, "}");
+	if (!ok) {
+		free(oids);
+		return pgo_fail(db, NULL,
+		                "some selected tables of database \"%s\" "
+		                "cannot be synced (see above)",
+		                db->dbname);
+	}
+	if (db->ntables == 0) {
+		free(oids);
+		return pgo_fail(
+		    db, NULL,
+		    "no table of database \"%s\" is selected: tables = "
+		    "%s matches no table with a primary key",
+		    db->dbname, s->npatterns ? "(as set)" : "(all)");
+	}
+	{
+		const char *params[] = {oids};
+		const char *csql =
+		    db->version >= 120000
+		        ? "SELECT a.attrelid, a.attname, a.atttypid, "
+		          "       format_type(a.atttypid, a.atttypmod), "
+		          "a.attnotnull, "
+		          "       coalesce(a.attnum = ANY (i.indkey), false) "
+		          "FROM pg_attribute a LEFT JOIN pg_index i "
+		          "  ON i.indrelid = a.attrelid AND i.indisprimary "
+		          "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
+		          "  AND NOT a.attisdropped AND a.attgenerated = '' "
+		          "ORDER BY a.attrelid, a.attnum"
+		        : "SELECT a.attrelid, a.attname, a.atttypid, "
+		          "       format_type(a.atttypid, a.atttypmod), "
+		          "a.attnotnull, "
+		          "       coalesce(a.attnum = ANY (i.indkey), false) "
+		          "FROM pg_attribute a LEFT JOIN pg_index i "
+		          "  ON i.indrelid = a.attrelid AND i.indisprimary "
+		          "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
+		          "  AND NOT a.attisdropped "
+		          "ORDER BY a.attrelid, a.attnum";
+		cols =
+		    pgo_query(db, db->sql, "listing columns", csql, 1, params);
+	}
+	free(oids);
+	if (!cols)
+		return false;
+	for (int i = 0; i < PQntuples(cols); i++) {
+		uint32_t oid =
+		    (uint32_t) strtoul(PQgetvalue(cols, i, 0), NULL, 10);
+		const char *name = PQgetvalue(cols, i, 1);
+		const char *why = pgo_bad_name(name, "\"'");
+		for (size_t k = 0; k < db->ntables; k++) {
+			pgo_table *t = &db->tables[k];
+			pgo_col *c;
+			if (t->oid != oid)
+				continue;
+			if (why) {
+				s->host->log(s->inst, SYNCD_LOG_ERROR,
+				             "column %s of %s.%s in database "
+				             "\"%s\": the "
+				             "name %s; rename it",
+				             name, t->schema, t->name,
+				             db->dbname, why);
+				*problems = true;
+				ok = false;
+			}
+			t->cols =
+			    realloc(t->cols, (t->ncols + 1) * sizeof *t->cols);
+			c = &t->cols[t->ncols++];
+			c->name = strdup(name);
+			c->typid = (uint32_t) strtoul(PQgetvalue(cols, i, 2),
+			                              NULL, 10);
+			c->type_name = strdup(PQgetvalue(cols, i, 3));
+			c->notnull = strcmp(PQgetvalue(cols, i, 4), "t") == 0;
+			c->key = strcmp(PQgetvalue(cols, i, 5), "t") == 0;
+		}
+	}
+	PQclear(cols);
+	if (!ok)
+		return pgo_fail(db, NULL,
+		                "some selected columns of database \"%s\" "
+		                "cannot be synced (see above)",
+		                db->dbname);
+	return true;
+}
+
+static pgo_table *
+pgo_table_by_oid(pgo_db *db, uint32_t oid)
+{
+	for (size_t i = 0; i < db->ntables; i++)
+		if (db->tables[i].oid == oid)
+			return &db->tables[i];
+	return NULL;
+}
+
+/* ---- publication --------------------------------------------------------- */
+
+/* Checks that the publication publishes every operation and every selected
+ * table; with apply and publication.autocreate, creates it or adds what is
+ * missing, else fails with the statement that would fix it. */
+static bool
+pgo_publication(pgo_db *db, bool apply, bool *problems)
+{
+	pgo *s = db->src;
+	const char *params[] = {s->publication};
+	PGresult *res;
+	bool exists, all_tables = false, ops_ok = true;
+	char *pub = pgo_ident(db->sql, s->publication);
+	char *missing = NULL;
+	size_t mlen = 0, nmissing = 0;
+
+	res =
+	    pgo_query(db, db->sql, "reading the publication",
+	              db->version >= 110000
+	                  ? "SELECT puballtables, pubinsert AND pubupdate AND "
+	                    "pubdelete AND pubtruncate FROM pg_publication "
+	                    "WHERE pubname = $1"
+	                  : "SELECT puballtables, pubinsert AND pubupdate AND "
+	                    "pubdelete FROM pg_publication WHERE pubname = $1",
+	              1, params);
+	if (!res) {
+		free(pub);
+		return false;
+	}
+	exists = PQntuples(res) == 1;
+	if (exists) {
+		all_tables = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		ops_ok = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	}
+	PQclear(res);
+	if (!ops_ok) {
+		*problems = true;
+		free(pub);
+		return pgo_fail(
+		    db, NULL,
+		    "publication %s in database \"%s\" does not publish "
+		    "every operation; run ALTER PUBLICATION %s SET "
+		    "(publish = 'insert, update, delete, truncate')",
+		    s->publication, db->dbname, s->publication);
+	}
+
+	/* the selected tables the publication lacks */
+	if (!all_tables) {
+		PGresult *have = NULL;
+		if (exists) {
+			have = pgo_query(
+			    db, db->sql, "reading the publication's tables",
+			    "SELECT schemaname, tablename FROM "
+			    "pg_publication_tables WHERE pubname = $1",
+			    1, params);
+			if (!have) {
+				free(pub);
+				return false;
+			}
+		}
+		for (size_t i = 0; i < db->ntables; i++) {
+			pgo_table *t = &db->tables[i];
+			bool found = false;
+			char *sn, *tn;
+			for (int k = 0; have && k < PQntuples(have) && !found;
+			     k++)
+				found = strcmp(PQgetvalue(have, k, 0),
+				               t->schema) == 0 &&
+				        strcmp(PQgetvalue(have, k, 1),
+				               t->name) == 0;
+			if (found)
+				continue;
+			sn = pgo_ident(db->sql, t->schema);
+			tn = pgo_ident(db->sql, t->name);
+			missing = realloc(missing,
+			                  mlen + strlen(sn) + strlen(tn) + 4);
+			mlen += (size_t) sprintf(missing + mlen, "%s%s.%s",
+			                         nmissing ? ", " : "", sn, tn);
+			nmissing++;
+			free(sn);
+			free(tn);
+		}
+		PQclear(have);
+	}
+	if (nmissing == 0 && exists) {
+		free(pub);
+		return true;
+	}
+	/* only tables with a primary key are ever added (all selected ones
+	 * have one), so the application's own UPDATE and DELETE keep working */
+	if (!s->autocreate || !apply) {
+		bool fatal = !s->autocreate;
+		if (fatal)
+			*problems = true;
+		s->host->log(
+		    s->inst, fatal ? SYNCD_LOG_ERROR : SYNCD_LOG_INFO,
+		    "publication %s in database \"%s\" %s %s; %s: %s "
+		    "PUBLICATION %s %s TABLE %s",
+		    s->publication, db->dbname,
+		    exists ? "lacks" : "does not exist and is needed for",
+		    missing ? missing : "", fatal ? "fix" : "syncd will run",
+		    exists ? "ALTER" : "CREATE", pub, exists ? "ADD" : "FOR",
+		    missing ? missing : "");
+		free(missing);
+		free(pub);
+		return fatal ? pgo_fail(db, NULL,
+		                        "publication %s in database \"%s\" "
+		                        "is incomplete (see above)",
+		                        s->publication, db->dbname)
+		             : true;
+	}
+	{
+		size_t n = strlen(pub) + (missing ? strlen(missing) : 0) + 64;
+		char *sql = malloc(n);
+		snprintf(sql, n, "%s PUBLICATION %s %s TABLE %s",
+		         exists ? "ALTER" : "CREATE", pub,
+		         exists ? "ADD" : "FOR", missing);
+		res = pgo_query(db, db->sql,
+		                exists ? "adding tables to the "
+		                         "publication"
+		                       : "creating the publication",
+		                sql, 0, NULL);
+		if (res)
+			s->host->log(s->inst, SYNCD_LOG_INFO,
+			             "database \"%s\": %s", db->dbname, sql);
+		free(sql);
+	}
+	free(missing);
+	free(pub);
+	if (!res)
+		return false;
+	PQclear(res);
+	return true;
+}
+
+/* ---- slot ------------------------------------------------------------------
+ */
+
+static char *
+pgo_slot_name(pgo *s, const char *dbname)
+{
+	const char *job = s->host->job_name(s->inst);
+	char buf[256];
+	size_t n;
+
+	if (s->custom_slot)
+		return strdup(s->custom_slot);
+	if (s->ndbs == 1)
+		snprintf(buf, sizeof buf, "syncd_%s", job);
+	else
+		snprintf(buf, sizeof buf, "syncd_%s_%s", job, dbname);
+	/* slot names are [a-z0-9_], at most 63 */
+	for (char *p = buf; *p; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char) (*p - 'A' + 'a');
+		else if (!((*p >= 'a' && *p <= 'z') ||
+		           (*p >= '0' && *p <= '9')))
+			*p = '_';
+	}
+	n = strlen(buf);
+	if (n > 63) {
+		/* keep it unique: a hash of the whole name at the end */
+		unsigned h = 5381;
+		for (size_t i = 0; i < n; i++)
+			h = h * 33 + (unsigned char) buf[i];
+		snprintf(buf + 54, sizeof buf - 54, "_%08x", h);
+	}
+	return strdup(buf);
+}
+
+static uint64_t
+pgo_parse_lsn(const char *s)
+{
+	unsigned hi = 0, lo = 0;
+	if (!s || sscanf(s, "%X/%X", &hi, &lo) != 2)
+		return 0;
+	return ((uint64_t) hi << 32) | lo;
+}
+
+/* Checks the slot; creates it when missing and allowed. *confirmed is its
+ * confirmed position (0 when just created). */
+static bool
+pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
+         bool *created)
+{
+	pgo *s = db->src;
+	const char *params[] = {db->slot};
+	PGresult *res;
+
+	*confirmed = 0;
+	*created = false;
+	res = pgo_query(db, db->sql, "reading the replication slot",
+	                db->version >= 130000
+	                    ? "SELECT plugin, slot_type, database, active, "
+	                      "active_pid, wal_status, confirmed_flush_lsn "
+	                      "FROM pg_replication_slots WHERE slot_name = $1"
+	                    : "SELECT plugin, slot_type, database, active, "
+	                      "active_pid, 'reserved', confirmed_flush_lsn "
+	                      "FROM pg_replication_slots WHERE slot_name = $1",
+	                1, params);
+	if (!res)
+		return false;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		if (s->custom_slot) {
+			*problems = true;
+			return pgo_fail(
+			    db, NULL,
+			    "custom.slot.name = %s: no such replication slot "
+			    "in the source; create it with SELECT "
+			    "pg_create_logical_replication_slot('%s', "
+			    "'pgoutput') or remove the key",
+			    db->slot, db->slot);
+		}
+		res = pgo_query(
+		    db, db->sql, "counting replication slots",
+		    "SELECT current_setting('max_replication_slots')::int "
+		    "- (SELECT count(*) FROM pg_replication_slots)",
+		    0, NULL);
+		if (!res)
+			return false;
+		if (atoi(PQgetvalue(res, 0, 0)) <= 0) {
+			PQclear(res);
+			*problems = true;
+			return pgo_fail(
+			    db, "53400",
+			    "no free replication slot in the source (all "
+			    "max_replication_slots are in use); drop an "
+			    "unused slot or raise max_replication_slots");
+		}
+		PQclear(res);
+		if (!apply)
+			return true;
+		{
+			char *slot = pgo_ident(db->repl, db->slot);
+			size_t n = strlen(slot) + 80;
+			char *sql = malloc(n);
+			PGresult *r;
+			snprintf(sql, n,
+			         "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput "
+			         "NOEXPORT_SNAPSHOT",
+			         slot);
+			r = PQexec(db->repl, sql);
+			free(sql);
+			free(slot);
+			if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+				pgo_fail(db, pgo_sqlstate(r),
+				         "could not create replication slot %s "
+				         "in database "
+				         "\"%s\": %s",
+				         db->slot, db->dbname,
+				         PQerrorMessage(db->repl));
+				PQclear(r);
+				return false;
+			}
+			*confirmed = pgo_parse_lsn(PQgetvalue(r, 0, 1));
+			PQclear(r);
+		}
+		*created = true;
+		s->host->log(s->inst, SYNCD_LOG_INFO,
+		             "created replication slot %s in database \"%s\" "
+		             "at " SYNCD_LSN_FMT,
+		             db->slot, db->dbname, SYNCD_LSN_ARGS(*confirmed));
+		return true;
+	}
+	/* an existing slot must be ours to use */
+	if (strcmp(PQgetvalue(res, 0, 1), "logical") != 0 ||
+	    strcmp(PQgetvalue(res, 0, 0), "pgoutput") != 0) {
+		pgo_fail(db, NULL,
+		         "replication slot %s is a %s slot with plugin %s; "
+		         "syncd needs a logical slot with pgoutput",
+		         db->slot, PQgetvalue(res, 0, 1),
+		         PQgetvalue(res, 0, 0));
+	} else if (strcmp(PQgetvalue(res, 0, 2), db->dbname) != 0) {
+		pgo_fail(db, NULL,
+		         "replication slot %s belongs to database \"%s\", "
+		         "not \"%s\"",
+		         db->slot, PQgetvalue(res, 0, 2), db->dbname);
+	} else if (strcmp(PQgetvalue(res, 0, 3), "t") == 0) {
+		pgo_fail(
+		    db, "55006",
+		    "replication slot %s is active for PID %s: "
+		    "another syncd or a subscriber is using it; stop it first, "
+		    "or give this job another name",
+		    db->slot, PQgetvalue(res, 0, 4));
+	} else if (strcmp(PQgetvalue(res, 0, 5), "lost") == 0) {
+		pgo_fail(
+		    db, NULL,
+		    "replication slot %s has lost WAL it needs "
+		    "(wal_status = lost): changes are missing; drop the slot "
+		    "and re-sync with mode = full+incremental",
+		    db->slot);
+	}
+	*confirmed = pgo_parse_lsn(PQgetvalue(res, 0, 6));
+	PQclear(res);
+	if (db->err[0]) {
+		*problems = true;
+		return false;
+	}
+	return true;
+}
+
+/* ---- relations -------------------------------------------------------------
+ */
+
+static pgo_rel *
+pgo_rel_find(pgo_db *db, uint32_t relid)
+{
+	if (!db->relcap)
+		return NULL;
+	for (size_t i = relid & (db->relcap - 1);;
+	     i = (i + 1) & (db->relcap - 1)) {
+		if (!db->rels[i])
+			return NULL;
+		if (db->rels[i]->relid == relid)
+			return db->rels[i];
+	}
+}
+
+static void
+pgo_rel_free(pgo_rel *r)
+{
+	if (!r)
+		return;
+	for (uint32_t i = 0; i < r->rel.ncolumns; i++) {
+		free((char *) r->cols[i].name);
+		free((char *) r->cols[i].type_name);
+	}
+	free(r->cols);
+	free((char *) r->rel.schema);
+	free((char *) r->rel.table);
+	free(r->oldv);
+	free(r->newv);
+	free(r);
+}
+
+static void
+pgo_rel_put(pgo_db *db, pgo_rel *r)
+{
+	size_t i;
+	if (db->nrels * 2 >= db->relcap) {
+		size_t cap = db->relcap ? db->relcap * 2 : 64;
+		pgo_rel **old = db->rels;
+		size_t oldcap = db->relcap;
+		db->rels = calloc(cap, sizeof *db->rels);
+		db->relcap = cap;
+		db->nrels = 0;
+		for (size_t k = 0; k < oldcap; k++)
+			if (old[k])
+				pgo_rel_put(db, old[k]);
+		free(old);
+	}
+	for (i = r->relid & (db->relcap - 1); db->rels[i];
+	     i = (i + 1) & (db->relcap - 1)) {
+		if (db->rels[i]->relid == r->relid) {
+			pgo_rel_free(db->rels[i]);
+			db->rels[i] = r;
+			return;
+		}
+	}
+	db->rels[i] = r;
+	db->nrels++;
+}
+
+static const char *
+pgo_type_name(pgo_db *db, uint32_t typid, int32_t typmod, const pgo_table *t,
+              const char *col)
+{
+	static __thread char buf[64];
+	for (size_t i = 0; t && i < t->ncols; i++)
+		if (strcmp(t->cols[i].name, col) == 0 &&
+		    t->cols[i].typid == typid)
+			return t->cols[i].type_name;
+	for (size_t i = 0; i < db->ntypnames; i++) {
+		unsigned oid = (unsigned) strtoul(db->typnames[i], NULL, 10);
+		if (oid == typid)
+			return strchr(db->typnames[i], '\t') + 1;
+	}
+	(void) typmod;
+	snprintf(buf, sizeof buf, "oid %u", typid);
+	return buf;
+}
+
+static syncd_status
+pgo_emit(pgo_db *db, syncd_event *ev)
+{
+	ev->stream = db->stream;
+	return db->src->host->emit(db->src->inst, ev);
+}
+
+/* A Relation message: the relation's current shape. */
+static bool
+pgo_on_relation(pgo_db *db, const pgo_msg *m)
+{
+	pgo_rel *r = calloc(1, sizeof *r);
+	const pgo_table *t = pgo_table_by_oid(db, m->relid);
+	syncd_event ev = {.type = SYNCD_EV_RELATION};
+	bool any_key = false;
+
+	r->relid = m->relid;
+	r->selected = t != NULL;
+	r->rel.id = ((uint64_t) db->stream << 32) | m->relid;
+	r->rel.database = db->dbname;
+	r->rel.schema = strdup(m->nspname);
+	r->rel.table = strdup(m->relname);
+	r->rel.replica_identity = m->replident;
+	r->rel.ncolumns = m->natts;
+	r->cols = calloc((size_t) m->natts + 1, sizeof *r->cols);
+	r->oldv = calloc((size_t) m->natts + 1, sizeof *r->oldv);
+	r->newv = calloc((size_t) m->natts + 1, sizeof *r->newv);
+	for (uint16_t i = 0; i < m->natts; i++) {
+		syncd_column *c = &r->cols[i];
+		c->name = strdup(m->atts[i].name);
+		c->type_oid = m->atts[i].typid;
+		c->typmod = m->atts[i].typmod;
+		c->type_name = strdup(pgo_type_name(db, m->atts[i].typid,
+		                                    m->atts[i].typmod, t,
+		                                    m->atts[i].name));
+		/* the key is the primary key: under REPLICA IDENTITY FULL
+		 * pgoutput flags every column */
+		for (size_t k = 0; t && k < t->ncols; k++)
+			if (strcmp(t->cols[k].name, c->name) == 0) {
+				if (t->cols[k].key)
+					c->flags |= SYNCD_COL_KEY;
+				if (t->cols[k].notnull)
+					c->flags |= SYNCD_COL_NOT_NULL;
+			}
+		any_key |= (c->flags & SYNCD_COL_KEY) != 0;
+	}
+	if (!any_key) /* not in the catalog we read: trust the stream */
+		for (uint16_t i = 0; i < m->natts; i++)
+			if (m->atts[i].flags & 1)
+				r->cols[i].flags |= SYNCD_COL_KEY;
+	r->rel.columns = r->cols;
+	pgo_rel_put(db, r);
+	if (!r->selected)
+		return true;
+	ev.rel = &r->rel;
+	ev.lsn = db->txn_lsn;
+	return pgo_emit(db, &ev) == SYNCD_OK;
+}
+
+static bool
+pgo_values(pgo_db *db, const pgo_rel *r, const pgo_tuple *t, syncd_value *out)
+{
+	if (t->ncols != r->rel.ncolumns)
+		return pgo_fail(
+		    db, NULL,
+		    "a change for %s.%s has %u columns but its relation "
+		    "has %u; the stream is inconsistent",
+		    r->rel.schema, r->rel.table, t->ncols, r->rel.ncolumns);
+	for (uint16_t i = 0; i < t->ncols; i++) {
+		const pgo_value *v = &t->cols[i];
+		out[i].len = v->len;
+		out[i].data = v->data;
+		switch (v->kind) {
+		case 'n': out[i].kind = SYNCD_VALUE_NULL; break;
+		case 'u': out[i].kind = SYNCD_VALUE_UNCHANGED; break;
+		case 'b': out[i].kind = SYNCD_VALUE_BINARY; break;
+		default: out[i].kind = SYNCD_VALUE_TEXT; break;
+		}
+	}
+	return true;
+}
+
+static bool
+pgo_on_change(pgo_db *db, const pgo_msg *m)
+{
+	syncd_event ev = {.lsn = db->txn_lsn,
+	                  .commit_time = db->txn_time,
+	                  .xid = db->txn_xid};
+	pgo_rel *r;
+
+	if (m->type == 'T') {
+		const syncd_relation *rels[1024];
+		const syncd_relation **list =
+		    m->nrels <= 1024 ? rels : malloc(m->nrels * sizeof *list);
+		uint32_t n = 0;
+		bool ok;
+		for (uint32_t i = 0; i < m->nrels; i++) {
+			r = pgo_rel_find(db, m->relids[i]);
+			if (!r)
+				return pgo_fail(
+				    db, NULL,
+				    "TRUNCATE of relation %u that the "
+				    "stream never described",
+				    m->relids[i]);
+			if (r->selected)
+				list[n++] = &r->rel;
+		}
+		ev.type = SYNCD_EV_TRUNCATE;
+		ev.rels = list;
+		ev.nrels = n;
+		ev.rel = n ? list[0] : NULL;
+		ev.truncate_flags =
+		    ((m->flags & 1) ? SYNCD_TRUNCATE_CASCADE : 0) |
+		    ((m->flags & 2) ? SYNCD_TRUNCATE_RESTART_IDENTITY : 0);
+		ok = n == 0 || pgo_emit(db, &ev) == SYNCD_OK;
+		if (list != rels)
+			free(list);
+		return ok;
+	}
+	r = pgo_rel_find(db, m->relid);
+	if (!r)
+		return pgo_fail(db, NULL,
+		                "a change for relation %u that the stream "
+		                "never described",
+		                m->relid);
+	if (!r->selected)
+		return true;
+	ev.rel = &r->rel;
+	switch (m->type) {
+	case 'I':
+		ev.type = SYNCD_EV_INSERT;
+		if (!pgo_values(db, r, &m->new_tuple, r->newv))
+			return false;
+		ev.new_values = r->newv;
+		break;
+	case 'U':
+		ev.type = SYNCD_EV_UPDATE;
+		if (!pgo_values(db, r, &m->new_tuple, r->newv))
+			return false;
+		ev.new_values = r->newv;
+		if (m->old_kind) {
+			if (!pgo_values(db, r, &m->old_tuple, r->oldv))
+				return false;
+			ev.old_values = r->oldv;
+			ev.old_is_key = m->old_kind == 'K';
+		}
+		break;
+	default:
+		ev.type = SYNCD_EV_DELETE;
+		if (!pgo_values(db, r, &m->old_tuple, r->oldv))
+			return false;
+		ev.old_values = r->oldv;
+		ev.old_is_key = m->old_kind == 'K';
+		break;
+	}
+	return pgo_emit(db, &ev) == SYNCD_OK;
+}
+
+/* ---- progress
+ * ---------------------------------------------------------------- */
+
+/* Remembers, about once a second, the last commit received, so that the
+ * position confirmed can be held back by slot.flush.delay.time. */
+static void
+pgo_remember_commit(pgo_db *db, uint64_t lsn)
+{
+	int64_t now = pgo_now_ms();
+
+	/* the status thread reads the samples */
+	pthread_mutex_lock(&db->lock);
+	if (db->nsamples && now - db->samples[db->nsamples - 1].at_ms < 1000) {
+		db->samples[db->nsamples - 1].lsn = lsn;
+	} else {
+		if (db->nsamples == db->capsamples) {
+			db->capsamples =
+			    db->capsamples ? db->capsamples * 2 : 256;
+			db->samples = realloc(
+			    db->samples, db->capsamples * sizeof *db->samples);
+		}
+		db->samples[db->nsamples++] = (pgo_sample){lsn, now};
+	}
+	pthread_mutex_unlock(&db->lock);
+}
+
+/* What may be confirmed now: durable, and older than the delay. */
+static uint64_t
+pgo_confirmable(pgo_db *db)
+{
+	pgo *s = db->src;
+	uint64_t flushed = s->host->flushed_lsn(s->inst, db->stream);
+	int64_t cutoff = pgo_now_ms() - s->delay_ms;
+	uint64_t best = db->sent_flush;
+	size_t drop = 0;
+
+	if (s->delay_ms == 0)
+		return flushed > best ? flushed : best;
+	for (size_t i = 0; i < db->nsamples && db->samples[i].at_ms <= cutoff;
+	     i++) {
+		if (db->samples[i].lsn <= flushed && db->samples[i].lsn > best)
+			best = db->samples[i].lsn;
+		if (db->samples[i].lsn <= flushed)
+			drop = i; /* keep the last one passed as the floor */
+	}
+	if (drop) {
+		memmove(db->samples, db->samples + drop,
+		        (db->nsamples - drop) * sizeof *db->samples);
+		db->nsamples -= drop;
+	}
+	return best;
+}
+
+/* The last WAL position received (written by the reader, read by the
+ * status thread). */
+static uint64_t
+pgo_received(pgo_db *db)
+{
+	return __atomic_load_n(&db->received, __ATOMIC_RELAXED);
+}
+
+/* Sends a standby status update; caller holds db->lock. */
+static bool
+pgo_send_status(pgo_db *db, bool reply)
+{
+	char msg[34];
+	uint64_t flush = pgo_confirmable(db);
+
+	uint64_t received = pgo_received(db);
+
+	pgo_standby_status(msg, received > flush ? received : flush, flush,
+	                   flush, pgo_now_pg(), reply);
+	if (PQputCopyData(db->repl, msg, sizeof msg) <= 0 ||
+	    PQflush(db->repl) < 0)
+		return pgo_fail(db, "08006",
+		                "could not send a status update to "
+		                "database \"%s\": %s",
+		                db->dbname, PQerrorMessage(db->repl));
+	if (flush > db->sent_flush)
+		db->src->host->log(db->src->inst, SYNCD_LOG_DEBUG,
+		                   "database \"%s\": confirmed " SYNCD_LSN_FMT,
+		                   db->dbname, SYNCD_LSN_ARGS(flush));
+	db->sent_flush = flush;
+	db->last_status_ms = pgo_now_ms();
+	return true;
+}
+
+/* Keeps the server answered while the reader is blocked in emit(). */
+static void *
+pgo_status_main(void *arg)
+{
+	pgo_db *db = arg;
+	pgo *s = db->src;
+
+	while (!atomic_load(&db->done)) {
+		usleep(100 * 1000);
+		pthread_mutex_lock(&db->lock);
+		if (!atomic_load(&db->done) &&
+		    pgo_now_ms() - db->last_status_ms >= s->status_ms)
+			pgo_send_status(db, false);
+		pthread_mutex_unlock(&db->lock);
+	}
+	return NULL;
+}
+
+/* ---- the stream
+ * ------------------------------------------------------------------ */
+
+static bool pgo_handle(pgo_db *db, const char *data, size_t len, bool replay);
+
+static bool
+pgo_replay_one(void *ctx, const char *msg, size_t len)
+{
+	return pgo_handle(ctx, msg, len, true);
+}
+
+static bool
+pgo_commit(pgo_db *db, uint64_t lsn, int64_t time)
+{
+	syncd_event ev = {.type = SYNCD_EV_COMMIT,
+	                  .lsn = lsn,
+	                  .commit_time = time,
+	                  .xid = db->txn_xid};
+	db->in_txn = false;
+	pgo_remember_commit(db, lsn);
+	return pgo_emit(db, &ev) == SYNCD_OK;
+}
+
+static bool
+pgo_begin(pgo_db *db, uint64_t lsn, int64_t pg_time, uint32_t xid)
+{
+	syncd_event ev = {.type = SYNCD_EV_BEGIN};
+	db->in_txn = true;
+	db->txn_lsn = lsn;
+	db->txn_time = pg_time + PGO_EPOCH_OFFSET_US;
+	db->txn_xid = xid;
+	ev.lsn = lsn;
+	ev.commit_time = db->txn_time;
+	ev.xid = xid;
+	return pgo_emit(db, &ev) == SYNCD_OK;
+}
+
+/* One pgoutput message. replay: a message of a streamed transaction,
+ * buffered until its commit. */
+static bool
+pgo_handle(pgo_db *db, const char *data, size_t len, bool replay)
+{
+	pgo_decoder *d = replay ? &db->replay : &db->dec;
+	char err[512];
+	pgo_msg m;
+
+	if (!pgo_decode(d, data, len, &m, err, sizeof err))
+		return pgo_fail(db, NULL,
+		                "malformed message from database \"%s\" "
+		                "after " SYNCD_LSN_FMT
+		                ": %s; nothing after it is "
+		                "confirmed",
+		                db->dbname, SYNCD_LSN_ARGS(db->received), err);
+	/* inside a stream block, changes wait for their transaction's end */
+	if (!replay && m.has_xid) {
+		if (m.type == 'M' && !(m.flags & 1))
+			return true; /* a non-transactional message: nothing to
+			                keep */
+		if (!txbuf_add(db->tx, db->stream_xid, m.xid, data, len, err,
+		               sizeof err))
+			return pgo_fail(db, NULL, "database \"%s\": %s",
+			                db->dbname, err);
+		return true;
+	}
+	switch (m.type) {
+	case 'B':
+		if (db->in_txn)
+			return pgo_fail(db, NULL,
+			                "database \"%s\": Begin inside a "
+			                "transaction",
+			                db->dbname);
+		return pgo_begin(db, m.lsn, m.time, m.xid);
+	case 'C':
+		if (!db->in_txn)
+			return pgo_fail(db, NULL,
+			                "database \"%s\": Commit outside a "
+			                "transaction",
+			                db->dbname);
+		if (m.lsn != db->txn_lsn)
+			return pgo_fail(
+			    db, NULL,
+			    "database \"%s\": commit LSN " SYNCD_LSN_FMT
+			    " differs from the Begin's " SYNCD_LSN_FMT,
+			    db->dbname, SYNCD_LSN_ARGS(m.lsn),
+			    SYNCD_LSN_ARGS(db->txn_lsn));
+		return pgo_commit(db, m.lsn, db->txn_time);
+	case 'O': return true;
+	case 'R': return pgo_on_relation(db, &m);
+	case 'Y': {
+		char *entry =
+		    malloc(strlen(m.nspname) + strlen(m.typname) + 16);
+		sprintf(entry, "%u\t%s.%s", m.typid, m.nspname, m.typname);
+		db->typnames = realloc(db->typnames, (db->ntypnames + 1) *
+		                                         sizeof *db->typnames);
+		db->typnames[db->ntypnames++] = entry;
+		return true;
+	}
+	case 'I':
+	case 'U':
+	case 'D':
+	case 'T':
+		if (!db->in_txn)
+			return pgo_fail(db, NULL,
+			                "database \"%s\": a change outside a "
+			                "transaction",
+			                db->dbname);
+		return pgo_on_change(db, &m);
+	case 'M':
+		/* our heartbeat, between transactions: a position the slot may
+		 * advance to once it is recorded like a commit */
+		if (!db->in_txn && !(m.flags & 1) &&
+		    strcmp(m.prefix, PGO_HEARTBEAT_PREFIX) == 0) {
+			db->txn_xid = 0;
+			return pgo_begin(db, m.lsn, pgo_now_pg(), 0) &&
+			       pgo_commit(db, m.lsn, db->txn_time);
+		}
+		return true;
+	case 'S': db->stream_xid = m.xid; return true;
+	case 'E': db->stream_xid = 0; return true;
+	case 'c':
+		if (db->in_txn)
+			return pgo_fail(db, NULL,
+			                "database \"%s\": Stream Commit inside "
+			                "a transaction",
+			                db->dbname);
+		if (!pgo_begin(db, m.lsn, m.time, m.xid))
+			return false;
+		if (!txbuf_replay(db->tx, m.xid, pgo_replay_one, db, err,
+		                  sizeof err))
+			return db->err[0]
+			           ? false
+			           : pgo_fail(db, NULL, "database \"%s\": %s",
+			                      db->dbname, err);
+		return pgo_commit(db, m.lsn, db->txn_time);
+	case 'A': txbuf_abort(db->tx, m.xid, m.subxid); return true;
+	}
+	return pgo_fail(db, NULL, "database \"%s\": unexpected message '%c'",
+	                db->dbname, m.type);
+}
+
+static void
+pgo_heartbeat(pgo_db *db)
+{
+	pgo *s = db->src;
+	PGresult *res;
+
+	if (!s->heartbeat_ms || db->version < 140000 ||
+	    pgo_now_ms() - db->last_heartbeat_ms < s->heartbeat_ms)
+		return;
+	db->last_heartbeat_ms = pgo_now_ms();
+	res = PQexec(
+	    db->sql,
+	    "SELECT pg_logical_emit_message(false, '" PGO_HEARTBEAT_PREFIX
+	    "', '')");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		s->host->log(s->inst, SYNCD_LOG_WARNING,
+		             "database \"%s\": heartbeat failed: %s",
+		             db->dbname, PQerrorMessage(db->sql));
+	PQclear(res);
+}
+
+static bool
+pgo_start_replication(pgo_db *db)
+{
+	pgo *s = db->src;
+	char *slot = pgo_ident(db->repl, db->slot);
+	char *pub = pgo_ident(db->repl, s->publication);
+	char *pubq = PQescapeLiteral(db->repl, pub, strlen(pub));
+	size_t n = strlen(slot) + strlen(pubq) + 256;
+	char *sql = malloc(n);
+	PGresult *res;
+
+	snprintf(sql, n,
+	         "START_REPLICATION SLOT %s LOGICAL 0/0 (proto_version '%d', "
+	         "publication_names %s%s%s)",
+	         slot, db->proto, pubq,
+	         db->proto >= 2 ? ", streaming 'on'" : "",
+	         db->version >= 140000 ? ", messages 'true'" : "");
+	res = PQexec(db->repl, sql);
+	free(sql);
+	free(slot);
+	free(pub);
+	PQfreemem(pubq);
+	if (PQresultStatus(res) != PGRES_COPY_BOTH) {
+		pgo_fail(db, pgo_sqlstate(res),
+		         "could not start replication from slot %s in database "
+		         "\"%s\": %s",
+		         db->slot, db->dbname, PQerrorMessage(db->repl));
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	s->host->log(
+	    s->inst, SYNCD_LOG_INFO,
+	    "database \"%s\": streaming from slot %s (pgoutput protocol "
+	    "%d%s)",
+	    db->dbname, db->slot, db->proto,
+	    db->proto >= 2 ? ", streaming of large transactions" : "");
+	return true;
+}
+
+/* Reads until a stop (at a transaction boundary) or a failure. */
+static bool
+pgo_stream(pgo_db *db)
+{
+	pgo *s = db->src;
+	bool ok = true;
+
+	while (ok) {
+		char *buf = NULL;
+		int r;
+		pgo_copydata cd;
+		char err[512];
+
+		if ((s->host->stopping(s->inst) || atomic_load(&s->abort)) &&
+		    !db->in_txn)
+			break;
+		pgo_heartbeat(db);
+		pthread_mutex_lock(&db->lock);
+		if (pgo_now_ms() - db->last_status_ms >= s->status_ms)
+			ok = pgo_send_status(db, false);
+		r = ok ? PQgetCopyData(db->repl, &buf, 1) : -2;
+		pthread_mutex_unlock(&db->lock);
+		if (!ok)
+			break;
+		if (r == 0) {
+			fd_set fds;
+			struct timeval tv = {0, 200 * 1000};
+			int sock = PQsocket(db->repl);
+			FD_ZERO(&fds);
+			FD_SET(sock, &fds);
+			if (select(sock + 1, &fds, NULL, NULL, &tv) < 0 &&
+			    errno != EINTR)
+				ok = pgo_fail(db, NULL, "select: %s",
+				              strerror(errno));
+			pthread_mutex_lock(&db->lock);
+			if (ok && !PQconsumeInput(db->repl))
+				ok = pgo_fail(db, "08006",
+				              "lost the replication connection "
+				              "to database \"%s\": %s",
+				              db->dbname,
+				              PQerrorMessage(db->repl));
+			pthread_mutex_unlock(&db->lock);
+			continue;
+		}
+		if (r == -1) {
+			PGresult *res = PQgetResult(db->repl);
+			ok = pgo_fail(db, pgo_sqlstate(res),
+			              "the server ended "
+			              "replication from database \"%s\": %s",
+			              db->dbname, PQerrorMessage(db->repl));
+			PQclear(res);
+			break;
+		}
+		if (r < 0) {
+			ok = pgo_fail(db, "08006",
+			              "lost the replication connection to "
+			              "database \"%s\": %s",
+			              db->dbname, PQerrorMessage(db->repl));
+			break;
+		}
+		if (!pgo_decode_copydata(buf, (size_t) r, &cd, err,
+		                         sizeof err)) {
+			ok = pgo_fail(db, NULL,
+			              "malformed replication message from "
+			              "database \"%s\": %s",
+			              db->dbname, err);
+		} else if (cd.type == 'k') {
+			if (cd.wal_end > pgo_received(db) && !db->in_txn)
+				__atomic_store_n(&db->received, cd.wal_end,
+				                 __ATOMIC_RELAXED);
+			if (cd.reply_requested) {
+				pthread_mutex_lock(&db->lock);
+				ok = pgo_send_status(db, false);
+				pthread_mutex_unlock(&db->lock);
+			}
+		} else {
+			if (cd.wal_start > pgo_received(db))
+				__atomic_store_n(&db->received, cd.wal_start,
+				                 __ATOMIC_RELAXED);
+			ok = pgo_handle(db, cd.data, cd.len, false);
+		}
+		PQfreemem(buf);
+	}
+	return ok;
+}
+
+/* ---- per database
+ * ------------------------------------------------------------------ */
+
+static bool
+pgo_server_checks(pgo_db *db, bool *problems)
+{
+	pgo *s = db->src;
+	PGresult *res =
+	    pgo_query(db, db->sql, "checking the server",
+	              "SELECT current_setting('server_version_num')::int,"
+	              " current_setting('wal_level'), "
+	              " (SELECT rolreplication OR rolsuper FROM pg_roles "
+	              "  WHERE rolname = current_user)",
+	              0, NULL);
+	bool ok = true;
+
+	if (!res)
+		return false;
+	db->version = atoi(PQgetvalue(res, 0, 0));
+	if (db->version < 100000) {
+		s->host->log(
+		    s->inst, SYNCD_LOG_ERROR,
+		    "database \"%s\": PostgreSQL %d is too old; syncd needs "
+		    "10 or later (pgoutput)",
+		    db->dbname, db->version / 10000);
+		ok = false;
+	}
+	if (strcmp(PQgetvalue(res, 0, 1), "logical") != 0) {
+		s->host->log(
+		    s->inst, SYNCD_LOG_ERROR,
+		    "database \"%s\": wal_level is %s; set wal_level = "
+		    "logical in postgresql.conf and restart the server",
+		    db->dbname, PQgetvalue(res, 0, 1));
+		ok = false;
+	}
+	if (strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+		s->host->log(
+		    s->inst, SYNCD_LOG_ERROR,
+		    "database \"%s\": the user has neither REPLICATION nor "
+		    "superuser; run ALTER ROLE ... REPLICATION",
+		    db->dbname);
+		ok = false;
+	}
+	PQclear(res);
+	/* pgoutput: 1 on 10-13, 2 (streaming of large transactions) on 14+ */
+	db->proto = db->version >= 140000 ? 2 : 1;
+	pgo_decoder_init(&db->dec, db->proto);
+	pgo_decoder_init(&db->replay, db->proto);
+	db->replay.in_stream = true;
+	if (!ok) {
+		*problems = true;
+		return pgo_fail(db, NULL,
+		                "the source server is not ready (see above)");
+	}
+	return true;
+}
+
+/* Connects and checks everything; with apply, creates what is missing. */
+static bool
+pgo_prepare(pgo_db *db, bool apply, bool *problems, uint64_t *slot_confirmed,
+            bool *slot_created)
+{
+	db->sql = pgo_connect(db, false);
+	if (!db->sql) {
+		*problems = true;
+		return false;
+	}
+	if (!pgo_server_checks(db, problems) ||
+	    !pgo_select_tables(db, problems) ||
+	    !pgo_publication(db, apply, problems))
+		return false;
+	db->repl = pgo_connect(db, true);
+	if (!db->repl) {
+		*problems = true;
+		return false;
+	}
+	return pgo_slot(db, apply, problems, slot_confirmed, slot_created);
+}
+
+static void
+pgo_close(pgo_db *db)
+{
+	if (db->repl)
+		PQfinish(db->repl);
+	if (db->sql)
+		PQfinish(db->sql);
+	db->repl = db->sql = NULL;
+}
+
+static void *
+pgo_db_main(void *arg)
+{
+	pgo_db *db = arg;
+	pgo *s = db->src;
+	bool ok;
+
+	ok = pgo_start_replication(db);
+	if (ok) {
+		db->last_status_ms = pgo_now_ms();
+		if (pthread_create(&db->status_thread, NULL, pgo_status_main,
+		                   db) == 0)
+			db->status_started = true;
+		ok = pgo_stream(db);
+	}
+	if (!ok)
+		atomic_store(&s->abort, true);
+	if (ok) {
+		/* clean stop: everything emitted becomes durable, then it is
+		 * confirmed */
+		if (s->host->drain(s->inst) != SYNCD_OK)
+			ok = pgo_fail(db, NULL,
+			              "the destination did not make the last "
+			              "changes durable");
+		pthread_mutex_lock(&db->lock);
+		if (ok)
+			ok = pgo_send_status(db, false);
+		pthread_mutex_unlock(&db->lock);
+	}
+	atomic_store(&db->done, true);
+	if (db->status_started)
+		pthread_join(db->status_thread, NULL);
+	if (ok) {
+		/* end the COPY: what the server still sends is dropped (it is
+		 * past what was confirmed and comes again next time), then its
+		 * CopyDone and the command's end */
+		PGresult *res;
+		char *buf;
+		int r;
+		PQputCopyEnd(db->repl, NULL);
+		PQflush(db->repl);
+		while ((r = PQgetCopyData(db->repl, &buf, 0)) > 0)
+			PQfreemem(buf);
+		while ((res = PQgetResult(db->repl)) != NULL) {
+			ExecStatusType st = PQresultStatus(res);
+			PQclear(res);
+			if (st == PGRES_COPY_BOTH || st == PGRES_COPY_OUT)
+				break;
+		}
+	}
+	db->status = ok ? SYNCD_OK : SYNCD_FATAL;
+	return NULL;
+}
+
+/* ---- plugin operations
+ * ---------------------------------------------------------------- */
+
+static void pgo_destroy(void *state);
+
+static syncd_status
+pgo_create(syncd_instance *inst, const syncd_host *host, void **state)
+{
+	pgo *s = calloc(1, sizeof *s);
+	size_t ndb;
+
+	s->inst = inst;
+	s->host = host;
+	s->conninfo = host->opt_string(inst, "conninfo");
+	s->publication = host->opt_string(inst, "publication");
+	s->autocreate = host->opt_bool(inst, "publication.autocreate");
+	s->custom_slot = host->opt_string(inst, "custom.slot.name");
+	s->delay_ms = host->opt_duration_ms(inst, "slot.flush.delay.time");
+	s->heartbeat_ms = host->opt_duration_ms(inst, "heartbeat.interval");
+	s->status_ms = host->opt_duration_ms(inst, "status.interval");
+	s->spill = host->opt_size(inst, "spill.threshold");
+	s->npatterns = host->opt_list_len(inst, "tables");
+	s->patterns = calloc(s->npatterns + 1, sizeof *s->patterns);
+	for (size_t i = 0; i < s->npatterns; i++)
+		s->patterns[i] = host->opt_list_item(inst, "tables", i);
+	*state = s;
+
+	if (s->conninfo) {
+		char *err = NULL;
+		PQconninfoOption *o = PQconninfoParse(s->conninfo, &err);
+		if (!o) {
+			host->set_error(inst, NULL,
+			                "conninfo is not a valid libpq "
+			                "connection string: %s",
+			                err ? err : "");
+			PQfreemem(err);
+			return SYNCD_FATAL;
+		}
+		PQconninfoFree(o);
+	}
+	ndb = host->opt_list_len(inst, "databases");
+	if (ndb > PGO_MAX_DBS) {
+		host->set_error(inst, NULL,
+		                "databases lists %zu databases; at most "
+		                "%d",
+		                ndb, PGO_MAX_DBS);
+		return SYNCD_FATAL;
+	}
+	if (ndb > 1 && s->custom_slot) {
+		host->set_error(
+		    inst, NULL,
+		    "custom.slot.name names one slot but "
+		    "databases lists %zu databases (one slot each); use "
+		    "one database or remove custom.slot.name",
+		    ndb);
+		return SYNCD_FATAL;
+	}
+	s->ndbs = ndb ? ndb : 1;
+	s->dbs = calloc(s->ndbs, sizeof *s->dbs);
+	for (size_t i = 0; i < s->ndbs; i++) {
+		pgo_db *db = &s->dbs[i];
+		db->src = s;
+		db->stream = (uint32_t) i;
+		pthread_mutex_init(&db->lock, NULL);
+		if (ndb)
+			db->dbname =
+			    strdup(host->opt_list_item(inst, "databases", i));
+		else {
+			/* the conninfo's dbname, else libpq's default (the
+			 * user) */
+			PQconninfoOption *o = PQconninfoParse(
+			    s->conninfo ? s->conninfo : "", NULL);
+			const char *dbn = NULL, *user = NULL;
+			for (PQconninfoOption *p = o; p && p->keyword; p++) {
+				if (strcmp(p->keyword, "dbname") == 0 &&
+				    p->val && *p->val)
+					dbn = p->val;
+				if (strcmp(p->keyword, "user") == 0 && p->val &&
+				    *p->val)
+					user = p->val;
+			}
+			if (!dbn)
+				dbn = getenv("PGDATABASE");
+			if (!dbn)
+				dbn = user ? user : getenv("PGUSER");
+			if (!dbn)
+				dbn = getenv("USER");
+			db->dbname = strdup(dbn ? dbn : "postgres");
+			PQconninfoFree(o);
+		}
+		db->slot = pgo_slot_name(s, db->dbname);
+	}
+	return SYNCD_OK;
+}
+
+static void
+pgo_destroy(void *state)
+{
+	pgo *s = state;
+
+	for (size_t i = 0; i < s->ndbs; i++) {
+		pgo_db *db = &s->dbs[i];
+		pgo_close(db);
+		pgo_free_tables(db);
+		for (size_t k = 0; k < db->relcap; k++)
+			pgo_rel_free(db->rels[k]);
+		free(db->rels);
+		for (size_t k = 0; k < db->ntypnames; k++)
+			free(db->typnames[k]);
+		free(db->typnames);
+		txbuf_free(db->tx);
+		pgo_decoder_free(&db->dec);
+		pgo_decoder_free(&db->replay);
+		free(db->samples);
+		free(db->dbname);
+		free(db->slot);
+		pthread_mutex_destroy(&db->lock);
+	}
+	free(s->dbs);
+	free(s->patterns);
+	free(s);
+}
+
+/* The first failure of any database, for set_error. */
+static syncd_status
+pgo_report(pgo *s)
+{
+	for (size_t i = 0; i < s->ndbs; i++)
+		if (s->dbs[i].err[0]) {
+			s->host->set_error(
+			    s->inst,
+			    s->dbs[i].sqlstate[0] ? s->dbs[i].sqlstate : NULL,
+			    "%s", s->dbs[i].err);
+			return SYNCD_FATAL;
+		}
+	s->host->set_error(s->inst, NULL, "failed (see above)");
+	return SYNCD_FATAL;
+}
+
+static syncd_status
+pgo_check(void *state)
+{
+	pgo *s = state;
+	bool problems = false;
+
+	for (size_t i = 0; i < s->ndbs; i++) {
+		pgo_db *db = &s->dbs[i];
+		uint64_t confirmed;
+		bool created;
+		if (!pgo_prepare(db, false, &problems, &confirmed, &created) &&
+		    db->err[0])
+			s->host->log(s->inst, SYNCD_LOG_ERROR, "%s", db->err);
+		pgo_close(db);
+	}
+	if (problems) {
+		s->host->set_error(s->inst, NULL, "the source is not ready");
+		return SYNCD_FATAL;
+	}
+	return SYNCD_OK;
+}
+
+static syncd_status
+pgo_run(void *state)
+{
+	pgo *s = state;
+	bool problems = false, ok = true;
+	char err[512];
+
+	for (size_t i = 0; i < s->ndbs && ok; i++) {
+		pgo_db *db = &s->dbs[i];
+		uint64_t confirmed, stored;
+		bool created, known;
+		char prefix[64];
+
+		ok = pgo_prepare(db, true, &problems, &confirmed, &created);
+		if (!ok)
+			break;
+		snprintf(prefix, sizeof prefix, "pgoutput-%u-", db->stream);
+		db->tx = txbuf_new(s->host->state_dir(s->inst), prefix,
+		                   (size_t) s->spill, err, sizeof err);
+		if (!db->tx) {
+			ok = pgo_fail(db, NULL, "%s", err);
+			break;
+		}
+		/* the slot must not be ahead of what the destination has */
+		if (s->host->stored_lsn(s->inst, db->stream, &stored, &known) !=
+		    SYNCD_OK) {
+			ok = pgo_fail(db, NULL,
+			              "could not read the destination's "
+			              "progress");
+			break;
+		}
+		if (known && stored && !created && confirmed > stored) {
+			ok = pgo_fail(
+			    db, NULL,
+			    "replication slot %s has confirmed " SYNCD_LSN_FMT
+			    " but the destination has applied database \"%s\" "
+			    "only up to " SYNCD_LSN_FMT ": the changes in "
+			    "between may be missing (the slot was advanced or "
+			    "recreated outside syncd); re-sync the tables with "
+			    "mode = full+incremental",
+			    db->slot, SYNCD_LSN_ARGS(confirmed), db->dbname,
+			    SYNCD_LSN_ARGS(stored));
+			break;
+		}
+		if (!known || !stored)
+			s->host->log(
+			    s->inst, SYNCD_LOG_INFO,
+			    "database \"%s\": the destination has no progress "
+			    "for this job; streaming from the slot's "
+			    "position " SYNCD_LSN_FMT,
+			    db->dbname, SYNCD_LSN_ARGS(confirmed));
+		db->sent_flush = confirmed;
+		db->received = confirmed;
+	}
+	for (size_t i = 0; i < s->ndbs && ok; i++) {
+		if (pthread_create(&s->dbs[i].thread, NULL, pgo_db_main,
+		                   &s->dbs[i]) != 0) {
+			ok = pgo_fail(&s->dbs[i], NULL,
+			              "could not start a thread");
+			atomic_store(&s->abort, true);
+			break;
+		}
+		s->dbs[i].started = true;
+	}
+	for (size_t i = 0; i < s->ndbs; i++)
+		if (s->dbs[i].started) {
+			pthread_join(s->dbs[i].thread, NULL);
+			if (s->dbs[i].status != SYNCD_OK)
+				ok = false;
+		}
+	for (size_t i = 0; i < s->ndbs; i++)
+		pgo_close(&s->dbs[i]);
+	return ok ? SYNCD_OK : pgo_report(s);
+}
+
+static const syncd_source_ops pgo_ops = {
+    .size = sizeof(syncd_source_ops),
+    .create = pgo_create,
+    .destroy = pgo_destroy,
+    .check = pgo_check,
+    .run = pgo_run,
+};
+
+SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "pgoutput", .version = "1.0",
+             .description = "PostgreSQL logical replication (pgoutput)",
+             .options = pgo_options, .ops.source = &pgo_ops)
