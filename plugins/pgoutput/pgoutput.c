@@ -148,6 +148,7 @@ typedef struct pgo_db {
 	int64_t txn_time;
 	uint32_t txn_xid;
 	uint32_t stream_xid; /* top-level xid of the current stream block */
+	bool spilling;       /* logged that spill files are in use */
 	/* progress */
 	uint64_t received;
 	uint64_t sent_flush;
@@ -1211,6 +1212,15 @@ pgo_handle(pgo_db *db, const char *data, size_t len, bool replay)
 		               sizeof err))
 			return pgo_fail(db, NULL, "database \"%s\": %s",
 			                db->dbname, err);
+		if (!db->spilling && txbuf_spilled_bytes(db->tx) > 0) {
+			db->spilling = true;
+			db->src->host->log(
+			    db->src->inst, SYNCD_LOG_INFO,
+			    "database \"%s\": in-progress transactions "
+			    "passed spill.threshold; spilling them to %s",
+			    db->dbname,
+			    db->src->host->state_dir(db->src->inst));
+		}
 		return true;
 	}
 	switch (m.type) {
@@ -1321,6 +1331,26 @@ pgo_start_replication(pgo_db *db)
 	char *sql = malloc(n);
 	PGresult *res;
 
+	/* values leave the server through its output functions in this
+	 * session: make them unambiguous and exact whatever the server's
+	 * defaults (timestamptz carries its offset; floats round-trip) */
+	res = PQexec(db->repl,
+	             "SET DateStyle = ISO; SET IntervalStyle = postgres; "
+	             "SET extra_float_digits = 3; SET TimeZone = 'UTC'; "
+	             "SET bytea_output = hex");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgo_fail(db, pgo_sqlstate(res),
+		         "could not set up the replication "
+		         "session of database \"%s\": %s",
+		         db->dbname, PQerrorMessage(db->repl));
+		PQclear(res);
+		free(sql);
+		free(slot);
+		free(pub);
+		PQfreemem(pubq);
+		return false;
+	}
+	PQclear(res);
 	snprintf(sql, n,
 	         "START_REPLICATION SLOT %s LOGICAL 0/0 (proto_version '%d', "
 	         "publication_names %s%s%s)",
