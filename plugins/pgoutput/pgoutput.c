@@ -1534,15 +1534,20 @@ pgo_prepare(pgo_db *db, bool apply, bool *problems, uint64_t *slot_confirmed,
 		return false;
 	}
 	if (!pgo_server_checks(db, problems) ||
-	    !pgo_select_tables(db, problems) ||
-	    !pgo_publication(db, apply, problems))
+	    !pgo_select_tables(db, problems))
 		return false;
 	db->repl = pgo_connect(db, true);
 	if (!db->repl) {
 		*problems = true;
 		return false;
 	}
-	return pgo_slot(db, apply, problems, slot_confirmed, slot_created);
+	/* everything that can refuse the job is checked before the
+	 * publication and the slot are created */
+	if (!pgo_slot(db, false, problems, slot_confirmed, slot_created) ||
+	    !pgo_publication(db, apply, problems))
+		return false;
+	return !apply ||
+	       pgo_slot(db, true, problems, slot_confirmed, slot_created);
 }
 
 static void
