@@ -176,6 +176,7 @@ struct pgo {
 	size_t ndbs;
 	pgo_db *dbs;
 	atomic_bool abort; /* a database failed: the others stop too */
+	bool checking;     /* syncd --check: report, change nothing */
 };
 
 static int64_t
@@ -337,11 +338,87 @@ pgo_bad_name(const char *name, const char *forbidden)
 /* Lists the selected tables with their columns and keys. Tables matched
  * but unusable (no primary key, a forbidden name) are failures naming
  * them; check_only reports every problem, else the first. */
+/* Reads the columns of the tables whose OIDs are in oids ("{1,2}") and
+ * appends them to those tables. */
+static bool
+pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
+{
+	pgo *s = db->src;
+	PGresult *cols;
+	bool ok = true;
+
+	{
+		const char *params[] = {oids};
+		const char *csql =
+		    db->version >= 120000
+		        ? "SELECT a.attrelid, a.attname, a.atttypid, "
+		          "       format_type(a.atttypid, a.atttypmod), "
+		          "a.attnotnull, "
+		          "       coalesce(a.attnum = ANY (i.indkey), false) "
+		          "FROM pg_attribute a LEFT JOIN pg_index i "
+		          "  ON i.indrelid = a.attrelid AND i.indisprimary "
+		          "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
+		          "  AND NOT a.attisdropped AND a.attgenerated = '' "
+		          "ORDER BY a.attrelid, a.attnum"
+		        : "SELECT a.attrelid, a.attname, a.atttypid, "
+		          "       format_type(a.atttypid, a.atttypmod), "
+		          "a.attnotnull, "
+		          "       coalesce(a.attnum = ANY (i.indkey), false) "
+		          "FROM pg_attribute a LEFT JOIN pg_index i "
+		          "  ON i.indrelid = a.attrelid AND i.indisprimary "
+		          "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
+		          "  AND NOT a.attisdropped "
+		          "ORDER BY a.attrelid, a.attnum";
+		cols =
+		    pgo_query(db, db->sql, "listing columns", csql, 1, params);
+	}
+	if (!cols)
+		return false;
+	for (int i = 0; i < PQntuples(cols); i++) {
+		uint32_t oid =
+		    (uint32_t) strtoul(PQgetvalue(cols, i, 0), NULL, 10);
+		const char *name = PQgetvalue(cols, i, 1);
+		const char *why = pgo_bad_name(name, "\"'");
+		for (size_t k = 0; k < db->ntables; k++) {
+			pgo_table *t = &db->tables[k];
+			pgo_col *c;
+			if (t->oid != oid)
+				continue;
+			if (why) {
+				s->host->log(s->inst, SYNCD_LOG_ERROR,
+				             "column %s of %s.%s in database "
+				             "\"%s\": the "
+				             "name %s; rename it",
+				             name, t->schema, t->name,
+				             db->dbname, why);
+				*problems = true;
+				ok = false;
+			}
+			t->cols =
+			    realloc(t->cols, (t->ncols + 1) * sizeof *t->cols);
+			c = &t->cols[t->ncols++];
+			c->name = strdup(name);
+			c->typid = (uint32_t) strtoul(PQgetvalue(cols, i, 2),
+			                              NULL, 10);
+			c->type_name = strdup(PQgetvalue(cols, i, 3));
+			c->notnull = strcmp(PQgetvalue(cols, i, 4), "t") == 0;
+			c->key = strcmp(PQgetvalue(cols, i, 5), "t") == 0;
+		}
+	}
+	PQclear(cols);
+	if (!ok)
+		return pgo_fail(db, NULL,
+		                "some selected columns of database \"%s\" "
+		                "cannot be synced (see above)",
+		                db->dbname);
+	return true;
+}
+
 static bool
 pgo_select_tables(pgo_db *db, bool *problems)
 {
 	pgo *s = db->src;
-	PGresult *res, *cols;
+	PGresult *res;
 	char *oids;
 	size_t len = 0, cap = 64;
 	bool ok = true;
@@ -427,72 +504,9 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		    "%s matches no table with a primary key",
 		    db->dbname, s->npatterns ? "(as set)" : "(all)");
 	}
-	{
-		const char *params[] = {oids};
-		const char *csql =
-		    db->version >= 120000
-		        ? "SELECT a.attrelid, a.attname, a.atttypid, "
-		          "       format_type(a.atttypid, a.atttypmod), "
-		          "a.attnotnull, "
-		          "       coalesce(a.attnum = ANY (i.indkey), false) "
-		          "FROM pg_attribute a LEFT JOIN pg_index i "
-		          "  ON i.indrelid = a.attrelid AND i.indisprimary "
-		          "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
-		          "  AND NOT a.attisdropped AND a.attgenerated = '' "
-		          "ORDER BY a.attrelid, a.attnum"
-		        : "SELECT a.attrelid, a.attname, a.atttypid, "
-		          "       format_type(a.atttypid, a.atttypmod), "
-		          "a.attnotnull, "
-		          "       coalesce(a.attnum = ANY (i.indkey), false) "
-		          "FROM pg_attribute a LEFT JOIN pg_index i "
-		          "  ON i.indrelid = a.attrelid AND i.indisprimary "
-		          "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
-		          "  AND NOT a.attisdropped "
-		          "ORDER BY a.attrelid, a.attnum";
-		cols =
-		    pgo_query(db, db->sql, "listing columns", csql, 1, params);
-	}
+	ok = pgo_load_columns(db, oids, problems);
 	free(oids);
-	if (!cols)
-		return false;
-	for (int i = 0; i < PQntuples(cols); i++) {
-		uint32_t oid =
-		    (uint32_t) strtoul(PQgetvalue(cols, i, 0), NULL, 10);
-		const char *name = PQgetvalue(cols, i, 1);
-		const char *why = pgo_bad_name(name, "\"'");
-		for (size_t k = 0; k < db->ntables; k++) {
-			pgo_table *t = &db->tables[k];
-			pgo_col *c;
-			if (t->oid != oid)
-				continue;
-			if (why) {
-				s->host->log(s->inst, SYNCD_LOG_ERROR,
-				             "column %s of %s.%s in database "
-				             "\"%s\": the "
-				             "name %s; rename it",
-				             name, t->schema, t->name,
-				             db->dbname, why);
-				*problems = true;
-				ok = false;
-			}
-			t->cols =
-			    realloc(t->cols, (t->ncols + 1) * sizeof *t->cols);
-			c = &t->cols[t->ncols++];
-			c->name = strdup(name);
-			c->typid = (uint32_t) strtoul(PQgetvalue(cols, i, 2),
-			                              NULL, 10);
-			c->type_name = strdup(PQgetvalue(cols, i, 3));
-			c->notnull = strcmp(PQgetvalue(cols, i, 4), "t") == 0;
-			c->key = strcmp(PQgetvalue(cols, i, 5), "t") == 0;
-		}
-	}
-	PQclear(cols);
-	if (!ok)
-		return pgo_fail(db, NULL,
-		                "some selected columns of database \"%s\" "
-		                "cannot be synced (see above)",
-		                db->dbname);
-	return true;
+	return ok;
 }
 
 static pgo_table *
@@ -735,6 +749,31 @@ pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 			    "unused slot or raise max_replication_slots");
 		}
 		PQclear(res);
+		/* creating a slot waits for every running transaction: a
+		 * pre-check failure, a warning when it is about to happen */
+		if (!s->checking && !apply)
+			return true;
+		res = pgo_query(db, db->sql, "looking for long transactions",
+		                "SELECT pid, now() - xact_start FROM pg_stat_activity "
+		                "WHERE backend_xid IS NOT NULL "
+		                "  AND xact_start < now() - interval '1 minute' "
+		                "  AND pid <> pg_backend_pid() ORDER BY xact_start "
+		                "LIMIT 1",
+		                0, NULL);
+		if (!res)
+			return false;
+		if (PQntuples(res) > 0) {
+			s->host->log(s->inst,
+			             s->checking ? SYNCD_LOG_ERROR : SYNCD_LOG_WARNING,
+			             "database \"%s\": transaction of PID %s has been "
+			             "running for %s; creating the replication slot "
+			             "waits until it ends (end it, or wait)",
+			             db->dbname, PQgetvalue(res, 0, 0),
+			             PQgetvalue(res, 0, 1));
+			if (s->checking)
+				*problems = true;
+		}
+		PQclear(res);
 		if (!apply)
 			return true;
 		{
@@ -894,15 +933,51 @@ pgo_emit(pgo_db *db, syncd_event *ev)
 	return db->src->host->emit(db->src->inst, ev);
 }
 
+/* A selected table whose columns changed (ALTER TABLE while streaming):
+ * read them again, for their type names, keys and NOT NULL. */
+static void
+pgo_refresh_table(pgo_db *db, pgo_table *t, const pgo_msg *m)
+{
+	char oids[32];
+	bool problems = false;
+
+	for (uint16_t i = 0; i < m->natts; i++) {
+		bool known = false;
+		for (size_t k = 0; k < t->ncols && !known; k++)
+			known = strcmp(t->cols[k].name, m->atts[i].name) == 0 &&
+			        t->cols[k].typid == m->atts[i].typid;
+		if (known)
+			continue;
+		for (size_t k = 0; k < t->ncols; k++) {
+			free(t->cols[k].name);
+			free(t->cols[k].type_name);
+		}
+		free(t->cols);
+		t->cols = NULL;
+		t->ncols = 0;
+		snprintf(oids, sizeof oids, "{%u}", t->oid);
+		if (!pgo_load_columns(db, oids, &problems)) {
+			db->src->host->log(db->src->inst, SYNCD_LOG_WARNING,
+			                   "database \"%s\": could not read the new "
+			                   "columns of %s.%s: %s", db->dbname,
+			                   t->schema, t->name, db->err);
+			db->err[0] = '\0';
+		}
+		return;
+	}
+}
+
 /* A Relation message: the relation's current shape. */
 static bool
 pgo_on_relation(pgo_db *db, const pgo_msg *m)
 {
 	pgo_rel *r = calloc(1, sizeof *r);
-	const pgo_table *t = pgo_table_by_oid(db, m->relid);
+	pgo_table *t = pgo_table_by_oid(db, m->relid);
 	syncd_event ev = {.type = SYNCD_EV_RELATION};
 	bool any_key = false;
 
+	if (t)
+		pgo_refresh_table(db, t, m);
 	r->relid = m->relid;
 	r->selected = t != NULL;
 	r->rel.id = ((uint64_t) db->stream << 32) | m->relid;
@@ -1071,31 +1146,38 @@ pgo_remember_commit(pgo_db *db, uint64_t lsn)
 	pthread_mutex_unlock(&db->lock);
 }
 
-/* What may be confirmed now: durable, and older than the delay. */
+/* What may be confirmed now: past the last transaction that is durable
+ * and older than the delay. The server skips, at the next start, the
+ * transactions whose commit record starts before the confirmed position,
+ * so the position sent is that commit LSN + 1: confirming the commit LSN
+ * itself would have the server send that transaction again. */
 static uint64_t
 pgo_confirmable(pgo_db *db)
 {
 	pgo *s = db->src;
 	uint64_t flushed = s->host->flushed_lsn(s->inst, db->stream);
 	int64_t cutoff = pgo_now_ms() - s->delay_ms;
-	uint64_t best = db->sent_flush;
+	uint64_t done = 0;
 	size_t drop = 0;
 
 	if (s->delay_ms == 0)
-		return flushed > best ? flushed : best;
-	for (size_t i = 0; i < db->nsamples && db->samples[i].at_ms <= cutoff;
+		done = flushed;
+	for (size_t i = 0; s->delay_ms && i < db->nsamples &&
+	                   db->samples[i].at_ms <= cutoff;
 	     i++) {
-		if (db->samples[i].lsn <= flushed && db->samples[i].lsn > best)
-			best = db->samples[i].lsn;
-		if (db->samples[i].lsn <= flushed)
+		if (db->samples[i].lsn <= flushed) {
+			done = db->samples[i].lsn;
 			drop = i; /* keep the last one passed as the floor */
+		}
 	}
 	if (drop) {
 		memmove(db->samples, db->samples + drop,
 		        (db->nsamples - drop) * sizeof *db->samples);
 		db->nsamples -= drop;
 	}
-	return best;
+	if (done && done + 1 > db->sent_flush)
+		return done + 1;
+	return db->sent_flush;
 }
 
 /* The last WAL position received (written by the reader, read by the
@@ -1759,6 +1841,7 @@ pgo_check(void *state)
 	pgo *s = state;
 	bool problems = false;
 
+	s->checking = true;
 	for (size_t i = 0; i < s->ndbs; i++) {
 		pgo_db *db = &s->dbs[i];
 		uint64_t confirmed;
@@ -1806,7 +1889,8 @@ pgo_run(void *state)
 			              "progress");
 			break;
 		}
-		if (known && stored && !created && confirmed > stored) {
+		/* confirmed is a commit LSN + 1 when syncd confirmed it */
+		if (known && stored && !created && confirmed > stored + 1) {
 			ok = pgo_fail(
 			    db, NULL,
 			    "replication slot %s has confirmed " SYNCD_LSN_FMT

@@ -32,6 +32,7 @@ heartbeat.interval = 0
 plugin = jsonl
 path = $W/out.jsonl
 transactions = true
+relations = true
 batch.interval = 100ms
 INI
 
@@ -51,7 +52,7 @@ stop_syncd() {
 }
 wait_lines() { # wait_lines N: until out.jsonl has N change/commit lines
 	for _ in $(seq 1 100); do
-		[ "$(wc -l <"$W/out.jsonl" 2>/dev/null || echo 0)" -ge "$1" ] && return 0
+		[ "$(grep -vc '"op":"relation"' "$W/out.jsonl" 2>/dev/null)" -ge "$1" ] && return 0
 		sleep 0.1
 	done
 	it_fail "expected $1 lines, got: $(cat "$W/out.jsonl" 2>/dev/null)"
@@ -74,12 +75,14 @@ S "insert into nopk values ('ignored')"
 S "insert into \"Mixed Case\".\"Tab le\" values (7, 'it''s \"odd\"', 1)"
 S "begin; commit"
 S "truncate items"
-wait_lines 28
+S "alter table items add column price numeric(10,2) not null default 0"
+S "insert into items values (5, 'e', 'x', 9.5)"
+wait_lines 31
 stop_syncd
 
 J="$W/out.jsonl"
 q() { jq -c "$1" "$J"; }
-it_assert_eq 2 "$(q 'select(.op=="insert" and .table=="items")' | wc -l)" "inserts into items"
+it_assert_eq 3 "$(q 'select(.op=="insert" and .table=="items")' | wc -l)" "inserts into items"
 it_assert_eq '"a"' "$(q 'select(.op=="insert" and .table=="items" and .new.id=="1") | .new.name')" "insert value"
 it_assert_eq "\"$big\"" "$(q 'select(.op=="insert" and .table=="items" and .new.id=="1") | .new.big')" "TOASTed value inserted whole"
 it_assert_eq '["big"]' "$(q 'select(.op=="update" and .new.name=="a2") | .unchanged_toast')" "unchanged TOAST"
@@ -90,11 +93,18 @@ it_assert_eq '{"id":"1","v":"x"}' "$(q 'select(.op=="update" and .table=="full_r
 it_assert_eq '{"id":"1","v":"y"}' "$(q 'select(.op=="delete" and .table=="full_ri") | .old')" "REPLICA IDENTITY FULL delete"
 it_assert_eq 0 "$(q 'select(.table=="nopk")' | wc -l)" "no events for a table without primary key"
 it_assert_eq '{"id":"7","Col":"it'"'"'s \"odd\"","select":"1"}' \
-	"$(q 'select(.schema=="Mixed Case" and .table=="Tab le") | .new')" "odd names and values"
+	"$(q 'select(.op=="insert" and .schema=="Mixed Case" and .table=="Tab le") | .new')" "odd names and values"
 it_assert_eq '["public.items"]' "$(q 'select(.op=="truncate") | .tables')" "truncate"
+# relations: types and keys from the catalog, a changed table announced again
+it_assert_eq '[{"name":"id","type":"integer","key":true,"not_null":true},{"name":"v","type":"text","key":false,"not_null":false}]' \
+	"$(q 'select(.op=="relation" and .table=="full_ri") | [.columns[] | del(.type_oid)]' | head -n 1)" \
+	"REPLICA IDENTITY FULL: the key is still the primary key"
+it_assert_eq '{"name":"price","type":"numeric(10,2)","type_oid":1700,"key":false,"not_null":true}' \
+	"$(q 'select(.op=="relation" and .table=="items") | .columns[3]' | tail -n 1)" "a column added while streaming"
+it_assert_eq '"9.50"' "$(q 'select(.op=="insert" and .new.id=="5") | .new.price')" "value of the new column"
 # commits: one per transaction that touched a selected table, in LSN order
 commits=$(q 'select(.op=="commit") | .lsn' | wc -l)
-it_assert_eq 9 "$commits" "commit lines (PostgreSQL 15 skips empty transactions)"
+it_assert_eq 10 "$commits" "commit lines (PostgreSQL 15 skips empty transactions)"
 q 'select(.op=="commit") | .lsn' | tr -d '"' | while read -r l; do
 	printf '%d\n' "0x$(echo "$l" | awk -F/ '{printf "%s%08s", $1, $2}' | tr ' ' 0)"
 done >"$W/lsns"
@@ -108,7 +118,7 @@ it_assert_eq t "$conf" "slot confirmed up to the last commit ($last)"
 # a restart streams on from there: nothing old again, new changes arrive
 : >"$J"
 start_syncd
-S "insert into items values (3, 'after restart', 'x')"
+S "insert into items values (3, 'after restart', 'x', 1)"
 wait_lines 3
 stop_syncd
 it_assert_eq 1 "$(q 'select(.op=="insert")' | wc -l)" "only the new change after a restart"

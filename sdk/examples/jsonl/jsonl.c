@@ -14,7 +14,9 @@
  * Columns the source did not send because they are unchanged TOAST values
  * are left out of "new" and listed in "unchanged_toast". A TRUNCATE line
  * lists its "tables". With transactions = true, "begin" and "commit" lines
- * frame each transaction.
+ * frame each transaction; with relations = true, a "relation" line
+ * describes a table's columns (name, type, type_oid, key, not_null) before
+ * its first change in a batch and whenever it changed.
  *
  * Delivery is at least once: after a restart, changes after the last
  * confirmed position are written again (same lsn), so readers deduplicate by
@@ -39,6 +41,7 @@ typedef struct jsonl {
 	const syncd_host *host;
 	const char *path;
 	bool transactions;
+	bool relations;
 	bool sync;
 	FILE *out;
 	bool own; /* out was opened by us */
@@ -54,6 +57,11 @@ static const syncd_option jsonl_options[] = {
      .type = SYNCD_OPT_BOOL,
      .default_value = "false",
      .help = "also write a begin and a commit line for each transaction"},
+    {.name = "relations",
+     .type = SYNCD_OPT_BOOL,
+     .default_value = "false",
+     .help = "also write a line describing each table (columns, types, "
+             "keys) when it first appears in a batch or changes"},
     {.name = "fsync",
      .type = SYNCD_OPT_BOOL,
      .default_value = "true",
@@ -74,6 +82,7 @@ jsonl_create(syncd_instance *inst, const syncd_host *host, void **state)
 	j->host = host;
 	j->path = host->opt_string(inst, "path");
 	j->transactions = host->opt_bool(inst, "transactions");
+	j->relations = host->opt_bool(inst, "relations");
 	j->sync = host->opt_bool(inst, "fsync");
 	pthread_mutex_init(&j->lock, NULL);
 	*state = j;
@@ -216,6 +225,31 @@ jsonl_header(json_object *o, const syncd_event *ev, int worker)
 }
 
 static json_object *
+jsonl_columns(const syncd_relation *rel)
+{
+	json_object *cols = json_object_new_array();
+
+	for (uint32_t i = 0; i < rel->ncolumns; i++) {
+		const syncd_column *c = &rel->columns[i];
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(c->name));
+		json_object_object_add(o, "type",
+		                       c->type_name
+		                           ? json_object_new_string(c->type_name)
+		                           : NULL);
+		json_object_object_add(o, "type_oid",
+		                       json_object_new_int64(c->type_oid));
+		json_object_object_add(o, "key", json_object_new_boolean(
+		                                     (c->flags & SYNCD_COL_KEY) != 0));
+		json_object_object_add(
+		    o, "not_null",
+		    json_object_new_boolean((c->flags & SYNCD_COL_NOT_NULL) != 0));
+		json_object_array_add(cols, o);
+	}
+	return cols;
+}
+
+static json_object *
 jsonl_event(const syncd_event *ev, int worker)
 {
 	json_object *o = json_object_new_object(), *unchanged = NULL;
@@ -267,6 +301,10 @@ jsonl_event(const syncd_event *ev, int worker)
 			free(t);
 		}
 	}
+	if (ev->type == SYNCD_EV_RELATION) {
+		json_object_object_add(o, "columns", jsonl_columns(rel));
+		return o;
+	}
 	if (ev->new_values)
 		json_object_object_add(
 		    o, "new",
@@ -291,7 +329,7 @@ jsonl_write(void *wstate, const syncd_batch *b)
 		const syncd_event *ev = b->events[i];
 		json_object *o;
 
-		if (ev->type == SYNCD_EV_RELATION)
+		if (ev->type == SYNCD_EV_RELATION && !j->relations)
 			continue;
 		if ((ev->type == SYNCD_EV_BEGIN ||
 		     ev->type == SYNCD_EV_COMMIT) &&
