@@ -5,6 +5,9 @@
  * types, kinds and flags, misplaced stream messages), the replication
  * protocol's CopyData envelopes and the standby status update.
  *
+ * Last, the stream captured from PostgreSQL 15 for the fuzzing seed corpus
+ * (tests/fuzz/corpus/pgoutput) must decode message by message.
+ *
  * Every message is decoded from a heap copy of exactly its size, so that
  * the sanitizer build (--enable-sanitizers) catches a read past its end.
  */
@@ -1488,6 +1491,122 @@ START_TEST(standby_status)
 }
 END_TEST
 
+/* ---- the stream captured from PostgreSQL 15 ---------------------------- */
+
+typedef struct captured {
+	size_t msgs, fails, in_stream_at_end;
+	size_t types[256];
+	size_t unchanged, old_k, old_o, subxact_aborts, xid_in_stream;
+} captured;
+
+/* Decodes a corpus file of tests/fuzz/corpus/pgoutput (the fuzz target's
+ * format: a settings byte, then messages with 2-byte lengths) message by
+ * message through one decoder. */
+static void
+decode_captured(const char *name, captured *c)
+{
+	char path[4096];
+	FILE *f;
+	unsigned char *buf;
+	long size;
+	size_t pos = 1;
+	pgo_decoder d;
+
+	memset(c, 0, sizeof *c);
+	snprintf(path, sizeof path, "%s/tests/fuzz/corpus/pgoutput/%s",
+	         test_env("top_srcdir"), name);
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "%s: cannot open", path);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	ck_assert_int_gt(size, 1);
+	buf = malloc((size_t) size);
+	ck_assert_uint_eq(fread(buf, 1, (size_t) size, f), (size_t) size);
+	fclose(f);
+	ck_assert_int_eq(buf[0], 1); /* protocol version 2, not parallel */
+	pgo_decoder_init(&d, 2);
+	while (pos < (size_t) size) {
+		size_t len;
+		pgo_msg m;
+
+		ck_assert_uint_ge((size_t) size - pos, 2);
+		len = ((size_t) buf[pos] << 8) | buf[pos + 1];
+		pos += 2;
+		ck_assert_uint_le(len, (size_t) size - pos);
+		c->msgs++;
+		if (!pgo_decode(&d, hold(buf + pos, len), len, &m, errbuf,
+		                sizeof errbuf)) {
+			fprintf(stderr, "%s, message %zu: %s\n", name, c->msgs,
+			        errbuf);
+			c->fails++;
+		} else {
+			const pgo_tuple *ts[] = {&m.old_tuple, &m.new_tuple};
+			c->types[(unsigned char) m.type]++;
+			c->xid_in_stream += m.has_xid;
+			c->old_k += m.old_kind == 'K';
+			c->old_o += m.old_kind == 'O';
+			c->subxact_aborts += m.type == 'A' && m.subxid != m.xid;
+			for (int t = 0; t < 2; t++)
+				for (uint16_t i = 0; i < ts[t]->ncols; i++)
+					c->unchanged +=
+					    ts[t]->cols[i].kind == 'u';
+		}
+		release();
+		pos += len;
+	}
+	c->in_stream_at_end = d.in_stream;
+	pgo_decoder_free(&d);
+	free(buf);
+}
+
+START_TEST(captured_stream)
+{
+	captured c;
+
+	decode_captured("01-dml", &c);
+	ck_assert_uint_eq(c.fails, 0);
+	ck_assert_uint_gt(c.msgs, 10);
+	ck_assert_uint_eq(c.types['B'], c.types['C']);
+	ck_assert_uint_gt(c.types['Y'], 0);
+	ck_assert_uint_gt(c.types['R'], 0);
+	ck_assert_uint_gt(c.types['I'], 0);
+	ck_assert_uint_gt(c.types['U'], 0);
+	ck_assert_uint_gt(c.types['D'], 0);
+	ck_assert_uint_gt(c.unchanged, 0); /* the untouched TOASTed text */
+	ck_assert_uint_gt(c.old_k, 0);
+	ck_assert_uint_eq(c.xid_in_stream, 0);
+
+	decode_captured("02-full-truncate-message", &c);
+	ck_assert_uint_eq(c.fails, 0);
+	ck_assert_uint_gt(c.old_o, 0);
+	ck_assert_uint_eq(c.types['T'], 2);
+	ck_assert_uint_eq(c.types['M'], 2);
+
+	decode_captured("03-stream-commit", &c);
+	ck_assert_uint_eq(c.fails, 0);
+	ck_assert_uint_gt(c.types['S'], 1);
+	ck_assert_uint_eq(c.types['S'], c.types['E']);
+	ck_assert_uint_eq(c.types['c'], 1);
+	ck_assert_uint_eq(c.types['B'], 0);
+	ck_assert_uint_gt(c.xid_in_stream, 1000);
+	ck_assert_uint_eq(c.in_stream_at_end, 0);
+
+	decode_captured("04-stream-abort", &c);
+	ck_assert_uint_eq(c.fails, 0);
+	ck_assert_uint_eq(c.types['S'], c.types['E']);
+	ck_assert_uint_eq(c.types['A'], 1);
+	ck_assert_uint_eq(c.subxact_aborts, 0);
+	ck_assert_uint_eq(c.types['c'], 0);
+
+	decode_captured("05-stream-savepoint", &c);
+	ck_assert_uint_eq(c.fails, 0);
+	ck_assert_uint_eq(c.types['S'], c.types['E']);
+	ck_assert_uint_eq(c.subxact_aborts, 1);
+	ck_assert_uint_eq(c.types['c'], 1);
+}
+END_TEST
+
 Suite *
 proto_suite(void)
 {
@@ -1495,6 +1614,7 @@ proto_suite(void)
 	TCase *tc = tcase_create("messages");
 	TCase *bad = tcase_create("malformed");
 	TCase *cd = tcase_create("copydata");
+	TCase *real = tcase_create("captured");
 
 	tcase_add_checked_fixture(tc, NULL, release);
 	tcase_add_test(tc, begin_commit);
@@ -1532,5 +1652,9 @@ proto_suite(void)
 	tcase_add_test(cd, copydata_unknown);
 	tcase_add_test(cd, standby_status);
 	suite_add_tcase(s, cd);
+
+	tcase_add_checked_fixture(real, NULL, release);
+	tcase_add_test(real, captured_stream);
+	suite_add_tcase(s, real);
 	return s;
 }
