@@ -387,13 +387,11 @@ pgo_decode(pgo_decoder *d, const char *buf, size_t len, pgo_msg *m, char *err,
 			return rd_fail(&r, "unknown first-segment flag 0x%02x",
 			               u8);
 		m->first_segment = u8 == 1;
-		d->in_stream = true;
 		break;
 	case 'E':
 		if (!d->in_stream)
 			return rd_fail(&r,
 			               "Stream Stop outside a stream block");
-		d->in_stream = false;
 		break;
 	case 'c':
 		if (d->proto_version < 2 || d->in_stream)
@@ -432,6 +430,11 @@ pgo_decode(pgo_decoder *d, const char *buf, size_t len, pgo_msg *m, char *err,
 	}
 	if (!rd_end(&r))
 		return false;
+	/* only a message that decoded opens or closes a stream block */
+	if (m->type == 'S')
+		d->in_stream = true;
+	else if (m->type == 'E')
+		d->in_stream = false;
 	/* values were stored in one array that may have moved while growing */
 	if (m->old_kind || m->type == 'U' || m->type == 'D')
 		m->old_tuple.cols = m->old_kind ? d->vals + old_at : NULL;

@@ -13,6 +13,7 @@ Suite *loader_suite(void);
 Suite *checkpoint_suite(void);
 Suite *conformance_suite(void);
 Suite *pipeline_suite(void);
+Suite *proto_suite(void);
 
 /* A fresh directory under $TMPDIR for one test; removed by the caller with
  * test_rmdir(). */
