@@ -680,6 +680,12 @@ worker_flush(worker *w, bool force)
 		w->recorded[prog[i].stream] = prog[i].lsn;
 		ckpt_record(p->ckpt, w->id, prog[i].stream, prog[i].lsn);
 	}
+	if (log_enabled(SYNCD_LOG_DEBUG))
+		log_debug(
+		    "%s worker %d: wrote %zu changes in %zu events, progress "
+		    "of %zu stream(s) up to " SYNCD_LSN_FMT,
+		    p->sink->prefix, w->id, w->nchanges, w->nitems, np,
+		    SYNCD_LSN_ARGS(np ? prog[np - 1].lsn : 0));
 	w->recorded_ms = now_ms();
 	worker_reset(w);
 	return SYNCD_OK;
@@ -727,6 +733,11 @@ worker_take_event(worker *w, item *it)
 		return SYNCD_FATAL;
 	}
 	if (it->ev.lsn <= w->skip[s]) {
+		if (log_enabled(SYNCD_LOG_DEBUG))
+			log_debug(
+			    "%s worker %d: skipping a change at " SYNCD_LSN_FMT
+			    ", applied before",
+			    p->sink->prefix, w->id, SYNCD_LSN_ARGS(it->ev.lsn));
 		free(it);
 		return SYNCD_OK;
 	}
@@ -832,7 +843,7 @@ worker_main(void *arg)
 	}
 	w->recorded_ms = now_ms();
 	while (running && !pipe_failed(p)) {
-		int64_t timeout = -1, now = now_ms();
+		int64_t deadline = 0, now = now_ms(); /* 0: no timer */
 		bool progress_moved = false;
 		item *it;
 
@@ -840,15 +851,16 @@ worker_main(void *arg)
 		     s++)
 			progress_moved = w->pending[s] > w->recorded[s];
 		if (w->nchanges > 0)
-			timeout = w->first_ms + p->interval_ms - now;
+			deadline = w->first_ms + p->interval_ms;
 		else if (progress_moved)
-			timeout = w->recorded_ms + p->interval_ms - now;
-		if (timeout != -1 && timeout <= 0) {
+			deadline = w->recorded_ms + p->interval_ms;
+		if (deadline && deadline <= now) {
 			if (worker_flush(w, false) != SYNCD_OK)
 				break;
 			continue;
 		}
-		it = queue_pop(p, &w->q, timeout);
+		/* the wait is at least 1 ms: -1 would mean forever */
+		it = queue_pop(p, &w->q, deadline ? deadline - now : -1);
 		if (!it)
 			continue; /* timeout or failure: the loop decides */
 		switch (it->kind) {
@@ -1031,6 +1043,12 @@ pipe_dispatch_change(pipeline *p, const syncd_event *ev)
 			fenced = true; /* the row moves to another worker */
 	}
 
+	if (log_enabled(SYNCD_LOG_DEBUG))
+		log_debug("dispatching event %d of %s.%s at " SYNCD_LSN_FMT
+		          " to worker %d%s",
+		          (int) ev->type, rel->rel.schema, rel->rel.table,
+		          SYNCD_LSN_ARGS(ev->lsn), target,
+		          fenced ? " (fenced)" : "");
 	it = pipe_item_event(ev, rel, rels);
 	free(rels);
 	if (fenced) {

@@ -753,23 +753,25 @@ pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 		 * pre-check failure, a warning when it is about to happen */
 		if (!s->checking && !apply)
 			return true;
-		res = pgo_query(db, db->sql, "looking for long transactions",
-		                "SELECT pid, now() - xact_start FROM pg_stat_activity "
-		                "WHERE backend_xid IS NOT NULL "
-		                "  AND xact_start < now() - interval '1 minute' "
-		                "  AND pid <> pg_backend_pid() ORDER BY xact_start "
-		                "LIMIT 1",
-		                0, NULL);
+		res = pgo_query(
+		    db, db->sql, "looking for long transactions",
+		    "SELECT pid, now() - xact_start FROM pg_stat_activity "
+		    "WHERE backend_xid IS NOT NULL "
+		    "  AND xact_start < now() - interval '1 minute' "
+		    "  AND pid <> pg_backend_pid() ORDER BY xact_start "
+		    "LIMIT 1",
+		    0, NULL);
 		if (!res)
 			return false;
 		if (PQntuples(res) > 0) {
-			s->host->log(s->inst,
-			             s->checking ? SYNCD_LOG_ERROR : SYNCD_LOG_WARNING,
-			             "database \"%s\": transaction of PID %s has been "
-			             "running for %s; creating the replication slot "
-			             "waits until it ends (end it, or wait)",
-			             db->dbname, PQgetvalue(res, 0, 0),
-			             PQgetvalue(res, 0, 1));
+			s->host->log(
+			    s->inst,
+			    s->checking ? SYNCD_LOG_ERROR : SYNCD_LOG_WARNING,
+			    "database \"%s\": transaction of PID %s has been "
+			    "running for %s; creating the replication slot "
+			    "waits until it ends (end it, or wait)",
+			    db->dbname, PQgetvalue(res, 0, 0),
+			    PQgetvalue(res, 0, 1));
 			if (s->checking)
 				*problems = true;
 		}
@@ -957,10 +959,11 @@ pgo_refresh_table(pgo_db *db, pgo_table *t, const pgo_msg *m)
 		t->ncols = 0;
 		snprintf(oids, sizeof oids, "{%u}", t->oid);
 		if (!pgo_load_columns(db, oids, &problems)) {
-			db->src->host->log(db->src->inst, SYNCD_LOG_WARNING,
-			                   "database \"%s\": could not read the new "
-			                   "columns of %s.%s: %s", db->dbname,
-			                   t->schema, t->name, db->err);
+			db->src->host->log(
+			    db->src->inst, SYNCD_LOG_WARNING,
+			    "database \"%s\": could not read the new "
+			    "columns of %s.%s: %s",
+			    db->dbname, t->schema, t->name, db->err);
 			db->err[0] = '\0';
 		}
 		return;
@@ -1162,8 +1165,8 @@ pgo_confirmable(pgo_db *db)
 
 	if (s->delay_ms == 0)
 		done = flushed;
-	for (size_t i = 0; s->delay_ms && i < db->nsamples &&
-	                   db->samples[i].at_ms <= cutoff;
+	for (size_t i = 0;
+	     s->delay_ms && i < db->nsamples && db->samples[i].at_ms <= cutoff;
 	     i++) {
 		if (db->samples[i].lsn <= flushed) {
 			done = db->samples[i].lsn;
@@ -1538,6 +1541,13 @@ pgo_stream(pgo_db *db)
 				pthread_mutex_unlock(&db->lock);
 			}
 		} else {
+			if (s->host->log_enabled(s->inst, SYNCD_LOG_DEBUG))
+				s->host->log(s->inst, SYNCD_LOG_DEBUG,
+				             "database \"%s\": message '%c' "
+				             "at " SYNCD_LSN_FMT " (%zu bytes)",
+				             db->dbname, cd.data[0],
+				             SYNCD_LSN_ARGS(cd.wal_start),
+				             cd.len);
 			if (cd.wal_start > pgo_received(db))
 				__atomic_store_n(&db->received, cd.wal_start,
 				                 __ATOMIC_RELAXED);
