@@ -1405,6 +1405,56 @@ pgo_heartbeat(pgo_db *db)
 	PQclear(res);
 }
 
+/* IDENTIFY_SYSTEM: the replication connection is to the right database
+ * of the server the SQL connection reads (they could differ behind a
+ * pooler or a load balancer). */
+static bool
+pgo_identify(pgo_db *db)
+{
+	pgo *s = db->src;
+	PGresult *res = PQexec(db->repl, "IDENTIFY_SYSTEM");
+	PGresult *sys;
+	bool ok = true;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQnfields(res) < 4) {
+		pgo_fail(db, pgo_sqlstate(res),
+		         "IDENTIFY_SYSTEM failed on database "
+		         "\"%s\": %s",
+		         db->dbname, PQerrorMessage(db->repl));
+		PQclear(res);
+		return false;
+	}
+	if (strcmp(PQgetvalue(res, 0, 3), db->dbname) != 0)
+		ok = pgo_fail(db, NULL,
+		              "the replication connection for database "
+		              "\"%s\" reached database \"%s\"; check conninfo",
+		              db->dbname, PQgetvalue(res, 0, 3));
+	sys = ok ? pgo_query(db, db->sql, "reading the system identifier",
+	                     "SELECT system_identifier::text FROM "
+	                     "pg_control_system()",
+	                     0, NULL)
+	         : NULL;
+	if (sys && strcmp(PQgetvalue(sys, 0, 0), PQgetvalue(res, 0, 0)) != 0)
+		ok = pgo_fail(db, NULL,
+		              "the SQL and the replication connections "
+		              "of database \"%s\" reached different servers "
+		              "(system %s and %s); connect both to the primary",
+		              db->dbname, PQgetvalue(sys, 0, 0),
+		              PQgetvalue(res, 0, 0));
+	else if (sys)
+		s->host->log(
+		    s->inst, SYNCD_LOG_DEBUG,
+		    "database \"%s\": system %s, timeline %s, WAL at %s",
+		    db->dbname, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+		    PQgetvalue(res, 0, 2));
+	else
+		ok = false;
+	PQclear(sys);
+	PQclear(res);
+	return ok;
+}
+
 static bool
 pgo_start_replication(pgo_db *db)
 {
@@ -1629,7 +1679,7 @@ pgo_prepare(pgo_db *db, bool apply, bool *problems, uint64_t *slot_confirmed,
 	    !pgo_select_tables(db, problems))
 		return false;
 	db->repl = pgo_connect(db, true);
-	if (!db->repl) {
+	if (!db->repl || !pgo_identify(db)) {
 		*problems = true;
 		return false;
 	}
