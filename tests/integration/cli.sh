@@ -90,6 +90,13 @@ INI
 expect_exit 1 "$W/out" --plugin-dir "$TEST_PLUGIN_DIR" -c "$W/job2.ini"
 it_assert_contains "$W/out" "job cli failed"
 
+# the example job files are valid: pgoutput-jsonl.ini gets past the job
+# file (exit 3, not 2) and fails its pre-check on the source it cannot reach
+sed "s|^conninfo = .*|conninfo = host=127.0.0.1 port=1 connect_timeout=2|; s|^state_dir = .*|state_dir = $W/watch|" \
+	"$top_srcdir/conf.d/pgoutput-jsonl.ini" >"$W/watch.ini"
+expect_exit 3 "$W/out" $PATHS --check -c "$W/watch.ini"
+it_assert_contains "$W/out" 'could not connect to source database "postgres"'
+
 # the README's quickstart job
 sed "s|^state_dir = .*|state_dir = $W/quickstart|" "$top_srcdir/conf.d/quickstart.ini" >"$W/qs.ini"
 expect_exit 0 "$W/out" $PATHS -c "$W/qs.ini"
