@@ -525,6 +525,60 @@ job_check(job *j)
 	return ok;
 }
 
+typedef struct job_preview_ctx {
+	job *j;
+	FILE *out;
+	size_t n;
+} job_preview_ctx;
+
+static syncd_status
+job_preview_one(void *arg, const syncd_relation *rel)
+{
+	job_preview_ctx *c = arg;
+	const optset *so = &c->j->sink->opts;
+	bool fold = !optset_num(so, "sink.field.name.case-sensitive");
+	char *ts =
+	    pipeline_target_name(optset_str(so, "target.schema"), rel, fold);
+	char *tt =
+	    pipeline_target_name(optset_str(so, "target.table"), rel, fold);
+	strbuf keys = {0};
+
+	for (uint32_t i = 0; i < rel->ncolumns; i++)
+		if (rel->columns[i].flags & SYNCD_COL_KEY)
+			sb_printf(&keys, "%s%s", keys.len ? ", " : "",
+			          rel->columns[i].name);
+	fprintf(c->out, "%s.%s.%s -> %s.%s (%u columns, key: %s)\n",
+	        rel->database ? rel->database : "", rel->schema, rel->table, ts,
+	        tt, rel->ncolumns, keys.len ? keys.data : "none");
+	sb_free(&keys);
+	free(ts);
+	free(tt);
+	c->n++;
+	return SYNCD_OK;
+}
+
+int
+job_preview(job *j, FILE *out)
+{
+	job_preview_ctx c = {j, out, 0};
+	syncd_instance *src = j->source;
+
+	if (!src->plugin->ops.source.list_tables) {
+		log_error("%s cannot list its tables (its plugin has no "
+		          "list_tables operation)",
+		          src->prefix);
+		return 1;
+	}
+	if (src->plugin->ops.source.list_tables(src->state, job_preview_one,
+	                                        &c) != SYNCD_OK) {
+		log_error("%s could not list its tables: %s", src->prefix,
+		          host_error(src));
+		return 1;
+	}
+	fprintf(out, "%zu table(s)\n", c.n);
+	return 0;
+}
+
 void
 job_fail(job *j, const char *fmt, ...)
 {

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include <syncd/plugin.h>
 
@@ -72,6 +73,9 @@ job *job_load(const char *path, strbuf *errors);
 bool job_create(job *j);
 /* Pre-checks: true when all passed. */
 bool job_check(job *j);
+/* syncd --preview: the tables the source selects and where they go.
+ * Returns the exit code (0, or 1 if the source could not list them). */
+int job_preview(job *j, FILE *out);
 /* Runs the job; returns the exit code (0 clean, 1 failed). */
 int job_run(job *j);
 void job_request_stop(job *j);

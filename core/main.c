@@ -207,7 +207,7 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0}};
 	const char *config = NULL, *plugin_dir = NULL, *plugin_help = NULL;
 	const char *unavailable = NULL;
-	bool check = false, list = false;
+	bool check = false, list = false, preview = false;
 	strbuf errors = {0};
 	sigset_t sigs;
 	job *j;
@@ -219,7 +219,7 @@ main(int argc, char **argv)
 		case OPT_CHECK: check = true; break;
 		case OPT_START_TIME: unavailable = "--start-time"; break;
 		case OPT_CREATE_TABLES: unavailable = "--create-tables"; break;
-		case OPT_PREVIEW: unavailable = "--preview"; break;
+		case OPT_PREVIEW: preview = true; break;
 		case OPT_LIST_PLUGINS: list = true; break;
 		case OPT_PLUGIN_HELP: plugin_help = optarg; break;
 		case OPT_PLUGIN_DIR: plugin_dir = optarg; break;
@@ -296,6 +296,10 @@ main(int argc, char **argv)
 	sb_free(&errors);
 	if (!job_create(j)) {
 		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (preview) {
+		rc = job_preview(j, stdout) == 0 ? 0 : EXIT_JOB_FAILED;
 		goto done;
 	}
 	if (check) {

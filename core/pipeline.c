@@ -205,8 +205,8 @@ pipe_fold(char *s)
 			*s = (char) (*s - 'A' + 'a');
 }
 
-static char *
-pipe_target_name(const char *pattern, const syncd_relation *rel, bool fold)
+char *
+pipeline_target_name(const char *pattern, const syncd_relation *rel, bool fold)
 {
 	static const struct {
 		const char *var;
@@ -282,8 +282,9 @@ pipe_rel_intern(pipeline *p, const syncd_relation *src)
 	}
 	r->rel.columns = cols;
 	r->rel.target_schema =
-	    pipe_target_name(p->schema_pattern, &r->rel, fold);
-	r->rel.target_table = pipe_target_name(p->table_pattern, &r->rel, fold);
+	    pipeline_target_name(p->schema_pattern, &r->rel, fold);
+	r->rel.target_table =
+	    pipeline_target_name(p->table_pattern, &r->rel, fold);
 
 	/* replace the current version of this id */
 	for (pipe_rel **pp = b; *pp; pp = &(*pp)->next_bucket)

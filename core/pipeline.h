@@ -28,6 +28,11 @@ void pipeline_wake(pipeline *p);
 void pipeline_stop(pipeline *p);
 void pipeline_free(pipeline *p);
 
+/* A target.schema / target.table pattern applied to a relation; fold:
+ * lower case (sink.field.name.case-sensitive = false). Caller frees. */
+char *pipeline_target_name(const char *pattern, const syncd_relation *rel,
+                           bool fold);
+
 /* "(id)=(42)" for the key columns of a change, values cut at 64 bytes. */
 char *pipeline_key_text(const syncd_event *ev);
 

@@ -1994,12 +1994,60 @@ pgo_run(void *state)
 	return ok ? SYNCD_OK : pgo_report(s);
 }
 
+static syncd_status
+pgo_list_tables(void *state,
+                syncd_status (*fn)(void *ctx, const syncd_relation *rel),
+                void *ctx)
+{
+	pgo *s = state;
+	syncd_status st = SYNCD_OK;
+
+	for (size_t i = 0; i < s->ndbs && st == SYNCD_OK; i++) {
+		pgo_db *db = &s->dbs[i];
+		bool problems = false;
+
+		db->sql = pgo_connect(db, false);
+		if (!db->sql || !pgo_server_checks(db, &problems) ||
+		    !pgo_select_tables(db, &problems)) {
+			pgo_close(db);
+			return pgo_report(s);
+		}
+		for (size_t k = 0; k < db->ntables && st == SYNCD_OK; k++) {
+			const pgo_table *t = &db->tables[k];
+			syncd_column *cols = calloc(t->ncols + 1, sizeof *cols);
+			syncd_relation rel = {
+			    .id = ((uint64_t) db->stream << 32) | t->oid,
+			    .database = db->dbname,
+			    .schema = t->schema,
+			    .table = t->name,
+			    .ncolumns = (uint32_t) t->ncols,
+			    .columns = cols,
+			    .replica_identity = t->replident};
+			for (size_t c = 0; c < t->ncols; c++) {
+				cols[c].name = t->cols[c].name;
+				cols[c].type_oid = t->cols[c].typid;
+				cols[c].type_name = t->cols[c].type_name;
+				cols[c].typmod = -1;
+				cols[c].flags =
+				    (t->cols[c].key ? SYNCD_COL_KEY : 0) |
+				    (t->cols[c].notnull ? SYNCD_COL_NOT_NULL
+				                        : 0);
+			}
+			st = fn(ctx, &rel);
+			free(cols);
+		}
+		pgo_close(db);
+	}
+	return st;
+}
+
 static const syncd_source_ops pgo_ops = {
     .size = sizeof(syncd_source_ops),
     .create = pgo_create,
     .destroy = pgo_destroy,
     .check = pgo_check,
     .run = pgo_run,
+    .list_tables = pgo_list_tables,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "pgoutput", .version = "1.0",

@@ -55,6 +55,8 @@ it_free_port() {
 }
 
 # pg_start NAME [extra postgresql.conf lines]: a fresh cluster, NAME_PORT set.
+# Tests run in parallel: when another cluster took the port first, the
+# start is tried again on another one.
 pg_start() {
 	name=$1
 	extra=${2:-}
@@ -64,10 +66,8 @@ pg_start() {
 	as_pg "$PGBIN/initdb" -A trust --nosync -U postgres -E UTF8 --locale=C.UTF-8 \
 		-D "$dir/data" >"$dir/initdb.log" 2>&1 ||
 		it_fail "initdb $name: $(cat "$dir/initdb.log")"
-	port=$(it_free_port)
 	cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
-port = $port
 unix_socket_directories = '$dir/sock'
 wal_level = logical
 max_replication_slots = 16
@@ -77,10 +77,21 @@ full_page_writes = off
 $extra
 CONF
 	IT_CLUSTERS="$IT_CLUSTERS $name"
-	as_pg "$PGBIN/pg_ctl" -w -t 60 -D "$dir/data" -l "$dir/server.log" start >/dev/null ||
-		it_fail "could not start cluster $name: $(tail -n 20 "$dir/server.log")"
-	eval "${name}_PORT=$port"
-	it_log "cluster $name on 127.0.0.1:$port"
+	for attempt in 1 2 3 4 5; do
+		port=$(it_free_port)
+		: >"$dir/server.log"
+		[ "$(id -u)" = 0 ] && chown postgres "$dir/server.log"
+		if as_pg "$PGBIN/pg_ctl" -w -t 60 -D "$dir/data" -l "$dir/server.log" \
+			-o "-p $port" start >/dev/null 2>&1; then
+			eval "${name}_PORT=$port"
+			it_log "cluster $name on 127.0.0.1:$port"
+			return 0
+		fi
+		grep -q "Address already in use" "$dir/server.log" ||
+			it_fail "could not start cluster $name: $(tail -n 20 "$dir/server.log")"
+		sleep 0.$((RANDOM % 5 + 1))
+	done
+	it_fail "could not start cluster $name: no free port after 5 tries"
 }
 
 pg_stop() {

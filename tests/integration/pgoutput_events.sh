@@ -36,6 +36,16 @@ relations = true
 batch.interval = 100ms
 INI
 
+# --preview: what would be read, and where it would go; changes nothing
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/job.ini" --preview >"$W/preview" 2>"$W/preview.err" ||
+	it_fail "--preview: $(cat "$W/preview.err")"
+it_assert_contains "$W/preview" "postgres.public.items -> postgres.items (3 columns, key: id)"
+it_assert_contains "$W/preview" "postgres.public.full_ri -> postgres.full_ri (2 columns, key: id)"
+it_assert_contains "$W/preview" "postgres.Mixed Case.Tab le -> postgres.Tab le (3 columns, key: id)"
+it_assert_contains "$W/preview" "3 table(s)"
+if grep -q nopk "$W/preview"; then it_fail "a table without primary key previewed"; fi
+it_assert_eq 0 "$(psql_on src -Atc "select count(*) from pg_replication_slots")" "--preview creates no slot"
+
 start_syncd() {
 	"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/job.ini" >>"$W/syncd.log" 2>&1 &
 	SYNCD_PID=$!

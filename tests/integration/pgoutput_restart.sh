@@ -69,6 +69,8 @@ for j in a b; do
 done
 
 [ "$before" -gt 0 ] || it_fail "a wrote nothing before it was killed"
+# every line is whole: a line torn by the kill was cut at the restart
+jq -e . "$W/a.jsonl" >/dev/null || it_fail "a.jsonl has a broken line"
 for j in a b; do
 	jq -c 'del(.worker)' "$W/$j.jsonl" | sort -u >"$W/$j.set"
 done

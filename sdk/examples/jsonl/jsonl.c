@@ -119,6 +119,52 @@ jsonl_check(void *state)
 	return SYNCD_OK;
 }
 
+/* A crash (kill -9, power loss) can leave the file ending in the middle of
+ * a line. That line was never confirmed, so it comes again: cut it, so
+ * that the file stays one JSON document per line. */
+static syncd_status
+jsonl_cut_torn_line(jsonl *j)
+{
+	int fd = fileno(j->out);
+	off_t end = lseek(fd, 0, SEEK_END), pos = end;
+	char buf[4096];
+
+	if (end <= 0)
+		return SYNCD_OK;
+	while (pos > 0) {
+		size_t n =
+		    pos >= (off_t) sizeof buf ? sizeof buf : (size_t) pos;
+		ssize_t r = pread(fd, buf, n, pos - (off_t) n);
+		if (r != (ssize_t) n) {
+			j->host->set_error(j->inst, NULL, "cannot read %s: %s",
+			                   j->path, strerror(errno));
+			return SYNCD_FATAL;
+		}
+		if (pos == end && buf[n - 1] == '\n')
+			return SYNCD_OK; /* whole lines only */
+		pos -= (off_t) n;
+		for (size_t i = n; i-- > 0;)
+			if (buf[i] == '\n') {
+				pos += (off_t) i + 1;
+				goto cut;
+			}
+	}
+	/* no newline at all: the file is one partial line */
+cut:
+	if (ftruncate(fd, pos) != 0) {
+		j->host->set_error(j->inst, NULL,
+		                   "cannot cut the partial last line "
+		                   "of %s: %s",
+		                   j->path, strerror(errno));
+		return SYNCD_FATAL;
+	}
+	j->host->log(j->inst, SYNCD_LOG_WARNING,
+	             "%s ended in a partial line (%lld bytes) left by a crash; "
+	             "removed it (its changes come again)",
+	             j->path, (long long) (end - pos));
+	return SYNCD_OK;
+}
+
 /* Workers share one output, opened by the first of them. */
 static syncd_status
 jsonl_open(void *state, int worker, void **wstate)
@@ -131,14 +177,15 @@ jsonl_open(void *state, int worker, void **wstate)
 		if (strcmp(j->path, "-") == 0)
 			j->out = stdout;
 		else {
-			j->out = fopen(j->path, "a");
+			j->out = fopen(j->path, "a+"); /* a+: read the tail */
 			j->own = j->out != NULL;
 			if (!j->out) {
 				j->host->set_error(j->inst, NULL,
 				                   "cannot open %s: %s",
 				                   j->path, strerror(errno));
 				st = SYNCD_FATAL;
-			}
+			} else
+				st = jsonl_cut_torn_line(j);
 		}
 	}
 	pthread_mutex_unlock(&j->lock);
@@ -232,18 +279,20 @@ jsonl_columns(const syncd_relation *rel)
 	for (uint32_t i = 0; i < rel->ncolumns; i++) {
 		const syncd_column *c = &rel->columns[i];
 		json_object *o = json_object_new_object();
-		json_object_object_add(o, "name", json_object_new_string(c->name));
-		json_object_object_add(o, "type",
-		                       c->type_name
-		                           ? json_object_new_string(c->type_name)
-		                           : NULL);
+		json_object_object_add(o, "name",
+		                       json_object_new_string(c->name));
+		json_object_object_add(
+		    o, "type",
+		    c->type_name ? json_object_new_string(c->type_name) : NULL);
 		json_object_object_add(o, "type_oid",
 		                       json_object_new_int64(c->type_oid));
-		json_object_object_add(o, "key", json_object_new_boolean(
-		                                     (c->flags & SYNCD_COL_KEY) != 0));
+		json_object_object_add(
+		    o, "key",
+		    json_object_new_boolean((c->flags & SYNCD_COL_KEY) != 0));
 		json_object_object_add(
 		    o, "not_null",
-		    json_object_new_boolean((c->flags & SYNCD_COL_NOT_NULL) != 0));
+		    json_object_new_boolean((c->flags & SYNCD_COL_NOT_NULL) !=
+		                            0));
 		json_object_array_add(cols, o);
 	}
 	return cols;

@@ -67,6 +67,17 @@ typedef struct syncd_source_ops {
 	 * database, never more. At a clean end or stop, call host->drain() and
 	 * confirm what it returns before returning SYNCD_OK. */
 	syncd_status (*run)(void *state);
+	/* Optional, and if absent the source cannot say which tables it
+	 * reads (no --preview, automatic table creation or full copy).
+	 * Connects as needed, changes nothing, streams nothing, and calls fn
+	 * once per selected table, in a stable order, with its relation:
+	 * every column with its type name, key (primary key) and NOT NULL
+	 * flags; target names NULL. The relation is borrowed for the call.
+	 * Stops early and returns what fn returned if that is not SYNCD_OK. */
+	syncd_status (*list_tables)(
+	    void *state,
+	    syncd_status (*fn)(void *ctx, const syncd_relation *rel),
+	    void *ctx);
 } syncd_source_ops;
 
 /* ---- transform --------------------------------------------------------- */
