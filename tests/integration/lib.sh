@@ -122,3 +122,38 @@ it_cleanup() {
 }
 trap it_cleanup EXIT
 trap 'exit 130' INT TERM
+
+# syncd_start LOG INI [STREAMS]: runs syncd on INI in the background
+# (SYNCD_PID), appending to LOG, and waits until it streams from STREAMS
+# more slots (default 1) than LOG already said. Test plugins are found
+# through SYNCD_PLUGIN_PATH (default: the test plugin directory).
+syncd_start() {
+	log=$1
+	want=$(( $(grep -c "streaming from slot" "$1" 2>/dev/null || true) + ${3:-1} ))
+	SYNCD_PLUGIN_PATH="${SYNCD_PLUGIN_PATH:-$TEST_PLUGIN_DIR}" \
+		"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$2" >>"$log" 2>&1 &
+	SYNCD_PID=$!
+	for _ in $(seq 1 200); do
+		[ "$(grep -c "streaming from slot" "$log")" -ge "$want" ] && return 0
+		kill -0 $SYNCD_PID 2>/dev/null || it_fail "syncd exited: $(tail -n 20 "$log")"
+		sleep 0.1
+	done
+	it_fail "syncd did not start streaming: $(tail -n 20 "$log")"
+}
+
+# syncd_stop [PID] [LOG]: SIGTERM, and the exit code must be 0.
+syncd_stop() {
+	pid=${1:-$SYNCD_PID}
+	kill -TERM "$pid"
+	wait "$pid" || it_fail "syncd exit $?: $(tail -n 20 "${2:-/dev/null}")"
+}
+
+# slot_wait NAME SLOT LSN: until SLOT of cluster NAME has confirmed LSN
+# (120 s at most); fails naming the slot otherwise.
+slot_wait() {
+	for _ in $(seq 1 1200); do
+		[ "$(psql_on "$1" -Atc "select confirmed_flush_lsn >= '$3' from pg_replication_slots where slot_name = '$2'")" = t ] && return 0
+		sleep 0.1
+	done
+	it_fail "slot $2 did not confirm $3 within 120 s"
+}

@@ -46,20 +46,8 @@ it_assert_contains "$W/preview" "3 table(s)"
 if grep -q nopk "$W/preview"; then it_fail "a table without primary key previewed"; fi
 it_assert_eq 0 "$(psql_on src -Atc "select count(*) from pg_replication_slots")" "--preview creates no slot"
 
-start_syncd() {
-	"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/job.ini" >>"$W/syncd.log" 2>&1 &
-	SYNCD_PID=$!
-	for _ in $(seq 1 100); do
-		grep -q "streaming from slot" "$W/syncd.log" && return 0
-		kill -0 $SYNCD_PID 2>/dev/null || it_fail "syncd exited: $(cat "$W/syncd.log")"
-		sleep 0.1
-	done
-	it_fail "syncd did not start streaming: $(cat "$W/syncd.log")"
-}
-stop_syncd() {
-	kill -TERM $SYNCD_PID
-	wait $SYNCD_PID || it_fail "syncd exit $?: $(cat "$W/syncd.log")"
-}
+start_syncd() { syncd_start "$W/syncd.log" "$W/job.ini"; }
+stop_syncd() { syncd_stop "$SYNCD_PID" "$W/syncd.log"; }
 wait_lines() { # wait_lines N: until out.jsonl has N change/commit lines
 	for _ in $(seq 1 100); do
 		[ "$(grep -vc '"op":"relation"' "$W/out.jsonl" 2>/dev/null)" -ge "$1" ] && return 0

@@ -31,14 +31,8 @@ INI
 # under AddressSanitizer, keep its quarantine of freed memory small: by
 # default it alone holds 256 MB
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8" \
-SYNCD_PLUGIN_PATH="$TEST_PLUGIN_DIR" "$SYNCD" --plugin-dir "$PLUGIN_DIR" \
-	-c "$W/job.ini" >"$W/syncd.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do
-	grep -q "streaming from slot" "$W/syncd.log" && break
-	sleep 0.1
-done
-it_assert_contains "$W/syncd.log" "streaming from slot"
+	syncd_start "$W/syncd.log" "$W/job.ini"
+pid=$SYNCD_PID
 
 S "insert into big select g, md5(g::text) from generate_series(1, 2000000) g"
 S "begin; insert into big select g, 'gone' from generate_series(3000001, 3300000) g; rollback"
@@ -48,16 +42,9 @@ S "begin; insert into big select g, 'kept' from generate_series(4000001, 4100000
 end=$(psql_on src -Atc "select pg_current_wal_lsn()")
 
 # everything durable and confirmed to the slot
-for _ in $(seq 1 900); do
-	done=$(psql_on src -Atc "select confirmed_flush_lsn >= '$end' from pg_replication_slots where slot_name = 'syncd_large'")
-	[ "$done" = t ] && break
-	kill -0 $pid 2>/dev/null || it_fail "syncd exited: $(tail -n 20 "$W/syncd.log")"
-	sleep 0.2
-done
-[ "$done" = t ] || it_fail "not confirmed up to $end: $(tail -n 20 "$W/syncd.log")"
+slot_wait src syncd_large "$end"
 hwm_kb=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-kill -TERM $pid
-wait $pid || it_fail "syncd exit $?: $(tail -n 20 "$W/syncd.log")"
+syncd_stop $pid "$W/syncd.log"
 
 it_assert_contains "$W/syncd.log" "passed spill.threshold; spilling them to $W/state/large"
 it_assert_contains "$W/syncd.log" "null sink: 2100001 changes in 2 transactions"

@@ -28,13 +28,7 @@ plugin = jsonl
 path = $W/out.jsonl
 batch.interval = 100ms
 INI
-"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/job.ini" >"$W/syncd.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do
-	[ "$(grep -c "streaming from slot" "$W/syncd.log")" -ge 2 ] && break
-	sleep 0.1
-done
-[ "$(grep -c "streaming from slot" "$W/syncd.log")" -ge 2 ] || it_fail "not streaming: $(cat "$W/syncd.log")"
+syncd_start "$W/syncd.log" "$W/job.ini" 2
 it_assert_eq 2 "$(psql_on src -Atc "select count(*) from pg_replication_slots where slot_name in ('syncd_multi_shop1', 'syncd_multi_shop2') and slot_type = 'logical'")" "one slot per database"
 
 for db in shop1 shop2; do
@@ -63,6 +57,5 @@ for _ in $(seq 1 100); do
 done
 it_assert_eq 0 "$behind" "slots advanced past $target by heartbeats"
 it_assert_eq "$lines" "$(wc -l <"$W/out.jsonl")" "heartbeats are not applied"
-kill -TERM $pid
-wait $pid || it_fail "syncd exit $?: $(tail "$W/syncd.log")"
+syncd_stop "$SYNCD_PID" "$W/syncd.log"
 it_pass "two databases, two slots, heartbeats advance idle slots"

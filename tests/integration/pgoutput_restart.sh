@@ -30,14 +30,9 @@ sink.keyby.mode = pk
 batch.interval = 100ms
 INI
 done
-start() { # start JOB: runs it in the background, waits until it streams
-	"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/$1.ini" >>"$W/$1.log" 2>&1 &
-	eval "pid_$1=$!"
-	for _ in $(seq 1 100); do
-		[ "$(grep -c "streaming from slot" "$W/$1.log")" -ge "${2:-1}" ] && return 0
-		sleep 0.1
-	done
-	it_fail "$1 did not start: $(cat "$W/$1.log")"
+start() { # start JOB: in the background (pid_JOB), streaming
+	syncd_start "$W/$1.log" "$W/$1.ini"
+	eval "pid_$1=$SYNCD_PID"
 }
 start b
 start a
@@ -49,23 +44,16 @@ kill -9 "$pid_a"
 wait "$pid_a" 2>/dev/null || true
 before=$(wc -l <"$W/a.jsonl")
 sleep 0.5
-start a 2
+start a
 wait $bench || it_fail "pgbench failed: $(cat "$W/bench.out")"
 n=$(awk '/number of transactions actually processed/ {print $6}' "$W/bench.out" | cut -d/ -f1)
 [ -n "$n" ] && [ "$n" -gt 100 ] || it_fail "pgbench ran too little: $(cat "$W/bench.out")"
 
 end=$(psql_on src -Atc "select pg_current_wal_lsn()")
 for j in a b; do
-	caught_up=f
-	for _ in $(seq 1 1200); do
-		caught_up=$(psql_on src -Atc "select confirmed_flush_lsn >= '$end' from pg_replication_slots where slot_name = 'syncd_$j'")
-		[ "$caught_up" = t ] && break
-		sleep 0.1
-	done
-	[ "$caught_up" = t ] || it_fail "$j did not confirm $end within 120 s: $(tail -n 5 "$W/$j.log")"
+	slot_wait src "syncd_$j" "$end"
 	eval "pid=\$pid_$j"
-	kill -TERM "$pid"
-	wait "$pid" || it_fail "$j exit $?: $(tail -n 20 "$W/$j.log")"
+	syncd_stop "$pid" "$W/$j.log"
 done
 
 [ "$before" -gt 0 ] || it_fail "a wrote nothing before it was killed"

@@ -25,22 +25,13 @@ delay_ms = 3000
 batch.max_rows = 8000
 sink.buffer-flush.max-size = 16MB
 INI
-SYNCD_PLUGIN_PATH="$TEST_PLUGIN_DIR" "$SYNCD" --plugin-dir "$PLUGIN_DIR" \
-	-c "$W/job.ini" >"$W/syncd.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do grep -q "streaming from slot" "$W/syncd.log" && break; sleep 0.1; done
-it_assert_contains "$W/syncd.log" "streaming from slot"
+syncd_start "$W/syncd.log" "$W/job.ini"
 
 # ~10 MB of changes: more than the queue holds (4 MB) while the sink sleeps
 psql_on src -c "insert into t select g, repeat('x', 100) from generate_series(1, 32000) g" >/dev/null
 end=$(psql_on src -Atc "select pg_current_wal_lsn()")
-for _ in $(seq 1 600); do
-	[ "$(psql_on src -Atc "select confirmed_flush_lsn >= '$end' from pg_replication_slots where slot_name = 'syncd_slow'")" = t ] && break
-	kill -0 $pid 2>/dev/null || it_fail "syncd exited: $(tail "$W/syncd.log")"
-	sleep 0.1
-done
-kill -TERM $pid
-wait $pid || it_fail "syncd exit $?: $(tail "$W/syncd.log")"
+slot_wait src syncd_slow "$end"
+syncd_stop "$SYNCD_PID" "$W/syncd.log"
 if grep -q "replication timeout" "$W/pg-src/server.log"; then
 	it_fail "the server timed syncd out: $(grep timeout "$W/pg-src/server.log")"
 fi

@@ -42,10 +42,7 @@ plugin = jsonl
 path = $W/out.jsonl
 batch.interval = 100ms
 INI
-"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/job.ini" >"$W/syncd.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do grep -q "streaming from slot" "$W/syncd.log" && break; sleep 0.1; done
-it_assert_contains "$W/syncd.log" "streaming from slot"
+syncd_start "$W/syncd.log" "$W/job.ini"
 
 psql_on src -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 insert into types values
@@ -71,8 +68,7 @@ for _ in $(seq 1 100); do
 	[ "$(grep -c '"op":"insert"' "$W/out.jsonl" 2>/dev/null)" -ge 3 ] && break
 	sleep 0.1
 done
-kill -TERM $pid
-wait $pid || it_fail "syncd exit $?: $(tail "$W/syncd.log")"
+syncd_stop "$SYNCD_PID" "$W/syncd.log"
 
 # the server's own text of every column, as JSON
 # (format's %s applies the type's output function, as pgoutput does; a
