@@ -14,8 +14,11 @@
  *  - anything else bumps the major, and every plugin must be rebuilt.
  *
  * History:
- *  1.0 (2026-11-24)  first version: descriptor, option table, host services,
- *                    source / transform / sink / archiver operations, events.
+ *  1.0 (2026-11-24)  first version: descriptor, option table, host services
+ *                    (incl. emit/drain/flushed_lsn/stored_lsn for sources,
+ *                    reject for sinks), source (incl. the optional
+ *                    list_tables) / transform / sink / archiver operations,
+ *                    events with ordered streams.
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H
