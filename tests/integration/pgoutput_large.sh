@@ -51,8 +51,8 @@ it_assert_contains "$W/syncd.log" "null sink: 2100001 changes in 2 transactions"
 ls "$W/state/large/"*.spill >/dev/null 2>&1 && it_fail "spill files left behind"
 
 limit_kb=$(( (2 * 16 + 64) * 1024 ))
-if nm "$SYNCD" 2>/dev/null | grep -q __asan_init; then
-	limit_kb=$((limit_kb * 3)) # AddressSanitizer's shadow memory and allocator
+if nm "$SYNCD" 2>/dev/null | grep -qE '__(asan|tsan)_init'; then
+	limit_kb=$((limit_kb * 3)) # a sanitizer's shadow memory and allocator
 fi
 it_log "peak RSS ${hwm_kb} kB (limit ${limit_kb} kB)"
 [ "$hwm_kb" -lt "$limit_kb" ] || it_fail "peak RSS ${hwm_kb} kB is over ${limit_kb} kB"
