@@ -413,17 +413,6 @@ loader_load(const char *name, char **err)
 	return NULL;
 }
 
-const loaded_plugin *
-loader_load_file(const char *path, char **err)
-{
-	*err = NULL;
-	if (!loader_exists(path)) {
-		*err = xasprintf("%s: no such file", path);
-		return NULL;
-	}
-	return loader_open(path, NULL, err);
-}
-
 static int
 loader_cmp_name(const void *a, const void *b)
 {

@@ -30,8 +30,6 @@ void loader_shutdown(void);
 
 /* Loads plugin `name` (cached). NULL with *err set (caller frees). */
 const loaded_plugin *loader_load(const char *name, char **err);
-/* Loads and checks one file (a path with or without .so/.la). */
-const loaded_plugin *loader_load_file(const char *path, char **err);
 
 /* Every plugin found in the search path, first one of each name wins.
  * Files that fail to load are reported in problems, one line each. Returns

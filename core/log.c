@@ -30,12 +30,6 @@ log_set_level(syncd_log_level level)
 	log_level = level;
 }
 
-syncd_log_level
-log_get_level(void)
-{
-	return log_level;
-}
-
 bool
 log_enabled(syncd_log_level level)
 {

@@ -11,7 +11,6 @@
 #include <syncd/host.h>
 
 void log_set_level(syncd_log_level level);
-syncd_log_level log_get_level(void);
 bool log_parse_level(const char *s, syncd_log_level *level);
 bool log_enabled(syncd_log_level level);
 

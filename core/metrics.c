@@ -50,16 +50,6 @@ metrics_set(const char *instance, const char *name, double value)
 	pthread_mutex_unlock(&metrics_lock);
 }
 
-double
-metrics_get(const char *instance, const char *name)
-{
-	double v;
-	pthread_mutex_lock(&metrics_lock);
-	v = metrics_find(instance ? instance : "", name)->value;
-	pthread_mutex_unlock(&metrics_lock);
-	return v;
-}
-
 void
 metrics_format(strbuf *out)
 {
@@ -68,19 +58,5 @@ metrics_format(strbuf *out)
 		sb_printf(out, "syncd_%s{instance=\"%s\"} %.17g\n",
 		          metrics[i].name, metrics[i].instance,
 		          metrics[i].value);
-	pthread_mutex_unlock(&metrics_lock);
-}
-
-void
-metrics_reset(void)
-{
-	pthread_mutex_lock(&metrics_lock);
-	for (size_t i = 0; i < nmetrics; i++) {
-		free(metrics[i].instance);
-		free(metrics[i].name);
-	}
-	free(metrics);
-	metrics = NULL;
-	nmetrics = 0;
 	pthread_mutex_unlock(&metrics_lock);
 }

@@ -10,9 +10,7 @@
 
 void metrics_add(const char *instance, const char *name, double delta);
 void metrics_set(const char *instance, const char *name, double value);
-double metrics_get(const char *instance, const char *name);
 /* "name{instance="[sink:jsonl]"} value" lines, sorted as added. */
 void metrics_format(strbuf *out);
-void metrics_reset(void);
 
 #endif

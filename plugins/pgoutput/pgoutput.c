@@ -910,8 +910,7 @@ pgo_rel_put(pgo_db *db, pgo_rel *r)
 }
 
 static const char *
-pgo_type_name(pgo_db *db, uint32_t typid, int32_t typmod, const pgo_table *t,
-              const char *col)
+pgo_type_name(pgo_db *db, uint32_t typid, const pgo_table *t, const char *col)
 {
 	static __thread char buf[64];
 	for (size_t i = 0; t && i < t->ncols; i++)
@@ -923,7 +922,6 @@ pgo_type_name(pgo_db *db, uint32_t typid, int32_t typmod, const pgo_table *t,
 		if (oid == typid)
 			return strchr(db->typnames[i], '\t') + 1;
 	}
-	(void) typmod;
 	snprintf(buf, sizeof buf, "oid %u", typid);
 	return buf;
 }
@@ -997,9 +995,8 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 		c->name = strdup(m->atts[i].name);
 		c->type_oid = m->atts[i].typid;
 		c->typmod = m->atts[i].typmod;
-		c->type_name = strdup(pgo_type_name(db, m->atts[i].typid,
-		                                    m->atts[i].typmod, t,
-		                                    m->atts[i].name));
+		c->type_name = strdup(
+		    pgo_type_name(db, m->atts[i].typid, t, m->atts[i].name));
 		/* the key is the primary key: under REPLICA IDENTITY FULL
 		 * pgoutput flags every column */
 		for (size_t k = 0; t && k < t->ncols; k++)

@@ -298,48 +298,32 @@ pgo_decode(pgo_decoder *d, const char *buf, size_t len, pgo_msg *m, char *err,
 			return false;
 		break;
 	case 'I':
-		if (!dec_xid(d, &r, m) ||
-		    !rd_u32(&r, &m->relid, "the relation id") ||
-		    !rd_u8(&r, &u8, "the tuple marker"))
-			return false;
-		if (u8 != 'N')
-			return rd_fail(&r, "expected new tuple 'N', got 0x%02x",
-			               u8);
-		new_at = used;
-		if (!dec_tuple(d, &r, &m->new_tuple, &used))
-			return false;
-		break;
 	case 'U':
+	case 'D':
+		/* [xid] relid, then an old tuple ('K' key or 'O' row: U and D),
+		 * then the new one ('N': I and U) */
 		if (!dec_xid(d, &r, m) ||
 		    !rd_u32(&r, &m->relid, "the relation id") ||
 		    !rd_u8(&r, &u8, "the tuple marker"))
 			return false;
-		if (u8 == 'K' || u8 == 'O') {
+		if (m->type != 'I' && (u8 == 'K' || u8 == 'O')) {
 			m->old_kind = (char) u8;
 			old_at = used;
-			if (!dec_tuple(d, &r, &m->old_tuple, &used) ||
-			    !rd_u8(&r, &u8, "the new tuple marker"))
+			if (!dec_tuple(d, &r, &m->old_tuple, &used))
 				return false;
-		}
-		if (u8 != 'N')
-			return rd_fail(&r, "expected new tuple 'N', got 0x%02x",
-			               u8);
-		new_at = used;
-		if (!dec_tuple(d, &r, &m->new_tuple, &used))
-			return false;
-		break;
-	case 'D':
-		if (!dec_xid(d, &r, m) ||
-		    !rd_u32(&r, &m->relid, "the relation id") ||
-		    !rd_u8(&r, &u8, "the tuple marker"))
-			return false;
-		if (u8 != 'K' && u8 != 'O')
+			if (m->type == 'D')
+				break;
+			if (!rd_u8(&r, &u8, "the new tuple marker"))
+				return false;
+		} else if (m->type == 'D')
 			return rd_fail(
 			    &r, "expected old tuple 'K' or 'O', got 0x%02x",
 			    u8);
-		m->old_kind = (char) u8;
-		old_at = used;
-		if (!dec_tuple(d, &r, &m->old_tuple, &used))
+		if (u8 != 'N')
+			return rd_fail(&r, "expected new tuple 'N', got 0x%02x",
+			               u8);
+		new_at = used;
+		if (!dec_tuple(d, &r, &m->new_tuple, &used))
 			return false;
 		break;
 	case 'T':

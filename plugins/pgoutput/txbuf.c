@@ -281,12 +281,6 @@ txbuf_replay(txbuf *b, uint32_t xid,
 }
 
 size_t
-txbuf_memory(const txbuf *b)
-{
-	return b->memory;
-}
-
-size_t
 txbuf_spilled_bytes(const txbuf *b)
 {
 	return b->spilled;

@@ -33,7 +33,6 @@ bool txbuf_replay(txbuf *b, uint32_t xid,
                   bool (*fn)(void *ctx, const char *msg, size_t len), void *ctx,
                   char *err, size_t errlen);
 
-size_t txbuf_memory(const txbuf *b);
 size_t txbuf_spilled_bytes(const txbuf *b); /* written to files so far */
 
 #endif
