@@ -629,7 +629,10 @@ worker_flush(worker *w, bool force)
 	b.bytes = w->bytes;
 
 	for (;;) {
-		st = p->sink->plugin->ops.sink.write(w->wstate, &b);
+		/* a reopen that failed with RETRY left no worker to write
+		 * with: that counts as one more failed attempt */
+		st = w->open ? p->sink->plugin->ops.sink.write(w->wstate, &b)
+		             : SYNCD_RETRY;
 		if (st != SYNCD_RETRY || pipe_failed(p))
 			break;
 		if (++attempt > 5) {

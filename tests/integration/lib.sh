@@ -107,6 +107,20 @@ psql_on() {
 		-d "${DB:-postgres}" "$@"
 }
 
+# as_pg_dump NAME [pg_dump args]: pg_dump of ${DB:-postgres} on cluster NAME.
+as_pg_dump() {
+	name=$1
+	shift
+	eval "port=\$${name}_PORT"
+	pg_dump -h 127.0.0.1 -p "$port" -U postgres "$@" "${DB:-postgres}"
+}
+
+# table_hash NAME DB TABLE: a hash of the table's rows in a stable order
+# (compare a source and a destination table).
+table_hash() {
+	DB=$2 psql_on "$1" -Atc "select count(*) || ':' || coalesce(md5(string_agg(t::text, E'\\n' order by t::text)), '') from $3 t"
+}
+
 it_cleanup() {
 	rc=$?
 	for name in $IT_CLUSTERS; do

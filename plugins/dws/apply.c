@@ -1,0 +1,671 @@
+/*
+ * apply.c - writing a batch: one destination transaction holding the
+ * batch's changes, folded per target table and key, applied set by set (the
+ * upsert mode's multi-row INSERT ... ON CONFLICT and batched DELETE, or the
+ * copy mode's COPY into a staging table and a few set-based statements
+ * from it), and the batch's progress.
+ *
+ * A data error (SQLSTATE class 22 or 23, or 42804) rolls the batch back
+ * and writes it again with that table's rows one by one, each under a
+ * savepoint, so the refused row is found and handed to the dirty-data path
+ * (which fails the job when dirty data is off) and the rest is applied.
+ */
+#define _GNU_SOURCE /* asprintf */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dws.h"
+
+#define DWS_MAX_PARAMS 65535
+#define DWS_MAX_ROWS   2000 /* rows per statement */
+
+/* ---- shared steps ------------------------------------------------------ */
+
+static const char *
+dws_param(dws_worker *w, const syncd_value *v)
+{
+	if (v->kind != SYNCD_VALUE_TEXT)
+		return NULL;
+	return dws_arena_strndup(&w->arena, v->data, v->len);
+}
+
+static char *
+dws_what(dws_worker *w, const char *verb, const dws_target *t)
+{
+	char *s = NULL;
+	(void) w;
+	if (asprintf(&s, "%s target table %s", verb, t->label) < 0)
+		abort();
+	return s;
+}
+
+/* A key change whose unchanged-TOAST values were not in the batch takes
+ * them from the old row at the destination, read before it is deleted. If
+ * the old row is gone (a replay after the row moved), the values stay
+ * unchanged: the write then keeps those of the row at the new key. */
+static dws_rc
+dws_resolve_origins(dws_worker *w, dws_pending *p)
+{
+	dws_target *t = p->t;
+	dws_buf sql = {0};
+	dws_rc rc = DWS_OK;
+	char *what = NULL;
+
+	for (size_t i = 0; i < p->nrows && rc == DWS_OK; i++) {
+		dws_row *r = &p->rows[i];
+		const char **params;
+		PGresult *res = NULL;
+		syncd_value *m;
+		int nu = 0;
+
+		if (r->op != DWS_OP_WRITE || !r->partial || !r->origin)
+			continue;
+		if (!what)
+			what = dws_what(w, "reading a moved row of", t);
+		dws_buf_reset(&sql);
+		dws_buf_puts(&sql, "SELECT ");
+		for (int c = 0; c < t->ncols; c++)
+			if (r->vals[c].kind == SYNCD_VALUE_UNCHANGED)
+				dws_buf_printf(&sql, "%s%s", nu++ ? ", " : "",
+				               t->cols[c].qname);
+		dws_buf_printf(&sql, " FROM %s WHERE ", t->qtable);
+		params = dws_arena_alloc(&w->arena,
+		                         (size_t) t->nkeys * sizeof *params);
+		for (int k = 0; k < t->nkeys; k++) {
+			const dws_col *c = &t->cols[t->keys[k]];
+			dws_buf_printf(&sql, "%s%s = $%d::%s", k ? " AND " : "",
+			               c->qname, k + 1, c->generic);
+			params[k] = dws_param(w, &r->origin[t->keys[k]]);
+		}
+		rc = dws_exec(w, what, sql.data, t->nkeys, params, &res);
+		if (rc != DWS_OK)
+			break;
+		if (PQntuples(res) == 1) {
+			int f = 0;
+			m = dws_arena_alloc(&w->arena,
+			                    (size_t) t->ncols * sizeof *m);
+			for (int c = 0; c < t->ncols; c++) {
+				m[c] = r->vals[c];
+				if (r->vals[c].kind != SYNCD_VALUE_UNCHANGED)
+					continue;
+				if (PQgetisnull(res, 0, f))
+					m[c] = (syncd_value){SYNCD_VALUE_NULL,
+					                     0, NULL};
+				else {
+					int len = PQgetlength(res, 0, f);
+					m[c] = (syncd_value){
+					    SYNCD_VALUE_TEXT, (uint32_t) len,
+					    dws_arena_strndup(
+					        &w->arena,
+					        PQgetvalue(res, 0, f),
+					        (size_t) len)};
+				}
+				f++;
+			}
+			r->vals = m;
+			r->partial = false;
+		}
+		r->origin = NULL;
+		PQclear(res);
+	}
+	free(what);
+	dws_buf_free(&sql);
+	return rc;
+}
+
+/* Writes sharing the same known columns go in one statement. */
+typedef struct dws_group {
+	char *mask; /* per column: 1 when the value is known */
+	int *cols;
+	int n;
+	dws_row **rows;
+	size_t nrows;
+} dws_group;
+
+static size_t
+dws_groups(dws_worker *w, dws_pending *p, dws_group **out)
+{
+	dws_target *t = p->t;
+	dws_group *g = NULL;
+	size_t ng = 0, cap = 0;
+	char *mask = dws_arena_alloc(&w->arena, (size_t) t->ncols + 1);
+
+	for (size_t i = 0; i < p->nrows; i++) {
+		dws_row *r = &p->rows[i];
+		size_t k;
+		if (r->op != DWS_OP_WRITE)
+			continue;
+		for (int c = 0; c < t->ncols; c++)
+			mask[c] = r->vals[c].kind != SYNCD_VALUE_UNCHANGED;
+		for (k = 0; k < ng; k++)
+			if (memcmp(g[k].mask, mask, (size_t) t->ncols) == 0)
+				break;
+		if (k == ng) {
+			if (ng == cap) {
+				cap = cap ? cap * 2 : 4;
+				g = realloc(g, cap * sizeof *g);
+				if (!g)
+					abort();
+			}
+			memset(&g[ng], 0, sizeof g[ng]);
+			g[ng].mask = dws_arena_strndup(&w->arena, mask,
+			                               (size_t) t->ncols);
+			g[ng].cols = dws_arena_alloc(
+			    &w->arena, (size_t) t->ncols * sizeof(int));
+			for (int c = 0; c < t->ncols; c++)
+				if (mask[c])
+					g[ng].cols[g[ng].n++] = c;
+			ng++;
+		}
+		r->set = (int) k;
+		g[k].nrows++;
+	}
+	for (size_t k = 0; k < ng; k++) {
+		g[k].rows =
+		    dws_arena_alloc(&w->arena, g[k].nrows * sizeof *g[k].rows);
+		g[k].nrows = 0;
+	}
+	for (size_t i = 0; i < p->nrows; i++)
+		if (p->rows[i].op == DWS_OP_WRITE) {
+			dws_group *x = &g[p->rows[i].set];
+			x->rows[x->nrows++] = &p->rows[i];
+		}
+	*out = g;
+	return ng;
+}
+
+static dws_rc
+dws_delete_rows(dws_worker *w, dws_target *t, dws_row **rows, size_t n)
+{
+	size_t per = DWS_MAX_PARAMS / (size_t) t->nkeys;
+	char *what = dws_what(w, "deleting from", t);
+	dws_rc rc = DWS_OK;
+
+	if (per > DWS_MAX_ROWS)
+		per = DWS_MAX_ROWS;
+	for (size_t at = 0; at < n && rc == DWS_OK; at += per) {
+		size_t m = n - at < per ? n - at : per;
+		const char **params = dws_arena_alloc(
+		    &w->arena, m * (size_t) t->nkeys * sizeof *params);
+		size_t k = 0;
+		for (size_t i = 0; i < m; i++)
+			for (int c = 0; c < t->nkeys; c++)
+				params[k++] = dws_param(
+				    w, &rows[at + i]->vals[t->keys[c]]);
+		dws_buf_reset(&w->sql);
+		dws_sql_delete(&w->sql, w->dialect, t, (int) m);
+		rc = dws_exec(w, what, w->sql.data, (int) k, params, NULL);
+	}
+	free(what);
+	return rc;
+}
+
+static dws_rc
+dws_upsert_rows(dws_worker *w, dws_target *t, const dws_group *g,
+                dws_row **rows, size_t n)
+{
+	size_t per = DWS_MAX_PARAMS / (size_t) g->n;
+	char *what = dws_what(w, "writing to", t);
+	dws_rc rc = DWS_OK;
+
+	if (per > DWS_MAX_ROWS)
+		per = DWS_MAX_ROWS;
+	for (size_t at = 0; at < n && rc == DWS_OK; at += per) {
+		size_t m = n - at < per ? n - at : per;
+		const char **params = dws_arena_alloc(
+		    &w->arena, m * (size_t) g->n * sizeof *params);
+		size_t k = 0;
+		for (size_t i = 0; i < m; i++)
+			for (int c = 0; c < g->n; c++)
+				params[k++] = dws_param(
+				    w, &rows[at + i]->vals[g->cols[c]]);
+		dws_buf_reset(&w->sql);
+		dws_sql_upsert(&w->sql, w->dialect, t, g->cols, g->n, (int) m);
+		rc = dws_exec(w, what, w->sql.data, (int) k, params, NULL);
+	}
+	free(what);
+	return rc;
+}
+
+static size_t
+dws_collect_deletes(dws_worker *w, dws_pending *p, dws_row ***out)
+{
+	dws_row **d = dws_arena_alloc(&w->arena, (p->nrows + 1) * sizeof *d);
+	size_t n = 0;
+	for (size_t i = 0; i < p->nrows; i++)
+		if (p->rows[i].op == DWS_OP_DELETE || p->rows[i].delete_first)
+			d[n++] = &p->rows[i];
+	*out = d;
+	return n;
+}
+
+/* ---- upsert mode ------------------------------------------------------- */
+
+dws_rc
+dws_upsert_apply(dws_worker *w, dws_pending *p)
+{
+	dws_row **dels;
+	size_t nd, ng;
+	dws_group *g = NULL;
+	dws_rc rc = dws_resolve_origins(w, p);
+
+	if (rc != DWS_OK)
+		return rc;
+	nd = dws_collect_deletes(w, p, &dels);
+	if (nd)
+		rc = dws_delete_rows(w, p->t, dels, nd);
+	ng = dws_groups(w, p, &g);
+	for (size_t k = 0; k < ng && rc == DWS_OK; k++)
+		rc = dws_upsert_rows(w, p->t, &g[k], g[k].rows, g[k].nrows);
+	free(g);
+	return rc;
+}
+
+/* ---- copy mode --------------------------------------------------------- */
+
+/* COPY text format: backslash, tab, newline and carriage return escaped;
+ * \N is NULL (and the unknown value of a column a row does not write). */
+static void
+dws_copy_value(dws_buf *b, const syncd_value *v)
+{
+	const char *s, *end, *run;
+
+	if (v->kind != SYNCD_VALUE_TEXT) {
+		dws_buf_add(b, "\\N", 2);
+		return;
+	}
+	s = v->data;
+	end = s + v->len;
+	run = s;
+	for (; s < end; s++) {
+		const char *esc;
+		switch (*s) {
+		case '\\': esc = "\\\\"; break;
+		case '\t': esc = "\\t"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		default: continue;
+		}
+		dws_buf_add(b, run, (size_t) (s - run));
+		dws_buf_add(b, esc, 2);
+		run = s + 1;
+	}
+	dws_buf_add(b, run, (size_t) (s - run));
+}
+
+static dws_rc
+dws_stage_prepare(dws_worker *w, dws_target *t, int tx)
+{
+	char *what = dws_what(w, "staging rows for", t);
+	dws_rc rc;
+
+	dws_buf_reset(&w->sql);
+	if (t->stage_ready && t->stage_used_tx != tx) {
+		t->stage_used_tx = tx;
+		free(what);
+		return DWS_OK; /* ON COMMIT DELETE ROWS emptied it */
+	}
+	if (t->stage_ready)
+		dws_buf_printf(&w->sql, "TRUNCATE %s", t->stage);
+	else {
+		free(t->stage);
+		if (asprintf(&t->stage, "syncd_stage_%d", ++w->stage_seq) < 0)
+			abort();
+		dws_buf_printf(&w->sql,
+		               "CREATE TEMPORARY TABLE %s (syncd_op char(1), "
+		               "syncd_set integer",
+		               t->stage);
+		for (int c = 0; c < t->ncols; c++)
+			dws_buf_printf(&w->sql, ", %s %s", t->cols[c].qname,
+			               t->cols[c].stage);
+		dws_buf_puts(&w->sql, ") ON COMMIT DELETE ROWS");
+		t->stage_created_tx = tx;
+	}
+	rc = dws_exec(w, what, w->sql.data, 0, NULL, NULL);
+	if (rc == DWS_OK) {
+		t->stage_ready = true;
+		t->stage_used_tx = tx;
+	}
+	free(what);
+	return rc;
+}
+
+static dws_rc
+dws_copy_rows(dws_worker *w, dws_pending *p)
+{
+	dws_target *t = p->t;
+	dws_buf *b = &w->data;
+	char *what = dws_what(w, "copying rows for", t);
+	PGresult *res;
+	dws_rc rc = DWS_OK;
+
+	dws_buf_reset(&w->sql);
+	dws_buf_printf(&w->sql, "COPY %s (syncd_op, syncd_set", t->stage);
+	for (int c = 0; c < t->ncols; c++)
+		dws_buf_printf(&w->sql, ", %s", t->cols[c].qname);
+	dws_buf_puts(&w->sql, ") FROM STDIN");
+	res = PQexec(w->conn, w->sql.data);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		rc = dws_exec(w, what, "SELECT 1", 0, NULL, NULL);
+		rc = rc == DWS_OK ? DWS_FATAL : rc;
+		PQclear(res);
+		free(what);
+		return rc;
+	}
+	PQclear(res);
+	dws_buf_reset(b);
+	for (size_t i = 0; i < p->nrows; i++) {
+		const dws_row *r = &p->rows[i];
+		char op = r->op == DWS_OP_DELETE ? 'd'
+		          : r->delete_first      ? 'r'
+		                                 : 'w';
+		dws_buf_printf(b, "%c\t%d", op,
+		               r->op == DWS_OP_WRITE ? r->set : 0);
+		for (int c = 0; c < t->ncols; c++) {
+			dws_buf_add(b, "\t", 1);
+			if (r->op == DWS_OP_DELETE && !t->cols[c].key)
+				dws_buf_add(b, "\\N", 2);
+			else
+				dws_copy_value(b, &r->vals[c]);
+		}
+		dws_buf_add(b, "\n", 1);
+		if (b->len >= 1024 * 1024 || i + 1 == p->nrows) {
+			if (PQputCopyData(w->conn, b->data, (int) b->len) != 1)
+				break;
+			dws_buf_reset(b);
+		}
+	}
+	PQputCopyEnd(w->conn, NULL);
+	while ((res = PQgetResult(w->conn)) != NULL) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st != PGRES_COMMAND_OK && rc == DWS_OK) {
+			rc = dws_result_error(w, what, res);
+			continue;
+		}
+		PQclear(res);
+	}
+	if (rc == DWS_OK && PQstatus(w->conn) == CONNECTION_BAD)
+		rc = dws_exec(w, what, "SELECT 1", 0, NULL, NULL);
+	free(what);
+	return rc;
+}
+
+dws_rc
+dws_copy_apply(dws_worker *w, dws_pending *p, int tx)
+{
+	dws_group *g = NULL;
+	size_t ng, nd = 0;
+	char *what;
+	dws_rc rc = dws_resolve_origins(w, p);
+
+	if (rc != DWS_OK)
+		return rc;
+	ng = dws_groups(w, p, &g);
+	for (size_t i = 0; i < p->nrows; i++)
+		if (p->rows[i].op == DWS_OP_DELETE || p->rows[i].delete_first)
+			nd++;
+	rc = dws_stage_prepare(w, p->t, tx);
+	if (rc == DWS_OK)
+		rc = dws_copy_rows(w, p);
+	if (rc == DWS_OK && nd) {
+		what = dws_what(w, "deleting from", p->t);
+		dws_buf_reset(&w->sql);
+		dws_sql_delete_stage(&w->sql, w->dialect, p->t);
+		rc = dws_exec(w, what, w->sql.data, 0, NULL, NULL);
+		free(what);
+	}
+	for (size_t k = 0; k < ng && rc == DWS_OK; k++) {
+		what = dws_what(w, "writing to", p->t);
+		dws_buf_reset(&w->sql);
+		dws_sql_merge_stage(&w->sql, w->dialect, p->t, g[k].cols,
+		                    g[k].n, (int) k);
+		rc = dws_exec(w, what, w->sql.data, 0, NULL, NULL);
+		free(what);
+	}
+	free(g);
+	return rc;
+}
+
+/* ---- row by row, to find the rows the destination refuses --------------- */
+
+dws_rc
+dws_apply_rows(dws_worker *w, dws_pending *p)
+{
+	dws_target *t = p->t;
+	dws_group *g = NULL;
+	dws_rc rc = dws_resolve_origins(w, p);
+
+	if (rc != DWS_OK)
+		return rc;
+	dws_groups(w, p, &g);
+	for (size_t i = 0; i < p->nrows && rc == DWS_OK; i++) {
+		dws_row *r = &p->rows[i];
+		dws_row *one[1] = {r};
+
+		rc = dws_exec(w, "setting a savepoint", "SAVEPOINT syncd_row",
+		              0, NULL, NULL);
+		if (rc != DWS_OK)
+			break;
+		if (r->op == DWS_OP_DELETE || r->delete_first)
+			rc = dws_delete_rows(w, t, one, 1);
+		if (rc == DWS_OK && r->op == DWS_OP_WRITE)
+			rc = dws_upsert_rows(w, t, &g[r->set], one, 1);
+		if (rc == DWS_DATA) {
+			char state[6];
+			char *msg = strdup(dws_last_message());
+			snprintf(state, sizeof state, "%s",
+			         dws_last_sqlstate() ? dws_last_sqlstate()
+			                             : "");
+			rc = dws_exec(w, "rolling back to a savepoint",
+			              "ROLLBACK TO SAVEPOINT syncd_row", 0,
+			              NULL, NULL);
+			if (rc == DWS_OK &&
+			    w->s->host->reject(w->s->inst, w->id, r->ev,
+			                       state[0] ? state : NULL,
+			                       msg) != SYNCD_OK)
+				rc = DWS_REJECTED;
+			free(msg);
+		}
+		if (rc == DWS_OK)
+			rc = dws_exec(w, "releasing a savepoint",
+			              "RELEASE SAVEPOINT syncd_row", 0, NULL,
+			              NULL);
+	}
+	free(g);
+	return rc;
+}
+
+/* ---- the batch ----------------------------------------------------------- */
+
+typedef struct dws_batch_ctx {
+	dws_worker *w;
+	int tx;
+	dws_pending *head, **tail;
+} dws_batch_ctx;
+
+static bool
+dws_is_careful(dws_worker *w, uint64_t id)
+{
+	for (size_t i = 0; i < w->ncareful; i++)
+		if (w->careful[i] == id)
+			return true;
+	return false;
+}
+
+static dws_rc
+dws_flush_one(dws_batch_ctx *c, dws_pending *p)
+{
+	dws_worker *w = c->w;
+	dws_rc rc;
+
+	if (p->nrows == 0)
+		return DWS_OK;
+	if (dws_is_careful(w, p->rel->id))
+		return dws_apply_rows(w, p);
+	if (w->s->host->log_enabled(w->s->inst, SYNCD_LOG_DEBUG))
+		w->s->host->log(w->s->inst, SYNCD_LOG_DEBUG,
+		                "worker %d: %zu folded rows for %s", w->id,
+		                p->nrows, p->t->label);
+	rc = w->s->mode == DWS_MODE_COPY ? dws_copy_apply(w, p, c->tx)
+	                                 : dws_upsert_apply(w, p);
+	if (rc == DWS_DATA) {
+		/* write the batch again, this table row by row */
+		w->careful =
+		    realloc(w->careful, (w->ncareful + 1) * sizeof *w->careful);
+		if (!w->careful)
+			abort();
+		w->careful[w->ncareful++] = p->rel->id;
+		rc = DWS_AGAIN;
+	}
+	return rc;
+}
+
+static void
+dws_drop_pending(dws_batch_ctx *c)
+{
+	while (c->head) {
+		dws_pending *n = c->head->next;
+		dws_pending_free(c->head);
+		free(c->head);
+		c->head = n;
+	}
+	c->tail = &c->head;
+}
+
+static dws_rc
+dws_flush_all(dws_batch_ctx *c)
+{
+	dws_rc rc = DWS_OK;
+	for (dws_pending *p = c->head; p && rc == DWS_OK; p = p->next)
+		rc = dws_flush_one(c, p);
+	dws_drop_pending(c);
+	return rc;
+}
+
+static dws_pending *
+dws_pending_for(dws_batch_ctx *c, const syncd_relation *rel, dws_rc *rc)
+{
+	dws_pending **pp, *p;
+	dws_target *t;
+
+	*rc = DWS_OK;
+	for (pp = &c->head; *pp; pp = &(*pp)->next)
+		if ((*pp)->rel->id == rel->id)
+			break;
+	p = *pp;
+	if (p && p->rel == rel)
+		return p;
+	if (p) {
+		/* the table changed shape within the batch: what came
+		 * before goes first */
+		*rc = dws_flush_one(c, p);
+		if (*rc != DWS_OK)
+			return NULL;
+		*pp = p->next;
+		if (c->tail == &p->next)
+			c->tail = pp;
+		dws_pending_free(p);
+		free(p);
+	}
+	t = dws_target_get(c->w, rel, rc);
+	if (!t)
+		return NULL;
+	p = calloc(1, sizeof *p);
+	if (!p)
+		abort();
+	p->t = t;
+	p->rel = rel;
+	*c->tail = p;
+	c->tail = &p->next;
+	return p;
+}
+
+static dws_rc
+dws_truncate(dws_batch_ctx *c, const syncd_event *ev)
+{
+	dws_worker *w = c->w;
+	dws_rc rc = dws_flush_all(c);
+	dws_buf sql = {0};
+
+	if (rc != DWS_OK)
+		return rc;
+	dws_buf_puts(&sql, "TRUNCATE ");
+	for (uint32_t i = 0; i < ev->nrels && rc == DWS_OK; i++) {
+		dws_target *t = dws_target_get(w, ev->rels[i], &rc);
+		if (t)
+			dws_buf_printf(&sql, "%s%s", i ? ", " : "", t->qtable);
+	}
+	if (rc == DWS_OK && ev->nrels)
+		rc = dws_exec(w, "truncating target tables", sql.data, 0, NULL,
+		              NULL);
+	dws_buf_free(&sql);
+	return rc;
+}
+
+static dws_rc
+dws_write_once(dws_worker *w, const syncd_batch *b, int tx)
+{
+	dws_batch_ctx c = {.w = w, .tx = tx};
+	dws_rc rc;
+
+	c.tail = &c.head;
+	rc = dws_exec(w, "starting a transaction", "BEGIN", 0, NULL, NULL);
+	for (size_t i = 0; i < b->nevents && rc == DWS_OK; i++) {
+		const syncd_event *ev = b->events[i];
+		dws_pending *p;
+
+		switch (ev->type) {
+		case SYNCD_EV_INSERT:
+		case SYNCD_EV_UPDATE:
+		case SYNCD_EV_DELETE:
+			p = dws_pending_for(&c, ev->rel, &rc);
+			if (p)
+				dws_fold(p, &w->arena, ev);
+			break;
+		case SYNCD_EV_TRUNCATE: rc = dws_truncate(&c, ev); break;
+		default: break;
+		}
+	}
+	if (rc == DWS_OK)
+		rc = dws_flush_all(&c);
+	dws_drop_pending(&c);
+	for (size_t i = 0; i < b->nprogress && rc == DWS_OK; i++)
+		rc = dws_progress_write(w, b->progress[i].stream, w->id,
+		                        b->progress[i].lsn, w->s->layout);
+	if (rc == DWS_OK)
+		rc = dws_exec(w, "committing a batch", "COMMIT", 0, NULL, NULL);
+	return rc;
+}
+
+syncd_status
+dws_write(void *wstate, const syncd_batch *b)
+{
+	dws_worker *w = wstate;
+
+	w->ncareful = 0;
+	for (;;) {
+		int tx = ++w->tx;
+		dws_rc rc = dws_write_once(w, b, tx);
+
+		dws_arena_reset(&w->arena);
+		if (rc == DWS_OK)
+			return SYNCD_OK;
+		if (PQstatus(w->conn) == CONNECTION_OK)
+			PQclear(PQexec(w->conn, "ROLLBACK"));
+		/* staging tables created by the rolled-back transaction are
+		 * gone */
+		for (dws_target *t = w->targets; t; t = t->next)
+			if (t->stage_created_tx == tx)
+				t->stage_ready = false;
+		switch (rc) {
+		case DWS_AGAIN: continue;
+		case DWS_RETRY: return SYNCD_RETRY;
+		case DWS_DATA:
+			/* a data error outside a table's rows (a deferred
+			 * constraint at COMMIT): nothing to isolate */
+			return SYNCD_FATAL;
+		default: return SYNCD_FATAL;
+		}
+	}
+}

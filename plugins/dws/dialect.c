@@ -1,0 +1,328 @@
+/*
+ * dialect.c - every piece of SQL that differs between GaussDB(DWS) and
+ * PostgreSQL, and the builders of the statements the sinks run. Names come
+ * quoted (libpq's PQescapeIdentifier) in dws_target; values are always
+ * parameters or staged rows, never pasted.
+ *
+ * DWS rules (8.1.1+): ON CONFLICT names its conflict target and takes no
+ * WITH clause; the distribution column, which DWS requires to be part of
+ * the primary key, is never SET (we never SET a key column); MERGE has one
+ * MATCHED and one NOT MATCHED branch and no DELETE.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dws.h"
+
+/* ---- buffers and arenas ------------------------------------------------ */
+
+void
+dws_buf_add(dws_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->data = realloc(b->data, cap);
+		if (!b->data)
+			abort();
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+dws_buf_puts(dws_buf *b, const char *s)
+{
+	dws_buf_add(b, s, strlen(s));
+}
+
+void
+dws_buf_printf(dws_buf *b, const char *fmt, ...)
+{
+	char small[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		abort();
+	if ((size_t) n < sizeof small) {
+		dws_buf_add(b, small, (size_t) n);
+		return;
+	}
+	dws_buf_add(b, "", 0);
+	{
+		char *big = malloc((size_t) n + 1);
+		if (!big)
+			abort();
+		va_start(ap, fmt);
+		vsnprintf(big, (size_t) n + 1, fmt, ap);
+		va_end(ap);
+		dws_buf_add(b, big, (size_t) n);
+		free(big);
+	}
+}
+
+void
+dws_buf_reset(dws_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void
+dws_buf_free(dws_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof *b);
+}
+
+struct dws_arena_block {
+	dws_arena_block *next;
+	size_t used, cap;
+	char data[];
+};
+
+void *
+dws_arena_alloc(dws_arena *a, size_t n)
+{
+	dws_arena_block *b = a->head;
+
+	n = (n + 15) & ~(size_t) 15;
+	if (!b || b->used + n > b->cap) {
+		size_t cap = n > 65536 ? n : 65536;
+		b = malloc(sizeof *b + cap);
+		if (!b)
+			abort();
+		b->used = 0;
+		b->cap = cap;
+		b->next = a->head;
+		a->head = b;
+	}
+	b->used += n;
+	return b->data + b->used - n;
+}
+
+char *
+dws_arena_strndup(dws_arena *a, const char *s, size_t n)
+{
+	char *d = dws_arena_alloc(a, n + 1);
+	if (n)
+		memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+void
+dws_arena_reset(dws_arena *a)
+{
+	while (a->head) {
+		dws_arena_block *next = a->head->next;
+		free(a->head);
+		a->head = next;
+	}
+}
+
+/* ---- the dialect table -------------------------------------------------- */
+
+static const char *const dws_gauss_system_columns[] = {
+    "ctid",     "xmin",       "cmin", "xmax", "cmax",
+    "tableoid", "xc_node_id", "tid",  NULL};
+static const char *const dws_pg_system_columns[] = {
+    "ctid", "xmin", "cmin", "xmax", "cmax", "tableoid", NULL};
+
+const dws_dialect dws_dialect_pg = {
+    .name = "PostgreSQL",
+    .merge_from_stage = false,
+    .distribute_by_hash = false,
+    .char_length_in_bytes = false,
+    .reserved_columns = dws_pg_system_columns,
+};
+
+const dws_dialect dws_dialect_dws = {
+    .name = "GaussDB(DWS)",
+    .merge_from_stage = true,
+    .distribute_by_hash = true,
+    .char_length_in_bytes = true,
+    .reserved_columns = dws_gauss_system_columns,
+};
+
+/* GaussDB reports server_version 9.2.4; only version() tells it apart. */
+const dws_dialect *
+dws_dialect_for(const char *version)
+{
+	if (version && strstr(version, "GaussDB"))
+		return &dws_dialect_dws;
+	return &dws_dialect_pg;
+}
+
+/* ---- statements -----------------------------------------------------------
+ */
+
+static void
+dws_col_list(dws_buf *sql, const dws_target *t, const int *cols, int n,
+             const char *prefix)
+{
+	for (int i = 0; i < n; i++) {
+		if (i)
+			dws_buf_puts(sql, ", ");
+		if (prefix)
+			dws_buf_puts(sql, prefix);
+		dws_buf_puts(sql, t->cols[cols[i]].qname);
+	}
+}
+
+static void
+dws_key_list(dws_buf *sql, const dws_target *t, const char *prefix)
+{
+	dws_col_list(sql, t, t->keys, t->nkeys, prefix);
+}
+
+static int
+dws_nonkey_count(const dws_target *t, const int *cols, int n)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (!t->cols[cols[i]].key)
+			k++;
+	return k;
+}
+
+/* SET a = EXCLUDED.a, ... over the non-key columns (keys, and with them
+ * DWS's distribution columns, are never SET). */
+static void
+dws_set_list(dws_buf *sql, const dws_target *t, const int *cols, int n,
+             const char *from)
+{
+	bool first = true;
+	for (int i = 0; i < n; i++) {
+		const dws_col *c = &t->cols[cols[i]];
+		if (c->key)
+			continue;
+		dws_buf_printf(sql, "%s%s = %s.%s", first ? "" : ", ", c->qname,
+		               from, c->qname);
+		first = false;
+	}
+}
+
+static void
+dws_on_conflict(dws_buf *sql, const dws_target *t, const int *cols, int n)
+{
+	dws_buf_puts(sql, " ON CONFLICT (");
+	dws_key_list(sql, t, NULL);
+	if (dws_nonkey_count(t, cols, n) == 0) {
+		dws_buf_puts(sql, ") DO NOTHING");
+		return;
+	}
+	dws_buf_puts(sql, ") DO UPDATE SET ");
+	dws_set_list(sql, t, cols, n, "EXCLUDED");
+}
+
+void
+dws_sql_upsert(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+               const int *cols, int n, int nrows)
+{
+	int p = 1;
+
+	(void) d; /* the same statement in both dialects */
+	dws_buf_printf(sql, "INSERT INTO %s (", t->qtable);
+	dws_col_list(sql, t, cols, n, NULL);
+	dws_buf_puts(sql, ") VALUES ");
+	for (int r = 0; r < nrows; r++) {
+		dws_buf_puts(sql, r ? ", (" : "(");
+		for (int i = 0; i < n; i++) {
+			const dws_col *c = &t->cols[cols[i]];
+			dws_buf_printf(sql, "%s$%d", i ? ", " : "", p++);
+			if (c->param)
+				dws_buf_printf(sql, "::%s", c->param);
+		}
+		dws_buf_puts(sql, ")");
+	}
+	dws_on_conflict(sql, t, cols, n);
+}
+
+void
+dws_sql_delete(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+               int nrows)
+{
+	int p = 1;
+
+	(void) d;
+	dws_buf_printf(sql, "DELETE FROM %s AS t USING (VALUES ", t->qtable);
+	for (int r = 0; r < nrows; r++) {
+		dws_buf_puts(sql, r ? ", (" : "(");
+		for (int i = 0; i < t->nkeys; i++)
+			dws_buf_printf(sql, "%s$%d::%s", i ? ", " : "", p++,
+			               t->cols[t->keys[i]].generic);
+		dws_buf_puts(sql, ")");
+	}
+	dws_buf_puts(sql, ") AS v (");
+	dws_key_list(sql, t, NULL);
+	dws_buf_puts(sql, ") WHERE ");
+	for (int i = 0; i < t->nkeys; i++) {
+		const char *q = t->cols[t->keys[i]].qname;
+		dws_buf_printf(sql, "%st.%s = v.%s", i ? " AND " : "", q, q);
+	}
+}
+
+void
+dws_sql_merge_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+                    const int *cols, int n, int set)
+{
+	if (!d->merge_from_stage) {
+		dws_buf_printf(sql, "INSERT INTO %s (", t->qtable);
+		dws_col_list(sql, t, cols, n, NULL);
+		dws_buf_puts(sql, ") SELECT ");
+		dws_col_list(sql, t, cols, n, NULL);
+		dws_buf_printf(sql,
+		               " FROM %s WHERE syncd_op <> 'd' AND syncd_set = "
+		               "%d",
+		               t->stage, set);
+		dws_on_conflict(sql, t, cols, n);
+		return;
+	}
+	/* MERGE INTO t USING (staged rows) s ON (keys) WHEN MATCHED THEN
+	 * UPDATE ... WHEN NOT MATCHED THEN INSERT ... */
+	dws_buf_printf(sql, "MERGE INTO %s AS t USING (SELECT ", t->qtable);
+	dws_col_list(sql, t, cols, n, NULL);
+	dws_buf_printf(sql,
+	               " FROM %s WHERE syncd_op <> 'd' AND syncd_set = %d) AS "
+	               "s ON (",
+	               t->stage, set);
+	for (int i = 0; i < t->nkeys; i++) {
+		const char *q = t->cols[t->keys[i]].qname;
+		dws_buf_printf(sql, "%st.%s = s.%s", i ? " AND " : "", q, q);
+	}
+	dws_buf_puts(sql, ")");
+	if (dws_nonkey_count(t, cols, n) > 0) {
+		dws_buf_puts(sql, " WHEN MATCHED THEN UPDATE SET ");
+		dws_set_list(sql, t, cols, n, "s");
+	}
+	dws_buf_puts(sql, " WHEN NOT MATCHED THEN INSERT (");
+	dws_col_list(sql, t, cols, n, NULL);
+	dws_buf_puts(sql, ") VALUES (");
+	dws_col_list(sql, t, cols, n, "s.");
+	dws_buf_puts(sql, ")");
+}
+
+void
+dws_sql_delete_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t)
+{
+	(void) d;
+	dws_buf_printf(sql,
+	               "DELETE FROM %s AS t USING %s AS s WHERE s.syncd_op "
+	               "<> 'w'",
+	               t->qtable, t->stage);
+	for (int i = 0; i < t->nkeys; i++) {
+		const char *q = t->cols[t->keys[i]].qname;
+		dws_buf_printf(sql, " AND t.%s = s.%s", q, q);
+	}
+}

@@ -1,0 +1,240 @@
+/*
+ * dws.h - what the two DWS sinks (dws_upsert, dws_copy) share: the plugin
+ * state, the per-worker connection, the destination's view of a target
+ * table, the folded changes of one batch, and the dialect table that holds
+ * every piece of SQL that differs between GaussDB(DWS) and PostgreSQL.
+ */
+#ifndef SYNCD_DWS_H
+#define SYNCD_DWS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include <syncd/syncd.h>
+
+/* ---- small helpers ---------------------------------------------------- */
+
+typedef struct dws_buf {
+	char *data;
+	size_t len, cap;
+} dws_buf;
+
+void dws_buf_add(dws_buf *b, const char *s, size_t n);
+void dws_buf_puts(dws_buf *b, const char *s);
+void dws_buf_printf(dws_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void dws_buf_reset(dws_buf *b);
+void dws_buf_free(dws_buf *b);
+
+/* A bump allocator for one batch: everything is freed at once. */
+typedef struct dws_arena_block dws_arena_block;
+typedef struct dws_arena {
+	dws_arena_block *head;
+} dws_arena;
+
+void *dws_arena_alloc(dws_arena *a, size_t n);
+char *dws_arena_strndup(dws_arena *a, const char *s, size_t n);
+void dws_arena_reset(dws_arena *a);
+
+/* ---- dialects --------------------------------------------------------- */
+
+typedef struct dws_target dws_target;
+
+typedef struct dws_dialect {
+	const char *name; /* "PostgreSQL", "GaussDB(DWS)" */
+	/* copy mode writes staged rows with MERGE (one MATCHED and one NOT
+	 * MATCHED branch, no DELETE) instead of INSERT ... SELECT ... ON
+	 * CONFLICT */
+	bool merge_from_stage;
+	/* CREATE TABLE ... DISTRIBUTE BY HASH(primary key) */
+	bool distribute_by_hash;
+	/* character lengths become byte lengths in created tables */
+	bool char_length_in_bytes;
+	/* names the server keeps for its own system columns */
+	const char *const *reserved_columns;
+} dws_dialect;
+
+extern const dws_dialect dws_dialect_pg;
+extern const dws_dialect dws_dialect_dws;
+
+/* Which dialect a version() string belongs to. */
+const dws_dialect *dws_dialect_for(const char *version);
+
+/* The SQL builders. cols: indexes into t->cols of the columns written (all
+ * key columns included); n: their count. */
+/* INSERT INTO t (cols) VALUES ($1, ..), (..) ON CONFLICT (key) DO UPDATE
+ * SET non-key = EXCLUDED.non-key (DO NOTHING when only keys are written).
+ * Parameters are numbered from 1, row by row. */
+void dws_sql_upsert(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+                    const int *cols, int n, int nrows);
+/* DELETE FROM t USING (VALUES ($1::type, ..), ..) AS v (key) WHERE t.key =
+ * v.key: nrows keys. */
+void dws_sql_delete(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+                    int nrows);
+/* From the staging table: the rows whose op is not 'd' and whose column
+ * set is `set`, written into the target (upsert or MERGE). */
+void dws_sql_merge_stage(dws_buf *sql, const dws_dialect *d,
+                         const dws_target *t, const int *cols, int n, int set);
+/* DELETE FROM t USING stage ... for the staged rows whose op is 'd' or
+ * 'r' (delete, then write). */
+void dws_sql_delete_stage(dws_buf *sql, const dws_dialect *d,
+                          const dws_target *t);
+
+/* ---- the plugin ------------------------------------------------------- */
+
+typedef enum dws_mode { DWS_MODE_UPSERT = 0, DWS_MODE_COPY = 1 } dws_mode;
+
+typedef struct dws_state {
+	syncd_instance *inst;
+	const syncd_host *host;
+	dws_mode mode;
+	const char *conninfo;
+	const char *state_schema;
+	const char *job;
+	char *layout; /* "2/table": how keys were spread over workers */
+	bool verify_columns;
+	char *timezone_sql; /* SET TIME ZONE ... */
+	pthread_mutex_t lock;
+	bool state_ready;                          /* progress table exists */
+	bool relayout_done[SYNCD_MAX_STREAMS];     /* see dws_applied_lsn */
+	syncd_lsn relayout_lsn[SYNCD_MAX_STREAMS]; /* what it found */
+} dws_state;
+
+/* A source column as the destination sees it. */
+typedef struct dws_col {
+	char *qname;   /* quoted target column name */
+	char *name;    /* target column name (for messages) */
+	char *generic; /* the destination type without modifier, quoted, for
+	                  casts that must not truncate */
+	char *stage;   /* staging column type (destination type, or
+	                  timestamptz for a time zone aware source value) */
+	char *param;   /* a cast for parameters, or NULL */
+	bool key;
+} dws_col;
+
+struct dws_target {
+	uint64_t rel_id;
+	syncd_relation *shape; /* a copy of the relation it was built for */
+	char *qtable;          /* "schema"."table" */
+	char *label;           /* schema.table, for messages */
+	int ncols;             /* = shape->ncolumns */
+	dws_col *cols;
+	int nkeys;
+	int *keys;   /* indexes into cols */
+	char *stage; /* copy mode: the session's staging table */
+	bool stage_ready;
+	int stage_created_tx, stage_used_tx;
+	dws_target *next;
+};
+
+typedef struct dws_worker {
+	dws_state *s;
+	int id;
+	PGconn *conn;
+	const dws_dialect *dialect;
+	dws_target *targets;
+	int stage_seq;
+	int tx; /* counts the worker's batch transactions */
+	dws_arena arena;
+	dws_buf sql, data;
+	/* tables (by relation id) whose rows go one by one after a data error,
+	 * to find the row the destination refuses */
+	uint64_t *careful;
+	size_t ncareful;
+} dws_worker;
+
+/* ---- folding ---------------------------------------------------------- */
+
+typedef enum dws_op { DWS_OP_DELETE = 'd', DWS_OP_WRITE = 'w' } dws_op;
+
+/* The net effect of a batch's changes on one key. */
+typedef struct dws_row {
+	const syncd_value *vals;   /* ncols; DELETE: key columns only */
+	const syncd_value *origin; /* WRITE after a key change with unchanged
+	                              TOAST values left: the old key, whose
+	                              destination row holds them; else NULL */
+	const syncd_event *ev;     /* the last change (messages, dirty data) */
+	uint32_t hash;
+	char op;           /* dws_op */
+	bool delete_first; /* WRITE of a key deleted in this batch */
+	bool partial;      /* some values are unchanged TOAST */
+	int set;           /* copy mode: index of its column set */
+} dws_row;
+
+typedef struct dws_pending {
+	dws_target *t;
+	const syncd_relation *rel;
+	dws_row *rows;
+	size_t nrows, cap;
+	uint32_t *slots; /* open addressing: row index + 1, 0 empty */
+	size_t nslots;
+	struct dws_pending *next;
+} dws_pending;
+
+/* Folds one change into p (allocations from a). */
+void dws_fold(dws_pending *p, dws_arena *a, const syncd_event *ev);
+void dws_pending_free(dws_pending *p);
+/* True when the key columns of a and b are equal. */
+bool dws_key_equal(const dws_target *t, const syncd_value *a,
+                   const syncd_value *b);
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* Internal result of a statement: a data error means "find the row". */
+typedef enum dws_rc {
+	DWS_OK = 0,
+	DWS_DATA = 1,  /* SQLSTATE class 22 or 23, or 42804 */
+	DWS_RETRY = 2, /* connection lost or transient */
+	DWS_FATAL = 3,
+	DWS_AGAIN = 4,   /* write the batch again (a table goes row by row) */
+	DWS_REJECTED = 5 /* the dirty-data path refused to go on */
+} dws_rc;
+
+/* Runs a statement (params may be NULL); classifies a failure and records
+ * it with set_error, naming `what`. */
+dws_rc dws_exec(dws_worker *w, const char *what, const char *sql, int nparams,
+                const char *const *params, PGresult **keep);
+/* Classifies a failed result (and clears it). */
+dws_rc dws_result_error(dws_worker *w, const char *what, PGresult *r);
+/* The last error's SQLSTATE and message (for dirty data). */
+const char *dws_last_sqlstate(void);
+const char *dws_last_message(void);
+
+/* Applies one target's folded rows set by set (the mode's fast path). */
+dws_rc dws_upsert_apply(dws_worker *w, dws_pending *p);
+dws_rc dws_copy_apply(dws_worker *w, dws_pending *p, int tx);
+/* Applies the rows one by one, each under a savepoint; a refused row goes
+ * to the dirty-data path. */
+dws_rc dws_apply_rows(dws_worker *w, dws_pending *p);
+
+/* The destination's view of rel's target table (cached per worker); NULL
+ * and set_error when it cannot take the source's rows. */
+dws_target *dws_target_get(dws_worker *w, const syncd_relation *rel,
+                           dws_rc *rc);
+/* Records a worker's progress for a stream (inside the caller's
+ * transaction). */
+dws_rc dws_progress_write(dws_worker *w, uint32_t stream, int worker,
+                          syncd_lsn lsn, const char *layout);
+
+/* The sink operations shared by both plugins. */
+syncd_status dws_create(syncd_instance *inst, const syncd_host *host,
+                        void **state, dws_mode mode);
+void dws_destroy(void *state);
+syncd_status dws_check(void *state);
+syncd_status dws_open(void *state, int worker, void **wstate);
+void dws_close(void *wstate);
+syncd_status dws_applied_lsn(void *wstate, uint32_t stream, syncd_lsn *lsn);
+syncd_status dws_write(void *wstate, const syncd_batch *batch);
+
+extern const syncd_option dws_options[];
+
+/* Parses sink.server.timezone into the SET statement that gives the
+ * session that zone ("UTC+08:00" is eight hours east of UTC). NULL and
+ * *err set when the value is not a time zone. */
+char *dws_timezone_sql(const char *spec, char **err);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * dws_copy - sink: COPY into a per-session staging table, then a few
+ * set-based statements from it into the target, in the batch's transaction
+ * (write_mode = copy). The code is shared with dws_upsert (dws.c, apply.c).
+ */
+#include "dws.h"
+
+static syncd_status
+dws_copy_create(syncd_instance *inst, const syncd_host *host, void **state)
+{
+	return dws_create(inst, host, state, DWS_MODE_COPY);
+}
+
+static const syncd_sink_ops dws_copy_ops = {
+    .size = sizeof(syncd_sink_ops),
+    .create = dws_copy_create,
+    .destroy = dws_destroy,
+    .check = dws_check,
+    .open = dws_open,
+    .close = dws_close,
+    .applied_lsn = dws_applied_lsn,
+    .write = dws_write,
+};
+
+SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "dws_copy", .version = "1.0",
+             .description =
+                 "GaussDB(DWS) / PostgreSQL: COPY into staging, then "
+                 "set-based merge (write_mode = copy)",
+             .options = dws_options, .ops.sink = &dws_copy_ops);

@@ -1,0 +1,28 @@
+/*
+ * dws_upsert - sink: batched, set-based INSERT ... ON CONFLICT (key) DO
+ * UPDATE and batched DELETE into GaussDB(DWS) or PostgreSQL (write_mode =
+ * upsert). The code is shared with dws_copy (dws.c, apply.c).
+ */
+#include "dws.h"
+
+static syncd_status
+dws_upsert_create(syncd_instance *inst, const syncd_host *host, void **state)
+{
+	return dws_create(inst, host, state, DWS_MODE_UPSERT);
+}
+
+static const syncd_sink_ops dws_upsert_ops = {
+    .size = sizeof(syncd_sink_ops),
+    .create = dws_upsert_create,
+    .destroy = dws_destroy,
+    .check = dws_check,
+    .open = dws_open,
+    .close = dws_close,
+    .applied_lsn = dws_applied_lsn,
+    .write = dws_write,
+};
+
+SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "dws_upsert", .version = "1.0",
+             .description = "GaussDB(DWS) / PostgreSQL: batched upsert and "
+                            "delete (write_mode = upsert)",
+             .options = dws_options, .ops.sink = &dws_upsert_ops);
