@@ -203,8 +203,11 @@ dws_fold(dws_pending *p, dws_arena *a, const syncd_event *ev)
 		h = dws_key_hash(t, ov);
 		r = dws_find(p, ov, h, &slot);
 		if (r && r->op == DWS_OP_WRITE) {
+			/* what the batch has for the old key; values it
+			 * still lacks are in the old key's row at the
+			 * destination, or further back if it moved too */
 			prev = r->vals;
-			origin = r->partial ? r->origin : NULL;
+			origin = !r->partial ? NULL : r->origin ? r->origin : ov;
 		}
 		if (!r)
 			r = dws_add(p, slot, h, ov, DWS_OP_DELETE, ev);

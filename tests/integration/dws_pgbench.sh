@@ -31,6 +31,7 @@ concurrency = 2
 conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=postgres
 slot.flush.delay.time = 0
 status.interval = 200ms
+heartbeat.interval = 1s
 [sink]
 write_mode = $mode
 conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=d_$mode
