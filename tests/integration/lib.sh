@@ -98,6 +98,17 @@ pg_stop() {
 	as_pg "$PGBIN/pg_ctl" -w -D "$IT_WORK/pg-$1/data" -m fast stop >/dev/null 2>&1 || true
 }
 
+# pg_restart NAME [SECONDS]: stop cluster NAME (fast), wait SECONDS (default
+# 0), start it again on the same port.
+pg_restart() {
+	eval "port=\$${1}_PORT"
+	pg_stop "$1"
+	sleep "${2:-0}"
+	as_pg "$PGBIN/pg_ctl" -w -t 60 -D "$IT_WORK/pg-$1/data" \
+		-l "$IT_WORK/pg-$1/server.log" -o "-p $port" start >/dev/null 2>&1 ||
+		it_fail "could not restart cluster $1: $(tail -n 20 "$IT_WORK/pg-$1/server.log")"
+}
+
 # psql_on NAME [psql args]: connects as postgres to database ${DB:-postgres}.
 psql_on() {
 	name=$1
