@@ -579,6 +579,82 @@ job_preview(job *j, FILE *out)
 	return 0;
 }
 
+/* ---- target tables ahead of the stream -------------------------------- */
+
+typedef struct job_prepare_ctx {
+	job *j;
+	syncd_prepare what;
+	size_t n, failed;
+} job_prepare_ctx;
+
+/* Hands one selected table to the sink with its target names, as the
+ * router will name it (and with column names folded the same way). */
+static syncd_status
+job_prepare_one(void *arg, const syncd_relation *rel)
+{
+	job_prepare_ctx *c = arg;
+	syncd_instance *sink = c->j->sink;
+	const optset *so = &sink->opts;
+	bool fold = !optset_num(so, "sink.field.name.case-sensitive");
+	syncd_relation r = *rel;
+	syncd_column *cols = xcalloc(rel->ncolumns + 1, sizeof *cols);
+	syncd_status st;
+
+	for (uint32_t i = 0; i < rel->ncolumns; i++) {
+		cols[i] = rel->columns[i];
+		cols[i].name = xstrdup(rel->columns[i].name);
+		if (fold)
+			for (char *p = (char *) cols[i].name; *p; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p = (char) (*p - 'A' + 'a');
+	}
+	r.columns = cols;
+	r.target_schema =
+	    pipeline_target_name(optset_str(so, "target.schema"), rel, fold);
+	r.target_table =
+	    pipeline_target_name(optset_str(so, "target.table"), rel, fold);
+	st = sink->plugin->ops.sink.prepare_table(sink->state, &r, c->what);
+	c->n++;
+	if (st != SYNCD_OK) {
+		c->failed++;
+		if (c->what != SYNCD_PREPARE_CHECK)
+			log_error("%s target of %s.%s: %s", sink->prefix,
+			          rel->schema, rel->table, host_error(sink));
+	}
+	for (uint32_t i = 0; i < rel->ncolumns; i++)
+		free((char *) cols[i].name);
+	free(cols);
+	free((char *) r.target_schema);
+	free((char *) r.target_table);
+	/* a check reports every table; creating and starting stop at the
+	 * first failure */
+	return c->what == SYNCD_PREPARE_CHECK ? SYNCD_OK : st;
+}
+
+bool
+job_prepare_tables(job *j, syncd_prepare what, bool *supported)
+{
+	job_prepare_ctx c = {j, what, 0, 0};
+	syncd_instance *src = j->source, *sink = j->sink;
+	syncd_status st;
+
+	*supported = src->plugin->ops.source.list_tables &&
+	             sink->plugin->ops.sink.prepare_table;
+	if (!*supported)
+		return true;
+	st = src->plugin->ops.source.list_tables(src->state, job_prepare_one,
+	                                         &c);
+	if (st != SYNCD_OK && c.failed == 0) {
+		log_error("%s could not list its tables: %s", src->prefix,
+		          host_error(src));
+		return false;
+	}
+	if (what == SYNCD_PREPARE_CREATE && c.failed == 0)
+		log_info("%s %zu target table(s) checked; missing ones created",
+		         sink->prefix, c.n);
+	return c.failed == 0;
+}
+
 void
 job_fail(job *j, const char *fmt, ...)
 {

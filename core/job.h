@@ -76,6 +76,11 @@ bool job_check(job *j);
 /* syncd --preview: the tables the source selects and where they go.
  * Returns the exit code (0, or 1 if the source could not list them). */
 int job_preview(job *j, FILE *out);
+/* Hands every table the source selects to the sink's prepare_table (with
+ * target names); *supported is false when the source cannot list tables or
+ * the sink has no prepare_table (nothing is done then). False when a table
+ * failed (a check logs every one). */
+bool job_prepare_tables(job *j, syncd_prepare what, bool *supported);
 /* Runs the job; returns the exit code (0 clean, 1 failed). */
 int job_run(job *j);
 void job_request_stop(job *j);

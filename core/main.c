@@ -207,7 +207,8 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0}};
 	const char *config = NULL, *plugin_dir = NULL, *plugin_help = NULL;
 	const char *unavailable = NULL;
-	bool check = false, list = false, preview = false;
+	bool check = false, list = false, preview = false, create = false;
+	bool supported = false;
 	strbuf errors = {0};
 	sigset_t sigs;
 	job *j;
@@ -218,7 +219,7 @@ main(int argc, char **argv)
 		case 'c': config = optarg; break;
 		case OPT_CHECK: check = true; break;
 		case OPT_START_TIME: unavailable = "--start-time"; break;
-		case OPT_CREATE_TABLES: unavailable = "--create-tables"; break;
+		case OPT_CREATE_TABLES: create = true; break;
 		case OPT_PREVIEW: preview = true; break;
 		case OPT_LIST_PLUGINS: list = true; break;
 		case OPT_PLUGIN_HELP: plugin_help = optarg; break;
@@ -302,8 +303,25 @@ main(int argc, char **argv)
 		rc = job_preview(j, stdout) == 0 ? 0 : EXIT_JOB_FAILED;
 		goto done;
 	}
+	if (create) {
+		bool ok =
+		    job_prepare_tables(j, SYNCD_PREPARE_CREATE, &supported);
+		if (!supported) {
+			log_error(
+			    "%s cannot create tables (its sink plugin "
+			    "has no prepare_table operation, or the source "
+			    "cannot list its tables)",
+			    "[sink]");
+			ok = false;
+		}
+		rc = ok ? 0 : EXIT_JOB_FAILED;
+		goto done;
+	}
 	if (check) {
-		if (job_check(j)) {
+		bool ok = job_check(j);
+		if (!job_prepare_tables(j, SYNCD_PREPARE_CHECK, &supported))
+			ok = false;
+		if (ok) {
 			log_info("all pre-checks passed");
 			rc = 0;
 		} else {
@@ -312,6 +330,14 @@ main(int argc, char **argv)
 			          "syncd --check again");
 			rc = EXIT_PRECHECK;
 		}
+		goto done;
+	}
+	/* target tables: created when missing (if the sink is configured
+	 * to), refused early when they cannot take the rows */
+	if (!job_prepare_tables(j, SYNCD_PREPARE_START, &supported)) {
+		log_error("the job cannot start; fix the target tables (syncd "
+		          "--check lists every problem)");
+		rc = EXIT_JOB_FAILED;
 		goto done;
 	}
 	rc = run_with_retry(j);

@@ -9,6 +9,8 @@
  * the primary key, is never SET (we never SET a key column); MERGE has one
  * MATCHED and one NOT MATCHED branch and no DELETE.
  */
+#define _GNU_SOURCE /* asprintf */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +154,7 @@ const dws_dialect dws_dialect_dws = {
     .merge_from_stage = true,
     .distribute_by_hash = true,
     .char_length_in_bytes = true,
+    .index_needs_name = true,
     .reserved_columns = dws_gauss_system_columns,
 };
 
@@ -325,4 +328,92 @@ dws_sql_delete_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t)
 		const char *q = t->cols[t->keys[i]].qname;
 		dws_buf_printf(sql, " AND t.%s = s.%s", q, q);
 	}
+}
+
+/* ---- types and time zones ------------------------------------------------ */
+
+/* The type to create a column with: the source's, or its base type when
+ * it is an enum or a domain; with the DWS dialect, character lengths in
+ * bytes (four per character: any UTF-8 character fits). */
+char *
+dws_create_type(const dws_dialect *d, const syncd_column *c)
+{
+	const char *t = c->base_type_name ? c->base_type_name : c->type_name;
+	static const char *const sized[] = {"character varying(", "character(",
+	                                    NULL};
+	char *out = NULL;
+
+	if (!t)
+		return NULL;
+	if (d->char_length_in_bytes)
+		for (size_t i = 0; sized[i]; i++) {
+			size_t n = strlen(sized[i]);
+			long len;
+			char *end;
+			if (strncmp(t, sized[i], n) != 0)
+				continue;
+			len = strtol(t + n, &end, 10);
+			if (strcmp(end, ")") != 0)
+				break;
+			len *= 4;
+			if (len > 10485760)
+				len = 10485760;
+			if (asprintf(&out, "%.*s%ld)", (int) n, t, len) < 0)
+				return NULL;
+			return out;
+		}
+	return strdup(t);
+}
+
+/* [UTC|GMT][+|-]H[H][[:]MM] with ISO signs (east is +), or an IANA name. */
+char *
+dws_timezone_sql(const char *spec, char **err)
+{
+	const char *p = spec;
+	char out[128];
+
+	*err = NULL;
+	if (strncmp(p, "UTC", 3) == 0 || strncmp(p, "GMT", 3) == 0)
+		p += 3;
+	if (*p == '\0' || strcmp(spec, "Z") == 0)
+		return strdup("SET TIME ZONE 'UTC'");
+	if ((*p == '+' || *p == '-') && p != spec + strlen(spec)) {
+		char sign = *p++;
+		int h = 0, m = 0, nd = 0;
+		while (isdigit((unsigned char) *p) && nd < 2) {
+			h = h * 10 + (*p++ - '0');
+			nd++;
+		}
+		if (nd == 0)
+			goto bad;
+		if (*p == ':')
+			p++;
+		if (isdigit((unsigned char) p[0]) &&
+		    isdigit((unsigned char) p[1])) {
+			m = (p[0] - '0') * 10 + (p[1] - '0');
+			p += 2;
+		}
+		if (*p || h > 15 || m > 59)
+			goto bad;
+		snprintf(out, sizeof out,
+		         "SET TIME ZONE INTERVAL '%c%02d:%02d' HOUR TO MINUTE",
+		         sign, h, m);
+		return strdup(out);
+	}
+	/* an IANA name: letters, digits, / _ - + */
+	for (p = spec; *p; p++)
+		if (!isalnum((unsigned char) *p) && !strchr("/_-+", *p))
+			goto bad;
+	if (strlen(spec) > 64)
+		goto bad;
+	snprintf(out, sizeof out, "SET TIME ZONE '%s'", spec);
+	return strdup(out);
+bad:
+	if (asprintf(err,
+	             "sink.server.timezone = %s is not a time zone; write "
+	             "UTC+08:00, -05:30, UTC or an IANA name such as "
+	             "Asia/Shanghai",
+	             spec) < 0)
+		*err = NULL;
+	return NULL;
 }

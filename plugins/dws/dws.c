@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,12 @@ const syncd_option dws_options[] = {
      .default_value = "syncd_meta",
      .help = "destination schema of the job's progress table "
              "syncd_progress (created if absent)"},
+    {.name = "auto_create_table",
+     .type = SYNCD_OPT_BOOL,
+     .default_value = "true",
+     .help = "create missing target tables at start (from the source: "
+             "types, NOT NULL, primary key, indexes, comments); existing "
+             "ones are never altered"},
     {.name = "sink.verify.column-number",
      .type = SYNCD_OPT_BOOL,
      .default_value = "false",
@@ -45,59 +52,6 @@ const syncd_option dws_options[] = {
 
 /* ---- options --------------------------------------------------------------
  */
-
-/* [UTC|GMT][+|-]H[H][[:]MM] with ISO signs (east is +), or an IANA name. */
-char *
-dws_timezone_sql(const char *spec, char **err)
-{
-	const char *p = spec;
-	char out[128];
-
-	*err = NULL;
-	if (strncmp(p, "UTC", 3) == 0 || strncmp(p, "GMT", 3) == 0)
-		p += 3;
-	if (*p == '\0' || strcmp(spec, "Z") == 0)
-		return strdup("SET TIME ZONE 'UTC'");
-	if ((*p == '+' || *p == '-') && p != spec + strlen(spec)) {
-		char sign = *p++;
-		int h = 0, m = 0, nd = 0;
-		while (isdigit((unsigned char) *p) && nd < 2) {
-			h = h * 10 + (*p++ - '0');
-			nd++;
-		}
-		if (nd == 0)
-			goto bad;
-		if (*p == ':')
-			p++;
-		if (isdigit((unsigned char) p[0]) &&
-		    isdigit((unsigned char) p[1])) {
-			m = (p[0] - '0') * 10 + (p[1] - '0');
-			p += 2;
-		}
-		if (*p || h > 15 || m > 59)
-			goto bad;
-		snprintf(out, sizeof out,
-		         "SET TIME ZONE INTERVAL '%c%02d:%02d' HOUR TO MINUTE",
-		         sign, h, m);
-		return strdup(out);
-	}
-	/* an IANA name: letters, digits, / _ - + */
-	for (p = spec; *p; p++)
-		if (!isalnum((unsigned char) *p) && !strchr("/_-+", *p))
-			goto bad;
-	if (strlen(spec) > 64)
-		goto bad;
-	snprintf(out, sizeof out, "SET TIME ZONE '%s'", spec);
-	return strdup(out);
-bad:
-	if (asprintf(err,
-	             "sink.server.timezone = %s is not a time zone; write "
-	             "UTC+08:00, -05:30, UTC or an IANA name such as "
-	             "Asia/Shanghai",
-	             spec) < 0)
-		*err = NULL;
-	return NULL;
-}
 
 /* The machine's zone, as the reference's default "local time zone". */
 static char *
@@ -156,6 +110,7 @@ dws_create(syncd_instance *inst, const syncd_host *host, void **state,
 	s->conninfo = host->opt_string(inst, "conninfo");
 	s->state_schema = host->opt_string(inst, "state.schema");
 	s->verify_columns = host->opt_bool(inst, "sink.verify.column-number");
+	s->auto_create = host->opt_bool(inst, "auto_create_table");
 	s->job = host->job_name(inst);
 	pthread_mutex_init(&s->lock, NULL);
 	*state = s;
@@ -193,6 +148,7 @@ dws_destroy(void *state)
 	dws_state *s = state;
 	if (!s)
 		return;
+	dws_close(s->admin);
 	pthread_mutex_destroy(&s->lock);
 	free(s->timezone_sql);
 	free(s->layout);
@@ -480,7 +436,6 @@ dws_relayout(dws_worker *w, uint32_t stream)
 		if (i == 0 || l < min)
 			min = l;
 	}
-	s->relayout_lsn[stream] = min;
 	if (!differ)
 		goto done;
 	LOG(s, SYNCD_LOG_INFO,
@@ -607,7 +562,14 @@ dws_close(void *wstate)
 syncd_status
 dws_open(void *state, int worker, void **wstate)
 {
-	dws_state *s = state;
+	return dws_connect(state, worker, true, wstate);
+}
+
+/* A connection with the job's session settings; with_state: the progress
+ * table is created if missing (never for --check). */
+syncd_status
+dws_connect(dws_state *s, int worker, bool with_state, void **wstate)
+{
 	dws_worker *w = calloc(1, sizeof *w);
 	const char *keys[] = {"dbname", "fallback_application_name", NULL};
 	const char *vals[] = {s->conninfo, "syncd", NULL};
@@ -670,14 +632,14 @@ dws_open(void *state, int worker, void **wstate)
 	if (rc != DWS_OK)
 		goto fail;
 	pthread_mutex_lock(&s->lock);
-	if (!s->state_ready) {
+	if (with_state && !s->state_ready) {
 		rc = dws_state_prepare(w);
 		s->state_ready = rc == DWS_OK;
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (rc != DWS_OK)
 		goto fail;
-	if (worker == 0)
+	if (worker <= 0)
 		LOG(s, SYNCD_LOG_INFO, "destination is %s (%s mode)",
 		    w->dialect->name,
 		    s->mode == DWS_MODE_COPY ? "copy" : "upsert");
@@ -692,14 +654,9 @@ syncd_status
 dws_check(void *state)
 {
 	dws_state *s = state;
-	void *w = NULL;
-	syncd_status st = dws_open(s, 0, &w);
+	dws_worker *w = dws_admin(s);
 
-	if (st != SYNCD_OK)
-		LOG(s, SYNCD_LOG_ERROR, "destination: %s",
-		    "could not connect or set up the session (see above)");
-	dws_close(w);
-	return st == SYNCD_OK ? SYNCD_OK : SYNCD_FATAL;
+	return w && dws_check_state(w) ? SYNCD_OK : SYNCD_FATAL;
 }
 
 /* ---- target tables --------------------------------------------------------
@@ -750,6 +707,61 @@ dws_copy_shape(const syncd_relation *rel)
 
 #define DWS_OID_TIMESTAMPTZ 1184
 #define DWS_OID_TIMETZ      1266
+
+#define TERR(w, st, ...)                                                       \
+	do {                                                                   \
+		ERR((w)->s, st, __VA_ARGS__);                                  \
+		if ((w)->checking)                                             \
+			LOG((w)->s, SYNCD_LOG_ERROR, __VA_ARGS__);             \
+	} while (0)
+
+/* ON CONFLICT (key) needs a unique index on exactly the source's key. */
+static bool
+dws_key_matches(dws_worker *w, dws_target *t, const char *src, dws_rc *rc)
+{
+	const char *params[1] = {t->qtable};
+	PGresult *r = NULL;
+	bool found = false;
+	dws_buf keys = {0};
+
+	*rc =
+	    dws_exec(w, "reading the target table's unique indexes",
+	             "SELECT i.indexrelid, a.attname FROM pg_catalog.pg_index "
+	             "i JOIN pg_catalog.pg_attribute a ON a.attrelid = "
+	             "i.indrelid AND a.attnum = ANY (i.indkey) WHERE "
+	             "i.indrelid = $1::regclass AND i.indisunique AND "
+	             "i.indexprs IS NULL AND i.indpred IS NULL ORDER BY 1",
+	             1, params, &r);
+	if (*rc != DWS_OK)
+		return false;
+	for (int k = 0; k < PQntuples(r) && !found;) {
+		const char *idx = PQgetvalue(r, k, 0);
+		int n = 0, hits = 0;
+		for (;
+		     k < PQntuples(r) && strcmp(PQgetvalue(r, k, 0), idx) == 0;
+		     k++) {
+			n++;
+			for (int c = 0; c < t->nkeys; c++)
+				if (strcmp(PQgetvalue(r, k, 1),
+				           t->cols[t->keys[c]].name) == 0)
+					hits++;
+		}
+		found = n == t->nkeys && hits == t->nkeys;
+	}
+	PQclear(r);
+	if (found)
+		return true;
+	for (int c = 0; c < t->nkeys; c++)
+		dws_buf_printf(&keys, "%s%s", c ? ", " : "",
+		               t->cols[t->keys[c]].name);
+	TERR(w, "42P10",
+	     "target table %s has no primary key or unique index on (%s), the "
+	     "key of source table %s; add one: syncd writes by key",
+	     t->label, keys.data, src);
+	dws_buf_free(&keys);
+	*rc = DWS_FATAL;
+	return false;
+}
 
 dws_target *
 dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
@@ -811,7 +823,8 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 	if (*rc != DWS_OK)
 		goto fail;
 	if (PQntuples(r) == 0) {
-		ERR(s, "42P01",
+		TERR(
+		    w, "42P01",
 		    "target table %s of source table %s does not exist; create "
 		    "it in the destination (schema %s must exist)",
 		    t->label, src, rel->target_schema);
@@ -826,18 +839,19 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 			if (strcmp(PQgetvalue(r, k, 0), sc->name) == 0)
 				row = k;
 		if (row < 0) {
-			ERR(s, "42703",
-			    "target table %s has no column \"%s\" for source "
-			    "table %s; add the column to the target table%s",
-			    t->label, sc->name, src,
-			    "" /* names are matched exactly */);
+			TERR(w, "42703",
+			     "target table %s has no column \"%s\" for source "
+			     "table %s; add the column to the target table%s",
+			     t->label, sc->name, src,
+			     "" /* names are matched exactly */);
 			*rc = DWS_FATAL;
 			goto fail;
 		}
 		if (s->mode == DWS_MODE_COPY &&
 		    (strcmp(sc->name, "syncd_op") == 0 ||
 		     strcmp(sc->name, "syncd_set") == 0)) {
-			ERR(s, NULL,
+			TERR(
+			    w, NULL,
 			    "source table %s has a column named %s, which copy "
 			    "mode uses in its staging table; use write_mode = "
 			    "upsert for this table's job",
@@ -867,10 +881,10 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 		}
 	}
 	if (t->nkeys == 0) {
-		ERR(s, NULL,
-		    "source table %s has no primary key; give it one (syncd "
-		    "writes by key)",
-		    src);
+		TERR(w, NULL,
+		     "source table %s has no primary key; give it one (syncd "
+		     "writes by key)",
+		     src);
 		*rc = DWS_FATAL;
 		goto fail;
 	}
@@ -881,24 +895,39 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 			mapped = strcmp(t->cols[i].name, name) == 0;
 		if (!mapped && PQgetvalue(r, k, 3)[0] == 't' &&
 		    PQgetvalue(r, k, 4)[0] == 'f') {
-			ERR(s, NULL,
-			    "target table %s has a NOT NULL column \"%s\" "
-			    "without default that source table %s does not "
-			    "have; give it a default or drop NOT NULL",
-			    t->label, name, src);
+			TERR(w, NULL,
+			     "target table %s has a NOT NULL column \"%s\" "
+			     "without default that source table %s does not "
+			     "have; give it a default or drop NOT NULL",
+			     t->label, name, src);
 			*rc = DWS_FATAL;
 			goto fail;
 		}
 	}
 	if (s->verify_columns && PQntuples(r) != t->ncols) {
-		ERR(s, NULL,
-		    "sink.verify.column-number: target table %s has %d "
-		    "columns, source table %s has %d; make them equal or set "
-		    "sink.verify.column-number = false",
-		    t->label, PQntuples(r), src, t->ncols);
+		TERR(w, NULL,
+		     "sink.verify.column-number: target table %s has %d "
+		     "columns, source table %s has %d; make them equal or set "
+		     "sink.verify.column-number = false",
+		     t->label, PQntuples(r), src, t->ncols);
 		*rc = DWS_FATAL;
 		goto fail;
 	}
+	for (int i = 0; i < t->ncols; i++)
+		for (const char *const *n = w->dialect->reserved_columns; *n;
+		     n++)
+			if (strcasecmp(t->cols[i].name, *n) == 0) {
+				TERR(w, NULL,
+				     "column \"%s\" of source table %s has the "
+				     "name "
+				     "of a %s system column; rename it at the "
+				     "source",
+				     t->cols[i].name, src, w->dialect->name);
+				*rc = DWS_FATAL;
+				goto fail;
+			}
+	if (!dws_key_matches(w, t, src, rc))
+		goto fail;
 	PQclear(r);
 	free(src);
 	t->next = w->targets;

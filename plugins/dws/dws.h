@@ -54,6 +54,8 @@ typedef struct dws_dialect {
 	bool distribute_by_hash;
 	/* character lengths become byte lengths in created tables */
 	bool char_length_in_bytes;
+	/* CREATE INDEX must name the index (else the server names it) */
+	bool index_needs_name;
 	/* names the server keeps for its own system columns */
 	const char *const *reserved_columns;
 } dws_dialect;
@@ -84,6 +86,10 @@ void dws_sql_merge_stage(dws_buf *sql, const dws_dialect *d,
 void dws_sql_delete_stage(dws_buf *sql, const dws_dialect *d,
                           const dws_target *t);
 
+/* The type automatic table creation gives a column (see dialect.c);
+ * malloc'd, NULL when the source sent no type name. */
+char *dws_create_type(const dws_dialect *d, const syncd_column *c);
+
 /* ---- the plugin ------------------------------------------------------- */
 
 typedef enum dws_mode { DWS_MODE_UPSERT = 0, DWS_MODE_COPY = 1 } dws_mode;
@@ -97,11 +103,12 @@ typedef struct dws_state {
 	const char *job;
 	char *layout; /* "2/table": how keys were spread over workers */
 	bool verify_columns;
-	char *timezone_sql; /* SET TIME ZONE ... */
+	bool auto_create;         /* auto_create_table */
+	struct dws_worker *admin; /* checks and table creation */
+	char *timezone_sql;       /* SET TIME ZONE ... */
 	pthread_mutex_t lock;
-	bool state_ready;                          /* progress table exists */
-	bool relayout_done[SYNCD_MAX_STREAMS];     /* see dws_applied_lsn */
-	syncd_lsn relayout_lsn[SYNCD_MAX_STREAMS]; /* what it found */
+	bool state_ready;                      /* progress table exists */
+	bool relayout_done[SYNCD_MAX_STREAMS]; /* see dws_applied_lsn */
 } dws_state;
 
 /* A source column as the destination sees it. */
@@ -131,7 +138,8 @@ struct dws_target {
 	dws_target *next;
 };
 
-typedef struct dws_worker {
+typedef struct dws_worker dws_worker;
+struct dws_worker {
 	dws_state *s;
 	int id;
 	PGconn *conn;
@@ -145,7 +153,8 @@ typedef struct dws_worker {
 	 * to find the row the destination refuses */
 	uint64_t *careful;
 	size_t ncareful;
-} dws_worker;
+	bool checking; /* --check: target problems are logged as errors */
+};
 
 /* ---- folding ---------------------------------------------------------- */
 
@@ -227,6 +236,14 @@ void dws_destroy(void *state);
 syncd_status dws_check(void *state);
 syncd_status dws_open(void *state, int worker, void **wstate);
 void dws_close(void *wstate);
+syncd_status dws_prepare_table(void *state, const syncd_relation *rel,
+                               syncd_prepare what);
+syncd_status dws_connect(dws_state *s, int worker, bool with_state,
+                         void **wstate);
+/* The connection for checks and table creation (opened once). */
+dws_worker *dws_admin(dws_state *s);
+/* --check of the connection and of state.schema; logs each problem. */
+bool dws_check_state(dws_worker *w);
 syncd_status dws_applied_lsn(void *wstate, uint32_t stream, syncd_lsn *lsn);
 syncd_status dws_write(void *wstate, const syncd_batch *batch);
 

@@ -20,6 +20,7 @@ static const syncd_sink_ops dws_upsert_ops = {
     .close = dws_close,
     .applied_lsn = dws_applied_lsn,
     .write = dws_write,
+    .prepare_table = dws_prepare_table,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "dws_upsert", .version = "1.0",

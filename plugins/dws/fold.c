@@ -207,7 +207,9 @@ dws_fold(dws_pending *p, dws_arena *a, const syncd_event *ev)
 			 * still lacks are in the old key's row at the
 			 * destination, or further back if it moved too */
 			prev = r->vals;
-			origin = !r->partial ? NULL : r->origin ? r->origin : ov;
+			origin = !r->partial ? NULL
+			         : r->origin ? r->origin
+			                     : ov;
 		}
 		if (!r)
 			r = dws_add(p, slot, h, ov, DWS_OP_DELETE, ev);

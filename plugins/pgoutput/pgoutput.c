@@ -97,6 +97,8 @@ typedef struct pgo_col {
 	char *name;
 	uint32_t typid;
 	char *type_name; /* format_type(atttypid, atttypmod) */
+	char *base_type; /* enum: text; domain: its base type; else NULL */
+	char *comment;
 	bool key, notnull;
 } pgo_col;
 
@@ -296,6 +298,8 @@ pgo_free_tables(pgo_db *db)
 		for (size_t k = 0; k < t->ncols; k++) {
 			free(t->cols[k].name);
 			free(t->cols[k].type_name);
+			free(t->cols[k].base_type);
+			free(t->cols[k].comment);
 		}
 		free(t->cols);
 		free(t->schema);
@@ -354,18 +358,28 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 		        ? "SELECT a.attrelid, a.attname, a.atttypid, "
 		          "       format_type(a.atttypid, a.atttypmod), "
 		          "a.attnotnull, "
-		          "       coalesce(a.attnum = ANY (i.indkey), false) "
+		          "       coalesce(a.attnum = ANY (i.indkey), false), "
+		          "       CASE ty.typtype WHEN 'e' THEN 'text' "
+		          "         WHEN 'd' THEN format_type(ty.typbasetype, "
+		          "ty.typtypmod) END, "
+		          "       col_description(a.attrelid, a.attnum) "
 		          "FROM pg_attribute a LEFT JOIN pg_index i "
 		          "  ON i.indrelid = a.attrelid AND i.indisprimary "
+		          "  JOIN pg_type ty ON ty.oid = a.atttypid "
 		          "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
 		          "  AND NOT a.attisdropped AND a.attgenerated = '' "
 		          "ORDER BY a.attrelid, a.attnum"
 		        : "SELECT a.attrelid, a.attname, a.atttypid, "
 		          "       format_type(a.atttypid, a.atttypmod), "
 		          "a.attnotnull, "
-		          "       coalesce(a.attnum = ANY (i.indkey), false) "
+		          "       coalesce(a.attnum = ANY (i.indkey), false), "
+		          "       CASE ty.typtype WHEN 'e' THEN 'text' "
+		          "         WHEN 'd' THEN format_type(ty.typbasetype, "
+		          "ty.typtypmod) END, "
+		          "       col_description(a.attrelid, a.attnum) "
 		          "FROM pg_attribute a LEFT JOIN pg_index i "
 		          "  ON i.indrelid = a.attrelid AND i.indisprimary "
+		          "  JOIN pg_type ty ON ty.oid = a.atttypid "
 		          "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
 		          "  AND NOT a.attisdropped "
 		          "ORDER BY a.attrelid, a.attnum";
@@ -403,6 +417,12 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 			c->type_name = strdup(PQgetvalue(cols, i, 3));
 			c->notnull = strcmp(PQgetvalue(cols, i, 4), "t") == 0;
 			c->key = strcmp(PQgetvalue(cols, i, 5), "t") == 0;
+			c->base_type = PQgetisnull(cols, i, 6)
+			                   ? NULL
+			                   : strdup(PQgetvalue(cols, i, 6));
+			c->comment = PQgetisnull(cols, i, 7)
+			                 ? NULL
+			                 : strdup(PQgetvalue(cols, i, 7));
 		}
 	}
 	PQclear(cols);
@@ -951,6 +971,8 @@ pgo_refresh_table(pgo_db *db, pgo_table *t, const pgo_msg *m)
 		for (size_t k = 0; k < t->ncols; k++) {
 			free(t->cols[k].name);
 			free(t->cols[k].type_name);
+			free(t->cols[k].base_type);
+			free(t->cols[k].comment);
 		}
 		free(t->cols);
 		t->cols = NULL;
@@ -1991,6 +2013,82 @@ pgo_run(void *state)
 	return ok ? SYNCD_OK : pgo_report(s);
 }
 
+/* What automatic table creation wants beyond the columns: the table's
+ * comment and its ordinary indexes (non-unique btree indexes on plain
+ * columns, without predicate). */
+typedef struct pgo_extras {
+	char *comment;
+	size_t nindexes;
+	syncd_index *indexes;
+	PGresult *res; /* owns the names */
+} pgo_extras;
+
+static void
+pgo_extras_free(pgo_extras *x)
+{
+	for (size_t i = 0; i < x->nindexes; i++)
+		free((uint32_t *) x->indexes[i].columns);
+	free(x->indexes);
+	free(x->comment);
+	if (x->res)
+		PQclear(x->res);
+	memset(x, 0, sizeof *x);
+}
+
+static bool
+pgo_table_extras(pgo_db *db, const pgo_table *t, pgo_extras *x)
+{
+	char oid[16];
+	const char *params[] = {oid};
+	PGresult *res;
+
+	snprintf(oid, sizeof oid, "%u", t->oid);
+	res =
+	    pgo_query(db, db->sql, "reading a table comment",
+	              "SELECT obj_description($1::oid, 'pg_class')", 1, params);
+	if (!res)
+		return false;
+	if (!PQgetisnull(res, 0, 0))
+		x->comment = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	res = pgo_query(
+	    db, db->sql, "listing indexes",
+	    "SELECT c.relname, a.attname FROM pg_index i "
+	    "JOIN pg_class c ON c.oid = i.indexrelid "
+	    "JOIN pg_am am ON am.oid = c.relam AND am.amname = 'btree' "
+	    "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS "
+	    "k(attnum, pos) "
+	    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = "
+	    "k.attnum "
+	    "WHERE i.indrelid = $1::oid AND NOT i.indisunique AND i.indexprs "
+	    "IS NULL AND i.indpred IS NULL ORDER BY c.relname, k.pos",
+	    1, params);
+	if (!res)
+		return false;
+	x->res = res;
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *name = PQgetvalue(res, r, 0);
+		syncd_index *ix;
+		uint32_t col = UINT32_MAX;
+		if (x->nindexes == 0 ||
+		    strcmp(x->indexes[x->nindexes - 1].name, name) != 0) {
+			x->indexes = realloc(
+			    x->indexes, (x->nindexes + 1) * sizeof *x->indexes);
+			x->indexes[x->nindexes++] = (syncd_index){.name = name};
+		}
+		ix = &x->indexes[x->nindexes - 1];
+		for (size_t c = 0; c < t->ncols; c++)
+			if (strcmp(t->cols[c].name, PQgetvalue(res, r, 1)) == 0)
+				col = (uint32_t) c;
+		if (col == UINT32_MAX)
+			continue; /* a column syncd does not sync */
+		ix->columns = realloc((uint32_t *) ix->columns,
+		                      (ix->ncolumns + 1) * sizeof(uint32_t));
+		((uint32_t *) ix->columns)[ix->ncolumns++] = col;
+	}
+	return true;
+}
+
 static syncd_status
 pgo_list_tables(void *state,
                 syncd_status (*fn)(void *ctx, const syncd_relation *rel),
@@ -2020,17 +2118,29 @@ pgo_list_tables(void *state,
 			    .ncolumns = (uint32_t) t->ncols,
 			    .columns = cols,
 			    .replica_identity = t->replident};
+			pgo_extras x = {0};
 			for (size_t c = 0; c < t->ncols; c++) {
 				cols[c].name = t->cols[c].name;
 				cols[c].type_oid = t->cols[c].typid;
 				cols[c].type_name = t->cols[c].type_name;
+				cols[c].base_type_name = t->cols[c].base_type;
+				cols[c].comment = t->cols[c].comment;
 				cols[c].typmod = -1;
 				cols[c].flags =
 				    (t->cols[c].key ? SYNCD_COL_KEY : 0) |
 				    (t->cols[c].notnull ? SYNCD_COL_NOT_NULL
 				                        : 0);
 			}
+			if (!pgo_table_extras(db, t, &x)) {
+				free(cols);
+				pgo_close(db);
+				return SYNCD_FATAL;
+			}
+			rel.comment = x.comment;
+			rel.nindexes = (uint32_t) x.nindexes;
+			rel.indexes = x.indexes;
 			st = fn(ctx, &rel);
+			pgo_extras_free(&x);
 			free(cols);
 		}
 		pgo_close(db);

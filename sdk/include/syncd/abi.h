@@ -17,8 +17,10 @@
  *  1.0 (2026-11-24)  first version: descriptor, option table, host services
  *                    (incl. emit/drain/flushed_lsn/stored_lsn for sources,
  *                    reject for sinks), source (incl. the optional
- *                    list_tables) / transform / sink / archiver operations,
- *                    events with ordered streams.
+ *                    list_tables) / transform / sink (incl. the optional
+ *                    prepare_table) / archiver operations, events with
+ *                    ordered streams; list_tables relations carry base
+ *                    types, comments and ordinary indexes.
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H

@@ -54,7 +54,21 @@ typedef struct syncd_column {
 	                          be NULL */
 	int32_t typmod;        /* -1 when none */
 	uint32_t flags;        /* SYNCD_COL_* */
+	/* From list_tables (NULL in streamed relations): for an enum, "text";
+	 * for a domain, its base type as format_type() writes it; else NULL.
+	 * What a destination without the type can store instead. */
+	const char *base_type_name;
+	const char *comment; /* the column's comment, or NULL */
 } syncd_column;
+
+/* An ordinary (non-unique, plain-column, btree) index of a table, from
+ * list_tables: the columns it covers, as indexes into the relation's
+ * columns, in index order. */
+typedef struct syncd_index {
+	const char *name;
+	uint32_t ncolumns;
+	const uint32_t *columns;
+} syncd_index;
 
 /*
  * A table as the source sees it. id is chosen by the source and unique within
@@ -77,6 +91,12 @@ typedef struct syncd_relation {
 	                        */
 	const char *target_schema;
 	const char *target_table;
+	/* From list_tables only (NULL / 0 in streamed relations), for
+	 * automatic table creation: the table's comment and its ordinary
+	 * indexes. */
+	const char *comment;
+	uint32_t nindexes;
+	const syncd_index *indexes;
 } syncd_relation;
 
 #define SYNCD_MAX_STREAMS 64

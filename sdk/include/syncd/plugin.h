@@ -149,6 +149,12 @@ typedef struct syncd_batch {
 	size_t bytes;    /* approximate size of the values */
 } syncd_batch;
 
+typedef enum syncd_prepare {
+	SYNCD_PREPARE_CHECK = 1,
+	SYNCD_PREPARE_CREATE = 2,
+	SYNCD_PREPARE_START = 3
+} syncd_prepare;
+
 typedef struct syncd_sink_ops {
 	uint32_t size;
 
@@ -175,6 +181,24 @@ typedef struct syncd_sink_ops {
 	 * the batch is still applied. SYNCD_RETRY after a lost connection: the
 	 * core reopens the worker and writes the same batch again. */
 	syncd_status (*write)(void *wstate, const syncd_batch *batch);
+	/* Optional, and if absent the sink neither checks nor creates target
+	 * tables ahead of the stream. Called from the main thread before any
+	 * worker is opened, once per table the source selects (its
+	 * list_tables relation, with target names and name folding applied
+	 * by the core), with:
+	 *  SYNCD_PREPARE_CHECK   `syncd --check`: change nothing; log one
+	 *                        error line per problem (missing schema or
+	 *                        table, rights, key, columns) and return
+	 *                        SYNCD_FATAL if there was any;
+	 *  SYNCD_PREPARE_CREATE  `syncd --create-tables`: create the target
+	 *                        table if it is missing; never alter or drop
+	 *                        an existing one;
+	 *  SYNCD_PREPARE_START   the job starts: create a missing table if
+	 *                        the sink is configured to, and fail early
+	 *                        (SYNCD_FATAL) on a target that cannot take
+	 *                        the rows. */
+	syncd_status (*prepare_table)(void *state, const syncd_relation *rel,
+	                              syncd_prepare what);
 } syncd_sink_ops;
 
 /* ---- dirty-data archiver ----------------------------------------------- */

@@ -1,0 +1,314 @@
+/*
+ * tables.c - the target tables ahead of the stream: the pre-checks of
+ * `syncd --check` (connection, state.schema, schemas, tables, rights, key,
+ * columns), and automatic table creation (auto_create_table, `syncd
+ * --create-tables`) from the source's description of a table. Schemas are
+ * never created for target tables, and an existing table is never altered
+ * or dropped.
+ */
+#define _GNU_SOURCE /* asprintf */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dws.h"
+
+#define LOG(s, lvl, ...)   (s)->host->log((s)->inst, (lvl), __VA_ARGS__)
+#define ERR(s, state, ...) (s)->host->set_error((s)->inst, (state), __VA_ARGS__)
+
+dws_worker *
+dws_admin(dws_state *s)
+{
+	void *w = NULL;
+
+	if (s->admin)
+		return s->admin;
+	if (dws_connect(s, -1, false, &w) != SYNCD_OK)
+		return NULL;
+	s->admin = w;
+	return s->admin;
+}
+
+static bool
+dws_bool_query(dws_worker *w, const char *what, const char *sql, int n,
+               const char *const *params, bool *out)
+{
+	PGresult *r = NULL;
+	if (dws_exec(w, what, sql, n, params, &r) != DWS_OK)
+		return false;
+	*out = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+	       PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return true;
+}
+
+bool
+dws_check_state(dws_worker *w)
+{
+	dws_state *s = w->s;
+	const char *params[1] = {s->state_schema};
+	bool exists = false, ok = false;
+
+	if (!dws_bool_query(w, "looking up state.schema",
+	                    "SELECT EXISTS (SELECT 1 FROM "
+	                    "pg_catalog.pg_namespace WHERE nspname = $1)",
+	                    1, params, &exists))
+		return false;
+	if (exists) {
+		if (!dws_bool_query(
+		        w, "checking rights on state.schema",
+		        "SELECT pg_catalog.has_schema_privilege($1, "
+		        "'CREATE, USAGE')",
+		        1, params, &ok))
+			return false;
+	} else if (!dws_bool_query(w, "checking the right to create schemas",
+	                           "SELECT pg_catalog.has_database_privilege("
+	                           "pg_catalog.current_database(), 'CREATE')",
+	                           0, NULL, &ok))
+		return false;
+	if (!ok) {
+		LOG(s, SYNCD_LOG_ERROR,
+		    "state.schema %s: the destination user may not %s; grant "
+		    "it "
+		    "%s, or set state.schema to a schema it may create tables "
+		    "in",
+		    s->state_schema,
+		    exists ? "create tables in it" : "create it",
+		    exists ? "CREATE and USAGE on the schema"
+		           : "CREATE on the database");
+		ERR(s, NULL, "state.schema %s cannot be used", s->state_schema);
+	}
+	return ok;
+}
+
+/* ---- creating a table ------------------------------------------------- */
+
+static char *
+dws_ident(dws_worker *w, const char *name)
+{
+	char *q = PQescapeIdentifier(w->conn, name, strlen(name));
+	char *c = q ? strdup(q) : NULL;
+	PQfreemem(q);
+	return c;
+}
+
+static void
+dws_comment(dws_worker *w, dws_buf *sql, const char *on, const char *text)
+{
+	char *lit = PQescapeLiteral(w->conn, text, strlen(text));
+	if (lit)
+		dws_buf_printf(sql, "; COMMENT ON %s IS %s", on, lit);
+	PQfreemem(lit);
+}
+
+static dws_rc
+dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable)
+{
+	const dws_dialect *d = w->dialect;
+	dws_buf sql = {0}, keys = {0};
+	char *what = NULL;
+	dws_rc rc;
+
+	dws_buf_printf(&sql, "BEGIN; CREATE TABLE %s (", qtable);
+	for (uint32_t i = 0; i < rel->ncolumns; i++) {
+		const syncd_column *c = &rel->columns[i];
+		char *q = dws_ident(w, c->name), *type = dws_create_type(d, c);
+		if (!type) {
+			ERR(w->s, NULL,
+			    "column %s of source table %s.%s has no type name; "
+			    "create target table %s by hand",
+			    c->name, rel->schema, rel->table, qtable);
+			free(q);
+			dws_buf_free(&sql);
+			return DWS_FATAL;
+		}
+		dws_buf_printf(&sql, "%s%s %s%s", i ? ", " : "", q, type,
+		               (c->flags & SYNCD_COL_NOT_NULL) ? " NOT NULL"
+		                                               : "");
+		if (c->flags & SYNCD_COL_KEY)
+			dws_buf_printf(&keys, "%s%s", keys.len ? ", " : "", q);
+		free(q);
+		free(type);
+	}
+	if (keys.len)
+		dws_buf_printf(&sql, ", PRIMARY KEY (%s)", keys.data);
+	dws_buf_puts(&sql, ")");
+	if (d->distribute_by_hash && keys.len)
+		dws_buf_printf(&sql, " DISTRIBUTE BY HASH (%s)", keys.data);
+	for (uint32_t i = 0; i < rel->nindexes; i++) {
+		const syncd_index *ix = &rel->indexes[i];
+		if (ix->ncolumns == 0)
+			continue;
+		dws_buf_puts(&sql, "; CREATE INDEX");
+		if (d->index_needs_name) {
+			char *q = dws_ident(w, ix->name);
+			dws_buf_printf(&sql, " %s", q);
+			free(q);
+		}
+		dws_buf_printf(&sql, " ON %s (", qtable);
+		for (uint32_t k = 0; k < ix->ncolumns; k++) {
+			char *q =
+			    dws_ident(w, rel->columns[ix->columns[k]].name);
+			dws_buf_printf(&sql, "%s%s", k ? ", " : "", q);
+			free(q);
+		}
+		dws_buf_puts(&sql, ")");
+	}
+	if (rel->comment) {
+		char *on = NULL;
+		if (asprintf(&on, "TABLE %s", qtable) >= 0)
+			dws_comment(w, &sql, on, rel->comment);
+		free(on);
+	}
+	for (uint32_t i = 0; i < rel->ncolumns; i++)
+		if (rel->columns[i].comment) {
+			char *q = dws_ident(w, rel->columns[i].name),
+			     *on = NULL;
+			if (asprintf(&on, "COLUMN %s.%s", qtable, q) >= 0)
+				dws_comment(w, &sql, on,
+				            rel->columns[i].comment);
+			free(on);
+			free(q);
+		}
+	dws_buf_puts(&sql, "; COMMIT");
+	if (asprintf(&what, "creating target table %s.%s", rel->target_schema,
+	             rel->target_table) < 0)
+		abort();
+	rc = dws_exec(w, what, sql.data, 0, NULL, NULL);
+	if (rc != DWS_OK)
+		PQclear(PQexec(w->conn, "ROLLBACK"));
+	else
+		LOG(w->s, SYNCD_LOG_INFO,
+		    "created target table %s.%s for source table %s.%s.%s",
+		    rel->target_schema, rel->target_table,
+		    rel->database ? rel->database : "", rel->schema,
+		    rel->table);
+	free(what);
+	dws_buf_free(&sql);
+	dws_buf_free(&keys);
+	return rc;
+}
+
+/* ---- one table ---------------------------------------------------------- */
+
+syncd_status
+dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
+{
+	dws_state *s = state;
+	dws_worker *w = dws_admin(s);
+	const char *params[2] = {rel->target_schema, rel->target_table};
+	char *qs, *qt, *qtable = NULL;
+	PGresult *r = NULL;
+	bool schema, table, ok = true;
+	dws_rc rc;
+
+	if (!w)
+		return SYNCD_FATAL;
+	if (dws_exec(w, "looking up a target table",
+	             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace "
+	             "WHERE nspname = $1), EXISTS (SELECT 1 FROM "
+	             "pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON "
+	             "n.oid = c.relnamespace WHERE n.nspname = $1 AND "
+	             "c.relname = $2 AND c.relkind IN ('r', 'p'))",
+	             2, params, &r) != DWS_OK)
+		return SYNCD_FATAL;
+	schema = PQgetvalue(r, 0, 0)[0] == 't';
+	table = PQgetvalue(r, 0, 1)[0] == 't';
+	PQclear(r);
+	qs = dws_ident(w, rel->target_schema);
+	qt = dws_ident(w, rel->target_table);
+	if (asprintf(&qtable, "%s.%s", qs, qt) < 0)
+		abort();
+	free(qs);
+	free(qt);
+
+	if (!schema) {
+		ERR(s, "3F000",
+		    "schema %s of target table %s.%s does not exist; create it "
+		    "(schemas are never created for target tables)",
+		    rel->target_schema, rel->target_schema, rel->target_table);
+		if (what == SYNCD_PREPARE_CHECK)
+			LOG(s, SYNCD_LOG_ERROR,
+			    "schema %s of target table %s.%s does not exist; "
+			    "create it (schemas are never created for target "
+			    "tables)",
+			    rel->target_schema, rel->target_schema,
+			    rel->target_table);
+		ok = false;
+	} else if (!table) {
+		bool create = what == SYNCD_PREPARE_CREATE ||
+		              (what == SYNCD_PREPARE_START && s->auto_create);
+		if (create)
+			ok = dws_create_table(w, rel, qtable) == DWS_OK;
+		else if (what == SYNCD_PREPARE_CHECK && s->auto_create) {
+			bool may = false;
+			ok = dws_bool_query(
+			    w, "checking the right to create tables",
+			    "SELECT pg_catalog.has_schema_privilege("
+			    "$1, 'CREATE')",
+			    1, params, &may);
+			if (ok && !may) {
+				LOG(s, SYNCD_LOG_ERROR,
+				    "target table %s.%s does not exist and the "
+				    "destination user may not create it; grant "
+				    "it CREATE on schema %s",
+				    rel->target_schema, rel->target_table,
+				    rel->target_schema);
+				ok = false;
+			} else if (ok)
+				LOG(s, SYNCD_LOG_INFO,
+				    "target table %s.%s does not exist; it "
+				    "will "
+				    "be created at start (auto_create_table)",
+				    rel->target_schema, rel->target_table);
+		} else {
+			ERR(s, "42P01",
+			    "target table %s.%s does not exist; create it, run "
+			    "syncd --create-tables, or set auto_create_table = "
+			    "true",
+			    rel->target_schema, rel->target_table);
+			if (what == SYNCD_PREPARE_CHECK)
+				LOG(s, SYNCD_LOG_ERROR,
+				    "target table %s.%s does not exist; create "
+				    "it, run syncd --create-tables, or set "
+				    "auto_create_table = true",
+				    rel->target_schema, rel->target_table);
+			ok = false;
+		}
+	} else if (what != SYNCD_PREPARE_CREATE) {
+		/* an existing table: can it take the rows? */
+		static const char *const privs[] = {"INSERT", "SELECT",
+		                                    "UPDATE", "DELETE", NULL};
+		for (size_t i = 0; privs[i]; i++) {
+			const char *pp[2] = {qtable, privs[i]};
+			bool has = false;
+			if (!dws_bool_query(
+			        w, "checking rights",
+			        "SELECT pg_catalog.has_table_privilege("
+			        "$1, $2)",
+			        2, pp, &has))
+				return free(qtable), SYNCD_FATAL;
+			if (!has) {
+				ERR(s, "42501",
+				    "the destination user lacks %s on target "
+				    "table %s.%s; grant it",
+				    privs[i], rel->target_schema,
+				    rel->target_table);
+				if (what == SYNCD_PREPARE_CHECK)
+					LOG(s, SYNCD_LOG_ERROR,
+					    "the destination user lacks %s on "
+					    "target table %s.%s; grant it",
+					    privs[i], rel->target_schema,
+					    rel->target_table);
+				ok = false;
+			}
+		}
+		w->checking = what == SYNCD_PREPARE_CHECK;
+		if (!dws_target_get(w, rel, &rc))
+			ok = false;
+		w->checking = false;
+	}
+	free(qtable);
+	return ok ? SYNCD_OK : SYNCD_FATAL;
+}
