@@ -14,6 +14,7 @@ Suite *checkpoint_suite(void);
 Suite *conformance_suite(void);
 Suite *pipeline_suite(void);
 Suite *proto_suite(void);
+Suite *dws_suite(void);
 
 /* A fresh directory under $TMPDIR for one test; removed by the caller with
  * test_rmdir(). */
