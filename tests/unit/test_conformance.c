@@ -94,8 +94,15 @@ check_plugin(const loaded_plugin *p)
 		    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
 		tables[0] = none;
 	}
+	/* as in a job: a sink's section also holds the core's [sink] keys,
+	 * which the plugin may read */
+	const syncd_option *sink_tables[] = {job_sink_core_options, tables[0],
+	                                     NULL};
 	ck_assert_msg(optset_bind(&inst.opts, "conformance.ini", "conformance",
-	                          &sec, tables, &errors),
+	                          &sec,
+	                          p->d.kind == SYNCD_KIND_SINK ? sink_tables
+	                                                       : tables,
+	                          &errors),
 	              "%s: defaults do not bind: %s", p->path, errors.data);
 
 	/* create and destroy with defaults; the common prefix of every kind's

@@ -78,7 +78,9 @@ typedef struct syncd_host {
 	/* Option values, as validated by the core; a key absent from the file
 	 * yields its default. Asking for a name the plugin did not declare, or
 	 * with the wrong type, is a programming error and aborts. opt_string
-	 * returns NULL for an unset option without default. */
+	 * returns NULL for an unset option without default. The keys syncd
+	 * itself reads in the plugin's section (for a sink: write_mode,
+	 * target.*, batch.*, sink.keyby.*, ...) may be read too. */
 	const char *(*opt_string)(syncd_instance *inst, const char *name);
 	int64_t (*opt_int)(syncd_instance *inst, const char *name);
 	bool (*opt_bool)(syncd_instance *inst, const char *name);
