@@ -347,11 +347,9 @@ dws_copy_rows(dws_worker *w, dws_pending *p)
 	dws_buf_puts(&w->sql, ") FROM STDIN");
 	res = PQexec(w->conn, w->sql.data);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		rc = dws_exec(w, what, "SELECT 1", 0, NULL, NULL);
-		rc = rc == DWS_OK ? DWS_FATAL : rc;
-		PQclear(res);
+		rc = dws_result_error(w, what, res);
 		free(what);
-		return rc;
+		return rc == DWS_OK ? DWS_FATAL : rc;
 	}
 	PQclear(res);
 	dws_buf_reset(b);
