@@ -60,13 +60,23 @@ typedef struct item {
 	syncd_event ev; /* values and relation arrays follow the struct */
 } item;
 
+/* One producer (the source's thread), one consumer (a worker). The
+ * consumer takes everything queued at once into its private list, and is
+ * woken only when it waits without a timer, when enough has queued, when
+ * the queue is full, or for a control item: handing items over one by one,
+ * with a wake-up each, cost more than the rest of the pipeline. */
 typedef struct queue {
 	pthread_mutex_t lock;
 	pthread_cond_t nonempty;
 	pthread_cond_t nonfull;
 	item *head, *tail;
 	size_t count, bytes;
+	int waiting; /* consumer: 0 busy, 1 timed wait, 2 untimed wait */
+	item *taken; /* consumer's private list, taken from head..tail */
 } queue;
+
+#define QUEUE_WAKE_COUNT 64
+#define QUEUE_WAKE_BYTES (256 * 1024)
 
 typedef struct worker {
 	pipeline *p;
@@ -441,6 +451,10 @@ queue_destroy(queue *q)
 		next = it->next;
 		free(it);
 	}
+	for (it = q->taken; it; it = next) {
+		next = it->next;
+		free(it);
+	}
 	pthread_mutex_destroy(&q->lock);
 	pthread_cond_destroy(&q->nonempty);
 	pthread_cond_destroy(&q->nonfull);
@@ -457,8 +471,11 @@ queue_push(pipeline *p, queue *q, item *it)
 	while (!control && q->count > 0 &&
 	       (q->count >= p->queue_max_count ||
 	        q->bytes + it->bytes > p->queue_max_bytes) &&
-	       !pipe_failed(p))
+	       !pipe_failed(p)) {
+		/* full: the consumer must take what is there */
+		pthread_cond_signal(&q->nonempty);
 		pthread_cond_wait(&q->nonfull, &q->lock);
+	}
 	if (!control && pipe_failed(p)) {
 		pthread_mutex_unlock(&q->lock);
 		free(it);
@@ -472,46 +489,76 @@ queue_push(pipeline *p, queue *q, item *it)
 	q->tail = it;
 	q->count++;
 	q->bytes += it->bytes;
-	pthread_cond_signal(&q->nonempty);
+	if (q->waiting &&
+	    (control || q->waiting == 2 || q->count >= QUEUE_WAKE_COUNT ||
+	     q->bytes >= QUEUE_WAKE_BYTES || q->count >= p->queue_max_count))
+		pthread_cond_signal(&q->nonempty);
 	pthread_mutex_unlock(&q->lock);
 	return SYNCD_OK;
 }
 
-/* Waits up to timeout_ms (-1: forever) for an item; NULL on timeout. */
+/* The next item: from the consumer's private list, else everything queued
+ * is taken at once, waiting up to timeout_ms (-1: forever) for something;
+ * NULL on timeout. A timed wait may return what queued meanwhile. */
 static item *
 queue_pop(pipeline *p, queue *q, int64_t timeout_ms)
 {
 	item *it;
 	struct timespec until;
 
-	pthread_mutex_lock(&q->lock);
-	if (timeout_ms >= 0) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += timeout_ms / 1000;
-		until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
+	if (!q->taken) {
+		pthread_mutex_lock(&q->lock);
+		if (timeout_ms >= 0) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += timeout_ms / 1000;
+			until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
 		}
+		while (!q->head && !pipe_failed(p)) {
+			q->waiting = timeout_ms < 0 ? 2 : 1;
+			if (timeout_ms < 0)
+				pthread_cond_wait(&q->nonempty, &q->lock);
+			else if (pthread_cond_timedwait(&q->nonempty, &q->lock,
+			                                &until) == ETIMEDOUT)
+				break;
+		}
+		q->waiting = 0;
+		if (q->head) {
+			q->taken = q->head;
+			q->head = q->tail = NULL;
+			q->count = 0;
+			q->bytes = 0;
+			pthread_cond_signal(&q->nonfull);
+		}
+		pthread_mutex_unlock(&q->lock);
 	}
-	while (!q->head && !pipe_failed(p)) {
-		if (timeout_ms < 0)
-			pthread_cond_wait(&q->nonempty, &q->lock);
-		else if (pthread_cond_timedwait(&q->nonempty, &q->lock,
-		                                &until) == ETIMEDOUT)
-			break;
-	}
-	it = q->head;
-	if (it) {
-		q->head = it->next;
-		if (!q->head)
-			q->tail = NULL;
-		q->count--;
-		q->bytes -= it->bytes;
+	it = q->taken;
+	if (it)
+		q->taken = it->next;
+	return it;
+}
+
+/* Takes what is queued now into the consumer's private list, without
+ * waiting. */
+static void
+queue_take_now(queue *q)
+{
+	item **end = &q->taken;
+
+	while (*end)
+		end = &(*end)->next;
+	pthread_mutex_lock(&q->lock);
+	if (q->head) {
+		*end = q->head;
+		q->head = q->tail = NULL;
+		q->count = 0;
+		q->bytes = 0;
 		pthread_cond_signal(&q->nonfull);
 	}
 	pthread_mutex_unlock(&q->lock);
-	return it;
 }
 
 /* ---- workers ------------------------------------------------------------ */
@@ -841,7 +888,7 @@ worker_main(void *arg)
 {
 	worker *w = arg;
 	pipeline *p = w->p;
-	bool running = true;
+	bool running = true, took = false;
 
 	if (worker_open(w) != SYNCD_OK) {
 		job_fail(p->j, "%s worker %d: could not open: %s",
@@ -862,12 +909,25 @@ worker_main(void *arg)
 		else if (progress_moved)
 			deadline = w->recorded_ms + p->interval_ms;
 		if (deadline && deadline <= now) {
-			if (worker_flush(w, false) != SYNCD_OK)
-				break;
-			continue;
-		}
+			/* what queued while the worker slept belongs to this
+			 * batch: take it first (once), then flush */
+			if (!took && !w->q.taken) {
+				queue_take_now(&w->q);
+				took = true;
+			}
+			if (!w->q.taken) {
+				took = false;
+				if (worker_flush(w, false) != SYNCD_OK)
+					break;
+				continue;
+			}
+		} else
+			took = false;
 		/* the wait is at least 1 ms: -1 would mean forever */
-		it = queue_pop(p, &w->q, deadline ? deadline - now : -1);
+		it = queue_pop(p, &w->q,
+		               !deadline        ? -1
+		               : deadline > now ? deadline - now
+		                                : 0);
 		if (!it)
 			continue; /* timeout or failure: the loop decides */
 		switch (it->kind) {

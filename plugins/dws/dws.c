@@ -565,6 +565,17 @@ dws_open(void *state, int worker, void **wstate)
 	return dws_connect(state, worker, true, wstate);
 }
 
+/* Server notices ("relation ... already exists, skipping") are for
+ * debugging, not for the job's log. */
+static void
+dws_notice(void *arg, const char *message)
+{
+	dws_state *s = arg;
+	if (s->host->log_enabled(s->inst, SYNCD_LOG_DEBUG))
+		LOG(s, SYNCD_LOG_DEBUG, "destination notice: %.*s",
+		    (int) strcspn(message, "\n"), message);
+}
+
 /* A connection with the job's session settings; with_state: the progress
  * table is created if missing (never for --check). */
 syncd_status
@@ -603,6 +614,7 @@ dws_connect(dws_state *s, int worker, bool with_state, void **wstate)
 		dws_close(w);
 		return SYNCD_RETRY;
 	}
+	PQsetNoticeProcessor(w->conn, dws_notice, s);
 	rc = dws_exec(w, "reading the destination's version",
 	              "SELECT pg_catalog.version()", 0, NULL, &r);
 	if (rc != DWS_OK)

@@ -102,3 +102,17 @@ for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
 	it_assert_eq "$(table_hash src postgres $t)" "$(table_hash dst postgres $t)" "$t after kill -9 and a destination restart"
 done
 it_pass "kill -9 and a destination restart: the destination equals the source"
+
+# --- another concurrency and keyby mode: every worker resumes from the
+# smallest recorded position, nothing is lost
+sed -i 's/^concurrency = 2$/concurrency = 3/; s/^sink.keyby.mode = pk$/sink.keyby.mode = table/' "$W/kill.ini"
+syncd_start "$W/kill.log" "$W/kill.ini"
+bench -T 3 -c 2 -n >"$W/bench2.out" 2>&1 || it_fail "pgbench failed: $(cat "$W/bench2.out")"
+slot_wait src syncd_kill "$(psql_on src -Atc "select pg_current_wal_lsn()")"
+syncd_stop "$SYNCD_PID" "$W/kill.log"
+it_assert_contains "$W/kill.log" "recorded with another concurrency or keyby mode"
+it_assert_eq "3 3/table" "$(psql_on dst -Atc "select count(*) || ' ' || min(layout) from syncd_meta.syncd_progress where job = 'kill'")" "progress rows after the change"
+for t in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
+	it_assert_eq "$(table_hash src postgres $t)" "$(table_hash dst postgres $t)" "$t after the change of concurrency"
+done
+it_pass "a change of concurrency and keyby mode resumes from the smallest position"
