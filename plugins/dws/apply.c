@@ -175,9 +175,71 @@ dws_groups(dws_worker *w, dws_pending *p, dws_group **out)
 	return ng;
 }
 
+#define DWS_ARRAY_ROWS 20000 /* rows per statement with array parameters */
+
+/* A text[] literal of column col of rows: {"a","b\\"c",NULL} */
+static const char *
+dws_array(dws_worker *w, dws_row **rows, size_t n, int col)
+{
+	dws_buf *b = &w->data;
+
+	dws_buf_reset(b);
+	dws_buf_add(b, "{", 1);
+	for (size_t i = 0; i < n; i++) {
+		const syncd_value *v = &rows[i]->vals[col];
+		const char *s, *run, *end;
+		if (i)
+			dws_buf_add(b, ",", 1);
+		if (v->kind != SYNCD_VALUE_TEXT) {
+			dws_buf_add(b, "NULL", 4);
+			continue;
+		}
+		dws_buf_add(b, "\"", 1);
+		s = run = v->data;
+		end = s + v->len;
+		for (; s < end; s++)
+			if (*s == '"' || *s == '\\') {
+				dws_buf_add(b, run, (size_t) (s - run));
+				dws_buf_add(b, "\\", 1);
+				run = s;
+			}
+		dws_buf_add(b, run, (size_t) (s - run));
+		dws_buf_add(b, "\"", 1);
+	}
+	dws_buf_add(b, "}", 1);
+	return dws_arena_strndup(&w->arena, b->data, b->len);
+}
+
+/* The statement over rows [at, at+m) with one array per column. */
+static dws_rc
+dws_exec_arrays(dws_worker *w, const char *what, dws_row **rows, size_t m,
+                const int *cols, int n)
+{
+	const char **params =
+	    dws_arena_alloc(&w->arena, (size_t) n * sizeof *params);
+	for (int c = 0; c < n; c++)
+		params[c] = dws_array(w, rows, m, cols[c]);
+	return dws_exec(w, what, w->sql.data, n, params, NULL);
+}
+
 static dws_rc
 dws_delete_rows(dws_worker *w, dws_target *t, dws_row **rows, size_t n)
 {
+	if (w->dialect->arrays) {
+		char *what = dws_what(w, "deleting from", t);
+		dws_rc rc = DWS_OK;
+		dws_buf_reset(&w->sql);
+		dws_sql_delete_arrays(&w->sql, t);
+		for (size_t at = 0; at < n && rc == DWS_OK;
+		     at += DWS_ARRAY_ROWS)
+			rc = dws_exec_arrays(
+			    w, what, rows + at,
+			    n - at < DWS_ARRAY_ROWS ? n - at : DWS_ARRAY_ROWS,
+			    t->keys, t->nkeys);
+		free(what);
+		return rc;
+	}
+
 	size_t per = DWS_MAX_PARAMS / (size_t) t->nkeys;
 	char *what = dws_what(w, "deleting from", t);
 	dws_rc rc = DWS_OK;
@@ -208,6 +270,19 @@ dws_upsert_rows(dws_worker *w, dws_target *t, const dws_group *g,
 	size_t per = DWS_MAX_PARAMS / (size_t) g->n;
 	char *what = dws_what(w, "writing to", t);
 	dws_rc rc = DWS_OK;
+
+	if (w->dialect->arrays) {
+		dws_buf_reset(&w->sql);
+		dws_sql_upsert_arrays(&w->sql, t, g->cols, g->n);
+		for (size_t at = 0; at < n && rc == DWS_OK;
+		     at += DWS_ARRAY_ROWS)
+			rc = dws_exec_arrays(
+			    w, what, rows + at,
+			    n - at < DWS_ARRAY_ROWS ? n - at : DWS_ARRAY_ROWS,
+			    g->cols, g->n);
+		free(what);
+		return rc;
+	}
 
 	if (per > DWS_MAX_ROWS)
 		per = DWS_MAX_ROWS;

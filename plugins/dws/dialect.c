@@ -143,6 +143,12 @@ static const char *const dws_pg_system_columns[] = {
 
 const dws_dialect dws_dialect_pg = {
     .name = "PostgreSQL",
+    /* a batch's keys are joined to the target by its primary key: a
+     * nested loop over the index costs what the batch holds, whereas the
+     * planner, knowing nothing of a fresh staging table, may hash the
+     * whole target table for every batch */
+    .session_sql = "SET enable_hashjoin = off; SET enable_mergejoin = off",
+    .arrays = true,
     .merge_from_stage = false,
     .distribute_by_hash = false,
     .char_length_in_bytes = false,
@@ -250,6 +256,49 @@ dws_sql_upsert(dws_buf *sql, const dws_dialect *d, const dws_target *t,
 		dws_buf_puts(sql, ")");
 	}
 	dws_on_conflict(sql, t, cols, n);
+}
+
+static void
+dws_unnest(dws_buf *sql, int n, const char *alias)
+{
+	dws_buf_puts(sql, "unnest(");
+	for (int i = 0; i < n; i++)
+		dws_buf_printf(sql, "%s$%d::text[]", i ? ", " : "", i + 1);
+	dws_buf_printf(sql, ") AS %s (", alias);
+	for (int i = 0; i < n; i++)
+		dws_buf_printf(sql, "%sc%d", i ? ", " : "", i + 1);
+	dws_buf_puts(sql, ")");
+}
+
+void
+dws_sql_upsert_arrays(dws_buf *sql, const dws_target *t, const int *cols, int n)
+{
+	dws_buf_printf(sql, "INSERT INTO %s (", t->qtable);
+	dws_col_list(sql, t, cols, n, NULL);
+	dws_buf_puts(sql, ") SELECT ");
+	/* a cast to the type without its modifier, so that the column's
+	 * own length or precision check applies, as for any INSERT */
+	for (int i = 0; i < n; i++) {
+		const dws_col *c = &t->cols[cols[i]];
+		dws_buf_printf(sql, "%su.c%d::%s", i ? ", " : "", i + 1,
+		               c->param ? c->param : c->generic);
+	}
+	dws_buf_puts(sql, " FROM ");
+	dws_unnest(sql, n, "u");
+	dws_on_conflict(sql, t, cols, n);
+}
+
+void
+dws_sql_delete_arrays(dws_buf *sql, const dws_target *t)
+{
+	dws_buf_printf(sql, "DELETE FROM %s AS t USING ", t->qtable);
+	dws_unnest(sql, t->nkeys, "v");
+	dws_buf_puts(sql, " WHERE ");
+	for (int i = 0; i < t->nkeys; i++) {
+		const dws_col *c = &t->cols[t->keys[i]];
+		dws_buf_printf(sql, "%st.%s = v.c%d::%s", i ? " AND " : "",
+		               c->qname, i + 1, c->generic);
+	}
 }
 
 void

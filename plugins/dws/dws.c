@@ -630,6 +630,9 @@ dws_connect(dws_state *s, int worker, bool with_state, void **wstate)
 	              "'postgres'; SET extra_float_digits = 3; SET "
 	              "bytea_output = 'hex'",
 	              0, NULL, NULL);
+	if (rc == DWS_OK && w->dialect->session_sql)
+		rc = dws_exec(w, "setting up the destination session",
+		              w->dialect->session_sql, 0, NULL, NULL);
 	if (rc == DWS_OK && s->timezone_sql) {
 		rc = dws_exec(w, "setting sink.server.timezone",
 		              s->timezone_sql, 0, NULL, NULL);

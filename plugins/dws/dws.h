@@ -54,6 +54,12 @@ typedef struct dws_dialect {
 	bool distribute_by_hash;
 	/* character lengths become byte lengths in created tables */
 	bool char_length_in_bytes;
+	/* upsert mode passes each column as one text[] parameter and
+	 * unnests it (PostgreSQL 9.4+), instead of a parameter per value in
+	 * a multi-row VALUES list */
+	bool arrays;
+	/* run once per session after the common settings, or NULL */
+	const char *session_sql;
 	/* CREATE INDEX must name the index (else the server names it) */
 	bool index_needs_name;
 	/* names the server keeps for its own system columns */
@@ -77,6 +83,14 @@ void dws_sql_upsert(dws_buf *sql, const dws_dialect *d, const dws_target *t,
  * v.key: nrows keys. */
 void dws_sql_delete(dws_buf *sql, const dws_dialect *d, const dws_target *t,
                     int nrows);
+/* The same with one text[] parameter per column ($1 .. $n), unnested:
+ * INSERT INTO t (cols) SELECT u.c1::type, .. FROM unnest($1::text[], ..)
+ * AS u (c1, ..) ON CONFLICT ... */
+void dws_sql_upsert_arrays(dws_buf *sql, const dws_target *t, const int *cols,
+                           int n);
+/* DELETE FROM t USING unnest($1::text[], ..) AS v (c1, ..) WHERE t.key =
+ * v.c1::type ...: one text[] parameter per key column. */
+void dws_sql_delete_arrays(dws_buf *sql, const dws_target *t);
 /* From the staging table: the rows whose op is not 'd' and whose column
  * set is `set`, written into the target (upsert or MERGE). */
 void dws_sql_merge_stage(dws_buf *sql, const dws_dialect *d,

@@ -66,6 +66,34 @@ START_TEST(upsert_sql)
 }
 END_TEST
 
+START_TEST(array_sql)
+{
+	dws_buf b = {0};
+	int cols[] = {0, 1, 2};
+
+	dws_sql_upsert_arrays(&b, test_target(), cols, 3);
+	ck_assert_str_eq(
+	    b.data,
+	    "INSERT INTO \"s\".\"t\" (\"id\", \"K2\", \"v\") SELECT "
+	    "u.c1::pg_catalog.int4, u.c2::pg_catalog.text, u.c3::timestamp "
+	    "with "
+	    "time zone FROM unnest($1::text[], $2::text[], $3::text[]) AS u "
+	    "(c1, "
+	    "c2, c3) ON CONFLICT (\"id\", \"K2\") DO UPDATE SET \"v\" = "
+	    "EXCLUDED.\"v\"");
+	dws_buf_reset(&b);
+	dws_sql_delete_arrays(&b, test_target());
+	ck_assert_str_eq(b.data,
+	                 "DELETE FROM \"s\".\"t\" AS t USING "
+	                 "unnest($1::text[], $2::text[]) AS v (c1, c2) WHERE "
+	                 "t.\"id\" = v.c1::pg_catalog.int4 AND t.\"K2\" = "
+	                 "v.c2::pg_catalog.text");
+	ck_assert(dws_dialect_pg.arrays);
+	ck_assert(!dws_dialect_dws.arrays);
+	dws_buf_free(&b);
+}
+END_TEST
+
 START_TEST(delete_sql)
 {
 	dws_buf b = {0};
@@ -323,6 +351,7 @@ dws_suite(void)
 	TCase *tc = tcase_create("dws");
 	tcase_add_test(tc, upsert_sql);
 	tcase_add_test(tc, delete_sql);
+	tcase_add_test(tc, array_sql);
 	tcase_add_test(tc, merge_sql);
 	tcase_add_test(tc, dialect_detection);
 	tcase_add_test(tc, create_types);
