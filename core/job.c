@@ -417,6 +417,27 @@ job_load(const char *path, strbuf *errors)
 		}
 	}
 
+	/* the full phase (snapshot copy) is not there yet: say so rather
+	 * than stream silently without it */
+	if (errors->len == before) {
+		const opt_value *m = optset_get(&j->job_opts, "mode");
+		if (m && m->text && strcmp(m->text, "full") == 0)
+			sb_printf(
+			    errors,
+			    "%s:%d: [job] mode = full is not available in "
+			    "this version of syncd yet; copy the tables "
+			    "yourself (pg_dump | psql)\n",
+			    path, m->line);
+		else if (m && m->text &&
+		         strcmp(m->text, "full+incremental") == 0)
+			log_warning(
+			    "%s: [job] mode = full+incremental: the full "
+			    "copy is not available in this version of "
+			    "syncd yet; only changes are streamed (as "
+			    "mode = incremental), so copy the tables "
+			    "yourself first",
+			    path);
+	}
 	if (errors->len != before) {
 		job_free(j);
 		return NULL;

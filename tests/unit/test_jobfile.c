@@ -165,6 +165,10 @@ START_TEST(required_keys)
 	assert_error("[job]\nmode = full\n[source]\nplugin = "
 	             "synth\n[sink]\nplugin = capture\npath = x\n",
 	             "job.ini:1: [job] name is required");
+	assert_error("[job]\nname = t\nmode = full\n[source]\nplugin = "
+	             "synth\n[sink]\nplugin = capture\npath = x\n",
+	             "job.ini:3: [job] mode = full is not available in this "
+	             "version of syncd yet");
 	assert_error(
 	    "[source]\nplugin = synth\n[sink]\nplugin = capture\npath = x\n",
 	    "section [job] is missing");
