@@ -168,10 +168,16 @@ synth_create(syncd_instance *inst, const syncd_host *host, void **state)
 	memset(s->pad, 'x', (size_t) s->value_size);
 	s->pad[s->value_size] = '\0';
 
-	s->cols[0] = (syncd_column){"id", 23, "integer", -1,
-	                            SYNCD_COL_KEY | SYNCD_COL_NOT_NULL};
-	s->cols[1] = (syncd_column){"val", 25, "text", -1, 0};
-	s->cols[2] = (syncd_column){"big", 25, "text", -1, 0};
+	s->cols[0] =
+	    (syncd_column){.name = "id",
+	                   .type_oid = 23,
+	                   .type_name = "integer",
+	                   .typmod = -1,
+	                   .flags = SYNCD_COL_KEY | SYNCD_COL_NOT_NULL};
+	s->cols[1] = (syncd_column){
+	    .name = "val", .type_oid = 25, .type_name = "text", .typmod = -1};
+	s->cols[2] = (syncd_column){
+	    .name = "big", .type_oid = 25, .type_name = "text", .typmod = -1};
 	for (int t = 0; t < s->ntables; t++) {
 		snprintf(s->names[t], sizeof s->names[t], "t%d", t);
 		s->rels[t] = (syncd_relation){.id = 16384 + (uint64_t) t,
