@@ -210,93 +210,46 @@ dws_array(dws_worker *w, dws_row **rows, size_t n, int col)
 	return dws_arena_strndup(&w->arena, b->data, b->len);
 }
 
-/* The statement over rows [at, at+m) with one array per column. */
+/* Deletes rows by key (g NULL) or writes the columns of group g, in as
+ * few statements as the parameters allow: one text[] per column with the
+ * arrays dialect, else one parameter per value. */
 static dws_rc
-dws_exec_arrays(dws_worker *w, const char *what, dws_row **rows, size_t m,
-                const int *cols, int n)
+dws_rows_stmt(dws_worker *w, dws_target *t, const dws_group *g, dws_row **rows,
+              size_t n)
 {
-	const char **params =
-	    dws_arena_alloc(&w->arena, (size_t) n * sizeof *params);
-	for (int c = 0; c < n; c++)
-		params[c] = dws_array(w, rows, m, cols[c]);
-	return dws_exec(w, what, w->sql.data, n, params, NULL);
-}
-
-static dws_rc
-dws_delete_rows(dws_worker *w, dws_target *t, dws_row **rows, size_t n)
-{
-	if (w->dialect->arrays) {
-		char *what = dws_what(w, "deleting from", t);
-		dws_rc rc = DWS_OK;
-		dws_buf_reset(&w->sql);
-		dws_sql_delete_arrays(&w->sql, t);
-		for (size_t at = 0; at < n && rc == DWS_OK;
-		     at += DWS_ARRAY_ROWS)
-			rc = dws_exec_arrays(
-			    w, what, rows + at,
-			    n - at < DWS_ARRAY_ROWS ? n - at : DWS_ARRAY_ROWS,
-			    t->keys, t->nkeys);
-		free(what);
-		return rc;
-	}
-
-	size_t per = DWS_MAX_PARAMS / (size_t) t->nkeys;
-	char *what = dws_what(w, "deleting from", t);
+	bool arrays = w->dialect->arrays;
+	const int *cols = g ? g->cols : t->keys;
+	int nc = g ? g->n : t->nkeys;
+	size_t per = arrays ? DWS_ARRAY_ROWS : DWS_MAX_PARAMS / (size_t) nc;
+	char *what = dws_what(w, g ? "writing to" : "deleting from", t);
 	dws_rc rc = DWS_OK;
 
-	if (per > DWS_MAX_ROWS)
+	if (!arrays && per > DWS_MAX_ROWS)
 		per = DWS_MAX_ROWS;
 	for (size_t at = 0; at < n && rc == DWS_OK; at += per) {
-		size_t m = n - at < per ? n - at : per;
+		size_t m = n - at < per ? n - at : per, k = 0;
 		const char **params = dws_arena_alloc(
-		    &w->arena, m * (size_t) t->nkeys * sizeof *params);
-		size_t k = 0;
-		for (size_t i = 0; i < m; i++)
-			for (int c = 0; c < t->nkeys; c++)
-				params[k++] = dws_param(
-				    w, &rows[at + i]->vals[t->keys[c]]);
+		    &w->arena, (arrays ? 1 : m) * (size_t) nc * sizeof *params);
 		dws_buf_reset(&w->sql);
-		dws_sql_delete(&w->sql, w->dialect, t, (int) m);
-		rc = dws_exec(w, what, w->sql.data, (int) k, params, NULL);
-	}
-	free(what);
-	return rc;
-}
-
-static dws_rc
-dws_upsert_rows(dws_worker *w, dws_target *t, const dws_group *g,
-                dws_row **rows, size_t n)
-{
-	size_t per = DWS_MAX_PARAMS / (size_t) g->n;
-	char *what = dws_what(w, "writing to", t);
-	dws_rc rc = DWS_OK;
-
-	if (w->dialect->arrays) {
-		dws_buf_reset(&w->sql);
-		dws_sql_upsert_arrays(&w->sql, t, g->cols, g->n);
-		for (size_t at = 0; at < n && rc == DWS_OK;
-		     at += DWS_ARRAY_ROWS)
-			rc = dws_exec_arrays(
-			    w, what, rows + at,
-			    n - at < DWS_ARRAY_ROWS ? n - at : DWS_ARRAY_ROWS,
-			    g->cols, g->n);
-		free(what);
-		return rc;
-	}
-
-	if (per > DWS_MAX_ROWS)
-		per = DWS_MAX_ROWS;
-	for (size_t at = 0; at < n && rc == DWS_OK; at += per) {
-		size_t m = n - at < per ? n - at : per;
-		const char **params = dws_arena_alloc(
-		    &w->arena, m * (size_t) g->n * sizeof *params);
-		size_t k = 0;
-		for (size_t i = 0; i < m; i++)
-			for (int c = 0; c < g->n; c++)
-				params[k++] = dws_param(
-				    w, &rows[at + i]->vals[g->cols[c]]);
-		dws_buf_reset(&w->sql);
-		dws_sql_upsert(&w->sql, w->dialect, t, g->cols, g->n, (int) m);
+		if (arrays) {
+			for (int c = 0; c < nc; c++)
+				params[k++] =
+				    dws_array(w, rows + at, m, cols[c]);
+			if (g)
+				dws_sql_upsert_arrays(&w->sql, t, cols, nc);
+			else
+				dws_sql_delete_arrays(&w->sql, t);
+		} else {
+			for (size_t i = 0; i < m; i++)
+				for (int c = 0; c < nc; c++)
+					params[k++] = dws_param(
+					    w, &rows[at + i]->vals[cols[c]]);
+			if (g)
+				dws_sql_upsert(&w->sql, w->dialect, t, cols, nc,
+				               (int) m);
+			else
+				dws_sql_delete(&w->sql, w->dialect, t, (int) m);
+		}
 		rc = dws_exec(w, what, w->sql.data, (int) k, params, NULL);
 	}
 	free(what);
@@ -329,10 +282,10 @@ dws_upsert_apply(dws_worker *w, dws_pending *p)
 		return rc;
 	nd = dws_collect_deletes(w, p, &dels);
 	if (nd)
-		rc = dws_delete_rows(w, p->t, dels, nd);
+		rc = dws_rows_stmt(w, p->t, NULL, dels, nd);
 	ng = dws_groups(w, p, &g);
 	for (size_t k = 0; k < ng && rc == DWS_OK; k++)
-		rc = dws_upsert_rows(w, p->t, &g[k], g[k].rows, g[k].nrows);
+		rc = dws_rows_stmt(w, p->t, &g[k], g[k].rows, g[k].nrows);
 	free(g);
 	return rc;
 }
@@ -521,9 +474,9 @@ dws_apply_rows(dws_worker *w, dws_pending *p)
 		if (rc != DWS_OK)
 			break;
 		if (r->op == DWS_OP_DELETE || r->delete_first)
-			rc = dws_delete_rows(w, t, one, 1);
+			rc = dws_rows_stmt(w, t, NULL, one, 1);
 		if (rc == DWS_OK && r->op == DWS_OP_WRITE)
-			rc = dws_upsert_rows(w, t, &g[r->set], one, 1);
+			rc = dws_rows_stmt(w, t, &g[r->set], one, 1);
 		if (rc == DWS_DATA) {
 			char state[6];
 			char *msg = strdup(dws_last_message());

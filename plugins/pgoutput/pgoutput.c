@@ -353,36 +353,25 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 
 	{
 		const char *params[] = {oids};
-		const char *csql =
-		    db->version >= 120000
-		        ? "SELECT a.attrelid, a.attname, a.atttypid, "
-		          "       format_type(a.atttypid, a.atttypmod), "
-		          "a.attnotnull, "
-		          "       coalesce(a.attnum = ANY (i.indkey), false), "
-		          "       CASE ty.typtype WHEN 'e' THEN 'text' "
-		          "         WHEN 'd' THEN format_type(ty.typbasetype, "
-		          "ty.typtypmod) END, "
-		          "       col_description(a.attrelid, a.attnum) "
-		          "FROM pg_attribute a LEFT JOIN pg_index i "
-		          "  ON i.indrelid = a.attrelid AND i.indisprimary "
-		          "  JOIN pg_type ty ON ty.oid = a.atttypid "
-		          "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
-		          "  AND NOT a.attisdropped AND a.attgenerated = '' "
-		          "ORDER BY a.attrelid, a.attnum"
-		        : "SELECT a.attrelid, a.attname, a.atttypid, "
-		          "       format_type(a.atttypid, a.atttypmod), "
-		          "a.attnotnull, "
-		          "       coalesce(a.attnum = ANY (i.indkey), false), "
-		          "       CASE ty.typtype WHEN 'e' THEN 'text' "
-		          "         WHEN 'd' THEN format_type(ty.typbasetype, "
-		          "ty.typtypmod) END, "
-		          "       col_description(a.attrelid, a.attnum) "
-		          "FROM pg_attribute a LEFT JOIN pg_index i "
-		          "  ON i.indrelid = a.attrelid AND i.indisprimary "
-		          "  JOIN pg_type ty ON ty.oid = a.atttypid "
-		          "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
-		          "  AND NOT a.attisdropped "
-		          "ORDER BY a.attrelid, a.attnum";
+		char csql[1024];
+		/* generated columns (12+) are not replicated */
+		snprintf(csql, sizeof csql,
+		         "SELECT a.attrelid, a.attname, a.atttypid, "
+		         "       format_type(a.atttypid, a.atttypmod), "
+		         "a.attnotnull, "
+		         "       coalesce(a.attnum = ANY (i.indkey), false), "
+		         "       CASE ty.typtype WHEN 'e' THEN 'text' "
+		         "         WHEN 'd' THEN format_type(ty.typbasetype, "
+		         "ty.typtypmod) END, "
+		         "       col_description(a.attrelid, a.attnum) "
+		         "FROM pg_attribute a LEFT JOIN pg_index i "
+		         "  ON i.indrelid = a.attrelid AND i.indisprimary "
+		         "  JOIN pg_type ty ON ty.oid = a.atttypid "
+		         "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
+		         "  AND NOT a.attisdropped%s "
+		         "ORDER BY a.attrelid, a.attnum",
+		         db->version >= 120000 ? " AND a.attgenerated = ''"
+		                               : "");
 		cols =
 		    pgo_query(db, db->sql, "listing columns", csql, 1, params);
 	}
