@@ -31,10 +31,9 @@ dws_param(dws_worker *w, const syncd_value *v)
 }
 
 static char *
-dws_what(dws_worker *w, const char *verb, const dws_target *t)
+dws_what(const char *verb, const dws_target *t)
 {
 	char *s = NULL;
-	(void) w;
 	if (asprintf(&s, "%s target table %s", verb, t->label) < 0)
 		abort();
 	return s;
@@ -62,7 +61,7 @@ dws_resolve_origins(dws_worker *w, dws_pending *p)
 		if (r->op != DWS_OP_WRITE || !r->partial || !r->origin)
 			continue;
 		if (!what)
-			what = dws_what(w, "reading a moved row of", t);
+			what = dws_what("reading a moved row of", t);
 		dws_buf_reset(&sql);
 		dws_buf_puts(&sql, "SELECT ");
 		for (int c = 0; c < t->ncols; c++)
@@ -221,7 +220,7 @@ dws_rows_stmt(dws_worker *w, dws_target *t, const dws_group *g, dws_row **rows,
 	const int *cols = g ? g->cols : t->keys;
 	int nc = g ? g->n : t->nkeys;
 	size_t per = arrays ? DWS_ARRAY_ROWS : DWS_MAX_PARAMS / (size_t) nc;
-	char *what = dws_what(w, g ? "writing to" : "deleting from", t);
+	char *what = dws_what(g ? "writing to" : "deleting from", t);
 	dws_rc rc = DWS_OK;
 
 	if (!arrays && per > DWS_MAX_ROWS)
@@ -325,7 +324,7 @@ dws_copy_value(dws_buf *b, const syncd_value *v)
 static dws_rc
 dws_stage_prepare(dws_worker *w, dws_target *t, int tx)
 {
-	char *what = dws_what(w, "staging rows for", t);
+	char *what = dws_what("staging rows for", t);
 	dws_rc rc;
 
 	dws_buf_reset(&w->sql);
@@ -364,7 +363,7 @@ dws_copy_rows(dws_worker *w, dws_pending *p)
 {
 	dws_target *t = p->t;
 	dws_buf *b = &w->data;
-	char *what = dws_what(w, "copying rows for", t);
+	char *what = dws_what("copying rows for", t);
 	PGresult *res;
 	dws_rc rc = DWS_OK;
 
@@ -435,14 +434,14 @@ dws_copy_apply(dws_worker *w, dws_pending *p, int tx)
 	if (rc == DWS_OK)
 		rc = dws_copy_rows(w, p);
 	if (rc == DWS_OK && nd) {
-		what = dws_what(w, "deleting from", p->t);
+		what = dws_what("deleting from", p->t);
 		dws_buf_reset(&w->sql);
 		dws_sql_delete_stage(&w->sql, w->dialect, p->t);
 		rc = dws_exec(w, what, w->sql.data, 0, NULL, NULL);
 		free(what);
 	}
 	for (size_t k = 0; k < ng && rc == DWS_OK; k++) {
-		what = dws_what(w, "writing to", p->t);
+		what = dws_what("writing to", p->t);
 		dws_buf_reset(&w->sql);
 		dws_sql_merge_stage(&w->sql, w->dialect, p->t, g[k].cols,
 		                    g[k].n, (int) k);

@@ -18,9 +18,6 @@
 
 #include "dws.h"
 
-#define LOG(s, lvl, ...)   (s)->host->log((s)->inst, (lvl), __VA_ARGS__)
-#define ERR(s, state, ...) (s)->host->set_error((s)->inst, (state), __VA_ARGS__)
-
 const syncd_option dws_options[] = {
     {.name = "conninfo",
      .type = SYNCD_OPT_STRING,
@@ -291,15 +288,7 @@ dws_status(dws_rc rc)
 static char *
 dws_progress_table(dws_worker *w)
 {
-	char *q = PQescapeIdentifier(w->conn, w->s->state_schema,
-	                             strlen(w->s->state_schema));
-	char *t = NULL;
-	if (!q)
-		return NULL;
-	if (asprintf(&t, "%s.syncd_progress", q) < 0)
-		t = NULL;
-	PQfreemem(q);
-	return t;
+	return dws_qualified(w, w->s->state_schema, "syncd_progress");
 }
 
 static dws_rc
@@ -321,10 +310,9 @@ dws_state_prepare(dws_worker *w)
 	if (rc != DWS_OK)
 		goto done;
 	if (PQntuples(r) == 0) {
-		qs = PQescapeIdentifier(w->conn, s->state_schema,
-		                        strlen(s->state_schema));
+		qs = dws_quote(w, s->state_schema);
 		dws_buf_printf(&sql, "CREATE SCHEMA %s", qs);
-		PQfreemem(qs);
+		free(qs);
 		rc = dws_exec(w, "creating state.schema", sql.data, 0, NULL,
 		              NULL);
 		/* another job may have created it meanwhile */
@@ -677,13 +665,26 @@ dws_check(void *state)
 /* ---- target tables --------------------------------------------------------
  */
 
-static char *
+char *
 dws_quote(dws_worker *w, const char *name)
 {
 	char *q = PQescapeIdentifier(w->conn, name, strlen(name));
 	char *c = q ? strdup(q) : NULL;
 	PQfreemem(q);
+	if (!c)
+		abort();
 	return c;
+}
+
+char *
+dws_qualified(dws_worker *w, const char *schema, const char *table)
+{
+	char *qs = dws_quote(w, schema), *qt = dws_quote(w, table), *q;
+	if (asprintf(&q, "%s.%s", qs, qt) < 0)
+		abort();
+	free(qs);
+	free(qt);
+	return q;
 }
 
 static bool
@@ -804,13 +805,8 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 	t->ncols = (int) rel->ncolumns;
 	t->cols = calloc((size_t) t->ncols + 1, sizeof *t->cols);
 	t->keys = calloc((size_t) t->ncols + 1, sizeof *t->keys);
+	t->qtable = dws_qualified(w, rel->target_schema, rel->target_table);
 	{
-		char *qs = dws_quote(w, rel->target_schema);
-		char *qt = dws_quote(w, rel->target_table);
-		if (asprintf(&t->qtable, "%s.%s", qs, qt) < 0)
-			abort();
-		free(qs);
-		free(qt);
 		if (asprintf(&t->label, "%s.%s", rel->target_schema,
 		             rel->target_table) < 0)
 			abort();

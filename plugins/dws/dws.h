@@ -16,6 +16,10 @@
 
 #include <syncd/syncd.h>
 
+/* Logging and errors through the host, for a dws_state. */
+#define LOG(s, lvl, ...)   (s)->host->log((s)->inst, (lvl), __VA_ARGS__)
+#define ERR(s, state, ...) (s)->host->set_error((s)->inst, (state), __VA_ARGS__)
+
 /* ---- small helpers ---------------------------------------------------- */
 
 typedef struct dws_buf {
@@ -238,6 +242,9 @@ dws_rc dws_apply_rows(dws_worker *w, dws_pending *p);
  * and set_error when it cannot take the source's rows. */
 dws_target *dws_target_get(dws_worker *w, const syncd_relation *rel,
                            dws_rc *rc);
+/* An identifier quoted with libpq, and "schema"."table" (malloc'd). */
+char *dws_quote(dws_worker *w, const char *name);
+char *dws_qualified(dws_worker *w, const char *schema, const char *table);
 /* Records a worker's progress for a stream (inside the caller's
  * transaction). */
 dws_rc dws_progress_write(dws_worker *w, uint32_t stream, int worker,

@@ -14,9 +14,6 @@
 
 #include "dws.h"
 
-#define LOG(s, lvl, ...)   (s)->host->log((s)->inst, (lvl), __VA_ARGS__)
-#define ERR(s, state, ...) (s)->host->set_error((s)->inst, (state), __VA_ARGS__)
-
 dws_worker *
 dws_admin(dws_state *s)
 {
@@ -84,15 +81,6 @@ dws_check_state(dws_worker *w)
 
 /* ---- creating a table ------------------------------------------------- */
 
-static char *
-dws_ident(dws_worker *w, const char *name)
-{
-	char *q = PQescapeIdentifier(w->conn, name, strlen(name));
-	char *c = q ? strdup(q) : NULL;
-	PQfreemem(q);
-	return c;
-}
-
 static void
 dws_comment(dws_worker *w, dws_buf *sql, const char *on, const char *text)
 {
@@ -113,7 +101,7 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable)
 	dws_buf_printf(&sql, "BEGIN; CREATE TABLE %s (", qtable);
 	for (uint32_t i = 0; i < rel->ncolumns; i++) {
 		const syncd_column *c = &rel->columns[i];
-		char *q = dws_ident(w, c->name), *type = dws_create_type(d, c);
+		char *q = dws_quote(w, c->name), *type = dws_create_type(d, c);
 		if (!type) {
 			ERR(w->s, NULL,
 			    "column %s of source table %s.%s has no type name; "
@@ -142,14 +130,14 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable)
 			continue;
 		dws_buf_puts(&sql, "; CREATE INDEX");
 		if (d->index_needs_name) {
-			char *q = dws_ident(w, ix->name);
+			char *q = dws_quote(w, ix->name);
 			dws_buf_printf(&sql, " %s", q);
 			free(q);
 		}
 		dws_buf_printf(&sql, " ON %s (", qtable);
 		for (uint32_t k = 0; k < ix->ncolumns; k++) {
 			char *q =
-			    dws_ident(w, rel->columns[ix->columns[k]].name);
+			    dws_quote(w, rel->columns[ix->columns[k]].name);
 			dws_buf_printf(&sql, "%s%s", k ? ", " : "", q);
 			free(q);
 		}
@@ -163,7 +151,7 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable)
 	}
 	for (uint32_t i = 0; i < rel->ncolumns; i++)
 		if (rel->columns[i].comment) {
-			char *q = dws_ident(w, rel->columns[i].name),
+			char *q = dws_quote(w, rel->columns[i].name),
 			     *on = NULL;
 			if (asprintf(&on, "COLUMN %s.%s", qtable, q) >= 0)
 				dws_comment(w, &sql, on,
@@ -198,7 +186,7 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 	dws_state *s = state;
 	dws_worker *w = dws_admin(s);
 	const char *params[2] = {rel->target_schema, rel->target_table};
-	char *qs, *qt, *qtable = NULL;
+	char *qtable;
 	PGresult *r = NULL;
 	bool schema, table, ok = true;
 	dws_rc rc;
@@ -216,12 +204,7 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 	schema = PQgetvalue(r, 0, 0)[0] == 't';
 	table = PQgetvalue(r, 0, 1)[0] == 't';
 	PQclear(r);
-	qs = dws_ident(w, rel->target_schema);
-	qt = dws_ident(w, rel->target_table);
-	if (asprintf(&qtable, "%s.%s", qs, qt) < 0)
-		abort();
-	free(qs);
-	free(qt);
+	qtable = dws_qualified(w, rel->target_schema, rel->target_table);
 
 	if (!schema) {
 		ERR(s, "3F000",

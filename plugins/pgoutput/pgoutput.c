@@ -291,17 +291,23 @@ pgo_ident(PGconn *c, const char *name)
 /* ---- tables ------------------------------------------------------------ */
 
 static void
+pgo_free_cols(pgo_table *t)
+{
+	for (size_t k = 0; k < t->ncols; k++) {
+		free(t->cols[k].name);
+		free(t->cols[k].type_name);
+		free(t->cols[k].base_type);
+		free(t->cols[k].comment);
+	}
+	free(t->cols);
+}
+
+static void
 pgo_free_tables(pgo_db *db)
 {
 	for (size_t i = 0; i < db->ntables; i++) {
 		pgo_table *t = &db->tables[i];
-		for (size_t k = 0; k < t->ncols; k++) {
-			free(t->cols[k].name);
-			free(t->cols[k].type_name);
-			free(t->cols[k].base_type);
-			free(t->cols[k].comment);
-		}
-		free(t->cols);
+		pgo_free_cols(t);
 		free(t->schema);
 		free(t->name);
 	}
@@ -957,13 +963,7 @@ pgo_refresh_table(pgo_db *db, pgo_table *t, const pgo_msg *m)
 			        t->cols[k].typid == m->atts[i].typid;
 		if (known)
 			continue;
-		for (size_t k = 0; k < t->ncols; k++) {
-			free(t->cols[k].name);
-			free(t->cols[k].type_name);
-			free(t->cols[k].base_type);
-			free(t->cols[k].comment);
-		}
-		free(t->cols);
+		pgo_free_cols(t);
 		t->cols = NULL;
 		t->ncols = 0;
 		snprintf(oids, sizeof oids, "{%u}", t->oid);
