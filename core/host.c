@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include "fullcopy.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
@@ -336,6 +337,14 @@ host_stored_lsn(syncd_instance *inst, uint32_t stream, syncd_lsn *lsn,
 	return pipeline_stored(inst->job->pipe, stream, lsn, known);
 }
 
+static syncd_status
+host_copy(syncd_instance *inst, uint32_t stream, const char *snapshot,
+          bool again, const struct syncd_copy_table *tables, size_t ntables)
+{
+	return fullcopy_run(inst->job, stream, snapshot, again, tables,
+	                    ntables);
+}
+
 static void *
 host_alloc(syncd_instance *inst, size_t size)
 {
@@ -377,4 +386,5 @@ const syncd_host job_host = {
     .alloc = host_alloc,
     .free_mem = host_free_mem,
     .stored_lsn = host_stored_lsn,
+    .copy = host_copy,
 };

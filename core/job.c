@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include "fullcopy.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
@@ -417,26 +418,32 @@ job_load(const char *path, strbuf *errors)
 		}
 	}
 
-	/* the full phase (snapshot copy) is not there yet: say so rather
-	 * than stream silently without it */
+	/* the full phase needs a source and a sink that can copy tables;
+	 * transforms are not run on copied rows yet */
 	if (errors->len == before) {
 		const opt_value *m = optset_get(&j->job_opts, "mode");
-		if (m && m->text && strcmp(m->text, "full") == 0)
-			sb_printf(
-			    errors,
-			    "%s:%d: [job] mode = full is not available in "
-			    "this version of syncd yet; copy the tables "
-			    "yourself (pg_dump | psql)\n",
-			    path, m->line);
-		else if (m && m->text &&
-		         strcmp(m->text, "full+incremental") == 0)
-			log_warning(
-			    "%s: [job] mode = full+incremental: the full "
-			    "copy is not available in this version of "
-			    "syncd yet; only changes are streamed (as "
-			    "mode = incremental), so copy the tables "
-			    "yourself first",
-			    path);
+		const char *who;
+		if (m && m->text && strcmp(m->text, "incremental") != 0) {
+			char where[32] = " (the default)";
+			if (m->line)
+				snprintf(where, sizeof where, ":%d", m->line);
+			if (!fullcopy_supported(j, &who))
+				sb_printf(errors,
+				          "%s%s: [job] mode = %s: %s cannot "
+				          "copy tables (its plugin has no "
+				          "full-phase operations); set mode = "
+				          "incremental and copy the tables "
+				          "another way\n",
+				          path, where, m->text, who);
+			else if (j->ntransforms > 0)
+				sb_printf(
+				    errors,
+				    "%s%s: [job] mode = %s: transforms "
+				    "are not applied to the full copy in "
+				    "this version; set mode = incremental "
+				    "with transforms\n",
+				    path, where, m->text);
+		}
 	}
 	if (errors->len != before) {
 		job_free(j);
@@ -608,19 +615,14 @@ typedef struct job_prepare_ctx {
 	size_t n, failed;
 } job_prepare_ctx;
 
-/* Hands one selected table to the sink with its target names, as the
- * router will name it (and with column names folded the same way). */
-static syncd_status
-job_prepare_one(void *arg, const syncd_relation *rel)
+void
+job_route(job *j, const syncd_relation *rel, syncd_relation *out)
 {
-	job_prepare_ctx *c = arg;
-	syncd_instance *sink = c->j->sink;
-	const optset *so = &sink->opts;
+	const optset *so = &j->sink->opts;
 	bool fold = !optset_num(so, "sink.field.name.case-sensitive");
-	syncd_relation r = *rel;
 	syncd_column *cols = xcalloc(rel->ncolumns + 1, sizeof *cols);
-	syncd_status st;
 
+	*out = *rel;
 	for (uint32_t i = 0; i < rel->ncolumns; i++) {
 		cols[i] = rel->columns[i];
 		cols[i].name = xstrdup(rel->columns[i].name);
@@ -629,11 +631,35 @@ job_prepare_one(void *arg, const syncd_relation *rel)
 				if (*p >= 'A' && *p <= 'Z')
 					*p = (char) (*p - 'A' + 'a');
 	}
-	r.columns = cols;
-	r.target_schema =
+	out->columns = cols;
+	out->target_schema =
 	    pipeline_target_name(optset_str(so, "target.schema"), rel, fold);
-	r.target_table =
+	out->target_table =
 	    pipeline_target_name(optset_str(so, "target.table"), rel, fold);
+}
+
+void
+job_route_free(syncd_relation *r)
+{
+	for (uint32_t i = 0; i < r->ncolumns; i++)
+		free((char *) r->columns[i].name);
+	free((syncd_column *) r->columns);
+	free((char *) r->target_schema);
+	free((char *) r->target_table);
+	memset(r, 0, sizeof *r);
+}
+
+/* Hands one selected table to the sink with its target names, as the
+ * router will name it (and with column names folded the same way). */
+static syncd_status
+job_prepare_one(void *arg, const syncd_relation *rel)
+{
+	job_prepare_ctx *c = arg;
+	syncd_instance *sink = c->j->sink;
+	syncd_relation r;
+	syncd_status st;
+
+	job_route(c->j, rel, &r);
 	st = sink->plugin->ops.sink.prepare_table(sink->state, &r, c->what);
 	c->n++;
 	if (st != SYNCD_OK) {
@@ -642,11 +668,7 @@ job_prepare_one(void *arg, const syncd_relation *rel)
 			log_error("%s target of %s.%s: %s", sink->prefix,
 			          rel->schema, rel->table, host_error(sink));
 	}
-	for (uint32_t i = 0; i < rel->ncolumns; i++)
-		free((char *) cols[i].name);
-	free(cols);
-	free((char *) r.target_schema);
-	free((char *) r.target_table);
+	job_route_free(&r);
 	/* a check reports every table; creating and starting stop at the
 	 * first failure */
 	return c->what == SYNCD_PREPARE_CHECK ? SYNCD_OK : st;

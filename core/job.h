@@ -81,6 +81,11 @@ int job_preview(job *j, FILE *out);
  * the sink has no prepare_table (nothing is done then). False when a table
  * failed (a check logs every one). */
 bool job_prepare_tables(job *j, syncd_prepare what, bool *supported);
+/* A source relation as the sink sees it: target names from target.schema /
+ * target.table, column names folded when case-insensitive. Free with
+ * job_route_free. */
+void job_route(job *j, const syncd_relation *rel, syncd_relation *out);
+void job_route_free(syncd_relation *r);
 /* Runs the job; returns the exit code (0 clean, 1 failed). */
 int job_run(job *j);
 void job_request_stop(job *j);

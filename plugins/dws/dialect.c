@@ -325,19 +325,20 @@ dws_sql_delete(dws_buf *sql, const dws_dialect *d, const dws_target *t,
 	}
 }
 
-void
-dws_sql_merge_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
-                    const int *cols, int n, int set)
+/* Rows of a staging table written into the target by key: INSERT ...
+ * SELECT ... ON CONFLICT, or MERGE (one MATCHED and one NOT MATCHED
+ * branch). where: a filter on the staged rows, or NULL. */
+static void
+dws_merge_from(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+               const int *cols, int n, const char *stage, const char *where)
 {
 	if (!d->merge_from_stage) {
 		dws_buf_printf(sql, "INSERT INTO %s (", t->qtable);
 		dws_col_list(sql, t, cols, n, NULL);
 		dws_buf_puts(sql, ") SELECT ");
 		dws_col_list(sql, t, cols, n, NULL);
-		dws_buf_printf(sql,
-		               " FROM %s WHERE syncd_op <> 'd' AND syncd_set = "
-		               "%d",
-		               t->stage, set);
+		dws_buf_printf(sql, " FROM %s%s%s", stage,
+		               where ? " WHERE " : "", where ? where : "");
 		dws_on_conflict(sql, t, cols, n);
 		return;
 	}
@@ -345,10 +346,8 @@ dws_sql_merge_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
 	 * UPDATE ... WHEN NOT MATCHED THEN INSERT ... */
 	dws_buf_printf(sql, "MERGE INTO %s AS t USING (SELECT ", t->qtable);
 	dws_col_list(sql, t, cols, n, NULL);
-	dws_buf_printf(sql,
-	               " FROM %s WHERE syncd_op <> 'd' AND syncd_set = %d) AS "
-	               "s ON (",
-	               t->stage, set);
+	dws_buf_printf(sql, " FROM %s%s%s) AS s ON (", stage,
+	               where ? " WHERE " : "", where ? where : "");
 	for (int i = 0; i < t->nkeys; i++) {
 		const char *q = t->cols[t->keys[i]].qname;
 		dws_buf_printf(sql, "%st.%s = s.%s", i ? " AND " : "", q, q);
@@ -363,6 +362,39 @@ dws_sql_merge_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
 	dws_buf_puts(sql, ") VALUES (");
 	dws_col_list(sql, t, cols, n, "s.");
 	dws_buf_puts(sql, ")");
+}
+
+void
+dws_sql_merge_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+                    const int *cols, int n, int set)
+{
+	char where[64];
+
+	snprintf(where, sizeof where, "syncd_op <> 'd' AND syncd_set = %d",
+	         set);
+	dws_merge_from(sql, d, t, cols, n, t->stage, where);
+}
+
+void
+dws_sql_full_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+                   const char *stage, bool by_key)
+{
+	int *cols = malloc(((size_t) t->ncols + 1) * sizeof *cols);
+
+	if (!cols)
+		abort();
+	for (int i = 0; i < t->ncols; i++)
+		cols[i] = i;
+	if (by_key)
+		dws_merge_from(sql, d, t, cols, t->ncols, stage, NULL);
+	else {
+		dws_buf_printf(sql, "INSERT INTO %s (", t->qtable);
+		dws_col_list(sql, t, cols, t->ncols, NULL);
+		dws_buf_puts(sql, ") SELECT ");
+		dws_col_list(sql, t, cols, t->ncols, NULL);
+		dws_buf_printf(sql, " FROM %s", stage);
+	}
+	free(cols);
 }
 
 void

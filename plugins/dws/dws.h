@@ -103,6 +103,11 @@ void dws_sql_merge_stage(dws_buf *sql, const dws_dialect *d,
  * 'r' (delete, then write). */
 void dws_sql_delete_stage(dws_buf *sql, const dws_dialect *d,
                           const dws_target *t);
+/* The full phase: every row of the staging table `stage` (the target's
+ * columns, in its order) written into the target: by key (upsert, or
+ * MERGE) when by_key, else a plain INSERT ... SELECT. */
+void dws_sql_full_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+                        const char *stage, bool by_key);
 
 /* The type automatic table creation gives a column (see dialect.c);
  * malloc'd, NULL when the source sent no type name. */
@@ -127,6 +132,8 @@ typedef struct dws_state {
 	pthread_mutex_t lock;
 	bool state_ready;                      /* progress table exists */
 	bool relayout_done[SYNCD_MAX_STREAMS]; /* see dws_applied_lsn */
+	int copy_sessions;                     /* full phase: opened so far */
+	bool copy_ready;                       /* syncd_copy table exists */
 } dws_state;
 
 /* A source column as the destination sees it. */
@@ -267,6 +274,20 @@ dws_worker *dws_admin(dws_state *s);
 bool dws_check_state(dws_worker *w);
 syncd_status dws_applied_lsn(void *wstate, uint32_t stream, syncd_lsn *lsn);
 syncd_status dws_write(void *wstate, const syncd_batch *batch);
+
+/* The full phase (full.c): the sink's copy_open .. copy_end. Copy sessions
+ * are workers numbered from DWS_FULL_WORKER (in messages). */
+#define DWS_FULL_WORKER 1000
+syncd_status dws_full_open(void *state, void **cstate);
+void dws_full_close(void *cstate);
+syncd_status dws_full_table(void *cstate, const syncd_relation *rel,
+                            uint32_t stream, uint32_t nchunks, bool again,
+                            syncd_copy_how *how);
+syncd_status dws_full_begin(void *cstate, const syncd_relation *rel,
+                            uint32_t stream, uint32_t chunk,
+                            syncd_copy_how how);
+syncd_status dws_full_data(void *cstate, const char *data, size_t len);
+syncd_status dws_full_end(void *cstate, bool commit, uint64_t rows);
 
 extern const syncd_option dws_options[];
 

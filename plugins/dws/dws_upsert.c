@@ -21,6 +21,12 @@ static const syncd_sink_ops dws_upsert_ops = {
     .applied_lsn = dws_applied_lsn,
     .write = dws_write,
     .prepare_table = dws_prepare_table,
+    .copy_open = dws_full_open,
+    .copy_close = dws_full_close,
+    .copy_table = dws_full_table,
+    .copy_begin = dws_full_begin,
+    .copy_data = dws_full_data,
+    .copy_end = dws_full_end,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "dws_upsert", .version = "1.0",

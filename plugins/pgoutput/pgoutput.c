@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
+#include <inttypes.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -89,6 +90,14 @@ static const syncd_option pgo_options[] = {
              "spill to the state directory",
      .min = 65536,
      .max = 1LL << 40},
+    {.name = "copy.chunk.size",
+     .type = SYNCD_OPT_SIZE,
+     .default_value = "256MB",
+     .unit = "MB",
+     .help = "full phase: tables larger than this on disk are copied in "
+             "chunks of about this size, in parallel (PostgreSQL 14+)",
+     .min = 1048576,
+     .max = 1LL << 50},
     {.name = NULL}};
 
 /* ---- types ------------------------------------------------------------ */
@@ -136,6 +145,7 @@ typedef struct pgo_db {
 	pthread_mutex_t lock; /* repl: the reader and the status thread */
 	int version;          /* server_version_num */
 	int proto;
+	char *snapshot; /* exported by a slot created with its snapshot */
 	pgo_table *tables;
 	size_t ntables;
 	pgo_rel **rels; /* open addressing by relid */
@@ -179,6 +189,9 @@ struct pgo {
 	pgo_db *dbs;
 	atomic_bool abort; /* a database failed: the others stop too */
 	bool checking;     /* syncd --check: report, change nothing */
+	bool copy;         /* mode full or full+incremental */
+	bool stream;       /* mode incremental or full+incremental */
+	int64_t chunk_size;
 };
 
 static int64_t
@@ -798,10 +811,14 @@ pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 			size_t n = strlen(slot) + 80;
 			char *sql = malloc(n);
 			PGresult *r;
+			/* with a full phase, the slot's snapshot is the copy's:
+			 * the stream starts exactly where the copy ends */
 			snprintf(sql, n,
 			         "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput "
-			         "NOEXPORT_SNAPSHOT",
-			         slot);
+			         "%s",
+			         slot,
+			         s->copy ? "EXPORT_SNAPSHOT"
+			                 : "NOEXPORT_SNAPSHOT");
 			r = PQexec(db->repl, sql);
 			free(sql);
 			free(slot);
@@ -816,6 +833,10 @@ pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 				return false;
 			}
 			*confirmed = pgo_parse_lsn(PQgetvalue(r, 0, 1));
+			free(db->snapshot);
+			db->snapshot = s->copy && !PQgetisnull(r, 0, 2)
+			                   ? strdup(PQgetvalue(r, 0, 2))
+			                   : NULL;
 			PQclear(r);
 		}
 		*created = true;
@@ -1643,7 +1664,7 @@ pgo_server_checks(pgo_db *db, bool *problems)
 		    db->dbname, db->version / 10000);
 		ok = false;
 	}
-	if (strcmp(PQgetvalue(res, 0, 1), "logical") != 0) {
+	if (s->stream && strcmp(PQgetvalue(res, 0, 1), "logical") != 0) {
 		s->host->log(
 		    s->inst, SYNCD_LOG_ERROR,
 		    "database \"%s\": wal_level is %s; set wal_level = "
@@ -1651,7 +1672,7 @@ pgo_server_checks(pgo_db *db, bool *problems)
 		    db->dbname, PQgetvalue(res, 0, 1));
 		ok = false;
 	}
-	if (strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+	if (s->stream && strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
 		s->host->log(
 		    s->inst, SYNCD_LOG_ERROR,
 		    "database \"%s\": the user has neither REPLICATION nor "
@@ -1686,6 +1707,9 @@ pgo_prepare(pgo_db *db, bool apply, bool *problems, uint64_t *slot_confirmed,
 	if (!pgo_server_checks(db, problems) ||
 	    !pgo_select_tables(db, problems))
 		return false;
+	/* mode = full reads a snapshot: no slot, no publication */
+	if (!db->src->stream)
+		return true;
 	db->repl = pgo_connect(db, true);
 	if (!db->repl || !pgo_identify(db)) {
 		*problems = true;
@@ -1764,6 +1788,444 @@ pgo_db_main(void *arg)
 	return NULL;
 }
 
+/* ---- full phase ----------------------------------------------------------
+ *
+ * pgo_full() hands the selected tables of one database to host->copy()
+ * with a snapshot: the exported snapshot of a slot created just now (the
+ * stream then starts exactly where the copy's data ends), or else a fresh
+ * snapshot exported by a repeatable-read transaction held here until the
+ * copy returns.
+ *
+ * Why a fresh snapshot converges: the slot's position P is older than the
+ * fresh snapshot S, so every table copied at S already holds the effect of
+ * some changes the stream will replay from P. Apply is idempotent per key
+ * and in source order: an INSERT of a key that exists writes the row, a
+ * DELETE of a missing key does nothing, an UPDATE writes the columns it
+ * carries (a missing row is written; a later DELETE in the same suffix
+ * removes it again), and TRUNCATE empties the table (every row inserted
+ * after it comes again in the suffix). A column the stream leaves out as
+ * unchanged TOAST kept one value since P, and the copy at S holds it. So
+ * after the suffix every key holds its newest version. A partially copied
+ * table is never finished from a fresh snapshot: its rows may have moved
+ * between chunks since (an UPDATE writes a new tuple elsewhere), and such
+ * a row would come only as an UPDATE without its unchanged TOAST values;
+ * the sink empties such a table and it is copied again whole.
+ *
+ * Readers (copy_open/copy_read/copy_close) run in the core's copy threads,
+ * each with its own connection and repeatable-read transaction that has
+ * imported the snapshot. Each chunk runs under a savepoint so that a chunk
+ * abandoned half-way (the destination was lost) can be read again from
+ * the same snapshot.
+ */
+
+typedef struct pgo_reader {
+	pgo *s;
+	pgo_db *db;
+	PGconn *conn;
+	char *buf;
+	size_t len, cap;
+} pgo_reader;
+
+#define PGO_COPY_PIECE (256 * 1024)
+
+static void
+pgo_free_copy_tables(syncd_copy_table *ct, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ct[i].rel) {
+			free((syncd_column *) ct[i].rel->columns);
+			free((syncd_relation *) ct[i].rel);
+		}
+		for (uint32_t c = 0; c < ct[i].nchunks; c++)
+			free((char *) ct[i].chunks[c]);
+		free((char **) ct[i].chunks);
+	}
+	free(ct);
+}
+
+/* The relation of a selected table, as list_tables gives it (without the
+ * extras only table creation wants). */
+static syncd_relation *
+pgo_table_relation(pgo_db *db, const pgo_table *t)
+{
+	syncd_relation *rel = calloc(1, sizeof *rel);
+	syncd_column *cols = calloc(t->ncols + 1, sizeof *cols);
+
+	for (size_t c = 0; c < t->ncols; c++) {
+		cols[c].name = t->cols[c].name;
+		cols[c].type_oid = t->cols[c].typid;
+		cols[c].type_name = t->cols[c].type_name;
+		cols[c].base_type_name = t->cols[c].base_type;
+		cols[c].typmod = -1;
+		cols[c].flags = (t->cols[c].key ? SYNCD_COL_KEY : 0) |
+		                (t->cols[c].notnull ? SYNCD_COL_NOT_NULL : 0);
+	}
+	*rel = (syncd_relation){.id = ((uint64_t) db->stream << 32) | t->oid,
+	                        .database = db->dbname,
+	                        .schema = t->schema,
+	                        .table = t->name,
+	                        .ncolumns = (uint32_t) t->ncols,
+	                        .columns = cols,
+	                        .replica_identity = t->replident};
+	return rel;
+}
+
+/* Sizes from the catalog, and chunks of about copy.chunk.size as block
+ * ranges (TID range scans exist from PostgreSQL 14; before, a table is
+ * one chunk). */
+static bool
+pgo_copy_tables(pgo_db *db, syncd_copy_table **out)
+{
+	pgo *s = db->src;
+	syncd_copy_table *ct = calloc(db->ntables + 1, sizeof *ct);
+	PGresult *res;
+	char *oids = malloc(db->ntables * 12 + 3);
+	const char *params[1];
+	size_t len = 1;
+
+	strcpy(oids, "{");
+	for (size_t i = 0; i < db->ntables; i++)
+		len += (size_t) sprintf(oids + len, "%s%u", i ? "," : "",
+		                        db->tables[i].oid);
+	strcpy(oids + len, "}");
+	params[0] = oids;
+	res = pgo_query(db, db->sql, "reading table sizes",
+	                "SELECT c.oid, c.reltuples::bigint, "
+	                "  pg_catalog.pg_relation_size(c.oid), "
+	                "  current_setting('block_size')::bigint "
+	                "FROM pg_catalog.pg_class c "
+	                "WHERE c.oid = ANY ($1::oid[])",
+	                1, params);
+	free(oids);
+	if (!res) {
+		free(ct);
+		return false;
+	}
+	for (size_t i = 0; i < db->ntables; i++) {
+		const pgo_table *t = &db->tables[i];
+		int64_t rows = -1, bytes = -1, block = 8192, pages, per;
+		uint32_t n = 1;
+		char **chunks;
+
+		for (int r = 0; r < PQntuples(res); r++)
+			if (strtoul(PQgetvalue(res, r, 0), NULL, 10) ==
+			    t->oid) {
+				rows = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+				bytes =
+				    strtoll(PQgetvalue(res, r, 2), NULL, 10);
+				block =
+				    strtoll(PQgetvalue(res, r, 3), NULL, 10);
+			}
+		pages = bytes > 0 ? bytes / block : 0;
+		if (db->version >= 140000 && bytes > s->chunk_size) {
+			int64_t k = (bytes + s->chunk_size - 1) / s->chunk_size;
+			n = (uint32_t) (k > 4096 ? 4096 : k);
+		}
+		per = (pages + n - 1) / n;
+		chunks = calloc(n, sizeof *chunks);
+		for (uint32_t c = 0; c < n; c++) {
+			char name[64];
+			if (n == 1)
+				snprintf(name, sizeof name, "whole table");
+			else if (c + 1 ==
+			         n) /* rows added since: the last one */
+				snprintf(name, sizeof name,
+				         "blocks %" PRId64 "-",
+				         (int64_t) c * per);
+			else
+				snprintf(name, sizeof name,
+				         "blocks %" PRId64 "-%" PRId64,
+				         (int64_t) c * per,
+				         (int64_t) (c + 1) * per);
+			chunks[c] = strdup(name);
+		}
+		ct[i] =
+		    (syncd_copy_table){.rel = pgo_table_relation(db, t),
+		                       .est_rows = rows,
+		                       .est_bytes = bytes,
+		                       .nchunks = n,
+		                       .chunks = (const char *const *) chunks};
+	}
+	PQclear(res);
+	*out = ct;
+	return true;
+}
+
+/* The full phase of one database; again: the slot was created with this
+ * snapshot, so earlier copies count for nothing. */
+static bool
+pgo_full(pgo_db *db, bool again)
+{
+	pgo *s = db->src;
+	syncd_copy_table *ct = NULL;
+	PGresult *res = NULL;
+	char *snapshot = db->snapshot;
+	bool own = !snapshot, ok;
+	syncd_status st;
+
+	if (own) {
+		res = pgo_query(db, db->sql, "taking a snapshot for the copy",
+		                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ "
+		                "ONLY",
+		                0, NULL);
+		if (!res)
+			return false;
+		PQclear(res);
+		res = pgo_query(db, db->sql, "exporting the snapshot",
+		                "SELECT pg_catalog.pg_export_snapshot()", 0,
+		                NULL);
+		if (!res)
+			return false;
+		snapshot = PQgetvalue(res, 0, 0);
+	}
+	ok = pgo_copy_tables(db, &ct);
+	if (ok) {
+		s->host->log(s->inst, SYNCD_LOG_INFO,
+		             "database \"%s\": full copy from snapshot %s%s",
+		             db->dbname, snapshot,
+		             own ? "" : " (the new slot's starting point)");
+		st = s->host->copy(s->inst, db->stream, snapshot, again, ct,
+		                   db->ntables);
+		if (st != SYNCD_OK)
+			ok = pgo_fail(db, NULL,
+			              "the full copy of database "
+			              "\"%s\" failed",
+			              db->dbname);
+		pgo_free_copy_tables(ct, db->ntables);
+	}
+	if (res)
+		PQclear(res);
+	if (own) {
+		res = PQexec(db->sql, "COMMIT");
+		PQclear(res);
+	}
+	free(db->snapshot);
+	db->snapshot = NULL;
+	return ok;
+}
+
+static syncd_status
+pgo_reader_exec(pgo_reader *r, const char *what, const char *sql)
+{
+	PGresult *res = PQexec(r->conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		const char *state = pgo_sqlstate(res);
+		r->s->host->set_error(r->s->inst, state,
+		                      "%s in database \"%s\": %s", what,
+		                      r->db->dbname, PQerrorMessage(r->conn));
+		PQclear(res);
+		return state && strncmp(state, "08", 2) == 0 ? SYNCD_RETRY
+		                                             : SYNCD_FATAL;
+	}
+	PQclear(res);
+	return SYNCD_OK;
+}
+
+static void pgo_copy_close(void *reader);
+
+static syncd_status
+pgo_copy_open(void *state, uint32_t stream, const char *snapshot, void **reader)
+{
+	pgo *s = state;
+	pgo_reader *r;
+	const char *keys[] = {"dbname", "dbname", "fallback_application_name",
+	                      NULL};
+	const char *vals[4];
+	char *lit, *sql;
+	syncd_status st;
+
+	*reader = NULL;
+	if (stream >= s->ndbs) {
+		s->host->set_error(s->inst, NULL, "no stream %u", stream);
+		return SYNCD_FATAL;
+	}
+	r = calloc(1, sizeof *r);
+	r->s = s;
+	r->db = &s->dbs[stream];
+	vals[0] = s->conninfo ? s->conninfo : "";
+	vals[1] = r->db->dbname;
+	vals[2] = "syncd";
+	vals[3] = NULL;
+	r->conn = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(r->conn) != CONNECTION_OK) {
+		s->host->set_error(s->inst, "08001",
+		                   "could not connect to source database "
+		                   "\"%s\" for the copy: %s",
+		                   r->db->dbname, PQerrorMessage(r->conn));
+		pgo_copy_close(r);
+		return SYNCD_FATAL;
+	}
+	/* values leave in the same exact forms as in the stream */
+	st = pgo_reader_exec(
+	    r, "setting up the copy session",
+	    "SET DateStyle = ISO; SET IntervalStyle = postgres; "
+	    "SET extra_float_digits = 3; SET TimeZone = 'UTC'; "
+	    "SET bytea_output = hex; SET client_encoding = 'UTF8'; "
+	    "SET statement_timeout = 0; SET lock_timeout = 0; "
+	    "SET idle_in_transaction_session_timeout = 0; "
+	    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+	if (st == SYNCD_OK) {
+		lit = PQescapeLiteral(r->conn, snapshot, strlen(snapshot));
+		sql = malloc(strlen(lit) + 32);
+		sprintf(sql, "SET TRANSACTION SNAPSHOT %s", lit);
+		st = pgo_reader_exec(r, "importing the copy's snapshot", sql);
+		free(sql);
+		PQfreemem(lit);
+	}
+	if (st != SYNCD_OK) {
+		pgo_copy_close(r);
+		return SYNCD_FATAL;
+	}
+	r->cap = PGO_COPY_PIECE + 65536;
+	r->buf = malloc(r->cap);
+	*reader = r;
+	return SYNCD_OK;
+}
+
+static void
+pgo_copy_close(void *reader)
+{
+	pgo_reader *r = reader;
+
+	if (!r)
+		return;
+	if (r->conn)
+		PQfinish(r->conn);
+	free(r->buf);
+	free(r);
+}
+
+/* The COPY statement of one chunk. */
+static char *
+pgo_copy_sql(pgo_reader *r, const syncd_copy_table *t, uint32_t chunk)
+{
+	const syncd_relation *rel = t->rel;
+	const char *name = t->chunks[chunk];
+	char *schema = pgo_ident(r->conn, rel->schema);
+	char *table = pgo_ident(r->conn, rel->table);
+	size_t cap = strlen(schema) + strlen(table) + 256, len = 0;
+	char *sql;
+	long long from = 0, to = -1;
+
+	for (uint32_t c = 0; c < rel->ncolumns; c++)
+		cap += strlen(rel->columns[c].name) * 2 + 4;
+	sql = malloc(cap);
+	if (strncmp(name, "blocks ", 7) == 0) {
+		if (sscanf(name + 7, "%lld-%lld", &from, &to) < 2)
+			to = -1;
+		len += (size_t) sprintf(sql, "COPY (SELECT ");
+	} else
+		len += (size_t) sprintf(sql, "COPY %s.%s (", schema, table);
+	for (uint32_t c = 0; c < rel->ncolumns; c++) {
+		char *q = pgo_ident(r->conn, rel->columns[c].name);
+		len += (size_t) sprintf(sql + len, "%s%s", c ? ", " : "", q);
+		free(q);
+	}
+	if (strncmp(name, "blocks ", 7) == 0) {
+		len += (size_t) sprintf(sql + len,
+		                        " FROM ONLY %s.%s WHERE ctid >= "
+		                        "'(%lld,0)'::pg_catalog.tid",
+		                        schema, table, from);
+		if (to >= 0)
+			len += (size_t) sprintf(sql + len,
+			                        " AND ctid < "
+			                        "'(%lld,0)'::pg_catalog.tid",
+			                        to);
+		sprintf(sql + len, ") TO STDOUT");
+	} else
+		sprintf(sql + len, ") TO STDOUT");
+	free(schema);
+	free(table);
+	return sql;
+}
+
+static syncd_status
+pgo_copy_read(void *reader, const syncd_copy_table *t, uint32_t chunk,
+              syncd_copy_fn fn, void *ctx)
+{
+	pgo_reader *r = reader;
+	pgo *s = r->s;
+	char *sql = pgo_copy_sql(r, t, chunk), *row;
+	syncd_status st = pgo_reader_exec(r, "starting a chunk",
+	                                  "SAVEPOINT syncd_chunk"),
+	             out = SYNCD_OK;
+	PGresult *res;
+	int n;
+
+	if (st != SYNCD_OK) {
+		free(sql);
+		return st;
+	}
+	res = PQexec(r->conn, sql);
+	free(sql);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		const char *state = pgo_sqlstate(res);
+		s->host->set_error(s->inst, state,
+		                   "COPY of %s.%s in database \"%s\": %s",
+		                   t->rel->schema, t->rel->table, r->db->dbname,
+		                   PQerrorMessage(r->conn));
+		PQclear(res);
+		return SYNCD_FATAL;
+	}
+	PQclear(res);
+	r->len = 0;
+	while ((n = PQgetCopyData(r->conn, &row, 0)) > 0) {
+		if (out == SYNCD_OK) {
+			if (r->len + (size_t) n > r->cap) { /* a huge row */
+				r->cap = r->len + (size_t) n + 65536;
+				r->buf = realloc(r->buf, r->cap);
+			}
+			memcpy(r->buf + r->len, row, (size_t) n);
+			r->len += (size_t) n;
+			if (r->len >= PGO_COPY_PIECE) {
+				out = fn(ctx, r->buf, r->len);
+				r->len = 0;
+			}
+			if (out != SYNCD_OK) {
+				/* stop the server, then read what it sent */
+				PGcancel *c = PQgetCancel(r->conn);
+				char err[256];
+				if (c) {
+					PQcancel(c, err, sizeof err);
+					PQfreeCancel(c);
+				}
+			}
+		}
+		PQfreemem(row);
+	}
+	if (out == SYNCD_OK && n == -1 && r->len > 0)
+		out = fn(ctx, r->buf, r->len);
+	r->len = 0;
+	if (r->cap > 4 * PGO_COPY_PIECE) { /* after a huge row */
+		r->cap = PGO_COPY_PIECE + 65536;
+		r->buf = realloc(r->buf, r->cap);
+	}
+	res = PQgetResult(r->conn);
+	if (out == SYNCD_OK &&
+	    (n == -2 || PQresultStatus(res) != PGRES_COMMAND_OK)) {
+		const char *state = pgo_sqlstate(res);
+		s->host->set_error(s->inst, state,
+		                   "COPY of %s.%s in database \"%s\": %s",
+		                   t->rel->schema, t->rel->table, r->db->dbname,
+		                   PQerrorMessage(r->conn));
+		out = state && strncmp(state, "08", 2) == 0 ? SYNCD_RETRY
+		                                            : SYNCD_FATAL;
+	}
+	PQclear(res);
+	while ((res = PQgetResult(r->conn)) != NULL)
+		PQclear(res);
+	if (PQstatus(r->conn) != CONNECTION_OK)
+		return out == SYNCD_OK ? SYNCD_FATAL : out;
+	/* the snapshot stays: the transaction goes on without this chunk */
+	st = pgo_reader_exec(r, "ending a chunk",
+	                     out == SYNCD_OK
+	                         ? "RELEASE SAVEPOINT syncd_chunk"
+	                         : "ROLLBACK TO SAVEPOINT syncd_chunk");
+	return out != SYNCD_OK ? out : st;
+}
+
 /* ---- plugin operations
  * ---------------------------------------------------------------- */
 
@@ -1785,6 +2247,12 @@ pgo_create(syncd_instance *inst, const syncd_host *host, void **state)
 	s->heartbeat_ms = host->opt_duration_ms(inst, "heartbeat.interval");
 	s->status_ms = host->opt_duration_ms(inst, "status.interval");
 	s->spill = host->opt_size(inst, "spill.threshold");
+	s->chunk_size = host->opt_size(inst, "copy.chunk.size");
+	{
+		const char *mode = host->job_option(inst, "mode");
+		s->copy = mode && strncmp(mode, "full", 4) == 0;
+		s->stream = !mode || strcmp(mode, "full") != 0;
+	}
 	s->npatterns = host->opt_list_len(inst, "tables");
 	s->patterns = calloc(s->npatterns + 1, sizeof *s->patterns);
 	for (size_t i = 0; i < s->npatterns; i++)
@@ -1880,6 +2348,7 @@ pgo_destroy(void *state)
 		free(db->samples);
 		free(db->dbname);
 		free(db->slot);
+		free(db->snapshot);
 		pthread_mutex_destroy(&db->lock);
 	}
 	free(s->dbs);
@@ -1942,6 +2411,10 @@ pgo_run(void *state)
 		ok = pgo_prepare(db, true, &problems, &confirmed, &created);
 		if (!ok)
 			break;
+		if (!s->stream) { /* mode = full */
+			ok = pgo_full(db, false);
+			continue;
+		}
 		snprintf(prefix, sizeof prefix, "pgoutput-%u-", db->stream);
 		db->tx = txbuf_new(s->host->state_dir(s->inst), prefix,
 		                   (size_t) s->spill, err, sizeof err);
@@ -1980,6 +2453,17 @@ pgo_run(void *state)
 			    db->dbname, SYNCD_LSN_ARGS(confirmed));
 		db->sent_flush = confirmed;
 		db->received = confirmed;
+		/* the full phase, before anything is streamed */
+		if (s->copy) {
+			ok = pgo_full(db, created);
+			if (!ok)
+				break;
+		}
+	}
+	if (ok && (!s->stream || s->host->stopping(s->inst))) {
+		for (size_t i = 0; i < s->ndbs; i++)
+			pgo_close(&s->dbs[i]);
+		return SYNCD_OK;
 	}
 	for (size_t i = 0; i < s->ndbs && ok; i++) {
 		if (pthread_create(&s->dbs[i].thread, NULL, pgo_db_main,
@@ -2144,6 +2628,9 @@ static const syncd_source_ops pgo_ops = {
     .check = pgo_check,
     .run = pgo_run,
     .list_tables = pgo_list_tables,
+    .copy_open = pgo_copy_open,
+    .copy_read = pgo_copy_read,
+    .copy_close = pgo_copy_close,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "pgoutput", .version = "1.0",

@@ -44,6 +44,7 @@ it_assert_contains "$W/out" "missing.ini: could not open job file"
 cat >"$W/job.ini" <<INI
 [job]
 name = cli
+mode = incremental
 state_dir = $W/state
 [source]
 plugin = synth
@@ -79,6 +80,7 @@ it_assert_eq 25 "$n" "5 transactions x 5 changes as JSON lines"
 cat >"$W/job2.ini" <<INI
 [job]
 name = cli
+mode = incremental
 state_dir = $W/state2
 [source]
 plugin = synth

@@ -20,6 +20,7 @@ job() { # job NAME PORT [source lines] [sink lines]
 	cat >"$W/$1.ini" <<INI
 [job]
 name = $1
+mode = incremental
 state_dir = $W/state
 [source]
 plugin = pgoutput

@@ -20,6 +20,7 @@ S 'create table "Mixed Case"."Tab le" (id int primary key, "Col" text, "select" 
 cat >"$W/job.ini" <<INI
 [job]
 name = events
+mode = incremental
 state_dir = $W/state
 concurrency = 1
 [source]

@@ -15,6 +15,7 @@ S "create table big (id int primary key, v text)"
 cat >"$W/job.ini" <<INI
 [job]
 name = large
+mode = incremental
 state_dir = $W/state
 concurrency = 2
 [source]

@@ -15,6 +15,7 @@ done
 cat >"$W/job.ini" <<INI
 [job]
 name = multi
+mode = incremental
 state_dir = $W/state
 [source]
 plugin = pgoutput

@@ -15,6 +15,7 @@ for j in a b; do
 	cat >"$W/$j.ini" <<INI
 [job]
 name = $j
+mode = incremental
 state_dir = $W/state
 concurrency = $([ $j = a ] && echo 2 || echo 1)
 [source]

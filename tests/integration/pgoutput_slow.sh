@@ -11,6 +11,7 @@ psql_on src -c "create table t (id int primary key, v text)" >/dev/null
 cat >"$W/job.ini" <<INI
 [job]
 name = slow
+mode = incremental
 state_dir = $W/state
 concurrency = 1
 [source]

@@ -32,6 +32,7 @@ SQL
 cat >"$W/job.ini" <<INI
 [job]
 name = types
+mode = incremental
 state_dir = $W/state
 [source]
 plugin = pgoutput

@@ -35,6 +35,7 @@ nm -D --defined-only "$W/ex/jsonl.so" | grep -q ' syncd_plugin_entry$' ||
 cat >"$W/job.ini" <<INI
 [job]
 name = sdk_example
+mode = incremental
 state_dir = $W/state
 concurrency = 1
 [source]

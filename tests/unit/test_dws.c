@@ -143,6 +143,41 @@ START_TEST(merge_sql)
 }
 END_TEST
 
+/* the full phase: every column of a staging table, by key or not */
+START_TEST(full_stage_sql)
+{
+	dws_buf b = {0};
+
+	dws_sql_full_stage(&b, &dws_dialect_pg, test_target(), "syncd_full_1",
+	                   true);
+	ck_assert_str_eq(
+	    b.data,
+	    "INSERT INTO \"s\".\"t\" (\"id\", \"K2\", \"v\", \"big\") "
+	    "SELECT \"id\", \"K2\", \"v\", \"big\" FROM syncd_full_1 ON "
+	    "CONFLICT (\"id\", \"K2\") DO UPDATE SET \"v\" = "
+	    "EXCLUDED.\"v\", \"big\" = EXCLUDED.\"big\"");
+	dws_buf_reset(&b);
+	dws_sql_full_stage(&b, &dws_dialect_dws, test_target(), "syncd_full_1",
+	                   true);
+	ck_assert_str_eq(
+	    b.data,
+	    "MERGE INTO \"s\".\"t\" AS t USING (SELECT \"id\", \"K2\", "
+	    "\"v\", \"big\" FROM syncd_full_1) AS s ON (t.\"id\" = "
+	    "s.\"id\" AND t.\"K2\" = s.\"K2\") WHEN MATCHED THEN UPDATE SET "
+	    "\"v\" = s.\"v\", \"big\" = s.\"big\" WHEN NOT MATCHED THEN "
+	    "INSERT (\"id\", \"K2\", \"v\", \"big\") VALUES (s.\"id\", "
+	    "s.\"K2\", s.\"v\", s.\"big\")");
+	dws_buf_reset(&b);
+	/* a direct copy through the stage (time zone conversion): plain */
+	dws_sql_full_stage(&b, &dws_dialect_dws, test_target(), "syncd_full_1",
+	                   false);
+	ck_assert_str_eq(
+	    b.data, "INSERT INTO \"s\".\"t\" (\"id\", \"K2\", \"v\", \"big\") "
+	            "SELECT \"id\", \"K2\", \"v\", \"big\" FROM syncd_full_1");
+	dws_buf_free(&b);
+}
+END_TEST
+
 START_TEST(dialect_detection)
 {
 	ck_assert_ptr_eq(dws_dialect_for("PostgreSQL 9.2.4 (GaussDB 8.1.3 "
@@ -353,6 +388,7 @@ dws_suite(void)
 	tcase_add_test(tc, delete_sql);
 	tcase_add_test(tc, array_sql);
 	tcase_add_test(tc, merge_sql);
+	tcase_add_test(tc, full_stage_sql);
 	tcase_add_test(tc, dialect_detection);
 	tcase_add_test(tc, create_types);
 	tcase_add_test(tc, timezones);

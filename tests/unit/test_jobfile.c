@@ -33,7 +33,8 @@ teardown(void)
 }
 
 #define GOOD_HEAD                                                              \
-	"[job]\nname = t1\n[source]\nplugin = synth\n[sink]\nplugin = "        \
+	"[job]\nname = t1\nmode = incremental\n[source]\nplugin = synth\n"     \
+	"[sink]\nplugin = "                                                    \
 	"capture\npath = /dev/null\n"
 
 /* Loads text as a job file; returns the errors (NULL if it loaded) and the
@@ -87,7 +88,7 @@ START_TEST(good_file_and_values)
 	ck_assert_int_eq(optset_num(&j->sink->opts, "batch.max_rows"), 50000);
 	ck_assert_str_eq(optset_str(&j->sink->opts, "target.schema"),
 	                 "#{source_db_name}");
-	ck_assert_str_eq(optset_str(&j->job_opts, "mode"), "full+incremental");
+	ck_assert_str_eq(optset_str(&j->job_opts, "mode"), "incremental");
 	ck_assert_int_eq(j->nworkers, 4);
 	job_free(j);
 }
@@ -96,55 +97,56 @@ END_TEST
 START_TEST(misspelled_key)
 {
 	assert_error(GOOD_HEAD "batch.max_row = 10\n",
-	             "job.ini:8: [sink] unknown key \"batch.max_row\"; did you "
+	             "job.ini:9: [sink] unknown key \"batch.max_row\"; did you "
 	             "mean \"batch.max_rows\"?");
 	assert_error(GOOD_HEAD "[job]\nfoo_bar_baz_qux = 1\n",
-	             "job.ini:9: [job] unknown key");
+	             "job.ini:10: [job] unknown key");
 }
 END_TEST
 
 START_TEST(unknown_section)
 {
 	assert_error(GOOD_HEAD "[sinks]\nx = 1\n",
-	             "job.ini:8: unknown section [sinks]");
+	             "job.ini:9: unknown section [sinks]");
 	assert_error(GOOD_HEAD "[empty]\n",
-	             "job.ini:8: unknown section [empty]");
+	             "job.ini:9: unknown section [empty]");
 	assert_error(GOOD_HEAD "[monitor]\nalarm.lag = 5m\n",
-	             "job.ini:8: [monitor] is not available");
+	             "job.ini:9: [monitor] is not available");
 }
 END_TEST
 
 START_TEST(repeated_key)
 {
 	assert_error(GOOD_HEAD "path = /tmp/x\n",
-	             "job.ini:8: [sink] path is set twice (first at line 7)");
+	             "job.ini:9: [sink] path is set twice (first at line 8)");
 	/* the same section twice merges, but a key may still be set once */
 	assert_error(GOOD_HEAD "[job]\nname = t2\n",
-	             "job.ini:9: [job] name is set twice");
+	             "job.ini:10: [job] name is set twice");
 }
 END_TEST
 
 START_TEST(bad_types_units_ranges)
 {
 	assert_error(GOOD_HEAD "[job]\nconcurrency = many\n",
-	             "job.ini:9: [job] concurrency = many: not an integer");
+	             "job.ini:10: [job] concurrency = many: not an integer");
 	assert_error(GOOD_HEAD "[job]\nconcurrency = 0\n",
-	             "job.ini:9: [job] concurrency = 0: out of range: must be "
+	             "job.ini:10: [job] concurrency = 0: out of range: must be "
 	             "between 1 and 64");
 	assert_error(
 	    GOOD_HEAD "batch.interval = 3 parsecs\n",
-	    "job.ini:8: [sink] batch.interval = 3 parsecs: not a duration");
+	    "job.ini:9: [sink] batch.interval = 3 parsecs: not a duration");
 	assert_error(
 	    GOOD_HEAD "sink.buffer-flush.max-size = lots\n",
-	    "job.ini:8: [sink] sink.buffer-flush.max-size = lots: not a size");
+	    "job.ini:9: [sink] sink.buffer-flush.max-size = lots: not a size");
 	assert_error(
 	    GOOD_HEAD "sink.keyby.enable = maybe\n",
-	    "job.ini:8: [sink] sink.keyby.enable = maybe: not a boolean");
+	    "job.ini:9: [sink] sink.keyby.enable = maybe: not a boolean");
 	assert_error(GOOD_HEAD "sink.keyby.mode = row\n",
-	             "job.ini:8: [sink] sink.keyby.mode = row: must be one of: "
+	             "job.ini:9: [sink] sink.keyby.mode = row: must be one of: "
 	             "table,pk");
-	assert_error(GOOD_HEAD "[job]\nmode = sometimes\n",
-	             "job.ini:9: [job] mode = sometimes");
+	assert_error("[job]\nname = t\nmode = sometimes\n[source]\nplugin = "
+	             "synth\n[sink]\nplugin = capture\npath = x\n",
+	             "job.ini:3: [job] mode = sometimes");
 	assert_error(GOOD_HEAD "[job]\nname = bad-name\n",
 	             "[job] name is set twice");
 	assert_error(
@@ -167,8 +169,14 @@ START_TEST(required_keys)
 	             "job.ini:1: [job] name is required");
 	assert_error("[job]\nname = t\nmode = full\n[source]\nplugin = "
 	             "synth\n[sink]\nplugin = capture\npath = x\n",
-	             "job.ini:3: [job] mode = full is not available in this "
-	             "version of syncd yet");
+	             "job.ini:3: [job] mode = full: [source:synth] cannot copy "
+	             "tables");
+	/* the default mode copies first: plugins without a full phase are
+	 * refused, naming the default */
+	assert_error("[job]\nname = t\n[source]\nplugin = "
+	             "synth\n[sink]\nplugin = capture\npath = x\n",
+	             "job.ini (the default): [job] mode = full+incremental: "
+	             "[source:synth] cannot copy tables");
 	assert_error(
 	    "[source]\nplugin = synth\n[sink]\nplugin = capture\npath = x\n",
 	    "section [job] is missing");
@@ -183,8 +191,8 @@ START_TEST(environment)
 	char *e;
 
 	setenv("SYNCD_TEST_CAPTURE", "/tmp/from-env", 1);
-	e = load("[job]\nname = t\n[source]\nplugin = synth\n[sink]\nplugin = "
-	         "capture\n"
+	e = load("[job]\nname = t\nmode = incremental\n[source]\nplugin = "
+	         "synth\n[sink]\nplugin = capture\n"
 	         "path = ${SYNCD_TEST_CAPTURE}\ntarget.schema = "
 	         "cost$$x_#{source_db_name}\n",
 	         &j);
@@ -196,9 +204,9 @@ START_TEST(environment)
 	unsetenv("SYNCD_TEST_NOT_SET");
 	assert_error(
 	    GOOD_HEAD "reject_key = ${SYNCD_TEST_NOT_SET}\n",
-	    "job.ini:8: environment variable SYNCD_TEST_NOT_SET is not set");
+	    "job.ini:9: environment variable SYNCD_TEST_NOT_SET is not set");
 	assert_error(GOOD_HEAD "reject_key = ${OOPS\n",
-	             "job.ini:8: unterminated ${");
+	             "job.ini:9: unterminated ${");
 }
 END_TEST
 
@@ -206,7 +214,8 @@ START_TEST(crlf_bom_empty)
 {
 	job *j = NULL;
 	char *e = load(
-	    "\xEF\xBB\xBF[job]\r\nname = crlf\r\n[source]\r\nplugin = synth\r\n"
+	    "\xEF\xBB\xBF[job]\r\nname = crlf\r\nmode = incremental\r\n"
+	    "[source]\r\nplugin = synth\r\n"
 	    "[sink]\r\nplugin = capture\r\npath = /dev/null\r\nreject_key =\r\n"
 	    "batch.max_rows =   \r\n",
 	    &j);
@@ -240,7 +249,7 @@ START_TEST(long_lines_and_continuations)
 	strcat(line, "k");
 	snprintf(text, sizeof text, GOOD_HEAD "%s\n", line);
 	assert_error(
-	    text, "job.ini:8: line is 200 characters long, the limit is 199");
+	    text, "job.ini:9: line is 200 characters long, the limit is 199");
 
 	/* a long value continued on indented lines */
 	e = load(GOOD_HEAD "reject_key = host=a\n    port=5432\n\tdbname=b\n",
@@ -255,9 +264,9 @@ END_TEST
 START_TEST(bad_bytes_and_syntax)
 {
 	assert_error(GOOD_HEAD "reject_key = caf\xe9\n",
-	             "job.ini:8: line is not valid UTF-8");
+	             "job.ini:9: line is not valid UTF-8");
 	assert_error(GOOD_HEAD "this line has no equals sign\n",
-	             "job.ini:8: syntax error");
+	             "job.ini:9: syntax error");
 	assert_error("orphan = 1\n" GOOD_HEAD,
 	             "job.ini:1: key \"orphan\" is outside any section");
 	ck_assert(load(GOOD_HEAD "reject_key = caf\xc3\xa9\n", NULL) == NULL);
@@ -279,9 +288,9 @@ START_TEST(plugins_in_sections)
 	             "nosuch\n[sink]\nplugin = capture\npath = x\n",
 	             "job.ini:4: [source] plugin nosuch not found");
 	assert_error(GOOD_HEAD "[transform.x]\ncolumn = y\n",
-	             "job.ini:8: [transform.x] plugin is required");
+	             "job.ini:9: [transform.x] plugin is required");
 	assert_error(GOOD_HEAD "[transform.bad-name]\nplugin = synth\n",
-	             "job.ini:8: [transform.bad-name]: a transform's name");
+	             "job.ini:9: [transform.bad-name]: a transform's name");
 	/* [sink] without plugin: write_mode picks dws_upsert, absent here */
 	assert_error("[job]\nname = t\n[source]\nplugin = "
 	             "synth\n[sink]\nwrite_mode = copy\n",
@@ -292,10 +301,10 @@ END_TEST
 START_TEST(target_patterns)
 {
 	assert_error(GOOD_HEAD "target.table = all_rows\n",
-	             "job.ini:8: [sink] target.table = all_rows must contain "
+	             "job.ini:9: [sink] target.table = all_rows must contain "
 	             "#{source_table_name}");
 	assert_error(GOOD_HEAD "target.schema = #{source_database}\n",
-	             "job.ini:8: [sink] target.schema: unknown variable");
+	             "job.ini:9: [sink] target.schema: unknown variable");
 }
 END_TEST
 

@@ -87,7 +87,8 @@ write_job(const char *job_extra, const char *source_extra,
 {
 	char text[8192];
 	snprintf(text, sizeof text,
-	         "[job]\nname = pipetest\nstate_dir = %s/state\n%s"
+	         "[job]\nname = pipetest\nmode = incremental\nstate_dir = "
+	         "%s/state\n%s"
 	         "[source]\nplugin = synth\nexpect = %s/expect\nconfirm_log = "
 	         "%s/capture\n%s"
 	         "[sink]\nplugin = capture\npath = %s/capture\n%s",

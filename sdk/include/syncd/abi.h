@@ -20,7 +20,9 @@
  *                    list_tables) / transform / sink (incl. the optional
  *                    prepare_table) / archiver operations, events with
  *                    ordered streams; list_tables relations carry base
- *                    types, comments and ordinary indexes.
+ *                    types, comments and ordinary indexes;
+ *                    full phase: host->copy, source copy_open/read/close,
+ *                    sink copy_open/close/table/begin/data/end.
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H

@@ -28,6 +28,8 @@
 
 #include <syncd/event.h>
 
+struct syncd_copy_table; /* syncd/plugin.h */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -147,6 +149,23 @@ typedef struct syncd_host {
 	 * could not say. */
 	syncd_status (*stored_lsn)(syncd_instance *inst, uint32_t stream,
 	                           syncd_lsn *lsn, bool *known);
+
+	/* Sources with a full phase, in run(), before streaming stream
+	 * `stream` (only when job_option("mode") is "full" or
+	 * "full+incremental"): copies the tables of that stream from the
+	 * snapshot named `snapshot`, which the source keeps valid until this
+	 * returns. The core runs `concurrency` copy threads, each pairing a
+	 * source reader (copy_open/copy_read) with a sink copy session, shows
+	 * progress, and skips what the sink says an earlier run finished
+	 * (unless `again`: the snapshot starts a new stream position, as a
+	 * newly created slot does). tables and their relations are borrowed
+	 * for the call. SYNCD_OK when every table is copied, or when the job
+	 * is stopping (check stopping()); SYNCD_FATAL on failure (the core
+	 * has failed the job with the reason). */
+	syncd_status (*copy)(syncd_instance *inst, uint32_t stream,
+	                     const char *snapshot, bool again,
+	                     const struct syncd_copy_table *tables,
+	                     size_t ntables);
 } syncd_host;
 
 #ifdef __cplusplus

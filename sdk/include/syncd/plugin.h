@@ -29,6 +29,7 @@
 #ifndef SYNCD_PLUGIN_H
 #define SYNCD_PLUGIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <syncd/abi.h>
@@ -46,6 +47,37 @@ typedef enum syncd_plugin_kind {
 	SYNCD_KIND_SINK = 3,
 	SYNCD_KIND_ARCHIVER = 4
 } syncd_plugin_kind;
+
+/* ---- full phase (snapshot copy) ---------------------------------------- */
+
+/*
+ * One table of the full phase, as the source describes it to host->copy():
+ * its relation (columns in the order of the COPY data), the catalog's
+ * estimates (for progress and ordering; -1 when unknown), and its chunks.
+ * Each chunk is named by the source in its own terms (pgoutput: "blocks
+ * 0-4095"); the name is shown in progress lines and handed back to the
+ * source's copy_read(). A table that is not split has one chunk.
+ */
+typedef struct syncd_copy_table {
+	const syncd_relation *rel;
+	int64_t est_rows;
+	int64_t est_bytes;
+	uint32_t nchunks; /* >= 1 */
+	const char *const *chunks;
+} syncd_copy_table;
+
+/* Receives COPY data (PostgreSQL COPY text format: whole rows, each ending
+ * in a newline) in pieces of any size. */
+typedef syncd_status (*syncd_copy_fn)(void *ctx, const char *data,
+                                      size_t len);
+
+/* How the sink takes a table in the full phase (see copy_table). */
+typedef enum syncd_copy_how {
+	SYNCD_COPY_SKIP = 0,   /* finished by an earlier run: not copied */
+	SYNCD_COPY_DIRECT = 1, /* COPY straight into the (empty) target */
+	SYNCD_COPY_MERGE = 2   /* the target held rows the job did not write:
+	                          stage, then merge by key */
+} syncd_copy_how;
 
 /* ---- source ------------------------------------------------------------ */
 
@@ -78,6 +110,20 @@ typedef struct syncd_source_ops {
 	    void *state,
 	    syncd_status (*fn)(void *ctx, const syncd_relation *rel),
 	    void *ctx);
+	/* Optional, all three or none; if absent the source has no full
+	 * phase (the job must run with mode = incremental). The full phase's
+	 * readers, one per copy thread of the core: copy_open() connects to
+	 * stream `stream` and takes the snapshot named `snapshot` (as the
+	 * source handed it to host->copy()); copy_read() streams chunk
+	 * `chunk` of table t (as handed to host->copy()) from that snapshot
+	 * as COPY text data through fn, stopping with what fn returned if
+	 * that is not SYNCD_OK; copy_close() ends the reader. Called from
+	 * the core's copy threads, while run() waits inside host->copy(). */
+	syncd_status (*copy_open)(void *state, uint32_t stream,
+	                          const char *snapshot, void **reader);
+	syncd_status (*copy_read)(void *reader, const syncd_copy_table *t,
+	                          uint32_t chunk, syncd_copy_fn fn, void *ctx);
+	void (*copy_close)(void *reader);
 } syncd_source_ops;
 
 /* ---- transform --------------------------------------------------------- */
@@ -199,6 +245,41 @@ typedef struct syncd_sink_ops {
 	 *                        the rows. */
 	syncd_status (*prepare_table)(void *state, const syncd_relation *rel,
 	                              syncd_prepare what);
+	/* Optional, all six or none; if absent the sink cannot take the full
+	 * phase (the job must run with mode = incremental). One copy session
+	 * per core copy thread, its own connection, opened and closed in that
+	 * thread:
+	 *  copy_open / copy_close   the session;
+	 *  copy_table  once per table (rel with target names, as for
+	 *              prepare_table; stream as in events) before any of its
+	 *              chunks: records, durably, that the job copies it now in
+	 *              nchunks chunks, and says how (*how):
+	 *              SKIP when an earlier run finished it and `again` is
+	 *              false; else DIRECT when the target is empty or was
+	 *              filled by this job's earlier copy (which it empties
+	 *              first, in the same transaction); else MERGE (the target
+	 *              holds rows the job did not write: they are kept, rows
+	 *              of the same key are replaced). `again`: the snapshot
+	 *              starts a new stream position, so earlier copies count
+	 *              for nothing;
+	 *  copy_begin / copy_data / copy_end  one chunk in one destination
+	 *              transaction: copy_end(commit = true) makes the rows and
+	 *              the chunk's completion durable together, so that a
+	 *              restart knows exactly which chunks are in;
+	 *              copy_end(false) abandons it. A table is finished when
+	 *              all its chunks are.
+	 * A data error (a row the destination refuses) fails the chunk with
+	 * the server's message (table, line, column). */
+	syncd_status (*copy_open)(void *state, void **cstate);
+	void (*copy_close)(void *cstate);
+	syncd_status (*copy_table)(void *cstate, const syncd_relation *rel,
+	                           uint32_t stream, uint32_t nchunks,
+	                           bool again, syncd_copy_how *how);
+	syncd_status (*copy_begin)(void *cstate, const syncd_relation *rel,
+	                           uint32_t stream, uint32_t chunk,
+	                           syncd_copy_how how);
+	syncd_status (*copy_data)(void *cstate, const char *data, size_t len);
+	syncd_status (*copy_end)(void *cstate, bool commit, uint64_t rows);
 } syncd_sink_ops;
 
 /* ---- dirty-data archiver ----------------------------------------------- */
