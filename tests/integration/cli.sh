@@ -55,7 +55,7 @@ path = $W/out.jsonl
 batch.max_row = 10
 INI
 expect_exit 2 "$W/out" $PATHS -c "$W/job.ini"
-it_assert_contains "$W/out" "job.ini:10: [sink] unknown key \"batch.max_row\"; did you mean \"batch.max_rows\"?"
+it_assert_contains "$W/out" "job.ini:11: [sink] unknown key \"batch.max_row\"; did you mean \"batch.max_rows\"?"
 
 # a plugin built for another ABI major: refused, naming the file
 sed -i 's/^plugin = jsonl$/plugin = abi_major/; /batch.max_row/d' "$W/job.ini"
