@@ -67,7 +67,6 @@ typedef struct fullcopy {
 	size_t nitems, next;
 	pthread_mutex_t lock;
 	atomic_int running;
-	atomic_bool failed;
 	int64_t started_ms;
 } fullcopy;
 
@@ -137,8 +136,7 @@ fc_forward(void *ctx, const char *data, size_t len)
 	syncd_status st;
 	size_t rows;
 
-	if (atomic_load(&fc->failed) || atomic_load(&fc->j->stopping) ||
-	    atomic_load(&fc->j->failed)) {
+	if (atomic_load(&fc->j->stopping) || atomic_load(&fc->j->failed)) {
 		w->sink_status = SYNCD_OK;
 		return SYNCD_FATAL;
 	}
@@ -201,8 +199,7 @@ fc_move(fc_worker *w, fc_item *it)
 			fc_sink(fc)->copy_end(w->cs, false, 0);
 			if (w->sink_status == SYNCD_OK) {
 				if (atomic_load(&j->stopping) ||
-				    atomic_load(&j->failed) ||
-				    atomic_load(&fc->failed))
+				    atomic_load(&j->failed))
 					return false;
 				job_fail(j, "%s reading %s (%s): %s",
 				         j->source->prefix, t->name, chunk,
@@ -268,10 +265,8 @@ fc_worker_main(void *arg)
 		pthread_mutex_unlock(&fc->lock);
 		if (!it)
 			break;
-		if (!fc_move(w, it)) {
-			atomic_store(&fc->failed, true);
-			break;
-		}
+		if (!fc_move(w, it))
+			break; /* failed (the job is) or stopping */
 		if (atomic_load(&it->t->chunks_done) == it->t->src->nchunks) {
 			pthread_mutex_lock(&fc->lock);
 			it->t->finished_ms = now_ms();
@@ -593,7 +588,7 @@ fullcopy_run(job *j, uint32_t stream, const char *snapshot, bool again,
 		pthread_join(workers[i].thread, NULL);
 	if (live)
 		fc_draw(&fc, drawn);
-	if (atomic_load(&j->failed) || atomic_load(&fc.failed))
+	if (atomic_load(&j->failed))
 		goto done;
 	if (atomic_load(&j->stopping)) {
 		log_info("full copy stopped; finished tables are recorded, "

@@ -92,13 +92,14 @@ ALL='a b c "Mixed Case" empty_t'
 # b is held back at the destination: its target has a trigger that waits
 # for an advisory lock the test holds (the copy reads the source's snapshot,
 # so everything committed at the source meanwhile comes by the stream)
-hold_target() { # hold_target DB
-	DB=$1 psql_on dst <<'SQL'
+hold_target() { # hold_target DB [again]
+	[ -n "${2:-}" ] || DB=$1 psql_on dst <<'SQL'
 create table b (id int primary key, v text);
 create function wait_hold() returns trigger language plpgsql as
   $$ begin perform pg_advisory_xact_lock_shared(42); return new; end $$;
 create trigger hold before insert on b for each row execute function wait_hold();
 SQL
+	rm -f "$W/hold-$1"
 	mkfifo "$W/hold-$1"
 	DB=$1 psql_on dst <"$W/hold-$1" >"$W/hold-$1.out" 2>&1 &
 	HOLD=$!
@@ -174,6 +175,24 @@ slot_wait src syncd_f2 "$(psql_on src -Atc 'select pg_current_wal_lsn()')"
 syncd_stop $SYNCD_PID "$W/f2.log"
 same d2 a b c '"Mixed Case"' empty_t
 it_pass "kill -9 during the copy, restart: a not copied again, all equal"
+
+# a stop (SIGTERM) during the copy is clean: exit 0, and a restart finishes
+psql_on dst -c "create database d2b"
+hold_target d2b
+job f2b full+incremental upsert d2b
+run_bg f2b
+wait_finished f2b d2b a
+kill -TERM $SYNCD_PID
+sleep 0.5
+release_target d2b
+wait $SYNCD_PID || it_fail "SIGTERM during the copy: exit $?: $(tail -n 20 "$W/f2b.log")"
+it_assert_contains "$W/f2b.log" "full copy stopped"
+run_bg f2b
+wait_log f2b "streaming from slot"
+slot_wait src syncd_f2b "$(psql_on src -Atc 'select pg_current_wal_lsn()')"
+syncd_stop $SYNCD_PID "$W/f2b.log"
+same d2b a b c '"Mixed Case"' empty_t
+it_pass "SIGTERM during the copy: exit 0, restart equal"
 
 # ---- 3. a target that already holds rows ----------------------------------
 psql_on dst -c "create database d3"
