@@ -46,7 +46,7 @@
 # (--split-tables-larger-than for pgcopydb, default CHUNK; "0" for none),
 # ORDER (the contenders in the order they run: "pipe syncd pgcopydb"),
 # SYNCD_LOG_LEVEL (info), LOGS (a directory to copy the syncd, pgcopydb and
-# server logs to). About 3 minutes at the defaults on 2 cores, the data
+# server logs to). About 1.5 minutes at the defaults on 2 cores, the data
 # set's generation included.
 # BUILD_DIR (default: build) is a configured build tree.
 set -eu

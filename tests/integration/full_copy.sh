@@ -14,6 +14,8 @@
 #     kept (upsert mode).
 #  4. mode = full copies and exits 0 without a slot; a second run copies
 #     again. mode = incremental copies nothing.
+#  5. Two source databases, each with its own slot and snapshot, into
+#     schemas named after them.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 pg_start src
@@ -231,3 +233,27 @@ slot_wait src syncd_f5 "$(psql_on src -Atc 'select pg_current_wal_lsn()')"
 syncd_stop $SYNCD_PID "$W/f5.log"
 it_assert_eq 1 "$(DB=d5 psql_on dst -Atc 'select count(*) from empty_t')" "mode = incremental streams"
 it_pass "mode = full exits 0 without a slot and copies again; incremental copies nothing"
+
+# ---- 5. two databases --------------------------------------------------------
+psql_on src -c "create database db2"
+DB=db2 psql_on src -c "create table c (id int primary key, v text); insert into c select i, 'db2 ' || i from generate_series(1, 3000) i"
+psql_on dst -c "create database d6"
+DB=d6 psql_on dst -c 'create schema postgres; create schema db2'
+job f6 full+incremental copy d6
+sed -i -e 's/^target.schema = .*/target.schema = #{source_db_name}/' \
+	-e 's/^copy.chunk.size = .*/databases = postgres, db2\ntables = public.c/' "$W/f6.ini"
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/f6.ini" >>"$W/f6.log" 2>&1 &
+SYNCD_PID=$!
+for _ in $(seq 1 300); do
+	[ "$(grep -c "streaming from slot" "$W/f6.log")" = 2 ] && break
+	kill -0 $SYNCD_PID || it_fail "syncd exited: $(tail -n 20 "$W/f6.log")"
+	sleep 0.1
+done
+psql_on src -c "insert into c values (-6, 'db1 live')"
+DB=db2 psql_on src -c "update c set v = 'db2 live' where id = 1"
+slot_wait src syncd_f6_postgres "$(psql_on src -Atc 'select pg_current_wal_lsn()')"
+slot_wait src syncd_f6_db2 "$(psql_on src -Atc 'select pg_current_wal_lsn()')"
+syncd_stop $SYNCD_PID "$W/f6.log"
+it_assert_eq "$(table_hash src postgres c)" "$(table_hash dst d6 postgres.c)" "postgres.c"
+it_assert_eq "$(table_hash src db2 c)" "$(table_hash dst d6 db2.c)" "db2.c"
+it_pass "two databases: each copied from its own snapshot, then streamed"
