@@ -46,6 +46,8 @@ typedef struct fc_table {
 	syncd_relation rel; /* routed: target names, folded columns */
 	char *name;         /* schema.table, for people */
 	syncd_copy_how how;
+	bool *finished; /* per chunk: by an earlier, unfinished copy */
+	char earlier[SYNCD_COPY_STATE_MAX]; /* that copy's source_state */
 	atomic_uint_fast64_t rows, bytes;
 	atomic_uint chunks_done, active;
 	int64_t started_ms, finished_ms; /* under fc->lock */
@@ -54,6 +56,7 @@ typedef struct fc_table {
 typedef struct fc_item {
 	fc_table *t;
 	uint32_t chunk;
+	bool again; /* finished earlier: only its changed rows, unrecorded */
 	int64_t est_bytes;
 } fc_item;
 
@@ -180,8 +183,8 @@ fc_move(fc_worker *w, fc_item *it)
 			if (st != SYNCD_OK)
 				goto sink_failed;
 		}
-		st = fc_sink(fc)->copy_begin(w->cs, &t->rel, fc->stream,
-		                             it->chunk, t->how);
+		st = fc_sink(fc)->copy_begin(w->cs, &t->rel, fc->stream, t->src,
+		                             it->chunk, t->how, !it->again);
 		if (st != SYNCD_OK)
 			goto sink_failed;
 		w->t = t;
@@ -189,6 +192,7 @@ fc_move(fc_worker *w, fc_item *it)
 		w->sink_status = SYNCD_OK;
 		atomic_fetch_add(&t->active, 1);
 		rst = fc_src(fc)->copy_read(w->reader, t->src, it->chunk,
+		                            it->again ? t->earlier : NULL,
 		                            fc_forward, w);
 		atomic_fetch_sub(&t->active, 1);
 		if (rst == SYNCD_OK)
@@ -472,8 +476,12 @@ fc_plan(fullcopy *fc, bool again, size_t *ncopy)
 	}
 	for (size_t i = 0; i < fc->ntables; i++) {
 		fc_table *t = &fc->tables[i];
-		st = fc_sink(fc)->copy_table(cs, &t->rel, fc->stream,
-		                             t->src->nchunks, again, &t->how);
+		uint32_t nfinished = 0;
+		memset(t->finished, 0, t->src->nchunks * sizeof *t->finished);
+		t->earlier[0] = '\0';
+		st = fc_sink(fc)->copy_table(cs, &t->rel, fc->stream, t->src,
+		                             again, &t->how, t->finished,
+		                             t->earlier, sizeof t->earlier);
 		if (st != SYNCD_OK) {
 			job_fail(j, "%s full copy of %s into %s.%s: %s",
 			         j->sink->prefix, t->name, t->rel.target_schema,
@@ -483,6 +491,17 @@ fc_plan(fullcopy *fc, bool again, size_t *ncopy)
 		}
 		if (t->how != SYNCD_COPY_SKIP)
 			(*ncopy)++;
+		t->earlier[sizeof t->earlier - 1] = '\0';
+		for (uint32_t c = 0; c < t->src->nchunks; c++)
+			nfinished += t->finished[c];
+		if (t->how == SYNCD_COPY_MERGE && nfinished > 0)
+			log_info("resuming the copy of %s: %u of %u chunk(s) "
+			         "were finished earlier; of those, only rows "
+			         "changed since are copied again",
+			         t->name, nfinished, t->src->nchunks);
+		else if (nfinished > 0) /* only a resume may say so */
+			memset(t->finished, 0,
+			       t->src->nchunks * sizeof *t->finished);
 	}
 	fc_sink(fc)->copy_close(cs);
 	return true;
@@ -515,6 +534,8 @@ fullcopy_run(job *j, uint32_t stream, const char *snapshot, bool again,
 		job_route(j, tables[i].rel, &t->rel);
 		t->name = xasprintf("%s.%s", tables[i].rel->schema,
 		                    tables[i].rel->table);
+		t->finished = xcalloc(tables[i].nchunks ? tables[i].nchunks : 1,
+		                      sizeof *t->finished);
 	}
 	if (!fc_plan(&fc, again, &ncopy))
 		goto done;
@@ -535,14 +556,17 @@ fullcopy_run(job *j, uint32_t stream, const char *snapshot, bool again,
 			continue;
 		fc.items = xrealloc(fc.items, (fc.nitems + t->src->nchunks) *
 		                                  sizeof *fc.items);
-		for (uint32_t c = 0; c < t->src->nchunks; c++)
-			fc.items[fc.nitems++] =
-			    (fc_item){.t = t,
-			              .chunk = c,
-			              .est_bytes = t->src->est_bytes > 0
-			                               ? t->src->est_bytes /
-			                                     t->src->nchunks
-			                               : 0};
+		for (uint32_t c = 0; c < t->src->nchunks; c++) {
+			int64_t est = t->src->est_bytes > 0
+			                  ? t->src->est_bytes / t->src->nchunks
+			                  : 0;
+			/* a finished chunk is read again, for few rows */
+			fc.items[fc.nitems++] = (fc_item){
+			    .t = t,
+			    .chunk = c,
+			    .again = t->finished[c],
+			    .est_bytes = t->finished[c] ? est / 8 : est};
+		}
 	}
 	if (fc.nitems == 0) {
 		rc = SYNCD_OK;
@@ -602,6 +626,7 @@ done:
 	for (size_t i = 0; i < ntables; i++) {
 		job_route_free(&fc.tables[i].rel);
 		free(fc.tables[i].name);
+		free(fc.tables[i].finished);
 	}
 	free(fc.tables);
 	free(fc.items);

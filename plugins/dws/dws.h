@@ -281,11 +281,12 @@ syncd_status dws_write(void *wstate, const syncd_batch *batch);
 syncd_status dws_full_open(void *state, void **cstate);
 void dws_full_close(void *cstate);
 syncd_status dws_full_table(void *cstate, const syncd_relation *rel,
-                            uint32_t stream, uint32_t nchunks, bool again,
-                            syncd_copy_how *how);
+                            uint32_t stream, const syncd_copy_table *ct,
+                            bool again, syncd_copy_how *how, bool *finished,
+                            char *earlier, size_t earlier_size);
 syncd_status dws_full_begin(void *cstate, const syncd_relation *rel,
-                            uint32_t stream, uint32_t chunk,
-                            syncd_copy_how how);
+                            uint32_t stream, const syncd_copy_table *ct,
+                            uint32_t chunk, syncd_copy_how how, bool record);
 syncd_status dws_full_data(void *cstate, const char *data, size_t len);
 syncd_status dws_full_end(void *cstate, bool commit, uint64_t rows);
 

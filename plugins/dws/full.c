@@ -35,6 +35,8 @@ typedef struct dws_full {
 	char *src_schema, *src_table;
 	char *src; /* schema.table, for messages */
 	uint32_t stream, chunk;
+	char *chunk_name; /* the source's name of the chunk */
+	bool record;      /* its completion is recorded at commit */
 	syncd_copy_how how;
 	bool staged; /* rows go through t->stage */
 } dws_full;
@@ -55,7 +57,8 @@ dws_full_reset(dws_full *c)
 	free(c->src_schema);
 	free(c->src_table);
 	free(c->src);
-	c->src_schema = c->src_table = c->src = NULL;
+	free(c->chunk_name);
+	c->src_schema = c->src_table = c->src = c->chunk_name = NULL;
 	c->t = NULL;
 	c->in_tx = c->in_copy = c->staged = false;
 }
@@ -187,7 +190,8 @@ dws_full_state_prepare(dws_worker *w, const char *table)
 	    "text NOT NULL, chunk integer NOT NULL, nchunks integer NOT "
 	    "NULL, how char(1) NOT NULL, target_schema text NOT NULL, "
 	    "target_table text NOT NULL, rows bigint NOT NULL, updated_at "
-	    "timestamp with time zone NOT NULL, PRIMARY KEY (job, stream, "
+	    "timestamp with time zone NOT NULL, chunk_name text, "
+	    "source_state text, PRIMARY KEY (job, stream, "
 	    "source_schema, source_table, chunk))%s",
 	    table,
 	    w->dialect->distribute_by_hash ? " DISTRIBUTE BY HASH (job)" : "");
@@ -256,17 +260,83 @@ dws_full_close(void *cstate)
 /* ---- one table ------------------------------------------------------------
  */
 
+/* An unfinished copy with finished chunks is resumed: the chunks of the
+ * current plan that an earlier run finished (matched by name) are marked,
+ * rows of chunks the plan no longer has are dropped, and the state the
+ * source noted when that copy started is handed back. */
+static dws_rc
+dws_full_resume(dws_full *c, const char *what, const char *const *params,
+                const syncd_copy_table *t, bool *finished, char *earlier,
+                size_t earlier_size)
+{
+	dws_worker *w = c->w;
+	dws_buf sql = {0};
+	PGresult *r = NULL;
+	dws_rc rc;
+	char snchunks[16];
+	const char *p5[5] = {params[0], params[1], params[2], params[3],
+	                     snchunks};
+
+	dws_buf_printf(&sql,
+	               "SELECT chunk, chunk_name, source_state FROM %s WHERE "
+	               "job = $1 AND stream = $2::integer AND source_schema = "
+	               "$3 AND source_table = $4 ORDER BY chunk",
+	               c->table);
+	rc = dws_exec(w, what, sql.data, 4, params, &r);
+	for (int i = 0; rc == DWS_OK && i < PQntuples(r); i++) {
+		const char *name = PQgetvalue(r, i, 1);
+		bool found = false;
+		if (atoi(PQgetvalue(r, i, 0)) < 0) { /* the table row */
+			snprintf(earlier, earlier_size, "%s",
+			         PQgetvalue(r, i, 2));
+			continue;
+		}
+		for (uint32_t k = 0; k < t->nchunks && !found; k++)
+			if (!PQgetisnull(r, i, 1) &&
+			    strcmp(t->chunks[k], name) == 0)
+				finished[k] = found = true;
+		if (found)
+			continue;
+		snprintf(snchunks, sizeof snchunks, "%s", PQgetvalue(r, i, 0));
+		dws_buf_reset(&sql);
+		dws_buf_printf(&sql,
+		               "DELETE FROM %s WHERE job = $1 AND stream = "
+		               "$2::integer AND source_schema = $3 AND "
+		               "source_table = $4 AND chunk = $5::integer",
+		               c->table);
+		rc = dws_exec(w, what, sql.data, 5, p5, NULL);
+	}
+	if (r)
+		PQclear(r);
+	if (rc == DWS_OK) {
+		snprintf(snchunks, sizeof snchunks, "%u", t->nchunks);
+		dws_buf_reset(&sql);
+		dws_buf_printf(
+		    &sql,
+		    "UPDATE %s SET nchunks = $5::integer, updated_at "
+		    "= now() WHERE job = $1 AND stream = $2::integer "
+		    "AND source_schema = $3 AND source_table = $4",
+		    c->table);
+		rc = dws_exec(w, what, sql.data, 5, p5, NULL);
+	}
+	dws_buf_free(&sql);
+	return rc;
+}
+
 syncd_status
 dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
-               uint32_t nchunks, bool again, syncd_copy_how *how)
+               const syncd_copy_table *ct, bool again, syncd_copy_how *how,
+               bool *finished, char *earlier, size_t earlier_size)
 {
+	uint32_t nchunks = ct->nchunks;
 	dws_full *c = cstate;
 	dws_worker *w = c->w;
 	dws_state *s = w->s;
 	char sstream[16], snchunks[16], h[2] = {0, 0};
-	const char *params[8] = {
-	    s->job,   sstream, rel->schema,        rel->table,
-	    snchunks, h,       rel->target_schema, rel->target_table};
+	const char *params[9] = {
+	    s->job,          sstream, rel->schema,        rel->table,
+	    snchunks,        h,       rel->target_schema, rel->target_table,
+	    ct->source_state};
 	dws_buf sql = {0};
 	PGresult *r = NULL;
 	dws_target *t;
@@ -332,6 +402,15 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 		rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
 		goto done;
 	}
+	if (was && !again && done > 0) {
+		rc = dws_full_resume(c, what, params, ct, finished, earlier,
+		                     earlier_size);
+		if (rc == DWS_OK)
+			rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
+		if (rc == DWS_OK)
+			*how = SYNCD_COPY_MERGE;
+		goto done;
+	}
 
 	if (!was) {
 		/* never truncate a table the job did not fill */
@@ -384,11 +463,11 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 	dws_buf_printf(&sql,
 	               "INSERT INTO %s (job, stream, source_schema, "
 	               "source_table, chunk, nchunks, how, target_schema, "
-	               "target_table, rows, updated_at) VALUES ($1, "
-	               "$2::integer, $3, $4, -1, $5::integer, $6, $7, $8, 0, "
-	               "now())",
+	               "target_table, rows, updated_at, source_state) VALUES "
+	               "($1, $2::integer, $3, $4, -1, $5::integer, $6, $7, $8, "
+	               "0, now(), $9)",
 	               c->table);
-	rc = dws_exec(w, what, sql.data, 8, params, NULL);
+	rc = dws_exec(w, what, sql.data, 9, params, NULL);
 	if (rc == DWS_OK)
 		rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
 	if (rc == DWS_OK)
@@ -438,7 +517,8 @@ dws_full_stage(dws_full *c, dws_target *t)
 
 syncd_status
 dws_full_begin(void *cstate, const syncd_relation *rel, uint32_t stream,
-               uint32_t chunk, syncd_copy_how how)
+               const syncd_copy_table *ct, uint32_t chunk, syncd_copy_how how,
+               bool record)
 {
 	dws_full *c = cstate;
 	dws_worker *w = c->w;
@@ -463,6 +543,8 @@ dws_full_begin(void *cstate, const syncd_relation *rel, uint32_t stream,
 	c->t = t;
 	c->stream = stream;
 	c->chunk = chunk;
+	c->chunk_name = strdup(chunk < ct->nchunks ? ct->chunks[chunk] : "");
+	c->record = record;
 	c->how = how;
 	c->src_schema = strdup(rel->schema);
 	c->src_table = strdup(rel->table);
@@ -542,8 +624,9 @@ dws_full_record(dws_full *c, uint64_t rows)
 {
 	dws_worker *w = c->w;
 	char sstream[16], schunk[16], srows[24];
-	const char *params[6] = {w->s->job,    sstream, c->src_schema,
-	                         c->src_table, schunk,  srows};
+	const char *params[7] = {w->s->job,    sstream, c->src_schema,
+	                         c->src_table, schunk,  srows,
+	                         c->chunk_name};
 	dws_buf sql = {0};
 	PGresult *r = NULL;
 	char *what = NULL;
@@ -567,13 +650,14 @@ dws_full_record(dws_full *c, uint64_t rows)
 	dws_buf_printf(
 	    &sql,
 	    "INSERT INTO %s (job, stream, source_schema, source_table, chunk, "
-	    "nchunks, how, target_schema, target_table, rows, updated_at) "
+	    "nchunks, how, target_schema, target_table, rows, updated_at, "
+	    "chunk_name) "
 	    "SELECT job, stream, source_schema, source_table, $5::integer, "
-	    "nchunks, how, target_schema, target_table, $6::bigint, now() "
-	    "FROM %s WHERE job = $1 AND stream = $2::integer AND "
+	    "nchunks, how, target_schema, target_table, $6::bigint, now(), "
+	    "$7 FROM %s WHERE job = $1 AND stream = $2::integer AND "
 	    "source_schema = $3 AND source_table = $4 AND chunk = -1",
 	    c->table, c->table);
-	rc = dws_exec(w, what, sql.data, 6, params, &r);
+	rc = dws_exec(w, what, sql.data, 7, params, &r);
 	if (rc != DWS_OK)
 		goto done;
 	if (strcmp(PQcmdTuples(r), "1") != 0) {
@@ -638,7 +722,7 @@ dws_full_end(void *cstate, bool commit, uint64_t rows)
 		                   c->how == SYNCD_COPY_MERGE);
 		rc = dws_full_exec(c, what, sql.data);
 	}
-	if (rc == DWS_OK)
+	if (rc == DWS_OK && c->record)
 		rc = dws_full_record(c, rows);
 	if (rc == DWS_OK) /* deferred constraints are checked here */
 		rc = dws_full_exec(c, what, "COMMIT");

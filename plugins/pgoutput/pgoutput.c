@@ -1805,11 +1805,21 @@ pgo_db_main(void *arg)
  * removes it again), and TRUNCATE empties the table (every row inserted
  * after it comes again in the suffix). A column the stream leaves out as
  * unchanged TOAST kept one value since P, and the copy at S holds it. So
- * after the suffix every key holds its newest version. A partially copied
- * table is never finished from a fresh snapshot: its rows may have moved
- * between chunks since (an UPDATE writes a new tuple elsewhere), and such
- * a row would come only as an UPDATE without its unchanged TOAST values;
- * the sink empties such a table and it is copied again whole.
+ * after the suffix every key holds its newest version.
+ *
+ * Resuming inside a table: an earlier copy finished some chunks (block
+ * ranges) from its snapshot S0; the rest is copied from S. A row version
+ * can have moved between block ranges since S0 (an UPDATE writes the new
+ * version where there is room), and a version that moved into a finished
+ * chunk would otherwise come only through the stream, as an UPDATE that
+ * may leave out its unchanged TOAST values. So finished chunks are read
+ * again for the row versions written by transactions not older than S0's
+ * xmin: every version that moved or changed since S0 has such an xmin,
+ * and an older one is where S0 saw it (a rewrite - VACUUM FULL, CLUSTER,
+ * TRUNCATE - changes the table's file node; then every row is read). They
+ * and the unfinished chunks merge by key. Every key then holds its version
+ * at S0 or at S, or a version S no longer has (deleted since S0: the
+ * suffix from P deletes it), and the suffix converges as above.
  *
  * Readers (copy_open/copy_read/copy_close) run in the core's copy threads,
  * each with its own connection and repeatable-read transaction that has
@@ -1839,6 +1849,7 @@ pgo_free_copy_tables(syncd_copy_table *ct, size_t n)
 		for (uint32_t c = 0; c < ct[i].nchunks; c++)
 			free((char *) ct[i].chunks[c]);
 		free((char **) ct[i].chunks);
+		free((char *) ct[i].source_state);
 	}
 	free(ct);
 }
@@ -1874,7 +1885,7 @@ pgo_table_relation(pgo_db *db, const pgo_table *t)
  * ranges (TID range scans exist from PostgreSQL 14; before, a table is
  * one chunk). */
 static bool
-pgo_copy_tables(pgo_db *db, syncd_copy_table **out)
+pgo_copy_tables(pgo_db *db, const char *xmin, syncd_copy_table **out)
 {
 	pgo *s = db->src;
 	syncd_copy_table *ct = calloc(db->ntables + 1, sizeof *ct);
@@ -1892,7 +1903,8 @@ pgo_copy_tables(pgo_db *db, syncd_copy_table **out)
 	res = pgo_query(db, db->sql, "reading table sizes",
 	                "SELECT c.oid, c.reltuples::bigint, "
 	                "  pg_catalog.pg_relation_size(c.oid), "
-	                "  current_setting('block_size')::bigint "
+	                "  current_setting('block_size')::bigint, "
+	                "  pg_catalog.pg_relation_filenode(c.oid) "
 	                "FROM pg_catalog.pg_class c "
 	                "WHERE c.oid = ANY ($1::oid[])",
 	                1, params);
@@ -1904,8 +1916,9 @@ pgo_copy_tables(pgo_db *db, syncd_copy_table **out)
 	for (size_t i = 0; i < db->ntables; i++) {
 		const pgo_table *t = &db->tables[i];
 		int64_t rows = -1, bytes = -1, block = 8192, pages, per;
+		const char *filenode = "";
 		uint32_t n = 1;
-		char **chunks;
+		char **chunks, state[SYNCD_COPY_STATE_MAX];
 
 		for (int r = 0; r < PQntuples(res); r++)
 			if (strtoul(PQgetvalue(res, r, 0), NULL, 10) ==
@@ -1915,13 +1928,21 @@ pgo_copy_tables(pgo_db *db, syncd_copy_table **out)
 				    strtoll(PQgetvalue(res, r, 2), NULL, 10);
 				block =
 				    strtoll(PQgetvalue(res, r, 3), NULL, 10);
+				filenode = PQgetvalue(res, r, 4);
 			}
 		pages = bytes > 0 ? bytes / block : 0;
-		if (db->version >= 140000 && bytes > s->chunk_size) {
-			int64_t k = (bytes + s->chunk_size - 1) / s->chunk_size;
-			n = (uint32_t) (k > 4096 ? 4096 : k);
-		}
-		per = (pages + n - 1) / n;
+		/* chunks of a fixed number of blocks, so that a later run
+		 * names the same chunks the same way (a resume matches them
+		 * by name); the last one takes what was added since */
+		per = s->chunk_size / (block > 0 ? block : 8192);
+		if (per < 1)
+			per = 1;
+		if (pages / per > 4096)
+			per = (pages + 4095) / 4096;
+		if (db->version >= 140000 && pages > per)
+			n = (uint32_t) ((pages + per - 1) / per);
+		snprintf(state, sizeof state, "filenode=%s xmin=%s", filenode,
+		         xmin);
 		chunks = calloc(n, sizeof *chunks);
 		for (uint32_t c = 0; c < n; c++) {
 			char name[64];
@@ -1944,7 +1965,8 @@ pgo_copy_tables(pgo_db *db, syncd_copy_table **out)
 		                       .est_rows = rows,
 		                       .est_bytes = bytes,
 		                       .nchunks = n,
-		                       .chunks = (const char *const *) chunks};
+		                       .chunks = (const char *const *) chunks,
+		                       .source_state = strdup(state)};
 	}
 	PQclear(res);
 	*out = ct;
@@ -1958,47 +1980,69 @@ pgo_full(pgo_db *db, bool again)
 {
 	pgo *s = db->src;
 	syncd_copy_table *ct = NULL;
-	PGresult *res = NULL;
-	char *snapshot = db->snapshot;
-	bool own = !snapshot, ok;
+	PGresult *res = NULL, *xres = NULL;
+	char *snapshot = db->snapshot, *sql = NULL;
+	bool own = !snapshot, ok = false;
 	syncd_status st;
 
+	/* the sizes, file nodes and xmin are read in a transaction that
+	 * holds the copy's snapshot: exported here, or the slot's imported */
+	res = pgo_query(db, db->sql, "taking a snapshot for the copy",
+	                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0,
+	                NULL);
+	if (!res)
+		goto out;
+	PQclear(res);
 	if (own) {
-		res = pgo_query(db, db->sql, "taking a snapshot for the copy",
-		                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ "
-		                "ONLY",
-		                0, NULL);
-		if (!res)
-			return false;
-		PQclear(res);
 		res = pgo_query(db, db->sql, "exporting the snapshot",
 		                "SELECT pg_catalog.pg_export_snapshot()", 0,
 		                NULL);
 		if (!res)
-			return false;
+			goto out;
 		snapshot = PQgetvalue(res, 0, 0);
+	} else {
+		char *lit =
+		    PQescapeLiteral(db->sql, snapshot, strlen(snapshot));
+		sql = malloc(strlen(lit) + 32);
+		sprintf(sql, "SET TRANSACTION SNAPSHOT %s", lit);
+		PQfreemem(lit);
+		res = pgo_query(db, db->sql, "importing the slot's snapshot",
+		                sql, 0, NULL);
+		if (!res)
+			goto out;
+		PQclear(res);
+		res = NULL;
 	}
-	ok = pgo_copy_tables(db, &ct);
-	if (ok) {
-		s->host->log(s->inst, SYNCD_LOG_INFO,
-		             "database \"%s\": full copy from snapshot %s%s",
-		             db->dbname, snapshot,
-		             own ? "" : " (the new slot's starting point)");
-		st = s->host->copy(s->inst, db->stream, snapshot, again, ct,
-		                   db->ntables);
-		if (st != SYNCD_OK)
-			ok = pgo_fail(db, NULL,
-			              "the full copy of database "
-			              "\"%s\" failed",
-			              db->dbname);
-		pgo_free_copy_tables(ct, db->ntables);
-	}
+	/* the oldest transaction the snapshot sees as running: a row
+	 * version with an older xmin was already there, in the same place */
+	xres = pgo_query(
+	    db, db->sql, "reading the snapshot's xmin",
+	    db->version >= 130000
+	        ? "SELECT (pg_catalog.pg_snapshot_xmin("
+	          "pg_catalog.pg_current_snapshot())::text::bigint % "
+	          "4294967296)::text"
+	        : "SELECT (pg_catalog.txid_snapshot_xmin("
+	          "pg_catalog.txid_current_snapshot()) % 4294967296)::text",
+	    0, NULL);
+	if (!xres || !pgo_copy_tables(db, PQgetvalue(xres, 0, 0), &ct))
+		goto out;
+	s->host->log(s->inst, SYNCD_LOG_INFO,
+	             "database \"%s\": full copy from snapshot %s%s",
+	             db->dbname, snapshot,
+	             own ? "" : " (the new slot's starting point)");
+	st = s->host->copy(s->inst, db->stream, snapshot, again, ct,
+	                   db->ntables);
+	ok = st == SYNCD_OK ||
+	     pgo_fail(db, NULL, "the full copy of database \"%s\" failed",
+	              db->dbname);
+	pgo_free_copy_tables(ct, db->ntables);
+out:
 	if (res)
 		PQclear(res);
-	if (own) {
-		res = PQexec(db->sql, "COMMIT");
-		PQclear(res);
-	}
+	if (xres)
+		PQclear(xres);
+	PQclear(PQexec(db->sql, "COMMIT"));
+	free(sql);
 	free(db->snapshot);
 	db->snapshot = NULL;
 	return ok;
@@ -2097,57 +2141,105 @@ pgo_copy_close(void *reader)
 	free(r);
 }
 
-/* The COPY statement of one chunk. */
+typedef struct pgo_sb {
+	char *data;
+	size_t len, cap;
+} pgo_sb;
+
+static void pgo_sb_printf(pgo_sb *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+pgo_sb_printf(pgo_sb *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (b->len + (size_t) n + 1 > b->cap) {
+		b->cap = (b->len + (size_t) n + 1) * 2;
+		b->data = realloc(b->data, b->cap);
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t) n;
+}
+
+/* The xmin in a source_state ("filenode=N xmin=X") when its file node is
+ * the table's now; NULL otherwise (the table was rewritten since: its rows
+ * moved, so every row is wanted). */
+static const char *
+pgo_since_xmin(const syncd_copy_table *t, const char *since, char *xmin,
+               size_t n)
+{
+	unsigned long long f1, f2, x;
+
+	if (!since || !t->source_state ||
+	    sscanf(since, "filenode=%llu xmin=%llu", &f1, &x) != 2 ||
+	    sscanf(t->source_state, "filenode=%llu", &f2) != 1 || f1 != f2)
+		return NULL;
+	snprintf(xmin, n, "%llu", x);
+	return xmin;
+}
+
+/* The COPY statement of one chunk; since: only row versions written by
+ * transactions not older than the xmin of an earlier copy's snapshot (the
+ * rows that may have changed or moved into the chunk since). */
 static char *
-pgo_copy_sql(pgo_reader *r, const syncd_copy_table *t, uint32_t chunk)
+pgo_copy_sql(pgo_reader *r, const syncd_copy_table *t, uint32_t chunk,
+             const char *since)
 {
 	const syncd_relation *rel = t->rel;
 	const char *name = t->chunks[chunk];
 	char *schema = pgo_ident(r->conn, rel->schema);
 	char *table = pgo_ident(r->conn, rel->table);
-	size_t cap = strlen(schema) + strlen(table) + 256, len = 0;
-	char *sql;
+	pgo_sb sql = {0};
 	long long from = 0, to = -1;
+	bool blocks = strncmp(name, "blocks ", 7) == 0;
+	const char *and = " WHERE";
 
-	for (uint32_t c = 0; c < rel->ncolumns; c++)
-		cap += strlen(rel->columns[c].name) * 2 + 4;
-	sql = malloc(cap);
-	if (strncmp(name, "blocks ", 7) == 0) {
-		if (sscanf(name + 7, "%lld-%lld", &from, &to) < 2)
-			to = -1;
-		len += (size_t) sprintf(sql, "COPY (SELECT ");
-	} else
-		len += (size_t) sprintf(sql, "COPY %s.%s (", schema, table);
+	if (blocks && sscanf(name + 7, "%lld-%lld", &from, &to) < 2)
+		to = -1;
+	pgo_sb_printf(&sql, "COPY (SELECT ");
 	for (uint32_t c = 0; c < rel->ncolumns; c++) {
 		char *q = pgo_ident(r->conn, rel->columns[c].name);
-		len += (size_t) sprintf(sql + len, "%s%s", c ? ", " : "", q);
+		pgo_sb_printf(&sql, "%s%s", c ? ", " : "", q);
 		free(q);
 	}
-	if (strncmp(name, "blocks ", 7) == 0) {
-		len += (size_t) sprintf(sql + len,
-		                        " FROM ONLY %s.%s WHERE ctid >= "
-		                        "'(%lld,0)'::pg_catalog.tid",
-		                        schema, table, from);
+	pgo_sb_printf(&sql, " FROM ONLY %s.%s", schema, table);
+	if (blocks) {
+		pgo_sb_printf(&sql, " WHERE ctid >= '(%lld,0)'::pg_catalog.tid",
+		              from);
 		if (to >= 0)
-			len += (size_t) sprintf(sql + len,
-			                        " AND ctid < "
-			                        "'(%lld,0)'::pg_catalog.tid",
-			                        to);
-		sprintf(sql + len, ") TO STDOUT");
-	} else
-		sprintf(sql + len, ") TO STDOUT");
+			pgo_sb_printf(
+			    &sql, " AND ctid < '(%lld,0)'::pg_catalog.tid", to);
+		and = " AND";
+	}
+	if (since)
+		pgo_sb_printf(&sql,
+		              "%s pg_catalog.age(xmin) <= "
+		              "pg_catalog.age('%s'::pg_catalog.xid)",
+		              and, since);
+	pgo_sb_printf(&sql, ") TO STDOUT");
 	free(schema);
 	free(table);
-	return sql;
+	return sql.data;
 }
 
 static syncd_status
 pgo_copy_read(void *reader, const syncd_copy_table *t, uint32_t chunk,
-              syncd_copy_fn fn, void *ctx)
+              const char *changed_since, syncd_copy_fn fn, void *ctx)
 {
 	pgo_reader *r = reader;
 	pgo *s = r->s;
-	char *sql = pgo_copy_sql(r, t, chunk), *row;
+	char xmin[32];
+	char *sql = pgo_copy_sql(
+	         r, t, chunk,
+	         pgo_since_xmin(t, changed_since, xmin, sizeof xmin)),
+	     *row;
 	syncd_status st = pgo_reader_exec(r, "starting a chunk",
 	                                  "SAVEPOINT syncd_chunk"),
 	             out = SYNCD_OK;

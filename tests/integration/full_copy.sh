@@ -257,3 +257,54 @@ syncd_stop $SYNCD_PID "$W/f6.log"
 it_assert_eq "$(table_hash src postgres c)" "$(table_hash dst d6 postgres.c)" "postgres.c"
 it_assert_eq "$(table_hash src db2 c)" "$(table_hash dst d6 db2.c)" "db2.c"
 it_pass "two databases: each copied from its own snapshot, then streamed"
+
+# ---- 6. resume inside a chunked table ---------------------------------------
+# r has five chunks; the first two finish, the others are held, then kill -9.
+# Before the restart, rows of the held part are updated so that their new
+# versions land in the first chunk's freed pages, leaving the TOASTed big
+# unchanged: the resume must read those rows again from the finished chunk
+# (the stream brings them without big).
+psql_on src -c "create database rdb"
+DB=rdb psql_on src <<'SQL'
+create table r (id int primary key, pad text, big text) with (fillfactor = 100);
+insert into r select i, repeat('p', 300),
+  case when i % 10 = 0 then (select string_agg(md5(i::text || j), '') from generate_series(1, 200) j) end
+  from generate_series(1, 12000) i;
+analyze r;
+SQL
+psql_on dst -c "create database d7"
+DB=d7 psql_on dst <<'SQL'
+create table r (id int primary key, pad text, big text);
+create function wait_hold() returns trigger language plpgsql as
+  $$ begin if new.id > 6500 then perform pg_advisory_xact_lock_shared(42); end if; return new; end $$;
+create trigger hold before insert on r for each row execute function wait_hold();
+SQL
+hold_target d7 again
+job f7 full+incremental copy d7
+sed -i 's/dbname=postgres$/dbname=rdb/' "$W/f7.ini"
+run_bg f7
+for _ in $(seq 1 600); do
+	[ "$(DB=d7 psql_on dst -Atc "select count(*) from syncd_meta.syncd_copy where job = 'f7' and chunk >= 0" 2>/dev/null)" = 2 ] && break
+	sleep 0.1
+done
+nchunks=$(DB=d7 psql_on dst -Atc "select nchunks from syncd_meta.syncd_copy where job = 'f7' and chunk = -1")
+it_assert "r in 4 or more chunks" test "$nchunks" -ge 4
+it_assert_eq 2 "$(DB=d7 psql_on dst -Atc "select count(*) from syncd_meta.syncd_copy where job = 'f7' and chunk >= 0")" "r: 2 chunks finished"
+kill -9 $SYNCD_PID
+wait $SYNCD_PID 2>/dev/null || true
+release_target d7
+DB=rdb psql_on src <<'SQL'
+delete from r where id <= 2000;
+vacuum r;
+update r set pad = repeat('q', 320) where id > 9000 and id % 10 = 0;
+insert into r values (20000, 'new', 'new');
+SQL
+moved=$(DB=rdb psql_on src -Atc "select count(*) from r where id > 9000 and id % 10 = 0 and (ctid::text::point)[0] < 128")
+it_assert "updated rows moved into the finished first chunk" test "$moved" -gt 0
+run_bg f7
+wait_log f7 "streaming from slot"
+it_assert_contains "$W/f7.log" "resuming the copy of public.r: 2 of $nchunks chunk(s) were finished earlier"
+slot_wait src syncd_f7 "$(DB=rdb psql_on src -Atc 'select pg_current_wal_lsn()')"
+syncd_stop $SYNCD_PID "$W/f7.log"
+it_assert_eq "$(table_hash src rdb r)" "$(table_hash dst d7 r)" "r after the resume"
+it_pass "resume inside a table: finished chunks kept, $moved moved rows read again, equal"

@@ -64,7 +64,15 @@ typedef struct syncd_copy_table {
 	int64_t est_bytes;
 	uint32_t nchunks; /* >= 1 */
 	const char *const *chunks;
+	/* The source's note about this table in this snapshot (pgoutput:
+	 * the table's file node and the snapshot's xmin), at most
+	 * SYNCD_COPY_STATE_MAX - 1 bytes. The sink records it when the
+	 * table's copy starts afresh and hands it back when an unfinished
+	 * copy is resumed; copy_read() then gets it as changed_since. */
+	const char *source_state;
 } syncd_copy_table;
+
+#define SYNCD_COPY_STATE_MAX 256
 
 /* Receives COPY data (PostgreSQL COPY text format: whole rows, each ending
  * in a newline) in pieces of any size. */
@@ -118,11 +126,17 @@ typedef struct syncd_source_ops {
 	 * `chunk` of table t (as handed to host->copy()) from that snapshot
 	 * as COPY text data through fn, stopping with what fn returned if
 	 * that is not SYNCD_OK; copy_close() ends the reader. Called from
-	 * the core's copy threads, while run() waits inside host->copy(). */
+	 * the core's copy threads, while run() waits inside host->copy().
+	 * changed_since is NULL, or, for a chunk an earlier copy of the table
+	 * finished, the source_state recorded when that copy started: then
+	 * only the rows of the chunk that may differ from what that copy
+	 * wrote are wanted (rows written or moved into the chunk since), and
+	 * every row when the source cannot tell. */
 	syncd_status (*copy_open)(void *state, uint32_t stream,
 	                          const char *snapshot, void **reader);
 	syncd_status (*copy_read)(void *reader, const syncd_copy_table *t,
-	                          uint32_t chunk, syncd_copy_fn fn, void *ctx);
+	                          uint32_t chunk, const char *changed_since,
+	                          syncd_copy_fn fn, void *ctx);
 	void (*copy_close)(void *reader);
 } syncd_source_ops;
 
@@ -251,21 +265,33 @@ typedef struct syncd_sink_ops {
 	 * thread:
 	 *  copy_open / copy_close   the session;
 	 *  copy_table  once per table (rel with target names, as for
-	 *              prepare_table; stream as in events) before any of its
-	 *              chunks: records, durably, that the job copies it now in
-	 *              nchunks chunks, and says how (*how):
+	 *              prepare_table; stream as in events; t as the source
+	 *              described it) before any of its chunks: records,
+	 *              durably, that the job copies it now in t->nchunks
+	 *              chunks, and says how (*how):
 	 *              SKIP when an earlier run finished it and `again` is
-	 *              false; else DIRECT when the target is empty or was
-	 *              filled by this job's earlier copy (which it empties
-	 *              first, in the same transaction); else MERGE (the target
-	 *              holds rows the job did not write: they are kept, rows
-	 *              of the same key are replaced). `again`: the snapshot
-	 *              starts a new stream position, so earlier copies count
-	 *              for nothing;
-	 *  copy_begin / copy_data / copy_end  one chunk in one destination
-	 *              transaction: copy_end(commit = true) makes the rows and
-	 *              the chunk's completion durable together, so that a
-	 *              restart knows exactly which chunks are in;
+	 *              false;
+	 *              MERGE with finished[] when an earlier, unfinished copy
+	 *              finished some chunks and `again` is false: finished[i]
+	 *              is true for each chunk of t whose name an earlier copy
+	 *              finished, and earlier receives the source_state
+	 *              recorded when that copy started (NUL-terminated, at
+	 *              most earlier_size bytes); the finished chunks stay
+	 *              recorded;
+	 *              else DIRECT when the target is empty or was filled by
+	 *              this job's earlier copy (which it empties first, in the
+	 *              same transaction), or MERGE (the target holds rows the
+	 *              job did not write: they are kept, rows of the same key
+	 *              are replaced). `again`: the snapshot starts a new
+	 *              stream position, so earlier copies count for nothing.
+	 *              finished[] (t->nchunks entries) and earlier are the
+	 *              core's, set to false and "" before the call;
+	 *  copy_begin / copy_data / copy_end  one chunk (t->chunks[chunk]) in
+	 *              one destination transaction: with record, copy_end
+	 *              (commit = true) makes the rows and the chunk's
+	 *              completion durable together, so that a restart knows
+	 *              exactly which chunks are in; without, only the rows
+	 *              (a finished chunk's changed rows, read again).
 	 *              copy_end(false) abandons it. A table is finished when
 	 *              all its chunks are.
 	 * A data error (a row the destination refuses) fails the chunk with
@@ -273,11 +299,14 @@ typedef struct syncd_sink_ops {
 	syncd_status (*copy_open)(void *state, void **cstate);
 	void (*copy_close)(void *cstate);
 	syncd_status (*copy_table)(void *cstate, const syncd_relation *rel,
-	                           uint32_t stream, uint32_t nchunks,
-	                           bool again, syncd_copy_how *how);
+	                           uint32_t stream, const syncd_copy_table *t,
+	                           bool again, syncd_copy_how *how,
+	                           bool *finished, char *earlier,
+	                           size_t earlier_size);
 	syncd_status (*copy_begin)(void *cstate, const syncd_relation *rel,
-	                           uint32_t stream, uint32_t chunk,
-	                           syncd_copy_how how);
+	                           uint32_t stream, const syncd_copy_table *t,
+	                           uint32_t chunk, syncd_copy_how how,
+	                           bool record);
 	syncd_status (*copy_data)(void *cstate, const char *data, size_t len);
 	syncd_status (*copy_end)(void *cstate, bool commit, uint64_t rows);
 } syncd_sink_ops;
