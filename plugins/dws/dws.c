@@ -108,6 +108,10 @@ dws_create(syncd_instance *inst, const syncd_host *host, void **state,
 	s->state_schema = host->opt_string(inst, "state.schema");
 	s->verify_columns = host->opt_bool(inst, "sink.verify.column-number");
 	s->auto_create = host->opt_bool(inst, "auto_create_table");
+	{
+		const char *m = host->job_option(inst, "mode");
+		s->full = m && strncmp(m, "full", 4) == 0;
+	}
 	s->job = host->job_name(inst);
 	pthread_mutex_init(&s->lock, NULL);
 	*state = s;
@@ -291,7 +295,7 @@ dws_progress_table(dws_worker *w)
 	return dws_qualified(w, w->s->state_schema, "syncd_progress");
 }
 
-static dws_rc
+dws_rc
 dws_state_prepare(dws_worker *w)
 {
 	dws_state *s = w->s;
@@ -336,6 +340,21 @@ dws_state_prepare(dws_worker *w)
 	    table,
 	    w->dialect->distribute_by_hash ? " DISTRIBUTE BY HASH (job)" : "");
 	rc = dws_exec(w, "creating the progress table in state.schema",
+	              sql.data, 0, NULL, NULL);
+	if (rc != DWS_OK)
+		goto done;
+	free(table);
+	table = dws_qualified(w, s->state_schema, "syncd_ddl");
+	dws_buf_reset(&sql);
+	dws_buf_printf(
+	    &sql,
+	    "CREATE TABLE IF NOT EXISTS %s (job text NOT NULL, "
+	    "target_schema text NOT NULL, target_table text NOT "
+	    "NULL, ddl text NOT NULL, PRIMARY KEY (job, "
+	    "target_schema, target_table))%s",
+	    table,
+	    w->dialect->distribute_by_hash ? " DISTRIBUTE BY HASH (job)" : "");
+	rc = dws_exec(w, "creating the table of deferred keys in state.schema",
 	              sql.data, 0, NULL, NULL);
 done:
 	if (r)
@@ -731,10 +750,14 @@ dws_copy_shape(const syncd_relation *rel)
 			LOG((w)->s, SYNCD_LOG_ERROR, __VA_ARGS__);             \
 	} while (0)
 
-/* ON CONFLICT (key) needs a unique index on exactly the source's key. */
+/* ON CONFLICT (key) needs a unique index on exactly the source's key (or,
+ * for a table created for the full phase, its primary key waiting in
+ * syncd_ddl until its copy is done). */
 static bool
-dws_key_matches(dws_worker *w, dws_target *t, const char *src, dws_rc *rc)
+dws_key_matches(dws_worker *w, dws_target *t, const syncd_relation *rel,
+                const char *src, dws_rc *rc)
 {
+	bool pending = false;
 	const char *params[1] = {t->qtable};
 	PGresult *r = NULL;
 	bool found = false;
@@ -767,6 +790,10 @@ dws_key_matches(dws_worker *w, dws_target *t, const char *src, dws_rc *rc)
 	PQclear(r);
 	if (found)
 		return true;
+	*rc =
+	    dws_ddl_pending(w, rel->target_schema, rel->target_table, &pending);
+	if (*rc != DWS_OK || pending)
+		return *rc == DWS_OK;
 	for (int c = 0; c < t->nkeys; c++)
 		dws_buf_printf(&keys, "%s%s", c ? ", " : "",
 		               t->cols[t->keys[c]].name);
@@ -937,7 +964,7 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 				*rc = DWS_FATAL;
 				goto fail;
 			}
-	if (!dws_key_matches(w, t, src, rc))
+	if (!dws_key_matches(w, t, rel, src, rc))
 		goto fail;
 	PQclear(r);
 	free(src);

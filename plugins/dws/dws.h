@@ -127,6 +127,7 @@ typedef struct dws_state {
 	char *layout; /* "2/table": how keys were spread over workers */
 	bool verify_columns;
 	bool auto_create;         /* auto_create_table */
+	bool full;                /* [job] mode has a full phase */
 	struct dws_worker *admin; /* checks and table creation */
 	char *timezone_sql;       /* SET TIME ZONE ... */
 	pthread_mutex_t lock;
@@ -270,6 +271,15 @@ syncd_status dws_connect(dws_state *s, int worker, bool with_state,
                          void **wstate);
 /* The connection for checks and table creation (opened once). */
 dws_worker *dws_admin(dws_state *s);
+/* The job's state tables in state.schema, created if missing. */
+dws_rc dws_state_prepare(dws_worker *w);
+/* A table created for the full phase gets its primary key and indexes
+ * after its copy (as pg_restore does): their DDL waits in
+ * STATE.syncd_ddl. pending: is there some for the target; apply: run it
+ * (in the caller's transaction) and forget it. */
+dws_rc dws_ddl_pending(dws_worker *w, const char *schema, const char *table,
+                       bool *pending);
+dws_rc dws_ddl_apply(dws_worker *w, const char *schema, const char *table);
 /* --check of the connection and of state.schema; logs each problem. */
 bool dws_check_state(dws_worker *w);
 syncd_status dws_applied_lsn(void *wstate, uint32_t stream, syncd_lsn *lsn);

@@ -35,8 +35,9 @@ typedef struct dws_full {
 	char *src_schema, *src_table;
 	char *src; /* schema.table, for messages */
 	uint32_t stream, chunk;
-	char *chunk_name; /* the source's name of the chunk */
-	bool record;      /* its completion is recorded at commit */
+	char *chunk_name;         /* the source's name of the chunk */
+	char *t_schema, *t_table; /* the target's names */
+	bool record;              /* its completion is recorded at commit */
 	syncd_copy_how how;
 	bool staged; /* rows go through t->stage */
 } dws_full;
@@ -58,7 +59,10 @@ dws_full_reset(dws_full *c)
 	free(c->src_table);
 	free(c->src);
 	free(c->chunk_name);
+	free(c->t_schema);
+	free(c->t_table);
 	c->src_schema = c->src_table = c->src = c->chunk_name = NULL;
+	c->t_schema = c->t_table = NULL;
 	c->t = NULL;
 	c->in_tx = c->in_copy = c->staged = false;
 }
@@ -399,12 +403,17 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 	}
 	if (was && !again && had > 0 && done == had) {
 		*how = SYNCD_COPY_SKIP;
-		rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
+		rc = dws_ddl_apply(w, rel->target_schema, rel->target_table);
+		if (rc == DWS_OK)
+			rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
 		goto done;
 	}
 	if (was && !again && done > 0) {
-		rc = dws_full_resume(c, what, params, ct, finished, earlier,
-		                     earlier_size);
+		/* merging needs the key: a deferred one is built first */
+		rc = dws_ddl_apply(w, rel->target_schema, rel->target_table);
+		if (rc == DWS_OK)
+			rc = dws_full_resume(c, what, params, ct, finished,
+			                     earlier, earlier_size);
 		if (rc == DWS_OK)
 			rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
 		if (rc == DWS_OK)
@@ -451,6 +460,10 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 		    "key, rows the source does not have are kept",
 		    t->label);
 
+	if (h[0] == 'm')
+		rc = dws_ddl_apply(w, rel->target_schema, rel->target_table);
+	if (rc != DWS_OK)
+		goto done;
 	dws_buf_reset(&sql);
 	dws_buf_printf(&sql,
 	               "DELETE FROM %s WHERE job = $1 AND stream = $2::integer "
@@ -544,6 +557,8 @@ dws_full_begin(void *cstate, const syncd_relation *rel, uint32_t stream,
 	c->stream = stream;
 	c->chunk = chunk;
 	c->chunk_name = strdup(chunk < ct->nchunks ? ct->chunks[chunk] : "");
+	c->t_schema = strdup(rel->target_schema);
+	c->t_table = strdup(rel->target_table);
 	c->record = record;
 	c->how = how;
 	c->src_schema = strdup(rel->schema);
@@ -679,6 +694,23 @@ dws_full_record(dws_full *c, uint64_t rows)
 	               c->table);
 	params[4] = srows;
 	rc = dws_exec(w, what, sql.data, 5, params, NULL);
+	if (rc != DWS_OK)
+		goto done;
+	/* the UPDATE waited for the table's other chunks that commit now:
+	 * the last one builds the keys and indexes a new table waits for */
+	dws_buf_reset(&sql);
+	dws_buf_printf(&sql,
+	               "SELECT sum(CASE WHEN chunk >= 0 THEN 1 ELSE 0 END) = "
+	               "max(nchunks) "
+	               "FROM %s WHERE job = $1 AND stream = $2::integer AND "
+	               "source_schema = $3 AND source_table = $4",
+	               c->table);
+	if (r)
+		PQclear(r);
+	r = NULL;
+	rc = dws_exec(w, what, sql.data, 4, params, &r);
+	if (rc == DWS_OK && PQgetvalue(r, 0, 0)[0] == 't')
+		rc = dws_ddl_apply(w, c->t_schema, c->t_table);
 done:
 	if (r)
 		PQclear(r);

@@ -79,6 +79,95 @@ dws_check_state(dws_worker *w)
 	return ok;
 }
 
+/* ---- keys and indexes built after the copy ----------------------------- */
+
+dws_rc
+dws_ddl_pending(dws_worker *w, const char *schema, const char *table,
+                bool *pending)
+{
+	dws_state *s = w->s;
+	const char *params[4] = {s->state_schema, s->job, schema, table};
+	bool exists = false;
+	PGresult *r = NULL;
+	char *q;
+	dws_buf sql = {0};
+	dws_rc rc;
+
+	*pending = false;
+	if (!dws_bool_query(
+	        w, "looking up the table of deferred keys",
+	        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+	        "JOIN pg_catalog.pg_namespace n ON n.oid = "
+	        "c.relnamespace WHERE n.nspname = $1 AND c.relname "
+	        "= 'syncd_ddl')",
+	        1, params, &exists))
+		return DWS_FATAL;
+	if (!exists)
+		return DWS_OK;
+	q = dws_qualified(w, s->state_schema, "syncd_ddl");
+	dws_buf_printf(&sql,
+	               "SELECT 1 FROM %s WHERE job = $1 AND target_schema = $2 "
+	               "AND target_table = $3",
+	               q);
+	rc = dws_exec(w, "looking up deferred keys", sql.data, 3, params + 1,
+	              &r);
+	if (rc == DWS_OK)
+		*pending = PQntuples(r) > 0;
+	if (r)
+		PQclear(r);
+	dws_buf_free(&sql);
+	free(q);
+	return rc;
+}
+
+dws_rc
+dws_ddl_apply(dws_worker *w, const char *schema, const char *table)
+{
+	dws_state *s = w->s;
+	const char *params[3] = {s->job, schema, table};
+	PGresult *r = NULL;
+	bool pending = false;
+	char *q, *what = NULL;
+	dws_buf sql = {0};
+	dws_rc rc = dws_ddl_pending(w, schema, table, &pending);
+
+	if (rc != DWS_OK || !pending)
+		return rc;
+	q = dws_qualified(w, s->state_schema, "syncd_ddl");
+	dws_buf_printf(&sql,
+	               "SELECT ddl FROM %s WHERE job = $1 AND target_schema = "
+	               "$2 AND target_table = $3",
+	               q);
+	if (asprintf(&what,
+	             "creating the primary key and indexes of target table "
+	             "%s.%s",
+	             schema, table) < 0)
+		abort();
+	rc = dws_exec(w, what, sql.data, 3, params, &r);
+	if (rc == DWS_OK && PQntuples(r) == 1)
+		rc = dws_exec(w, what, PQgetvalue(r, 0, 0), 0, NULL, NULL);
+	if (rc == DWS_OK) {
+		dws_buf_reset(&sql);
+		dws_buf_printf(
+		    &sql,
+		    "DELETE FROM %s WHERE job = $1 AND target_schema "
+		    "= $2 AND target_table = $3",
+		    q);
+		rc = dws_exec(w, what, sql.data, 3, params, NULL);
+	}
+	if (rc == DWS_OK)
+		LOG(s, SYNCD_LOG_INFO,
+		    "target table %s.%s: primary key and indexes created after "
+		    "its copy",
+		    schema, table);
+	if (r)
+		PQclear(r);
+	dws_buf_free(&sql);
+	free(what);
+	free(q);
+	return rc;
+}
+
 /* ---- creating a table ------------------------------------------------- */
 
 static void
@@ -90,11 +179,16 @@ dws_comment(dws_worker *w, dws_buf *sql, const char *on, const char *text)
 	PQfreemem(lit);
 }
 
+/* defer: the table is created for the full phase, which loads it faster
+ * without its primary key and indexes; they are built after its copy (their
+ * DDL waits in syncd_ddl, recorded in the same transaction). */
 static dws_rc
-dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable)
+dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
+                 bool defer)
 {
 	const dws_dialect *d = w->dialect;
-	dws_buf sql = {0}, keys = {0};
+	dws_buf sql = {0}, keys = {0}, later = {0};
+	dws_buf *ix_sql;
 	char *what = NULL;
 	dws_rc rc;
 
@@ -119,29 +213,55 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable)
 		free(q);
 		free(type);
 	}
-	if (keys.len)
+	defer = defer && keys.len > 0;
+	if (keys.len && !defer)
 		dws_buf_printf(&sql, ", PRIMARY KEY (%s)", keys.data);
 	dws_buf_puts(&sql, ")");
 	if (d->distribute_by_hash && keys.len)
 		dws_buf_printf(&sql, " DISTRIBUTE BY HASH (%s)", keys.data);
+	if (defer)
+		dws_buf_printf(&later, "ALTER TABLE %s ADD PRIMARY KEY (%s)",
+		               qtable, keys.data);
+	ix_sql = defer ? &later : &sql;
 	for (uint32_t i = 0; i < rel->nindexes; i++) {
 		const syncd_index *ix = &rel->indexes[i];
 		if (ix->ncolumns == 0)
 			continue;
-		dws_buf_puts(&sql, "; CREATE INDEX");
+		dws_buf_puts(ix_sql, "; CREATE INDEX");
 		if (d->index_needs_name) {
 			char *q = dws_quote(w, ix->name);
-			dws_buf_printf(&sql, " %s", q);
+			dws_buf_printf(ix_sql, " %s", q);
 			free(q);
 		}
-		dws_buf_printf(&sql, " ON %s (", qtable);
+		dws_buf_printf(ix_sql, " ON %s (", qtable);
 		for (uint32_t k = 0; k < ix->ncolumns; k++) {
 			char *q =
 			    dws_quote(w, rel->columns[ix->columns[k]].name);
-			dws_buf_printf(&sql, "%s%s", k ? ", " : "", q);
+			dws_buf_printf(ix_sql, "%s%s", k ? ", " : "", q);
 			free(q);
 		}
-		dws_buf_puts(&sql, ")");
+		dws_buf_puts(ix_sql, ")");
+	}
+	if (defer) {
+		char *q = dws_qualified(w, w->s->state_schema, "syncd_ddl");
+		char *job =
+		    PQescapeLiteral(w->conn, w->s->job, strlen(w->s->job));
+		char *sch = PQescapeLiteral(w->conn, rel->target_schema,
+		                            strlen(rel->target_schema));
+		char *tab = PQescapeLiteral(w->conn, rel->target_table,
+		                            strlen(rel->target_table));
+		char *ddl = PQescapeLiteral(w->conn, later.data, later.len);
+		dws_buf_printf(
+		    &sql,
+		    "; DELETE FROM %s WHERE job = %s AND "
+		    "target_schema = %s AND target_table = %s; INSERT "
+		    "INTO %s VALUES (%s, %s, %s, %s)",
+		    q, job, sch, tab, q, job, sch, tab, ddl);
+		free(q);
+		PQfreemem(job);
+		PQfreemem(sch);
+		PQfreemem(tab);
+		PQfreemem(ddl);
 	}
 	if (rel->comment) {
 		char *on = NULL;
@@ -163,18 +283,23 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable)
 	if (asprintf(&what, "creating target table %s.%s", rel->target_schema,
 	             rel->target_table) < 0)
 		abort();
-	rc = dws_exec(w, what, sql.data, 0, NULL, NULL);
+	rc = defer ? dws_state_prepare(w) : DWS_OK;
+	if (rc == DWS_OK)
+		rc = dws_exec(w, what, sql.data, 0, NULL, NULL);
 	if (rc != DWS_OK)
 		PQclear(PQexec(w->conn, "ROLLBACK"));
 	else
 		LOG(w->s, SYNCD_LOG_INFO,
-		    "created target table %s.%s for source table %s.%s.%s",
+		    "created target table %s.%s for source table %s.%s.%s%s",
 		    rel->target_schema, rel->target_table,
-		    rel->database ? rel->database : "", rel->schema,
-		    rel->table);
+		    rel->database ? rel->database : "", rel->schema, rel->table,
+		    defer ? " (its primary key and indexes come after the "
+		            "full copy)"
+		          : "");
 	free(what);
 	dws_buf_free(&sql);
 	dws_buf_free(&keys);
+	dws_buf_free(&later);
 	return rc;
 }
 
@@ -223,7 +348,9 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 		bool create = what == SYNCD_PREPARE_CREATE ||
 		              (what == SYNCD_PREPARE_START && s->auto_create);
 		if (create)
-			ok = dws_create_table(w, rel, qtable) == DWS_OK;
+			ok = dws_create_table(w, rel, qtable,
+			                      what == SYNCD_PREPARE_START &&
+			                          s->full) == DWS_OK;
 		else if (what == SYNCD_PREPARE_CHECK && s->auto_create) {
 			bool may = false;
 			ok = dws_bool_query(
@@ -287,8 +414,20 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 				ok = false;
 			}
 		}
+		/* without a full phase to finish them, deferred keys are
+		 * built now */
+		if (ok && what == SYNCD_PREPARE_START && !s->full) {
+			ok = dws_exec(w, "starting a transaction", "BEGIN", 0,
+			              NULL, NULL) == DWS_OK &&
+			     dws_ddl_apply(w, rel->target_schema,
+			                   rel->target_table) == DWS_OK &&
+			     dws_exec(w, "committing", "COMMIT", 0, NULL,
+			              NULL) == DWS_OK;
+			if (!ok)
+				PQclear(PQexec(w->conn, "ROLLBACK"));
+		}
 		w->checking = what == SYNCD_PREPARE_CHECK;
-		if (!dws_target_get(w, rel, &rc))
+		if (ok && !dws_target_get(w, rel, &rc))
 			ok = false;
 		w->checking = false;
 	}

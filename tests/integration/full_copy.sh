@@ -152,6 +152,10 @@ it_assert_eq 0 "$(DB=d1 psql_on dst -Atc 'select count(*) from c')" "c truncated
 it_assert_eq 6400 "$(DB=d1 psql_on dst -Atc 'select length(payload) from a where id = 7000')" "unchanged TOAST kept"
 it_assert "a copied in several chunks" test "$(DB=d1 psql_on dst -Atc "select nchunks from syncd_meta.syncd_copy where job = 'f1' and source_table = 'a' and chunk = -1")" -gt 3
 it_assert_contains "$W/f1.log" "copied public.a -> public.a: 200000 rows"
+# tables syncd created got their keys after the copy
+it_assert_eq 5 "$(DB=d1 psql_on dst -Atc "select count(*) from pg_constraint c join pg_class t on t.oid = c.conrelid join pg_namespace n on n.oid = t.relnamespace where n.nspname = 'public' and c.contype = 'p'")" "five primary keys"
+it_assert_eq 0 "$(DB=d1 psql_on dst -Atc "select count(*) from syncd_meta.syncd_ddl")" "no deferred key left"
+it_assert_contains "$W/f1.log" "its primary key and indexes come after the full copy"
 it_pass "writes during the copy: equal, c truncated, TOAST kept"
 
 # ---- 2. kill -9 during the copy, restart ------------------------------------
@@ -273,11 +277,18 @@ insert into r select i, repeat('p', 300),
 analyze r;
 SQL
 psql_on dst -c "create database d7"
+# syncd creates r (its primary key deferred until the copy is done); an
+# event trigger gives it the hold as it is created
 DB=d7 psql_on dst <<'SQL'
-create table r (id int primary key, pad text, big text);
 create function wait_hold() returns trigger language plpgsql as
   $$ begin if new.id > 6500 then perform pg_advisory_xact_lock_shared(42); end if; return new; end $$;
-create trigger hold before insert on r for each row execute function wait_hold();
+create function add_hold() returns event_trigger language plpgsql as $$
+begin
+  if exists (select 1 from pg_event_trigger_ddl_commands() where object_identity = 'public.r') then
+    create trigger hold before insert on public.r for each row execute function wait_hold();
+  end if;
+end $$;
+create event trigger add_hold on ddl_command_end when tag in ('CREATE TABLE') execute function add_hold();
 SQL
 hold_target d7 again
 job f7 full+incremental copy d7
@@ -290,6 +301,7 @@ done
 nchunks=$(DB=d7 psql_on dst -Atc "select nchunks from syncd_meta.syncd_copy where job = 'f7' and chunk = -1")
 it_assert "r in 4 or more chunks" test "$nchunks" -ge 4
 it_assert_eq 2 "$(DB=d7 psql_on dst -Atc "select count(*) from syncd_meta.syncd_copy where job = 'f7' and chunk >= 0")" "r: 2 chunks finished"
+it_assert_eq 0 "$(DB=d7 psql_on dst -Atc "select count(*) from pg_index where indrelid = 'r'::regclass")" "r has no key during its copy"
 kill -9 $SYNCD_PID
 wait $SYNCD_PID 2>/dev/null || true
 release_target d7
@@ -307,4 +319,5 @@ it_assert_contains "$W/f7.log" "resuming the copy of public.r: 2 of $nchunks chu
 slot_wait src syncd_f7 "$(DB=rdb psql_on src -Atc 'select pg_current_wal_lsn()')"
 syncd_stop $SYNCD_PID "$W/f7.log"
 it_assert_eq "$(table_hash src rdb r)" "$(table_hash dst d7 r)" "r after the resume"
+it_assert_eq "r_pkey" "$(DB=d7 psql_on dst -Atc "select conname from pg_constraint where conrelid = 'r'::regclass and contype = 'p'")" "r's primary key after the resume"
 it_pass "resume inside a table: finished chunks kept, $moved moved rows read again, equal"
