@@ -20,9 +20,12 @@
 #     "COPY t FROM STDIN" (text format), into tables created beforehand from
 #     pg_dump --schema-only of src (primary keys included), timed in total;
 #   - syncd: [job] mode = full, write_mode = copy, concurrency =
-#     CONCURRENCY, copy.chunk.size = CHUNK, into the same pre-created empty
-#     tables (the direct COPY path); the whole run is timed, from start to
-#     its exit 0;
+#     CONCURRENCY, copy.chunk.size = CHUNK, into an empty database, as a
+#     user runs it: syncd creates the tables (auto_create_table), copies
+#     into them, and adds each table's primary key after its copy; with
+#     SYNCD_TABLES=precreated, into the pipe's pre-created tables (keys
+#     maintained during the load) instead; the whole run is timed, from
+#     start to its exit 0;
 #   - pgcopydb: pgcopydb clone (schema, data, indexes, constraints, and its
 #     VACUUM ANALYZE of every table) into an empty database, --table-jobs
 #     and --index-jobs CONCURRENCY, --split-tables-larger-than CHUNK (the
@@ -45,6 +48,7 @@
 # --split-tables-larger-than, 256MB, syncd's default), PGCOPYDB_SPLIT
 # (--split-tables-larger-than for pgcopydb, default CHUNK; "0" for none),
 # ORDER (the contenders in the order they run: "pipe syncd pgcopydb"),
+# SYNCD_TABLES (created: syncd creates its tables; precreated),
 # ROUNDS (1; more runs ORDER that many times and takes each contender's
 # best rate for the ratios - on a busy machine),
 # SYNCD_LOG_LEVEL (info), LOGS (a directory to copy the syncd, pgcopydb and
@@ -70,6 +74,7 @@ CONCURRENCY=${CONCURRENCY:-2}
 CHUNK=${CHUNK:-256MB}
 PGCOPYDB_SPLIT=${PGCOPYDB_SPLIT:-$CHUNK}
 ORDER=${ORDER:-pipe syncd pgcopydb}
+SYNCD_TABLES=${SYNCD_TABLES:-created}
 ROUNDS=${ROUNDS:-1}
 SYNCD_LOG_LEVEL=${SYNCD_LOG_LEVEL:-info}
 TABLES="big items docs events"
@@ -279,7 +284,7 @@ run_pipe() {
 }
 
 run_syncd() {
-	fresh syncd schema
+	if [ "$SYNCD_TABLES" = precreated ]; then fresh syncd schema; else fresh syncd; fi
 	rm -rf "$W/state"
 	cat >"$W/syncd.ini" <<INI
 [job]
@@ -336,7 +341,7 @@ echo "full.sh: full phase (snapshot copy); $(nproc) cores, load average $(cut -d
 for t in $TABLES; do eval "printf '  %-7s %9s rows\n' $t \$ROWS_$t"; done
 echo "both clusters: PostgreSQL 15, fsync = off, full_page_writes = off (lib.sh), max_wal_size = 8GB, shared_buffers = 256MB, autovacuum = off; source frozen and analyzed, in cache"
 echo "pipe: sequential, one table at a time, psql COPY TO STDOUT | psql COPY FROM STDIN (text), into pre-created tables with primary keys"
-echo "syncd: mode = full, write_mode = copy, concurrency = $CONCURRENCY, copy.chunk.size = $CHUNK, into pre-created empty tables with primary keys"
+echo "syncd: mode = full, write_mode = copy, concurrency = $CONCURRENCY, copy.chunk.size = $CHUNK, tables $SYNCD_TABLES"
 echo "pgcopydb: $([ -n "$PGCOPYDB" ] && "$PGCOPYDB" --version 2>/dev/null | head -n 1 | sed "s/^pgcopydb //")$([ -z "$PGCOPYDB" ] && echo "not run:") clone --table-jobs $CONCURRENCY --index-jobs $CONCURRENCY$([ "$PGCOPYDB_SPLIT" = 0 ] || echo " --split-tables-larger-than $PGCOPYDB_SPLIT"), into an empty database (its own schema, indexes after the data, VACUUM ANALYZE included)"
 echo
 printf '  %-12s %9s %9s %10s\n' contender rows seconds rows/s
