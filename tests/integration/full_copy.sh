@@ -14,8 +14,11 @@
 #     kept (upsert mode).
 #  4. mode = full copies and exits 0 without a slot; a second run copies
 #     again. mode = incremental copies nothing.
+#     A row the target refuses during the copy fails the job, named.
 #  5. Two source databases, each with its own slot and snapshot, into
 #     schemas named after them.
+#  6. A resume inside a chunked table that syncd created (its key deferred
+#     to the end of its copy), with rows moved into a finished chunk.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 pg_start src
@@ -237,6 +240,20 @@ slot_wait src syncd_f5 "$(psql_on src -Atc 'select pg_current_wal_lsn()')"
 syncd_stop $SYNCD_PID "$W/f5.log"
 it_assert_eq 1 "$(DB=d5 psql_on dst -Atc 'select count(*) from empty_t')" "mode = incremental streams"
 it_pass "mode = full exits 0 without a slot and copies again; incremental copies nothing"
+
+# a row the target refuses during the copy fails the job, naming it
+psql_on dst -c "create database d8"
+DB=d8 psql_on dst -c "create table c (id int primary key, v varchar(2))"
+psql_on src -c "insert into c values (-8, 'too long')"
+job f8 full upsert d8
+sed -i 's/^copy.chunk.size = .*/tables = public.c/' "$W/f8.ini"
+rc=0
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/f8.ini" >"$W/f8.log" 2>&1 || rc=$?
+it_assert_eq 1 "$rc" "a refused row: exit code"
+it_assert_contains "$W/f8.log" "refused a row of chunk 0 of source table public.c with SQLSTATE 22001"
+it_assert_contains "$W/f8.log" "widen it"
+it_assert_eq 0 "$(DB=d8 psql_on dst -Atc 'select count(*) from c')" "nothing of the refused chunk applied"
+it_pass "a row the target refuses: exit 1, named, nothing applied"
 
 # ---- 5. two databases --------------------------------------------------------
 psql_on src -c "create database db2"
