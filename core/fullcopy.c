@@ -36,7 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FC_RETRIES        5
 #define FC_LOG_EVERY_MS   5000
 #define FC_DRAW_EVERY_MS  500
 #define FC_LIVE_MAX_LINES 8
@@ -174,8 +173,11 @@ fc_move(fc_worker *w, fc_item *it)
 	job *j = fc->j;
 	fc_table *t = it->t;
 	const char *chunk = t->src->chunks[it->chunk];
+	int64_t budget = optset_num(&j->job_opts, "reconnect.max_wait");
+	int64_t waited = 0;
 
 	for (int attempt = 0;; attempt++) {
+		int64_t wait;
 		syncd_status st, rst;
 
 		if (!w->cs) {
@@ -217,23 +219,28 @@ fc_move(fc_worker *w, fc_item *it)
 			return true;
 		}
 	sink_failed:
-		if (st != SYNCD_RETRY || attempt + 1 >= FC_RETRIES) {
+		if (st != SYNCD_RETRY || waited >= budget) {
 			job_fail(j, "%s copying %s (%s) into %s.%s: %s",
 			         j->sink->prefix, t->name, chunk,
 			         t->rel.target_schema, t->rel.target_table,
 			         host_error(j->sink));
 			return false;
 		}
-		log_warning("%s copying %s (%s): %s; reconnecting in %d s "
-		            "(attempt %d of %d)",
+		/* exponential backoff within reconnect.max_wait */
+		wait = 1000LL << (attempt < 16 ? attempt : 16);
+		if (wait > budget - waited)
+			wait = budget - waited;
+		log_warning("%s copying %s (%s): %s; reconnecting in %.1f s "
+		            "(attempt %d)",
 		            j->sink->prefix, t->name, chunk,
-		            host_error(j->sink), 1 << attempt, attempt + 2,
-		            FC_RETRIES);
+		            host_error(j->sink), (double) wait / 1000.0,
+		            attempt + 1);
 		if (w->cs) {
 			fc_sink(fc)->copy_close(w->cs);
 			w->cs = NULL;
 		}
-		fc_sleep_ms(j, 1000L << attempt);
+		fc_sleep_ms(j, wait);
+		waited += wait;
 		if (atomic_load(&j->stopping) || atomic_load(&j->failed))
 			return false;
 	}

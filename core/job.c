@@ -40,6 +40,10 @@ const syncd_option job_core_options[] = {
     {"retry_interval", SYNCD_OPT_DURATION, "120s",
      "wait between restarts (a bare number is seconds)", 0, 0, 86400000LL, NULL,
      "s"},
+    {"reconnect.max_wait", SYNCD_OPT_DURATION, "15s",
+     "how long a lost destination connection is tried again (after 1, 2, 4, "
+     "... s) before the job fails; auto_retry may then restart it",
+     0, 0, 86400000LL, NULL, "s"},
     {"state_dir", SYNCD_OPT_STRING, NULL,
      "local state directory (spill files); default $STATE_DIRECTORY, "
      "/var/lib/syncd as root, else ~/.local/state/syncd; the job uses DIR/NAME",
@@ -809,6 +813,7 @@ job_run(job *j)
 
 	atomic_store(&j->stopping, false);
 	atomic_store(&j->failed, false);
+	atomic_store(&j->invalid, false);
 	free(j->failure);
 	j->failure = NULL;
 	memset(j->dirty_count, 0,
@@ -852,6 +857,8 @@ job_run(job *j)
 		}
 	}
 	pthread_join(thread, NULL);
+	if (t.status == SYNCD_INVALID)
+		atomic_store(&j->invalid, true);
 	if (t.status != SYNCD_OK && !atomic_load(&j->failed))
 		job_fail(j, "%s %s", j->source->prefix, t.error);
 	if (!atomic_load(&j->failed))

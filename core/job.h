@@ -52,6 +52,7 @@ struct job {
 	pipeline *pipe;
 	atomic_bool stopping;
 	atomic_bool failed;
+	atomic_bool invalid; /* failed as configured: never auto-retried */
 	pthread_mutex_t fail_lock;
 	char *failure;     /* first failure, for the exit message */
 	long *dirty_count; /* per worker */

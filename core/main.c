@@ -155,6 +155,11 @@ run_with_retry(job *j)
 
 	for (int64_t attempt = 1;
 	     rc == EXIT_JOB_FAILED && auto_retry && attempt <= max; attempt++) {
+		if (atomic_load(&j->invalid)) {
+			log_error("auto_retry: not restarting: the job cannot "
+			          "run as configured (see above)");
+			return rc;
+		}
 		sigset_t sigs;
 		struct timespec ts = {interval / 1000,
 		                      (interval % 1000) * 1000000L};
@@ -175,6 +180,9 @@ run_with_retry(job *j)
 			return EXIT_JOB_FAILED;
 		rc = job_run(j);
 	}
+	if (rc == EXIT_JOB_FAILED && auto_retry && !atomic_load(&j->invalid))
+		log_error("auto_retry: gave up after %lld restart(s)",
+		          (long long) max);
 	return rc;
 }
 

@@ -659,6 +659,8 @@ worker_flush(worker *w, bool force)
 	size_t np = 0;
 	syncd_status st;
 	int attempt = 0;
+	int64_t budget = optset_num(&p->j->job_opts, "reconnect.max_wait");
+	int64_t waited = 0;
 
 	for (uint32_t s = 0; s < SYNCD_MAX_STREAMS; s++)
 		if (w->pending[s] > w->recorded[s] ||
@@ -685,21 +687,33 @@ worker_flush(worker *w, bool force)
 		             : SYNCD_RETRY;
 		if (st != SYNCD_RETRY || pipe_failed(p))
 			break;
-		if (++attempt > 5) {
-			job_fail(p->j,
-			         "%s worker %d: gave up after %d attempts: %s",
-			         p->sink->prefix, w->id, attempt,
-			         host_error(p->sink));
-			return SYNCD_FATAL;
+		/* exponential backoff within reconnect.max_wait */
+		{
+			int64_t wait = 1000LL << (attempt < 16 ? attempt : 16);
+			attempt++;
+			if (waited >= budget) {
+				job_fail(
+				    p->j,
+				    "%s worker %d: gave up after %d "
+				    "attempts in %lld s (reconnect.max_wait): "
+				    "%s",
+				    p->sink->prefix, w->id, attempt,
+				    (long long) (waited / 1000),
+				    host_error(p->sink));
+				return SYNCD_FATAL;
+			}
+			if (wait > budget - waited)
+				wait = budget - waited;
+			log_warning("%s worker %d: %s; reconnecting in %.1f s "
+			            "(attempt %d)",
+			            p->sink->prefix, w->id, host_error(p->sink),
+			            (double) wait / 1000.0, attempt);
+			worker_close(w);
+			for (int64_t t = 0; t < wait && !pipe_failed(p);
+			     t += 100)
+				usleep(100000);
+			waited += wait;
 		}
-		log_warning(
-		    "%s worker %d: %s; reconnecting in %d s (attempt %d of 5)",
-		    p->sink->prefix, w->id, host_error(p->sink),
-		    1 << (attempt - 1), attempt);
-		worker_close(w);
-		for (int i = 0;
-		     i < (1 << (attempt - 1)) * 10 && !pipe_failed(p); i++)
-			usleep(100000);
 		st = worker_open(w);
 		if (st == SYNCD_FATAL)
 			break;

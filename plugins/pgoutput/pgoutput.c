@@ -2492,6 +2492,7 @@ pgo_run(void *state)
 {
 	pgo *s = state;
 	bool problems = false, ok = true;
+	bool invalid = false; /* a pre-check failed: restarting cannot help */
 	char err[512];
 
 	for (size_t i = 0; i < s->ndbs && ok; i++) {
@@ -2501,8 +2502,13 @@ pgo_run(void *state)
 		char prefix[64];
 
 		ok = pgo_prepare(db, true, &problems, &confirmed, &created);
-		if (!ok)
+		if (!ok) {
+			/* an unreachable server may come back; the rest is
+			 * how the job or the source is set up */
+			invalid =
+			    problems && strncmp(db->sqlstate, "08", 2) != 0;
 			break;
+		}
 		if (!s->stream) { /* mode = full */
 			ok = pgo_full(db, false);
 			continue;
@@ -2534,6 +2540,7 @@ pgo_run(void *state)
 			    "mode = full+incremental",
 			    db->slot, SYNCD_LSN_ARGS(confirmed), db->dbname,
 			    SYNCD_LSN_ARGS(stored));
+			invalid = true;
 			break;
 		}
 		if (!known || !stored)
@@ -2575,7 +2582,10 @@ pgo_run(void *state)
 		}
 	for (size_t i = 0; i < s->ndbs; i++)
 		pgo_close(&s->dbs[i]);
-	return ok ? SYNCD_OK : pgo_report(s);
+	if (ok)
+		return SYNCD_OK;
+	return pgo_report(s) == SYNCD_FATAL && invalid ? SYNCD_INVALID
+	                                               : SYNCD_FATAL;
 }
 
 /* What automatic table creation wants beyond the columns: the table's

@@ -22,7 +22,8 @@
  *                    ordered streams; list_tables relations carry base
  *                    types, comments and ordinary indexes;
  *                    full phase: host->copy, source copy_open/read/close,
- *                    sink copy_open/close/table/begin/data/end.
+ *                    sink copy_open/close/table/begin/data/end;
+ *                    status SYNCD_INVALID.
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H

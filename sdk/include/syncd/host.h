@@ -34,14 +34,18 @@ struct syncd_copy_table; /* syncd/plugin.h */
 extern "C" {
 #endif
 
-/* The four results every operation returns. */
+/* The results every operation returns. */
 typedef enum syncd_status {
 	SYNCD_OK = 0,     /* done */
 	SYNCD_RETRY = 1,  /* transient (connection lost, server restarting):
 	                     the core retries with backoff; plugins never retry
 	                     on their own */
 	SYNCD_REJECT = 2, /* the data was refused (dirty data) */
-	SYNCD_FATAL = 3   /* the job cannot go on */
+	SYNCD_FATAL = 3,  /* the job cannot go on (auto_retry may restart it) */
+	SYNCD_INVALID = 4 /* the job cannot run as configured (a pre-check
+	                     failed: a table without a key, a slot ahead of the
+	                     destination...): restarting cannot help, so
+	                     auto_retry never restarts it */
 } syncd_status;
 
 typedef enum syncd_log_level {
