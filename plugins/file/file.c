@@ -4,18 +4,12 @@
  * JOB-YYYYMMDDTHHMMSSZ-SEQ.jsonl and rotated by size and age; flush()
  * fsyncs the file (and the directory after a new file), and the core calls
  * it before it confirms the LSN of the rows written, so a confirmed change
- * whose row was refused is always on disk.
- *
- * A record: {"job", "worker", "database", "schema", "table",
- * "target_schema", "target_table", "op", "lsn", "commit_time", "sqlstate",
- * "message", "key": {column: value}, "row": {column: value}} where values
- * are the text the source sent, null for NULL; a value the source did not
- * send (unchanged TOAST) is left out of "row".
+ * whose row was refused is always on disk. The records are those of
+ * plugins/common/dirty_json.h.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +18,8 @@
 #include <unistd.h>
 
 #include <syncd/syncd.h>
+
+#include "../common/dirty_json.h"
 
 static const syncd_option file_options[] = {
     {.name = "directory",
@@ -203,108 +199,32 @@ file_current(file_arch *a)
 	return SYNCD_OK;
 }
 
-static const char *
-file_op(syncd_event_type t)
-{
-	switch (t) {
-	case SYNCD_EV_INSERT: return "insert";
-	case SYNCD_EV_UPDATE: return "update";
-	case SYNCD_EV_DELETE: return "delete";
-	case SYNCD_EV_TRUNCATE: return "truncate";
-	default: return "other";
-	}
-}
-
-static json_object *
-file_str(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
 static syncd_status
 file_write(void *state, const syncd_dirty_record *rec)
 {
 	file_arch *a = state;
-	const syncd_event *ev = rec->ev;
-	const syncd_relation *rel = ev ? ev->rel : NULL;
-	const syncd_value *vals =
-	    !ev ? NULL
-	    : ev->type == SYNCD_EV_DELETE ? ev->old_values
-	                                  : ev->new_values;
-	json_object *o = json_object_new_object(), *key, *row;
-	char lsn[32], when[40];
-	const char *line;
 	size_t len;
+	char *line = dirty_json_line(rec, &len);
 	ssize_t w;
 
-	json_object_object_add(o, "job", file_str(rec->job));
-	json_object_object_add(o, "worker", json_object_new_int(rec->worker));
-	json_object_object_add(o, "database",
-	                       file_str(rel ? rel->database : NULL));
-	json_object_object_add(o, "schema", file_str(rel ? rel->schema : NULL));
-	json_object_object_add(o, "table", file_str(rel ? rel->table : NULL));
-	json_object_object_add(o, "target_schema",
-	                       file_str(rel ? rel->target_schema : NULL));
-	json_object_object_add(o, "target_table",
-	                       file_str(rel ? rel->target_table : NULL));
-	json_object_object_add(o, "op",
-	                       file_str(file_op(ev ? ev->type : 0)));
-	snprintf(lsn, sizeof lsn, SYNCD_LSN_FMT,
-	         SYNCD_LSN_ARGS(ev ? ev->lsn : 0));
-	json_object_object_add(o, "lsn", file_str(lsn));
-	{
-		int64_t us = ev ? ev->commit_time : 0;
-		time_t t = (time_t) (us / 1000000);
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		strftime(when, 24, "%Y-%m-%dT%H:%M:%S", &tm);
-		snprintf(when + strlen(when), sizeof when - strlen(when),
-		         ".%06dZ", (int) (us % 1000000));
-	}
-	json_object_object_add(o, "commit_time", file_str(when));
-	json_object_object_add(o, "sqlstate", file_str(rec->sqlstate));
-	json_object_object_add(o, "message", file_str(rec->message));
-	key = json_object_new_object();
-	row = json_object_new_object();
-	for (uint32_t i = 0; rel && vals && i < rel->ncolumns; i++) {
-		const syncd_value *v = &vals[i];
-		json_object *jv;
-		if (v->kind == SYNCD_VALUE_UNCHANGED)
-			continue;
-		jv = v->kind == SYNCD_VALUE_NULL
-		         ? NULL
-		         : json_object_new_string_len(v->data, (int) v->len);
-		if (rel->columns[i].flags & SYNCD_COL_KEY)
-			json_object_object_add(key, rel->columns[i].name,
-			                       json_object_get(jv));
-		json_object_object_add(row, rel->columns[i].name, jv);
-	}
-	json_object_object_add(o, "key", key);
-	json_object_object_add(o, "row", row);
-
-	if (file_current(a) != SYNCD_OK) {
-		json_object_put(o);
+	if (!line) {
+		a->host->set_error(a->inst, NULL, "out of memory");
 		return SYNCD_FATAL;
 	}
-	line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-	                                             JSON_C_TO_STRING_NOSLASHESCAPE);
-	len = strlen(line);
-	{
-		/* the record and its newline in one write */
-		char *buf = malloc(len + 1);
-		memcpy(buf, line, len);
-		buf[len] = '\n';
-		w = write(a->fd, buf, len + 1);
-		free(buf);
+	if (file_current(a) != SYNCD_OK) {
+		free(line);
+		return SYNCD_FATAL;
 	}
-	json_object_put(o);
-	if (w != (ssize_t) (len + 1)) {
+	/* the record and its newline in one write */
+	w = write(a->fd, line, len);
+	free(line);
+	if (w != (ssize_t) len) {
 		a->host->set_error(a->inst, NULL,
 		                   "could not write dirty-data file %s: %s",
 		                   a->path, w < 0 ? strerror(errno) : "short write");
 		return SYNCD_FATAL;
 	}
-	a->size += (int64_t) len + 1;
+	a->size += (int64_t) len;
 	a->dirty = true;
 	return SYNCD_OK;
 }
