@@ -225,7 +225,7 @@ typedef enum dws_rc {
 	DWS_DATA = 1,  /* SQLSTATE class 22 or 23, or 42804 */
 	DWS_RETRY = 2, /* connection lost or transient */
 	DWS_FATAL = 3,
-	DWS_AGAIN = 4,   /* write the batch again (a table goes row by row) */
+	DWS_AGAIN = 4,   /* write the batch again (a table is bisected) */
 	DWS_REJECTED = 5 /* the dirty-data path refused to go on */
 } dws_rc;
 
@@ -242,8 +242,8 @@ const char *dws_last_message(void);
 /* Applies one target's folded rows set by set (the mode's fast path). */
 dws_rc dws_upsert_apply(dws_worker *w, dws_pending *p);
 dws_rc dws_copy_apply(dws_worker *w, dws_pending *p, int tx);
-/* Applies the rows one by one, each under a savepoint; a refused row goes
- * to the dirty-data path. */
+/* Applies the rows by bisection under savepoints; each refused row goes
+ * to the dirty-data path, the others are applied. */
 dws_rc dws_apply_rows(dws_worker *w, dws_pending *p);
 
 /* The destination's view of rel's target table (cached per worker); NULL

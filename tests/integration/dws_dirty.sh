@@ -3,7 +3,8 @@
 # a destination column narrower than the source (varchar(5)) and a CHECK
 # constraint the source lacks refuse some rows; they are archived as JSON
 # lines with their SQLSTATE and key, and every other row of the same
-# transactions is applied. Past [dirty] threshold the job fails (exit 1)
+# transactions is applied (three bad rows among 3,000 of one transaction
+# are found by bisecting the batch). Past [dirty] threshold the job fails (exit 1)
 # with nothing confirmed past the row that crossed it.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
@@ -53,15 +54,19 @@ update t set v = 'way too long' where id = 3;
 update t set n = n + 100 where id = 4;
 commit;
 delete from t where id = 20;
+-- one big transaction with three bad rows: bisected, the rest applied
+insert into t select g, case when g in (1500, 2500, 3500) then 'too long' else 'ok' end, g
+  from generate_series(1000, 3999) g;
 SQL
 	slot_wait src "syncd_d_$mode" "$(DB=d_$mode psql_on src -Atc "select pg_current_wal_lsn()")"
 	syncd_stop "$SYNCD_PID" "$W/d_$mode.log"
 	got=$(DB=d_$mode psql_on dst -Atc "select string_agg(id || ':' || v || ':' || n, ',' order by id) from t where id in (3, 4, 5, 12, 20, 21)")
 	it_assert_eq "3:ok:3,4:ok:104,21:fine:21" "$got" "rows applied around the dirty ones ($mode)"
-	it_assert_eq 18 "$(DB=d_$mode psql_on dst -Atc "select count(*) from t")" "row count ($mode)"
+	it_assert_eq $((18 + 2997)) "$(DB=d_$mode psql_on dst -Atc "select count(*) from t")" "row count ($mode)"
 	cat "$W"/dirty-d_$mode/*.jsonl >"$W/d_$mode.dirty"
-	it_assert_eq 3 "$(wc -l <"$W/d_$mode.dirty")" "dirty records ($mode)"
-	recs=$(jq -r '[.op, .key.id, .sqlstate, .target_schema + "." + .target_table, .row.v] | join(" ")' "$W/d_$mode.dirty" | sort)
+	it_assert_eq 6 "$(wc -l <"$W/d_$mode.dirty")" "dirty records ($mode)"
+	it_assert_eq "1500 2500 3500" "$(jq -r 'select((.key.id | tonumber) >= 1000) | .key.id' "$W/d_$mode.dirty" | sort -n | xargs)" "bad rows of the big transaction ($mode)"
+	recs=$(jq -r 'select((.key.id | tonumber) < 1000) | [.op, .key.id, .sqlstate, .target_schema + "." + .target_table, .row.v] | join(" ")' "$W/d_$mode.dirty" | sort)
 	it_assert_eq "insert 12 23514 public.t ok
 insert 5 22001 public.t too long
 update 3 22001 public.t way too long" "$recs" "dirty records ($mode)"
