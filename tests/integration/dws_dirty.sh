@@ -90,3 +90,12 @@ bad=$(grep -o 'dirty row 2 of worker 0: insert of public.t key (id)=(2) at [0-9A
 it_assert_eq t "$(DB=over psql_on src -Atc "select confirmed_flush_lsn < '$bad' from pg_replication_slots where slot_name = 'syncd_over'")" "slot confirmed before $bad"
 it_assert_eq 0 "$(DB=over psql_on dst -Atc "select count(*) from t where id = 3")" "nothing after the failure"
 it_pass "past the threshold the job fails with nothing confirmed past it"
+
+# the destination fixed, a restart applies everything not confirmed (here
+# all three rows: they were in the batch that failed)
+DB=over psql_on dst -c "alter table t alter column v type text, drop constraint t_n_check" >/dev/null
+syncd_start "$W/over.log" "$W/over.ini"
+slot_wait src syncd_over "$(DB=over psql_on src -Atc "select pg_current_wal_lsn()")"
+syncd_stop "$SYNCD_PID" "$W/over.log"
+it_assert_eq "$(table_hash src over t)" "$(table_hash dst over t)" "applied after the fix"
+it_pass "after the destination is fixed, a restart applies the rest"
