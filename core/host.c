@@ -264,6 +264,7 @@ host_reject(syncd_instance *inst, int worker, const syncd_event *ev,
 	bool archive =
 	    strcmp(optset_str(&j->dirty_opts, "policy"), "archive") == 0;
 	syncd_status st = SYNCD_OK;
+	char *row;
 	long count;
 
 	if (!message)
@@ -306,12 +307,21 @@ host_reject(syncd_instance *inst, int worker, const syncd_event *ev,
 	}
 	pthread_mutex_unlock(&j->dirty_lock);
 	metrics_add(inst->prefix, "dirty_rows_total", 1);
+	/* policy = none: the log is the only record, so the row is in it
+	 * (each value cut at 64 bytes) */
+	row = archive ? xstrdup("") : NULL;
+	if (!row) {
+		char *text = ev ? pipeline_row_text(ev) : xstrdup("(no row)");
+		row = xasprintf("; row %.2000s", text);
+		free(text);
+	}
 	log_warning(
 	    "%s dirty row %ld of worker %d: %s of %s key %s at " SYNCD_LSN_FMT
-	    "%s%s: %.200s",
+	    "%s%s: %.200s%s",
 	    inst->prefix, count, worker, host_op_name(ev ? ev->type : 0), where,
 	    key, SYNCD_LSN_ARGS(ev ? ev->lsn : 0), sqlstate ? " SQLSTATE " : "",
-	    sqlstate ? sqlstate : "", message);
+	    sqlstate ? sqlstate : "", message, row);
+	free(row);
 	if (threshold >= 0 && count > threshold) {
 		job_fail(
 		    j,

@@ -161,8 +161,9 @@ pipe_failed(pipeline *p)
 	return atomic_load(&p->j->failed);
 }
 
-char *
-pipeline_key_text(const syncd_event *ev)
+/* "(a, b)=(1, x)" for the key columns, or every column, of a change. */
+static char *
+pipe_values_text(const syncd_event *ev, bool keys_only)
 {
 	const syncd_relation *rel = ev->rel;
 	const syncd_value *vals =
@@ -173,7 +174,7 @@ pipeline_key_text(const syncd_event *ev)
 	if (!rel || !vals)
 		return xstrdup("(no key)");
 	for (uint32_t i = 0; i < rel->ncolumns; i++) {
-		if (!(rel->columns[i].flags & SYNCD_COL_KEY))
+		if (keys_only && !(rel->columns[i].flags & SYNCD_COL_KEY))
 			continue;
 		if (any) {
 			sb_puts(&names, ", ");
@@ -203,6 +204,19 @@ pipeline_key_text(const syncd_event *ev)
 		free(v);
 		return s;
 	}
+}
+
+char *
+pipeline_key_text(const syncd_event *ev)
+{
+	return pipe_values_text(ev, true);
+}
+
+char *
+pipeline_row_text(const syncd_event *ev)
+{
+	/* a DELETE carries its key (or an old row of no further interest) */
+	return pipe_values_text(ev, ev->type == SYNCD_EV_DELETE);
 }
 
 /* ---- router: relations and target names ------------------------------ */

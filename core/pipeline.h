@@ -35,5 +35,7 @@ char *pipeline_target_name(const char *pattern, const syncd_relation *rel,
 
 /* "(id)=(42)" for the key columns of a change, values cut at 64 bytes. */
 char *pipeline_key_text(const syncd_event *ev);
+/* The same for every column (the key only for a DELETE). */
+char *pipeline_row_text(const syncd_event *ev);
 
 #endif

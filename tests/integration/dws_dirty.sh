@@ -5,7 +5,8 @@
 # lines with their SQLSTATE and key, and every other row of the same
 # transactions is applied (three bad rows among 3,000 of one transaction
 # are found by bisecting the batch). Past [dirty] threshold the job fails (exit 1)
-# with nothing confirmed past the row that crossed it.
+# with nothing confirmed past the row that crossed it; fixed, a restart
+# applies the rest. With policy = none the dirty row is only logged.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 pg_start src
@@ -99,3 +100,17 @@ slot_wait src syncd_over "$(DB=over psql_on src -Atc "select pg_current_wal_lsn(
 syncd_stop "$SYNCD_PID" "$W/over.log"
 it_assert_eq "$(table_hash src over t)" "$(table_hash dst over t)" "applied after the fix"
 it_pass "after the destination is fixed, a restart applies the rest"
+
+# policy = none: each dirty row is logged, its long values cut, and the
+# rest applied; nothing is archived
+job logonly upsert 10
+sed -i 's/^policy = archive/policy = none/' "$W/logonly.ini"
+syncd_start "$W/logonly.log" "$W/logonly.ini"
+DB=logonly psql_on src -c "insert into t values (7, repeat('x', 100), 7), (8, 'ok', 8)" >/dev/null
+slot_wait src syncd_logonly "$(DB=logonly psql_on src -Atc "select pg_current_wal_lsn()")"
+syncd_stop "$SYNCD_PID" "$W/logonly.log"
+it_assert_contains "$W/logonly.log" "dirty row 1 of worker"
+it_assert_contains "$W/logonly.log" "; row (id, v, n)=(7, $(printf 'x%.0s' $(seq 1 64))..., 7)"
+it_assert_eq "8" "$(DB=logonly psql_on dst -Atc "select string_agg(id::text, ',') from t")" "the other row applied"
+[ -e "$W/dirty-logonly" ] && it_fail "policy = none archived something"
+it_pass "policy = none: the dirty row logged with its values cut, nothing archived"
