@@ -619,6 +619,48 @@ typedef struct job_prepare_ctx {
 	size_t n, failed;
 } job_prepare_ctx;
 
+/* ---- the transform chain ------------------------------------------------
+ */
+
+typedef struct job_stage {
+	job *j;
+	size_t index;
+	syncd_emit_fn final;
+	void *ctx;
+} job_stage;
+
+static syncd_status
+job_stage_emit(void *arg, const syncd_event *ev)
+{
+	job_stage *stage = arg;
+	job *j = stage->j;
+	syncd_instance *t;
+	job_stage next = *stage;
+	syncd_status st;
+
+	if (stage->index >= j->ntransforms)
+		return stage->final(stage->ctx, ev);
+	t = j->transforms[stage->index];
+	next.index = stage->index + 1;
+	st =
+	    t->plugin->ops.transform.apply(t->state, ev, job_stage_emit, &next);
+	if (st == SYNCD_REJECT) {
+		/* a row the transform could not handle: dirty data */
+		return job_host.reject(t, 0, ev, host_error_sqlstate(t),
+		                       host_error(t));
+	}
+	if (st != SYNCD_OK && !atomic_load(&j->failed))
+		job_fail(j, "%s: %s", t->prefix, host_error(t));
+	return st;
+}
+
+syncd_status
+job_transform(job *j, const syncd_event *ev, syncd_emit_fn final, void *ctx)
+{
+	job_stage first = {j, 0, final, ctx};
+	return job_stage_emit(&first, ev);
+}
+
 void
 job_route(job *j, const syncd_relation *rel, syncd_relation *out)
 {

@@ -82,6 +82,11 @@ int job_preview(job *j, FILE *out);
  * the sink has no prepare_table (nothing is done then). False when a table
  * failed (a check logs every one). */
 bool job_prepare_tables(job *j, syncd_prepare what, bool *supported);
+/* Runs ev through the transforms in file order; what comes out of the last
+ * goes to final(ctx, ...). A row a transform refuses is dirty data. Callers
+ * serialise calls (transforms are not reentrant). */
+syncd_status job_transform(job *j, const syncd_event *ev, syncd_emit_fn final,
+                           void *ctx);
 /* A source relation as the sink sees it: target names from target.schema /
  * target.table, column names folded when case-insensitive. Free with
  * job_route_free. */

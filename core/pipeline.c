@@ -1203,37 +1203,11 @@ pipe_dispatch(pipeline *p, const syncd_event *ev)
 	return SYNCD_FATAL;
 }
 
-/* The transform chain: stage i feeds transform i, the last stage the
- * dispatcher. */
-typedef struct pipe_stage {
-	pipeline *p;
-	size_t index;
-} pipe_stage;
-
+/* The end of the transform chain: the dispatcher. */
 static syncd_status
-pipe_stage_emit(void *ctx, const syncd_event *ev)
+pipe_dispatch_fn(void *ctx, const syncd_event *ev)
 {
-	pipe_stage *stage = ctx;
-	pipeline *p = stage->p;
-	syncd_instance *t;
-	pipe_stage next;
-	syncd_status st;
-
-	if (stage->index >= p->j->ntransforms)
-		return pipe_dispatch(p, ev);
-	t = p->j->transforms[stage->index];
-	next.p = p;
-	next.index = stage->index + 1;
-	st = t->plugin->ops.transform.apply(t->state, ev, pipe_stage_emit,
-	                                    &next);
-	if (st == SYNCD_REJECT) {
-		/* a row the transform could not handle: dirty data */
-		return job_host.reject(t, 0, ev, host_error_sqlstate(t),
-		                       host_error(t));
-	}
-	if (st != SYNCD_OK && !pipe_failed(p))
-		job_fail(p->j, "%s: %s", t->prefix, host_error(t));
-	return st;
+	return pipe_dispatch(ctx, ev);
 }
 
 /* ---- public -------------------------------------------------------------- */
@@ -1295,7 +1269,6 @@ pipeline_start(pipeline *p)
 syncd_status
 pipeline_emit(pipeline *p, const syncd_event *ev)
 {
-	pipe_stage first = {p, 0};
 	syncd_status st;
 
 	if (!ev)
@@ -1303,7 +1276,7 @@ pipeline_emit(pipeline *p, const syncd_event *ev)
 	if (pipe_failed(p))
 		return SYNCD_FATAL;
 	pthread_mutex_lock(&p->emit_lock);
-	st = pipe_stage_emit(&first, ev);
+	st = job_transform(p->j, ev, pipe_dispatch_fn, p);
 	pthread_mutex_unlock(&p->emit_lock);
 	if (pipe_failed(p))
 		return SYNCD_FATAL;
