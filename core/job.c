@@ -695,16 +695,20 @@ job_route_free(syncd_relation *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* Hands one selected table to the sink with its target names, as the
- * router will name it (and with column names folded the same way). */
+/* Hands one table, as the transforms make it, to the sink with its target
+ * names, as the router will name it (and with column names folded the
+ * same way). */
 static syncd_status
-job_prepare_one(void *arg, const syncd_relation *rel)
+job_prepare_routed(void *arg, const syncd_event *ev)
 {
 	job_prepare_ctx *c = arg;
+	const syncd_relation *rel = ev->rel;
 	syncd_instance *sink = c->j->sink;
 	syncd_relation r;
 	syncd_status st;
 
+	if (ev->type != SYNCD_EV_RELATION || !rel)
+		return SYNCD_OK;
 	job_route(c->j, rel, &r);
 	st = sink->plugin->ops.sink.prepare_table(sink->state, &r, c->what);
 	c->n++;
@@ -718,6 +722,17 @@ job_prepare_one(void *arg, const syncd_relation *rel)
 	/* a check reports every table; creating and starting stop at the
 	 * first failure */
 	return c->what == SYNCD_PREPARE_CHECK ? SYNCD_OK : st;
+}
+
+/* One selected table: through the transforms (which may add columns),
+ * then to the sink. */
+static syncd_status
+job_prepare_one(void *arg, const syncd_relation *rel)
+{
+	job_prepare_ctx *c = arg;
+	syncd_event ev = {.type = SYNCD_EV_RELATION, .rel = rel};
+
+	return job_transform(c->j, &ev, job_prepare_routed, c);
 }
 
 bool

@@ -303,9 +303,11 @@ pipe_rel_intern(pipeline *p, const syncd_relation *src)
 		cols[i].type_name = src->columns[i].type_name
 		                        ? xstrdup(src->columns[i].type_name)
 		                        : NULL;
-		/* only list_tables relations carry these */
+		/* only list_tables relations (and table creation) carry
+		 * these */
 		cols[i].base_type_name = NULL;
 		cols[i].comment = NULL;
+		cols[i].default_value = NULL;
 	}
 	r->rel.columns = cols;
 	r->rel.target_schema =

@@ -653,6 +653,29 @@ dws_truncate(dws_batch_ctx *c, const syncd_event *ev)
 
 	if (rc != DWS_OK)
 		return rc;
+	if (ev->truncate_flags & SYNCD_TRUNCATE_MARK) {
+		/* logical delete: every row marked deleted, none removed */
+		for (uint32_t i = 0; i < ev->nrels && rc == DWS_OK; i++) {
+			const syncd_relation *rel = ev->rels[i];
+			dws_target *t = dws_target_get(w, rel, &rc);
+			for (uint32_t k = 0; t && k < rel->ncolumns; k++) {
+				char *q;
+				if (!(rel->columns[k].flags &
+				      SYNCD_COL_DELETED))
+					continue;
+				q = dws_quote(w, rel->columns[k].name);
+				dws_buf_reset(&sql);
+				dws_buf_printf(&sql, "UPDATE %s SET %s = true",
+				               t->qtable, q);
+				free(q);
+				rc = dws_exec(w, "marking every row deleted",
+				              sql.data, 0, NULL, NULL);
+				break;
+			}
+		}
+		dws_buf_free(&sql);
+		return rc;
+	}
 	dws_buf_puts(&sql, "TRUNCATE ");
 	for (uint32_t i = 0; i < ev->nrels && rc == DWS_OK; i++) {
 		dws_target *t = dws_target_get(w, ev->rels[i], &rc);

@@ -205,9 +205,11 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
 			dws_buf_free(&sql);
 			return DWS_FATAL;
 		}
-		dws_buf_printf(&sql, "%s%s %s%s", i ? ", " : "", q, type,
-		               (c->flags & SYNCD_COL_NOT_NULL) ? " NOT NULL"
-		                                               : "");
+		dws_buf_printf(&sql, "%s%s %s", i ? ", " : "", q, type);
+		if (c->default_value)
+			dws_buf_printf(&sql, " DEFAULT %s", c->default_value);
+		if (c->flags & SYNCD_COL_NOT_NULL)
+			dws_buf_puts(&sql, " NOT NULL");
 		if (c->flags & SYNCD_COL_KEY)
 			dws_buf_printf(&keys, "%s%s", keys.len ? ", " : "", q);
 		free(q);

@@ -23,7 +23,9 @@
  *                    types, comments and ordinary indexes;
  *                    full phase: host->copy, source copy_open/read/close,
  *                    sink copy_open/close/table/begin/data/end;
- *                    status SYNCD_INVALID.
+ *                    status SYNCD_INVALID;
+ *                    column default_value, SYNCD_COL_DELETED and
+ *                    SYNCD_TRUNCATE_MARK (logical delete).
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H

@@ -46,6 +46,9 @@ typedef struct syncd_value {
 /* Column flags. */
 #define SYNCD_COL_KEY      0x1u /* part of the primary key / replica identity */
 #define SYNCD_COL_NOT_NULL 0x2u
+/* The logical-delete flag a transform added (logical_delete): a TRUNCATE
+ * with SYNCD_TRUNCATE_MARK sets it to true in every row. */
+#define SYNCD_COL_DELETED 0x4u
 
 typedef struct syncd_column {
 	const char *name;      /* as in the source catalog, never quoted */
@@ -59,6 +62,9 @@ typedef struct syncd_column {
 	 * What a destination without the type can store instead. */
 	const char *base_type_name;
 	const char *comment; /* the column's comment, or NULL */
+	/* For a column a transform adds: its SQL default for automatic table
+	 * creation (e.g. "false"), or NULL. */
+	const char *default_value;
 } syncd_column;
 
 /* An ordinary (non-unique, plain-column, btree) index of a table, from
@@ -114,6 +120,9 @@ typedef enum syncd_event_type {
 /* Truncate flags. */
 #define SYNCD_TRUNCATE_CASCADE          0x1u
 #define SYNCD_TRUNCATE_RESTART_IDENTITY 0x2u
+/* Logical delete: instead of emptying the tables, set each one's
+ * SYNCD_COL_DELETED column to true in every row. */
+#define SYNCD_TRUNCATE_MARK 0x4u
 
 /*
  * One event.
