@@ -1,0 +1,323 @@
+/*
+ * logical_delete - transform: rows deleted at the source stay at the
+ * destination, marked deleted.
+ *
+ * Every table gets one more column, `column` (default logical_is_deleted,
+ * boolean, default false, flagged SYNCD_COL_DELETED):
+ *  - INSERT and UPDATE set it to false, so a key inserted again after a
+ *    delete is alive again;
+ *  - DELETE becomes an UPDATE of the key that sets it to true and leaves
+ *    every other column as unchanged, so the sink keeps the destination's
+ *    values (a DELETE under the default replica identity carries only the
+ *    key);
+ *  - TRUNCATE is passed on with SYNCD_TRUNCATE_MARK: the sink marks every
+ *    row deleted instead of removing them.
+ * Automatic table creation adds the column through the relation this
+ * transform emits; a destination table without it fails the sink's checks
+ * (syncd --check), naming the column.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <syncd/syncd.h>
+
+static const syncd_option ld_options[] = {
+    {.name = "column",
+     .type = SYNCD_OPT_STRING,
+     .default_value = "logical_is_deleted",
+     .help = "the boolean column that says a row was deleted at the source"},
+    {.name = NULL}};
+
+/* The relation as this transform emits it: the source's columns (copied)
+ * and the flag column last. */
+typedef struct ld_rel {
+	uint64_t id;
+	syncd_relation rel;
+	syncd_column *cols;
+	void **owned; /* what rel and cols point to */
+	size_t nowned;
+	struct ld_rel *next;
+} ld_rel;
+
+typedef struct ld {
+	syncd_instance *inst;
+	const syncd_host *host;
+	const char *column;
+	ld_rel *rels;
+	syncd_value *newv, *oldv; /* scratch for one change */
+	size_t cap;
+	const syncd_relation **trels; /* scratch for one TRUNCATE */
+	size_t tcap;
+} ld;
+
+static const syncd_value ld_false = {SYNCD_VALUE_TEXT, 5, "false"};
+static const syncd_value ld_true = {SYNCD_VALUE_TEXT, 4, "true"};
+
+/* p, freed with r. */
+static void *
+ld_own(ld_rel *r, void *p)
+{
+	r->owned = realloc(r->owned, (r->nowned + 1) * sizeof *r->owned);
+	if (!p || !r->owned)
+		abort();
+	r->owned[r->nowned++] = p;
+	return p;
+}
+
+static const char *
+ld_keep(ld_rel *r, const char *s)
+{
+	return s ? ld_own(r, strdup(s)) : NULL;
+}
+
+static void
+ld_rel_free(ld_rel *r)
+{
+	for (size_t i = 0; i < r->nowned; i++)
+		free(r->owned[i]);
+	free(r->owned);
+	free(r->cols);
+	free(r);
+}
+
+/* The emitted shape of src (made, or made again when src changed). */
+static ld_rel *
+ld_relation(ld *s, const syncd_relation *src, bool *made)
+{
+	ld_rel **pp, *r;
+	uint32_t n = src->ncolumns;
+
+	*made = false;
+	for (pp = &s->rels; *pp; pp = &(*pp)->next)
+		if ((*pp)->id == src->id)
+			break;
+	if (*pp && (*pp)->rel.ncolumns == n + 1) {
+		bool same = true;
+		for (uint32_t i = 0; i < n && same; i++)
+			same =
+			    strcmp((*pp)->cols[i].name, src->columns[i].name) ==
+			        0 &&
+			    (*pp)->cols[i].type_oid == src->columns[i].type_oid;
+		if (same)
+			return *pp;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (strcmp(src->columns[i].name, s->column) == 0) {
+			s->host->set_error(
+			    s->inst, NULL,
+			    "source table %s.%s already has a column %s; "
+			    "set [transform] column (or [sink] "
+			    "logical.delete.column) to another name",
+			    src->schema, src->table, s->column);
+			return NULL;
+		}
+	r = calloc(1, sizeof *r);
+	if (!r)
+		abort();
+	r->id = src->id;
+	r->cols = calloc(n + 1, sizeof *r->cols);
+	if (!r->cols)
+		abort();
+	for (uint32_t i = 0; i < n; i++) {
+		const syncd_column *c = &src->columns[i];
+		r->cols[i] = *c;
+		r->cols[i].name = ld_keep(r, c->name);
+		r->cols[i].type_name = ld_keep(r, c->type_name);
+		r->cols[i].base_type_name = ld_keep(r, c->base_type_name);
+		r->cols[i].comment = ld_keep(r, c->comment);
+		r->cols[i].default_value = ld_keep(r, c->default_value);
+	}
+	r->cols[n] =
+	    (syncd_column){.name = s->column,
+	                   .type_oid = 16, /* boolean */
+	                   .type_name = "boolean",
+	                   .typmod = -1,
+	                   .flags = SYNCD_COL_DELETED,
+	                   .comment = "deleted at the source (logical_delete)",
+	                   .default_value = "false"};
+	r->rel = *src;
+	r->rel.database = ld_keep(r, src->database);
+	r->rel.schema = ld_keep(r, src->schema);
+	r->rel.table = ld_keep(r, src->table);
+	r->rel.target_schema = ld_keep(r, src->target_schema);
+	r->rel.target_table = ld_keep(r, src->target_table);
+	r->rel.comment = ld_keep(r, src->comment);
+	r->rel.columns = r->cols;
+	r->rel.ncolumns = n + 1;
+	/* indexes refer to the source's columns by position: still right
+	 * with one column appended */
+	r->rel.nindexes = 0;
+	r->rel.indexes = NULL;
+	if (src->nindexes) {
+		syncd_index *ix = ld_own(r, calloc(src->nindexes, sizeof *ix));
+		for (uint32_t i = 0; i < src->nindexes; i++) {
+			uint32_t *cols =
+			    ld_own(r, calloc(src->indexes[i].ncolumns + 1,
+			                     sizeof *cols));
+			memcpy(cols, src->indexes[i].columns,
+			       src->indexes[i].ncolumns * sizeof *cols);
+			ix[i] = src->indexes[i];
+			ix[i].name = ld_keep(r, src->indexes[i].name);
+			ix[i].columns = cols;
+		}
+		r->rel.nindexes = src->nindexes;
+		r->rel.indexes = ix;
+	}
+	if (*pp) { /* replaced */
+		ld_rel *old = *pp;
+		r->next = old->next;
+		ld_rel_free(old);
+	}
+	*pp = r;
+	*made = true;
+	return r;
+}
+
+static void
+ld_scratch(ld *s, uint32_t n)
+{
+	if (n <= s->cap)
+		return;
+	s->newv = realloc(s->newv, n * sizeof *s->newv);
+	s->oldv = realloc(s->oldv, n * sizeof *s->oldv);
+	if (!s->newv || !s->oldv)
+		abort();
+	s->cap = n;
+}
+
+static syncd_status
+ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
+{
+	ld *s = state;
+	syncd_event out = *ev;
+	ld_rel *r;
+	bool made;
+	uint32_t n;
+
+	switch (ev->type) {
+	case SYNCD_EV_BEGIN:
+	case SYNCD_EV_COMMIT: return emit(emit_ctx, ev);
+	case SYNCD_EV_TRUNCATE:
+		if (ev->nrels > s->tcap) {
+			s->trels =
+			    realloc(s->trels, ev->nrels * sizeof *s->trels);
+			if (!s->trels)
+				abort();
+			s->tcap = ev->nrels;
+		}
+		for (uint32_t i = 0; i < ev->nrels; i++) {
+			r = ld_relation(s, ev->rels[i], &made);
+			if (!r)
+				return SYNCD_FATAL;
+			s->trels[i] = &r->rel;
+		}
+		out.rels = s->trels;
+		out.rel = ev->nrels ? s->trels[0] : NULL;
+		out.truncate_flags |= SYNCD_TRUNCATE_MARK;
+		return emit(emit_ctx, &out);
+	default: break;
+	}
+	if (!ev->rel)
+		return emit(emit_ctx, ev);
+	r = ld_relation(s, ev->rel, &made);
+	if (!r)
+		return SYNCD_FATAL;
+	out.rel = &r->rel;
+	if (ev->type == SYNCD_EV_RELATION)
+		return emit(emit_ctx, &out);
+	if (made) { /* a change before its relation: announce the shape */
+		syncd_event rel_ev = {.type = SYNCD_EV_RELATION,
+		                      .lsn = ev->lsn,
+		                      .stream = ev->stream,
+		                      .rel = &r->rel};
+		syncd_status st = emit(emit_ctx, &rel_ev);
+		if (st != SYNCD_OK)
+			return st;
+	}
+	n = ev->rel->ncolumns;
+	ld_scratch(s, n + 1);
+	switch (ev->type) {
+	case SYNCD_EV_INSERT:
+	case SYNCD_EV_UPDATE:
+		memcpy(s->newv, ev->new_values, n * sizeof *s->newv);
+		s->newv[n] = ld_false;
+		out.new_values = s->newv;
+		if (ev->old_values) {
+			memcpy(s->oldv, ev->old_values, n * sizeof *s->oldv);
+			s->oldv[n] = (syncd_value){SYNCD_VALUE_NULL, 0, NULL};
+			out.old_values = s->oldv;
+		}
+		break;
+	case SYNCD_EV_DELETE:
+		/* the key, every other column as the destination has it, and
+		 * the mark */
+		for (uint32_t i = 0; i < n; i++)
+			s->newv[i] =
+			    (ev->rel->columns[i].flags & SYNCD_COL_KEY)
+			        ? ev->old_values[i]
+			        : (syncd_value){SYNCD_VALUE_UNCHANGED, 0, NULL};
+		s->newv[n] = ld_true;
+		out.type = SYNCD_EV_UPDATE;
+		out.new_values = s->newv;
+		out.old_values = NULL;
+		out.old_is_key = false;
+		break;
+	default: return emit(emit_ctx, ev);
+	}
+	return emit(emit_ctx, &out);
+}
+
+static void ld_destroy(void *state);
+
+static syncd_status
+ld_create(syncd_instance *inst, const syncd_host *host, void **state)
+{
+	ld *s = calloc(1, sizeof *s);
+
+	if (!s)
+		return SYNCD_FATAL;
+	s->inst = inst;
+	s->host = host;
+	s->column = host->opt_string(inst, "column");
+	*state = s;
+	if (!s->column || !*s->column || strlen(s->column) > 63 ||
+	    strpbrk(s->column, "\"'")) {
+		host->set_error(inst, NULL,
+		                "column = %s: give a column name of at most 63 "
+		                "bytes, without quotes",
+		                s->column ? s->column : "");
+		return SYNCD_FATAL;
+	}
+	return SYNCD_OK;
+}
+
+static void
+ld_destroy(void *state)
+{
+	ld *s = state;
+
+	if (!s)
+		return;
+	while (s->rels) {
+		ld_rel *next = s->rels->next;
+		ld_rel_free(s->rels);
+		s->rels = next;
+	}
+	free(s->newv);
+	free(s->oldv);
+	free(s->trels);
+	free(s);
+}
+
+static const syncd_transform_ops ld_ops = {
+    .size = sizeof(syncd_transform_ops),
+    .create = ld_create,
+    .destroy = ld_destroy,
+    .apply = ld_apply,
+};
+
+SYNCD_PLUGIN(.kind = SYNCD_KIND_TRANSFORM, .name = "logical_delete",
+             .version = "1.0",
+             .description = "rows deleted at the source stay at the "
+                            "destination, marked deleted",
+             .options = ld_options, .ops.transform = &ld_ops);
