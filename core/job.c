@@ -95,6 +95,13 @@ const syncd_option job_sink_core_options[] = {
     {"sink.truncate.mode", SYNCD_OPT_ENUM, "apply",
      "apply: TRUNCATE the target in position; ignore: skip source TRUNCATEs", 0,
      0, 0, "apply|ignore", NULL},
+    {"logical.delete.enabled", SYNCD_OPT_BOOL, "false",
+     "the reference's spelling of [transform.logical_delete]: deleted rows "
+     "stay at the destination, marked deleted",
+     0, 0, 0, NULL, NULL},
+    {"logical.delete.column", SYNCD_OPT_STRING, "logical_is_deleted",
+     "the column that marks them (with logical.delete.enabled)", 0, 0, 0, NULL,
+     NULL},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
 
 static const syncd_option job_transform_core[] = {
@@ -145,6 +152,50 @@ job_valid_ident(const char *s, size_t max)
 		      (*s >= '0' && *s <= '9') || *s == '_'))
 			return false;
 	return n > 0 && n <= max;
+}
+
+/* [sink] logical.delete.enabled = true (the reference's keys) stands for a
+ * [transform.logical_delete] section after the others, with column =
+ * logical.delete.column. */
+static void
+job_logical_delete_keys(job *j, strbuf *errors)
+{
+	jf_section *sink = jobfile_section(j->file, "sink"), *t;
+	int line = 0, cline = 0;
+	const char *on =
+	    sink ? job_raw(sink, "logical.delete.enabled", &line) : NULL;
+	const char *column =
+	    sink ? job_raw(sink, "logical.delete.column", &cline) : NULL;
+	const char *err = NULL;
+	bool enabled = false;
+
+	if (!on || !*on)
+		return;
+	if (!parse_bool(on, &enabled, &err))
+		return; /* [sink]'s own validation says so */
+	if (!enabled)
+		return;
+	if (jobfile_section(j->file, "transform.logical_delete")) {
+		sb_printf(errors,
+		          "%s:%d: [sink] logical.delete.enabled = true and a "
+		          "[transform.logical_delete] section both configure "
+		          "logical deletion; keep one\n",
+		          j->file->path, line);
+		return;
+	}
+	j->file->sections =
+	    xrealloc(j->file->sections,
+	             (j->file->nsections + 1) * sizeof *j->file->sections);
+	t = &j->file->sections[j->file->nsections++];
+	t->name = xstrdup("transform.logical_delete");
+	t->line = line;
+	t->nkeys = column && *column ? 2 : 1;
+	t->keys = xcalloc(t->nkeys, sizeof *t->keys);
+	t->keys[0] =
+	    (jf_key){xstrdup("plugin"), xstrdup("logical_delete"), line};
+	if (t->nkeys == 2)
+		t->keys[1] =
+		    (jf_key){xstrdup("column"), xstrdup(column), cline};
 }
 
 /* Creates an instance of plugin `name` for section `section`, checking its
@@ -343,6 +394,7 @@ job_load(const char *path, strbuf *errors)
 		                 job_source_core, errors);
 	}
 
+	job_logical_delete_keys(j, errors);
 	/* [transform.*], in file order */
 	for (size_t i = 0; i < j->file->nsections; i++) {
 		const jf_section *s = &j->file->sections[i];

@@ -3,7 +3,9 @@
 # table creation adds the flag column (boolean, default false); a delete
 # keeps the row with every other column as it was (a TOASTed value too) and
 # marks it; a re-insert revives it with its new values; TRUNCATE marks
-# every row; a destination table without the column fails --check.
+# every row; a destination table without the column fails --check. The
+# upsert job names the transform, the copy job uses the reference's [sink]
+# logical.delete.enabled / logical.delete.column keys.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 pg_start src
@@ -29,9 +31,13 @@ write_mode = $mode
 conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=l_$mode
 target.schema = public
 batch.interval = 200ms
-[transform.soft]
-plugin = logical_delete
 INI
+	# upsert: the transform section; copy: the reference's [sink] keys
+	if [ $mode = upsert ]; then
+		printf '[transform.soft]\nplugin = logical_delete\n' >>"$W/$mode.ini"
+	else
+		sed -i 's/^batch.interval = 200ms$/&\nlogical.delete.enabled = true\nlogical.delete.column = logical_is_deleted/' "$W/$mode.ini"
+	fi
 	syncd_start "$W/$mode.log" "$W/$mode.ini"
 	it_assert_eq "boolean false" "$(DB=l_$mode psql_on dst -Atc "select data_type || ' ' || column_default from information_schema.columns where table_name = 't' and column_name = 'logical_is_deleted'")" "flag column created ($mode)"
 	DB=l_$mode psql_on src >/dev/null <<SQL
