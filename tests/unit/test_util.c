@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include "copytext.h"
 #include "tests.h"
 
 #include <stdlib.h>
@@ -125,6 +126,67 @@ START_TEST(redaction)
 }
 END_TEST
 
+/* COPY text rows: escapes, NULL, empty strings, errors, round trips */
+static void
+assert_row(const char *text, uint32_t n, const char *const *want)
+{
+	syncd_value v[8], w[8];
+	strbuf buf = {0}, buf2 = {0}, out = {0};
+	const char *err = NULL;
+	size_t used = copytext_parse_row(text, strlen(text), n, v, &buf, &err);
+
+	ck_assert_msg(used == strlen(text), "%s: %s", text, err ? err : "");
+	for (uint32_t i = 0; i < n; i++) {
+		if (!want[i])
+			ck_assert_int_eq(v[i].kind, SYNCD_VALUE_NULL);
+		else {
+			ck_assert_int_eq(v[i].kind, SYNCD_VALUE_TEXT);
+			ck_assert_uint_eq(v[i].len, strlen(want[i]));
+			ck_assert(memcmp(v[i].data, want[i], v[i].len) == 0);
+		}
+	}
+	/* written back, it reads the same */
+	copytext_write_row(&out, v, n);
+	ck_assert_uint_eq(
+	    copytext_parse_row(out.data, out.len, n, w, &buf2, &err), out.len);
+	for (uint32_t i = 0; i < n; i++) {
+		ck_assert_int_eq(w[i].kind, v[i].kind);
+		ck_assert_uint_eq(w[i].len, v[i].len);
+		ck_assert(w[i].len == 0 ||
+		          memcmp(w[i].data, v[i].data, w[i].len) == 0);
+	}
+	sb_free(&buf);
+	sb_free(&buf2);
+	sb_free(&out);
+}
+
+START_TEST(copy_text)
+{
+	syncd_value v[4];
+	strbuf buf = {0};
+	const char *err = NULL;
+
+	assert_row("1\ta\\tb\\\\c\\nd\n", 2,
+	           (const char *[]){"1", "a\tb\\c\nd"});
+	assert_row("\\N\t\t\\\\N\n", 3, (const char *[]){NULL, "", "\\N"});
+	assert_row("\\101\\x41\\q\\r\n", 1, (const char *[]){"AAq\r"});
+	assert_row("last\twithout newline", 2,
+	           (const char *[]){"last", "without newline"});
+	assert_row("\n", 1, (const char *[]){""});
+	/* errors: field counts, a dangling backslash */
+	ck_assert_uint_eq(copytext_parse_row("1\t2\n", 4, 3, v, &buf, &err), 0);
+	ck_assert_str_eq(err, "fewer fields than the table has columns");
+	ck_assert_uint_eq(copytext_parse_row("1\t2\t3\n", 6, 2, v, &buf, &err),
+	                  0);
+	ck_assert_str_eq(err, "more fields than the table has columns");
+	ck_assert_uint_eq(copytext_parse_row("a\\", 2, 1, v, &buf, &err), 0);
+	assert_row("\\Nx\n", 1, (const char *[]){"Nx"}); /* not alone: N */
+	/* two rows: the first one's length */
+	ck_assert_uint_eq(copytext_parse_row("1\n2\n", 4, 1, v, &buf, &err), 2);
+	sb_free(&buf);
+}
+END_TEST
+
 Suite *
 util_suite(void)
 {
@@ -136,6 +198,7 @@ util_suite(void)
 	tcase_add_test(tc, bools_and_ints);
 	tcase_add_test(tc, utf8);
 	tcase_add_test(tc, redaction);
+	tcase_add_test(tc, copy_text);
 	suite_add_tcase(s, tc);
 	return s;
 }
