@@ -23,6 +23,7 @@
  */
 #include "config.h"
 
+#include "copytext.h"
 #include "fullcopy.h"
 #include "log.h"
 #include "util.h"
@@ -42,8 +43,10 @@
 
 typedef struct fc_table {
 	const syncd_copy_table *src;
-	syncd_relation rel; /* routed: target names, folded columns */
-	char *name;         /* schema.table, for people */
+	syncd_relation rel;    /* routed: target names, folded columns */
+	syncd_relation shaped; /* with transforms: as they make it */
+	bool has_shaped;
+	char *name; /* schema.table, for people */
 	syncd_copy_how how;
 	bool *finished; /* per chunk: by an earlier, unfinished copy */
 	char earlier[SYNCD_COPY_STATE_MAX]; /* that copy's source_state */
@@ -70,6 +73,10 @@ typedef struct fullcopy {
 	pthread_mutex_t lock;
 	atomic_int running;
 	int64_t started_ms;
+	/* with transforms: rows are parsed, run through them (one thread at
+	 * a time) and written again */
+	bool transform;
+	pthread_mutex_t chain_lock;
 } fullcopy;
 
 typedef struct fc_worker {
@@ -81,6 +88,11 @@ typedef struct fc_worker {
 	fc_table *t;
 	uint64_t rows;
 	syncd_status sink_status; /* why copy_data failed */
+	/* with transforms: one row's values, its text, what goes out */
+	syncd_value *vals;
+	uint32_t nvals;
+	strbuf text, out;
+	uint64_t out_rows;
 } fc_worker;
 
 static const syncd_source_ops *
@@ -129,6 +141,69 @@ fc_count_rows(const char *data, size_t len)
 	return n;
 }
 
+/* The end of the transform chain: a copied row as the transforms made it,
+ * written for the sink in the shape the sink was told. */
+static syncd_status
+fc_encode(void *ctx, const syncd_event *ev)
+{
+	fc_worker *w = ctx;
+
+	if ((ev->type != SYNCD_EV_INSERT && ev->type != SYNCD_EV_UPDATE) ||
+	    !ev->rel || ev->rel->id != w->t->src->rel->id || !ev->new_values)
+		return SYNCD_OK;
+	if (ev->rel->ncolumns != w->t->rel.ncolumns) {
+		job_fail(
+		    w->fc->j,
+		    "full copy of %s: a transform changed the table's shape "
+		    "within the copy (%u columns, %u announced)",
+		    w->t->name, ev->rel->ncolumns, w->t->rel.ncolumns);
+		return SYNCD_FATAL;
+	}
+	copytext_write_row(&w->out, ev->new_values, ev->rel->ncolumns);
+	w->out_rows++;
+	return SYNCD_OK;
+}
+
+/* Each row of a piece through the transforms; w->out gets what comes out. */
+static syncd_status
+fc_transform(fc_worker *w, const char *data, size_t len)
+{
+	fullcopy *fc = w->fc;
+	const syncd_relation *rel = w->t->src->rel;
+	syncd_status st = SYNCD_OK;
+	size_t at = 0;
+
+	if (w->nvals < rel->ncolumns) {
+		w->vals = xrealloc(w->vals, rel->ncolumns * sizeof *w->vals);
+		w->nvals = rel->ncolumns;
+	}
+	w->out.len = 0;
+	w->out_rows = 0;
+	while (at < len && st == SYNCD_OK) {
+		const char *err = NULL;
+		size_t used =
+		    copytext_parse_row(data + at, len - at, rel->ncolumns,
+		                       w->vals, &w->text, &err);
+		syncd_event ev = {.type = SYNCD_EV_INSERT,
+		                  .stream = fc->stream,
+		                  .rel = rel,
+		                  .new_values = w->vals};
+		if (used == 0) {
+			job_fail(
+			    fc->j,
+			    "full copy of %s: the source sent a row that is "
+			    "not COPY text: %s",
+			    w->t->name, err);
+			return SYNCD_FATAL;
+		}
+		at += used;
+		pthread_mutex_lock(&fc->chain_lock);
+		st = job_transform(fc->j, &ev, fc_encode, w);
+		pthread_mutex_unlock(&fc->chain_lock);
+	}
+	return st;
+}
+
 /* Source -> sink, one piece at a time. */
 static syncd_status
 fc_forward(void *ctx, const char *data, size_t len)
@@ -141,6 +216,22 @@ fc_forward(void *ctx, const char *data, size_t len)
 	if (atomic_load(&fc->j->stopping) || atomic_load(&fc->j->failed)) {
 		w->sink_status = SYNCD_OK;
 		return SYNCD_FATAL;
+	}
+	if (fc->transform) {
+		st = fc_transform(w, data, len);
+		if (st != SYNCD_OK) {
+			w->sink_status = SYNCD_OK; /* the job failed already */
+			return SYNCD_FATAL;
+		}
+		st = fc_sink(fc)->copy_data(w->cs, w->out.data, w->out.len);
+		if (st != SYNCD_OK) {
+			w->sink_status = st;
+			return st;
+		}
+		w->rows += w->out_rows;
+		atomic_fetch_add(&w->t->rows, w->out_rows);
+		atomic_fetch_add(&w->t->bytes, w->out.len);
+		return SYNCD_OK;
 	}
 	st = fc_sink(fc)->copy_data(w->cs, data, len);
 	if (st != SYNCD_OK) {
@@ -290,6 +381,9 @@ out:
 	if (w->reader)
 		fc_src(fc)->copy_close(w->reader);
 	w->cs = w->reader = NULL;
+	free(w->vals);
+	sb_free(&w->text);
+	sb_free(&w->out);
 	host_error_clear();
 	atomic_fetch_sub(&fc->running, 1);
 	return NULL;
@@ -452,6 +546,62 @@ fc_summary(fullcopy *fc)
 	         rows, vol, secs, secs > 0 ? (double) rows / secs : 0.0);
 }
 
+/* ---- the shape transforms give a table ----------------------------------
+ */
+
+static char *
+fc_dup(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static syncd_status
+fc_capture(void *ctx, const syncd_event *ev)
+{
+	fc_table *t = ctx;
+	const syncd_relation *src = ev->rel;
+	syncd_column *cols;
+
+	if (ev->type != SYNCD_EV_RELATION || !src || t->has_shaped)
+		return SYNCD_OK;
+	cols = xcalloc(src->ncolumns + 1, sizeof *cols);
+	for (uint32_t i = 0; i < src->ncolumns; i++) {
+		cols[i] = src->columns[i];
+		cols[i].name = fc_dup(src->columns[i].name);
+		cols[i].type_name = fc_dup(src->columns[i].type_name);
+		cols[i].base_type_name = NULL;
+		cols[i].comment = NULL;
+		cols[i].default_value = NULL;
+	}
+	t->shaped = *src;
+	t->shaped.database = fc_dup(src->database);
+	t->shaped.schema = fc_dup(src->schema);
+	t->shaped.table = fc_dup(src->table);
+	t->shaped.target_schema = t->shaped.target_table = NULL;
+	t->shaped.comment = NULL;
+	t->shaped.nindexes = 0;
+	t->shaped.indexes = NULL;
+	t->shaped.columns = cols;
+	t->has_shaped = true;
+	return SYNCD_OK;
+}
+
+static void
+fc_shaped_free(fc_table *t)
+{
+	if (!t->has_shaped)
+		return;
+	for (uint32_t i = 0; i < t->shaped.ncolumns; i++) {
+		free((char *) t->shaped.columns[i].name);
+		free((char *) t->shaped.columns[i].type_name);
+	}
+	free((syncd_column *) t->shaped.columns);
+	free((char *) t->shaped.database);
+	free((char *) t->shaped.schema);
+	free((char *) t->shaped.table);
+	t->has_shaped = false;
+}
+
 static int
 fc_item_cmp(const void *a, const void *b)
 {
@@ -533,12 +683,31 @@ fullcopy_run(job *j, uint32_t stream, const char *snapshot, bool again,
 		return SYNCD_FATAL;
 	}
 	pthread_mutex_init(&fc.lock, NULL);
+	pthread_mutex_init(&fc.chain_lock, NULL);
+	fc.transform = j->ntransforms > 0;
 	fc.ntables = ntables;
 	fc.tables = xcalloc(ntables ? ntables : 1, sizeof *fc.tables);
 	for (size_t i = 0; i < ntables; i++) {
 		fc_table *t = &fc.tables[i];
 		t->src = &tables[i];
-		job_route(j, tables[i].rel, &t->rel);
+		if (fc.transform) {
+			/* the sink sees the table as the transforms make it */
+			syncd_event ev = {.type = SYNCD_EV_RELATION,
+			                  .stream = stream,
+			                  .rel = tables[i].rel};
+			if (job_transform(j, &ev, fc_capture, t) != SYNCD_OK ||
+			    !t->has_shaped) {
+				if (!atomic_load(&j->failed))
+					job_fail(j,
+					         "full copy: the transforms "
+					         "dropped table %s.%s",
+					         tables[i].rel->schema,
+					         tables[i].rel->table);
+				goto done; /* frees what is set so far */
+			}
+		}
+		job_route(j, t->has_shaped ? &t->shaped : tables[i].rel,
+		          &t->rel);
 		t->name = xasprintf("%s.%s", tables[i].rel->schema,
 		                    tables[i].rel->table);
 		t->finished = xcalloc(tables[i].nchunks ? tables[i].nchunks : 1,
@@ -632,6 +801,7 @@ fullcopy_run(job *j, uint32_t stream, const char *snapshot, bool again,
 done:
 	for (size_t i = 0; i < ntables; i++) {
 		job_route_free(&fc.tables[i].rel);
+		fc_shaped_free(&fc.tables[i]);
 		free(fc.tables[i].name);
 		free(fc.tables[i].finished);
 	}
@@ -639,5 +809,6 @@ done:
 	free(fc.items);
 	free(workers);
 	pthread_mutex_destroy(&fc.lock);
+	pthread_mutex_destroy(&fc.chain_lock);
 	return rc;
 }

@@ -474,8 +474,7 @@ job_load(const char *path, strbuf *errors)
 		}
 	}
 
-	/* the full phase needs a source and a sink that can copy tables;
-	 * transforms are not run on copied rows yet */
+	/* the full phase needs a source and a sink that can copy tables */
 	if (errors->len == before) {
 		const opt_value *m = optset_get(&j->job_opts, "mode");
 		const char *who;
@@ -491,14 +490,6 @@ job_load(const char *path, strbuf *errors)
 				          "incremental and copy the tables "
 				          "another way\n",
 				          path, where, m->text, who);
-			else if (j->ntransforms > 0)
-				sb_printf(
-				    errors,
-				    "%s%s: [job] mode = %s: transforms "
-				    "are not applied to the full copy in "
-				    "this version; set mode = incremental "
-				    "with transforms\n",
-				    path, where, m->text);
 		}
 	}
 	if (errors->len != before) {

@@ -69,3 +69,16 @@ sed -e 's/l_upsert/l_check/g' -e 's/ld_upsert/ld_check/' "$W/upsert.ini" >"$W/ch
 it_assert_eq 3 "$rc" "--check exit code"
 it_assert_contains "$W/check.log" "logical_is_deleted"
 it_pass "--check names the missing flag column"
+
+# full+incremental: the copied rows pass through the transform too
+psql_on src -c "create database l_full" >/dev/null
+psql_on dst -c "create database l_full" >/dev/null
+DB=l_full psql_on src -c "create table t (id int primary key, v text); insert into t select g, 'v' || g from generate_series(1, 1000) g" >/dev/null
+sed -e 's/l_upsert/l_full/g' -e 's/ld_upsert/ld_full/' -e 's/^mode = incremental/mode = full+incremental/' "$W/upsert.ini" >"$W/full.ini"
+syncd_start "$W/full.log" "$W/full.ini"
+DB=l_full psql_on src -c "delete from t where id <= 10" >/dev/null
+slot_wait src syncd_ld_full "$(DB=l_full psql_on src -Atc "select pg_current_wal_lsn()")"
+syncd_stop "$SYNCD_PID" "$W/full.log"
+it_assert_eq "990 10" "$(DB=l_full psql_on dst -Atc "select count(*) filter (where not logical_is_deleted) || ' ' || count(*) filter (where logical_is_deleted) from t")" "copied rows unmarked, then 10 deletes marked"
+it_assert_contains "$W/full.log" "copied public.t -> public.t: 1000 rows"
+it_pass "full+incremental with the transform: copied rows carry the flag"
