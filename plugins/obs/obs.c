@@ -154,6 +154,13 @@ static unsigned obs_seq;
 #define OBS_EMPTY_SHA256                                                       \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
+static syncd_status
+obs_oom(obs_arch *a)
+{
+	a->host->set_error(a->inst, NULL, "out of memory");
+	return SYNCD_FATAL;
+}
+
 /* ---- options ------------------------------------------------------------ */
 
 static char *
@@ -254,7 +261,7 @@ obs_endpoint(obs_arch *a)
 	else if (asprintf(&a->endpoint, "https://%s", ep) < 0)
 		a->endpoint = NULL;
 	if (!a->endpoint)
-		return SYNCD_FATAL;
+		return obs_oom(a);
 	n = strlen(a->endpoint);
 	while (n > 0 && a->endpoint[n - 1] == '/')
 		a->endpoint[--n] = '\0';
@@ -312,7 +319,7 @@ obs_endpoint(obs_arch *a)
 		p = NULL;
 	a->prefix = p;
 	if (!a->bucket || !a->base || !a->list_url || !a->prefix)
-		return SYNCD_FATAL;
+		return obs_oom(a);
 	{
 		const char *r = a->host->opt_string(a->inst, "region");
 		char *region = r && *r ? strdup(r) : obs_default_region(ep);
@@ -320,7 +327,7 @@ obs_endpoint(obs_arch *a)
 			a->sigv4 = NULL;
 		free(region);
 	}
-	return a->sigv4 ? SYNCD_OK : SYNCD_FATAL;
+	return a->sigv4 ? SYNCD_OK : obs_oom(a);
 }
 
 /* ---- credentials -------------------------------------------------------- */
@@ -417,7 +424,7 @@ obs_credentials(obs_arch *a)
 			a->cred_source = strdup(env[i][2]);
 			return a->key_id && a->secret && a->cred_source
 			           ? SYNCD_OK
-			           : SYNCD_FATAL;
+			           : obs_oom(a);
 		}
 		if (has_id != has_sk) {
 			a->host->set_error(a->inst, NULL,
@@ -431,7 +438,7 @@ obs_credentials(obs_arch *a)
 		if (asprintf(&a->cred_source, "[archiver] credentials_file %s",
 		             path) < 0) {
 			a->cred_source = NULL;
-			return SYNCD_FATAL;
+			return obs_oom(a);
 		}
 		return obs_key_file(a, path);
 	}
@@ -694,7 +701,7 @@ obs_upload(obs_arch *a, int w)
 	if (key)
 		ekey = obs_encode_key(key);
 	if (!ekey || asprintf(&url, "%s/%s", a->base, ekey) < 0) {
-		a->host->set_error(a->inst, NULL, "out of memory");
+		obs_oom(a);
 		goto done;
 	}
 	for (int attempt = 0;; attempt++) {
@@ -752,15 +759,19 @@ obs_flush_all(obs_arch *a)
 
 /* ---- operations --------------------------------------------------------- */
 
+static void obs_destroy(void *state);
+
+/* On failure everything is released here: the core calls destroy() only
+ * after a successful create(). */
 static syncd_status
 obs_create(syncd_instance *inst, const syncd_host *host, void **state)
 {
 	obs_arch *a = calloc(1, sizeof *a);
 	const char *ca;
 
+	*state = NULL;
 	if (!a)
 		return SYNCD_FATAL;
-	*state = a;
 	a->inst = inst;
 	a->host = host;
 	pthread_mutex_init(&a->lock, NULL);
@@ -769,28 +780,30 @@ obs_create(syncd_instance *inst, const syncd_host *host, void **state)
 	a->timeout_ms = host->opt_duration_ms(inst, "timeout");
 	a->retries = (int) host->opt_int(inst, "retries");
 	if (obs_endpoint(a) != SYNCD_OK || obs_credentials(a) != SYNCD_OK)
-		return SYNCD_FATAL;
+		goto fail;
 	ca = host->opt_string(inst, "ca_file");
 	if (ca && *ca) {
 		if (access(ca, R_OK) != 0) {
 			host->set_error(inst, NULL,
 			                "cannot read [archiver] ca_file %s: %s",
 			                ca, strerror(errno));
-			return SYNCD_FATAL;
+			goto fail;
 		}
 		a->ca_file = strdup(ca);
-		if (!a->ca_file)
-			return SYNCD_FATAL;
+		if (!a->ca_file) {
+			obs_oom(a);
+			goto fail;
+		}
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		host->set_error(inst, NULL, "could not initialise libcurl");
-		return SYNCD_FATAL;
+		goto fail;
 	}
 	a->curl_ready = true;
 	a->curl = curl_easy_init();
 	if (!a->curl) {
 		host->set_error(inst, NULL, "could not initialise libcurl");
-		return SYNCD_FATAL;
+		goto fail;
 	}
 	if (!a->verify && strncmp(a->endpoint, "https://", 8) == 0)
 		host->log(inst, SYNCD_LOG_WARNING,
@@ -809,7 +822,11 @@ obs_create(syncd_instance *inst, const syncd_host *host, void **state)
 	          "*.jsonl; credentials from %s",
 	          a->bucket, a->endpoint, a->prefix, host->job_name(inst),
 	          a->cred_source);
+	*state = a;
 	return SYNCD_OK;
+fail:
+	obs_destroy(a);
+	return SYNCD_FATAL;
 }
 
 static syncd_status
