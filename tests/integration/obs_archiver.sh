@@ -1,0 +1,304 @@
+#!/bin/bash
+# The obs archiver against a real S3-compatible server that checks AWS
+# Signature V4 signatures: s3rver (the @20minutes fork of s3rver, whose V4
+# check the original 3.x lacks) from npm, installed into a cache outside the
+# tree and run on loopback by this test, over http and over https with a
+# certificate of its own.
+#  - Dirty rows of a DWS sink (varchar(5), a CHECK the source lacks) go to
+#    the bucket as objects PREFIX/JOB/WORKER/TIME-SEQ.jsonl; the objects,
+#    listed and read back with curl's own SigV4, hold exactly the dirty rows.
+#  - A wrong secret fails the job (exit 1) naming SignatureDoesNotMatch,
+#    endpoint and bucket, with the refused row's LSN unconfirmed and the
+#    secret nowhere in the log; --check names InvalidAccessKeyId and
+#    NoSuchBucket; missing or world-readable credentials stop the start.
+#  - A stalled server is tried again, and the rows still arrive.
+#  - https: the certificate is checked by default; ca_file trusts it.
+. "$top_srcdir/tests/integration/lib.sh"
+W=$IT_WORK
+# loopback only, whatever the environment says about proxies
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
+	OBS_ACCESS_KEY_ID OBS_SECRET_ACCESS_KEY AWS_ACCESS_KEY_ID \
+	AWS_SECRET_ACCESS_KEY
+
+# ---- s3rver ---------------------------------------------------------------
+S3RVER_PKG=@20minutes/s3rver@4.0.4
+S3RVER_DIR=${SYNCD_TEST_CACHE:-${HOME:-/tmp}/.cache/syncd-test}/s3rver-4.0.4
+command -v node >/dev/null && command -v npm >/dev/null ||
+	it_fail "node and npm are needed to run s3rver (scripts/deps test installs them)"
+mkdir -p "$S3RVER_DIR"
+(
+	flock 9
+	[ -f "$S3RVER_DIR/node_modules/@20minutes/s3rver/lib/signature/v4.js" ] && exit 0
+	npm install --no-audit --no-fund --prefix "$S3RVER_DIR" "$S3RVER_PKG" \
+		>"$W/npm.log" 2>&1
+) 9>"$S3RVER_DIR.lock" ||
+	it_fail "could not install $S3RVER_PKG from npm into $S3RVER_DIR: $(tail -n 20 "$W/npm.log")"
+
+KEY_ID=SYNCDTESTKEY
+SECRET=syncd-test-secret-9f2c41
+WRONG=wrong-secret-77ab13
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 -keyout "$W/tls.key" \
+	-out "$W/tls.crt" >/dev/null 2>&1 || it_fail "openssl could not make a certificate"
+cat >"$W/s3rver.js" <<'JS'
+// s3rver on 127.0.0.1 (http and https, ports chosen by the kernel) with one
+// key pair; the default S3RVER key is revoked
+const [dir, data, keyId, secret, tlsKey, tlsCert] = process.argv.slice(2);
+const fs = require('fs');
+const S3rver = require(dir + '/node_modules/@20minutes/s3rver');
+const Account = require(dir + '/node_modules/@20minutes/s3rver/lib/models/account');
+Account.DUMMY_ACCOUNT.revokeAccessKey('S3RVER');
+Account.DUMMY_ACCOUNT.createKeyPair(keyId, secret);
+const common = { address: '127.0.0.1', port: 0, silent: false,
+	vhostBuckets: false, configureBuckets: [{ name: 'dirty', configs: [] }] };
+(async () => {
+	const plain = await new S3rver({ ...common, directory: data + '/http' }).run();
+	const tls = await new S3rver({ ...common, directory: data + '/https',
+		key: fs.readFileSync(tlsKey), cert: fs.readFileSync(tlsCert) }).run();
+	console.log('listening http ' + plain.port + ' https ' + tls.port);
+})().catch((e) => { console.error(e); process.exit(1); });
+JS
+node "$W/s3rver.js" "$S3RVER_DIR" "$W/s3" "$KEY_ID" "$SECRET" "$W/tls.key" \
+	"$W/tls.crt" >"$W/s3rver.log" 2>&1 &
+S3_PID=$!
+obs_cleanup() {
+	rc=$?
+	# a syncd still running after a failure would try its uploads for
+	# half a minute
+	[ -n "${SYNCD_PID:-}" ] && kill -KILL "$SYNCD_PID" 2>/dev/null || true
+	kill "$S3_PID" 2>/dev/null || true
+	wait "$S3_PID" 2>/dev/null || true
+	set +e
+	(exit $rc) # it_cleanup takes the exit status from $?
+	it_cleanup
+}
+trap obs_cleanup EXIT
+for _ in $(seq 1 100); do
+	grep -q '^listening' "$W/s3rver.log" && break
+	kill -0 "$S3_PID" 2>/dev/null || it_fail "s3rver did not start: $(cat "$W/s3rver.log")"
+	sleep 0.1
+done
+read -r _ _ HTTP_PORT _ HTTPS_PORT < <(grep '^listening' "$W/s3rver.log") ||
+	it_fail "s3rver did not start: $(cat "$W/s3rver.log")"
+it_log "s3rver on 127.0.0.1:$HTTP_PORT (http) and :$HTTPS_PORT (https)"
+
+# s3 GET PATH-AND-QUERY: a request signed by curl's own SigV4
+EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+s3() {
+	curl -sS --fail-with-body --aws-sigv4 aws:amz:us-east-1:s3 \
+		--user "$KEY_ID:$SECRET" -H "x-amz-content-sha256: $EMPTY_SHA" \
+		"http://127.0.0.1:$HTTP_PORT$1"
+}
+# the signature is checked: a wrong secret is refused by the server itself
+s3 "/dirty?max-keys=1" >/dev/null || it_fail "s3rver refuses the right key"
+curl -sS --aws-sigv4 aws:amz:us-east-1:s3 --user "$KEY_ID:$WRONG" \
+	-H "x-amz-content-sha256: $EMPTY_SHA" \
+	"http://127.0.0.1:$HTTP_PORT/dirty?max-keys=1" | grep -q SignatureDoesNotMatch ||
+	it_fail "s3rver does not check signatures"
+
+# ---- the job --------------------------------------------------------------
+pg_start src
+pg_start dst
+printf 'aws_access_key_id = %s\naws_secret_access_key = %s\n' "$KEY_ID" "$SECRET" >"$W/obs.key"
+chmod 600 "$W/obs.key"
+
+job() { # job NAME [ARCHIVER-KEYS...]
+	local jn=$1
+	shift
+	cat >"$W/$jn.ini" <<INI
+[job]
+name = $jn
+mode = incremental
+state_dir = $W/state
+[source]
+conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=$jn
+slot.flush.delay.time = 0
+status.interval = 200ms
+heartbeat.interval = 1s
+[sink]
+write_mode = upsert
+conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=$jn
+target.schema = public
+batch.interval = 300ms
+sink.keyby.mode = pk
+[dirty]
+enabled = true
+threshold = 10
+policy = archive
+archiver = obs
+[archiver]
+endpoint = http://127.0.0.1:$HTTP_PORT
+bucket = dirty
+INI
+	printf '%s\n' "$@" >>"$W/$jn.ini"
+	psql_on src -c "create database $jn" >/dev/null
+	psql_on dst -c "create database $jn" >/dev/null
+	DB=$jn psql_on src -c "create table t (id int primary key, v text, n int)" >/dev/null
+	DB=$jn psql_on dst -c "create table t (id int primary key, v varchar(5), n int check (n >= 0))" >/dev/null
+}
+lsn() { DB=$1 psql_on src -Atc "select pg_current_wal_lsn()"; }
+# objects PREFIX: the keys of the objects under PREFIX/ (ListObjectsV2), one
+# a line, in $W/keys
+objects() {
+	s3 "/dirty?list-type=2&prefix=$1%2F" >"$W/list.xml" || it_fail "list: $(cat "$W/list.xml")"
+	grep -o '<Key>[^<]*</Key>' "$W/list.xml" | sed 's/<[^>]*>//g' >"$W/keys" || true
+}
+# records: the records of the objects in $W/keys, in $W/records
+records() {
+	: >"$W/records"
+	while read -r key; do
+		s3 "/dirty/$key" >"$W/object" || it_fail "get $key: $(cat "$W/object")"
+		cat "$W/object" >>"$W/records"
+	done <"$W/keys"
+}
+no_secret() { # no_secret LOG
+	! grep -qF -e "$SECRET" -e "$WRONG" "$1" || it_fail "a secret is in $1"
+}
+
+job obs1 "credentials_file = $W/obs.key" "prefix = /tests/"
+# the pre-checks list the bucket with the key file's credentials
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" --check -c "$W/obs1.ini" >"$W/check1.log" 2>&1 ||
+	it_fail "--check failed: $(cat "$W/check1.log")"
+it_assert_contains "$W/check1.log" "bucket \"dirty\" at http://127.0.0.1:$HTTP_PORT answers"
+syncd_start "$W/obs1.log" "$W/obs1.ini"
+it_assert_contains "$W/obs1.log" "credentials from [archiver] credentials_file $W/obs.key"
+DB=obs1 psql_on src -c "insert into t select g, 'ok', g from generate_series(1, 20) g where g not in (5, 12)" >/dev/null
+slot_wait src syncd_obs1 "$(lsn obs1)"
+DB=obs1 psql_on src >/dev/null <<'SQL'
+begin;
+insert into t values (5, 'too long', 5), (12, 'ok', -1), (21, 'fine', 21),
+	(30, 'ünïcödé "q"', null);
+update t set v = 'way too long' where id = 3;
+update t set n = n + 100 where id = 4;
+commit;
+delete from t where id = 20;
+SQL
+slot_wait src syncd_obs1 "$(lsn obs1)"
+# durable before confirmed: the slot has confirmed the refused rows, so
+# they are in the bucket already
+objects tests
+records
+it_assert_eq 4 "$(wc -l <"$W/records")" "records in the bucket once their LSN is confirmed"
+DB=obs1 psql_on src -c "insert into t values (40, 'x', -40)" >/dev/null
+slot_wait src syncd_obs1 "$(lsn obs1)"
+syncd_stop "$SYNCD_PID" "$W/obs1.log"
+no_secret "$W/obs1.log"
+got=$(DB=obs1 psql_on dst -Atc "select string_agg(id || ':' || v || ':' || n, ',' order by id) from t where id in (3, 4, 5, 12, 20, 21, 30, 40)")
+it_assert_eq "3:ok:3,4:ok:104,21:fine:21" "$got" "rows applied around the dirty ones"
+
+# the objects: listed (ListObjectsV2) and read back
+objects tests
+[ -s "$W/keys" ] || it_fail "no objects in the bucket: $(cat "$W/list.xml")"
+[ "$(wc -l <"$W/keys")" -ge 2 ] || it_fail "two flushes, one object: $(cat "$W/keys")"
+grep -Evx 'tests/obs1/[01]/[0-9]{8}T[0-9]{6}Z-[0-9]+\.jsonl' "$W/keys" &&
+	it_fail "object keys not PREFIX/JOB/WORKER/TIME-SEQ.jsonl: $(cat "$W/keys")"
+: >"$W/obs1.dirty"
+while read -r key; do
+	s3 "/dirty/$key" >"$W/object" || it_fail "get $key: $(cat "$W/object")"
+	worker=$(echo "$key" | cut -d/ -f3)
+	jq -e --argjson w "$worker" 'select(.worker != $w or .job != "obs1")' "$W/object" >/dev/null &&
+		it_fail "$key holds records of another worker or job: $(cat "$W/object")"
+	cat "$W/object" >>"$W/obs1.dirty"
+done <"$W/keys"
+curl -sS -I --aws-sigv4 aws:amz:us-east-1:s3 --user "$KEY_ID:$SECRET" \
+	-H "x-amz-content-sha256: $EMPTY_SHA" \
+	"http://127.0.0.1:$HTTP_PORT/dirty/$(head -n 1 "$W/keys")" | grep -qi '^content-type: application/x-ndjson' ||
+	it_fail "objects are not application/x-ndjson"
+logged=$(grep -c "dirty row [0-9]* of worker" "$W/obs1.log")
+it_assert_eq "$logged" "$(wc -l <"$W/obs1.dirty")" "records in the bucket vs dirty rows logged"
+recs=$(jq -r '[.op, .key.id, .sqlstate, .database + "/" + .schema + "." + .table, .target_schema + "." + .target_table, .row.v, (.row.n // "NULL")] | map(tostring) | join("|")' "$W/obs1.dirty" | sort)
+it_assert_eq 'insert|12|23514|obs1/public.t|public.t|ok|-1
+insert|30|22001|obs1/public.t|public.t|ünïcödé "q"|NULL
+insert|40|23514|obs1/public.t|public.t|x|-40
+insert|5|22001|obs1/public.t|public.t|too long|5
+update|3|22001|obs1/public.t|public.t|way too long|3' "$recs" "dirty records in the bucket"
+jq -e 'select((.lsn | test("^[0-9A-F]+/[0-9A-F]+$") | not) or (.commit_time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[.][0-9]{6}Z$") | not) or (.message | length) == 0 or (.row | has("n") | not))' "$W/obs1.dirty" >/dev/null &&
+	it_fail "a record lacks lsn, commit_time, message or a NULL value: $(cat "$W/obs1.dirty")"
+it_pass "dirty rows stored as PREFIX/JOB/WORKER/TIME-SEQ.jsonl objects, read back equal to the rows refused"
+
+# ---- wrong and missing credentials ------------------------------------------
+job obs2
+OBS_ACCESS_KEY_ID=$KEY_ID OBS_SECRET_ACCESS_KEY=$WRONG syncd_start "$W/obs2.log" "$W/obs2.ini"
+DB=obs2 psql_on src -c "insert into t values (1, 'ok', 1)" -c "insert into t values (2, 'too long', 2)" >/dev/null
+bad=$(lsn obs2)
+for _ in $(seq 1 150); do kill -0 "$SYNCD_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$SYNCD_PID" 2>/dev/null && {
+	kill -KILL "$SYNCD_PID"
+	it_fail "syncd goes on with a wrong secret: $(tail -n 5 "$W/obs2.log")"
+}
+wait "$SYNCD_PID" && rc=0 || rc=$?
+it_assert_eq 1 "$rc" "exit code with a wrong secret"
+it_assert_contains "$W/obs2.log" "to bucket \"dirty\" at http://127.0.0.1:$HTTP_PORT: HTTP 403 SignatureDoesNotMatch"
+it_assert_contains "$W/obs2.log" "the environment (OBS_ACCESS_KEY_ID, OBS_SECRET_ACCESS_KEY)"
+no_secret "$W/obs2.log"
+it_assert_eq t "$(DB=obs2 psql_on src -Atc "select coalesce(confirmed_flush_lsn < '$bad', true) from pg_replication_slots where slot_name = 'syncd_obs2'")" "the refused row's LSN unconfirmed"
+
+# --check: an unknown key ID, a missing bucket
+rc=0
+AWS_ACCESS_KEY_ID=NOSUCHKEY AWS_SECRET_ACCESS_KEY=$WRONG "$SYNCD" --plugin-dir "$PLUGIN_DIR" \
+	--check -c "$W/obs2.ini" >"$W/check2.log" 2>&1 || rc=$?
+it_assert_eq 3 "$rc" "--check exit code with an unknown key ID"
+it_assert_contains "$W/check2.log" "bucket \"dirty\" at http://127.0.0.1:$HTTP_PORT: HTTP 403 InvalidAccessKeyId"
+no_secret "$W/check2.log"
+sed 's/^bucket = dirty$/bucket = nosuch/' "$W/obs2.ini" >"$W/nosuch.ini"
+rc=0
+OBS_ACCESS_KEY_ID=$KEY_ID OBS_SECRET_ACCESS_KEY=$SECRET "$SYNCD" --plugin-dir "$PLUGIN_DIR" \
+	--check -c "$W/nosuch.ini" >"$W/check3.log" 2>&1 || rc=$?
+it_assert_eq 3 "$rc" "--check exit code with a missing bucket"
+it_assert_contains "$W/check3.log" "HTTP 404 NoSuchBucket"
+it_assert_contains "$W/check3.log" "create the bucket, or fix [archiver] bucket"
+
+# no credentials, or a key file others can read: the job does not start
+rc=0
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/obs2.ini" >"$W/nocred.log" 2>&1 || rc=$?
+it_assert_eq 2 "$rc" "exit code without credentials"
+it_assert_contains "$W/nocred.log" "no credentials for bucket \"dirty\""
+chmod 644 "$W/obs.key"
+echo "credentials_file = $W/obs.key" >>"$W/obs2.ini"
+rc=0
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/obs2.ini" >"$W/open.log" 2>&1 || rc=$?
+it_assert_eq 2 "$rc" "exit code with a world-readable key file"
+it_assert_contains "$W/open.log" "is open to other users (mode 644); chmod 600 it"
+chmod 600 "$W/obs.key"
+no_secret "$W/nocred.log"
+no_secret "$W/open.log"
+it_pass "wrong or missing credentials: clear errors naming the S3 code, no secret logged, nothing confirmed"
+
+# ---- a stalled server: tried again, the rows arrive -------------------------
+job obs3 "credentials_file = $W/obs.key" "timeout = 2s" "retries = 5" "prefix = stall"
+syncd_start "$W/obs3.log" "$W/obs3.ini"
+kill -STOP "$S3_PID"
+DB=obs3 psql_on src -c "insert into t values (7, 'too long', 7)" >/dev/null
+for _ in $(seq 1 100); do grep -q "retry 1 of 5 in 1 s" "$W/obs3.log" && break; sleep 0.1; done
+kill -CONT "$S3_PID"
+it_assert_contains "$W/obs3.log" "retry 1 of 5 in 1 s"
+slot_wait src syncd_obs3 "$(lsn obs3)"
+syncd_stop "$SYNCD_PID" "$W/obs3.log"
+objects stall
+records
+it_assert_eq "7 22001" "$(jq -r '[.key.id, .sqlstate] | join(" ")' "$W/records")" "record uploaded after the retry"
+it_pass "a stalled endpoint is tried again with backoff and the record arrives"
+
+# ---- https: the certificate is checked by default ---------------------------
+https() { # https NAME [KEYS...]: obs2's job with the https endpoint
+	local n=$1
+	shift
+	sed "s|^endpoint = .*|endpoint = https://127.0.0.1:$HTTPS_PORT|" "$W/obs2.ini" |
+		grep -v '^credentials_file' >"$W/$n.ini"
+	printf '%s\n' "$@" >>"$W/$n.ini"
+}
+https tls1
+rc=0
+OBS_ACCESS_KEY_ID=$KEY_ID OBS_SECRET_ACCESS_KEY=$SECRET "$SYNCD" --plugin-dir "$PLUGIN_DIR" \
+	--check -c "$W/tls1.ini" >"$W/tls1.log" 2>&1 || rc=$?
+it_assert_eq 3 "$rc" "--check exit code with an unknown CA"
+it_assert_contains "$W/tls1.log" "set [archiver] ca_file to the CA that signed the endpoint's certificate"
+https tls2 "ca_file = $W/tls.crt"
+OBS_ACCESS_KEY_ID=$KEY_ID OBS_SECRET_ACCESS_KEY=$SECRET "$SYNCD" --plugin-dir "$PLUGIN_DIR" \
+	--check -c "$W/tls2.ini" >"$W/tls2.log" 2>&1 || it_fail "--check with ca_file: $(cat "$W/tls2.log")"
+it_assert_contains "$W/tls2.log" "bucket \"dirty\" at https://127.0.0.1:$HTTPS_PORT answers"
+https tls3 "tls.verify = false"
+OBS_ACCESS_KEY_ID=$KEY_ID OBS_SECRET_ACCESS_KEY=$SECRET "$SYNCD" --plugin-dir "$PLUGIN_DIR" \
+	--check -c "$W/tls3.ini" >"$W/tls3.log" 2>&1 || it_fail "--check with tls.verify = false: $(cat "$W/tls3.log")"
+it_assert_contains "$W/tls3.log" "tls.verify = false: the certificate of https://127.0.0.1:$HTTPS_PORT is not checked"
+it_pass "https: an unknown CA is refused by default, ca_file trusts it, tls.verify = false warns"
