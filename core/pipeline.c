@@ -677,6 +677,7 @@ worker_flush(worker *w, bool force)
 	int attempt = 0;
 	int64_t budget = optset_num(&p->j->job_opts, "reconnect.max_wait");
 	int64_t waited = 0;
+	long dirty_before;
 
 	for (uint32_t s = 0; s < SYNCD_MAX_STREAMS; s++)
 		if (w->pending[s] > w->recorded[s] ||
@@ -696,6 +697,9 @@ worker_flush(worker *w, bool force)
 	b.nchanges = w->nchanges;
 	b.bytes = w->bytes;
 
+	pthread_mutex_lock(&p->j->dirty_lock);
+	dirty_before = p->j->dirty_count[w->id];
+	pthread_mutex_unlock(&p->j->dirty_lock);
 	for (;;) {
 		/* a reopen that failed with RETRY left no worker to write
 		 * with: that counts as one more failed attempt */
@@ -750,6 +754,10 @@ worker_flush(worker *w, bool force)
 	}
 	/* dirty rows archived with this batch are durable before the batch's
 	 * progress is confirmed */
+	pthread_mutex_lock(&p->j->dirty_lock);
+	if (p->j->dirty_count[w->id] != dirty_before)
+		w->dirty_seen = true;
+	pthread_mutex_unlock(&p->j->dirty_lock);
 	if (w->dirty_seen && p->j->archiver &&
 	    p->j->archiver->plugin->ops.archiver.flush) {
 		syncd_instance *a = p->j->archiver;

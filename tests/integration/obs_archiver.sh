@@ -175,6 +175,11 @@ commit;
 delete from t where id = 20;
 SQL
 slot_wait src syncd_obs1 "$(lsn obs1)"
+# durable before confirmed: the slot has confirmed the refused rows, so
+# they are in the bucket already (syncd still runs)
+objects tests
+records
+it_assert_eq 4 "$(wc -l <"$W/records")" "records in the bucket once their LSN is confirmed"
 DB=obs1 psql_on src -c "insert into t values (40, 'x', -40)" >/dev/null
 slot_wait src syncd_obs1 "$(lsn obs1)"
 syncd_stop "$SYNCD_PID" "$W/obs1.log"
