@@ -144,6 +144,7 @@ main(void)
 	srunner_add_suite(sr, pipeline_suite());
 	srunner_add_suite(sr, proto_suite());
 	srunner_add_suite(sr, dws_suite());
+	srunner_add_suite(sr, udf_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -15,6 +15,7 @@ Suite *conformance_suite(void);
 Suite *pipeline_suite(void);
 Suite *proto_suite(void);
 Suite *dws_suite(void);
+Suite *udf_suite(void);
 
 /* A fresh directory under $TMPDIR for one test; removed by the caller with
  * test_rmdir(). */
