@@ -25,6 +25,11 @@
 
 #include "dws.h"
 
+/* The rows of one source table of the job in syncd_copy ($1..$4). */
+#define FULL_KEY                                                               \
+	"job = $1 AND stream = $2::integer AND source_schema = $3 AND "        \
+	"source_table = $4"
+
 typedef struct dws_full {
 	dws_worker *w;
 	char *table; /* "STATE"."syncd_copy" */
@@ -281,11 +286,11 @@ dws_full_resume(dws_full *c, const char *what, const char *const *params,
 	const char *p5[5] = {params[0], params[1], params[2], params[3],
 	                     snchunks};
 
-	dws_buf_printf(&sql,
-	               "SELECT chunk, chunk_name, source_state FROM %s WHERE "
-	               "job = $1 AND stream = $2::integer AND source_schema = "
-	               "$3 AND source_table = $4 ORDER BY chunk",
-	               c->table);
+	dws_buf_printf(
+	    &sql,
+	    "SELECT chunk, chunk_name, source_state FROM %s WHERE " FULL_KEY
+	    " ORDER BY chunk",
+	    c->table);
 	rc = dws_exec(w, what, sql.data, 4, params, &r);
 	for (int i = 0; rc == DWS_OK && i < PQntuples(r); i++) {
 		const char *name = PQgetvalue(r, i, 1);
@@ -304,9 +309,8 @@ dws_full_resume(dws_full *c, const char *what, const char *const *params,
 		snprintf(snchunks, sizeof snchunks, "%s", PQgetvalue(r, i, 0));
 		dws_buf_reset(&sql);
 		dws_buf_printf(&sql,
-		               "DELETE FROM %s WHERE job = $1 AND stream = "
-		               "$2::integer AND source_schema = $3 AND "
-		               "source_table = $4 AND chunk = $5::integer",
+		               "DELETE FROM %s WHERE " FULL_KEY
+		               " AND chunk = $5::integer",
 		               c->table);
 		rc = dws_exec(w, what, sql.data, 5, p5, NULL);
 	}
@@ -315,12 +319,10 @@ dws_full_resume(dws_full *c, const char *what, const char *const *params,
 	if (rc == DWS_OK) {
 		snprintf(snchunks, sizeof snchunks, "%u", t->nchunks);
 		dws_buf_reset(&sql);
-		dws_buf_printf(
-		    &sql,
-		    "UPDATE %s SET nchunks = $5::integer, updated_at "
-		    "= now() WHERE job = $1 AND stream = $2::integer "
-		    "AND source_schema = $3 AND source_table = $4",
-		    c->table);
+		dws_buf_printf(&sql,
+		               "UPDATE %s SET nchunks = $5::integer, "
+		               "updated_at = now() WHERE " FULL_KEY,
+		               c->table);
 		rc = dws_exec(w, what, sql.data, 5, p5, NULL);
 	}
 	dws_buf_free(&sql);
@@ -364,9 +366,7 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 	/* what an earlier run did */
 	dws_buf_printf(&sql,
 	               "SELECT how, nchunks, target_schema, target_table FROM "
-	               "%s WHERE job = $1 AND stream = $2::integer AND "
-	               "source_schema = $3 AND source_table = $4 AND chunk = "
-	               "-1",
+	               "%s WHERE " FULL_KEY " AND chunk = -1",
 	               c->table);
 	rc = dws_exec(w, what, sql.data, 4, params, &r);
 	if (rc != DWS_OK)
@@ -388,12 +388,10 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 	r = NULL;
 	if (was) {
 		dws_buf_reset(&sql);
-		dws_buf_printf(
-		    &sql,
-		    "SELECT count(*) FROM %s WHERE job = $1 AND "
-		    "stream = $2::integer AND source_schema = $3 AND "
-		    "source_table = $4 AND chunk >= 0",
-		    c->table);
+		dws_buf_printf(&sql,
+		               "SELECT count(*) FROM %s WHERE " FULL_KEY
+		               " AND chunk >= 0",
+		               c->table);
 		rc = dws_exec(w, what, sql.data, 4, params, &r);
 		if (rc != DWS_OK)
 			goto done;
@@ -465,10 +463,7 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 	if (rc != DWS_OK)
 		goto done;
 	dws_buf_reset(&sql);
-	dws_buf_printf(&sql,
-	               "DELETE FROM %s WHERE job = $1 AND stream = $2::integer "
-	               "AND source_schema = $3 AND source_table = $4",
-	               c->table);
+	dws_buf_printf(&sql, "DELETE FROM %s WHERE " FULL_KEY, c->table);
 	rc = dws_exec(w, what, sql.data, 4, params, NULL);
 	if (rc != DWS_OK)
 		goto done;
@@ -653,11 +648,9 @@ dws_full_record(dws_full *c, uint64_t rows)
 	if (asprintf(&what, "recording chunk %u of source table %s as copied",
 	             c->chunk, c->src) < 0)
 		abort();
-	dws_buf_printf(&sql,
-	               "DELETE FROM %s WHERE job = $1 AND stream = $2::integer "
-	               "AND source_schema = $3 AND source_table = $4 AND chunk "
-	               "= $5::integer",
-	               c->table);
+	dws_buf_printf(
+	    &sql, "DELETE FROM %s WHERE " FULL_KEY " AND chunk = $5::integer",
+	    c->table);
 	rc = dws_exec(w, what, sql.data, 5, params, NULL);
 	if (rc != DWS_OK)
 		goto done;
@@ -666,11 +659,9 @@ dws_full_record(dws_full *c, uint64_t rows)
 	    &sql,
 	    "INSERT INTO %s (job, stream, source_schema, source_table, chunk, "
 	    "nchunks, how, target_schema, target_table, rows, updated_at, "
-	    "chunk_name) "
-	    "SELECT job, stream, source_schema, source_table, $5::integer, "
-	    "nchunks, how, target_schema, target_table, $6::bigint, now(), "
-	    "$7 FROM %s WHERE job = $1 AND stream = $2::integer AND "
-	    "source_schema = $3 AND source_table = $4 AND chunk = -1",
+	    "chunk_name) SELECT job, stream, source_schema, source_table, "
+	    "$5::integer, nchunks, how, target_schema, target_table, "
+	    "$6::bigint, now(), $7 FROM %s WHERE " FULL_KEY " AND chunk = -1",
 	    c->table, c->table);
 	rc = dws_exec(w, what, sql.data, 7, params, &r);
 	if (rc != DWS_OK)
@@ -688,9 +679,7 @@ dws_full_record(dws_full *c, uint64_t rows)
 	dws_buf_reset(&sql);
 	dws_buf_printf(&sql,
 	               "UPDATE %s SET rows = rows + $5::bigint, updated_at = "
-	               "now() WHERE job = $1 AND stream = $2::integer AND "
-	               "source_schema = $3 AND source_table = $4 AND chunk = "
-	               "-1",
+	               "now() WHERE " FULL_KEY " AND chunk = -1",
 	               c->table);
 	params[4] = srows;
 	rc = dws_exec(w, what, sql.data, 5, params, NULL);
@@ -701,9 +690,7 @@ dws_full_record(dws_full *c, uint64_t rows)
 	dws_buf_reset(&sql);
 	dws_buf_printf(&sql,
 	               "SELECT sum(CASE WHEN chunk >= 0 THEN 1 ELSE 0 END) = "
-	               "max(nchunks) "
-	               "FROM %s WHERE job = $1 AND stream = $2::integer AND "
-	               "source_schema = $3 AND source_table = $4",
+	               "max(nchunks) FROM %s WHERE " FULL_KEY,
 	               c->table);
 	if (r)
 		PQclear(r);

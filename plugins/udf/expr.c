@@ -200,6 +200,15 @@ node(expr_kind kind, size_t pos, size_t nargs)
 	return e;
 }
 
+/* One level deeper; false (and the error) past EXPR_MAX_DEPTH. */
+static bool
+deeper(parser *p, size_t pos)
+{
+	if (++p->depth <= EXPR_MAX_DEPTH)
+		return true;
+	return fail(p, pos, "the expression nests too deeply");
+}
+
 static expr *parse_or(parser *p);
 
 static const struct {
@@ -284,10 +293,8 @@ parse_primary(parser *p)
 	size_t pos = p->pos;
 	expr *e;
 
-	if (++p->depth > EXPR_MAX_DEPTH) {
-		fail(p, pos, "the expression nests too deeply");
+	if (!deeper(p, pos))
 		return NULL;
-	}
 	switch (p->kind) {
 	case T_STRING:
 	case T_NUMBER:
@@ -408,10 +415,8 @@ parse_not(parser *p)
 
 	if (!is_word(p, "not"))
 		return parse_cmp(p);
-	if (++p->depth > EXPR_MAX_DEPTH) {
-		fail(p, pos, "the expression nests too deeply");
+	if (!deeper(p, pos))
 		return NULL;
-	}
 	e = node(EXPR_NOT, pos, 1);
 	if (!lex(p) || !(e->args[0] = parse_not(p))) {
 		expr_free(e);
@@ -450,10 +455,8 @@ parse_or(parser *p)
 {
 	expr *e;
 
-	if (++p->depth > EXPR_MAX_DEPTH) {
-		fail(p, p->pos, "the expression nests too deeply");
+	if (!deeper(p, p->pos))
 		return NULL;
-	}
 	e = parse_binary(p, "or", EXPR_OR, parse_and);
 	p->depth--;
 	return e;
