@@ -577,6 +577,7 @@ fc_capture(void *ctx, const syncd_event *ev)
 	t->shaped.database = fc_dup(src->database);
 	t->shaped.schema = fc_dup(src->schema);
 	t->shaped.table = fc_dup(src->table);
+	t->shaped.source_host = fc_dup(src->source_host);
 	t->shaped.target_schema = t->shaped.target_table = NULL;
 	t->shaped.comment = NULL;
 	t->shaped.nindexes = 0;
@@ -599,6 +600,7 @@ fc_shaped_free(fc_table *t)
 	free((char *) t->shaped.database);
 	free((char *) t->shaped.schema);
 	free((char *) t->shaped.table);
+	free((char *) t->shaped.source_host);
 	t->has_shaped = false;
 }
 

@@ -355,6 +355,27 @@ host_copy(syncd_instance *inst, uint32_t stream, const char *snapshot,
 	                    ntables);
 }
 
+static void
+host_target_of(syncd_instance *inst, const syncd_relation *rel, char **schema,
+               char **table)
+{
+	job_target(inst->job, rel, schema, table);
+}
+
+static size_t
+host_logical_tables(syncd_instance *inst)
+{
+	return inst->job->nltables;
+}
+
+static const char *
+host_logical_table(syncd_instance *inst, const char *database,
+                   const char *table)
+{
+	const logical_table *lt = job_logical_table(inst->job, database, table);
+	return lt ? lt->name : NULL;
+}
+
 static void *
 host_alloc(syncd_instance *inst, size_t size)
 {
@@ -397,4 +418,7 @@ const syncd_host job_host = {
     .free_mem = host_free_mem,
     .stored_lsn = host_stored_lsn,
     .copy = host_copy,
+    .target_of = host_target_of,
+    .logical_tables = host_logical_tables,
+    .logical_table = host_logical_table,
 };

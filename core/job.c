@@ -143,6 +143,121 @@ job_raw(const jf_section *sec, const char *key, int *line)
 	return NULL;
 }
 
+static bool job_valid_ident(const char *s, size_t max);
+
+/* One filter of a [logical_table.NAME] section, compiled. */
+static bool
+job_filter(const char *path, const jf_section *sec, const char *key,
+           const char **text, regex_t *re, strbuf *errors)
+{
+	int line = sec->line, rc;
+	char msg[256];
+
+	*text = job_raw(sec, key, &line);
+	if (!*text || !**text) {
+		sb_printf(errors,
+		          "%s:%d: [%s] %s is required: a POSIX extended "
+		          "regular expression, e.g. %s\n",
+		          path, line, sec->name, key,
+		          strcmp(key, "source_db_filter") == 0
+		              ? "^shop_[0-9]+$"
+		              : "^orders_[0-9]+$");
+		return false;
+	}
+	rc = regcomp(re, *text, REG_EXTENDED | REG_NOSUB);
+	if (rc != 0) {
+		regerror(rc, re, msg, sizeof msg);
+		regfree(re);
+		sb_printf(errors,
+		          "%s:%d: [%s] %s = %s is not a POSIX extended regular "
+		          "expression: %s\n",
+		          path, line, sec->name, key, *text, msg);
+		return false;
+	}
+	return true;
+}
+
+/* [logical_table.NAME] sections, in file order. */
+static void
+job_logical_tables(job *j, const char *path, strbuf *errors)
+{
+	int line;
+
+	for (size_t i = 0; i < j->file->nsections; i++) {
+		const jf_section *sec = &j->file->sections[i];
+		const char *name = sec->name + 14;
+		logical_table *lt;
+		bool db_ok, table_ok;
+
+		if (strncmp(sec->name, "logical_table.", 14) != 0)
+			continue;
+		if (!job_valid_ident(name, 63)) {
+			sb_printf(errors,
+			          "%s:%d: [%s]: a logical table's name (its "
+			          "target table) is 1 to 63 of A-Z, a-z, 0-9 "
+			          "and _\n",
+			          path, sec->line, sec->name);
+			continue;
+		}
+		for (size_t k = 0; k < sec->nkeys; k++)
+			if (strcmp(sec->keys[k].name, "source_db_filter") !=
+			        0 &&
+			    strcmp(sec->keys[k].name, "source_table_filter") !=
+			        0)
+				sb_printf(
+				    errors,
+				    "%s:%d: [%s] unknown key %s; the keys "
+				    "are source_db_filter and "
+				    "source_table_filter\n",
+				    path, sec->keys[k].line, sec->name,
+				    sec->keys[k].name);
+		j->ltables = xrealloc(j->ltables,
+		                      (j->nltables + 1) * sizeof *j->ltables);
+		lt = &j->ltables[j->nltables];
+		memset(lt, 0, sizeof *lt);
+		db_ok = job_filter(path, sec, "source_db_filter",
+		                   &lt->db_filter, &lt->db_re, errors);
+		table_ok = job_filter(path, sec, "source_table_filter",
+		                      &lt->table_filter, &lt->table_re, errors);
+		if (!db_ok || !table_ok) {
+			if (db_ok)
+				regfree(&lt->db_re);
+			if (table_ok)
+				regfree(&lt->table_re);
+			continue;
+		}
+		for (size_t k = 0; k < j->nltables; k++)
+			if (strcmp(j->ltables[k].name, name) == 0)
+				sb_printf(errors,
+				          "%s:%d: [%s] is given twice\n", path,
+				          sec->line, sec->name);
+		lt->name = xstrdup(name);
+		lt->line = sec->line;
+		j->nltables++;
+	}
+	if (j->nltables && j->sink &&
+	    job_raw(jobfile_section(j->file, "sink"), "target.table", &line))
+		sb_printf(errors,
+		          "%s:%d: [sink] target.table does not apply with "
+		          "[logical_table.*] sections: each logical table's "
+		          "name is its target table; remove target.table\n",
+		          path, line);
+}
+
+const logical_table *
+job_logical_table(const job *j, const char *database, const char *table)
+{
+	for (size_t i = 0; i < j->nltables; i++) {
+		const logical_table *lt = &j->ltables[i];
+		if (regexec(&lt->db_re, database ? database : "", 0, NULL, 0) !=
+		    0)
+			continue;
+		if (!table || regexec(&lt->table_re, table, 0, NULL, 0) == 0)
+			return lt;
+	}
+	return NULL;
+}
+
 static bool
 job_valid_ident(const char *s, size_t max)
 {
@@ -344,8 +459,9 @@ job_load(const char *path, strbuf *errors)
 				          path, s->line, s->name);
 			continue;
 		}
-		if (strcmp(s->name, "monitor") == 0 ||
-		    strncmp(s->name, "logical_table.", 14) == 0) {
+		if (strncmp(s->name, "logical_table.", 14) == 0)
+			continue; /* job_logical_tables() */
+		if (strcmp(s->name, "monitor") == 0) {
 			sb_printf(
 			    errors,
 			    "%s:%d: [%s] is not available in this version of "
@@ -356,7 +472,8 @@ job_load(const char *path, strbuf *errors)
 		sb_printf(
 		    errors,
 		    "%s:%d: unknown section [%s]; the sections are [job], "
-		    "[source], [sink], [transform.NAME], [dirty], [archiver]\n",
+		    "[source], [logical_table.NAME], [sink], [transform.NAME], "
+		    "[dirty], [archiver]\n",
 		    path, s->line, s->name);
 	}
 
@@ -440,10 +557,12 @@ job_load(const char *path, strbuf *errors)
 			j->sink =
 			    job_instance(j, "sink", name, line, SYNCD_KIND_SINK,
 			                 job_sink_core_options, errors);
-		if (j->sink) {
-			job_check_pattern(j, "target.schema", false, errors);
+	}
+	job_logical_tables(j, path, errors);
+	if (j->sink) {
+		job_check_pattern(j, "target.schema", false, errors);
+		if (!j->nltables)
 			job_check_pattern(j, "target.table", true, errors);
-		}
 	}
 
 	/* [archiver]: only when dirty rows are archived */
@@ -604,27 +723,36 @@ typedef struct job_preview_ctx {
 	job *j;
 	FILE *out;
 	size_t n;
+	strbuf *groups; /* per logical table: its source tables' lines */
+	size_t *counts;
 } job_preview_ctx;
 
 static syncd_status
 job_preview_one(void *arg, const syncd_relation *rel)
 {
 	job_preview_ctx *c = arg;
-	const optset *so = &c->j->sink->opts;
-	bool fold = !optset_num(so, "sink.field.name.case-sensitive");
-	char *ts =
-	    pipeline_target_name(optset_str(so, "target.schema"), rel, fold);
-	char *tt =
-	    pipeline_target_name(optset_str(so, "target.table"), rel, fold);
-	strbuf keys = {0};
+	char *ts, *tt;
+	strbuf keys = {0}, line = {0};
+	const logical_table *lt =
+	    c->j->nltables ? job_logical_table(c->j, rel->database, rel->table)
+	                   : NULL;
 
+	job_target(c->j, rel, &ts, &tt);
 	for (uint32_t i = 0; i < rel->ncolumns; i++)
 		if (rel->columns[i].flags & SYNCD_COL_KEY)
 			sb_printf(&keys, "%s%s", keys.len ? ", " : "",
 			          rel->columns[i].name);
-	fprintf(c->out, "%s.%s.%s -> %s.%s (%u columns, key: %s)\n",
-	        rel->database ? rel->database : "", rel->schema, rel->table, ts,
-	        tt, rel->ncolumns, keys.len ? keys.data : "none");
+	sb_printf(&line, "%s%s.%s.%s -> %s.%s (%u columns, key: %s)\n",
+	          lt ? "  " : "", rel->database ? rel->database : "",
+	          rel->schema, rel->table, ts, tt, rel->ncolumns,
+	          keys.len ? keys.data : "none");
+	if (lt) {
+		size_t g = (size_t) (lt - c->j->ltables);
+		sb_puts(&c->groups[g], line.data);
+		c->counts[g]++;
+	} else
+		fputs(line.data, c->out);
+	sb_free(&line);
 	sb_free(&keys);
 	free(ts);
 	free(tt);
@@ -635,8 +763,9 @@ job_preview_one(void *arg, const syncd_relation *rel)
 int
 job_preview(job *j, FILE *out)
 {
-	job_preview_ctx c = {j, out, 0};
+	job_preview_ctx c = {j, out, 0, NULL, NULL};
 	syncd_instance *src = j->source;
+	int rc = 0;
 
 	if (!src->plugin->ops.source.list_tables) {
 		log_error("%s cannot list its tables (its plugin has no "
@@ -644,23 +773,171 @@ job_preview(job *j, FILE *out)
 		          src->prefix);
 		return 1;
 	}
+	c.groups = xcalloc(j->nltables + 1, sizeof *c.groups);
+	c.counts = xcalloc(j->nltables + 1, sizeof *c.counts);
 	if (src->plugin->ops.source.list_tables(src->state, job_preview_one,
 	                                        &c) != SYNCD_OK) {
 		log_error("%s could not list its tables: %s", src->prefix,
 		          host_error(src));
-		return 1;
+		rc = 1;
 	}
-	fprintf(out, "%zu table(s)\n", c.n);
-	return 0;
+	for (size_t i = 0; rc == 0 && i < j->nltables; i++) {
+		const logical_table *lt = &j->ltables[i];
+		fprintf(out,
+		        "logical table %s (source_db_filter %s, "
+		        "source_table_filter %s): %zu source table(s)\n%s",
+		        lt->name, lt->db_filter, lt->table_filter, c.counts[i],
+		        c.groups[i].len ? c.groups[i].data
+		                        : "  no source table matches\n");
+	}
+	if (rc == 0)
+		fprintf(out, "%zu table(s)\n", c.n);
+	for (size_t i = 0; i < j->nltables; i++)
+		sb_free(&c.groups[i]);
+	free(c.groups);
+	free(c.counts);
+	return rc;
 }
 
 /* ---- target tables ahead of the stream -------------------------------- */
+
+/* The first source table of a logical table, which the others must match. */
+typedef struct job_shard {
+	char *label; /* database.schema.table */
+	uint32_t ncolumns;
+	char **names, **types;
+	uint32_t *flags;
+	size_t count;      /* source tables seen */
+	bool distinct_key; /* a transform added a key column */
+} job_shard;
 
 typedef struct job_prepare_ctx {
 	job *j;
 	syncd_prepare what;
 	size_t n, failed;
+	job_shard *shards;  /* per logical table */
+	job_shard *current; /* the shard group of the table in the chain */
+	const syncd_relation *src; /* ... and its source relation */
 } job_prepare_ctx;
+
+static char *
+job_shard_label(const syncd_relation *rel)
+{
+	return xasprintf("%s.%s.%s", rel->database ? rel->database : "",
+	                 rel->schema, rel->table);
+}
+
+static const char *
+job_type(const syncd_column *c)
+{
+	return c->type_name ? c->type_name : "?";
+}
+
+static uint32_t
+job_find_column(const syncd_relation *rel, const char *name)
+{
+	for (uint32_t i = 0; i < rel->ncolumns; i++)
+		if (strcmp(rel->columns[i].name, name) == 0)
+			return i;
+	return UINT32_MAX;
+}
+
+/* How rel differs from the first shard g, or NULL when it does not. */
+static char *
+job_shard_diff(const job_shard *g, const syncd_relation *rel)
+{
+	char *label = job_shard_label(rel), *out = NULL;
+
+	for (uint32_t i = 0; i < g->ncolumns && !out; i++) {
+		uint32_t k = job_find_column(rel, g->names[i]);
+		if (k == UINT32_MAX)
+			out = xasprintf("column %s (%s) of %s is missing in %s",
+			                g->names[i], g->types[i], g->label,
+			                label);
+		else if (strcmp(job_type(&rel->columns[k]), g->types[i]) != 0)
+			out = xasprintf("column %s is %s in %s but %s in %s",
+			                g->names[i], g->types[i], g->label,
+			                job_type(&rel->columns[k]), label);
+		else if ((rel->columns[k].flags & SYNCD_COL_KEY) !=
+		         (g->flags[i] & SYNCD_COL_KEY))
+			out = xasprintf(
+			    "column %s is %sin the primary key of %s "
+			    "but %sin that of %s",
+			    g->names[i],
+			    g->flags[i] & SYNCD_COL_KEY ? "" : "not ", g->label,
+			    rel->columns[k].flags & SYNCD_COL_KEY ? "" : "not ",
+			    label);
+	}
+	for (uint32_t k = 0; k < rel->ncolumns && !out; k++) {
+		bool known = false;
+		for (uint32_t i = 0; i < g->ncolumns && !known; i++)
+			known = strcmp(g->names[i], rel->columns[k].name) == 0;
+		if (!known)
+			out = xasprintf("column %s (%s) of %s is missing in %s",
+			                rel->columns[k].name,
+			                job_type(&rel->columns[k]), label,
+			                g->label);
+	}
+	free(label);
+	return out;
+}
+
+/* Records rel as a shard of its logical table; false (logged) when its
+ * columns differ from the first shard's. */
+static bool
+job_shard_add(job_prepare_ctx *c, const syncd_relation *rel)
+{
+	const logical_table *lt =
+	    job_logical_table(c->j, rel->database, rel->table);
+	job_shard *g;
+	char *diff;
+
+	c->current = NULL;
+	if (!lt)
+		return true;
+	g = &c->shards[lt - c->j->ltables];
+	c->current = g;
+	g->count++;
+	if (!g->label) {
+		g->label = job_shard_label(rel);
+		g->ncolumns = rel->ncolumns;
+		g->names = xcalloc(rel->ncolumns + 1, sizeof *g->names);
+		g->types = xcalloc(rel->ncolumns + 1, sizeof *g->types);
+		g->flags = xcalloc(rel->ncolumns + 1, sizeof *g->flags);
+		for (uint32_t i = 0; i < rel->ncolumns; i++) {
+			g->names[i] = xstrdup(rel->columns[i].name);
+			g->types[i] = xstrdup(job_type(&rel->columns[i]));
+			g->flags[i] = rel->columns[i].flags;
+		}
+		return true;
+	}
+	diff = job_shard_diff(g, rel);
+	if (!diff)
+		return true;
+	log_error("[logical_table.%s]: the shards' columns differ: %s; make "
+	          "them the same (ALTER TABLE), or narrow source_db_filter / "
+	          "source_table_filter",
+	          lt->name, diff);
+	free(diff);
+	return false;
+}
+
+static void
+job_shards_free(job *j, job_shard *shards)
+{
+	for (size_t i = 0; shards && i < j->nltables; i++) {
+		job_shard *g = &shards[i];
+		for (uint32_t k = 0; k < g->ncolumns; k++) {
+			free(g->names[k]);
+			free(g->types[k]);
+		}
+		free(g->names);
+		free(g->types);
+		free(g->flags);
+		free(g->label);
+	}
+	free(shards);
+}
 
 /* ---- the transform chain ------------------------------------------------
  */
@@ -705,6 +982,29 @@ job_transform(job *j, const syncd_event *ev, syncd_emit_fn final, void *ctx)
 }
 
 void
+job_target(job *j, const syncd_relation *rel, char **schema, char **table)
+{
+	const optset *so = &j->sink->opts;
+	bool fold = !optset_num(so, "sink.field.name.case-sensitive");
+	const logical_table *lt =
+	    j->nltables ? job_logical_table(j, rel->database, rel->table)
+	                : NULL;
+
+	*schema =
+	    pipeline_target_name(optset_str(so, "target.schema"), rel, fold);
+	if (!lt) {
+		*table = pipeline_target_name(optset_str(so, "target.table"),
+		                              rel, fold);
+		return;
+	}
+	/* the shard scenario: the logical table's name */
+	*table = xstrdup(lt->name);
+	for (char *p = *table; fold && *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char) (*p - 'A' + 'a');
+}
+
+void
 job_route(job *j, const syncd_relation *rel, syncd_relation *out)
 {
 	const optset *so = &j->sink->opts;
@@ -721,10 +1021,8 @@ job_route(job *j, const syncd_relation *rel, syncd_relation *out)
 					*p = (char) (*p - 'A' + 'a');
 	}
 	out->columns = cols;
-	out->target_schema =
-	    pipeline_target_name(optset_str(so, "target.schema"), rel, fold);
-	out->target_table =
-	    pipeline_target_name(optset_str(so, "target.table"), rel, fold);
+	job_target(j, rel, (char **) &out->target_schema,
+	           (char **) &out->target_table);
 }
 
 void
@@ -752,6 +1050,11 @@ job_prepare_routed(void *arg, const syncd_event *ev)
 
 	if (ev->type != SYNCD_EV_RELATION || !rel)
 		return SYNCD_OK;
+	/* a key column a transform added tells the shards' rows apart */
+	for (uint32_t i = 0; c->current && i < rel->ncolumns; i++)
+		if ((rel->columns[i].flags & SYNCD_COL_KEY) &&
+		    job_find_column(c->src, rel->columns[i].name) == UINT32_MAX)
+			c->current->distinct_key = true;
 	job_route(c->j, rel, &r);
 	st = sink->plugin->ops.sink.prepare_table(sink->state, &r, c->what);
 	c->n++;
@@ -775,13 +1078,18 @@ job_prepare_one(void *arg, const syncd_relation *rel)
 	job_prepare_ctx *c = arg;
 	syncd_event ev = {.type = SYNCD_EV_RELATION, .rel = rel};
 
+	if (c->j->nltables && !job_shard_add(c, rel)) {
+		c->failed++;
+		return c->what == SYNCD_PREPARE_CHECK ? SYNCD_OK : SYNCD_FATAL;
+	}
+	c->src = rel;
 	return job_transform(c->j, &ev, job_prepare_routed, c);
 }
 
 bool
 job_prepare_tables(job *j, syncd_prepare what, bool *supported)
 {
-	job_prepare_ctx c = {j, what, 0, 0};
+	job_prepare_ctx c = {.j = j, .what = what};
 	syncd_instance *src = j->source, *sink = j->sink;
 	syncd_status st;
 
@@ -789,8 +1097,29 @@ job_prepare_tables(job *j, syncd_prepare what, bool *supported)
 	             sink->plugin->ops.sink.prepare_table;
 	if (!*supported)
 		return true;
+	c.shards = xcalloc(j->nltables + 1, sizeof *c.shards);
 	st = src->plugin->ops.source.list_tables(src->state, job_prepare_one,
 	                                         &c);
+	for (size_t i = 0; i < j->nltables; i++) {
+		const job_shard *g = &c.shards[i];
+		if (g->count == 0 && st == SYNCD_OK)
+			log_warning("[logical_table.%s]: no source table "
+			            "matches (syncd --preview lists what the "
+			            "filters select)",
+			            j->ltables[i].name);
+		else if (what == SYNCD_PREPARE_CHECK && g->count > 1 &&
+		         !g->distinct_key)
+			log_warning(
+			    "[logical_table.%s]: %zu source tables go into "
+			    "one target with the key of %s: rows of different "
+			    "shards with the same key overwrite each other. "
+			    "Unless keys are unique across shards, add a "
+			    "[transform.NAME] with plugin = udf, field.origin "
+			    "= varchar(200) : concat(source.database, '.', "
+			    "source.table) and key = origin",
+			    j->ltables[i].name, g->count, g->label);
+	}
+	job_shards_free(j, c.shards);
 	if (st != SYNCD_OK && c.failed == 0) {
 		log_error("%s could not list its tables: %s", src->prefix,
 		          host_error(src));
@@ -1007,6 +1336,12 @@ job_free(job *j)
 	free(j->transforms);
 	job_instance_free(j->sink);
 	job_instance_free(j->archiver);
+	for (size_t i = 0; i < j->nltables; i++) {
+		free(j->ltables[i].name);
+		regfree(&j->ltables[i].db_re);
+		regfree(&j->ltables[i].table_re);
+	}
+	free(j->ltables);
 	optset_free(&j->job_opts);
 	optset_free(&j->dirty_opts);
 	jobfile_free(j->file);

@@ -11,6 +11,7 @@
 #define SYNCD_JOB_H
 
 #include <pthread.h>
+#include <regex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,8 +38,20 @@ struct syncd_instance {
 	char sqlstate[6];
 };
 
+/* [logical_table.NAME]: the tables of the source databases
+ * source_db_filter matches, whose names source_table_filter matches, go
+ * into one target table NAME (the database/table shard scenario). */
+typedef struct logical_table {
+	char *name;
+	const char *db_filter, *table_filter; /* as written */
+	regex_t db_re, table_re;
+	int line;
+} logical_table;
+
 struct job {
 	jobfile *file;
+	logical_table *ltables; /* in file order: the first match wins */
+	size_t nltables;
 	optset job_opts;   /* [job] */
 	optset dirty_opts; /* [dirty] */
 	syncd_instance *source;
@@ -87,6 +100,14 @@ bool job_prepare_tables(job *j, syncd_prepare what, bool *supported);
  * serialise calls (transforms are not reentrant). */
 syncd_status job_transform(job *j, const syncd_event *ev, syncd_emit_fn final,
                            void *ctx);
+/* The logical table database.table belongs to (NULL: none); with table
+ * NULL, the first whose source_db_filter matches database. */
+const logical_table *job_logical_table(const job *j, const char *database,
+                                       const char *table);
+/* Where the router sends rel: its target schema and table (malloc'd), from
+ * the [sink] target.* patterns, folded to lower case unless
+ * sink.field.name.case-sensitive. */
+void job_target(job *j, const syncd_relation *rel, char **schema, char **table);
 /* A source relation as the sink sees it: target names from target.schema /
  * target.table, column names folded when case-insensitive. Free with
  * job_route_free. */

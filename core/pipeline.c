@@ -24,6 +24,7 @@
 
 #include "pipeline.h"
 #include "checkpoint.h"
+#include "job.h"
 #include "log.h"
 #include "util.h"
 
@@ -122,7 +123,6 @@ struct pipeline {
 	int64_t max_rows, max_bytes, interval_ms;
 	size_t queue_max_bytes, queue_max_count;
 	bool keyby_pk, truncate_ignore, case_sensitive;
-	const char *schema_pattern, *table_pattern;
 
 	/* dispatch state, under emit_lock */
 	pthread_mutex_t emit_lock;
@@ -292,6 +292,8 @@ pipe_rel_intern(pipeline *p, const syncd_relation *src)
 	r->rel.schema = xstrdup(src->schema ? src->schema : "");
 	r->rel.table = xstrdup(src->table ? src->table : "");
 	r->rel.replica_identity = src->replica_identity;
+	r->rel.source_host =
+	    src->source_host ? xstrdup(src->source_host) : NULL;
 	r->rel.ncolumns = src->ncolumns;
 	for (uint32_t i = 0; i < src->ncolumns; i++) {
 		char *name =
@@ -310,10 +312,8 @@ pipe_rel_intern(pipeline *p, const syncd_relation *src)
 		cols[i].default_value = NULL;
 	}
 	r->rel.columns = cols;
-	r->rel.target_schema =
-	    pipeline_target_name(p->schema_pattern, &r->rel, fold);
-	r->rel.target_table =
-	    pipeline_target_name(p->table_pattern, &r->rel, fold);
+	job_target(p->j, &r->rel, (char **) &r->rel.target_schema,
+	           (char **) &r->rel.target_table);
 
 	/* replace the current version of this id */
 	for (pipe_rel **pp = b; *pp; pp = &(*pp)->next_bucket)
@@ -342,6 +342,7 @@ pipe_rel_free_all(pipeline *p)
 		free((char *) r->rel.database);
 		free((char *) r->rel.schema);
 		free((char *) r->rel.table);
+		free((char *) r->rel.source_host);
 		free((char *) r->rel.target_schema);
 		free((char *) r->rel.target_table);
 		free(r);
@@ -1240,8 +1241,6 @@ pipeline_new(job *j)
 	    strcmp(optset_str(so, "sink.truncate.mode"), "ignore") == 0;
 	p->case_sensitive =
 	    optset_num(so, "sink.field.name.case-sensitive") != 0;
-	p->schema_pattern = optset_str(so, "target.schema");
-	p->table_pattern = optset_str(so, "target.table");
 	/* Queues hold at most a quarter of the batch budget in all, so that
 	 * batches plus queues stay within about 2 x sink.buffer-flush.max-size
 	 * (DESIGN §6). */

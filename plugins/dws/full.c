@@ -10,7 +10,8 @@
  * the target held rows the job did not write, which are kept), together
  * with the chunk's row in syncd_copy, so that a restart knows exactly which
  * chunks are in. Rows are keyed by the source table, because several
- * source tables may one day go into one target.
+ * source tables (the shards of a logical table) may go into one target,
+ * which is then never emptied.
  *
  * A DIRECT chunk also goes through the staging table when a zone-aware
  * source value goes into a zone-less column: the staged value is converted
@@ -419,6 +420,41 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 		goto done;
 	}
 
+	if (was == 'd') {
+		const char *shared[6] = {s->job,
+		                         sstream,
+		                         rel->schema,
+		                         rel->table,
+		                         rel->target_schema,
+		                         rel->target_table};
+		/* A target shared with other source tables of the job
+		 * (shards of a logical table) is never emptied: their rows
+		 * are there too. A chunk's rows commit with its row in
+		 * syncd_copy, so with no chunk done there is nothing of this
+		 * table's in it; otherwise its rows are merged by key. */
+		dws_buf_reset(&sql);
+		dws_buf_printf(
+		    &sql,
+		    "SELECT count(*) FROM %s WHERE job = $1 AND "
+		    "chunk = -1 AND target_schema = $5 AND "
+		    "target_table = $6 AND NOT (stream = $2::integer "
+		    "AND source_schema = $3 AND source_table = $4)",
+		    c->table);
+		rc = dws_exec(w, what, sql.data, 6, shared, &r);
+		if (rc != DWS_OK)
+			goto done;
+		if (atol(PQgetvalue(r, 0, 0)) > 0) {
+			was = done > 0 ? 'm' : 0;
+			if (was)
+				LOG(s, SYNCD_LOG_INFO,
+				    "target table %s holds rows of other "
+				    "source tables of this job besides %s.%s: "
+				    "not emptied, the copy merges by key",
+				    t->label, rel->schema, rel->table);
+		}
+		PQclear(r);
+		r = NULL;
+	}
 	if (!was) {
 		/* never truncate a table the job did not fill */
 		dws_buf_reset(&sql);

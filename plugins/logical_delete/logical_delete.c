@@ -21,6 +21,8 @@
 
 #include <syncd/syncd.h>
 
+#include "../common/relcopy.h"
+
 static const syncd_option ld_options[] = {
     {.name = "column",
      .type = SYNCD_OPT_STRING,
@@ -28,14 +30,11 @@ static const syncd_option ld_options[] = {
      .help = "the boolean column that says a row was deleted at the source"},
     {.name = NULL}};
 
-/* The relation as this transform emits it: the source's columns (copied)
- * and the flag column last. */
+/* The relation as this transform emits it: the source's columns and the
+ * flag column last. */
 typedef struct ld_rel {
 	uint64_t id;
-	syncd_relation rel;
-	syncd_column *cols;
-	void **owned; /* what rel and cols point to */
-	size_t nowned;
+	relcopy *copy;
 	struct ld_rel *next;
 } ld_rel;
 
@@ -53,54 +52,20 @@ typedef struct ld {
 static const syncd_value ld_false = {SYNCD_VALUE_TEXT, 5, "false"};
 static const syncd_value ld_true = {SYNCD_VALUE_TEXT, 4, "true"};
 
-/* p, freed with r. */
-static void *
-ld_own(ld_rel *r, void *p)
-{
-	r->owned = realloc(r->owned, (r->nowned + 1) * sizeof *r->owned);
-	if (!p || !r->owned)
-		abort();
-	r->owned[r->nowned++] = p;
-	return p;
-}
-
-static const char *
-ld_keep(ld_rel *r, const char *s)
-{
-	return s ? ld_own(r, strdup(s)) : NULL;
-}
-
-static void
-ld_rel_free(ld_rel *r)
-{
-	for (size_t i = 0; i < r->nowned; i++)
-		free(r->owned[i]);
-	free(r->owned);
-	free(r->cols);
-	free(r);
-}
-
 /* The emitted shape of src (made, or made again when src changed). */
-static ld_rel *
+static const syncd_relation *
 ld_relation(ld *s, const syncd_relation *src, bool *made)
 {
-	ld_rel **pp, *r;
+	ld_rel *r;
+	relcopy *c;
 	uint32_t n = src->ncolumns;
 
 	*made = false;
-	for (pp = &s->rels; *pp; pp = &(*pp)->next)
-		if ((*pp)->id == src->id)
+	for (r = s->rels; r; r = r->next)
+		if (r->id == src->id)
 			break;
-	if (*pp && (*pp)->rel.ncolumns == n + 1) {
-		bool same = true;
-		for (uint32_t i = 0; i < n && same; i++)
-			same =
-			    strcmp((*pp)->cols[i].name, src->columns[i].name) ==
-			        0 &&
-			    (*pp)->cols[i].type_oid == src->columns[i].type_oid;
-		if (same)
-			return *pp;
-	}
+	if (r && relcopy_same(r->copy, src))
+		return &r->copy->rel;
 	for (uint32_t i = 0; i < n; i++)
 		if (strcmp(src->columns[i].name, s->column) == 0) {
 			s->host->set_error(
@@ -111,23 +76,8 @@ ld_relation(ld *s, const syncd_relation *src, bool *made)
 			    src->schema, src->table, s->column);
 			return NULL;
 		}
-	r = calloc(1, sizeof *r);
-	if (!r)
-		abort();
-	r->id = src->id;
-	r->cols = calloc(n + 1, sizeof *r->cols);
-	if (!r->cols)
-		abort();
-	for (uint32_t i = 0; i < n; i++) {
-		const syncd_column *c = &src->columns[i];
-		r->cols[i] = *c;
-		r->cols[i].name = ld_keep(r, c->name);
-		r->cols[i].type_name = ld_keep(r, c->type_name);
-		r->cols[i].base_type_name = ld_keep(r, c->base_type_name);
-		r->cols[i].comment = ld_keep(r, c->comment);
-		r->cols[i].default_value = ld_keep(r, c->default_value);
-	}
-	r->cols[n] =
+	c = relcopy_new(src, 1);
+	c->cols[n] =
 	    (syncd_column){.name = s->column,
 	                   .type_oid = 16, /* boolean */
 	                   .type_name = "boolean",
@@ -135,42 +85,18 @@ ld_relation(ld *s, const syncd_relation *src, bool *made)
 	                   .flags = SYNCD_COL_DELETED,
 	                   .comment = "deleted at the source (logical_delete)",
 	                   .default_value = "false"};
-	r->rel = *src;
-	r->rel.database = ld_keep(r, src->database);
-	r->rel.schema = ld_keep(r, src->schema);
-	r->rel.table = ld_keep(r, src->table);
-	r->rel.target_schema = ld_keep(r, src->target_schema);
-	r->rel.target_table = ld_keep(r, src->target_table);
-	r->rel.comment = ld_keep(r, src->comment);
-	r->rel.columns = r->cols;
-	r->rel.ncolumns = n + 1;
-	/* indexes refer to the source's columns by position: still right
-	 * with one column appended */
-	r->rel.nindexes = 0;
-	r->rel.indexes = NULL;
-	if (src->nindexes) {
-		syncd_index *ix = ld_own(r, calloc(src->nindexes, sizeof *ix));
-		for (uint32_t i = 0; i < src->nindexes; i++) {
-			uint32_t *cols =
-			    ld_own(r, calloc(src->indexes[i].ncolumns + 1,
-			                     sizeof *cols));
-			memcpy(cols, src->indexes[i].columns,
-			       src->indexes[i].ncolumns * sizeof *cols);
-			ix[i] = src->indexes[i];
-			ix[i].name = ld_keep(r, src->indexes[i].name);
-			ix[i].columns = cols;
-		}
-		r->rel.nindexes = src->nindexes;
-		r->rel.indexes = ix;
+	if (!r) {
+		r = calloc(1, sizeof *r);
+		if (!r)
+			abort();
+		r->id = src->id;
+		r->next = s->rels;
+		s->rels = r;
 	}
-	if (*pp) { /* replaced */
-		ld_rel *old = *pp;
-		r->next = old->next;
-		ld_rel_free(old);
-	}
-	*pp = r;
+	relcopy_free(r->copy);
+	r->copy = c;
 	*made = true;
-	return r;
+	return &c->rel;
 }
 
 static void
@@ -190,7 +116,7 @@ ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 {
 	ld *s = state;
 	syncd_event out = *ev;
-	ld_rel *r;
+	const syncd_relation *r;
 	bool made;
 	uint32_t n;
 
@@ -209,7 +135,7 @@ ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 			r = ld_relation(s, ev->rels[i], &made);
 			if (!r)
 				return SYNCD_FATAL;
-			s->trels[i] = &r->rel;
+			s->trels[i] = r;
 		}
 		out.rels = s->trels;
 		out.rel = ev->nrels ? s->trels[0] : NULL;
@@ -222,14 +148,14 @@ ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 	r = ld_relation(s, ev->rel, &made);
 	if (!r)
 		return SYNCD_FATAL;
-	out.rel = &r->rel;
+	out.rel = r;
 	if (ev->type == SYNCD_EV_RELATION)
 		return emit(emit_ctx, &out);
 	if (made) { /* a change before its relation: announce the shape */
 		syncd_event rel_ev = {.type = SYNCD_EV_RELATION,
 		                      .lsn = ev->lsn,
 		                      .stream = ev->stream,
-		                      .rel = &r->rel};
+		                      .rel = r};
 		syncd_status st = emit(emit_ctx, &rel_ev);
 		if (st != SYNCD_OK)
 			return st;
@@ -300,7 +226,8 @@ ld_destroy(void *state)
 		return;
 	while (s->rels) {
 		ld_rel *next = s->rels->next;
-		ld_rel_free(s->rels);
+		relcopy_free(s->rels->copy);
+		free(s->rels);
 		s->rels = next;
 	}
 	free(s->newv);

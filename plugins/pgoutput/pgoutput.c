@@ -140,6 +140,7 @@ typedef struct pgo_db {
 	pgo *src;
 	uint32_t stream;
 	char *dbname;
+	char *host; /* as connected (relations' source_host) */
 	char *slot;
 	PGconn *sql, *repl;
 	pthread_mutex_t lock; /* repl: the reader and the status thread */
@@ -186,7 +187,10 @@ struct pgo {
 	size_t npatterns;
 	const char **patterns;
 	size_t ndbs;
-	pgo_db *dbs;
+	pgo_db *dbs;     /* by stream; in the shard scenario streams may skip */
+	bool sharded;    /* [logical_table.*]: databases found on the server */
+	bool discovered; /* ... and found */
+	bool nothing;    /* ... and none matches (not worth retrying) */
 	atomic_bool abort; /* a database failed: the others stop too */
 	bool checking;     /* syncd --check: report, change nothing */
 	bool copy;         /* mode full or full+incremental */
@@ -269,6 +273,8 @@ pgo_connect(pgo_db *db, bool replication)
 		PQfinish(c);
 		return NULL;
 	}
+	if (!db->host && PQhost(c))
+		db->host = strdup(PQhost(c));
 	return c;
 }
 
@@ -330,10 +336,12 @@ pgo_free_tables(pgo_db *db)
 }
 
 static bool
-pgo_matches(pgo *s, const char *schema, const char *table)
+pgo_matches(pgo *s, const char *database, const char *schema, const char *table)
 {
 	char full[1024];
 
+	if (s->sharded)
+		return s->host->logical_table(s->inst, database, table) != NULL;
 	if (s->npatterns == 0)
 		return true;
 	snprintf(full, sizeof full, "%s.%s", schema, table);
@@ -475,12 +483,12 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		const char *why;
 		pgo_table *t;
 
-		if (!pgo_matches(s, schema, name))
+		if (!pgo_matches(s, db->dbname, schema, name))
 			continue;
 		if (!has_pk) {
 			/* without patterns, tables without a key are simply not
 			 * selected; named ones are an error */
-			if (s->npatterns == 0)
+			if (s->npatterns == 0 && !s->sharded)
 				continue;
 			s->host->log(
 			    s->inst, SYNCD_LOG_ERROR,
@@ -685,7 +693,7 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
  */
 
 static char *
-pgo_slot_name(pgo *s, const char *dbname)
+pgo_slot_name(pgo *s, uint32_t stream, const char *dbname)
 {
 	const char *job = s->host->job_name(s->inst);
 	char buf[256];
@@ -693,7 +701,9 @@ pgo_slot_name(pgo *s, const char *dbname)
 
 	if (s->custom_slot)
 		return strdup(s->custom_slot);
-	if (s->ndbs == 1)
+	if (s->sharded) /* the stream is the name: see pgo_discover */
+		snprintf(buf, sizeof buf, "syncd_%s_shard%u", job, stream);
+	else if (s->ndbs == 1)
 		snprintf(buf, sizeof buf, "syncd_%s", job);
 	else
 		snprintf(buf, sizeof buf, "syncd_%s_%s", job, dbname);
@@ -1015,6 +1025,7 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 	r->selected = t != NULL;
 	r->rel.id = ((uint64_t) db->stream << 32) | m->relid;
 	r->rel.database = db->dbname;
+	r->rel.source_host = db->host;
 	r->rel.schema = strdup(m->nspname);
 	r->rel.table = strdup(m->relname);
 	r->rel.replica_identity = m->replident;
@@ -1873,6 +1884,7 @@ pgo_table_relation(pgo_db *db, const pgo_table *t)
 	}
 	*rel = (syncd_relation){.id = ((uint64_t) db->stream << 32) | t->oid,
 	                        .database = db->dbname,
+	                        .source_host = db->host,
 	                        .schema = t->schema,
 	                        .table = t->name,
 	                        .ncolumns = (uint32_t) t->ncols,
@@ -2081,13 +2093,16 @@ pgo_copy_open(void *state, uint32_t stream, const char *snapshot, void **reader)
 	syncd_status st;
 
 	*reader = NULL;
-	if (stream >= s->ndbs) {
+	r = calloc(1, sizeof *r);
+	r->s = s;
+	for (size_t i = 0; i < s->ndbs; i++)
+		if (s->dbs[i].stream == stream)
+			r->db = &s->dbs[i];
+	if (!r->db) {
+		free(r);
 		s->host->set_error(s->inst, NULL, "no stream %u", stream);
 		return SYNCD_FATAL;
 	}
-	r = calloc(1, sizeof *r);
-	r->s = s;
-	r->db = &s->dbs[stream];
 	vals[0] = s->conninfo ? s->conninfo : "";
 	vals[1] = r->db->dbname;
 	vals[2] = "syncd";
@@ -2318,6 +2333,221 @@ pgo_copy_read(void *reader, const syncd_copy_table *t, uint32_t chunk,
 	return out != SYNCD_OK ? out : st;
 }
 
+/* The conninfo's dbname, else libpq's default (the user). */
+static char *
+pgo_default_dbname(const pgo *s)
+{
+	PQconninfoOption *o =
+	    PQconninfoParse(s->conninfo ? s->conninfo : "", NULL);
+	const char *dbn = NULL, *user = NULL;
+	char *out;
+
+	for (PQconninfoOption *p = o; p && p->keyword; p++) {
+		if (strcmp(p->keyword, "dbname") == 0 && p->val && *p->val)
+			dbn = p->val;
+		if (strcmp(p->keyword, "user") == 0 && p->val && *p->val)
+			user = p->val;
+	}
+	if (!dbn)
+		dbn = getenv("PGDATABASE");
+	if (!dbn)
+		dbn = user ? user : getenv("PGUSER");
+	if (!dbn)
+		dbn = getenv("USER");
+	out = strdup(dbn ? dbn : "postgres");
+	PQconninfoFree(o);
+	return out;
+}
+
+static void
+pgo_db_init(pgo *s, pgo_db *db, uint32_t stream, char *dbname)
+{
+	db->src = s;
+	db->stream = stream;
+	pthread_mutex_init(&db->lock, NULL);
+	db->dbname = dbname;
+	db->slot = pgo_slot_name(s, stream, dbname);
+}
+
+/* The part of this job's slot names before the stream number in the shard
+ * scenario: "syncd_JOB_shard", as pgo_slot_name() spells it (at most 62
+ * bytes with the number: never shortened). */
+static char *
+pgo_slot_prefix(pgo *s)
+{
+	char *p = pgo_slot_name(s, 0, "");
+
+	p[strlen(p) - 1] = '\0';
+	return p;
+}
+
+typedef struct pgo_found {
+	char *dbname;
+	long stream; /* -1: none yet */
+} pgo_found;
+
+static int
+pgo_found_cmp(const void *a, const void *b)
+{
+	const pgo_found *x = a, *y = b;
+	return (x->stream > y->stream) - (x->stream < y->stream);
+}
+
+/*
+ * The shard scenario: the databases some source_db_filter matches, each
+ * with its stream. A stream number must stay with its database across
+ * restarts (the destination keeps progress per stream), and databases come
+ * and go; so the number is part of the slot's name, read back from the
+ * job's existing slots, and a new database takes the lowest free number.
+ */
+static bool
+pgo_discover(pgo *s)
+{
+	const char *keys[] = {"dbname", "dbname", "fallback_application_name",
+	                      NULL};
+	const char *vals[] = {s->conninfo ? s->conninfo : "", NULL, "syncd",
+	                      NULL};
+	PQconninfoOption *o;
+	PGconn *c;
+	PGresult *res = NULL;
+	pgo_found *found = NULL;
+	size_t nfound = 0;
+	char *prefix = NULL;
+	bool used[PGO_MAX_DBS] = {false}, ok = false;
+	pgo_sb all = {0};
+
+	if (!s->sharded || s->discovered)
+		return true;
+	/* the conninfo's database, or postgres, to list the others */
+	o = PQconninfoParse(vals[0], NULL);
+	vals[1] = "postgres";
+	for (PQconninfoOption *p = o; p && p->keyword; p++)
+		if (strcmp(p->keyword, "dbname") == 0 && p->val && *p->val)
+			vals[1] = NULL;
+	if (!vals[1]) {
+		keys[1] = "fallback_application_name";
+		vals[1] = "syncd";
+		keys[2] = NULL;
+		vals[2] = NULL;
+	}
+	c = PQconnectdbParams(keys, vals, 1);
+	PQconninfoFree(o);
+	if (PQstatus(c) != CONNECTION_OK) {
+		s->host->set_error(
+		    s->inst, "08001",
+		    "could not connect to the source to list its "
+		    "databases: %s",
+		    PQerrorMessage(c));
+		goto done;
+	}
+	res = PQexec(c, "SELECT datname FROM pg_database WHERE datallowconn "
+	                "AND NOT datistemplate ORDER BY datname");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		s->host->set_error(s->inst, pgo_sqlstate(res),
+		                   "listing the source's databases: %s",
+		                   PQerrorMessage(c));
+		goto done;
+	}
+	found = calloc((size_t) PQntuples(res) + 1, sizeof *found);
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *name = PQgetvalue(res, i, 0);
+		pgo_sb_printf(&all, "%s%s", all.len ? ", " : "", name);
+		if (!s->host->logical_table(s->inst, name, NULL))
+			continue;
+		found[nfound].dbname = strdup(name);
+		found[nfound++].stream = -1;
+	}
+	PQclear(res);
+	if (nfound == 0) {
+		s->host->set_error(s->inst, NULL,
+		                   "no database on the source matches the "
+		                   "source_db_filter of any [logical_table.*] "
+		                   "section (databases: %s)",
+		                   all.len ? all.data : "none");
+		s->nothing = true;
+		res = NULL;
+		goto done;
+	}
+	if (nfound > PGO_MAX_DBS) {
+		s->host->set_error(s->inst, NULL,
+		                   "%zu databases match the source_db_filter "
+		                   "of the [logical_table.*] sections; at most "
+		                   "%d (one slot each)",
+		                   nfound, PGO_MAX_DBS);
+		s->nothing = true;
+		res = NULL;
+		goto done;
+	}
+	/* the streams of the job's existing slots */
+	prefix = pgo_slot_prefix(s);
+	{
+		const char *p[1] = {prefix};
+		res = PQexecParams(c,
+		                   "SELECT slot_name, database FROM "
+		                   "pg_replication_slots WHERE "
+		                   "starts_with(slot_name::text, $1)",
+		                   1, NULL, p, NULL, NULL, 0);
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		s->host->set_error(s->inst, pgo_sqlstate(res),
+		                   "listing replication slots: %s",
+		                   PQerrorMessage(c));
+		goto done;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *slot = PQgetvalue(res, i, 0) + strlen(prefix);
+		const char *dbname = PQgetvalue(res, i, 1);
+		char *end;
+		long n = strtol(slot, &end, 10);
+		bool matched = false;
+
+		if (end == slot || *end || n < 0 || n >= PGO_MAX_DBS)
+			continue;
+		for (size_t k = 0; k < nfound; k++)
+			if (strcmp(found[k].dbname, dbname) == 0 &&
+			    found[k].stream < 0 && !used[n]) {
+				found[k].stream = n;
+				used[n] = matched = true;
+			}
+		if (!matched)
+			s->host->log(
+			    s->inst, SYNCD_LOG_WARNING,
+			    "replication slot %s of this job is in "
+			    "database \"%s\", which no source_db_filter "
+			    "matches now: it keeps WAL on the source; "
+			    "drop it (SELECT pg_drop_replication_slot("
+			    "'%s')) if the database is gone for good",
+			    PQgetvalue(res, i, 0), dbname,
+			    PQgetvalue(res, i, 0));
+	}
+	for (size_t k = 0; k < nfound; k++)
+		if (found[k].stream < 0)
+			for (long n = 0; n < PGO_MAX_DBS; n++)
+				if (!used[n]) {
+					found[k].stream = n;
+					used[n] = true;
+					break;
+				}
+	qsort(found, nfound, sizeof *found, pgo_found_cmp);
+	s->dbs = calloc(nfound, sizeof *s->dbs);
+	for (size_t k = 0; k < nfound; k++) {
+		pgo_db_init(s, &s->dbs[k], (uint32_t) found[k].stream,
+		            found[k].dbname);
+		found[k].dbname = NULL;
+	}
+	s->ndbs = nfound;
+	s->discovered = ok = true;
+done:
+	PQclear(res);
+	PQfinish(c);
+	for (size_t k = 0; k < nfound; k++)
+		free(found[k].dbname);
+	free(found);
+	free(prefix);
+	free(all.data);
+	return ok;
+}
+
 /* ---- plugin operations
  * ---------------------------------------------------------------- */
 
@@ -2381,40 +2611,29 @@ pgo_create(syncd_instance *inst, const syncd_host *host, void **state)
 		    ndb);
 		return SYNCD_FATAL;
 	}
+	if (host->logical_tables(inst) > 0) {
+		/* the databases are found on the server (pgo_discover) */
+		s->sharded = true;
+		if (ndb || s->npatterns || s->custom_slot) {
+			host->set_error(
+			    inst, NULL,
+			    "with [logical_table.*] sections the databases and "
+			    "tables come from their source_db_filter and "
+			    "source_table_filter: remove %s from [source]",
+			    ndb            ? "databases"
+			    : s->npatterns ? "tables"
+			                   : "custom.slot.name");
+			return SYNCD_FATAL;
+		}
+		return SYNCD_OK;
+	}
 	s->ndbs = ndb ? ndb : 1;
 	s->dbs = calloc(s->ndbs, sizeof *s->dbs);
 	for (size_t i = 0; i < s->ndbs; i++) {
-		pgo_db *db = &s->dbs[i];
-		db->src = s;
-		db->stream = (uint32_t) i;
-		pthread_mutex_init(&db->lock, NULL);
-		if (ndb)
-			db->dbname =
-			    strdup(host->opt_list_item(inst, "databases", i));
-		else {
-			/* the conninfo's dbname, else libpq's default (the
-			 * user) */
-			PQconninfoOption *o = PQconninfoParse(
-			    s->conninfo ? s->conninfo : "", NULL);
-			const char *dbn = NULL, *user = NULL;
-			for (PQconninfoOption *p = o; p && p->keyword; p++) {
-				if (strcmp(p->keyword, "dbname") == 0 &&
-				    p->val && *p->val)
-					dbn = p->val;
-				if (strcmp(p->keyword, "user") == 0 && p->val &&
-				    *p->val)
-					user = p->val;
-			}
-			if (!dbn)
-				dbn = getenv("PGDATABASE");
-			if (!dbn)
-				dbn = user ? user : getenv("PGUSER");
-			if (!dbn)
-				dbn = getenv("USER");
-			db->dbname = strdup(dbn ? dbn : "postgres");
-			PQconninfoFree(o);
-		}
-		db->slot = pgo_slot_name(s, db->dbname);
+		char *dbname =
+		    ndb ? strdup(host->opt_list_item(inst, "databases", i))
+		        : pgo_default_dbname(s);
+		pgo_db_init(s, &s->dbs[i], (uint32_t) i, dbname);
 	}
 	return SYNCD_OK;
 }
@@ -2439,6 +2658,7 @@ pgo_destroy(void *state)
 		pgo_decoder_free(&db->replay);
 		free(db->samples);
 		free(db->dbname);
+		free(db->host);
 		free(db->slot);
 		free(db->snapshot);
 		pthread_mutex_destroy(&db->lock);
@@ -2471,6 +2691,8 @@ pgo_check(void *state)
 	bool problems = false;
 
 	s->checking = true;
+	if (!pgo_discover(s))
+		return SYNCD_FATAL;
 	for (size_t i = 0; i < s->ndbs; i++) {
 		pgo_db *db = &s->dbs[i];
 		uint64_t confirmed;
@@ -2494,6 +2716,9 @@ pgo_run(void *state)
 	bool problems = false, ok = true;
 	bool invalid = false; /* a pre-check failed: restarting cannot help */
 	char err[512];
+
+	if (!pgo_discover(s))
+		return s->nothing ? SYNCD_INVALID : SYNCD_FATAL;
 
 	for (size_t i = 0; i < s->ndbs && ok; i++) {
 		pgo_db *db = &s->dbs[i];
@@ -2672,6 +2897,8 @@ pgo_list_tables(void *state,
 	pgo *s = state;
 	syncd_status st = SYNCD_OK;
 
+	if (!pgo_discover(s))
+		return SYNCD_FATAL;
 	for (size_t i = 0; i < s->ndbs && st == SYNCD_OK; i++) {
 		pgo_db *db = &s->dbs[i];
 		bool problems = false;
@@ -2688,6 +2915,7 @@ pgo_list_tables(void *state,
 			syncd_relation rel = {
 			    .id = ((uint64_t) db->stream << 32) | t->oid,
 			    .database = db->dbname,
+			    .source_host = db->host,
 			    .schema = t->schema,
 			    .table = t->name,
 			    .ncolumns = (uint32_t) t->ncols,

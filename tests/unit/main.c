@@ -144,7 +144,9 @@ main(void)
 	srunner_add_suite(sr, pipeline_suite());
 	srunner_add_suite(sr, proto_suite());
 	srunner_add_suite(sr, dws_suite());
+#ifdef SYNCD_TEST_UDF
 	srunner_add_suite(sr, udf_suite());
+#endif
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

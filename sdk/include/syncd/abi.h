@@ -25,7 +25,9 @@
  *                    sink copy_open/close/table/begin/data/end;
  *                    status SYNCD_INVALID;
  *                    column default_value, SYNCD_COL_DELETED and
- *                    SYNCD_TRUNCATE_MARK (logical delete).
+ *                    SYNCD_TRUNCATE_MARK (logical delete);
+ *                    host->target_of and relation source_host (udf);
+ *                    host->logical_tables/logical_table (sharding).
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H

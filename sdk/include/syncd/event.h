@@ -103,6 +103,10 @@ typedef struct syncd_relation {
 	const char *comment;
 	uint32_t nindexes;
 	const syncd_index *indexes;
+	/* The source server the table lives on, as the source reached it (a
+	 * host name, an address, or a socket directory), or NULL: the udf
+	 * transform's source.host. */
+	const char *source_host;
 } syncd_relation;
 
 #define SYNCD_MAX_STREAMS 64

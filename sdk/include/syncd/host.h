@@ -170,6 +170,21 @@ typedef struct syncd_host {
 	                     const char *snapshot, bool again,
 	                     const struct syncd_copy_table *tables,
 	                     size_t ntables);
+
+	/* Transforms: where the core's router will send rel, the target
+	 * schema and table as the sink will see them (malloc'd; free()
+	 * them). A transform sees relations before they are routed. */
+	void (*target_of)(syncd_instance *inst, const syncd_relation *rel,
+	                  char **schema, char **table);
+
+	/* Sources, in the database/table shard scenario: how many
+	 * [logical_table.*] sections the job has (0: none; the source selects
+	 * by its own options), and the name of the logical table that
+	 * database's table belongs to, or NULL (borrowed). With table NULL:
+	 * the first logical table whose source_db_filter matches database. */
+	size_t (*logical_tables)(syncd_instance *inst);
+	const char *(*logical_table)(syncd_instance *inst,
+	                             const char *database, const char *table);
 } syncd_host;
 
 #ifdef __cplusplus

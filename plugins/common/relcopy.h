@@ -1,0 +1,32 @@
+/*
+ * plugins/common/relcopy.h - a transform's own copy of a relation, with
+ * room for the columns it adds (logical_delete, udf).
+ *
+ * The copy owns every string it points to; indexes keep their positions,
+ * which stay right with columns appended.
+ */
+#ifndef SYNCD_PLUGINS_RELCOPY_H
+#define SYNCD_PLUGINS_RELCOPY_H
+
+#include <stdbool.h>
+
+#include <syncd/syncd.h>
+
+typedef struct relcopy {
+	syncd_relation rel;
+	syncd_column *cols; /* rel.columns: src's, then `extra` zeroed */
+	uint32_t nsrc;      /* columns copied from the source */
+	void **owned;
+	size_t nowned;
+} relcopy;
+
+/* A copy of src with `extra` more columns for the caller to fill. */
+relcopy *relcopy_new(const syncd_relation *src, uint32_t extra);
+/* Whether src still has the shape r was made from (names and types). */
+bool relcopy_same(const relcopy *r, const syncd_relation *src);
+/* p or a copy of s, freed with r. */
+void *relcopy_own(relcopy *r, void *p);
+const char *relcopy_keep(relcopy *r, const char *s);
+void relcopy_free(relcopy *r);
+
+#endif
