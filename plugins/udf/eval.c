@@ -19,11 +19,9 @@
  *  - substring() of text that is not valid UTF-8 is an error;
  *  - unix_timestamp() rounds toward negative infinity (floor), also for
  *    times before 1970;
- *  - an ambiguous local time (DST ends) is the earlier instant, a skipped
- *    one (DST starts) is read with the offset before the gap (so 02:30 is
- *    03:30 daylight time, as PostgreSQL does). Note: PostgreSQL takes the
- *    later instant (standard time) for ambiguous times; WALLTIME_REPEATED
- *    below is the one place to change to follow it.
+ *  - as PostgreSQL does: an ambiguous local time (DST ends) is the later
+ *    instant (standard time), a skipped one (DST starts) is read with the
+ *    offset before the gap (so 02:30 is 03:30 daylight time).
  *
  * What ICU 72 does, found by trying it:
  *  - its calendar fields stop at the millisecond: a pattern with more than
@@ -65,7 +63,7 @@
 #define EVAL_UNIX_FMT  "yyyy-MM-dd HH:mm:ss"
 #define EVAL_QUOTE_MAX 60 /* bytes of a value quoted in a message */
 /* ambiguous local times: UCAL_WALLTIME_FIRST (earlier), _LAST (later) */
-#define WALLTIME_REPEATED UCAL_WALLTIME_FIRST
+#define WALLTIME_REPEATED UCAL_WALLTIME_LAST
 /* 0001-01-01 00:00:00 UTC in ms; |ms| below EVAL_MS_MAX (about year
  * 287000) keeps microseconds in an int64 */
 #define EVAL_MS_YEAR1 (-62135596800000.0)

@@ -457,11 +457,11 @@ START_TEST(dates)
 	assert_eval("date_format('2026-03-08 07:00:00', 'HH:mm:ss XXX', 'UTC', "
 	            "'America/New_York')",
 	            "03:00:00 -04:00");
-	/* fall back 2026-11-01 02:00 EDT -> 01:00 EST: 01:30 is the earlier
-	 */
+	/* fall back 2026-11-01 02:00 EDT -> 01:00 EST: 01:30 is the later
+	 * (standard time), as in PostgreSQL */
 	assert_eval("date_format('2026-11-01 01:30:00', 'HH:mm', "
 	            "'America/New_York', 'UTC')",
-	            "05:30");
+	            "06:30");
 	assert_eval("date_format('2026-11-01 02:00:00', 'HH:mm', "
 	            "'America/New_York', 'UTC')",
 	            "07:00");
@@ -477,7 +477,7 @@ START_TEST(dates)
 	            "01:30");
 	assert_eval("date_format('2026-10-25 02:30:00', 'HH:mm', "
 	            "'Europe/Berlin', 'UTC')",
-	            "00:30");
+	            "01:30");
 	assert_eval("date_format('2026-07-01 12:00:00', 'HH:mm', "
 	            "'Europe/Berlin', 'UTC')",
 	            "10:00");
