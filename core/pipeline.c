@@ -1079,6 +1079,44 @@ pipe_dispatch_change(pipeline *p, const syncd_event *ev)
 		}
 		if (ev->nrels == 0 || !ev->rels)
 			return SYNCD_OK;
+		if (p->j->nltables) {
+			/* a shard's TRUNCATE would empty every shard's rows */
+			const syncd_relation **keep =
+			    xcalloc(ev->nrels, sizeof *keep);
+			uint32_t n = 0;
+			for (uint32_t i = 0; i < ev->nrels; i++) {
+				const syncd_relation *r = ev->rels[i];
+				const logical_table *lt =
+				    r ? job_logical_table(p->j, r->database,
+				                          r->table)
+				      : NULL;
+				if (!lt)
+					keep[n++] = r;
+				else
+					log_warning(
+					    "TRUNCATE of %s.%s.%s "
+					    "at " SYNCD_LSN_FMT
+					    " is not applied: its target holds "
+					    "the rows of every shard of "
+					    "logical "
+					    "table %s; delete this shard's "
+					    "rows "
+					    "there if they must go",
+					    r->database, r->schema, r->table,
+					    SYNCD_LSN_ARGS(ev->lsn), lt->name);
+			}
+			if (n < ev->nrels) {
+				syncd_event rest = *ev;
+				rest.rels = keep;
+				rest.nrels = n;
+				rest.rel = n ? keep[0] : NULL;
+				st = n ? pipe_dispatch_change(p, &rest)
+				       : SYNCD_OK;
+				free(keep);
+				return st;
+			}
+			free(keep);
+		}
 		rels = xcalloc(ev->nrels, sizeof *rels);
 		for (uint32_t i = 0; i < ev->nrels; i++) {
 			rels[i] = ev->rels[i]
