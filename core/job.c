@@ -232,7 +232,6 @@ job_logical_tables(job *j, const char *path, strbuf *errors)
 				          "%s:%d: [%s] is given twice\n", path,
 				          sec->line, sec->name);
 		lt->name = xstrdup(name);
-		lt->line = sec->line;
 		j->nltables++;
 	}
 	if (j->nltables && j->sink &&

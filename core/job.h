@@ -45,7 +45,6 @@ typedef struct logical_table {
 	char *name;
 	const char *db_filter, *table_filter; /* as written */
 	regex_t db_re, table_re;
-	int line;
 } logical_table;
 
 struct job {

@@ -308,6 +308,59 @@ START_TEST(target_patterns)
 }
 END_TEST
 
+START_TEST(logical_tables)
+{
+	job *j = NULL;
+	const logical_table *lt;
+	syncd_relation rel = {
+	    .database = "shop_1", .schema = "public", .table = "Orders_2"};
+	char *ts, *tt, *e;
+
+	assert_error(GOOD_HEAD "[logical_table.o]\nsource_db_filter = ^s\n",
+	             "job.ini:9: [logical_table.o] source_table_filter is "
+	             "required");
+	assert_error(GOOD_HEAD "[logical_table.o]\nsource_db_filter = "
+	                       "a\nsource_table_filter = b\nsourse = c\n",
+	             "job.ini:12: [logical_table.o] unknown key sourse");
+	assert_error(GOOD_HEAD "[logical_table.o-1]\nsource_db_filter = "
+	                       "a\nsource_table_filter = b\n",
+	             "job.ini:9: [logical_table.o-1]: a logical table's name");
+	assert_error(GOOD_HEAD "[logical_table.o]\nsource_db_filter = "
+	                       "(a\nsource_table_filter = b\n",
+	             "job.ini:10: [logical_table.o] source_db_filter = (a is "
+	             "not a POSIX extended regular expression");
+	assert_error(GOOD_HEAD "target.table = x_#{source_table_name}\n"
+	                       "[logical_table.o]\nsource_db_filter = "
+	                       "a\nsource_table_filter = b\n",
+	             "job.ini:9: [sink] target.table does not apply");
+
+	e = load(GOOD_HEAD "[logical_table.Orders_All]\nsource_db_filter = "
+	                   "^shop_[0-9]+$\nsource_table_filter = "
+	                   "^orders_[0-9]+$\n[logical_table.rest]\n"
+	                   "source_db_filter = .\nsource_table_filter = .\n",
+	         &j);
+	ck_assert_msg(e == NULL, "%s", e);
+	lt = job_logical_table(j, "shop_1", "orders_2");
+	ck_assert_str_eq(lt->name, "Orders_All");
+	ck_assert_ptr_eq(job_logical_table(j, "shop_1", NULL), lt);
+	/* the first section that matches wins; filters are anchored as
+	 * written */
+	ck_assert_str_eq(job_logical_table(j, "shop_x", "orders_1")->name,
+	                 "rest");
+	ck_assert_str_eq(job_logical_table(j, "shop_1", "Orders_2")->name,
+	                 "rest");
+	ck_assert_ptr_null(job_logical_table(j, "", ""));
+	/* routed to the logical table; target.schema as usual */
+	rel.table = "orders_2";
+	job_target(j, &rel, &ts, &tt);
+	ck_assert_str_eq(ts, "shop_1");
+	ck_assert_str_eq(tt, "Orders_All");
+	free(ts);
+	free(tt);
+	job_free(j);
+}
+END_TEST
+
 Suite *
 jobfile_suite(void)
 {
@@ -327,6 +380,7 @@ jobfile_suite(void)
 	tcase_add_test(tc, bad_bytes_and_syntax);
 	tcase_add_test(tc, plugins_in_sections);
 	tcase_add_test(tc, target_patterns);
+	tcase_add_test(tc, logical_tables);
 	suite_add_tcase(s, tc);
 	return s;
 }
