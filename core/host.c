@@ -50,11 +50,32 @@ static __thread struct {
 	char sqlstate[6];
 } host_err;
 
+/* Threads a plugin starts (a source's readers) never call
+ * host_error_clear(): a thread-exit destructor frees their message. */
+static pthread_key_t host_err_key;
+static pthread_once_t host_err_once = PTHREAD_ONCE_INIT;
+
+static void
+host_err_exit(void *unused)
+{
+	(void) unused;
+	free(host_err.msg);
+	host_err.msg = NULL;
+}
+
+static void
+host_err_init(void)
+{
+	pthread_key_create(&host_err_key, host_err_exit);
+}
+
 static void
 host_set_error(syncd_instance *inst, const char *sqlstate, const char *fmt, ...)
 {
 	va_list ap;
 
+	pthread_once(&host_err_once, host_err_init);
+	pthread_setspecific(host_err_key, &host_err);
 	free(host_err.msg);
 	va_start(ap, fmt);
 	host_err.msg = xvasprintf(fmt, ap);
