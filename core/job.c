@@ -991,16 +991,9 @@ job_target(job *j, const syncd_relation *rel, char **schema, char **table)
 
 	*schema =
 	    pipeline_target_name(optset_str(so, "target.schema"), rel, fold);
-	if (!lt) {
-		*table = pipeline_target_name(optset_str(so, "target.table"),
-		                              rel, fold);
-		return;
-	}
-	/* the shard scenario: the logical table's name */
-	*table = xstrdup(lt->name);
-	for (char *p = *table; fold && *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char) (*p - 'A' + 'a');
+	/* the shard scenario: the logical table's name (no variables in it) */
+	*table = pipeline_target_name(
+	    lt ? lt->name : optset_str(so, "target.table"), rel, fold);
 }
 
 void

@@ -100,3 +100,35 @@ relcopy_free(relcopy *r)
 	free(r->cols);
 	free(r);
 }
+
+void
+relcopy_scratch_values(relcopy_scratch *sc, size_t n)
+{
+	if (n <= sc->cap)
+		return;
+	sc->newv = realloc(sc->newv, n * sizeof *sc->newv);
+	sc->oldv = realloc(sc->oldv, n * sizeof *sc->oldv);
+	if (!sc->newv || !sc->oldv)
+		abort();
+	sc->cap = n;
+}
+
+void
+relcopy_scratch_rels(relcopy_scratch *sc, size_t n)
+{
+	if (n <= sc->rcap)
+		return;
+	sc->rels = realloc(sc->rels, n * sizeof *sc->rels);
+	if (!sc->rels)
+		abort();
+	sc->rcap = n;
+}
+
+void
+relcopy_scratch_free(relcopy_scratch *sc)
+{
+	free(sc->newv);
+	free(sc->oldv);
+	free(sc->rels);
+	memset(sc, 0, sizeof *sc);
+}

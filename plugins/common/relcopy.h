@@ -29,4 +29,18 @@ void *relcopy_own(relcopy *r, void *p);
 const char *relcopy_keep(relcopy *r, const char *s);
 void relcopy_free(relcopy *r);
 
+/* A transform's scratch for one change: its values with room for the
+ * columns it adds (newv, oldv), and one TRUNCATE's relations (rels). */
+typedef struct relcopy_scratch {
+	syncd_value *newv, *oldv;
+	size_t cap;
+	const syncd_relation **rels;
+	size_t rcap;
+} relcopy_scratch;
+
+/* Room for n values in newv and oldv, and for n relations in rels. */
+void relcopy_scratch_values(relcopy_scratch *sc, size_t n);
+void relcopy_scratch_rels(relcopy_scratch *sc, size_t n);
+void relcopy_scratch_free(relcopy_scratch *sc);
+
 #endif

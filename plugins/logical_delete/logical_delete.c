@@ -43,10 +43,7 @@ typedef struct ld {
 	const syncd_host *host;
 	const char *column;
 	ld_rel *rels;
-	syncd_value *newv, *oldv; /* scratch for one change */
-	size_t cap;
-	const syncd_relation **trels; /* scratch for one TRUNCATE */
-	size_t tcap;
+	relcopy_scratch sc;
 } ld;
 
 static const syncd_value ld_false = {SYNCD_VALUE_TEXT, 5, "false"};
@@ -99,18 +96,6 @@ ld_relation(ld *s, const syncd_relation *src, bool *made)
 	return &c->rel;
 }
 
-static void
-ld_scratch(ld *s, uint32_t n)
-{
-	if (n <= s->cap)
-		return;
-	s->newv = realloc(s->newv, n * sizeof *s->newv);
-	s->oldv = realloc(s->oldv, n * sizeof *s->oldv);
-	if (!s->newv || !s->oldv)
-		abort();
-	s->cap = n;
-}
-
 static syncd_status
 ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 {
@@ -124,21 +109,15 @@ ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 	case SYNCD_EV_BEGIN:
 	case SYNCD_EV_COMMIT: return emit(emit_ctx, ev);
 	case SYNCD_EV_TRUNCATE:
-		if (ev->nrels > s->tcap) {
-			s->trels =
-			    realloc(s->trels, ev->nrels * sizeof *s->trels);
-			if (!s->trels)
-				abort();
-			s->tcap = ev->nrels;
-		}
+		relcopy_scratch_rels(&s->sc, ev->nrels);
 		for (uint32_t i = 0; i < ev->nrels; i++) {
 			r = ld_relation(s, ev->rels[i], &made);
 			if (!r)
 				return SYNCD_FATAL;
-			s->trels[i] = r;
+			s->sc.rels[i] = r;
 		}
-		out.rels = s->trels;
-		out.rel = ev->nrels ? s->trels[0] : NULL;
+		out.rels = s->sc.rels;
+		out.rel = ev->nrels ? s->sc.rels[0] : NULL;
 		out.truncate_flags |= SYNCD_TRUNCATE_MARK;
 		return emit(emit_ctx, &out);
 	default: break;
@@ -161,30 +140,32 @@ ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 			return st;
 	}
 	n = ev->rel->ncolumns;
-	ld_scratch(s, n + 1);
+	relcopy_scratch_values(&s->sc, n + 1);
 	switch (ev->type) {
 	case SYNCD_EV_INSERT:
 	case SYNCD_EV_UPDATE:
-		memcpy(s->newv, ev->new_values, n * sizeof *s->newv);
-		s->newv[n] = ld_false;
-		out.new_values = s->newv;
+		memcpy(s->sc.newv, ev->new_values, n * sizeof *s->sc.newv);
+		s->sc.newv[n] = ld_false;
+		out.new_values = s->sc.newv;
 		if (ev->old_values) {
-			memcpy(s->oldv, ev->old_values, n * sizeof *s->oldv);
-			s->oldv[n] = (syncd_value){SYNCD_VALUE_NULL, 0, NULL};
-			out.old_values = s->oldv;
+			memcpy(s->sc.oldv, ev->old_values,
+			       n * sizeof *s->sc.oldv);
+			s->sc.oldv[n] =
+			    (syncd_value){SYNCD_VALUE_NULL, 0, NULL};
+			out.old_values = s->sc.oldv;
 		}
 		break;
 	case SYNCD_EV_DELETE:
 		/* the key, every other column as the destination has it, and
 		 * the mark */
 		for (uint32_t i = 0; i < n; i++)
-			s->newv[i] =
+			s->sc.newv[i] =
 			    (ev->rel->columns[i].flags & SYNCD_COL_KEY)
 			        ? ev->old_values[i]
 			        : (syncd_value){SYNCD_VALUE_UNCHANGED, 0, NULL};
-		s->newv[n] = ld_true;
+		s->sc.newv[n] = ld_true;
 		out.type = SYNCD_EV_UPDATE;
-		out.new_values = s->newv;
+		out.new_values = s->sc.newv;
 		out.old_values = NULL;
 		out.old_is_key = false;
 		break;
@@ -230,9 +211,7 @@ ld_destroy(void *state)
 		free(s->rels);
 		s->rels = next;
 	}
-	free(s->newv);
-	free(s->oldv);
-	free(s->trels);
+	relcopy_scratch_free(&s->sc);
 	free(s);
 }
 

@@ -78,10 +78,7 @@ typedef struct udf {
 	char **globs;
 	size_t nglobs;
 	udf_rel *rels;
-	syncd_value *newv, *oldv; /* scratch for one change */
-	size_t cap;
-	const syncd_relation **trels; /* scratch for one TRUNCATE */
-	size_t tcap;
+	relcopy_scratch sc;
 } udf;
 
 /* ---- load ---------------------------------------------------------------- */
@@ -469,18 +466,6 @@ udf_row_fields(udf *s, const udf_rel *r, const syncd_event *ev,
 	return SYNCD_OK;
 }
 
-static void
-udf_scratch(udf *s, uint32_t n)
-{
-	if (n <= s->cap)
-		return;
-	s->newv = realloc(s->newv, n * sizeof *s->newv);
-	s->oldv = realloc(s->oldv, n * sizeof *s->oldv);
-	if (!s->newv || !s->oldv)
-		abort();
-	s->cap = n;
-}
-
 static syncd_status
 udf_apply(void *state, const syncd_event *ev, syncd_emit_fn emit,
           void *emit_ctx)
@@ -496,21 +481,15 @@ udf_apply(void *state, const syncd_event *ev, syncd_emit_fn emit,
 	case SYNCD_EV_BEGIN:
 	case SYNCD_EV_COMMIT: return emit(emit_ctx, ev);
 	case SYNCD_EV_TRUNCATE:
-		if (ev->nrels > s->tcap) {
-			s->trels =
-			    realloc(s->trels, ev->nrels * sizeof *s->trels);
-			if (!s->trels)
-				abort();
-			s->tcap = ev->nrels;
-		}
+		relcopy_scratch_rels(&s->sc, ev->nrels);
 		for (uint32_t i = 0; i < ev->nrels; i++) {
 			r = udf_relation(s, ev->rels[i], false, &made);
 			if (!r)
 				return SYNCD_FATAL;
-			s->trels[i] = r->copy ? &r->copy->rel : ev->rels[i];
+			s->sc.rels[i] = r->copy ? &r->copy->rel : ev->rels[i];
 		}
-		out.rels = s->trels;
-		out.rel = ev->nrels ? s->trels[0] : NULL;
+		out.rels = s->sc.rels;
+		out.rel = ev->nrels ? s->sc.rels[0] : NULL;
 		return emit(emit_ctx, &out);
 	default: break;
 	}
@@ -534,22 +513,22 @@ udf_apply(void *state, const syncd_event *ev, syncd_emit_fn emit,
 			return st;
 	}
 	n = ev->rel->ncolumns;
-	udf_scratch(s, n + (uint32_t) s->nfields);
+	relcopy_scratch_values(&s->sc, n + (uint32_t) s->nfields);
 	if (ev->new_values) {
-		memcpy(s->newv, ev->new_values, n * sizeof *s->newv);
+		memcpy(s->sc.newv, ev->new_values, n * sizeof *s->sc.newv);
 		st = udf_row_fields(s, r, ev, ev->new_values, 0, false,
-		                    s->newv + n);
+		                    s->sc.newv + n);
 		if (st != SYNCD_OK)
 			return st;
-		out.new_values = s->newv;
+		out.new_values = s->sc.newv;
 	}
 	if (ev->old_values) {
-		memcpy(s->oldv, ev->old_values, n * sizeof *s->oldv);
+		memcpy(s->sc.oldv, ev->old_values, n * sizeof *s->sc.oldv);
 		st = udf_row_fields(s, r, ev, ev->old_values, 1, true,
-		                    s->oldv + n);
+		                    s->sc.oldv + n);
 		if (st != SYNCD_OK)
 			return st;
-		out.old_values = s->oldv;
+		out.old_values = s->sc.oldv;
 	}
 	return emit(emit_ctx, &out);
 }
@@ -580,9 +559,7 @@ udf_destroy(void *state)
 	for (size_t i = 0; i < s->nglobs; i++)
 		free(s->globs[i]);
 	free(s->globs);
-	free(s->newv);
-	free(s->oldv);
-	free(s->trels);
+	relcopy_scratch_free(&s->sc);
 	free(s);
 }
 
