@@ -27,7 +27,8 @@
  *                    column default_value, SYNCD_COL_DELETED and
  *                    SYNCD_TRUNCATE_MARK (logical delete);
  *                    host->target_of and relation source_host (udf);
- *                    host->logical_tables/logical_table (sharding).
+ *                    host->logical_tables/logical_table (sharding);
+ *                    column key_position (the key's own order).
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H

@@ -65,6 +65,10 @@ typedef struct syncd_column {
 	/* For a column a transform adds: its SQL default for automatic table
 	 * creation (e.g. "false"), or NULL. */
 	const char *default_value;
+	/* For a key column: its position in the primary key, from 1 (the
+	 * key's own order, which may differ from the column order); 0 when
+	 * the column is not a key column or the source does not know. */
+	uint32_t key_position;
 } syncd_column;
 
 /* An ordinary (non-unique, plain-column, btree) index of a table, from
