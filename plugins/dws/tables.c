@@ -179,6 +179,39 @@ dws_comment(dws_worker *w, dws_buf *sql, const char *on, const char *text)
 	PQfreemem(lit);
 }
 
+/* The primary key's columns, quoted, in the key's own order when the source
+ * gives every key column its place (key_position), else in column order:
+ * the order decides the key's index and, on DWS, the distribution. */
+static void
+dws_key_list(dws_worker *w, const syncd_relation *rel, dws_buf *keys)
+{
+	uint32_t nkeys = 0;
+	bool ordered = true; /* positions 1..nkeys, each taken once */
+
+	for (uint32_t i = 0; i < rel->ncolumns; i++)
+		if (rel->columns[i].flags & SYNCD_COL_KEY)
+			nkeys++;
+	for (uint32_t pos = 1; pos <= nkeys && ordered; pos++) {
+		uint32_t hits = 0;
+		for (uint32_t i = 0; i < rel->ncolumns; i++)
+			if ((rel->columns[i].flags & SYNCD_COL_KEY) &&
+			    rel->columns[i].key_position == pos)
+				hits++;
+		ordered = hits == 1;
+	}
+	for (uint32_t pos = 1; pos <= (ordered ? nkeys : 1); pos++)
+		for (uint32_t i = 0; i < rel->ncolumns; i++) {
+			const syncd_column *c = &rel->columns[i];
+			char *q;
+			if (!(c->flags & SYNCD_COL_KEY) ||
+			    (ordered && c->key_position != pos))
+				continue;
+			q = dws_quote(w, c->name);
+			dws_buf_printf(keys, "%s%s", keys->len ? ", " : "", q);
+			free(q);
+		}
+}
+
 /* defer: the table is created for the full phase, which loads it faster
  * without its primary key and indexes; they are built after its copy (their
  * DDL waits in syncd_ddl, recorded in the same transaction). */
@@ -210,11 +243,10 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
 			dws_buf_printf(&sql, " DEFAULT %s", c->default_value);
 		if (c->flags & SYNCD_COL_NOT_NULL)
 			dws_buf_puts(&sql, " NOT NULL");
-		if (c->flags & SYNCD_COL_KEY)
-			dws_buf_printf(&keys, "%s%s", keys.len ? ", " : "", q);
 		free(q);
 		free(type);
 	}
+	dws_key_list(w, rel, &keys);
 	defer = defer && keys.len > 0;
 	if (keys.len && !defer)
 		dws_buf_printf(&sql, ", PRIMARY KEY (%s)", keys.data);
