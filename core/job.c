@@ -718,12 +718,89 @@ job_check(job *j)
 	return ok;
 }
 
+/* The targets the selected tables are routed to, to refuse two tables
+ * written into one (DESIGN §5 "Names"). */
+typedef struct job_target_entry {
+	char *schema, *table; /* as routed */
+	char *source;         /* database.schema.table, or NULL */
+	const logical_table *lt;
+} job_target_entry;
+
+typedef struct job_targets {
+	job_target_entry *v;
+	size_t n;
+} job_targets;
+
+static void
+job_targets_free(job_targets *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].schema);
+		free(t->v[i].table);
+		free(t->v[i].source);
+	}
+	free(t->v);
+	memset(t, 0, sizeof *t);
+}
+
+/* Why the source table src cannot go to the target schema.table (a name
+ * PostgreSQL would cut, or a target another table already goes to), or
+ * NULL; records it otherwise. The message names both names and the fix. */
+static char *
+job_target_problem(job *j, job_targets *t, const syncd_relation *src,
+                   const char *schema, const char *table)
+{
+	const logical_table *lt =
+	    j->nltables ? job_logical_table(j, src->database, src->table)
+	                : NULL;
+	char *label = xasprintf("%s.%s.%s", src->database ? src->database : "",
+	                        src->schema, src->table);
+	char *why = NULL;
+
+	if (strlen(schema) > 63 || strlen(table) > 63) {
+		const char *name = strlen(schema) > 63 ? schema : table;
+		why = xasprintf(
+		    "target name \"%s\" of source table %s is %zu bytes "
+		    "long: PostgreSQL would cut it to 63, and tables whose "
+		    "names differ after that would be merged into one; set "
+		    "%s to a shorter pattern",
+		    name, label, strlen(name),
+		    name == schema ? "target.schema"
+		    : lt           ? "the [logical_table.*] name"
+		                   : "target.table");
+		free(label);
+		return why;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		const job_target_entry *e = &t->v[i];
+		if (strcmp(e->schema, schema) != 0 ||
+		    strcmp(e->table, table) != 0 || (lt && e->lt == lt) ||
+		    (e->source && strcmp(e->source, label) == 0))
+			continue;
+		why = xasprintf(
+		    "source tables %s and %s would both be written into "
+		    "target table %s.%s; route them apart (for example "
+		    "target.schema = #{source_schema_name} or target.table "
+		    "= #{source_schema_name}_#{source_table_name}), leave "
+		    "one out of tables, or declare a [logical_table.NAME] "
+		    "to merge them on purpose",
+		    e->source, label, schema, table);
+		free(label);
+		return why;
+	}
+	t->v = xrealloc(t->v, (t->n + 1) * sizeof *t->v);
+	t->v[t->n++] =
+	    (job_target_entry){xstrdup(schema), xstrdup(table), label, lt};
+	return NULL;
+}
+
 typedef struct job_preview_ctx {
 	job *j;
 	FILE *out;
 	size_t n;
 	strbuf *groups; /* per logical table: its source tables' lines */
 	size_t *counts;
+	job_targets targets;
 } job_preview_ctx;
 
 static syncd_status
@@ -735,16 +812,20 @@ job_preview_one(void *arg, const syncd_relation *rel)
 	const logical_table *lt =
 	    c->j->nltables ? job_logical_table(c->j, rel->database, rel->table)
 	                   : NULL;
+	char *why;
 
 	job_target(c->j, rel, &ts, &tt);
 	for (uint32_t i = 0; i < rel->ncolumns; i++)
 		if (rel->columns[i].flags & SYNCD_COL_KEY)
 			sb_printf(&keys, "%s%s", keys.len ? ", " : "",
 			          rel->columns[i].name);
-	sb_printf(&line, "%s%s.%s.%s -> %s.%s (%u columns, key: %s)\n",
+	why = job_target_problem(c->j, &c->targets, rel, ts, tt);
+	sb_printf(&line, "%s%s.%s.%s -> %s.%s (%u columns, key: %s)%s%s\n",
 	          lt ? "  " : "", rel->database ? rel->database : "",
 	          rel->schema, rel->table, ts, tt, rel->ncolumns,
-	          keys.len ? keys.data : "none");
+	          keys.len ? keys.data : "none", why ? "\n    refused: " : "",
+	          why ? why : "");
+	free(why);
 	if (lt) {
 		size_t g = (size_t) (lt - c->j->ltables);
 		sb_puts(&c->groups[g], line.data);
@@ -762,7 +843,7 @@ job_preview_one(void *arg, const syncd_relation *rel)
 int
 job_preview(job *j, FILE *out)
 {
-	job_preview_ctx c = {j, out, 0, NULL, NULL};
+	job_preview_ctx c = {.j = j, .out = out};
 	syncd_instance *src = j->source;
 	int rc = 0;
 
@@ -795,6 +876,7 @@ job_preview(job *j, FILE *out)
 		sb_free(&c.groups[i]);
 	free(c.groups);
 	free(c.counts);
+	job_targets_free(&c.targets);
 	return rc;
 }
 
@@ -1078,17 +1160,56 @@ job_prepare_one(void *arg, const syncd_relation *rel)
 	return job_transform(c->j, &ev, job_prepare_routed, c);
 }
 
-bool
+typedef struct job_names_ctx {
+	job *j;
+	job_targets targets;
+	size_t failed;
+} job_names_ctx;
+
+/* One selected table's target names: refused (logged) when PostgreSQL
+ * would cut them or another table goes there too. */
+static syncd_status
+job_names_one(void *arg, const syncd_relation *rel)
+{
+	job_names_ctx *c = arg;
+	char *schema, *table, *why;
+
+	job_target(c->j, rel, &schema, &table);
+	why = job_target_problem(c->j, &c->targets, rel, schema, table);
+	if (why) {
+		log_error("%s", why);
+		c->failed++;
+	}
+	free(why);
+	free(schema);
+	free(table);
+	return SYNCD_OK;
+}
+
+job_prepared
 job_prepare_tables(job *j, syncd_prepare what, bool *supported)
 {
 	job_prepare_ctx c = {.j = j, .what = what};
+	job_names_ctx names = {.j = j};
 	syncd_instance *src = j->source, *sink = j->sink;
 	syncd_status st;
 
 	*supported = src->plugin->ops.source.list_tables &&
 	             sink->plugin->ops.sink.prepare_table;
 	if (!*supported)
-		return true;
+		return JOB_PREPARED;
+	/* names first: nothing is created for a job that cannot run */
+	st = src->plugin->ops.source.list_tables(src->state, job_names_one,
+	                                         &names);
+	job_targets_free(&names.targets);
+	if (st != SYNCD_OK && names.failed == 0) {
+		log_error("%s could not list its tables: %s", src->prefix,
+		          host_error(src));
+		return JOB_PREPARE_SOURCE;
+	}
+	if (names.failed && what != SYNCD_PREPARE_CHECK)
+		return JOB_PREPARE_TABLES;
+	c.failed = names.failed;
 	c.shards = xcalloc(j->nltables + 1, sizeof *c.shards);
 	st = src->plugin->ops.source.list_tables(src->state, job_prepare_one,
 	                                         &c);
@@ -1115,12 +1236,12 @@ job_prepare_tables(job *j, syncd_prepare what, bool *supported)
 	if (st != SYNCD_OK && c.failed == 0) {
 		log_error("%s could not list its tables: %s", src->prefix,
 		          host_error(src));
-		return false;
+		return JOB_PREPARE_SOURCE;
 	}
 	if (what == SYNCD_PREPARE_CREATE && c.failed == 0)
 		log_info("%s %zu target table(s) checked; missing ones created",
 		         sink->prefix, c.n);
-	return c.failed == 0;
+	return c.failed == 0 ? JOB_PREPARED : JOB_PREPARE_TABLES;
 }
 
 void

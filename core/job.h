@@ -89,11 +89,18 @@ bool job_check(job *j);
 /* syncd --preview: the tables the source selects and where they go.
  * Returns the exit code (0, or 1 if the source could not list them). */
 int job_preview(job *j, FILE *out);
+/* What job_prepare_tables found. */
+typedef enum job_prepared {
+	JOB_PREPARED = 0,   /* every table can be synced */
+	JOB_PREPARE_SOURCE, /* the source could not list its tables */
+	JOB_PREPARE_TABLES  /* a table or its target cannot be synced */
+} job_prepared;
+
 /* Hands every table the source selects to the sink's prepare_table (with
  * target names); *supported is false when the source cannot list tables or
- * the sink has no prepare_table (nothing is done then). False when a table
- * failed (a check logs every one). */
-bool job_prepare_tables(job *j, syncd_prepare what, bool *supported);
+ * the sink has no prepare_table (nothing is done then). Logs what fails
+ * (a check logs every table). */
+job_prepared job_prepare_tables(job *j, syncd_prepare what, bool *supported);
 /* Runs ev through the transforms in file order; what comes out of the last
  * goes to final(ctx, ...). A row a transform refuses is dirty data. Callers
  * serialise calls (transforms are not reentrant). */

@@ -312,8 +312,8 @@ main(int argc, char **argv)
 		goto done;
 	}
 	if (create) {
-		bool ok =
-		    job_prepare_tables(j, SYNCD_PREPARE_CREATE, &supported);
+		bool ok = job_prepare_tables(j, SYNCD_PREPARE_CREATE,
+		                             &supported) == JOB_PREPARED;
 		if (!supported) {
 			log_error(
 			    "%s cannot create tables (its sink plugin "
@@ -327,7 +327,8 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		bool ok = job_check(j);
-		if (!job_prepare_tables(j, SYNCD_PREPARE_CHECK, &supported))
+		if (job_prepare_tables(j, SYNCD_PREPARE_CHECK, &supported) !=
+		    JOB_PREPARED)
 			ok = false;
 		if (ok) {
 			log_info("all pre-checks passed");
@@ -342,9 +343,18 @@ main(int argc, char **argv)
 	}
 	/* target tables: created when missing (if the sink is configured
 	 * to), refused early when they cannot take the rows */
-	if (!job_prepare_tables(j, SYNCD_PREPARE_START, &supported)) {
-		log_error("the job cannot start; fix the target tables (syncd "
-		          "--check lists every problem)");
+	switch (job_prepare_tables(j, SYNCD_PREPARE_START, &supported)) {
+	case JOB_PREPARED: break;
+	case JOB_PREPARE_SOURCE:
+		log_error("the job cannot start: the source could not be read "
+		          "(the error above says why; syncd --check tests "
+		          "the connection and its rights)");
+		rc = EXIT_JOB_FAILED;
+		goto done;
+	case JOB_PREPARE_TABLES:
+		log_error("the job cannot start: some tables cannot be synced "
+		          "as they are (see above; syncd --check lists every "
+		          "problem)");
 		rc = EXIT_JOB_FAILED;
 		goto done;
 	}
