@@ -28,7 +28,8 @@
  *                    SYNCD_TRUNCATE_MARK (logical delete);
  *                    host->target_of and relation source_host (udf);
  *                    host->logical_tables/logical_table (sharding);
- *                    column key_position (the key's own order).
+ *                    column key_position (the key's own order);
+ *                    copy table snapshot_lsn.
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H

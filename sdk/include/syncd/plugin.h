@@ -70,6 +70,14 @@ typedef struct syncd_copy_table {
 	 * table's copy starts afresh and hands it back when an unfinished
 	 * copy is resumed; copy_read() then gets it as changed_since. */
 	const char *source_state;
+	/* The position the copy's snapshot is consistent with: every
+	 * transaction of this stream that committed before it is in the
+	 * rows copied, none after. A change of this table committed before
+	 * it is a replay over a newer copy (a copy resumed from a fresh
+	 * snapshot while the slot is older): the sink must not take values
+	 * for it from the destination's rows (unchanged TOAST carried over,
+	 * a partial row), which may be newer. 0 when unknown. */
+	syncd_lsn snapshot_lsn;
 } syncd_copy_table;
 
 #define SYNCD_COPY_STATE_MAX 256
