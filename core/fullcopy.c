@@ -266,6 +266,7 @@ fc_move(fc_worker *w, fc_item *it)
 	const char *chunk = t->src->chunks[it->chunk];
 	int64_t budget = optset_num(&j->job_opts, "reconnect.max_wait");
 	int64_t waited = 0;
+	bool again_rows = false; /* the sink asked for the chunk again */
 
 	for (int attempt = 0;; attempt++) {
 		int64_t wait;
@@ -309,6 +310,14 @@ fc_move(fc_worker *w, fc_item *it)
 			atomic_fetch_add(&t->chunks_done, 1);
 			return true;
 		}
+		if (st == SYNCD_REJECT && !again_rows) {
+			/* the destination refused rows: the sink isolates
+			 * them when the chunk comes once more */
+			atomic_fetch_sub(&t->rows, w->rows);
+			again_rows = true;
+			attempt--;
+			continue;
+		}
 	sink_failed:
 		if (st != SYNCD_RETRY || waited >= budget) {
 			job_fail(j, "%s copying %s (%s) into %s.%s: %s",
@@ -329,6 +338,7 @@ fc_move(fc_worker *w, fc_item *it)
 		if (w->cs) {
 			fc_sink(fc)->copy_close(w->cs);
 			w->cs = NULL;
+			again_rows = false; /* a new session knows nothing */
 		}
 		fc_sleep_ms(j, wait);
 		waited += wait;

@@ -17,6 +17,15 @@
  * source value goes into a zone-less column: the staged value is converted
  * to the session's time zone on the way, as the incremental path does
  * (COPY into the target would drop the offset).
+ *
+ * Dirty data: a chunk whose rows the destination refuses (SQLSTATE class
+ * 22 or 23, or 42804) is rolled back and copy_end asks the core for it
+ * again (SYNCD_REJECT). That second time its rows are held in memory (one
+ * chunk at most) and written range by range under savepoints: a range the
+ * destination refuses is rolled back and its halves are tried, down to
+ * single rows (COPY text has one row per line), which go to the dirty-data
+ * path (host->reject) as INSERTs; the rest commits with the chunk's row in
+ * syncd_copy as usual. Without a refused row the fast path holds nothing.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <inttypes.h>
@@ -45,7 +54,18 @@ typedef struct dws_full {
 	char *t_schema, *t_table; /* the target's names */
 	bool record;              /* its completion is recorded at commit */
 	syncd_copy_how how;
-	bool staged; /* rows go through t->stage */
+	bool staged;               /* rows go through t->stage */
+	const syncd_relation *rel; /* the core's, for the chunk */
+	char *copy_sql;            /* COPY ... FROM STDIN of the chunk */
+	bool holding;              /* its rows go to held, not to COPY */
+	dws_buf held;
+	/* the last row error of the chunk (dirty data) */
+	char err_state[6];
+	char *err_msg;
+	/* the chunk whose next copy is held: its rows were refused */
+	bool careful;
+	uint64_t careful_rel;
+	uint32_t careful_stream, careful_chunk;
 } dws_full;
 
 static syncd_status
@@ -67,10 +87,15 @@ dws_full_reset(dws_full *c)
 	free(c->chunk_name);
 	free(c->t_schema);
 	free(c->t_table);
+	free(c->copy_sql);
+	free(c->err_msg);
+	dws_buf_free(&c->held);
 	c->src_schema = c->src_table = c->src = c->chunk_name = NULL;
-	c->t_schema = c->t_table = NULL;
+	c->t_schema = c->t_table = c->copy_sql = c->err_msg = NULL;
+	c->err_state[0] = '\0';
 	c->t = NULL;
-	c->in_tx = c->in_copy = c->staged = false;
+	c->rel = NULL;
+	c->in_tx = c->in_copy = c->staged = c->holding = false;
 }
 
 static bool
@@ -82,8 +107,8 @@ dws_full_data_error(const char *st)
 
 /* A failed step of the chunk in progress (r may be NULL, and is cleared):
  * a row the target refuses is named with the chunk and the server's
- * context (line and column of the COPY data); the rest is classified as
- * for any statement. */
+ * context (line and column of the COPY data), and kept for the dirty-data
+ * path (DWS_DATA); the rest is classified as for any statement. */
 static dws_rc
 dws_full_error(dws_full *c, const char *what, PGresult *r)
 {
@@ -100,6 +125,9 @@ dws_full_error(dws_full *c, const char *what, PGresult *r)
 	dws_buf_printf(&text, "%s", msg ? msg : "(no message)");
 	if (detail)
 		dws_buf_printf(&text, " (%s)", detail);
+	snprintf(c->err_state, sizeof c->err_state, "%s", st);
+	free(c->err_msg);
+	c->err_msg = strndup(text.data, text.len);
 	if (context)
 		dws_buf_printf(&text, "; %s", context);
 	for (size_t i = 0; i < text.len; i++)
@@ -115,7 +143,7 @@ dws_full_error(dws_full *c, const char *what, PGresult *r)
 	        : "make the target column accept the value, e.g. widen it");
 	dws_buf_free(&text);
 	PQclear(r);
-	return DWS_FATAL;
+	return DWS_DATA;
 }
 
 /* A statement of the chunk in progress. */
@@ -594,6 +622,10 @@ dws_full_begin(void *cstate, const syncd_relation *rel, uint32_t stream,
 	c->how = how;
 	c->src_schema = strdup(rel->schema);
 	c->src_table = strdup(rel->table);
+	c->rel = rel;
+	c->holding = c->careful && c->careful_rel == rel->id &&
+	             c->careful_stream == stream && c->careful_chunk == chunk;
+	c->careful = false;
 	if (asprintf(&c->src, "%s.%s", rel->schema, rel->table) < 0 ||
 	    asprintf(&what,
 	             "copying chunk %u of source table %s into target "
@@ -615,6 +647,11 @@ dws_full_begin(void *cstate, const syncd_relation *rel, uint32_t stream,
 	for (int i = 0; i < t->ncols; i++)
 		dws_buf_printf(&sql, "%s%s", i ? ", " : "", t->cols[i].qname);
 	dws_buf_puts(&sql, ") FROM STDIN");
+	c->copy_sql = strdup(sql.data);
+	if (!c->copy_sql)
+		abort();
+	if (c->holding) /* the rows wait for copy_end */
+		goto done;
 	if (w->s->host->log_enabled(w->s->inst, SYNCD_LOG_DEBUG))
 		LOG(w->s, SYNCD_LOG_DEBUG, "worker %d: %.300s", w->id,
 		    sql.data);
@@ -642,6 +679,10 @@ dws_full_data(void *cstate, const char *data, size_t len)
 	char *what = NULL;
 	dws_rc rc = DWS_OK;
 
+	if (c->holding && c->in_tx) {
+		dws_buf_add(&c->held, data, len);
+		return SYNCD_OK;
+	}
 	if (!c->in_copy) {
 		ERR(c->w->s, NULL, "copy_data without a chunk being copied");
 		return SYNCD_FATAL;
@@ -742,6 +783,251 @@ done:
 	return rc;
 }
 
+/* ---- refused rows ---------------------------------------------------------
+ */
+
+static int
+dws_full_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* One row of COPY text (data[0..len), its newline excluded) as ncols
+ * values, their text in *text (the values point into it). False when the
+ * row does not have ncols fields. */
+static bool
+dws_full_parse_row(const char *data, size_t len, uint32_t ncols,
+                   syncd_value *vals, dws_buf *text)
+{
+	size_t *starts = calloc(ncols + 1, sizeof *starts);
+	uint32_t field = 0;
+	size_t i = 0;
+
+	if (!starts)
+		abort();
+	dws_buf_reset(text);
+	dws_buf_add(text, "", 0);
+	for (;;) {
+		bool null = false;
+		if (field >= ncols)
+			goto fail;
+		if (i + 1 < len && data[i] == '\\' && data[i + 1] == 'N' &&
+		    (i + 2 == len || data[i + 2] == '\t')) {
+			null = true;
+			i += 2;
+		}
+		starts[field] = text->len;
+		while (!null && i < len && data[i] != '\t') {
+			char ch = data[i++];
+			if (ch == '\\' && i < len) {
+				ch = data[i++];
+				switch (ch) {
+				case 'b': ch = '\b'; break;
+				case 'f': ch = '\f'; break;
+				case 'n': ch = '\n'; break;
+				case 'r': ch = '\r'; break;
+				case 't': ch = '\t'; break;
+				case 'v': ch = '\v'; break;
+				case 'x':
+					if (i < len &&
+					    dws_full_hex(data[i]) >= 0) {
+						int v = dws_full_hex(data[i++]);
+						if (i < len &&
+						    dws_full_hex(data[i]) >= 0)
+							v = v * 16 +
+							    dws_full_hex(
+							        data[i++]);
+						ch = (char) v;
+					}
+					break;
+				default:
+					if (ch >= '0' && ch <= '7') {
+						int v = ch - '0';
+						for (int k = 0;
+						     k < 2 && i < len &&
+						     data[i] >= '0' &&
+						     data[i] <= '7';
+						     k++)
+							v = v * 8 +
+							    (data[i++] - '0');
+						ch = (char) v;
+					}
+					break;
+				}
+			}
+			dws_buf_add(text, &ch, 1);
+		}
+		vals[field].kind = null ? SYNCD_VALUE_NULL : SYNCD_VALUE_TEXT;
+		vals[field].len =
+		    null ? 0 : (uint32_t) (text->len - starts[field]);
+		field++;
+		if (i < len && data[i] == '\t') {
+			i++;
+			continue;
+		}
+		break;
+	}
+	if (field != ncols)
+		goto fail;
+	for (uint32_t f = 0; f < ncols; f++)
+		vals[f].data = vals[f].kind == SYNCD_VALUE_NULL
+		                   ? NULL
+		                   : text->data + starts[f];
+	free(starts);
+	return true;
+fail:
+	free(starts);
+	return false;
+}
+
+/* The held row at [a, b) goes to the dirty-data path as an INSERT. */
+static dws_rc
+dws_full_reject(dws_full *c, size_t a, size_t b)
+{
+	dws_state *s = c->w->s;
+	uint32_t n = c->rel->ncolumns;
+	syncd_value *vals = calloc(n + 1, sizeof *vals);
+	dws_buf text = {0};
+	syncd_event ev = {.type = SYNCD_EV_INSERT,
+	                  .stream = c->stream,
+	                  .rel = c->rel,
+	                  .new_values = vals};
+	dws_rc rc = DWS_OK;
+
+	if (!vals)
+		abort();
+	if (b > a && c->held.data[b - 1] == '\n')
+		b--;
+	if (!dws_full_parse_row(c->held.data + a, b - a, n, vals, &text)) {
+		ERR(s, c->err_state,
+		    "target table %s refused a row of chunk %u of source table "
+		    "%s with SQLSTATE %s: %s; the row is not COPY text of %u "
+		    "columns, so it cannot be set aside: fix the target table",
+		    c->t->label, c->chunk, c->src, c->err_state,
+		    c->err_msg ? c->err_msg : "(no message)", n);
+		rc = DWS_FATAL;
+	} else if (s->host->reject(s->inst, c->w->id, &ev, c->err_state,
+	                           c->err_msg ? c->err_msg : "(no message)") !=
+	           SYNCD_OK)
+		rc = DWS_REJECTED;
+	dws_buf_free(&text);
+	free(vals);
+	return rc;
+}
+
+/* The held rows [a, b) (whole lines) under a savepoint: *copied grows by
+ * the rows the destination took; DWS_DATA when it refused one (rolled
+ * back). */
+static dws_rc
+dws_full_try(dws_full *c, size_t a, size_t b, uint64_t *copied)
+{
+	dws_worker *w = c->w;
+	dws_buf sql = {0};
+	char *what = NULL;
+	uint64_t n = 0;
+	PGresult *r;
+	dws_rc rc;
+
+	if (asprintf(&what,
+	             "copying chunk %u of source table %s into target table "
+	             "%s row by row",
+	             c->chunk, c->src, c->t->label) < 0)
+		abort();
+	rc = dws_full_exec(c, what, "SAVEPOINT syncd_rows");
+	if (rc != DWS_OK)
+		goto done;
+	r = PQexec(w->conn, c->copy_sql);
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		rc = dws_full_error(c, what, r);
+		if (rc == DWS_OK)
+			rc = DWS_FATAL;
+		goto undo;
+	}
+	PQclear(r);
+	c->in_copy = true;
+	for (size_t at = a; at < b;) {
+		int len = b - at > (1 << 30) ? 1 << 30 : (int) (b - at);
+		if (PQputCopyData(w->conn, c->held.data + at, len) != 1)
+			break; /* copy_end says why */
+		at += (size_t) len;
+	}
+	rc = dws_full_copy_end(c, what, NULL, &n);
+	if (rc == DWS_OK && c->staged) {
+		dws_sql_full_stage(&sql, w->dialect, c->t, c->t->stage,
+		                   c->how == SYNCD_COPY_MERGE);
+		rc = dws_full_exec(c, what, sql.data);
+		if (rc == DWS_OK) {
+			dws_buf_reset(&sql);
+			dws_buf_printf(&sql, "TRUNCATE %s", c->t->stage);
+			rc = dws_full_exec(c, what, sql.data);
+		}
+	}
+undo:
+	if (rc == DWS_OK)
+		rc = dws_full_exec(c, what, "RELEASE SAVEPOINT syncd_rows");
+	else if (rc == DWS_DATA &&
+	         dws_full_exec(c, what, "ROLLBACK TO SAVEPOINT syncd_rows") !=
+	             DWS_OK)
+		rc = DWS_FATAL;
+	if (rc == DWS_OK)
+		*copied += n;
+done:
+	dws_buf_free(&sql);
+	free(what);
+	return rc;
+}
+
+/* Where [a, b) splits into two non-empty runs of rows: b when it holds
+ * one row. */
+static size_t
+dws_full_split(const dws_full *c, size_t a, size_t b)
+{
+	const char *d = c->held.data;
+	size_t mid = a + (b - a) / 2;
+	const char *nl = memchr(d + mid, '\n', b - mid);
+
+	if (nl && (size_t) (nl - d) + 1 < b)
+		return (size_t) (nl - d) + 1;
+	nl = memrchr(d + a, '\n', mid - a);
+	if (nl && (size_t) (nl - d) + 1 < b)
+		return (size_t) (nl - d) + 1;
+	return b;
+}
+
+/* Bisection of the held rows [a, b): a range the destination refuses is
+ * split, a single refused row is set aside (bad: [a, b) is known to be
+ * refused, with c->err_*). */
+static dws_rc
+dws_full_bisect(dws_full *c, size_t a, size_t b, bool bad, uint64_t *copied,
+                uint64_t *refused)
+{
+	size_t split;
+	dws_rc rc;
+
+	if (a >= b)
+		return DWS_OK;
+	split = dws_full_split(c, a, b);
+	if (!bad || split == b) {
+		rc = dws_full_try(c, a, b, copied);
+		if (rc != DWS_DATA)
+			return rc;
+	}
+	if (split == b) {
+		(*refused)++;
+		return dws_full_reject(c, a, b);
+	}
+	rc = dws_full_bisect(c, a, split, false, copied, refused);
+	if (rc == DWS_OK)
+		rc = dws_full_bisect(c, split, b, false, copied, refused);
+	return rc;
+}
+
 syncd_status
 dws_full_end(void *cstate, bool commit, uint64_t rows)
 {
@@ -749,7 +1035,7 @@ dws_full_end(void *cstate, bool commit, uint64_t rows)
 	dws_worker *w = c->w;
 	dws_buf sql = {0};
 	char *what = NULL;
-	uint64_t copied = rows;
+	uint64_t copied = rows, refused = 0;
 	dws_rc rc = DWS_OK;
 
 	if (!commit || !c->in_tx) {
@@ -765,17 +1051,45 @@ dws_full_end(void *cstate, bool commit, uint64_t rows)
 	             "copying chunk %u of source table %s into target table %s",
 	             c->chunk, c->src, c->t->label) < 0)
 		abort();
-	if (c->in_copy)
+	if (c->holding) {
+		copied = 0;
+		rc =
+		    dws_full_bisect(c, 0, c->held.len, true, &copied, &refused);
+		if (rc == DWS_OK)
+			LOG(w->s, SYNCD_LOG_INFO,
+			    "chunk %u of source table %s: %" PRIu64
+			    " rows set aside as dirty data, %" PRIu64
+			    " copied into target table %s",
+			    c->chunk, c->src, refused, copied, c->t->label);
+		dws_buf_free(&c->held);
+		rows -= refused <= rows ? refused : rows;
+	} else if (c->in_copy)
 		rc = dws_full_copy_end(c, what, NULL, &copied);
 	if (rc == DWS_OK && copied != rows)
 		LOG(w->s, SYNCD_LOG_WARNING,
 		    "chunk %u of source table %s: the destination took %" PRIu64
 		    " rows, the source sent %" PRIu64,
 		    c->chunk, c->src, copied, rows);
-	if (rc == DWS_OK && c->staged) {
+	if (rc == DWS_OK && c->staged && !c->holding) {
 		dws_sql_full_stage(&sql, w->dialect, c->t, c->t->stage,
 		                   c->how == SYNCD_COPY_MERGE);
 		rc = dws_full_exec(c, what, sql.data);
+	}
+	if (rc == DWS_DATA && !c->holding) {
+		/* rows refused: the chunk comes again, to isolate them */
+		LOG(w->s, SYNCD_LOG_INFO,
+		    "target table %s refused a row of chunk %u of source "
+		    "table %s (SQLSTATE %s): the chunk is read again to set "
+		    "the refused rows aside",
+		    c->t->label, c->chunk, c->src, c->err_state);
+		c->careful = true;
+		c->careful_rel = c->rel->id;
+		c->careful_stream = c->stream;
+		c->careful_chunk = c->chunk;
+		dws_full_abandon(c);
+		dws_buf_free(&sql);
+		free(what);
+		return SYNCD_REJECT;
 	}
 	if (rc == DWS_OK && c->record)
 		rc = dws_full_record(c, rows);

@@ -14,7 +14,8 @@
 #     kept (upsert mode).
 #  4. mode = full copies and exits 0 without a slot; a second run copies
 #     again. mode = incremental copies nothing.
-#     A row the target refuses during the copy fails the job, named.
+#     A row the target refuses during the copy fails the job (dirty data
+#     off), named with its key.
 #  5. Two source databases, each with its own slot and snapshot, into
 #     schemas named after them.
 #  6. A resume inside a chunked table that syncd created (its key deferred
@@ -250,8 +251,8 @@ sed -i 's/^copy.chunk.size = .*/tables = public.c/' "$W/f8.ini"
 rc=0
 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/f8.ini" >"$W/f8.log" 2>&1 || rc=$?
 it_assert_eq 1 "$rc" "a refused row: exit code"
-it_assert_contains "$W/f8.log" "refused a row of chunk 0 of source table public.c with SQLSTATE 22001"
-it_assert_contains "$W/f8.log" "widen it"
+it_assert_contains "$W/f8.log" "insert of public.c key (id)=(-8) at 0/0 was refused with SQLSTATE 22001"
+it_assert_contains "$W/f8.log" "set [dirty] enabled = true"
 it_assert_eq 0 "$(DB=d8 psql_on dst -Atc 'select count(*) from c')" "nothing of the refused chunk applied"
 it_pass "a row the target refuses: exit 1, named, nothing applied"
 
