@@ -109,15 +109,23 @@ typedef struct pgo_col {
 	char *base_type; /* enum: text; domain: its base type; else NULL */
 	char *comment;
 	bool key, notnull;
+	uint32_t keypos; /* place in the primary key from 1; 0: not a key */
 } pgo_col;
 
 typedef struct pgo_table {
 	uint32_t oid;
 	char *schema, *name;
+	char *qname; /* quote_ident(schema).quote_ident(name), for fixes */
 	char replident;
 	size_t ncols;
 	pgo_col *cols;
 	bool has_pk;
+	bool partition; /* relispartition */
+	bool owned;     /* the role has its owner's rights */
+	char *owner;
+	char *pk; /* the primary key's columns when the job started: "a, b" */
+	char **keys; /* the same, one name each, in key order */
+	size_t nkeys;
 } pgo_table;
 
 /* The current shape of a relation, as the stream last described it. */
@@ -149,6 +157,7 @@ typedef struct pgo_db {
 	char *snapshot; /* exported by a slot created with its snapshot */
 	pgo_table *tables;
 	size_t ntables;
+	bool named;     /* the tables syncd skips or refuses were logged */
 	pgo_rel **rels; /* open addressing by relid */
 	size_t relcap, nrels;
 	char **typnames; /* Type messages: "oid\tname" */
@@ -307,6 +316,33 @@ pgo_ident(PGconn *c, const char *name)
 	return s;
 }
 
+typedef struct pgo_sb {
+	char *data;
+	size_t len, cap;
+} pgo_sb;
+
+static void pgo_sb_printf(pgo_sb *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+pgo_sb_printf(pgo_sb *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (b->len + (size_t) n + 1 > b->cap) {
+		b->cap = (b->len + (size_t) n + 1) * 2;
+		b->data = realloc(b->data, b->cap);
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t) n;
+}
+
 /* ---- tables ------------------------------------------------------------ */
 
 static void
@@ -329,6 +365,12 @@ pgo_free_tables(pgo_db *db)
 		pgo_free_cols(t);
 		free(t->schema);
 		free(t->name);
+		free(t->qname);
+		free(t->owner);
+		free(t->pk);
+		for (size_t k = 0; k < t->nkeys; k++)
+			free(t->keys[k]);
+		free(t->keys);
 	}
 	free(db->tables);
 	db->tables = NULL;
@@ -354,6 +396,8 @@ pgo_matches(pgo *s, const char *database, const char *schema, const char *table)
 	}
 	return false;
 }
+
+static pgo_table *pgo_table_by_oid(pgo_db *db, uint32_t oid);
 
 /* The characters the reference forbids in names (DESIGN §5 "Names"). */
 static const char *
@@ -386,17 +430,24 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 		         "SELECT a.attrelid, a.attname, a.atttypid, "
 		         "       format_type(a.atttypid, a.atttypmod), "
 		         "a.attnotnull, "
-		         "       coalesce(a.attnum = ANY (i.indkey), false), "
+		         "       coalesce((SELECT k.pos FROM pg_index i, "
+		         "         unnest(i.indkey::int2[]) WITH ORDINALITY "
+		         "           AS k(attnum, pos) "
+		         "         WHERE i.indrelid = a.attrelid AND "
+		         "i.indisprimary "
+		         "           AND k.attnum = a.attnum AND k.pos <= %s), "
+		         "0), "
 		         "       CASE ty.typtype WHEN 'e' THEN 'text' "
 		         "         WHEN 'd' THEN format_type(ty.typbasetype, "
 		         "ty.typtypmod) END, "
 		         "       col_description(a.attrelid, a.attnum) "
-		         "FROM pg_attribute a LEFT JOIN pg_index i "
-		         "  ON i.indrelid = a.attrelid AND i.indisprimary "
+		         "FROM pg_attribute a "
 		         "  JOIN pg_type ty ON ty.oid = a.atttypid "
 		         "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
 		         "  AND NOT a.attisdropped%s "
 		         "ORDER BY a.attrelid, a.attnum",
+		         /* INCLUDE columns (11+) follow the key columns */
+		         db->version >= 110000 ? "i.indnkeyatts" : "i.indnatts",
 		         db->version >= 120000 ? " AND a.attgenerated = ''"
 		                               : "");
 		cols =
@@ -432,7 +483,9 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 			                              NULL, 10);
 			c->type_name = strdup(PQgetvalue(cols, i, 3));
 			c->notnull = strcmp(PQgetvalue(cols, i, 4), "t") == 0;
-			c->key = strcmp(PQgetvalue(cols, i, 5), "t") == 0;
+			c->keypos = (uint32_t) strtoul(PQgetvalue(cols, i, 5),
+			                               NULL, 10);
+			c->key = c->keypos > 0;
 			c->base_type = PQgetisnull(cols, i, 6)
 			                   ? NULL
 			                   : strdup(PQgetvalue(cols, i, 6));
@@ -442,12 +495,84 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 		}
 	}
 	PQclear(cols);
+	/* stored generated columns (12+): pgoutput does not send them */
+	if (ok && !db->named && db->version >= 120000) {
+		const char *params[] = {oids};
+		cols = pgo_query(
+		    db, db->sql, "listing generated columns",
+		    "SELECT a.attrelid, a.attname, pg_get_expr(d.adbin, "
+		    "d.adrelid) FROM pg_attribute a JOIN pg_attrdef d ON "
+		    "d.adrelid = a.attrelid AND d.adnum = a.attnum "
+		    "WHERE a.attrelid = ANY ($1::oid[]) AND a.attgenerated = "
+		    "'s' AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum",
+		    1, params);
+		if (!cols)
+			return false;
+		for (int i = 0; i < PQntuples(cols); i++) {
+			pgo_table *t = pgo_table_by_oid(
+			    db, (uint32_t) strtoul(PQgetvalue(cols, i, 0), NULL,
+			                           10));
+			if (t)
+				s->host->log(
+				    s->inst, SYNCD_LOG_WARNING,
+				    "column %s of %s.%s in database \"%s\" is "
+				    "GENERATED ALWAYS AS (%s) STORED: it is "
+				    "not "
+				    "replicated; syncd leaves it out of the "
+				    "target "
+				    "(add it there as a generated column, or "
+				    "compute it where it is read)",
+				    PQgetvalue(cols, i, 1), t->schema, t->name,
+				    db->dbname, PQgetvalue(cols, i, 2));
+		}
+		PQclear(cols);
+	}
 	if (!ok)
 		return pgo_fail(db, NULL,
 		                "some selected columns of database \"%s\" "
 		                "cannot be synced (see above)",
 		                db->dbname);
 	return true;
+}
+
+/* The key columns of a table's index that satisfies COND ("indisprimary",
+ * "indisreplident"), as "a, b" in key order, or NULL: a SQL fragment with
+ * the server's key-column count (INCLUDE columns, 11+, are not the key). */
+#define PGO_INDEX_KEY(cond, what, nkey)                                        \
+	"(SELECT " what " FROM pg_index i CROSS JOIN LATERAL "                 \
+	"unnest(i.indkey::int2[]) WITH "                                       \
+	"ORDINALITY AS k(attnum, pos) JOIN pg_attribute a ON a.attrelid = "    \
+	"i.indrelid AND a.attnum = k.attnum WHERE i.indrelid = c.oid AND "     \
+	"i." cond " AND k.pos <= i." nkey ")"
+#define PGO_KEY_NAMES "string_agg(a.attname, ', ' ORDER BY k.pos)"
+#define PGO_KEY_SET   "array_agg(k.attnum ORDER BY k.attnum)"
+
+/* A matched table syncd cannot sync. With tables at its default it is
+ * skipped, named in a warning; a table the job names (tables, the filters
+ * of [logical_table.*]) is refused. what: "has no primary key"; why: what
+ * would go wrong; fix: the statement or step that makes it syncable. */
+static void
+pgo_unsyncable(pgo_db *db, const char *schema, const char *name,
+               const char *what, const char *why, const char *fix, bool *ok,
+               bool *problems)
+{
+	pgo *s = db->src;
+
+	if (s->npatterns == 0 && !s->sharded) {
+		if (!db->named)
+			s->host->log(s->inst, SYNCD_LOG_WARNING,
+			             "table %s.%s in database \"%s\" is not "
+			             "synced: it %s (%s); %s to sync it",
+			             schema, name, db->dbname, what, why, fix);
+		return;
+	}
+	if (!db->named)
+		s->host->log(s->inst, SYNCD_LOG_ERROR,
+		             "table %s.%s in database \"%s\" %s: %s; %s, or "
+		             "leave it out of tables",
+		             schema, name, db->dbname, what, why, fix);
+	*problems = true;
+	*ok = false;
 }
 
 static bool
@@ -458,15 +583,50 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	char *oids;
 	size_t len = 0, cap = 64;
 	bool ok = true;
-	const char *sql =
+	char sql[4096];
+	const char *nkey = db->version >= 110000 ? "indnkeyatts" : "indnatts";
+
+	/* temporary tables are per session: never listed; unlogged ones are
+	 * named (logical replication does not carry them) */
+	snprintf(
+	    sql, sizeof sql,
 	    "SELECT c.oid, n.nspname, c.relname, c.relreplident, "
-	    "       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
-	    "               AND i.indisprimary) "
-	    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-	    "WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
-	    "  AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-	    "  AND n.nspname !~ '^pg_(toast|temp)' "
-	    "ORDER BY n.nspname, c.relname";
+	    "       c.relpersistence, c.relispartition, "
+	    "       quote_ident(n.nspname) || '.' || quote_ident(c.relname), "
+	    "       pg_has_role(c.relowner, 'USAGE'), "
+	    "       pg_get_userbyid(c.relowner), "
+	    "       " PGO_INDEX_KEY(
+	        "indisprimary", PGO_KEY_NAMES,
+	        "%s") ", "
+	              "       (SELECT ci.relname FROM pg_index i JOIN pg_class "
+	              "ci ON "
+	              "        ci.oid = i.indexrelid WHERE i.indrelid = c.oid "
+	              "AND "
+	              "        i.indisreplident), "
+	              "       " PGO_INDEX_KEY(
+	                  "indisreplident", PGO_KEY_NAMES,
+	                  "%s") ", "
+	                        "       " PGO_INDEX_KEY(
+	                            "indisreplident", PGO_KEY_SET,
+	                            "%s") " IS "
+	                                  "NOT DISTINCT FROM "
+	                                  "       " PGO_INDEX_KEY(
+	                                      "indisprimary", PGO_KEY_SET,
+	                                      "%s") " "
+	                                            "FROM pg_class c JOIN "
+	                                            "pg_namespace n ON n.oid = "
+	                                            "c.relnamespace "
+	                                            "WHERE c.relkind = 'r' AND "
+	                                            "c.relpersistence IN ('p', "
+	                                            "'u') "
+	                                            "  AND n.nspname NOT IN "
+	                                            "('pg_catalog', "
+	                                            "'information_schema') "
+	                                            "  AND n.nspname !~ "
+	                                            "'^pg_(toast|temp)' "
+	                                            "ORDER BY n.nspname, "
+	                                            "c.relname",
+	    nkey, nkey, nkey, nkey);
 
 	pgo_free_tables(db);
 	res = pgo_query(db, db->sql, "listing tables", sql, 0, NULL);
@@ -479,26 +639,68 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *schema = PQgetvalue(res, i, 1);
 		const char *name = PQgetvalue(res, i, 2);
-		bool has_pk = strcmp(PQgetvalue(res, i, 4), "t") == 0;
+		char replident = PQgetvalue(res, i, 3)[0];
+		const char *qname = PQgetvalue(res, i, 6);
+		bool has_pk = !PQgetisnull(res, i, 9);
+		const char *pk = PQgetvalue(res, i, 9);
 		const char *why;
+		char what[1024], fix[1024];
 		pgo_table *t;
 
 		if (!pgo_matches(s, db->dbname, schema, name))
 			continue;
+		if (PQgetvalue(res, i, 4)[0] == 'u') {
+			snprintf(fix, sizeof fix,
+			         "run ALTER TABLE %s SET LOGGED", qname);
+			pgo_unsyncable(db, schema, name, "is UNLOGGED",
+			               "logical replication does not carry the "
+			               "changes of unlogged tables",
+			               fix, &ok, problems);
+			continue;
+		}
 		if (!has_pk) {
-			/* without patterns, tables without a key are simply not
-			 * selected; named ones are an error */
-			if (s->npatterns == 0 && !s->sharded)
-				continue;
-			s->host->log(
-			    s->inst, SYNCD_LOG_ERROR,
-			    "table %s.%s in database \"%s\" has no primary "
-			    "key: "
-			    "syncd cannot apply its updates and deletes; add a "
-			    "primary key, or leave it out of tables",
-			    schema, name, db->dbname);
-			*problems = true;
-			ok = false;
+			pgo_unsyncable(db, schema, name, "has no primary key",
+			               "syncd cannot apply its updates and "
+			               "deletes",
+			               "add a primary key", &ok, problems);
+			continue;
+		}
+		snprintf(fix, sizeof fix,
+		         "run ALTER TABLE %s REPLICA IDENTITY DEFAULT", qname);
+		if (replident == 'n' ||
+		    (replident == 'i' && PQgetisnull(res, i, 10))) {
+			/* an identity index that was dropped leaves the table
+			 * without identity, as NOTHING */
+			pgo_unsyncable(
+			    db, schema, name,
+			    replident == 'n'
+			        ? "has REPLICA IDENTITY NOTHING"
+			        : "has REPLICA IDENTITY USING INDEX "
+			          "of an index that no longer "
+			          "exists",
+			    "publishing it would make the application's own "
+			    "UPDATE and DELETE on it fail",
+			    fix, &ok, problems);
+			continue;
+		}
+		if (replident == 'i' &&
+		    strcmp(PQgetvalue(res, i, 12), "t") != 0) {
+			snprintf(what, sizeof what,
+			         "has REPLICA IDENTITY USING INDEX %s on (%s), "
+			         "not on its primary key (%s)",
+			         PQgetvalue(res, i, 10), PQgetvalue(res, i, 11),
+			         pk);
+			snprintf(
+			    fix, sizeof fix,
+			    "run ALTER TABLE %s REPLICA IDENTITY DEFAULT (or "
+			    "FULL)",
+			    qname);
+			pgo_unsyncable(
+			    db, schema, name, what,
+			    "its deletes and key changes carry the "
+			    "index's columns, and syncd keys rows by "
+			    "the primary key",
+			    fix, &ok, problems);
 			continue;
 		}
 		if ((why = pgo_bad_name(schema, "\".'<>")) ||
@@ -516,8 +718,13 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		t->oid = (uint32_t) strtoul(PQgetvalue(res, i, 0), NULL, 10);
 		t->schema = strdup(schema);
 		t->name = strdup(name);
-		t->replident = PQgetvalue(res, i, 3)[0];
+		t->qname = strdup(qname);
+		t->replident = replident;
 		t->has_pk = true;
+		t->partition = strcmp(PQgetvalue(res, i, 5), "t") == 0;
+		t->owned = strcmp(PQgetvalue(res, i, 7), "t") == 0;
+		t->owner = strdup(PQgetvalue(res, i, 8));
+		t->pk = strdup(pk);
 		while (len + 16 > cap)
 			oids = realloc(oids, cap *= 2);
 		len += (size_t) sprintf(oids + len, "%s%u", len > 1 ? "," : "",
@@ -527,6 +734,7 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	strcpy(oids + len, "}");
 	if (!ok) {
 		free(oids);
+		db->named = true;
 		return pgo_fail(db, NULL,
 		                "some selected tables of database \"%s\" "
 		                "cannot be synced (see above)",
@@ -534,14 +742,27 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	}
 	if (db->ntables == 0) {
 		free(oids);
+		db->named = true;
 		return pgo_fail(
 		    db, NULL,
 		    "no table of database \"%s\" is selected: tables = "
-		    "%s matches no table with a primary key",
-		    db->dbname, s->npatterns ? "(as set)" : "(all)");
+		    "%s matches no table syncd can sync%s",
+		    db->dbname, s->npatterns ? "(as set)" : "(all)",
+		    s->npatterns ? "" : " (see the warnings above)");
 	}
 	ok = pgo_load_columns(db, oids, problems);
+	db->named = true;
 	free(oids);
+	/* the key the job starts with: a Relation message must keep it */
+	for (size_t i = 0; ok && i < db->ntables; i++) {
+		pgo_table *t = &db->tables[i];
+		t->keys = calloc(t->ncols + 1, sizeof *t->keys);
+		for (uint32_t pos = 1; pos <= t->ncols; pos++)
+			for (size_t c = 0; c < t->ncols; c++)
+				if (t->cols[c].keypos == pos)
+					t->keys[t->nkeys++] =
+					    strdup(t->cols[c].name);
+	}
 	return ok;
 }
 
@@ -556,48 +777,119 @@ pgo_table_by_oid(pgo_db *db, uint32_t oid)
 
 /* ---- publication --------------------------------------------------------- */
 
-/* Checks that the publication publishes every operation and every selected
+/* The name to suggest for a publication of syncd's own. */
+static void
+pgo_own_publication(pgo *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "syncd_%s", s->host->job_name(s->inst));
+}
+
+/*
+ * Checks that the publication publishes every operation and every selected
  * table; with apply and publication.autocreate, creates it or adds what is
- * missing, else fails with the statement that would fix it. */
+ * missing, else fails with the statement that would fix it and who may run
+ * it.
+ *
+ * A publication syncd creates carries the comment "created by syncd job
+ * NAME"; one without it is another consumer's (Debezium's default name is
+ * ours too) and is never changed: what it lacks is a failure naming the
+ * statement its owner must run. Its owner opts in by setting the comment.
+ * CREATE PUBLICATION ... FOR TABLE needs CREATE on the database and the
+ * ownership of each table; ALTER PUBLICATION ... ADD TABLE the ownership
+ * of the publication and of each table: both are checked first.
+ */
 static bool
 pgo_publication(pgo_db *db, bool apply, bool *problems)
 {
 	pgo *s = db->src;
 	const char *params[] = {s->publication};
 	PGresult *res;
-	bool exists, all_tables = false, ops_ok = true;
+	bool exists, all_tables = false, ops_ok = true, ours = false;
+	bool via_root = false, pub_owned = true, may_create;
 	char *pub = pgo_ident(db->sql, s->publication);
-	char *missing = NULL;
-	size_t mlen = 0, nmissing = 0;
+	char *owner = NULL, *role = NULL, *mark, own[128], sql[1024];
+	pgo_sb missing = {0}, others = {0}, parts = {0}, stmt = {0};
+	size_t nmissing = 0;
+	bool ok = false;
 
-	res =
-	    pgo_query(db, db->sql, "reading the publication",
-	              db->version >= 110000
-	                  ? "SELECT puballtables, pubinsert AND pubupdate AND "
-	                    "pubdelete AND pubtruncate FROM pg_publication "
-	                    "WHERE pubname = $1"
-	                  : "SELECT puballtables, pubinsert AND pubupdate AND "
-	                    "pubdelete FROM pg_publication WHERE pubname = $1",
-	              1, params);
-	if (!res) {
-		free(pub);
-		return false;
+	pgo_own_publication(s, own, sizeof own);
+	snprintf(sql, sizeof sql, "created by syncd job %s",
+	         s->host->job_name(s->inst));
+	{
+		char *q = PQescapeLiteral(db->sql, sql, strlen(sql));
+		mark = strdup(q ? q : "''");
+		PQfreemem(q);
 	}
+	snprintf(
+	    sql, sizeof sql,
+	    "SELECT puballtables, pubinsert AND pubupdate AND pubdelete%s, "
+	    "pg_get_userbyid(pubowner), pg_has_role(pubowner, 'USAGE'), "
+	    "coalesce(obj_description(oid, 'pg_publication') LIKE "
+	    "'created by syncd%%', false), %s FROM pg_publication WHERE "
+	    "pubname = $1",
+	    db->version >= 110000 ? " AND pubtruncate" : "",
+	    db->version >= 130000 ? "pubviaroot" : "false");
+	res = pgo_query(db, db->sql, "reading the publication", sql, 1, params);
+	if (!res)
+		goto done;
 	exists = PQntuples(res) == 1;
 	if (exists) {
 		all_tables = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 		ops_ok = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+		owner = strdup(PQgetvalue(res, 0, 2));
+		pub_owned = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+		ours = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+		via_root = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
 	}
 	PQclear(res);
+	res = pgo_query(db, db->sql, "reading the role's rights",
+	                "SELECT current_user, has_database_privilege("
+	                "current_database(), 'CREATE')",
+	                0, NULL);
+	if (!res)
+		goto done;
+	role = strdup(PQgetvalue(res, 0, 0));
+	may_create = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	PQclear(res);
+
+	/* partitions published under their root never reach syncd */
+	for (size_t i = 0; via_root && i < db->ntables; i++)
+		if (db->tables[i].partition)
+			pgo_sb_printf(&parts, "%s%s.%s", parts.len ? ", " : "",
+			              db->tables[i].schema, db->tables[i].name);
+	if (parts.len) {
+		*problems = true;
+		pgo_fail(
+		    db, NULL,
+		    "publication %s in database \"%s\" is created WITH "
+		    "(publish_via_partition_root = true): pgoutput reports "
+		    "the changes of the partitions %s under their "
+		    "partitioned table, which syncd does not sync; set "
+		    "[source] publication = %s (a publication of syncd's "
+		    "own)",
+		    s->publication, db->dbname, parts.data, own);
+		goto done;
+	}
 	if (!ops_ok) {
 		*problems = true;
-		free(pub);
-		return pgo_fail(
-		    db, NULL,
-		    "publication %s in database \"%s\" does not publish "
-		    "every operation; run ALTER PUBLICATION %s SET "
-		    "(publish = 'insert, update, delete, truncate')",
-		    s->publication, db->dbname, s->publication);
+		if (ours)
+			pgo_fail(
+			    db, NULL,
+			    "publication %s in database \"%s\" does not "
+			    "publish every operation; run ALTER PUBLICATION "
+			    "%s SET (publish = 'insert, update, delete, "
+			    "truncate')",
+			    s->publication, db->dbname, pub);
+		else
+			pgo_fail(
+			    db, NULL,
+			    "publication %s in database \"%s\" does not "
+			    "publish every operation, and syncd did not "
+			    "create it: another consumer may rely on it as "
+			    "it is; set [source] publication = %s (a "
+			    "publication of syncd's own)",
+			    s->publication, db->dbname, own);
+		goto done;
 	}
 
 	/* the selected tables the publication lacks */
@@ -609,10 +901,8 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 			    "SELECT schemaname, tablename FROM "
 			    "pg_publication_tables WHERE pubname = $1",
 			    1, params);
-			if (!have) {
-				free(pub);
-				return false;
-			}
+			if (!have)
+				goto done;
 		}
 		for (size_t i = 0; i < db->ntables; i++) {
 			pgo_table *t = &db->tables[i];
@@ -628,65 +918,151 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 				continue;
 			sn = pgo_ident(db->sql, t->schema);
 			tn = pgo_ident(db->sql, t->name);
-			missing = realloc(missing,
-			                  mlen + strlen(sn) + strlen(tn) + 4);
-			mlen += (size_t) sprintf(missing + mlen, "%s%s.%s",
-			                         nmissing ? ", " : "", sn, tn);
+			pgo_sb_printf(&missing, "%s%s.%s", nmissing ? ", " : "",
+			              sn, tn);
 			nmissing++;
+			if (!t->owned)
+				pgo_sb_printf(&others, "%s%s.%s (owner %s)",
+				              others.len ? ", " : "", t->schema,
+				              t->name, t->owner);
 			free(sn);
 			free(tn);
 		}
 		PQclear(have);
 	}
 	if (nmissing == 0 && exists) {
-		free(pub);
-		return true;
+		if (!ours && s->checking)
+			s->host->log(
+			    s->inst, SYNCD_LOG_INFO,
+			    "publication %s in database \"%s\" was not "
+			    "created by syncd: syncd reads it and never "
+			    "changes it",
+			    s->publication, db->dbname);
+		ok = true;
+		goto done;
 	}
-	/* only tables with a primary key are ever added (all selected ones
-	 * have one), so the application's own UPDATE and DELETE keep working */
-	if (!s->autocreate || !apply) {
-		bool fatal = !s->autocreate;
-		if (fatal)
-			*problems = true;
-		s->host->log(
-		    s->inst, fatal ? SYNCD_LOG_ERROR : SYNCD_LOG_INFO,
-		    "publication %s in database \"%s\" %s %s; %s: %s "
-		    "PUBLICATION %s %s TABLE %s",
+	/* only tables syncd can sync are ever added (a primary key, an
+	 * identity other than NOTHING), so the application's own UPDATE and
+	 * DELETE keep working */
+	pgo_sb_printf(&stmt, "%s PUBLICATION %s %s TABLE %s",
+	              exists ? "ALTER" : "CREATE", pub, exists ? "ADD" : "FOR",
+	              missing.data);
+	if (exists && !ours) {
+		*problems = true;
+		pgo_fail(
+		    db, NULL,
+		    "publication %s in database \"%s\" lacks %s, and syncd "
+		    "did not create it: syncd never changes a publication "
+		    "another consumer (such as Debezium, whose default "
+		    "name this is) may use; set [source] publication = %s "
+		    "for a publication of syncd's own, or have its owner "
+		    "%s run: %s",
+		    s->publication, db->dbname, missing.data, own, owner,
+		    stmt.data);
+		goto done;
+	}
+	if (!s->autocreate) {
+		*problems = true;
+		s->host->log(s->inst, SYNCD_LOG_ERROR,
+		             "publication %s in database \"%s\" %s %s; fix: %s",
+		             s->publication, db->dbname,
+		             exists ? "lacks"
+		                    : "does not exist and is needed for",
+		             missing.data, stmt.data);
+		pgo_fail(db, NULL,
+		         "publication %s in database \"%s\" is incomplete (see "
+		         "above)",
+		         s->publication, db->dbname);
+		goto done;
+	}
+	if (!(exists ? pub_owned : may_create) || others.len) {
+		pgo_sb why = {0};
+		if (exists && !pub_owned)
+			pgo_sb_printf(&why, "the publication is owned by %s",
+			              owner);
+		if (!exists && !may_create)
+			pgo_sb_printf(&why,
+			              "it lacks CREATE on database \"%s\"",
+			              db->dbname);
+		if (others.len)
+			pgo_sb_printf(&why, "%sthe tables %s belong to others",
+			              why.len ? "; " : "", others.data);
+		*problems = true;
+		pgo_fail(
+		    db, NULL,
+		    "publication %s in database \"%s\" %s %s, and role %s "
+		    "may not %s it (%s): have a role that %s run: %s%s%s%s%s",
 		    s->publication, db->dbname,
 		    exists ? "lacks" : "does not exist and is needed for",
-		    missing ? missing : "", fatal ? "fix" : "syncd will run",
-		    exists ? "ALTER" : "CREATE", pub, exists ? "ADD" : "FOR",
-		    missing ? missing : "");
-		free(missing);
-		free(pub);
-		return fatal ? pgo_fail(db, NULL,
-		                        "publication %s in database \"%s\" "
-		                        "is incomplete (see above)",
-		                        s->publication, db->dbname)
-		             : true;
+		    missing.data, role, exists ? "alter" : "create", why.data,
+		    exists ? "owns the publication and the tables"
+		           : "has CREATE on the database and owns the "
+		             "tables",
+		    stmt.data, exists ? "" : "; COMMENT ON PUBLICATION ",
+		    exists ? "" : pub, exists ? "" : " IS ",
+		    exists ? "" : mark);
+		free(why.data);
+		goto done;
 	}
+	if (!exists)
+		pgo_sb_printf(&stmt, "; COMMENT ON PUBLICATION %s IS %s", pub,
+		              mark);
+	if (!apply) {
+		s->host->log(s->inst, SYNCD_LOG_INFO,
+		             "publication %s in database \"%s\" %s %s; syncd "
+		             "will run: %s",
+		             s->publication, db->dbname,
+		             exists ? "lacks"
+		                    : "does not exist and is needed for",
+		             missing.data, stmt.data);
+		ok = true;
+		goto done;
+	}
+	/* one transaction: a publication syncd creates is always marked */
 	{
-		size_t n = strlen(pub) + (missing ? strlen(missing) : 0) + 64;
-		char *sql = malloc(n);
-		snprintf(sql, n, "%s PUBLICATION %s %s TABLE %s",
-		         exists ? "ALTER" : "CREATE", pub,
-		         exists ? "ADD" : "FOR", missing);
-		res = pgo_query(db, db->sql,
-		                exists ? "adding tables to the "
-		                         "publication"
-		                       : "creating the publication",
-		                sql, 0, NULL);
-		if (res)
-			s->host->log(s->inst, SYNCD_LOG_INFO,
-			             "database \"%s\": %s", db->dbname, sql);
-		free(sql);
+		PGresult *r = PQexec(db->sql, "BEGIN");
+		bool began = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (began) {
+			r = PQexec(db->sql, stmt.data);
+			if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+				pgo_fail(db, pgo_sqlstate(r),
+				         "%s in database \"%s\" failed: %s",
+				         stmt.data, db->dbname,
+				         PQerrorMessage(db->sql));
+				PQclear(r);
+				r = PQexec(db->sql, "ROLLBACK");
+			} else {
+				PQclear(r);
+				r = PQexec(db->sql, "COMMIT");
+				ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+				if (!ok)
+					pgo_fail(
+					    db, pgo_sqlstate(r),
+					    "%s in database \"%s\" failed: %s",
+					    stmt.data, db->dbname,
+					    PQerrorMessage(db->sql));
+			}
+			PQclear(r);
+		} else
+			pgo_fail(db, NULL,
+			         "could not begin a transaction in database "
+			         "\"%s\": %s",
+			         db->dbname, PQerrorMessage(db->sql));
 	}
-	free(missing);
+	if (ok)
+		s->host->log(s->inst, SYNCD_LOG_INFO, "database \"%s\": %s",
+		             db->dbname, stmt.data);
+done:
 	free(pub);
-	if (!res)
-		return false;
-	PQclear(res);
-	return true;
+	free(mark);
+	free(owner);
+	free(role);
+	free(missing.data);
+	free(others.data);
+	free(parts.data);
+	free(stmt.data);
+	return ok;
 }
 
 /* ---- slot ------------------------------------------------------------------
@@ -1010,15 +1386,122 @@ pgo_refresh_table(pgo_db *db, pgo_table *t, const pgo_msg *m)
 	}
 }
 
+static const char *
+pgo_identity_name(char replident)
+{
+	switch (replident) {
+	case 'd': return "DEFAULT";
+	case 'f': return "FULL";
+	case 'i': return "USING INDEX";
+	default: return "NOTHING";
+	}
+}
+
+/* Whether a selected table's replica identity, as a Relation message
+ * describes it, still gives the key the job started with (its primary key
+ * then): DEFAULT and USING INDEX flag exactly those columns; FULL flags
+ * every column, so the primary key is read from the catalog. Else the job
+ * stops here, before any change that follows is applied. A change to
+ * another exact identity (DEFAULT -> FULL) is logged. */
+static bool
+pgo_identity_kept(pgo_db *db, pgo_table *t, const pgo_msg *m)
+{
+	pgo *s = db->src;
+	pgo_sb now = {0};
+	bool same = true;
+	size_t nflagged = 0;
+
+	if (m->replident == 'f') {
+		char oid[16], sql[1024];
+		const char *params[] = {oid};
+		PGresult *res;
+		snprintf(oid, sizeof oid, "%u", t->oid);
+		snprintf(
+		    sql, sizeof sql,
+		    "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL "
+		    "unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, "
+		    "pos) JOIN pg_attribute a ON a.attrelid = i.indrelid "
+		    "AND a.attnum = k.attnum WHERE i.indrelid = $1::oid "
+		    "AND i.indisprimary AND k.pos <= i.%s ORDER BY k.pos",
+		    db->version >= 110000 ? "indnkeyatts" : "indnatts");
+		res = pgo_query(db, db->sql, "reading a primary key", sql, 1,
+		                params);
+		if (!res)
+			return false;
+		same = (size_t) PQntuples(res) == t->nkeys;
+		for (int i = 0; i < PQntuples(res); i++) {
+			pgo_sb_printf(&now, "%s%s", i ? ", " : "",
+			              PQgetvalue(res, i, 0));
+			if (same &&
+			    strcmp(PQgetvalue(res, i, 0), t->keys[i]) != 0)
+				same = false;
+		}
+		PQclear(res);
+	} else {
+		for (uint16_t i = 0; i < m->natts; i++) {
+			bool key = false;
+			if (!(m->atts[i].flags & 1))
+				continue;
+			pgo_sb_printf(&now, "%s%s", nflagged ? ", " : "",
+			              m->atts[i].name);
+			nflagged++;
+			for (size_t k = 0; k < t->nkeys && !key; k++)
+				key = strcmp(t->keys[k], m->atts[i].name) == 0;
+			same &= key;
+		}
+		same &= nflagged == t->nkeys && m->replident != 'n';
+	}
+	if (same) {
+		if (m->replident != t->replident)
+			s->host->log(s->inst, SYNCD_LOG_INFO,
+			             "table %s.%s in database \"%s\": replica "
+			             "identity %s became %s; the key is still "
+			             "(%s)",
+			             t->schema, t->name, db->dbname,
+			             pgo_identity_name(t->replident),
+			             pgo_identity_name(m->replident), t->pk);
+		t->replident = m->replident;
+		free(now.data);
+		return true;
+	}
+	pgo_fail(
+	    db, NULL,
+	    "table %s.%s in database \"%s\" changed while streaming: "
+	    "replica identity %s with the primary key (%s) became %s%s%s%s; "
+	    "syncd keys its rows by (%s) and stops before the change "
+	    "that follows (not confirmed): run ALTER TABLE %s REPLICA "
+	    "IDENTITY DEFAULT%s, then re-sync the table, whose changes "
+	    "since cannot be applied exactly (a new job with mode = "
+	    "full+incremental, or a new slot)",
+	    t->schema, t->name, db->dbname, pgo_identity_name(t->replident),
+	    t->pk, pgo_identity_name(m->replident),
+	    m->replident == 'n'   ? ""
+	    : m->replident == 'f' ? " with the primary key ("
+	    : m->replident == 'i' ? " on ("
+	                          : " with the key (",
+	    m->replident == 'n' ? ""
+	    : now.data          ? now.data
+	                        : "none",
+	    m->replident == 'n' ? "" : ")", t->pk, t->qname,
+	    m->replident == 'n' || m->replident == 'i'
+	        ? ""
+	        : " and restore the primary key");
+	free(now.data);
+	return false;
+}
+
 /* A Relation message: the relation's current shape. */
 static bool
 pgo_on_relation(pgo_db *db, const pgo_msg *m)
 {
-	pgo_rel *r = calloc(1, sizeof *r);
+	pgo_rel *r;
 	pgo_table *t = pgo_table_by_oid(db, m->relid);
 	syncd_event ev = {.type = SYNCD_EV_RELATION};
 	bool any_key = false;
 
+	if (t && !pgo_identity_kept(db, t, m))
+		return false;
+	r = calloc(1, sizeof *r);
 	if (t)
 		pgo_refresh_table(db, t, m);
 	r->relid = m->relid;
@@ -1043,11 +1526,13 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 		/* the key is the primary key: under REPLICA IDENTITY FULL
 		 * pgoutput flags every column */
 		for (size_t k = 0; t && k < t->ncols; k++)
-			if (strcmp(t->cols[k].name, c->name) == 0) {
-				if (t->cols[k].key)
-					c->flags |= SYNCD_COL_KEY;
-				if (t->cols[k].notnull)
-					c->flags |= SYNCD_COL_NOT_NULL;
+			if (strcmp(t->cols[k].name, c->name) == 0 &&
+			    t->cols[k].notnull)
+				c->flags |= SYNCD_COL_NOT_NULL;
+		for (size_t k = 0; t && k < t->nkeys; k++)
+			if (strcmp(t->keys[k], c->name) == 0) {
+				c->flags |= SYNCD_COL_KEY;
+				c->key_position = (uint32_t) k + 1;
 			}
 		any_key |= (c->flags & SYNCD_COL_KEY) != 0;
 	}
@@ -1705,11 +2190,30 @@ pgo_server_checks(pgo_db *db, bool *problems)
 	return true;
 }
 
+/* A database name with a character the reference forbids (DESIGN §5
+ * "Names") is refused before connecting. */
+static bool
+pgo_check_dbname(pgo_db *db, bool *problems)
+{
+	const char *why = pgo_bad_name(db->dbname, "+\"%'\\<>");
+
+	if (!why)
+		return true;
+	*problems = true;
+	return pgo_fail(db, NULL,
+	                "database \"%s\": the name %s (+\"%%'\\<> are "
+	                "refused); rename it (ALTER DATABASE ... RENAME TO "
+	                "...), or leave it out of databases",
+	                db->dbname, why);
+}
+
 /* Connects and checks everything; with apply, creates what is missing. */
 static bool
 pgo_prepare(pgo_db *db, bool apply, bool *problems, uint64_t *slot_confirmed,
             bool *slot_created)
 {
+	if (!pgo_check_dbname(db, problems))
+		return false;
 	db->sql = pgo_connect(db, false);
 	if (!db->sql) {
 		*problems = true;
@@ -1881,6 +2385,7 @@ pgo_table_relation(pgo_db *db, const pgo_table *t)
 		cols[c].typmod = -1;
 		cols[c].flags = (t->cols[c].key ? SYNCD_COL_KEY : 0) |
 		                (t->cols[c].notnull ? SYNCD_COL_NOT_NULL : 0);
+		cols[c].key_position = t->cols[c].keypos;
 	}
 	*rel = (syncd_relation){.id = ((uint64_t) db->stream << 32) | t->oid,
 	                        .database = db->dbname,
@@ -2154,33 +2659,6 @@ pgo_copy_close(void *reader)
 		PQfinish(r->conn);
 	free(r->buf);
 	free(r);
-}
-
-typedef struct pgo_sb {
-	char *data;
-	size_t len, cap;
-} pgo_sb;
-
-static void pgo_sb_printf(pgo_sb *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-pgo_sb_printf(pgo_sb *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (b->len + (size_t) n + 1 > b->cap) {
-		b->cap = (b->len + (size_t) n + 1) * 2;
-		b->data = realloc(b->data, b->cap);
-	}
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t) n;
 }
 
 /* The xmin in a source_state ("filenode=N xmin=X") when its file node is
@@ -2903,6 +3381,8 @@ pgo_list_tables(void *state,
 		pgo_db *db = &s->dbs[i];
 		bool problems = false;
 
+		if (!pgo_check_dbname(db, &problems))
+			return pgo_report(s);
 		db->sql = pgo_connect(db, false);
 		if (!db->sql || !pgo_server_checks(db, &problems) ||
 		    !pgo_select_tables(db, &problems)) {
@@ -2933,6 +3413,7 @@ pgo_list_tables(void *state,
 				    (t->cols[c].key ? SYNCD_COL_KEY : 0) |
 				    (t->cols[c].notnull ? SYNCD_COL_NOT_NULL
 				                        : 0);
+				cols[c].key_position = t->cols[c].keypos;
 			}
 			if (!pgo_table_extras(db, t, &x)) {
 				free(cols);
