@@ -583,6 +583,38 @@ dws_notice(void *arg, const char *message)
 		    (int) strcspn(message, "\n"), message);
 }
 
+/* session_replication_role = replica, as PostgreSQL's apply worker runs:
+ * foreign keys (a parallel copy and parallel workers write children before
+ * parents) and ordinary triggers (which would rewrite replicated values)
+ * of the target tables do not fire. Only a superuser, or on PostgreSQL 15
+ * a role granted SET on the parameter, may set it: the attempt says. */
+static dws_rc
+dws_replica_role(dws_worker *w)
+{
+	dws_state *s = w->s;
+	PGresult *r = PQexec(w->conn, "SET session_replication_role = replica");
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	bool first;
+
+	PQclear(r);
+	if (PQstatus(w->conn) != CONNECTION_OK)
+		return dws_result_error(w, "setting up the destination session",
+		                        NULL);
+	pthread_mutex_lock(&s->lock);
+	first = !s->replica_known;
+	s->replica_known = true;
+	s->replica = ok;
+	pthread_mutex_unlock(&s->lock);
+	if (first && ok)
+		LOG(s, SYNCD_LOG_INFO,
+		    "destination sessions run with session_replication_role = "
+		    "replica, as PostgreSQL's own apply worker does: foreign "
+		    "keys and ordinary triggers of the target tables do not "
+		    "fire (rows come in parallel, and replicated values are "
+		    "kept as the source wrote them)");
+	return DWS_OK;
+}
+
 /* A connection with the job's session settings; with_state: the progress
  * table is created if missing (never for --check). */
 syncd_status
@@ -651,6 +683,9 @@ dws_connect(dws_state *s, int worker, bool with_state, void **wstate)
 			    "knows",
 			    s->timezone_sql);
 	}
+	if (rc != DWS_OK)
+		goto fail;
+	rc = dws_replica_role(w);
 	if (rc != DWS_OK)
 		goto fail;
 	pthread_mutex_lock(&s->lock);

@@ -135,6 +135,11 @@ typedef struct dws_state {
 	bool relayout_done[SYNCD_MAX_STREAMS]; /* see dws_applied_lsn */
 	int copy_sessions;                     /* full phase: opened so far */
 	bool copy_ready;                       /* syncd_copy table exists */
+	/* sessions run with session_replication_role = replica (foreign keys
+	 * and ordinary triggers of the targets do not fire), as PostgreSQL's
+	 * apply worker does: the destination role may set it */
+	bool replica;
+	bool replica_known; /* the first session found out */
 } dws_state;
 
 /* A source column as the destination sees it. */

@@ -337,6 +337,209 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
 	return rc;
 }
 
+/* ---- what an existing target table would do to the rows ----------------- */
+
+/* A problem of an existing target: the job's error, and a line of --check. */
+#define DWS_TABLE_ERR(w, checking, ...)                                        \
+	do {                                                                   \
+		ERR((w)->s, NULL, __VA_ARGS__);                                \
+		if (checking)                                                  \
+			LOG((w)->s, SYNCD_LOG_ERROR, __VA_ARGS__);             \
+	} while (0)
+
+/* A default expression (pg_get_expr) that gives every row the same value
+ * within a transaction: no function call (a cast's type modifier is not
+ * one), e.g. 0, 'x'::text, CURRENT_TIMESTAMP; not nextval(...), random(). */
+static bool
+dws_fixed_default(const char *e)
+{
+	for (size_t i = 0; e[i]; i++) {
+		size_t k;
+		if (e[i] == '\'') { /* a literal, '' inside */
+			for (i++; e[i] && !(e[i] == '\'' && e[i + 1] != '\'');
+			     i += e[i] == '\'' ? 2 : 1)
+				;
+			if (!e[i])
+				break;
+			continue;
+		}
+		if (e[i] != '(' || i == 0)
+			continue;
+		k = i;
+		while (k > 0 && e[k - 1] == ' ')
+			k--;
+		if (k == 0 || !(isalnum((unsigned char) e[k - 1]) ||
+		                e[k - 1] == '_' || e[k - 1] == '"'))
+			continue; /* a parenthesis, not a call */
+		/* a type name after :: (possibly of several words)? */
+		while (k > 0 &&
+		       (isalnum((unsigned char) e[k - 1]) || e[k - 1] == '_' ||
+		        e[k - 1] == ' ' || e[k - 1] == '"' || e[k - 1] == '.'))
+			k--;
+		if (k >= 2 && e[k - 1] == ':' && e[k - 2] == ':')
+			continue;
+		return false;
+	}
+	return true;
+}
+
+/* Foreign keys and triggers of a target, which session_replication_role =
+ * replica silences when the destination role may set it; an extra column
+ * with a fixed default under a unique index (the second row would break
+ * it); a source column that is generated at the destination. */
+static bool
+dws_check_target_more(dws_worker *w, const syncd_relation *rel,
+                      const char *qtable, bool checking)
+{
+	dws_state *s = w->s;
+	const char *params[1] = {qtable};
+	char label[512];
+	PGresult *r = NULL;
+	bool ok = true;
+
+	snprintf(label, sizeof label, "%s.%s", rel->target_schema,
+	         rel->target_table);
+	if (!s->replica) {
+		if (dws_exec(
+		        w, "reading the target table's foreign keys",
+		        "SELECT conname, pg_catalog.pg_get_constraintdef("
+		        "oid) FROM pg_catalog.pg_constraint WHERE conrelid "
+		        "= $1::regclass AND contype = 'f' ORDER BY 1",
+		        1, params, &r) != DWS_OK)
+			return false;
+		for (int i = 0; i < PQntuples(r); i++) {
+			DWS_TABLE_ERR(
+			    w, checking,
+			    "target table %s has foreign key %s: %s; drop it "
+			    "(the reference does not sync foreign keys: the "
+			    "full copy and the workers write tables in "
+			    "parallel), or let syncd run as a role that may "
+			    "set session_replication_role (a superuser, or on "
+			    "PostgreSQL 15: GRANT SET ON PARAMETER "
+			    "session_replication_role TO the role)",
+			    label, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+			ok = false;
+		}
+		PQclear(r);
+		r = NULL;
+	}
+	/* under replica only ALWAYS and REPLICA triggers fire; else ORIGIN
+	 * (ordinary) and ALWAYS ones */
+	if (dws_exec(
+	        w, "reading the target table's triggers",
+	        s->replica
+	            ? "SELECT tgname, tgenabled FROM pg_catalog.pg_trigger "
+	              "WHERE tgrelid = $1::regclass AND NOT tgisinternal "
+	              "AND tgenabled IN ('A', 'R') ORDER BY 1"
+	            : "SELECT tgname, tgenabled FROM pg_catalog.pg_trigger "
+	              "WHERE tgrelid = $1::regclass AND NOT tgisinternal "
+	              "AND tgenabled IN ('O', 'A') ORDER BY 1",
+	        1, params, &r) != DWS_OK)
+		return false;
+	for (int i = 0; i < PQntuples(r); i++) {
+		char *q = dws_quote(w, PQgetvalue(r, i, 0));
+		if (s->replica)
+			DWS_TABLE_ERR(
+			    w, checking,
+			    "target table %s has trigger %s enabled %s, which "
+			    "fires under session_replication_role = replica "
+			    "and may rewrite replicated values; disable it "
+			    "(ALTER TABLE %s DISABLE TRIGGER %s)",
+			    label, PQgetvalue(r, i, 0),
+			    PQgetvalue(r, i, 1)[0] == 'A' ? "ALWAYS"
+			                                  : "REPLICA",
+			    qtable, q);
+		else
+			DWS_TABLE_ERR(
+			    w, checking,
+			    "target table %s has trigger %s, which would fire "
+			    "on replicated rows and may rewrite their values; "
+			    "drop or disable it (ALTER TABLE %s DISABLE "
+			    "TRIGGER %s), or let syncd run as a role that may "
+			    "set session_replication_role (a superuser, or on "
+			    "PostgreSQL 15: GRANT SET ON PARAMETER "
+			    "session_replication_role TO the role)",
+			    label, PQgetvalue(r, i, 0), qtable, q);
+		free(q);
+		ok = false;
+	}
+	PQclear(r);
+	r = NULL;
+
+	/* unique indexes on extra columns that all get a fixed default */
+	if (dws_exec(w, "reading the target table's unique indexes",
+	             "SELECT ic.relname, a.attname, pg_catalog.pg_get_expr("
+	             "d.adbin, d.adrelid) FROM pg_catalog.pg_index i JOIN "
+	             "pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN "
+	             "pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
+	             "AND a.attnum = ANY (i.indkey) LEFT JOIN "
+	             "pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND "
+	             "d.adnum = a.attnum WHERE i.indrelid = $1::regclass AND "
+	             "i.indisunique AND i.indpred IS NULL AND i.indexprs IS "
+	             "NULL ORDER BY 1, a.attnum",
+	             1, params, &r) != DWS_OK)
+		return false;
+	for (int k = 0; k < PQntuples(r);) {
+		const char *ix = PQgetvalue(r, k, 0);
+		bool fixed = true;
+		int first = k;
+		for (; k < PQntuples(r) && strcmp(PQgetvalue(r, k, 0), ix) == 0;
+		     k++) {
+			const char *col = PQgetvalue(r, k, 1);
+			for (uint32_t c = 0; c < rel->ncolumns; c++)
+				if (strcmp(rel->columns[c].name, col) == 0)
+					fixed = false; /* the source sets it */
+			if (PQgetisnull(r, k, 2) ||
+			    !dws_fixed_default(PQgetvalue(r, k, 2)))
+				fixed = false;
+		}
+		if (fixed) {
+			DWS_TABLE_ERR(
+			    w, checking,
+			    "target table %s has column \"%s\" that source "
+			    "table %s.%s does not have, with the fixed default "
+			    "%s under unique index %s: every row gets the same "
+			    "value, so the second row would break it; drop the "
+			    "unique index, or give the column no default or a "
+			    "unique one (a sequence)",
+			    label, PQgetvalue(r, first, 1), rel->schema,
+			    rel->table, PQgetvalue(r, first, 2), ix);
+			ok = false;
+		}
+	}
+	PQclear(r);
+	r = NULL;
+
+	/* generated columns are computed by the destination, never written */
+	if (PQserverVersion(w->conn) >= 120000) {
+		if (dws_exec(
+		        w, "reading the target table's generated columns",
+		        "SELECT attname FROM pg_catalog.pg_attribute WHERE "
+		        "attrelid = $1::regclass AND attnum > 0 AND NOT "
+		        "attisdropped AND attgenerated <> '' ORDER BY "
+		        "attnum",
+		        1, params, &r) != DWS_OK)
+			return false;
+		for (int i = 0; i < PQntuples(r); i++)
+			for (uint32_t c = 0; c < rel->ncolumns; c++)
+				if (strcmp(rel->columns[c].name,
+				           PQgetvalue(r, i, 0)) == 0) {
+					DWS_TABLE_ERR(
+					    w, checking,
+					    "column \"%s\" of target table %s "
+					    "is generated, but source table "
+					    "%s.%s sends its values; make it "
+					    "an ordinary column at the "
+					    "destination",
+					    PQgetvalue(r, i, 0), label,
+					    rel->schema, rel->table);
+					ok = false;
+				}
+		PQclear(r);
+	}
+	return ok;
+}
+
 /* ---- one table ---------------------------------------------------------- */
 
 syncd_status
@@ -464,6 +667,9 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 		if (ok && !dws_target_get(w, rel, &rc))
 			ok = false;
 		w->checking = false;
+		if (ok && !dws_check_target_more(w, rel, qtable,
+		                                 what == SYNCD_PREPARE_CHECK))
+			ok = false;
 	}
 	free(qtable);
 	return ok ? SYNCD_OK : SYNCD_FATAL;
