@@ -5,6 +5,12 @@
  * copy mode's COPY into a staging table and a few set-based statements
  * from it), and the batch's progress.
  *
+ * A row that carries only some columns (unchanged TOAST values, a soft
+ * delete) is an UPDATE of the existing destination row, never an insert:
+ * its other values are unknown, and NOT NULL would refuse them. When the
+ * UPDATE touches fewer rows than it was given, the keys it missed are
+ * looked up and those rows handed to the dirty-data path (SQLSTATE 02000).
+ *
  * A data error (SQLSTATE class 22 or 23, or 42804) rolls the batch back
  * and writes it again with that table's rows one by one, each under a
  * savepoint, so the refused row is found and handed to the dirty-data path
@@ -118,6 +124,8 @@ typedef struct dws_group {
 	char *mask; /* per column: 1 when the value is known */
 	int *cols;
 	int n;
+	bool partial; /* some column unknown: an UPDATE */
+	int nset;     /* known non-key columns */
 	dws_row **rows;
 	size_t nrows;
 } dws_group;
@@ -152,9 +160,15 @@ dws_groups(dws_worker *w, dws_pending *p, dws_group **out)
 			                               (size_t) t->ncols);
 			g[ng].cols = dws_arena_alloc(
 			    &w->arena, (size_t) t->ncols * sizeof(int));
-			for (int c = 0; c < t->ncols; c++)
-				if (mask[c])
-					g[ng].cols[g[ng].n++] = c;
+			for (int c = 0; c < t->ncols; c++) {
+				if (!mask[c]) {
+					g[ng].partial = true;
+					continue;
+				}
+				g[ng].cols[g[ng].n++] = c;
+				if (!t->cols[c].key)
+					g[ng].nset++;
+			}
 			ng++;
 		}
 		r->set = (int) k;
@@ -209,47 +223,233 @@ dws_array(dws_worker *w, dws_row **rows, size_t n, int col)
 	return dws_arena_strndup(&w->arena, b->data, b->len);
 }
 
-/* Deletes rows by key (g NULL) or writes the columns of group g, in as
- * few statements as the parameters allow: one text[] per column with the
- * arrays dialect, else one parameter per value. */
+/* Rows per statement and the parameters of rows[0..m) for the columns
+ * cols: one text[] per column with the arrays dialect, else one parameter
+ * per value, row by row. */
+static size_t
+dws_rows_per_stmt(const dws_worker *w, int nc)
+{
+	size_t per;
+
+	if (w->dialect->arrays)
+		return DWS_ARRAY_ROWS;
+	per = DWS_MAX_PARAMS / (size_t) nc;
+	return per > DWS_MAX_ROWS ? DWS_MAX_ROWS : per;
+}
+
+static const char **
+dws_row_params(dws_worker *w, dws_row **rows, size_t m, const int *cols, int nc,
+               int *nparams)
+{
+	bool arrays = w->dialect->arrays;
+	const char **params = dws_arena_alloc(
+	    &w->arena, (arrays ? 1 : m) * (size_t) nc * sizeof *params);
+	int k = 0;
+
+	if (arrays)
+		for (int c = 0; c < nc; c++)
+			params[k++] = dws_array(w, rows, m, cols[c]);
+	else
+		for (size_t i = 0; i < m; i++)
+			for (int c = 0; c < nc; c++)
+				params[k++] =
+				    dws_param(w, &rows[i]->vals[cols[c]]);
+	*nparams = k;
+	return params;
+}
+
+/* Hands a row to the dirty-data path, once per write() however often the
+ * batch is written again. */
+struct dws_rejected {
+	const syncd_event *ev;
+	char op;
+};
+
+static dws_rc
+dws_reject_row(dws_worker *w, const dws_row *r, const char *sqlstate,
+               const char *msg)
+{
+	for (size_t i = 0; i < w->nrejected; i++)
+		if (w->rejected[i].ev == r->ev && w->rejected[i].op == r->op)
+			return DWS_OK;
+	if (w->nrejected == w->caprejected) {
+		w->caprejected = w->caprejected ? w->caprejected * 2 : 16;
+		w->rejected =
+		    realloc(w->rejected, w->caprejected * sizeof *w->rejected);
+		if (!w->rejected)
+			abort();
+	}
+	w->rejected[w->nrejected++] = (struct dws_rejected){r->ev, r->op};
+	if (w->s->host->reject(w->s->inst, w->id, r->ev, sqlstate, msg) !=
+	    SYNCD_OK)
+		return DWS_REJECTED;
+	return DWS_OK;
+}
+
+/* "(a, b)=(1, x)": r's key, names and values, long values cut. */
+static void
+dws_row_text(dws_buf *b, const dws_target *t, const dws_row *r)
+{
+	dws_buf_puts(b, "(");
+	for (int k = 0; k < t->nkeys; k++)
+		dws_buf_printf(b, "%s%s", k ? ", " : "",
+		               t->cols[t->keys[k]].name);
+	dws_buf_puts(b, ")=(");
+	for (int k = 0; k < t->nkeys; k++) {
+		const syncd_value *v = &r->vals[t->keys[k]];
+		if (k)
+			dws_buf_puts(b, ", ");
+		if (v->kind != SYNCD_VALUE_TEXT)
+			dws_buf_puts(b, "NULL");
+		else if (v->len > 64) {
+			dws_buf_add(b, v->data, 64);
+			dws_buf_puts(b, "...");
+		} else
+			dws_buf_add(b, v->data, v->len);
+	}
+	dws_buf_puts(b, ")");
+}
+
+/* A partial row whose key has no row at the destination: its other values
+ * are unknown, so it cannot be inserted; it is dirty data (no_data). */
+static dws_rc
+dws_reject_missing_row(dws_worker *w, const dws_target *t, const dws_row *r)
+{
+	dws_buf msg = {0};
+	int shown = 0, more = 0;
+	dws_rc rc;
+
+	dws_buf_puts(&msg, "no row with key ");
+	dws_row_text(&msg, t, r);
+	dws_buf_printf(&msg,
+	               " in target table %s: the change carries only some "
+	               "columns (",
+	               t->label);
+	for (int c = 0; c < t->ncols; c++) {
+		if (r->vals[c].kind != SYNCD_VALUE_UNCHANGED)
+			continue;
+		if (shown == 8) {
+			more++;
+			continue;
+		}
+		dws_buf_printf(&msg, "%s%s", shown++ ? ", " : "",
+		               t->cols[c].name);
+	}
+	if (more)
+		dws_buf_printf(&msg, " and %d more", more);
+	dws_buf_puts(&msg, " unchanged), so it cannot be inserted; copy the "
+	                   "row from the source or re-sync the table");
+	rc = dws_reject_row(w, r, "02000", msg.data);
+	dws_buf_free(&msg);
+	return rc;
+}
+
+/* Finds which of rows[0..n) have no row at the destination (a SELECT of
+ * the absent keys) and hands those to the dirty-data path. */
+static dws_rc
+dws_reject_missing(dws_worker *w, dws_target *t, dws_row **rows, size_t n)
+{
+	size_t per = dws_rows_per_stmt(w, t->nkeys);
+	char *what = dws_what("looking for the keys of partial rows in", t);
+	dws_rc rc = DWS_OK;
+
+	for (size_t at = 0; at < n && rc == DWS_OK; at += per) {
+		size_t m = n - at < per ? n - at : per;
+		int np;
+		const char **params =
+		    dws_row_params(w, rows + at, m, t->keys, t->nkeys, &np);
+		PGresult *res = NULL;
+
+		dws_buf_reset(&w->sql);
+		if (w->dialect->arrays)
+			dws_sql_missing_arrays(&w->sql, t);
+		else
+			dws_sql_missing(&w->sql, w->dialect, t, (int) m);
+		rc = dws_exec(w, what, w->sql.data, np, params, &res);
+		for (int i = 0; rc == DWS_OK && i < PQntuples(res); i++) {
+			long pos = atol(PQgetvalue(res, i, 0));
+			if (pos < 1 || (size_t) pos > m)
+				continue;
+			rc = dws_reject_missing_row(w, t, rows[at + pos - 1]);
+		}
+		PQclear(res);
+	}
+	free(what);
+	return rc;
+}
+
+/* Partial rows of group g: UPDATE ... FROM the batch's values; when fewer
+ * rows were updated than given, the missing keys are rejected. A group
+ * that knows no non-key column has nothing to SET: only its keys are
+ * checked. */
+static dws_rc
+dws_update_rows(dws_worker *w, dws_target *t, const dws_group *g,
+                dws_row **rows, size_t n)
+{
+	size_t per = dws_rows_per_stmt(w, g->n);
+	char *what = dws_what("updating", t);
+	dws_rc rc = DWS_OK;
+
+	if (g->nset == 0) {
+		free(what);
+		return dws_reject_missing(w, t, rows, n);
+	}
+	for (size_t at = 0; at < n && rc == DWS_OK; at += per) {
+		size_t m = n - at < per ? n - at : per;
+		int np;
+		const char **params =
+		    dws_row_params(w, rows + at, m, g->cols, g->n, &np);
+		PGresult *res = NULL;
+
+		dws_buf_reset(&w->sql);
+		if (w->dialect->arrays)
+			dws_sql_update_arrays(&w->sql, t, g->cols, g->n);
+		else
+			dws_sql_update(&w->sql, w->dialect, t, g->cols, g->n,
+			               (int) m);
+		rc = dws_exec(w, what, w->sql.data, np, params, &res);
+		if (rc == DWS_OK && strtoull(PQcmdTuples(res), NULL, 10) <
+		                        (unsigned long long) m)
+			rc = dws_reject_missing(w, t, rows + at, m);
+		PQclear(res);
+	}
+	free(what);
+	return rc;
+}
+
+/* Deletes rows by key (g NULL) or writes the columns of group g (partial
+ * groups: dws_update_rows), in as few statements as the parameters
+ * allow. */
 static dws_rc
 dws_rows_stmt(dws_worker *w, dws_target *t, const dws_group *g, dws_row **rows,
               size_t n)
 {
-	bool arrays = w->dialect->arrays;
 	const int *cols = g ? g->cols : t->keys;
 	int nc = g ? g->n : t->nkeys;
-	size_t per = arrays ? DWS_ARRAY_ROWS : DWS_MAX_PARAMS / (size_t) nc;
-	char *what = dws_what(g ? "writing to" : "deleting from", t);
+	size_t per = dws_rows_per_stmt(w, nc);
+	char *what;
 	dws_rc rc = DWS_OK;
 
-	if (!arrays && per > DWS_MAX_ROWS)
-		per = DWS_MAX_ROWS;
+	if (g && g->partial)
+		return dws_update_rows(w, t, g, rows, n);
+	what = dws_what(g ? "writing to" : "deleting from", t);
 	for (size_t at = 0; at < n && rc == DWS_OK; at += per) {
-		size_t m = n - at < per ? n - at : per, k = 0;
-		const char **params = dws_arena_alloc(
-		    &w->arena, (arrays ? 1 : m) * (size_t) nc * sizeof *params);
+		size_t m = n - at < per ? n - at : per;
+		int np;
+		const char **params =
+		    dws_row_params(w, rows + at, m, cols, nc, &np);
 		dws_buf_reset(&w->sql);
-		if (arrays) {
-			for (int c = 0; c < nc; c++)
-				params[k++] =
-				    dws_array(w, rows + at, m, cols[c]);
+		if (w->dialect->arrays) {
 			if (g)
 				dws_sql_upsert_arrays(&w->sql, t, cols, nc);
 			else
 				dws_sql_delete_arrays(&w->sql, t);
-		} else {
-			for (size_t i = 0; i < m; i++)
-				for (int c = 0; c < nc; c++)
-					params[k++] = dws_param(
-					    w, &rows[at + i]->vals[cols[c]]);
-			if (g)
-				dws_sql_upsert(&w->sql, w->dialect, t, cols, nc,
-				               (int) m);
-			else
-				dws_sql_delete(&w->sql, w->dialect, t, (int) m);
-		}
-		rc = dws_exec(w, what, w->sql.data, (int) k, params, NULL);
+		} else if (g)
+			dws_sql_upsert(&w->sql, w->dialect, t, cols, nc,
+			               (int) m);
+		else
+			dws_sql_delete(&w->sql, w->dialect, t, (int) m);
+		rc = dws_exec(w, what, w->sql.data, np, params, NULL);
 	}
 	free(what);
 	return rc;
@@ -441,12 +641,27 @@ dws_copy_apply(dws_worker *w, dws_pending *p, int tx)
 		free(what);
 	}
 	for (size_t k = 0; k < ng && rc == DWS_OK; k++) {
-		what = dws_what("writing to", p->t);
+		PGresult *res = NULL;
+		if (g[k].partial && g[k].nset == 0) {
+			rc = dws_reject_missing(w, p->t, g[k].rows, g[k].nrows);
+			continue;
+		}
+		what = dws_what(g[k].partial ? "updating" : "writing to", p->t);
 		dws_buf_reset(&w->sql);
-		dws_sql_merge_stage(&w->sql, w->dialect, p->t, g[k].cols,
-		                    g[k].n, (int) k);
-		rc = dws_exec(w, what, w->sql.data, 0, NULL, NULL);
+		if (g[k].partial)
+			dws_sql_update_stage(&w->sql, w->dialect, p->t,
+			                     g[k].cols, g[k].n, (int) k);
+		else
+			dws_sql_merge_stage(&w->sql, w->dialect, p->t,
+			                    g[k].cols, g[k].n, (int) k);
+		rc = dws_exec(w, what, w->sql.data, 0, NULL,
+		              g[k].partial ? &res : NULL);
 		free(what);
+		if (rc == DWS_OK && g[k].partial &&
+		    strtoull(PQcmdTuples(res), NULL, 10) <
+		        (unsigned long long) g[k].nrows)
+			rc = dws_reject_missing(w, p->t, g[k].rows, g[k].nrows);
+		PQclear(res);
 	}
 	free(g);
 	return rc;
@@ -500,11 +715,9 @@ dws_bisect(dws_worker *w, dws_target *t, const dws_group *g, size_t ng,
 		              "ROLLBACK TO SAVEPOINT syncd_part; RELEASE "
 		              "SAVEPOINT syncd_part",
 		              0, NULL, NULL);
-		if (rc == DWS_OK && n == 1 &&
-		    w->s->host->reject(w->s->inst, w->id, rows[0]->ev,
-		                       state[0] ? state : NULL,
-		                       msg) != SYNCD_OK)
-			rc = DWS_REJECTED;
+		if (rc == DWS_OK && n == 1)
+			rc = dws_reject_row(w, rows[0], state[0] ? state : NULL,
+			                    msg);
 		free(msg);
 	}
 	if (rc != DWS_OK || n == 1)
@@ -728,15 +941,19 @@ syncd_status
 dws_write(void *wstate, const syncd_batch *b)
 {
 	dws_worker *w = wstate;
+	syncd_status st = SYNCD_FATAL;
 
 	w->ncareful = 0;
+	w->nrejected = 0;
 	for (;;) {
 		int tx = ++w->tx;
 		dws_rc rc = dws_write_once(w, b, tx);
 
 		dws_arena_reset(&w->arena);
-		if (rc == DWS_OK)
-			return SYNCD_OK;
+		if (rc == DWS_OK) {
+			st = SYNCD_OK;
+			break;
+		}
 		if (PQstatus(w->conn) == CONNECTION_OK)
 			PQclear(PQexec(w->conn, "ROLLBACK"));
 		/* staging tables created by the rolled-back transaction are
@@ -744,14 +961,15 @@ dws_write(void *wstate, const syncd_batch *b)
 		for (dws_target *t = w->targets; t; t = t->next)
 			if (t->stage_created_tx == tx)
 				t->stage_ready = false;
-		switch (rc) {
-		case DWS_AGAIN: continue;
-		case DWS_RETRY: return SYNCD_RETRY;
-		case DWS_DATA:
-			/* a data error outside a table's rows (a deferred
-			 * constraint at COMMIT): nothing to isolate */
-			return SYNCD_FATAL;
-		default: return SYNCD_FATAL;
-		}
+		if (rc == DWS_AGAIN)
+			continue;
+		/* DWS_DATA here is a data error outside a table's rows (a
+		 * deferred constraint at COMMIT): nothing to isolate */
+		st = rc == DWS_RETRY ? SYNCD_RETRY : SYNCD_FATAL;
+		break;
 	}
+	free(w->rejected);
+	w->rejected = NULL;
+	w->nrejected = w->caprejected = 0;
+	return st;
 }

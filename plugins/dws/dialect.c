@@ -325,6 +325,164 @@ dws_sql_delete(dws_buf *sql, const dws_dialect *d, const dws_target *t,
 	}
 }
 
+/* ---- partial rows: UPDATE of the existing row, never an insert ---------- */
+
+/* The cast of a written value: the column's parameter cast, else its type
+ * without modifier (the column's own length check applies, as for an
+ * INSERT). */
+static const char *
+dws_value_cast(const dws_col *c)
+{
+	return c->param ? c->param : c->generic;
+}
+
+/* " WHERE t.k1 = v.cI[::type] AND ...": the key columns among cols
+ * (numbered c1 .. cn in v), or the target's keys when cols is NULL. */
+static void
+dws_key_match(dws_buf *sql, const dws_target *t, const int *cols, int n,
+              bool cast)
+{
+	bool first = true;
+
+	if (!cols)
+		n = t->nkeys;
+	for (int i = 0; i < n; i++) {
+		const dws_col *c = &t->cols[cols ? cols[i] : t->keys[i]];
+		if (!c->key)
+			continue;
+		dws_buf_printf(sql, "%st.%s = v.c%d",
+		               first ? " WHERE " : " AND ", c->qname, i + 1);
+		if (cast)
+			dws_buf_printf(sql, "::%s", c->generic);
+		first = false;
+	}
+}
+
+/* "UPDATE t AS t SET nk = v.cI[::type], ..." over the non-key columns. */
+static void
+dws_update_set(dws_buf *sql, const dws_target *t, const int *cols, int n,
+               bool cast)
+{
+	bool first = true;
+
+	dws_buf_printf(sql, "UPDATE %s AS t SET ", t->qtable);
+	for (int i = 0; i < n; i++) {
+		const dws_col *c = &t->cols[cols[i]];
+		if (c->key)
+			continue;
+		dws_buf_printf(sql, "%s%s = v.c%d", first ? "" : ", ", c->qname,
+		               i + 1);
+		if (cast)
+			dws_buf_printf(sql, "::%s", dws_value_cast(c));
+		first = false;
+	}
+}
+
+void
+dws_sql_update(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+               const int *cols, int n, int nrows)
+{
+	int p = 1;
+
+	(void) d; /* the same statement in both dialects */
+	dws_update_set(sql, t, cols, n, false);
+	dws_buf_puts(sql, " FROM (VALUES ");
+	for (int r = 0; r < nrows; r++) {
+		dws_buf_puts(sql, r ? ", (" : "(");
+		for (int i = 0; i < n; i++) {
+			const dws_col *c = &t->cols[cols[i]];
+			dws_buf_printf(sql, "%s$%d::%s", i ? ", " : "", p++,
+			               c->key ? c->generic : dws_value_cast(c));
+		}
+		dws_buf_puts(sql, ")");
+	}
+	dws_buf_puts(sql, ") AS v (");
+	for (int i = 0; i < n; i++)
+		dws_buf_printf(sql, "%sc%d", i ? ", " : "", i + 1);
+	dws_buf_puts(sql, ")");
+	dws_key_match(sql, t, cols, n, false);
+}
+
+void
+dws_sql_update_arrays(dws_buf *sql, const dws_target *t, const int *cols, int n)
+{
+	dws_update_set(sql, t, cols, n, true);
+	dws_buf_puts(sql, " FROM ");
+	dws_unnest(sql, n, "v");
+	dws_key_match(sql, t, cols, n, true);
+}
+
+void
+dws_sql_update_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+                     const int *cols, int n, int set)
+{
+	bool first = true;
+
+	(void) d; /* DWS has UPDATE ... FROM too */
+	dws_buf_printf(sql, "UPDATE %s AS t SET ", t->qtable);
+	for (int i = 0; i < n; i++) {
+		const dws_col *c = &t->cols[cols[i]];
+		if (c->key)
+			continue;
+		dws_buf_printf(sql, "%s%s = s.%s", first ? "" : ", ", c->qname,
+		               c->qname);
+		first = false;
+	}
+	dws_buf_printf(sql,
+	               " FROM %s AS s WHERE s.syncd_op <> 'd' AND s.syncd_set "
+	               "= %d",
+	               t->stage, set);
+	for (int i = 0; i < t->nkeys; i++) {
+		const char *q = t->cols[t->keys[i]].qname;
+		dws_buf_printf(sql, " AND t.%s = s.%s", q, q);
+	}
+}
+
+/* " WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.k = v.cI ...)" */
+static void
+dws_absent(dws_buf *sql, const dws_target *t, bool cast)
+{
+	dws_buf_printf(sql, " WHERE NOT EXISTS (SELECT 1 FROM %s AS t",
+	               t->qtable);
+	dws_key_match(sql, t, NULL, 0, cast);
+	dws_buf_puts(sql, ")");
+}
+
+void
+dws_sql_missing(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+                int nrows)
+{
+	int p = 1;
+
+	(void) d;
+	dws_buf_puts(sql, "SELECT v.syncd_n FROM (VALUES ");
+	for (int r = 0; r < nrows; r++) {
+		dws_buf_printf(sql, "%s(%d", r ? ", " : "", r + 1);
+		for (int i = 0; i < t->nkeys; i++)
+			dws_buf_printf(sql, ", $%d::%s", p++,
+			               t->cols[t->keys[i]].generic);
+		dws_buf_puts(sql, ")");
+	}
+	dws_buf_puts(sql, ") AS v (syncd_n");
+	for (int i = 0; i < t->nkeys; i++)
+		dws_buf_printf(sql, ", c%d", i + 1);
+	dws_buf_puts(sql, ")");
+	dws_absent(sql, t, false);
+}
+
+void
+dws_sql_missing_arrays(dws_buf *sql, const dws_target *t)
+{
+	dws_buf_puts(sql, "SELECT v.syncd_n FROM unnest(");
+	for (int i = 0; i < t->nkeys; i++)
+		dws_buf_printf(sql, "%s$%d::text[]", i ? ", " : "", i + 1);
+	dws_buf_puts(sql, ") WITH ORDINALITY AS v (");
+	for (int i = 0; i < t->nkeys; i++)
+		dws_buf_printf(sql, "c%d, ", i + 1);
+	dws_buf_puts(sql, "syncd_n)");
+	dws_absent(sql, t, true);
+}
+
 /* Rows of a staging table written into the target by key: INSERT ...
  * SELECT ... ON CONFLICT, or MERGE (one MATCHED and one NOT MATCHED
  * branch). where: a filter on the staged rows, or NULL. */

@@ -103,6 +103,28 @@ void dws_sql_merge_stage(dws_buf *sql, const dws_dialect *d,
  * 'r' (delete, then write). */
 void dws_sql_delete_stage(dws_buf *sql, const dws_dialect *d,
                           const dws_target *t);
+/* Partial rows (some values unchanged TOAST, or a soft delete): an UPDATE
+ * of the existing rows, never an insert, SETting the non-key columns of
+ * cols (at least one; keys, and so DWS's distribution columns, never).
+ * Both dialects:
+ *   UPDATE t AS t SET c = v.c3, .. FROM (VALUES ($1::type, ..), ..) AS v
+ *   (c1, ..) WHERE t.key = v.c1 ..   (nrows rows, parameters row by row) */
+void dws_sql_update(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+                    const int *cols, int n, int nrows);
+/* The same from one text[] parameter per column ($1 .. $n):
+ *   UPDATE t AS t SET c = v.c3::type, .. FROM unnest($1::text[], ..) AS v
+ *   (c1, ..) WHERE t.key = v.c1::type .. */
+void dws_sql_update_arrays(dws_buf *sql, const dws_target *t, const int *cols,
+                           int n);
+/* The same from the staging table's rows of column set `set`. */
+void dws_sql_update_stage(dws_buf *sql, const dws_dialect *d,
+                          const dws_target *t, const int *cols, int n, int set);
+/* Which of nrows keys (parameters row by row, key columns only) have no
+ * row in t: SELECT the 1-based position of each. */
+void dws_sql_missing(dws_buf *sql, const dws_dialect *d, const dws_target *t,
+                     int nrows);
+/* The same with one text[] parameter per key column. */
+void dws_sql_missing_arrays(dws_buf *sql, const dws_target *t);
 /* The full phase: every row of the staging table `stage` (the target's
  * columns, in its order) written into the target: by key (upsert, or
  * MERGE) when by_key, else a plain INSERT ... SELECT. */
@@ -184,6 +206,11 @@ struct dws_worker {
 	 * to find the row the destination refuses */
 	uint64_t *careful;
 	size_t ncareful;
+	/* rows handed to the dirty-data path in the current write() (each
+	 * once, however often the batch is written again); owned by
+	 * dws_write */
+	struct dws_rejected *rejected;
+	size_t nrejected, caprejected;
 	bool checking; /* --check: target problems are logged as errors */
 };
 

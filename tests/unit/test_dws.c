@@ -143,6 +143,83 @@ START_TEST(merge_sql)
 }
 END_TEST
 
+/* partial rows: an UPDATE of the existing rows, keys never SET, never an
+ * insert (both dialects) */
+START_TEST(update_sql)
+{
+	dws_buf b = {0};
+	int cols[] = {0, 1, 2}, stage_cols[] = {0, 1, 3};
+
+	dws_sql_update(&b, &dws_dialect_dws, test_target(), cols, 3, 2);
+	ck_assert_str_eq(
+	    b.data,
+	    "UPDATE \"s\".\"t\" AS t SET \"v\" = v.c3 FROM (VALUES "
+	    "($1::pg_catalog.int4, $2::pg_catalog.text, $3::timestamp with "
+	    "time zone), ($4::pg_catalog.int4, $5::pg_catalog.text, "
+	    "$6::timestamp with time zone)) AS v (c1, c2, c3) WHERE t.\"id\" "
+	    "= v.c1 AND t.\"K2\" = v.c2");
+	dws_buf_reset(&b);
+	dws_sql_update(&b, &dws_dialect_pg, test_target(), cols, 3, 1);
+	ck_assert_str_eq(
+	    b.data,
+	    "UPDATE \"s\".\"t\" AS t SET \"v\" = v.c3 FROM (VALUES "
+	    "($1::pg_catalog.int4, $2::pg_catalog.text, $3::timestamp with "
+	    "time zone)) AS v (c1, c2, c3) WHERE t.\"id\" = v.c1 AND "
+	    "t.\"K2\" = v.c2");
+	dws_buf_reset(&b);
+	dws_sql_update_arrays(&b, test_target(), cols, 3);
+	ck_assert_str_eq(
+	    b.data,
+	    "UPDATE \"s\".\"t\" AS t SET \"v\" = v.c3::timestamp with time "
+	    "zone FROM unnest($1::text[], $2::text[], $3::text[]) AS v (c1, "
+	    "c2, c3) WHERE t.\"id\" = v.c1::pg_catalog.int4 AND t.\"K2\" = "
+	    "v.c2::pg_catalog.text");
+	dws_buf_reset(&b);
+	/* copy mode: from the staged rows of one column set */
+	dws_sql_update_stage(&b, &dws_dialect_dws, test_target(), stage_cols, 3,
+	                     2);
+	ck_assert_str_eq(
+	    b.data,
+	    "UPDATE \"s\".\"t\" AS t SET \"big\" = s.\"big\" FROM "
+	    "syncd_stage_1 AS s WHERE s.syncd_op <> 'd' AND s.syncd_set = 2 "
+	    "AND t.\"id\" = s.\"id\" AND t.\"K2\" = s.\"K2\"");
+	dws_buf_reset(&b);
+	dws_sql_update_stage(&b, &dws_dialect_pg, test_target(), cols, 3, 0);
+	ck_assert_str_eq(
+	    b.data,
+	    "UPDATE \"s\".\"t\" AS t SET \"v\" = s.\"v\" FROM "
+	    "syncd_stage_1 AS s WHERE s.syncd_op <> 'd' AND s.syncd_set = 0 "
+	    "AND t.\"id\" = s.\"id\" AND t.\"K2\" = s.\"K2\"");
+	ck_assert_ptr_null(strstr(b.data, "INSERT"));
+	dws_buf_free(&b);
+}
+END_TEST
+
+/* the keys of partial rows that have no row at the destination */
+START_TEST(missing_sql)
+{
+	dws_buf b = {0};
+
+	dws_sql_missing(&b, &dws_dialect_dws, test_target(), 2);
+	ck_assert_str_eq(
+	    b.data,
+	    "SELECT v.syncd_n FROM (VALUES (1, $1::pg_catalog.int4, "
+	    "$2::pg_catalog.text), (2, $3::pg_catalog.int4, "
+	    "$4::pg_catalog.text)) AS v (syncd_n, c1, c2) WHERE NOT EXISTS "
+	    "(SELECT 1 FROM \"s\".\"t\" AS t WHERE t.\"id\" = v.c1 AND "
+	    "t.\"K2\" = v.c2)");
+	dws_buf_reset(&b);
+	dws_sql_missing_arrays(&b, test_target());
+	ck_assert_str_eq(
+	    b.data,
+	    "SELECT v.syncd_n FROM unnest($1::text[], $2::text[]) WITH "
+	    "ORDINALITY AS v (c1, c2, syncd_n) WHERE NOT EXISTS (SELECT 1 "
+	    "FROM \"s\".\"t\" AS t WHERE t.\"id\" = v.c1::pg_catalog.int4 "
+	    "AND t.\"K2\" = v.c2::pg_catalog.text)");
+	dws_buf_free(&b);
+}
+END_TEST
+
 /* the full phase: every column of a staging table, by key or not */
 START_TEST(full_stage_sql)
 {
@@ -388,6 +465,8 @@ dws_suite(void)
 	tcase_add_test(tc, delete_sql);
 	tcase_add_test(tc, array_sql);
 	tcase_add_test(tc, merge_sql);
+	tcase_add_test(tc, update_sql);
+	tcase_add_test(tc, missing_sql);
 	tcase_add_test(tc, full_stage_sql);
 	tcase_add_test(tc, dialect_detection);
 	tcase_add_test(tc, create_types);
