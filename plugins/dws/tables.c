@@ -423,33 +423,29 @@ dws_check_target_more(dws_worker *w, const syncd_relation *rel,
 		PQclear(r);
 		r = NULL;
 	}
-	/* under replica only ALWAYS and REPLICA triggers fire; else ORIGIN
-	 * (ordinary) and ALWAYS ones */
-	if (dws_exec(
-	        w, "reading the target table's triggers",
-	        s->replica
-	            ? "SELECT tgname, tgenabled FROM pg_catalog.pg_trigger "
-	              "WHERE tgrelid = $1::regclass AND NOT tgisinternal "
-	              "AND tgenabled IN ('A', 'R') ORDER BY 1"
-	            : "SELECT tgname, tgenabled FROM pg_catalog.pg_trigger "
-	              "WHERE tgrelid = $1::regclass AND NOT tgisinternal "
-	              "AND tgenabled IN ('O', 'A') ORDER BY 1",
-	        1, params, &r) != DWS_OK)
+	/* Under replica only triggers enabled ALWAYS or REPLICA fire: someone
+	 * asked for that, so they are named (a warning), not refused. Without
+	 * it, ordinary (ORIGIN) triggers fire too and are refused. */
+	if (dws_exec(w, "reading the target table's triggers",
+	             "SELECT tgname, tgenabled FROM pg_catalog.pg_trigger "
+	             "WHERE tgrelid = $1::regclass AND NOT tgisinternal AND "
+	             "tgenabled <> 'D' ORDER BY 1",
+	             1, params, &r) != DWS_OK)
 		return false;
 	for (int i = 0; i < PQntuples(r); i++) {
 		char *q = dws_quote(w, PQgetvalue(r, i, 0));
-		if (s->replica)
-			DWS_TABLE_ERR(
-			    w, checking,
-			    "target table %s has trigger %s enabled %s, which "
-			    "fires under session_replication_role = replica "
-			    "and may rewrite replicated values; disable it "
-			    "(ALTER TABLE %s DISABLE TRIGGER %s)",
+		char how = PQgetvalue(r, i, 1)[0];
+		if (how == 'A' || (how == 'R' && s->replica))
+			LOG(s, SYNCD_LOG_WARNING,
+			    "target table %s has trigger %s enabled %s: it "
+			    "fires on replicated rows and may rewrite their "
+			    "values (ALTER TABLE %s ENABLE TRIGGER %s makes it "
+			    "an ordinary one%s)",
 			    label, PQgetvalue(r, i, 0),
-			    PQgetvalue(r, i, 1)[0] == 'A' ? "ALWAYS"
-			                                  : "REPLICA",
-			    qtable, q);
-		else
+			    how == 'A' ? "ALWAYS" : "REPLICA", qtable, q,
+			    s->replica ? ", which syncd's sessions do not fire"
+			               : "");
+		else if (how == 'O' && !s->replica) {
 			DWS_TABLE_ERR(
 			    w, checking,
 			    "target table %s has trigger %s, which would fire "
@@ -460,8 +456,9 @@ dws_check_target_more(dws_worker *w, const syncd_relation *rel,
 			    "PostgreSQL 15: GRANT SET ON PARAMETER "
 			    "session_replication_role TO the role)",
 			    label, PQgetvalue(r, i, 0), qtable, q);
+			ok = false;
+		}
 		free(q);
-		ok = false;
 	}
 	PQclear(r);
 	r = NULL;

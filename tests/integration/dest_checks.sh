@@ -9,7 +9,10 @@
 #  2. as a role that may not set it, syncd --check exits 3 naming each
 #     foreign key and trigger with the fix;
 #  3. an extra destination column with a fixed default under a unique
-#     index is refused by --check (a sequence default is not).
+#     index is refused by --check (a sequence default is not); a trigger
+#     enabled ALWAYS is named in a warning;
+#  4. automatic creation keeps the primary key in the key's own order
+#     (payment_date, payment_id), not column order.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 pg_start src
@@ -122,6 +125,17 @@ DB=extra psql_on dst -c "alter table customer add column origin text not null de
 run 3 extra --check
 it_assert_contains "$W/extra.out" "target table public.customer has column \"origin\" that source table public.customer does not have, with the fixed default 'dwh'::text under unique index customer_origin"
 grep -q '"seq"' "$W/extra.out" && it_fail "a sequence default was refused: $(grep seq "$W/extra.out")"
-DB=extra psql_on dst -c "drop index customer_origin" >/dev/null
+# a trigger enabled ALWAYS fires as its owner asked: named, not refused
+DB=extra psql_on dst -c "drop index customer_origin; alter table payment enable always trigger last_updated" >/dev/null
 run 0 extra --check
+it_assert_contains "$W/extra.out" "target table public.payment has trigger last_updated enabled ALWAYS: it fires on replicated rows"
 it_pass "an extra column with a fixed default under a unique index is refused by --check"
+
+# ---- 4. automatic creation: the key's own order ------------------------------
+job auto upsert postgres
+psql_on dst -c "drop database auto" -c "create database auto" >/dev/null
+syncd_start "$W/auto.log" "$W/auto.ini"
+syncd_stop "$SYNCD_PID" "$W/auto.log"
+it_assert_eq "PRIMARY KEY (payment_date, payment_id)" "$(DB=auto psql_on dst -Atc "select pg_get_constraintdef(oid) from pg_constraint where conrelid = 'payment'::regclass and contype = 'p'")" "primary key of the created payment"
+it_assert_eq "$(psql_on src -Atc "select count(*) from payment")" "$(DB=auto psql_on dst -Atc "select count(*) from payment")" "payment copied into the created table"
+it_pass "automatic creation keeps the primary key in the key's own order"

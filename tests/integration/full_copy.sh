@@ -104,6 +104,8 @@ create table b (id int primary key, v text);
 create function wait_hold() returns trigger language plpgsql as
   $$ begin perform pg_advisory_xact_lock_shared(42); return new; end $$;
 create trigger hold before insert on b for each row execute function wait_hold();
+-- syncd's sessions run with session_replication_role = replica
+alter table b enable always trigger hold;
 SQL
 	rm -f "$W/hold-$1"
 	mkfifo "$W/hold-$1"
@@ -304,9 +306,11 @@ create function add_hold() returns event_trigger language plpgsql as $$
 begin
   if exists (select 1 from pg_event_trigger_ddl_commands() where object_identity = 'public.r') then
     create trigger hold before insert on public.r for each row execute function wait_hold();
+    alter table public.r enable always trigger hold;
   end if;
 end $$;
 create event trigger add_hold on ddl_command_end when tag in ('CREATE TABLE') execute function add_hold();
+alter event trigger add_hold enable always;
 SQL
 hold_target d7 again
 job f7 full+incremental copy d7
