@@ -495,9 +495,25 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 		PQclear(r);
 		r = NULL;
 	} else if (was == 'd') {
+		/* a table another one's foreign key references cannot be
+		 * truncated: its rows are deleted (the key's triggers do not
+		 * fire under session_replication_role = replica) */
+		const char *q[1] = {t->qtable};
 		h[0] = 'd';
+		rc = dws_exec(w, "looking for foreign keys to a target table",
+		              "SELECT EXISTS (SELECT 1 FROM "
+		              "pg_catalog.pg_constraint WHERE confrelid = "
+		              "$1::regclass AND contype = 'f')",
+		              1, q, &r);
+		if (rc != DWS_OK)
+			goto done;
 		dws_buf_reset(&sql);
-		dws_buf_printf(&sql, "TRUNCATE %s", t->qtable);
+		dws_buf_printf(&sql, "%s %s",
+		               PQgetvalue(r, 0, 0)[0] == 't' ? "DELETE FROM"
+		                                             : "TRUNCATE",
+		               t->qtable);
+		PQclear(r);
+		r = NULL;
 		rc = dws_exec(w, "emptying a target table", sql.data, 0, NULL,
 		              NULL);
 		if (rc != DWS_OK)
