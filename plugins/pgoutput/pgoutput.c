@@ -1429,7 +1429,21 @@ pgo_identity_kept(pgo_db *db, pgo_table *t, const pgo_msg *m)
 		if (!res)
 			return false;
 		same = (size_t) PQntuples(res) == t->nkeys;
-		for (int i = 0; i < PQntuples(res); i++) {
+		if (PQntuples(res) == 0) {
+			/* dropped since: its changes up to the drop keep the
+			 * key they were made with */
+			PQclear(res);
+			res = pgo_query(db, db->sql, "reading a table",
+			                "SELECT 1 FROM pg_class WHERE oid = "
+			                "$1::oid",
+			                1, params);
+			if (!res)
+				return false;
+			same = PQntuples(res) == 0;
+			PQclear(res);
+			res = NULL;
+		}
+		for (int i = 0; res && i < PQntuples(res); i++) {
 			pgo_sb_printf(&now, "%s%s", i ? ", " : "",
 			              PQgetvalue(res, i, 0));
 			if (same &&

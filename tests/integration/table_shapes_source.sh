@@ -110,7 +110,7 @@ if only index; then
 	it_assert_contains "$W/riu.out" 'table public.ri_u in database "ri" has REPLICA IDENTITY USING INDEX ri_u_u_key on (u), not on its primary key (id)'
 	it_assert_contains "$W/riu.out" 'run ALTER TABLE public.ri_u REPLICA IDENTITY DEFAULT (or FULL), or leave it out of tables'
 	run 1 riu
-	it_assert_eq 0 "$(DB=ri psql_on src -Atc "select count(*) from pg_replication_slots")" "no slot for a refused job"
+	it_assert_eq 0 "$(DB=ri psql_on src -Atc "select count(*) from pg_replication_slots where database = 'ri'")" "no slot for a refused job"
 	MODE=full+incremental job ripk ri "tables = public.ri_pk"
 	run 0 ripk --check
 	syncd_start "$W/ripk.log" "$W/ripk.ini"
@@ -144,6 +144,34 @@ if only change; then
 	it_assert_eq 1 "$(D "select count(*) from chg")" "rows at the destination after the stop"
 	it_assert_eq t "$(DB=chg psql_on src -Atc "select confirmed_flush_lsn <= '$lsn' from pg_replication_slots where slot_name = 'syncd_chg'")" "slot not confirmed past the identity change"
 	it_pass "a change of identity stops the job before the change that follows; an exact one is logged"
+fi
+
+if only keychange; then
+	# a primary key dropped (DEFAULT: the message flags no column) or
+	# changed (FULL: read from the catalog) while streaming
+	psql_on src -c "create database chg2" >/dev/null
+	S chg2 "create table k (id int primary key, v text not null)"
+	S chg2 "create table kf (id int primary key, v text not null)"
+	S chg2 "alter table kf replica identity full"
+	for t in k kf; do
+		job "job$t" chg2 "tables = public.$t"
+		syncd_start "$W/job$t.log" "$W/job$t.ini"
+		S chg2 "insert into $t values (1, 'a')"
+		wait_dst "select count(*) from $t" 1
+	done
+	S chg2 "alter table k drop constraint k_pkey"
+	S chg2 "alter table kf drop constraint kf_pkey, add primary key (id, v)"
+	S chg2 "insert into k values (2, 'b')"
+	S chg2 "insert into kf values (2, 'b')"
+	for t in k kf; do
+		for _ in $(seq 1 100); do grep -q "job job$t failed" "$W/job$t.log" && break; sleep 0.1; done
+	done
+	it_assert_contains "$W/jobk.log" 'table public.k in database "chg2" changed while streaming: replica identity DEFAULT with the primary key (id) became DEFAULT with the key (none)'
+	it_assert_contains "$W/jobkf.log" 'table public.kf in database "chg2" changed while streaming: replica identity FULL with the primary key (id) became FULL with the primary key (id, v)'
+	it_assert_contains "$W/jobkf.log" 'and restore the primary key'
+	it_assert_eq 1 "$(D "select count(*) from k")" "rows of k after the stop"
+	it_assert_eq 1 "$(D "select count(*) from kf")" "rows of kf after the stop"
+	it_pass "a primary key dropped or changed while streaming stops the job"
 fi
 
 if only skipped; then
