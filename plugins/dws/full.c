@@ -24,7 +24,8 @@
  * chunk at most) and written range by range under savepoints: a range the
  * destination refuses is rolled back and its halves are tried, down to
  * single rows (COPY text has one row per line), which go to the dirty-data
- * path (host->reject) as INSERTs; the rest commits with the chunk's row in
+ * path (host->reject) as INSERTs at the position of the copy's snapshot
+ * (0/0 when the source does not say); the rest commits with the chunk's row in
  * syncd_copy as usual. Without a refused row the fast path holds nothing.
  */
 #define _GNU_SOURCE /* asprintf */
@@ -56,6 +57,7 @@ typedef struct dws_full {
 	syncd_copy_how how;
 	bool staged;               /* rows go through t->stage */
 	const syncd_relation *rel; /* the core's, for the chunk */
+	syncd_lsn snapshot_lsn;    /* its snapshot's position, or 0 */
 	char *copy_sql;            /* COPY ... FROM STDIN of the chunk */
 	bool holding;              /* its rows go to held, not to COPY */
 	dws_buf held;
@@ -639,6 +641,7 @@ dws_full_begin(void *cstate, const syncd_relation *rel, uint32_t stream,
 	c->src_schema = strdup(rel->schema);
 	c->src_table = strdup(rel->table);
 	c->rel = rel;
+	c->snapshot_lsn = ct->snapshot_lsn;
 	c->holding = c->careful && c->careful_rel == rel->id &&
 	             c->careful_stream == stream && c->careful_chunk == chunk;
 	c->careful = false;
@@ -911,6 +914,7 @@ dws_full_reject(dws_full *c, size_t a, size_t b)
 	syncd_value *vals = calloc(n + 1, sizeof *vals);
 	dws_buf text = {0};
 	syncd_event ev = {.type = SYNCD_EV_INSERT,
+	                  .lsn = c->snapshot_lsn,
 	                  .stream = c->stream,
 	                  .rel = c->rel,
 	                  .new_values = vals};

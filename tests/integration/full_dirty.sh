@@ -21,6 +21,9 @@ insert into t select g,
   case when g in (3, 20000) then -g else g end,
   repeat('x', 100)
   from generate_series(1, 30000) g;
+-- refused rows with escapes and a NULL: archived with their values
+update t set pad = E'tab\there\nnew \\ back\\N' where id = 77;
+update t set pad = null where id = 15001;
 analyze t;
 SQL
 
@@ -80,11 +83,13 @@ for mode in upsert copy; do
 	cat "$W"/dirty-d_$mode/*.jsonl >"$W/d_$mode.dirty"
 	recs=$(jq -r '[.op, .key.id, .sqlstate, .target_schema + "." + .target_table, .row.v, .row.n, (.row.pad | length)] | join(" ")' "$W/d_$mode.dirty" | sort -n -k2)
 	it_assert_eq "insert 3 23514 public.t ok -3 100
-insert 77 22001 public.t too long 77 100
-insert 15001 22001 public.t too long 15001 100
+insert 77 22001 public.t too long 77 21
+insert 15001 22001 public.t too long 15001 0
 insert 20000 23514 public.t ok -20000 100
 insert 29999 22001 public.t too long 29999 100
 insert 30002 22001 public.t streamed too long 2 1" "$recs" "the archive holds exactly the refused rows ($mode)"
+	it_assert_eq "$(psql_on src -Atc "select to_json(pad) from t where id = 77")" "$(jq -c 'select(.key.id == "77") | .row.pad' "$W/d_$mode.dirty")" "an archived value with tab, newline and backslashes ($mode)"
+	it_assert_eq null "$(jq -c 'select(.key.id == "15001") | .row.pad' "$W/d_$mode.dirty")" "an archived NULL ($mode)"
 	# a restart copies nothing again
 	syncd_start "$W/d_$mode.log" "$W/d_$mode.ini"
 	syncd_stop "$SYNCD_PID" "$W/d_$mode.log"
