@@ -807,7 +807,7 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 	bool exists, all_tables = false, ops_ok = true, ours = false;
 	bool via_root = false, pub_owned = true, may_create;
 	char *pub = pgo_ident(db->sql, s->publication);
-	char *owner = NULL, *role = NULL, *mark, own[128], sql[1024];
+	char *owner = NULL, *role = NULL, *mark = NULL, own[128], sql[1024];
 	pgo_sb missing = {0}, others = {0}, parts = {0}, stmt = {0};
 	size_t nmissing = 0;
 	bool ok = false;
