@@ -25,8 +25,9 @@
  * destination refuses is rolled back and its halves are tried, down to
  * single rows (COPY text has one row per line), which go to the dirty-data
  * path (host->reject) as INSERTs at the position of the copy's snapshot
- * (0/0 when the source does not say); the rest commits with the chunk's row in
- * syncd_copy as usual. Without a refused row the fast path holds nothing.
+ * (0/0 when the source does not say); the rest commits with the chunk's
+ * row in syncd_copy as usual. Without a refused row the fast path holds
+ * nothing.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <inttypes.h>

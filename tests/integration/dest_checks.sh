@@ -124,6 +124,11 @@ it_assert_contains "$W/nosup.out" "or let syncd run as a role that may set sessi
 it_assert_contains "$W/nosup.out" "target table public.payment has trigger last_updated, which would fire on replicated rows"
 it_assert_contains "$W/nosup.out" "target table public.customer has trigger customer_last_updated"
 it_assert_eq 3 "$(grep -c 'error.*target table public\.\(payment\|customer\) has ' "$W/nosup.out")" "one line per foreign key and trigger"
+# granted SET on the parameter (PostgreSQL 15), the same role runs as replica
+psql_on dst -c "grant set on parameter session_replication_role to syncd_user" >/dev/null
+run 0 nosup --check
+it_assert_contains "$W/nosup.out" "run with session_replication_role = replica"
+psql_on dst -c "revoke set on parameter session_replication_role from syncd_user" >/dev/null
 # the same role, once the foreign key and triggers are gone, passes
 DB=nosup psql_on dst -c "alter table payment drop constraint payment_customer_id_fkey; drop trigger last_updated on payment; drop trigger customer_last_updated on customer" >/dev/null
 run 0 nosup --check
