@@ -2321,20 +2321,25 @@ pgo_db_main(void *arg)
  *
  * pgo_full() hands the selected tables of one database to host->copy()
  * with a snapshot: the exported snapshot of a slot created just now (the
- * stream then starts exactly where the copy's data ends), or else a fresh
- * snapshot exported by a repeatable-read transaction held here until the
- * copy returns.
+ * stream then starts exactly where the copy's data ends), or else, when
+ * the job's slot is older (a copy resumed after a restart), the snapshot
+ * of a temporary slot created for the copy (for mode = full, a snapshot
+ * exported by a repeatable-read transaction), held until the copy
+ * returns.
  *
  * Why a fresh snapshot converges: the slot's position P is older than the
  * fresh snapshot S, so every table copied at S already holds the effect of
- * some changes the stream will replay from P. Apply is idempotent per key
- * and in source order: an INSERT of a key that exists writes the row, a
- * DELETE of a missing key does nothing, an UPDATE writes the columns it
- * carries (a missing row is written; a later DELETE in the same suffix
- * removes it again), and TRUNCATE empties the table (every row inserted
- * after it comes again in the suffix). A column the stream leaves out as
- * unchanged TOAST kept one value since P, and the copy at S holds it. So
- * after the suffix every key holds its newest version.
+ * the changes the stream replays from P up to S's consistent point, which
+ * the temporary slot gives exactly and every table carries as its
+ * snapshot_lsn. Whole rows replay harmlessly per key and in source order:
+ * an INSERT of a key that exists writes the row, a DELETE of a missing key
+ * does nothing, and TRUNCATE empties the table (every row inserted after
+ * it comes again in the suffix). What must not happen is taking a value
+ * from the destination for a replayed change (a key move's unchanged
+ * TOAST values from the row at the old key, which may be a newer row by
+ * then): the sink, told snapshot_lsn, does not read the destination for
+ * changes older than it, and skips a replayed partial row whose key is
+ * gone. So after the suffix every key holds its newest version.
  *
  * Resuming inside a table: an earlier copy finished some chunks (block
  * ranges) from its snapshot S0; the rest is copied from S. A row version
@@ -2511,11 +2516,43 @@ pgo_full(pgo_db *db, bool again)
 {
 	pgo *s = db->src;
 	syncd_copy_table *ct = NULL;
-	PGresult *res = NULL, *xres = NULL;
+	PGresult *res = NULL, *xres = NULL, *tmp = NULL;
+	PGconn *tconn = NULL;
 	char *snapshot = db->snapshot, *sql = NULL;
 	bool own = !snapshot, ok = false;
+	syncd_lsn at = own ? 0 : db->received;
 	syncd_status st;
 
+	/* Streaming follows a copy from a fresh snapshot: the snapshot of a
+	 * temporary slot, whose consistent point tells exactly which
+	 * transactions the copy holds (a replay of older ones must not read
+	 * the destination's rows: syncd_copy_table.snapshot_lsn). The slot
+	 * lives while tconn is open. */
+	if (own && s->stream) {
+		char name[64], q[160];
+		snprintf(name, sizeof name, "syncd_tmp_%ld_%u", (long) getpid(),
+		         db->stream);
+		snprintf(q, sizeof q,
+		         "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
+		         "EXPORT_SNAPSHOT",
+		         name);
+		tconn = pgo_connect(db, true);
+		if (!tconn)
+			goto out;
+		tmp = PQexec(tconn, q);
+		if (PQresultStatus(tmp) != PGRES_TUPLES_OK) {
+			pgo_fail(db, pgo_sqlstate(tmp),
+			         "could not create a temporary replication slot "
+			         "in database \"%s\" to resume the full copy "
+			         "(one more free slot is needed while the copy "
+			         "runs; raise max_replication_slots): %s",
+			         db->dbname, PQerrorMessage(tconn));
+			goto out;
+		}
+		at = pgo_parse_lsn(PQgetvalue(tmp, 0, 1));
+		snapshot = PQgetvalue(tmp, 0, 2);
+		own = false;
+	}
 	/* the sizes, file nodes and xmin are read in a transaction that
 	 * holds the copy's snapshot: exported here, or the slot's imported */
 	res = pgo_query(db, db->sql, "taking a snapshot for the copy",
@@ -2537,7 +2574,7 @@ pgo_full(pgo_db *db, bool again)
 		sql = malloc(strlen(lit) + 32);
 		sprintf(sql, "SET TRANSACTION SNAPSHOT %s", lit);
 		PQfreemem(lit);
-		res = pgo_query(db, db->sql, "importing the slot's snapshot",
+		res = pgo_query(db, db->sql, "importing a slot's snapshot",
 		                sql, 0, NULL);
 		if (!res)
 			goto out;
@@ -2557,10 +2594,14 @@ pgo_full(pgo_db *db, bool again)
 	    0, NULL);
 	if (!xres || !pgo_copy_tables(db, PQgetvalue(xres, 0, 0), &ct))
 		goto out;
+	for (size_t i = 0; i < db->ntables; i++)
+		ct[i].snapshot_lsn = at;
 	s->host->log(s->inst, SYNCD_LOG_INFO,
 	             "database \"%s\": full copy from snapshot %s%s",
 	             db->dbname, snapshot,
-	             own ? "" : " (the new slot's starting point)");
+	             tconn  ? " (a temporary slot's, newer than the slot)"
+	             : own ? ""
+	                   : " (the new slot's starting point)");
 	st = s->host->copy(s->inst, db->stream, snapshot, again, ct,
 	                   db->ntables);
 	ok = st == SYNCD_OK ||
@@ -2573,6 +2614,10 @@ out:
 	if (xres)
 		PQclear(xres);
 	PQclear(PQexec(db->sql, "COMMIT"));
+	if (tmp)
+		PQclear(tmp);
+	if (tconn)
+		PQfinish(tconn); /* drops the temporary slot */
 	free(sql);
 	free(db->snapshot);
 	db->snapshot = NULL;
