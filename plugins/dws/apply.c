@@ -45,10 +45,92 @@ dws_what(const char *verb, const dws_target *t)
 	return s;
 }
 
+/* ---- replays over a newer copy ----------------------------------------
+ *
+ * A copy resumed after a restart reads the tables it had not finished
+ * from a fresh snapshot, newer than the slot's position: the stream then
+ * replays, for those tables, changes that the copied rows already hold.
+ * Replaying a whole row is harmless (a later change in the replay sets
+ * what it must), but a value taken from the destination is not: the row
+ * there may be a newer version, or another row that took the key since
+ * (issue 13, defect 10). So a row whose changes begin before the position
+ * its table's copy was consistent with never reads the destination: a key
+ * move keeps the values of the row at its new key (the copy holds that
+ * row's version, or a later change replays what became of it), and a
+ * partial row whose key is gone is skipped (a later change in the replay
+ * deleted or moved it before the copy was taken). */
+
+/* The position the copy of t's source table (rel) was consistent with (0
+ * when there was none, or it is unknown), read once per target. */
+static dws_rc
+dws_snapshot_lsn(dws_worker *w, dws_target *t, const syncd_relation *rel,
+                 uint32_t stream)
+{
+	const char *params[5];
+	char streamtxt[16];
+	char *copy = NULL;
+	dws_buf sql = {0};
+	PGresult *res = NULL;
+	dws_rc rc = DWS_OK;
+
+	if (t->snap_known)
+		return DWS_OK;
+	t->snap_lsn = 0;
+	if (!w->s->full) {
+		t->snap_known = true;
+		return DWS_OK;
+	}
+	/* the copy state may predate the column, or not exist at all */
+	params[0] = w->s->state_schema;
+	rc = dws_exec(w, "reading the copy state",
+	              "SELECT 1 FROM information_schema.columns WHERE "
+	              "table_schema = $1 AND table_name = 'syncd_copy' AND "
+	              "column_name = 'snapshot_lsn'",
+	              1, params, &res);
+	if (rc != DWS_OK)
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		t->snap_known = true;
+		return DWS_OK;
+	}
+	PQclear(res);
+	copy = dws_qualified(w, w->s->state_schema, "syncd_copy");
+	dws_buf_printf(
+	    &sql,
+	    "SELECT snapshot_lsn FROM %s WHERE job = $1 AND stream = "
+	    "$2::integer AND source_schema = $3 AND source_table = "
+	    "$4 AND chunk = -1",
+	    copy);
+	snprintf(streamtxt, sizeof streamtxt, "%u", stream);
+	params[0] = w->s->job;
+	params[1] = streamtxt;
+	params[2] = rel->schema;
+	params[3] = rel->table;
+	rc = dws_exec(w, "reading the copy state", sql.data, 4, params, &res);
+	if (rc == DWS_OK) {
+		if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+			t->snap_lsn = (syncd_lsn) strtoull(
+			    PQgetvalue(res, 0, 0), NULL, 10);
+		t->snap_known = true;
+		PQclear(res);
+	}
+	free(copy);
+	dws_buf_free(&sql);
+	return rc;
+}
+
+/* Does r replay changes its table's copy already holds? */
+static bool
+dws_replayed(const dws_target *t, const dws_row *r)
+{
+	return t->snap_lsn && r->first_lsn < t->snap_lsn;
+}
+
 /* A key change whose unchanged-TOAST values were not in the batch takes
  * them from the old row at the destination, read before it is deleted. If
- * the old row is gone (a replay after the row moved), the values stay
- * unchanged: the write then keeps those of the row at the new key. */
+ * the old row is gone, the row stays partial: an UPDATE at its new key.
+ * A replayed one stays partial too (see above). */
 static dws_rc
 dws_resolve_origins(dws_worker *w, dws_pending *p)
 {
@@ -66,6 +148,10 @@ dws_resolve_origins(dws_worker *w, dws_pending *p)
 
 		if (r->op != DWS_OP_WRITE || !r->partial || !r->origin)
 			continue;
+		if (dws_replayed(t, r)) {
+			r->origin = NULL;
+			continue;
+		}
 		if (!what)
 			what = dws_what("reading a moved row of", t);
 		dws_buf_reset(&sql);
@@ -313,12 +399,23 @@ dws_row_text(dws_buf *b, const dws_target *t, const dws_row *r)
 /* A partial row whose key has no row at the destination: its other values
  * are unknown, so it cannot be inserted; it is dirty data (no_data). */
 static dws_rc
-dws_reject_missing_row(dws_worker *w, const dws_target *t, const dws_row *r)
+dws_reject_missing_row(dws_worker *w, dws_target *t, const dws_row *r)
 {
 	dws_buf msg = {0};
 	int shown = 0, more = 0;
 	dws_rc rc;
 
+	if (dws_replayed(t, r)) {
+		if (!t->snap_logged)
+			LOG(w->s, SYNCD_LOG_INFO,
+			    "worker %d: replaying changes of %s older than its "
+			    "copy (consistent with " SYNCD_LSN_FMT
+			    "): a partial row whose key is gone is skipped, "
+			    "as the copy holds what became of it",
+			    w->id, t->label, SYNCD_LSN_ARGS(t->snap_lsn));
+		t->snap_logged = true;
+		return DWS_OK;
+	}
 	dws_buf_puts(&msg, "no row with key ");
 	dws_row_text(&msg, t, r);
 	dws_buf_printf(&msg,
@@ -777,6 +874,9 @@ dws_flush_one(dws_batch_ctx *c, dws_pending *p)
 
 	if (p->nrows == 0)
 		return DWS_OK;
+	rc = dws_snapshot_lsn(w, p->t, p->rel, p->rows[0].ev->stream);
+	if (rc != DWS_OK)
+		return rc;
 	if (dws_is_careful(w, p->rel->id))
 		return dws_apply_rows(w, p);
 	if (w->s->host->log_enabled(w->s->inst, SYNCD_LOG_DEBUG))

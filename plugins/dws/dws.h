@@ -188,6 +188,12 @@ struct dws_target {
 	char *stage; /* copy mode: the session's staging table */
 	bool stage_ready;
 	int stage_created_tx, stage_used_tx;
+	/* the position the full copy of its source table was consistent
+	 * with (STATE.syncd_copy), 0 when none: older changes are replays
+	 * over a newer copy (see dws_snapshot_lsn) */
+	bool snap_known;
+	syncd_lsn snap_lsn;
+	bool snap_logged;
 	dws_target *next;
 };
 
@@ -226,10 +232,11 @@ typedef struct dws_row {
 	                              destination row holds them; else NULL */
 	const syncd_event *ev;     /* the last change (messages, dirty data) */
 	uint32_t hash;
-	char op;           /* dws_op */
-	bool delete_first; /* WRITE of a key deleted in this batch */
-	bool partial;      /* some values are unchanged TOAST */
-	int set;           /* copy mode: index of its column set */
+	char op;             /* dws_op */
+	bool delete_first;   /* WRITE of a key deleted in this batch */
+	bool partial;        /* some values are unchanged TOAST */
+	int set;             /* copy mode: index of its column set */
+	syncd_lsn first_lsn; /* the oldest change folded into it */
 } dws_row;
 
 typedef struct dws_pending {

@@ -119,6 +119,7 @@ dws_add(dws_pending *p, size_t slot, uint32_t h, const syncd_value *vals,
 	r->hash = h;
 	r->op = op;
 	r->ev = ev;
+	r->first_lsn = ev->lsn;
 	p->slots[slot] = (uint32_t) ++p->nrows;
 	return r;
 }

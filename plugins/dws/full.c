@@ -232,8 +232,8 @@ dws_full_state_prepare(dws_worker *w, const char *table)
 	    "NULL, how char(1) NOT NULL, target_schema text NOT NULL, "
 	    "target_table text NOT NULL, rows bigint NOT NULL, updated_at "
 	    "timestamp with time zone NOT NULL, chunk_name text, "
-	    "source_state text, PRIMARY KEY (job, stream, "
-	    "source_schema, source_table, chunk))%s",
+	    "source_state text, snapshot_lsn bigint, PRIMARY KEY (job, "
+	    "stream, source_schema, source_table, chunk))%s",
 	    table,
 	    w->dialect->distribute_by_hash ? " DISTRIBUTE BY HASH (job)" : "");
 	rc = dws_exec(w, "creating the copy state table in state.schema",
@@ -243,6 +243,29 @@ dws_full_state_prepare(dws_worker *w, const char *table)
 	    (strcmp(dws_last_sqlstate(), "42P07") == 0 ||
 	     strcmp(dws_last_sqlstate(), "23505") == 0))
 		rc = DWS_OK;
+	/* one made by an earlier version lacks the copy's snapshot
+	 * position (a table row's snapshot_lsn: see apply.c) */
+	if (rc == DWS_OK) {
+		const char *params[1] = {w->s->state_schema};
+		PGresult *r = NULL;
+		rc = dws_exec(w, "reading the copy state table's columns",
+		              "SELECT 1 FROM information_schema.columns WHERE "
+		              "table_schema = $1 AND table_name = 'syncd_copy' "
+		              "AND column_name = 'snapshot_lsn'",
+		              1, params, &r);
+		if (rc == DWS_OK && PQntuples(r) == 0) {
+			dws_buf_reset(&sql);
+			dws_buf_printf(&sql,
+			               "ALTER TABLE %s ADD COLUMN snapshot_lsn "
+			               "bigint",
+			               table);
+			rc = dws_exec(w,
+			              "adding a column to the copy state table",
+			              sql.data, 0, NULL, NULL);
+		}
+		if (r)
+			PQclear(r);
+	}
 	dws_buf_free(&sql);
 	return rc;
 }
@@ -370,11 +393,11 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 	dws_full *c = cstate;
 	dws_worker *w = c->w;
 	dws_state *s = w->s;
-	char sstream[16], snchunks[16], h[2] = {0, 0};
-	const char *params[9] = {
-	    s->job,          sstream, rel->schema,        rel->table,
-	    snchunks,        h,       rel->target_schema, rel->target_table,
-	    ct->source_state};
+	char sstream[16], snchunks[16], h[2] = {0, 0}, snap[24];
+	const char *params[10] = {
+	    s->job,           sstream, rel->schema,        rel->table,
+	    snchunks,         h,       rel->target_schema, rel->target_table,
+	    ct->source_state, snap};
 	dws_buf sql = {0};
 	PGresult *r = NULL;
 	dws_target *t;
@@ -385,6 +408,7 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 
 	snprintf(sstream, sizeof sstream, "%u", stream);
 	snprintf(snchunks, sizeof snchunks, "%u", nchunks);
+	snprintf(snap, sizeof snap, "%" PRIu64, (uint64_t) ct->snapshot_lsn);
 	t = dws_target_get(w, rel, &rc);
 	if (!t)
 		return dws_full_status(rc);
@@ -444,6 +468,19 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 		if (rc == DWS_OK)
 			rc = dws_full_resume(c, what, params, ct, finished,
 			                     earlier, earlier_size);
+		/* what is copied now comes from this snapshot: older
+		 * changes of the table are replays over it */
+		if (rc == DWS_OK) {
+			const char *p5[5] = {params[0], params[1], params[2],
+			                     params[3], snap};
+			dws_buf_reset(&sql);
+			dws_buf_printf(
+			    &sql,
+			    "UPDATE %s SET snapshot_lsn = $5::bigint "
+			    "WHERE " FULL_KEY " AND chunk = -1",
+			    c->table);
+			rc = dws_exec(w, what, sql.data, 5, p5, NULL);
+		}
 		if (rc == DWS_OK)
 			rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
 		if (rc == DWS_OK)
@@ -554,11 +591,11 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 	dws_buf_printf(&sql,
 	               "INSERT INTO %s (job, stream, source_schema, "
 	               "source_table, chunk, nchunks, how, target_schema, "
-	               "target_table, rows, updated_at, source_state) VALUES "
-	               "($1, $2::integer, $3, $4, -1, $5::integer, $6, $7, $8, "
-	               "0, now(), $9)",
+	               "target_table, rows, updated_at, source_state, "
+	               "snapshot_lsn) VALUES ($1, $2::integer, $3, $4, -1, "
+	               "$5::integer, $6, $7, $8, 0, now(), $9, $10::bigint)",
 	               c->table);
-	rc = dws_exec(w, what, sql.data, 9, params, NULL);
+	rc = dws_exec(w, what, sql.data, 10, params, NULL);
 	if (rc == DWS_OK)
 		rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
 	if (rc == DWS_OK)
