@@ -189,11 +189,23 @@ dws_transient(const char *st)
 	return false;
 }
 
+/* The fix for a failure with SQLSTATE st while doing `what`. */
 static const char *
-dws_hint(const char *st)
+dws_hint(const char *st, const char *what)
 {
 	if (!st)
 		return "";
+	if (strcmp(st, "42501") == 0 && strstr(what, "creating target table"))
+		return "; grant the destination user CREATE on the target "
+		       "schema (automatic table creation), or create the "
+		       "table yourself and set auto_create_table = false";
+	if (strcmp(st, "42501") == 0 && strstr(what, "staging table"))
+		return "; grant the destination user TEMPORARY on the "
+		       "destination database (staging tables are temporary)";
+	if (strcmp(st, "42501") == 0 && strstr(what, "state.schema"))
+		return "; grant the destination user CREATE on the "
+		       "destination database (for state.schema) or on "
+		       "state.schema itself";
 	if (strcmp(st, "42P01") == 0)
 		return "; create the target table (its schema, columns and "
 		       "primary key as at the source)";
@@ -243,7 +255,7 @@ dws_result_error(dws_worker *w, const char *what, PGresult *r)
 		ERR(s, st, "%s failed%s%s: %s%s%s%s%s", what,
 		    st ? " with SQLSTATE " : "", st ? st : "", msg,
 		    detail ? " (" : "", detail ? detail : "", detail ? ")" : "",
-		    dws_hint(st));
+		    dws_hint(st, what));
 		rc = DWS_FATAL;
 	}
 	if (r)

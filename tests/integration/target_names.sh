@@ -83,3 +83,17 @@ run 1 nologin
 it_assert_contains "$W/nologin.out" "the source could not be read"
 grep -q "fix the target tables" "$W/nologin.out" && it_fail "a source login failure blames the target tables: $(cat "$W/nologin.out")"
 it_pass "a source that cannot be read is named as such at start"
+
+# a destination role that may not create the target table: the hint names
+# CREATE on the schema, not INSERT/SELECT/UPDATE/DELETE
+psql_on dst >/dev/null <<'SQL'
+create role weak login;
+grant create on database postgres to weak;
+grant usage on schema public2 to weak;
+SQL
+job weak 'public.t' public2 '#{source_table_name}'
+sed -i "s/^conninfo = \(.*port=$dst_PORT\) user=postgres/conninfo = \1 user=weak/" "$W/weak.ini"
+run 1 weak
+it_assert_contains "$W/weak.out" "grant the destination user CREATE on the target schema"
+grep -q "INSERT, SELECT, UPDATE" "$W/weak.out" && it_fail "the hint names the wrong rights: $(cat "$W/weak.out")"
+it_pass "a missing CREATE right on the target schema gets a hint naming it"
