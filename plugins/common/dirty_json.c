@@ -62,16 +62,17 @@ dirty_json_line(const syncd_dirty_record *rec, size_t *len)
 	snprintf(lsn, sizeof lsn, SYNCD_LSN_FMT,
 	         SYNCD_LSN_ARGS(ev ? ev->lsn : 0));
 	json_object_object_add(o, "lsn", dirty_json_str(lsn));
-	{
-		int64_t us = ev ? ev->commit_time : 0;
+	if (ev && ev->commit_time) {
+		int64_t us = ev->commit_time;
 		time_t t = (time_t) (us / 1000000);
 		struct tm tm;
 		gmtime_r(&t, &tm);
 		strftime(when, 24, "%Y-%m-%dT%H:%M:%S", &tm);
 		snprintf(when + strlen(when), sizeof when - strlen(when),
 		         ".%06dZ", (int) (us % 1000000));
-	}
-	json_object_object_add(o, "commit_time", dirty_json_str(when));
+		json_object_object_add(o, "commit_time", dirty_json_str(when));
+	} else /* a row of the full phase: copied, not committed then */
+		json_object_object_add(o, "commit_time", NULL);
 	json_object_object_add(o, "sqlstate", dirty_json_str(rec->sqlstate));
 	json_object_object_add(o, "message", dirty_json_str(rec->message));
 	key = json_object_new_object();

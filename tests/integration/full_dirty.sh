@@ -90,6 +90,9 @@ insert 29999 22001 public.t too long 29999 100
 insert 30002 22001 public.t streamed too long 2 1" "$recs" "the archive holds exactly the refused rows ($mode)"
 	it_assert_eq "$(psql_on src -Atc "select to_json(pad) from t where id = 77")" "$(jq -c 'select(.key.id == "77") | .row.pad' "$W/d_$mode.dirty")" "an archived value with tab, newline and backslashes ($mode)"
 	it_assert_eq null "$(jq -c 'select(.key.id == "15001") | .row.pad' "$W/d_$mode.dirty")" "an archived NULL ($mode)"
+	# a copied row has no commit time; its LSN is the copy's snapshot's
+	it_assert_eq null "$(jq -c 'select(.key.id == "77") | .commit_time' "$W/d_$mode.dirty")" "no commit time for a copied row ($mode)"
+	[ "$(jq -r 'select(.key.id == "77") | .lsn' "$W/d_$mode.dirty")" = 0/0 ] && it_fail "a copied row's LSN is 0/0 ($mode)"
 	# a restart copies nothing again
 	syncd_start "$W/d_$mode.log" "$W/d_$mode.ini"
 	syncd_stop "$SYNCD_PID" "$W/d_$mode.log"
