@@ -98,6 +98,13 @@ static const syncd_option pgo_options[] = {
              "chunks of about this size, in parallel (PostgreSQL 14+)",
      .min = 1048576,
      .max = 1LL << 50},
+    {.name = "partitions",
+     .type = SYNCD_OPT_ENUM,
+     .choices = "root|leaf",
+     .help = "a partitioned table is synced as one table under its own "
+             "name (root; PostgreSQL 13+, publish_via_partition_root), or "
+             "each leaf partition as a table of its own (leaf); default: "
+             "root on PostgreSQL 13+, leaf before"},
     {.name = NULL}};
 
 /* ---- types ------------------------------------------------------------ */
@@ -120,8 +127,14 @@ typedef struct pgo_table {
 	size_t ncols;
 	pgo_col *cols;
 	bool has_pk;
-	bool partition; /* relispartition */
-	bool owned;     /* the role has its owner's rights */
+	bool partition;    /* relispartition */
+	bool root;         /* a partitioned table synced as one (partitions =
+	                      root): its leaf partitions are copied into it */
+	uint32_t nparts;   /* root: its leaf partitions when selected */
+	uint32_t root_oid; /* partition (leaf mode): its partitioned root */
+	char **chunk_from; /* root, full phase: the leaf of each chunk */
+	uint32_t nchunk_from;
+	bool owned; /* the role has its owner's rights */
 	char *owner;
 	char *pk; /* the primary key's columns when the job started: "a, b" */
 	char **keys; /* the same, one name each, in key order */
@@ -157,7 +170,13 @@ typedef struct pgo_db {
 	char *snapshot; /* exported by a slot created with its snapshot */
 	pgo_table *tables;
 	size_t ntables;
-	bool named;     /* the tables syncd skips or refuses were logged */
+	bool named;    /* the tables syncd skips or refuses were logged */
+	bool via_root; /* partitions = root on this server */
+	struct pgo_leaf *leaves; /* the partitions of synced roots, as last
+	                            seen while streaming */
+	size_t nleaves;
+	bool leaves_read;
+	int64_t last_leaves_ms;
 	pgo_rel **rels; /* open addressing by relid */
 	size_t relcap, nrels;
 	char **typnames; /* Type messages: "oid\tname" */
@@ -205,7 +224,17 @@ struct pgo {
 	bool copy;         /* mode full or full+incremental */
 	bool stream;       /* mode incremental or full+incremental */
 	int64_t chunk_size;
+	const char *partitions; /* "root", "leaf", NULL: by server version */
 };
+
+/* A leaf partition of a synced partitioned table, while streaming. */
+typedef struct pgo_leaf {
+	uint32_t oid, root;
+	char *name;     /* schema.name */
+	char *filenode; /* its relfilenode when last seen */
+	char *link;     /* xmin of its newest pg_inherits link, checked */
+	bool seen;
+} pgo_leaf;
 
 static int64_t
 pgo_now_ms(void)
@@ -371,6 +400,9 @@ pgo_free_tables(pgo_db *db)
 		for (size_t k = 0; k < t->nkeys; k++)
 			free(t->keys[k]);
 		free(t->keys);
+		for (uint32_t k = 0; k < t->nchunk_from; k++)
+			free(t->chunk_from[k]);
+		free(t->chunk_from);
 	}
 	free(db->tables);
 	db->tables = NULL;
@@ -398,6 +430,27 @@ pgo_matches(pgo *s, const char *database, const char *schema, const char *table)
 }
 
 static pgo_table *pgo_table_by_oid(pgo_db *db, uint32_t oid);
+
+/* Whether a tables pattern names this table itself (no glob character),
+ * rather than matching it among others. */
+static bool
+pgo_named(pgo *s, const char *schema, const char *table)
+{
+	char full[1024];
+
+	if (s->sharded)
+		return false;
+	snprintf(full, sizeof full, "%s.%s", schema, table);
+	for (size_t i = 0; i < s->npatterns; i++) {
+		const char *p = s->patterns[i];
+		if (strpbrk(p, "*?[") == NULL &&
+		    (strchr(p, '.') ? strcmp(p, full) == 0
+		                    : strcmp(schema, "public") == 0 &&
+		                          strcmp(p, table) == 0))
+			return true;
+	}
+	return false;
+}
 
 /* The characters the reference forbids in names (DESIGN §5 "Names"). */
 static const char *
@@ -586,6 +639,19 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	char sql[4096];
 	const char *nkey = db->version >= 110000 ? "indnkeyatts" : "indnatts";
 
+	if (s->partitions && strcmp(s->partitions, "root") == 0 &&
+	    db->version < 130000) {
+		*problems = true;
+		return pgo_fail(db, NULL,
+		                "database \"%s\": partitions = root needs "
+		                "PostgreSQL 13 or later (publish_via_partition_"
+		                "root); the server runs PostgreSQL %d: set "
+		                "[source] partitions = leaf (each partition is "
+		                "synced as a table of its own)",
+		                db->dbname, db->version / 10000);
+	}
+	db->via_root = db->version >= 130000 &&
+	               (!s->partitions || strcmp(s->partitions, "root") == 0);
 	/* temporary tables are per session: never listed; unlogged ones are
 	 * named (logical replication does not carry them) */
 	snprintf(
@@ -612,11 +678,12 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	                                  "NOT DISTINCT FROM "
 	                                  "       " PGO_INDEX_KEY(
 	                                      "indisprimary", PGO_KEY_SET,
-	                                      "%s") " "
+	                                      "%s") ", c.relkind, %s, %s "
 	                                            "FROM pg_class c JOIN "
 	                                            "pg_namespace n ON n.oid = "
 	                                            "c.relnamespace "
-	                                            "WHERE c.relkind = 'r' AND "
+	                                            "WHERE c.relkind IN ('r', "
+	                                            "'p') AND "
 	                                            "c.relpersistence IN ('p', "
 	                                            "'u') "
 	                                            "  AND n.nspname NOT IN "
@@ -626,7 +693,18 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	                                            "'^pg_(toast|temp)' "
 	                                            "ORDER BY n.nspname, "
 	                                            "c.relname",
-	    nkey, nkey, nkey, nkey);
+	    nkey, nkey, nkey, nkey,
+	    /* a root's leaf partitions; a partition's root (12+) */
+	    db->version >= 120000
+	        ? "CASE WHEN c.relkind = 'p' THEN (SELECT count(*) FROM "
+	          "pg_partition_tree(c.oid) x JOIN pg_class l ON l.oid = "
+	          "x.relid WHERE x.isleaf AND l.relkind = 'r') END"
+	        : "NULL",
+	    db->version >= 120000
+	        ? "CASE WHEN c.relispartition THEN pg_partition_root(c.oid) "
+	          "END, CASE WHEN c.relispartition THEN "
+	          "pg_partition_root(c.oid)::regclass::text END"
+	        : "NULL, NULL");
 
 	pgo_free_tables(db);
 	res = pgo_query(db, db->sql, "listing tables", sql, 0, NULL);
@@ -645,8 +723,34 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		const char *pk = PQgetvalue(res, i, 9);
 		const char *why;
 		char what[1024], fix[1024];
+		char relkind = PQgetvalue(res, i, 13)[0];
+		bool ispart = strcmp(PQgetvalue(res, i, 5), "t") == 0;
 		pgo_table *t;
 
+		/* partitions = root: a root (not itself a partition) is one
+		 * table, its partitions are not tables of their own; leaf: a
+		 * root holds no rows, its leaves are the tables */
+		if (relkind == 'p' && (!db->via_root || ispart))
+			continue;
+		if (relkind == 'r' && ispart && db->via_root) {
+			if (pgo_named(s, schema, name)) {
+				s->host->log(
+				    s->inst, SYNCD_LOG_ERROR,
+				    "table %s.%s in database \"%s\" is a "
+				    "partition of %s: with partitions = root "
+				    "(the default on PostgreSQL 13+) it is "
+				    "synced through its partitioned table; "
+				    "name %s in tables instead, or set "
+				    "[source] partitions = leaf to sync each "
+				    "partition as a table of its own",
+				    schema, name, db->dbname,
+				    PQgetvalue(res, i, 16),
+				    PQgetvalue(res, i, 16));
+				*problems = true;
+				ok = false;
+			}
+			continue;
+		}
 		if (!pgo_matches(s, db->dbname, schema, name))
 			continue;
 		if (PQgetvalue(res, i, 4)[0] == 'u') {
@@ -725,6 +829,19 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		t->owned = strcmp(PQgetvalue(res, i, 7), "t") == 0;
 		t->owner = strdup(PQgetvalue(res, i, 8));
 		t->pk = strdup(pk);
+		t->root = relkind == 'p';
+		t->nparts =
+		    (uint32_t) strtoul(PQgetvalue(res, i, 14), NULL, 10);
+		t->root_oid =
+		    (uint32_t) strtoul(PQgetvalue(res, i, 15), NULL, 10);
+		if (t->root && !db->named)
+			s->host->log(
+			    s->inst, SYNCD_LOG_INFO,
+			    "table %s.%s in database \"%s\" is "
+			    "partitioned: synced as one table with its "
+			    "%u partition%s (partitions = root)",
+			    schema, name, db->dbname, t->nparts,
+			    t->nparts == 1 ? "" : "s");
 		while (len + 16 > cap)
 			oids = realloc(oids, cap *= 2);
 		len += (size_t) sprintf(oids + len, "%s%u", len > 1 ? "," : "",
@@ -805,10 +922,10 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 	const char *params[] = {s->publication};
 	PGresult *res;
 	bool exists, all_tables = false, ops_ok = true, ours = false;
-	bool via_root = false, pub_owned = true, may_create;
+	bool via_root = false, pub_owned = true, may_create, fix_root;
 	char *pub = pgo_ident(db->sql, s->publication);
 	char *owner = NULL, *role = NULL, *mark = NULL, own[128], sql[1024];
-	pgo_sb missing = {0}, others = {0}, parts = {0}, stmt = {0};
+	pgo_sb missing = {0}, others = {0}, parts = {0}, stmt = {0}, need = {0};
 	size_t nmissing = 0;
 	bool ok = false;
 
@@ -852,24 +969,15 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 	may_create = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 	PQclear(res);
 
-	/* partitions published under their root never reach syncd */
-	for (size_t i = 0; via_root && i < db->ntables; i++)
-		if (db->tables[i].partition)
+	/* publish_via_partition_root must match partitions: under true,
+	 * pgoutput reports a partition's changes under its published root;
+	 * under false, a root's partitions as tables of their own. It
+	 * matters once a root (root mode) or a partition (leaf) is synced. */
+	for (size_t i = 0; exists && i < db->ntables; i++)
+		if (db->via_root ? db->tables[i].root : db->tables[i].partition)
 			pgo_sb_printf(&parts, "%s%s.%s", parts.len ? ", " : "",
 			              db->tables[i].schema, db->tables[i].name);
-	if (parts.len) {
-		*problems = true;
-		pgo_fail(
-		    db, NULL,
-		    "publication %s in database \"%s\" is created WITH "
-		    "(publish_via_partition_root = true): pgoutput reports "
-		    "the changes of the partitions %s under their "
-		    "partitioned table, which syncd does not sync; set "
-		    "[source] publication = %s (a publication of syncd's "
-		    "own)",
-		    s->publication, db->dbname, parts.data, own);
-		goto done;
-	}
+	fix_root = parts.len && via_root != db->via_root;
 	if (!ops_ok) {
 		*problems = true;
 		if (ours)
@@ -899,7 +1007,12 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 			have = pgo_query(
 			    db, db->sql, "reading the publication's tables",
 			    "SELECT schemaname, tablename FROM "
-			    "pg_publication_tables WHERE pubname = $1",
+			    "pg_publication_tables WHERE pubname = $1 UNION "
+			    "SELECT n.nspname, c.relname FROM "
+			    "pg_publication_rel pr JOIN pg_publication p ON "
+			    "p.oid = pr.prpubid JOIN pg_class c ON c.oid = "
+			    "pr.prrelid JOIN pg_namespace n ON n.oid = "
+			    "c.relnamespace WHERE p.pubname = $1",
 			    1, params);
 			if (!have)
 				goto done;
@@ -930,7 +1043,7 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 		}
 		PQclear(have);
 	}
-	if (nmissing == 0 && exists) {
+	if (nmissing == 0 && exists && !fix_root) {
 		if (!ours && s->checking)
 			s->host->log(
 			    s->inst, SYNCD_LOG_INFO,
@@ -944,31 +1057,55 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 	/* only tables syncd can sync are ever added (a primary key, an
 	 * identity other than NOTHING), so the application's own UPDATE and
 	 * DELETE keep working */
-	pgo_sb_printf(&stmt, "%s PUBLICATION %s %s TABLE %s",
-	              exists ? "ALTER" : "CREATE", pub, exists ? "ADD" : "FOR",
-	              missing.data);
+	if (fix_root) {
+		pgo_sb_printf(&stmt,
+		              "ALTER PUBLICATION %s SET "
+		              "(publish_via_partition_root = %s)",
+		              pub, db->via_root ? "true" : "false");
+		pgo_sb_printf(&need,
+		              "is created WITH (publish_via_partition_root = "
+		              "%s), which reports %s %s %s (partitions = %s)",
+		              via_root ? "true" : "false",
+		              db->via_root ? "the partitions of"
+		                           : "the changes of the partitions",
+		              parts.data,
+		              db->via_root ? "as tables of their own"
+		                           : "under their partitioned table",
+		              db->via_root ? "root" : "leaf");
+	}
+	if (nmissing) {
+		pgo_sb_printf(&stmt, "%s%s PUBLICATION %s %s TABLE %s%s",
+		              stmt.len ? "; " : "", exists ? "ALTER" : "CREATE",
+		              pub, exists ? "ADD" : "FOR", missing.data,
+		              !exists && db->via_root
+		                  ? " WITH (publish_via_partition_root = true)"
+		                  : "");
+		pgo_sb_printf(&need, "%s%s %s", need.len ? " and " : "",
+		              exists ? "lacks"
+		                     : "does not exist and is needed for",
+		              missing.data);
+	}
 	if (exists && !ours) {
 		*problems = true;
 		pgo_fail(
 		    db, NULL,
-		    "publication %s in database \"%s\" lacks %s, and syncd "
+		    "publication %s in database \"%s\" %s, and syncd "
 		    "did not create it: syncd never changes a publication "
 		    "another consumer (such as Debezium, whose default "
 		    "name this is) may use; set [source] publication = %s "
-		    "for a publication of syncd's own, or have its owner "
+		    "for a publication of syncd's own%s%s, or have its owner "
 		    "%s run: %s",
-		    s->publication, db->dbname, missing.data, own, owner,
+		    s->publication, db->dbname, need.data, own,
+		    fix_root ? ", or [source] partitions = " : "",
+		    fix_root ? (db->via_root ? "leaf" : "root") : "", owner,
 		    stmt.data);
 		goto done;
 	}
 	if (!s->autocreate) {
 		*problems = true;
 		s->host->log(s->inst, SYNCD_LOG_ERROR,
-		             "publication %s in database \"%s\" %s %s; fix: %s",
-		             s->publication, db->dbname,
-		             exists ? "lacks"
-		                    : "does not exist and is needed for",
-		             missing.data, stmt.data);
+		             "publication %s in database \"%s\" %s; fix: %s",
+		             s->publication, db->dbname, need.data, stmt.data);
 		pgo_fail(db, NULL,
 		         "publication %s in database \"%s\" is incomplete (see "
 		         "above)",
@@ -990,14 +1127,14 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 		*problems = true;
 		pgo_fail(
 		    db, NULL,
-		    "publication %s in database \"%s\" %s %s, and role %s "
+		    "publication %s in database \"%s\" %s, and role %s "
 		    "may not %s it (%s): have a role that %s run: %s%s%s%s%s",
-		    s->publication, db->dbname,
-		    exists ? "lacks" : "does not exist and is needed for",
-		    missing.data, role, exists ? "alter" : "create", why.data,
-		    exists ? "owns the publication and the tables"
-		           : "has CREATE on the database and owns the "
-		             "tables",
+		    s->publication, db->dbname, need.data, role,
+		    exists ? "alter" : "create", why.data,
+		    !exists    ? "has CREATE on the database and owns the "
+		                 "tables"
+		    : nmissing ? "owns the publication and the tables"
+		               : "owns the publication",
 		    stmt.data, exists ? "" : "; COMMENT ON PUBLICATION ",
 		    exists ? "" : pub, exists ? "" : " IS ",
 		    exists ? "" : mark);
@@ -1009,12 +1146,9 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 		              mark);
 	if (!apply) {
 		s->host->log(s->inst, SYNCD_LOG_INFO,
-		             "publication %s in database \"%s\" %s %s; syncd "
+		             "publication %s in database \"%s\" %s; syncd "
 		             "will run: %s",
-		             s->publication, db->dbname,
-		             exists ? "lacks"
-		                    : "does not exist and is needed for",
-		             missing.data, stmt.data);
+		             s->publication, db->dbname, need.data, stmt.data);
 		ok = true;
 		goto done;
 	}
@@ -1062,6 +1196,7 @@ done:
 	free(others.data);
 	free(parts.data);
 	free(stmt.data);
+	free(need.data);
 	return ok;
 }
 
@@ -1504,6 +1639,258 @@ pgo_identity_kept(pgo_db *db, pgo_table *t, const pgo_msg *m)
 	return false;
 }
 
+/* ---- partitions while streaming ------------------------------------------
+ */
+
+static void
+pgo_free_leaves(pgo_db *db)
+{
+	for (size_t i = 0; i < db->nleaves; i++) {
+		free(db->leaves[i].name);
+		free(db->leaves[i].filenode);
+		free(db->leaves[i].link);
+	}
+	free(db->leaves);
+	db->leaves = NULL;
+	db->nleaves = 0;
+	db->leaves_read = false;
+}
+
+/*
+ * Re-reads the leaf partitions of the synced roots (partitions = root), or
+ * of the roots of the synced partitions (leaf), at each status interval and
+ * at each Relation message of a root.
+ *
+ * Root mode: a leaf whose newest pg_inherits link (the ATTACH, or the
+ * CREATE ... PARTITION OF) may not have been streamed past yet (its xmin is
+ * not older than the slot's catalog_xmin) and that holds rows older than
+ * that link was attached with rows no change carries: the job stops. A
+ * leaf gone from the tree was detached or dropped: its rows stay at the
+ * destination (a warning). Some but not all leaves of a root with a new
+ * file node: a TRUNCATE of those partitions, which pgoutput does not
+ * replicate under publish_via_partition_root (or a VACUUM FULL, CLUSTER):
+ * the job stops. Leaf mode: a new partition is named in a warning (a table
+ * of its own, synced after a restart).
+ */
+static bool
+pgo_watch_partitions(pgo_db *db)
+{
+	pgo *s = db->src;
+	pgo_sb roots = {0};
+	PGresult *res;
+	const char *params[2];
+	bool ok = true;
+
+	db->last_leaves_ms = pgo_now_ms();
+	for (size_t i = 0; db->version >= 120000 && i < db->ntables; i++) {
+		uint32_t r = db->via_root
+		                 ? (db->tables[i].root ? db->tables[i].oid : 0)
+		                 : db->tables[i].root_oid;
+		if (r)
+			pgo_sb_printf(&roots, "%s%u", roots.len ? "," : "{", r);
+	}
+	if (!roots.len)
+		return true;
+	pgo_sb_printf(&roots, "}");
+	params[0] = roots.data;
+	params[1] = db->slot ? db->slot : "";
+	res = pgo_query(
+	    db, db->sql, "reading the partitions of the synced tables",
+	    "SELECT r.oid, l.relid::oid, ln.nspname || '.' || lc.relname, "
+	    "pg_catalog.pg_relation_filenode(l.relid), "
+	    "(SELECT i.xmin FROM pg_catalog.pg_inherits i WHERE i.inhrelid "
+	    "IN (SELECT pg_catalog.pg_partition_ancestors(l.relid)) ORDER BY "
+	    "pg_catalog.age(i.xmin) LIMIT 1)::text, "
+	    "coalesce((SELECT min(pg_catalog.age(i.xmin)) FROM "
+	    "pg_catalog.pg_inherits i WHERE i.inhrelid IN (SELECT "
+	    "pg_catalog.pg_partition_ancestors(l.relid))) <= (SELECT "
+	    "pg_catalog.age(catalog_xmin) FROM pg_catalog.pg_replication_slots "
+	    "WHERE slot_name = $2), false), "
+	    "r.oid::regclass::text, quote_ident(ln.nspname) || '.' || "
+	    "quote_ident(lc.relname) "
+	    "FROM unnest($1::oid[]) r(oid) CROSS JOIN LATERAL "
+	    "pg_catalog.pg_partition_tree(r.oid) l JOIN pg_catalog.pg_class lc "
+	    "ON lc.oid = l.relid JOIN pg_catalog.pg_namespace ln ON ln.oid = "
+	    "lc.relnamespace WHERE l.isleaf AND lc.relkind = 'r' AND l.relid "
+	    "<> r.oid ORDER BY 1, 3",
+	    2, params);
+	free(roots.data);
+	if (!res)
+		return false;
+	for (size_t k = 0; k < db->nleaves; k++)
+		db->leaves[k].seen = false;
+	for (int i = 0; ok && i < PQntuples(res); i++) {
+		uint32_t root = (uint32_t) strtoul(PQgetvalue(res, i, 0), NULL,
+		                                   10),
+		         oid = (uint32_t) strtoul(PQgetvalue(res, i, 1), NULL,
+		                                  10);
+		const char *name = PQgetvalue(res, i, 2),
+		           *filenode = PQgetvalue(res, i, 3),
+		           *link = PQgetvalue(res, i, 4),
+		           *rootname = PQgetvalue(res, i, 6);
+		bool recent = strcmp(PQgetvalue(res, i, 5), "t") == 0,
+		     isnew = true;
+		pgo_leaf *l = NULL;
+
+		for (size_t k = 0; k < db->nleaves && !l; k++)
+			if (db->leaves[k].oid == oid &&
+			    db->leaves[k].root == root)
+				l = &db->leaves[k];
+		if (l)
+			isnew = false;
+		else {
+			db->leaves = realloc(
+			    db->leaves, (db->nleaves + 1) * sizeof *db->leaves);
+			l = &db->leaves[db->nleaves++];
+			*l = (pgo_leaf){.oid = oid,
+			                .root = root,
+			                .name = strdup(name),
+			                .filenode = strdup(filenode)};
+		}
+		l->seen = true;
+		if (!db->via_root) {
+			if (isnew && db->leaves_read)
+				s->host->log(
+				    s->inst, SYNCD_LOG_WARNING,
+				    "database \"%s\": %s became a partition of "
+				    "%s while streaming; with partitions = "
+				    "leaf "
+				    "it is a table of its own, selected at the "
+				    "next start (its rows from before then "
+				    "only with mode = full+incremental and a "
+				    "new slot)",
+				    db->dbname, name, rootname);
+			continue;
+		}
+		if (recent && *link && (!l->link || strcmp(l->link, link))) {
+			/* rows older than the link were there before it: an
+			 * ATTACH, whose rows no change carries */
+			char q[1024];
+			const char *qp[] = {link};
+			PGresult *old;
+			snprintf(q, sizeof q,
+			         "SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE "
+			         "pg_catalog.age(xmin) > "
+			         "pg_catalog.age($1::text::xid))",
+			         PQgetvalue(res, i, 7));
+			old = pgo_query(db, db->sql,
+			                "reading an attached partition", q, 1,
+			                qp);
+			if (!old) {
+				ok = false;
+				break;
+			}
+			if (strcmp(PQgetvalue(old, 0, 0), "t") == 0)
+				ok = pgo_fail(
+				    db, NULL,
+				    "partition %s was attached to %s in "
+				    "database \"%s\" with rows it held before: "
+				    "an ATTACH writes no change for them, so "
+				    "they are not in the stream; syncd stops "
+				    "(the slot is not confirmed past it): "
+				    "re-sync %s (a new job with mode = "
+				    "full+incremental, or drop slot %s and "
+				    "the job's state and start again), or "
+				    "detach %s",
+				    name, rootname, db->dbname, rootname,
+				    db->slot ? db->slot : "", name);
+			else {
+				free(l->link);
+				l->link = strdup(link);
+			}
+			PQclear(old);
+			if (!ok)
+				break;
+		}
+		if (isnew && db->leaves_read)
+			s->host->log(
+			    s->inst, SYNCD_LOG_INFO,
+			    "database \"%s\": %s is a new partition of "
+			    "%s; its changes are synced into %s",
+			    db->dbname, name, rootname, rootname);
+	}
+	/* a TRUNCATE of some partitions of a root: not in the stream */
+	for (int i = 0;
+	     ok && db->via_root && db->leaves_read && i < PQntuples(res);) {
+		uint32_t root =
+		    (uint32_t) strtoul(PQgetvalue(res, i, 0), NULL, 10);
+		int n = 0, changed = 0;
+		pgo_sb names = {0};
+		const char *rootname = PQgetvalue(res, i, 6);
+		for (; i < PQntuples(res) &&
+		       strtoul(PQgetvalue(res, i, 0), NULL, 10) == root;
+		     i++) {
+			uint32_t oid =
+			    (uint32_t) strtoul(PQgetvalue(res, i, 1), NULL, 10);
+			n++;
+			for (size_t k = 0; k < db->nleaves; k++)
+				if (db->leaves[k].oid == oid &&
+				    db->leaves[k].root == root &&
+				    strcmp(db->leaves[k].filenode,
+				           PQgetvalue(res, i, 3)) != 0) {
+					changed++;
+					pgo_sb_printf(&names, "%s%s",
+					              names.len ? ", " : "",
+					              db->leaves[k].name);
+				}
+		}
+		if (changed > 0 && changed < n)
+			ok = pgo_fail(
+			    db, NULL,
+			    "partition%s %s of %s in database \"%s\" %s "
+			    "truncated (or rewritten by VACUUM FULL or "
+			    "CLUSTER) while streaming: PostgreSQL does not "
+			    "replicate a TRUNCATE of a partition under "
+			    "publish_via_partition_root, so its rows would "
+			    "stay at the destination; syncd stops: re-sync %s "
+			    "(a new job with mode = full+incremental, or drop "
+			    "slot %s and the job's state), or, if it was only "
+			    "rewritten, start the job again",
+			    changed > 1 ? "s" : "", names.data, rootname,
+			    db->dbname, changed > 1 ? "were" : "was", rootname,
+			    db->slot ? db->slot : "");
+		free(names.data);
+	}
+	for (int i = 0; ok && i < PQntuples(res); i++)
+		for (size_t k = 0; k < db->nleaves; k++)
+			if (db->leaves[k].oid ==
+			        (uint32_t) strtoul(PQgetvalue(res, i, 1), NULL,
+			                           10) &&
+			    strcmp(db->leaves[k].filenode,
+			           PQgetvalue(res, i, 3)) != 0) {
+				free(db->leaves[k].filenode);
+				db->leaves[k].filenode =
+				    strdup(PQgetvalue(res, i, 3));
+			}
+	PQclear(res);
+	/* detached (or dropped) while streaming */
+	for (size_t k = 0; ok && k < db->nleaves;) {
+		pgo_leaf *l = &db->leaves[k];
+		if (l->seen) {
+			k++;
+			continue;
+		}
+		if (db->via_root) {
+			const pgo_table *t = pgo_table_by_oid(db, l->root);
+			s->host->log(
+			    s->inst, SYNCD_LOG_WARNING,
+			    "database \"%s\": partition %s left %s.%s while "
+			    "streaming (DETACH PARTITION or DROP TABLE): no "
+			    "change is sent for its rows, which stay in the "
+			    "destination's table; delete them there if they "
+			    "must go",
+			    db->dbname, l->name, t ? t->schema : "?",
+			    t ? t->name : "?");
+		}
+		free(l->name);
+		free(l->filenode);
+		free(l->link);
+		*l = db->leaves[--db->nleaves];
+	}
+	db->leaves_read = true;
+	return ok;
+}
+
 /* A Relation message: the relation's current shape. */
 static bool
 pgo_on_relation(pgo_db *db, const pgo_msg *m)
@@ -1514,6 +1901,8 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 	bool any_key = false;
 
 	if (t && !pgo_identity_kept(db, t, m))
+		return false;
+	if (t && t->root && !pgo_watch_partitions(db))
 		return false;
 	r = calloc(1, sizeof *r);
 	if (t)
@@ -2071,6 +2460,11 @@ pgo_stream(pgo_db *db)
 		    !db->in_txn)
 			break;
 		pgo_heartbeat(db);
+		if (pgo_now_ms() - db->last_leaves_ms >= s->status_ms &&
+		    !pgo_watch_partitions(db)) {
+			ok = false;
+			break;
+		}
 		pthread_mutex_lock(&db->lock);
 		if (pgo_now_ms() - db->last_status_ms >= s->status_ms)
 			ok = pgo_send_status(db, false);
@@ -2417,15 +2811,66 @@ pgo_table_relation(pgo_db *db, const pgo_table *t)
 	return rel;
 }
 
+/* One chunk list per table: a plain table's own blocks; a root's leaf
+ * partitions, each one chunk or its block ranges. */
+typedef struct pgo_part {
+	const char *from;  /* quoted schema.name, NULL: the table itself */
+	const char *label; /* schema.name of the leaf */
+	int64_t rows, bytes, block;
+	const char *filenode;
+} pgo_part;
+
+/* Appends the chunks of one relation: chunks of a fixed number of blocks,
+ * so that a later run names the same chunks the same way (a resume
+ * matches them by name); the last one takes what was added since. */
+static void
+pgo_part_chunks(pgo_db *db, const pgo_part *p, char ***chunks, uint32_t *n,
+                char ***from)
+{
+	int64_t pages = p->bytes > 0 ? p->bytes / p->block : 0, per;
+	uint32_t k = 1;
+
+	per = db->src->chunk_size / (p->block > 0 ? p->block : 8192);
+	if (per < 1)
+		per = 1;
+	if (pages / per > 4096)
+		per = (pages + 4095) / 4096;
+	if (db->version >= 140000 && pages > per)
+		k = (uint32_t) ((pages + per - 1) / per);
+	*chunks = realloc(*chunks, (*n + k) * sizeof **chunks);
+	if (from)
+		*from = realloc(*from, (*n + k) * sizeof **from);
+	for (uint32_t c = 0; c < k; c++) {
+		char name[256], range[64];
+		if (k == 1)
+			snprintf(range, sizeof range, "whole table");
+		else if (c + 1 == k) /* rows added since: the last one */
+			snprintf(range, sizeof range, "blocks %" PRId64 "-",
+			         (int64_t) c * per);
+		else
+			snprintf(range, sizeof range,
+			         "blocks %" PRId64 "-%" PRId64,
+			         (int64_t) c * per, (int64_t) (c + 1) * per);
+		if (p->from)
+			snprintf(name, sizeof name, "partition %s %s", p->label,
+			         k == 1 ? "(whole table)" : range);
+		else
+			snprintf(name, sizeof name, "%s", range);
+		(*chunks)[*n + c] = strdup(name);
+		if (from)
+			(*from)[*n + c] = strdup(p->from);
+	}
+	*n += k;
+}
+
 /* Sizes from the catalog, and chunks of about copy.chunk.size as block
  * ranges (TID range scans exist from PostgreSQL 14; before, a table is
- * one chunk). */
+ * one chunk). A root's partitions are read in the copy's snapshot. */
 static bool
 pgo_copy_tables(pgo_db *db, const char *xmin, syncd_copy_table **out)
 {
-	pgo *s = db->src;
 	syncd_copy_table *ct = calloc(db->ntables + 1, sizeof *ct);
-	PGresult *res;
+	PGresult *res, *lres;
 	char *oids = malloc(db->ntables * 12 + 3);
 	const char *params[1];
 	size_t len = 1;
@@ -2444,57 +2889,104 @@ pgo_copy_tables(pgo_db *db, const char *xmin, syncd_copy_table **out)
 	                "FROM pg_catalog.pg_class c "
 	                "WHERE c.oid = ANY ($1::oid[])",
 	                1, params);
+	lres = res ? pgo_query(
+	                 db, db->sql, "listing partitions",
+	                 "WITH RECURSIVE tree(root, oid) AS (SELECT r, r FROM "
+	                 "unnest($1::oid[]) r UNION ALL SELECT t.root, "
+	                 "i.inhrelid FROM tree t JOIN pg_catalog.pg_inherits i "
+	                 "ON i.inhparent = t.oid) "
+	                 "SELECT t.root, quote_ident(n.nspname) || '.' || "
+	                 "quote_ident(l.relname), n.nspname || '.' || "
+	                 "l.relname, l.reltuples::bigint, "
+	                 "pg_catalog.pg_relation_size(l.oid), "
+	                 "current_setting('block_size')::bigint, "
+	                 "pg_catalog.pg_relation_filenode(l.oid) "
+	                 "FROM tree t JOIN pg_catalog.pg_class l ON l.oid = "
+	                 "t.oid JOIN pg_catalog.pg_namespace n ON n.oid = "
+	                 "l.relnamespace WHERE l.relkind = 'r' AND l.oid <> "
+	                 "t.root ORDER BY 1, 3",
+	                 1, params)
+	           : NULL;
 	free(oids);
-	if (!res) {
+	if (!res || !lres) {
+		if (res)
+			PQclear(res);
 		free(ct);
 		return false;
 	}
 	for (size_t i = 0; i < db->ntables; i++) {
-		const pgo_table *t = &db->tables[i];
-		int64_t rows = -1, bytes = -1, block = 8192, pages, per;
-		const char *filenode = "";
-		uint32_t n = 1;
-		char **chunks, state[SYNCD_COPY_STATE_MAX];
+		pgo_table *t = &db->tables[i];
+		int64_t rows = 0, bytes = 0;
+		uint32_t n = 0;
+		char **chunks = NULL, state[SYNCD_COPY_STATE_MAX];
+		uint64_t fnv = 14695981039346656037ULL;
 
-		for (int r = 0; r < PQntuples(res); r++)
-			if (strtoul(PQgetvalue(res, r, 0), NULL, 10) ==
-			    t->oid) {
-				rows = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-				bytes =
-				    strtoll(PQgetvalue(res, r, 2), NULL, 10);
-				block =
-				    strtoll(PQgetvalue(res, r, 3), NULL, 10);
-				filenode = PQgetvalue(res, r, 4);
+		for (uint32_t k = 0; k < t->nchunk_from; k++)
+			free(t->chunk_from[k]);
+		free(t->chunk_from);
+		t->chunk_from = NULL;
+		t->nchunk_from = 0;
+		if (t->root) {
+			/* the file nodes of its leaves, as one: a rewrite of
+			 * any leaf reads them all again at a resume */
+			for (int r = 0; r < PQntuples(lres); r++) {
+				pgo_part p;
+				if (strtoul(PQgetvalue(lres, r, 0), NULL, 10) !=
+				    t->oid)
+					continue;
+				p = (pgo_part){
+				    .from = PQgetvalue(lres, r, 1),
+				    .label = PQgetvalue(lres, r, 2),
+				    .rows = strtoll(PQgetvalue(lres, r, 3),
+				                    NULL, 10),
+				    .bytes = strtoll(PQgetvalue(lres, r, 4),
+				                     NULL, 10),
+				    .block = strtoll(PQgetvalue(lres, r, 5),
+				                     NULL, 10),
+				    .filenode = PQgetvalue(lres, r, 6)};
+				if (p.rows > 0)
+					rows += p.rows;
+				bytes += p.bytes;
+				for (const char *c = p.filenode; *c; c++)
+					fnv = (fnv ^ (unsigned char) *c) *
+					      1099511628211ULL;
+				fnv = (fnv ^ ',') * 1099511628211ULL;
+				pgo_part_chunks(db, &p, &chunks, &n,
+				                &t->chunk_from);
 			}
-		pages = bytes > 0 ? bytes / block : 0;
-		/* chunks of a fixed number of blocks, so that a later run
-		 * names the same chunks the same way (a resume matches them
-		 * by name); the last one takes what was added since */
-		per = s->chunk_size / (block > 0 ? block : 8192);
-		if (per < 1)
-			per = 1;
-		if (pages / per > 4096)
-			per = (pages + 4095) / 4096;
-		if (db->version >= 140000 && pages > per)
-			n = (uint32_t) ((pages + per - 1) / per);
-		snprintf(state, sizeof state, "filenode=%s xmin=%s", filenode,
-		         xmin);
-		chunks = calloc(n, sizeof *chunks);
-		for (uint32_t c = 0; c < n; c++) {
-			char name[64];
-			if (n == 1)
-				snprintf(name, sizeof name, "whole table");
-			else if (c + 1 ==
-			         n) /* rows added since: the last one */
-				snprintf(name, sizeof name,
-				         "blocks %" PRId64 "-",
-				         (int64_t) c * per);
-			else
-				snprintf(name, sizeof name,
-				         "blocks %" PRId64 "-%" PRId64,
-				         (int64_t) c * per,
-				         (int64_t) (c + 1) * per);
-			chunks[c] = strdup(name);
+			t->nchunk_from = n;
+			if (n == 0) { /* no partition: nothing to read */
+				pgo_part p = {.from = "",
+				              .label = "(none)",
+				              .block = 8192};
+				pgo_part_chunks(db, &p, &chunks, &n,
+				                &t->chunk_from);
+				t->nchunk_from = n;
+			}
+			snprintf(state, sizeof state,
+			         "filenode=%" PRIu64 " xmin=%s",
+			         (uint64_t) (fnv % 1000000000000ULL), xmin);
+		} else {
+			pgo_part p = {.rows = -1,
+			              .bytes = -1,
+			              .block = 8192,
+			              .filenode = ""};
+			for (int r = 0; r < PQntuples(res); r++)
+				if (strtoul(PQgetvalue(res, r, 0), NULL, 10) ==
+				    t->oid) {
+					p.rows = strtoll(PQgetvalue(res, r, 1),
+					                 NULL, 10);
+					p.bytes = strtoll(PQgetvalue(res, r, 2),
+					                  NULL, 10);
+					p.block = strtoll(PQgetvalue(res, r, 3),
+					                  NULL, 10);
+					p.filenode = PQgetvalue(res, r, 4);
+				}
+			pgo_part_chunks(db, &p, &chunks, &n, NULL);
+			rows = p.rows;
+			bytes = p.bytes;
+			snprintf(state, sizeof state, "filenode=%s xmin=%s",
+			         p.filenode, xmin);
 		}
 		ct[i] =
 		    (syncd_copy_table){.rel = pgo_table_relation(db, t),
@@ -2505,6 +2997,7 @@ pgo_copy_tables(pgo_db *db, const char *xmin, syncd_copy_table **out)
 		                       .source_state = strdup(state)};
 	}
 	PQclear(res);
+	PQclear(lres);
 	*out = ct;
 	return true;
 }
@@ -2532,21 +3025,23 @@ pgo_full(pgo_db *db, bool again)
 		char name[64], q[160];
 		snprintf(name, sizeof name, "syncd_tmp_%ld_%u", (long) getpid(),
 		         db->stream);
-		snprintf(q, sizeof q,
-		         "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
-		         "EXPORT_SNAPSHOT",
-		         name);
+		snprintf(
+		    q, sizeof q,
+		    "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
+		    "EXPORT_SNAPSHOT",
+		    name);
 		tconn = pgo_connect(db, true);
 		if (!tconn)
 			goto out;
 		tmp = PQexec(tconn, q);
 		if (PQresultStatus(tmp) != PGRES_TUPLES_OK) {
-			pgo_fail(db, pgo_sqlstate(tmp),
-			         "could not create a temporary replication slot "
-			         "in database \"%s\" to resume the full copy "
-			         "(one more free slot is needed while the copy "
-			         "runs; raise max_replication_slots): %s",
-			         db->dbname, PQerrorMessage(tconn));
+			pgo_fail(
+			    db, pgo_sqlstate(tmp),
+			    "could not create a temporary replication slot "
+			    "in database \"%s\" to resume the full copy "
+			    "(one more free slot is needed while the copy "
+			    "runs; raise max_replication_slots): %s",
+			    db->dbname, PQerrorMessage(tconn));
 			goto out;
 		}
 		at = pgo_parse_lsn(PQgetvalue(tmp, 0, 1));
@@ -2574,8 +3069,8 @@ pgo_full(pgo_db *db, bool again)
 		sql = malloc(strlen(lit) + 32);
 		sprintf(sql, "SET TRANSACTION SNAPSHOT %s", lit);
 		PQfreemem(lit);
-		res = pgo_query(db, db->sql, "importing a slot's snapshot",
-		                sql, 0, NULL);
+		res = pgo_query(db, db->sql, "importing a slot's snapshot", sql,
+		                0, NULL);
 		if (!res)
 			goto out;
 		PQclear(res);
@@ -2599,7 +3094,7 @@ pgo_full(pgo_db *db, bool again)
 	s->host->log(s->inst, SYNCD_LOG_INFO,
 	             "database \"%s\": full copy from snapshot %s%s",
 	             db->dbname, snapshot,
-	             tconn  ? " (a temporary slot's, newer than the slot)"
+	             tconn ? " (a temporary slot's, newer than the slot)"
 	             : own ? ""
 	                   : " (the new slot's starting point)");
 	st = s->host->copy(s->inst, db->stream, snapshot, again, ct,
@@ -2753,6 +3248,20 @@ pgo_copy_sql(pgo_reader *r, const syncd_copy_table *t, uint32_t chunk,
 	bool blocks = strncmp(name, "blocks ", 7) == 0;
 	const char *and = " WHERE";
 
+	const char *leaf = NULL;
+
+	/* a root's chunk reads one leaf partition, the root's columns by
+	 * name (a leaf's own order may differ) */
+	for (size_t i = 0; i < r->db->ntables; i++) {
+		const pgo_table *pt = &r->db->tables[i];
+		if (pt->root && pt->oid == (uint32_t) rel->id &&
+		    chunk < pt->nchunk_from) {
+			leaf = pt->chunk_from[chunk];
+			if (strstr(name, " blocks "))
+				name = strstr(name, " blocks ") + 1;
+			blocks = strncmp(name, "blocks ", 7) == 0;
+		}
+	}
 	if (blocks && sscanf(name + 7, "%lld-%lld", &from, &to) < 2)
 		to = -1;
 	pgo_sb_printf(&sql, "COPY (SELECT ");
@@ -2761,7 +3270,15 @@ pgo_copy_sql(pgo_reader *r, const syncd_copy_table *t, uint32_t chunk,
 		pgo_sb_printf(&sql, "%s%s", c ? ", " : "", q);
 		free(q);
 	}
-	pgo_sb_printf(&sql, " FROM ONLY %s.%s", schema, table);
+	if (leaf && !*leaf) /* a root without partitions */
+		pgo_sb_printf(&sql, " FROM ONLY %s.%s WHERE false", schema,
+		              table);
+	else if (leaf)
+		pgo_sb_printf(&sql, " FROM ONLY %s", leaf);
+	else
+		pgo_sb_printf(&sql, " FROM ONLY %s.%s", schema, table);
+	if (leaf && !*leaf)
+		and = " AND";
 	if (blocks) {
 		pgo_sb_printf(&sql, " WHERE ctid >= '(%lld,0)'::pg_catalog.tid",
 		              from);
@@ -3107,6 +3624,7 @@ pgo_create(syncd_instance *inst, const syncd_host *host, void **state)
 	s->status_ms = host->opt_duration_ms(inst, "status.interval");
 	s->spill = host->opt_size(inst, "spill.threshold");
 	s->chunk_size = host->opt_size(inst, "copy.chunk.size");
+	s->partitions = host->opt_string(inst, "partitions");
 	{
 		const char *mode = host->job_option(inst, "mode");
 		s->copy = mode && strncmp(mode, "full", 4) == 0;
@@ -3184,6 +3702,7 @@ pgo_destroy(void *state)
 		pgo_db *db = &s->dbs[i];
 		pgo_close(db);
 		pgo_free_tables(db);
+		pgo_free_leaves(db);
 		for (size_t k = 0; k < db->relcap; k++)
 			pgo_rel_free(db->rels[k]);
 		free(db->rels);

@@ -1,17 +1,24 @@
 #!/bin/bash
-# Partitioned tables with the default settings (issue 13, defect 7), in
-# both write modes, full+incremental: a partitioned table `payment` (a
-# range partition, and one sub-partitioned by hash: three levels) arrives
-# as ONE target `payment` holding every partition's rows, with the root's
-# primary key in its own order (payment_date, payment_id); no partition
-# becomes a target of its own; --preview shows payment. While the job
+# Partitioned tables (issue 13, defect 7): `[source] partitions = root`
+# (the default on PostgreSQL 13+), in both write modes, full+incremental:
+# a partitioned table `payment` (a range partition, one sub-partitioned by
+# hash: three levels, and a leaf attached before the job whose columns are
+# in another order, with a dropped column) arrives as ONE target `payment`
+# holding every partition's rows, with the root's primary key in its own
+# order (payment_date, payment_id); no partition becomes a target of its
+# own; --preview shows payment and its partition count. While the job
 # runs: inserts into every partition, updates, a row moved to another
-# partition by an update of the partition key, deletes, and a partition
-# attached with rows it already held and rows inserted after: no row is
-# lost, and the target equals the source's payment.
-#
-# Expected to fail until `[source] partitions = root | leaf` (default root)
-# is implemented: today each partition is synced as a table of its own.
+# partition by an update of the partition key, deletes: the target equals
+# the source. Then a table holding rows is ATTACHed: those rows are in no
+# change (an ATTACH writes none), so the job stops naming the partition
+# (README: it must be re-synced), instead of losing them.
+# Then, mode = incremental: a TRUNCATE of one partition (which PostgreSQL
+# does not replicate under publish_via_partition_root) stops the job naming
+# it, while a TRUNCATE of the root empties the target; existing
+# publications: another consumer's without publish_via_partition_root is
+# refused by --check with the ALTER its owner must run or partitions =
+# leaf; one syncd created is altered; partitions = leaf syncs each leaf as
+# a table of its own; a partition named in tables is refused in root mode.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 pg_start src
@@ -49,6 +56,14 @@ create table payment_p2022_02 partition of payment
   partition by hash (payment_id);
 create table payment_p2022_02_h0 partition of payment_p2022_02 for values with (modulus 2, remainder 0);
 create table payment_p2022_02_h1 partition of payment_p2022_02 for values with (modulus 2, remainder 1);
+-- a leaf whose columns are in another order, with a dropped column
+create table payment_p2021_12 (note text, junk int, payment_date timestamptz not null,
+  amount numeric(5,2) not null, customer_id int not null, payment_id int not null);
+alter table payment_p2021_12 drop column junk;
+insert into payment_p2021_12 select 'old ' || g, timestamptz '2021-12-01 00:00+00' + g * interval '1 hour',
+  g, g % 3, 5000 + g from generate_series(1, 30) g;
+alter table payment attach partition payment_p2021_12
+  for values from ('2021-12-01 00:00+00') to ('2022-01-01 00:00+00');
 create table plain (id int primary key, v text);
 insert into payment select g, g % 7, g / 10.0, 'n' || g,
   timestamptz '2022-01-01 00:00+00' + (g % 50) * interval '1 day' + g * interval '1 second'
@@ -75,7 +90,9 @@ INI
 		failed "$mode: --preview failed: $(tail -n 2 "$W/$mode.preview" | tr '\n' ' ')"
 	grep -qF "public.payment -> public.payment (" "$W/$mode.preview" ||
 		failed "$mode: --preview does not show public.payment -> public.payment: $(grep -- '->' "$W/$mode.preview" | sed 's/ (.*//' | tr '\n' ',')"
-	! grep -q 'payment_p2022' "$W/$mode.preview" ||
+	grep -q 'public.payment in database "'"$db"'" is partitioned: synced as one table with its 4 partitions' "$W/$mode.preview" ||
+		failed "$mode: --preview does not name payment's 4 partitions: $(grep payment "$W/$mode.preview" | head -n 3 | tr '\n' ' ')"
+	! grep -q 'payment_p202' "$W/$mode.preview" ||
 		failed "$mode: --preview shows the partitions as tables of their own: $(grep -o 'payment_p2022[a-z0-9_]*' "$W/$mode.preview" | sort -u | tr '\n' ' ')"
 
 	syncd_start "$W/$mode.log" "$W/$mode.ini"
@@ -88,16 +105,8 @@ update payment set amount = amount + 1 where payment_id % 5 = 0;
 update payment set payment_date = payment_date + interval '31 days'
   where payment_id % 9 = 0 and payment_date < '2022-01-20';
 delete from payment where payment_id % 11 = 0;
--- a partition attached while the job runs, with rows it held before
-create table payment_p2022_03 (like payment including defaults including constraints);
-insert into payment_p2022_03 select g, 1, 1.00, 'attached ' || g,
-  timestamptz '2022-03-01 00:00+00' + g * interval '1 minute' from generate_series(1000, 1020) g;
-alter table payment attach partition payment_p2022_03
-  for values from ('2022-03-01 00:00+00') to ('2022-04-01 00:00+00');
-insert into payment select g, 2, 2.00, 'after attach ' || g,
-  timestamptz '2022-03-02 00:00+00' + g * interval '1 minute' from generate_series(1100, 1110) g;
-update payment set note = 'changed' where payment_id between 1000 and 1005;
-delete from payment where payment_id = 1010;
+-- moves rows from the reordered leaf into January
+update payment set payment_date = payment_date + interval '20 days' where payment_id between 5010 and 5014;
 SQL
 	slot_wait src "syncd_part_$mode" "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
 	kill -0 $SYNCD_PID 2>/dev/null || failed "$mode: syncd exited: $(grep ' error ' "$W/$mode.log" | tail -n 2 | tr '\n' ' ')"
@@ -113,12 +122,111 @@ SQL
 	leaves=$(DB=$db psql_on dst -Atc "select string_agg(relname, ' ' order by relname) from pg_class where relname like 'payment\\_p%' and relkind in ('r', 'p')")
 	[ -z "$leaves" ] || failed "$mode: partitions became targets of their own: $leaves"
 	it_assert_eq "$(table_hash src "$db" plain)" "$(table_hash dst "$db" plain)" "$mode: the plain table beside them"
-	kill -0 $SYNCD_PID 2>/dev/null && syncd_stop "$SYNCD_PID" "$W/$mode.log"
+
+	# a partition attached while the job runs, with rows it held before
+	DB=$db psql_on src >/dev/null <<'SQL'
+create table payment_p2022_03 (like payment including defaults including constraints);
+insert into payment_p2022_03 select g, 1, 1.00, 'attached ' || g,
+  timestamptz '2022-03-01 00:00+00' + g * interval '1 minute' from generate_series(1000, 1020) g;
+alter table payment attach partition payment_p2022_03
+  for values from ('2022-03-01 00:00+00') to ('2022-04-01 00:00+00');
+insert into payment select g, 2, 2.00, 'after attach ' || g,
+  timestamptz '2022-03-02 00:00+00' + g * interval '1 minute' from generate_series(1100, 1110) g;
+SQL
+	for _ in $(seq 1 100); do kill -0 $SYNCD_PID 2>/dev/null || break; sleep 0.1; done
+	if kill -0 $SYNCD_PID 2>/dev/null; then
+		failed "$mode: syncd goes on after payment_p2022_03 was attached with rows that no change carries"
+		syncd_stop "$SYNCD_PID" "$W/$mode.log"
+	else
+		wait $SYNCD_PID || true
+		grep -q 'partition public.payment_p2022_03 was attached to payment in database "'"$db"'" with rows it held before' "$W/$mode.log" ||
+			failed "$mode: syncd stopped without naming the attached partition: $(grep ' error ' "$W/$mode.log" | tail -n 2 | tr '\n' ' ')"
+	fi
 done
+
+# ---- mode = incremental, existing publications, TRUNCATE, leaf mode
+db=p_inc
+psql_on src -c "create database $db" >/dev/null
+psql_on dst -c "create database $db" >/dev/null
+DB=$db psql_on src >/dev/null <<'SQL'
+create table payment (payment_id int, payment_date date not null, note text,
+  primary key (payment_date, payment_id)) partition by range (payment_date);
+create table pay_a partition of payment for values from ('2022-01-01') to ('2022-02-01');
+create table pay_b partition of payment for values from ('2022-02-01') to ('2022-03-01');
+create publication pub_other for table payment;
+SQL
+cat >"$W/inc.ini" <<INI
+[job]
+name = part_inc
+mode = incremental
+state_dir = $W/state_inc
+[source]
+conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=$db
+publication = pub_other
+slot.flush.delay.time = 0
+status.interval = 200ms
+heartbeat.interval = 1s
+[sink]
+write_mode = upsert
+conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=$db
+target.schema = public
+batch.interval = 200ms
+INI
+rc=0
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/inc.ini" --check >"$W/inc.check" 2>&1 || rc=$?
+[ $rc -ne 0 ] || failed "incremental: --check passes with another consumer's publication without publish_via_partition_root"
+grep -q 'publication pub_other in database "p_inc" is created WITH (publish_via_partition_root = false).*ALTER PUBLICATION "\?pub_other"\? SET (publish_via_partition_root = true)' "$W/inc.check" ||
+	failed "incremental: --check does not name the ALTER its owner must run: $(grep -i 'pub_other' "$W/inc.check" | head -n 2 | tr '\n' ' ')"
+grep -q 'partitions = leaf' "$W/inc.check" ||
+	failed "incremental: --check does not suggest partitions = leaf"
+# marked as syncd's: altered at the start
+DB=$db psql_on src -c "comment on publication pub_other is 'created by syncd job part_inc'" >/dev/null
+syncd_start "$W/inc.log" "$W/inc.ini"
+[ "$(DB=$db psql_on src -Atc "select pubviaroot from pg_publication where pubname = 'pub_other'")" = t ] ||
+	failed "incremental: the publication syncd created was not altered to publish_via_partition_root = true"
+DB=$db psql_on src >/dev/null <<'SQL'
+insert into payment select g, date '2022-01-01' + g % 50, 'n' || g from generate_series(1, 100) g;
+update payment set note = 'moved', payment_date = payment_date + 25 where payment_id % 7 = 0 and payment_date < '2022-01-20';
+delete from payment where payment_id % 10 = 0;
+SQL
+slot_wait src syncd_part_inc "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
+same "incremental, inserts, moves and deletes" "$db"
+DB=$db psql_on src >/dev/null <<'SQL'
+truncate payment;
+insert into payment values (1, '2022-01-05', 'a'), (2, '2022-02-05', 'b'), (3, '2022-02-06', 'c');
+SQL
+slot_wait src syncd_part_inc "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
+same "incremental, a TRUNCATE of the root" "$db"
+# a TRUNCATE of one partition is not replicated under publish_via_partition_root
+DB=$db psql_on src -c "truncate pay_b" >/dev/null
+for _ in $(seq 1 100); do kill -0 $SYNCD_PID 2>/dev/null || break; sleep 0.1; done
+if kill -0 $SYNCD_PID 2>/dev/null; then
+	failed "incremental: syncd goes on after a TRUNCATE of partition pay_b, whose rows stay at the destination"
+	syncd_stop "$SYNCD_PID" "$W/inc.log"
+else
+	wait $SYNCD_PID || true
+	grep -q 'partition public.pay_b of payment in database "p_inc" was truncated' "$W/inc.log" ||
+		failed "incremental: syncd stopped without naming the truncated partition: $(grep ' error ' "$W/inc.log" | tail -n 2 | tr '\n' ' ')"
+	[ "$(DB=$db psql_on dst -Atc "select count(*) from payment")" = 3 ] ||
+		failed "incremental: the destination's payment was changed by a TRUNCATE of one partition"
+fi
+# a partition named in tables, with partitions = root
+sed 's/^publication = pub_other/publication = pub_other\ntables = public.pay_a/' "$W/inc.ini" >"$W/named.ini"
+rc=0
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/named.ini" --check >"$W/named.check" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q 'table public.pay_a in database "p_inc" is a partition of payment: .*name payment in tables instead, or set \[source\] partitions = leaf' "$W/named.check" ||
+	failed "root mode: a partition named in tables is not refused with the fix: $(grep -i pay_a "$W/named.check" | head -n 2 | tr '\n' ' ')"
+# partitions = leaf: each leaf is a table of its own, the root is not
+sed 's/^publication = pub_other/publication = pub_leaf\npartitions = leaf/; s/^name = part_inc/name = part_leaf/' "$W/inc.ini" >"$W/leaf.ini"
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/leaf.ini" --preview >"$W/leaf.preview" 2>&1 ||
+	failed "leaf mode: --preview failed: $(tail -n 2 "$W/leaf.preview" | tr '\n' ' ')"
+grep -q 'public.pay_a -> ' "$W/leaf.preview" && grep -q 'public.pay_b -> ' "$W/leaf.preview" &&
+	! grep -q 'public.payment -> ' "$W/leaf.preview" ||
+	failed "leaf mode: --preview does not show each leaf as a table of its own: $(grep -- '->' "$W/leaf.preview" | tr '\n' ' ')"
 
 if [ -s "$W/failures" ]; then
 	it_log "$(wc -l <"$W/failures") failures:"
 	sed 's/^/  /' "$W/failures" >&2
 	it_fail "$(wc -l <"$W/failures") checks failed (see above)"
 fi
-it_pass "payment arrives as one table with every partition's rows, in both write modes; an attached partition loses no row"
+it_pass "payment arrives as one table with every partition's rows, in both write modes and both modes; an attach with old rows and a TRUNCATE of a partition stop the job; existing publications are altered or refused; leaf mode"
