@@ -628,6 +628,62 @@ pgo_unsyncable(pgo_db *db, const char *schema, const char *name,
 	*ok = false;
 }
 
+/* A root's leaf partitions that make it unsyncable (partitions = root):
+ * a replica identity other than its primary key's (NOTHING would make the
+ * application's UPDATE and DELETE on it fail once the root is published;
+ * another index would key its deletes by other columns), or a foreign
+ * table (its rows are in no WAL). 1 and what/fix set, 0, -1: failed. */
+static int
+pgo_root_leaves(pgo_db *db, const char *oid, char *what, size_t nwhat,
+                char *fix, size_t nfix)
+{
+	const char *params[] = {oid};
+	char sql[2048];
+	PGresult *res;
+	int bad = 0;
+
+#define PGO_LEAF_IDENT                                                         \
+	PGO_INDEX_KEY("indisreplident", PGO_KEY_SET, "indnkeyatts")
+#define PGO_LEAF_PK PGO_INDEX_KEY("indisprimary", PGO_KEY_SET, "indnkeyatts")
+	snprintf(sql, sizeof sql, "%s",
+	         "SELECT n.nspname || '.' || c.relname, quote_ident(n.nspname) "
+	         "|| '.' || quote_ident(c.relname), c.relkind, c.relreplident "
+	         "FROM pg_partition_tree($1::oid) x JOIN pg_class c ON c.oid = "
+	         "x.relid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+	         "x.isleaf AND (c.relkind = 'f' OR (c.relkind = 'r' AND "
+	         "(c.relreplident = 'n' OR (c.relreplident = 'i' AND "
+	         "(" PGO_LEAF_IDENT " IS DISTINCT FROM " PGO_LEAF_PK "))))) "
+	         "ORDER BY 1 LIMIT 1");
+	res = pgo_query(db, db->sql, "reading the partitions of a table", sql,
+	                1, params);
+	if (!res)
+		return -1;
+	if (PQntuples(res) == 1) {
+		char kind = PQgetvalue(res, 0, 2)[0],
+		     ident = PQgetvalue(res, 0, 3)[0];
+		bad = 1;
+		snprintf(what, nwhat, "has a partition %s %s",
+		         PQgetvalue(res, 0, 0),
+		         kind == 'f'    ? "that is a foreign table"
+		         : ident == 'n' ? "with REPLICA IDENTITY NOTHING"
+		                        : "with REPLICA IDENTITY USING INDEX "
+		                          "of another index than its primary "
+		                          "key");
+		if (kind == 'f')
+			snprintf(fix, nfix,
+			         "detach %s (logical replication does not "
+			         "carry foreign tables), or set [source] "
+			         "partitions = leaf",
+			         PQgetvalue(res, 0, 1));
+		else
+			snprintf(fix, nfix,
+			         "run ALTER TABLE %s REPLICA IDENTITY DEFAULT",
+			         PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	return bad;
+}
+
 static bool
 pgo_select_tables(pgo_db *db, bool *problems)
 {
@@ -702,8 +758,10 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	        : "NULL",
 	    db->version >= 120000
 	        ? "CASE WHEN c.relispartition THEN pg_partition_root(c.oid) "
-	          "END, CASE WHEN c.relispartition THEN "
-	          "pg_partition_root(c.oid)::regclass::text END"
+	          "END, CASE WHEN c.relispartition THEN (SELECT rn.nspname "
+	          "|| '.' || rc.relname FROM pg_class rc JOIN pg_namespace "
+	          "rn ON rn.oid = rc.relnamespace WHERE rc.oid = "
+	          "pg_partition_root(c.oid)) END"
 	        : "NULL, NULL");
 
 	pgo_free_tables(db);
@@ -768,6 +826,23 @@ pgo_select_tables(pgo_db *db, bool *problems)
 			               "deletes",
 			               "add a primary key", &ok, problems);
 			continue;
+		}
+		if (relkind == 'p') {
+			int bad =
+			    pgo_root_leaves(db, PQgetvalue(res, i, 0), what,
+			                    sizeof what, fix, sizeof fix);
+			if (bad < 0) {
+				PQclear(res);
+				free(oids);
+				return false;
+			}
+			if (bad) {
+				pgo_unsyncable(
+				    db, schema, name, what,
+				    "publishing it publishes every partition",
+				    fix, &ok, problems);
+				continue;
+			}
 		}
 		snprintf(fix, sizeof fix,
 		         "run ALTER TABLE %s REPLICA IDENTITY DEFAULT", qname);
@@ -1706,7 +1781,9 @@ pgo_watch_partitions(pgo_db *db)
 	    "pg_catalog.pg_partition_ancestors(l.relid))) <= (SELECT "
 	    "pg_catalog.age(catalog_xmin) FROM pg_catalog.pg_replication_slots "
 	    "WHERE slot_name = $2), false), "
-	    "r.oid::regclass::text, quote_ident(ln.nspname) || '.' || "
+	    "(SELECT rn.nspname || '.' || rc.relname FROM pg_catalog.pg_class "
+	    "rc JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace "
+	    "WHERE rc.oid = r.oid), quote_ident(ln.nspname) || '.' || "
 	    "quote_ident(lc.relname) "
 	    "FROM unnest($1::oid[]) r(oid) CROSS JOIN LATERAL "
 	    "pg_catalog.pg_partition_tree(r.oid) l JOIN pg_catalog.pg_class lc "
@@ -1786,8 +1863,7 @@ pgo_watch_partitions(pgo_db *db)
 				    "partition %s was attached to %s in "
 				    "database \"%s\" with rows it held before: "
 				    "an ATTACH writes no change for them, so "
-				    "they are not in the stream; syncd stops "
-				    "(the slot is not confirmed past it): "
+				    "they are not in the stream; syncd stops: "
 				    "re-sync %s (a new job with mode = "
 				    "full+incremental, or drop slot %s and "
 				    "the job's state and start again), or "

@@ -139,7 +139,7 @@ SQL
 		syncd_stop "$SYNCD_PID" "$W/$mode.log"
 	else
 		wait $SYNCD_PID || true
-		grep -q 'partition public.payment_p2022_03 was attached to payment in database "'"$db"'" with rows it held before' "$W/$mode.log" ||
+		grep -q 'partition public.payment_p2022_03 was attached to public.payment in database "'"$db"'" with rows it held before' "$W/$mode.log" ||
 			failed "$mode: syncd stopped without naming the attached partition: $(grep ' error ' "$W/$mode.log" | tail -n 2 | tr '\n' ' ')"
 	fi
 done
@@ -205,7 +205,7 @@ if kill -0 $SYNCD_PID 2>/dev/null; then
 	syncd_stop "$SYNCD_PID" "$W/inc.log"
 else
 	wait $SYNCD_PID || true
-	grep -q 'partition public.pay_b of payment in database "p_inc" was truncated' "$W/inc.log" ||
+	grep -q 'partition public.pay_b of public.payment in database "p_inc" was truncated' "$W/inc.log" ||
 		failed "incremental: syncd stopped without naming the truncated partition: $(grep ' error ' "$W/inc.log" | tail -n 2 | tr '\n' ' ')"
 	[ "$(DB=$db psql_on dst -Atc "select count(*) from payment")" = 3 ] ||
 		failed "incremental: the destination's payment was changed by a TRUNCATE of one partition"
@@ -214,7 +214,7 @@ fi
 sed 's/^publication = pub_other/publication = pub_other\ntables = public.pay_a/' "$W/inc.ini" >"$W/named.ini"
 rc=0
 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/named.ini" --check >"$W/named.check" 2>&1 || rc=$?
-[ $rc -ne 0 ] && grep -q 'table public.pay_a in database "p_inc" is a partition of payment: .*name payment in tables instead, or set \[source\] partitions = leaf' "$W/named.check" ||
+[ $rc -ne 0 ] && grep -q 'table public.pay_a in database "p_inc" is a partition of public.payment: .*name public.payment in tables instead, or set \[source\] partitions = leaf' "$W/named.check" ||
 	failed "root mode: a partition named in tables is not refused with the fix: $(grep -i pay_a "$W/named.check" | head -n 2 | tr '\n' ' ')"
 # partitions = leaf: each leaf is a table of its own, the root is not
 sed 's/^publication = pub_other/publication = pub_leaf\npartitions = leaf/; s/^name = part_inc/name = part_leaf/' "$W/inc.ini" >"$W/leaf.ini"
@@ -223,6 +223,16 @@ sed 's/^publication = pub_other/publication = pub_leaf\npartitions = leaf/; s/^n
 grep -q 'public.pay_a -> ' "$W/leaf.preview" && grep -q 'public.pay_b -> ' "$W/leaf.preview" &&
 	! grep -q 'public.payment -> ' "$W/leaf.preview" ||
 	failed "leaf mode: --preview does not show each leaf as a table of its own: $(grep -- '->' "$W/leaf.preview" | tr '\n' ' ')"
+# a partition with REPLICA IDENTITY NOTHING: publishing the root would
+# make the application's UPDATE and DELETE on it fail
+DB=$db psql_on src >/dev/null <<'SQL'
+create table pay_c partition of payment for values from ('2022-03-01') to ('2022-04-01');
+alter table pay_c replica identity nothing;
+SQL
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/inc.ini" --preview >"$W/nothing.preview" 2>&1 || true
+grep -q 'table public.payment in database "p_inc" is not synced: it has a partition public.pay_c with REPLICA IDENTITY NOTHING.*ALTER TABLE public.pay_c REPLICA IDENTITY DEFAULT' "$W/nothing.preview" &&
+	! grep -q 'public.payment -> ' "$W/nothing.preview" ||
+	failed "root mode: a root with a partition of REPLICA IDENTITY NOTHING is not skipped with the fix: $(grep -i payment "$W/nothing.preview" | head -n 3 | tr '\n' ' ')"
 
 if [ -s "$W/failures" ]; then
 	it_log "$(wc -l <"$W/failures") failures:"
