@@ -254,6 +254,7 @@ if only foreign; then
 	S foreign_pub "create table pr1 partition of pr for values from (0) to (100)"
 	S foreign_pub "create publication viaroot for table pr with (publish_via_partition_root = true)"
 	job viaroot foreign_pub "tables = public.pr1
+partitions = leaf
 publication = viaroot"
 	run 3 viaroot --check
 	it_assert_contains "$W/viaroot.out" 'publication viaroot in database "foreign_pub" is created WITH (publish_via_partition_root = true)'
