@@ -34,6 +34,7 @@
 # log name each skipped table, and the application's own UPDATE and
 # DELETE on the REPLICA IDENTITY NOTHING table still work while the job
 # runs. Partitioned tables: tests/integration/partitions.sh.
+# SHAPES_ONLY=upsert/incremental (for example) runs one combination only.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 pg_start src "logical_decoding_work_mem = 64kB"
@@ -148,50 +149,78 @@ del() {
 	done
 }
 
-# The columns of TABLE on cluster NAME, database DB, quoted, in order;
-# WHERE narrows pg_attribute.
-cols_of() { # cols_of NAME DB TABLE WHERE
-	DB=$2 psql_on "$1" -Atc "select string_agg(quote_ident(attname), ',' order by attnum) from pg_attribute where attrelid = to_regclass('$3') and attnum > 0 and not attisdropped and $4"
+# The columns of every table of cluster NAME, database DB, one line per
+# table: its name as regclass prints it (as in SPECS), its columns that
+# are not generated, its generated columns (quoted, in order).
+columns() { # columns NAME DB
+	DB=$2 psql_on "$1" -At -F "$TAB" -c "select c.oid::regclass, coalesce(string_agg(quote_ident(a.attname), ',' order by a.attnum) filter (where a.attgenerated = ''), ''), coalesce(string_agg(quote_ident(a.attname), ',' order by a.attnum) filter (where a.attgenerated <> ''), '') from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped where c.relnamespace in ('public'::regnamespace, 'iso'::regnamespace) and c.relkind in ('r', 'p') group by c.oid"
 }
+TAB=$(printf '\t')
 
-# cmp_table WHAT DB TABLE: the destination table equals the source table
-# on the columns both have; records a failure naming WHAT and TABLE, with
-# the first differing rows (long values shortened to length and md5).
-cmp_table() {
-	what=$1 db=$2 t=$3
-	raw=$(printf '%s' "$t" | tr -c 'a-zA-Z0-9_.' _)
-	src_cols=$(cols_of src "$db" "$t" "attgenerated = ''")
-	gen_cols=$(cols_of src "$db" "$t" "attgenerated <> ''")
-	dst_cols=$(cols_of dst "$db" "$t" "true")
-	if [ -z "$dst_cols" ]; then
-		failed "$what: table $t: missing at the destination"
-		return
-	fi
+# common_cols WHAT TABLE: the columns TABLE has at the source and at the
+# destination (from $W/cols.src and $W/cols.dst); a source column missing
+# at the destination is a failure, a generated one is named and left out
+common_cols() {
+	local src_cols gen_cols dst_cols common c cs
+	src_cols=$(awk -F "$TAB" -v t="$2" '$1 == t { print $2 }' "$W/cols.src")
+	gen_cols=$(awk -F "$TAB" -v t="$2" '$1 == t { print $3 }' "$W/cols.src")
+	dst_cols=$(awk -F "$TAB" -v t="$2" '$1 == t { print $2 "," $3 }' "$W/cols.dst")
 	common=
-	for c in $(printf '%s' "$src_cols,$gen_cols" | tr ',' '\n' | sed '/^$/d' | tr ' ' '\001'); do
-		c=$(printf '%s' "$c" | tr '\001' ' ')
+	IFS=, read -r -a cs <<<"$src_cols,$gen_cols"
+	for c in "${cs[@]}"; do
+		[ -n "$c" ] || continue
 		if printf ',%s,' "$dst_cols" | grep -qF ",$c,"; then
 			common=${common:+$common,}$c
 		elif printf ',%s,' "$gen_cols" | grep -qF ",$c,"; then
-			[ -f "$W/noted-$raw" ] || it_log "note: $t: generated column $c is not at the destination; compared without it"
-			: >"$W/noted-$raw"
+			[ -e "$W/noted-$2" ] || it_log "note: $2: generated column $c is not at the destination; compared without it"
+			: >"$W/noted-$2"
 		else
-			failed "$what: table $t: source column $c missing at the destination (destination has $dst_cols)"
+			failed "$1: table $2: source column $c missing at the destination (destination has ${dst_cols%,})"
 		fi
 	done
-	q="select count(*) || ':' || coalesce(md5(string_agg(r, E'\\n' order by r)), '') from (select row($common)::text r from only $t) s"
-	want=$(DB=$db psql_on src -Atc "$q")
-	got=$(DB=$db psql_on dst -Atc "$q" 2>&1) || true
-	[ "$want" = "$got" ] && return 0
-	show=
-	for c in $(printf '%s' "$common" | tr ',' '\n' | tr ' ' '\001'); do
-		c=$(printf '%s' "$c" | tr '\001' ' ')
-		show="${show:+$show || ' | ' || }coalesce(case when length($c::text) > 40 then left($c::text, 12) || '…(' || length($c::text) || ' chars, md5 ' || left(md5($c::text), 8) || ')' else $c::text end, 'NULL')"
-	done
-	DB=$db psql_on src -Atc "select $show from only $t order by 1" >"$W/a" 2>&1 || true
-	DB=$db psql_on dst -Atc "select $show from only $t order by 1" >"$W/b" 2>&1 || true
-	failed "$what: table $t differs: source $want rows:md5, destination $got"
-	diff "$W/a" "$W/b" | grep '^[<>]' | head -n 8 | sed 's/^</  source only:/; s/^>/  destination only:/' >&2 || true
+	printf '%s' "$common"
+}
+
+# compare_all WHAT DB: every table whose job still runs (a job that exited
+# was reported) equals its source on the columns both have; each table
+# that differs is a failure naming WHAT and the table, followed by its
+# first differing rows (long values shortened to length and md5). One
+# query per cluster computes every table's hash.
+compare_all() {
+	local what=$1 db=$2 t j common want got show c cs
+	columns src "$db" >"$W/cols.src"
+	columns dst "$db" >"$W/cols.dst"
+	: >"$W/hash.sql"
+	: >"$W/compared"
+	while IFS= read -r t; do
+		case $t in iso.*) j=${db}_iso ;; *) j=$db ;; esac
+		[ -e "$W/$j.dead" ] && continue
+		if ! awk -F "$TAB" -v t="$t" '$1 == t { f = 1 } END { exit !f }' "$W/cols.dst"; then
+			failed "$what: table $t: missing at the destination"
+			continue
+		fi
+		common=$(common_cols "$what" "$t")
+		printf '%s\t%s\n' "$t" "$common" >>"$W/compared"
+		[ -s "$W/hash.sql" ] && echo "union all" >>"$W/hash.sql"
+		echo "select \$n\$$t\$n\$, (select count(*) || ':' || coalesce(md5(string_agg(r, E'\\n' order by r)), '') from (select row($common)::text r from only $t) s)" >>"$W/hash.sql"
+	done < <(names)
+	[ -s "$W/hash.sql" ] || return 0
+	DB=$db psql_on src -At -F "$TAB" -f "$W/hash.sql" >"$W/hash.src"
+	DB=$db psql_on dst -At -F "$TAB" -f "$W/hash.sql" >"$W/hash.dst" 2>&1 || true
+	while IFS="$TAB" read -r t common; do
+		want=$(awk -F "$TAB" -v t="$t" '$1 == t { print $2 }' "$W/hash.src")
+		got=$(awk -F "$TAB" -v t="$t" '$1 == t { print $2 }' "$W/hash.dst")
+		[ "$want" = "$got" ] && continue
+		show=
+		IFS=, read -r -a cs <<<"$common"
+		for c in "${cs[@]}"; do
+			show="${show:+$show || ' | ' || }coalesce(case when length($c::text) > 40 then left($c::text, 12) || '…(' || length($c::text) || ' chars, md5 ' || left(md5($c::text), 8) || ')' else $c::text end, 'NULL')"
+		done
+		DB=$db psql_on src -Atc "select $show from only $t order by 1" >"$W/a" 2>&1 || true
+		DB=$db psql_on dst -Atc "select $show from only $t order by 1" >"$W/b" 2>&1 || true
+		failed "$what: table $t differs: source $want (rows:md5), destination ${got:-$(head -c 200 "$W/hash.dst")}"
+		diff "$W/a" "$W/b" | grep '^[<>]' | head -n 8 | sed 's/^</  source only:/; s/^>/  destination only:/' >&2 || true
+	done <"$W/compared"
 }
 
 # The jobs of a database run at once, each on its own tables (a shape that
@@ -247,19 +276,11 @@ stop_jobs() { # stop_jobs WHAT: every living job stops with exit code 0
 	done
 }
 
-# compare_all WHAT DB: every table whose job is still running (a job that
-# exited was reported)
-compare_all() {
-	names | while IFS= read -r t; do
-		case $t in iso.*) j=${2}_iso ;; *) j=$2 ;; esac
-		[ -e "$W/$j.dead" ] || cmp_table "$1" "$2" "$t"
-	done
-}
-
 for wmode in upsert copy; do
 	for jmode in full+incremental incremental; do
 		db=m_${wmode}_${jmode%%+*}
 		what="$wmode/$jmode"
+		case ${SHAPES_ONLY:-$what} in "$what") ;; *) continue ;; esac
 		JOBS="$db ${db}_iso"
 		it_log "--- $what (database $db, jobs $JOBS)"
 		psql_on src -c "create database $db" >/dev/null
@@ -346,7 +367,9 @@ INI
 			echo "commit;"
 		} >"$W/round1.sql"
 		DB=$db psql_on src -f "$W/round1.sql" >/dev/null
+		it_log "round 1 written (${SECONDS}s)"
 		wait_caught_up "$what, round 1" "$db"
+		it_log "round 1 applied (${SECONDS}s)"
 		compare_all "$what, round 1 (insert, update, key move, delete, streamed transaction)" "$db"
 
 		{
@@ -360,9 +383,13 @@ INI
 			del "n % 6 = 2"
 		} >"$W/round2.sql"
 		DB=$db psql_on src -f "$W/round2.sql" >/dev/null
+		it_log "round 2 written (${SECONDS}s)"
 		wait_caught_up "$what, round 2" "$db"
+		it_log "round 2 applied (${SECONDS}s)"
 		compare_all "$what, round 2 (truncate between inserts, then update, key move, delete)" "$db"
+		it_log "round 2 compared (${SECONDS}s)"
 		stop_jobs "$what"
+		it_log "stopped (${SECONDS}s)"
 		for j in $JOBS; do
 			n=$(grep -c ' dirty row ' "$W/$j.log" || true)
 			[ "$n" = 0 ] || failed "$what: job $j: the destination refused $n rows ($(grep -o ' dirty row .* at [0-9A-F]*/' "$W/$j.log" | sed 's/ dirty row [0-9]* of worker [0-9]*: //; s/ key .*//' | sort | uniq -c | tr -s ' ' | tr '\n' ',')): $(grep -m1 ' dirty row ' "$W/$j.log" | sed 's/.*was refused/refused/' | cut -c1-200)"
@@ -389,7 +416,7 @@ if [ $rc = 0 ]; then
 	if start_job "composite type, upsert/full+incremental" m_composite; then
 		DB=m_composite psql_on src -c "insert into cpx values (3, row(0, 0), '{}'); update cpx set c = row(9, 9) where id = 1" >/dev/null
 		wait_caught_up "composite type" m_composite
-		[ -e "$W/m_composite.dead" ] || cmp_table "composite type, upsert/full+incremental" m_composite cpx
+		SPECS="cpx;;;;;" compare_all "composite type, upsert/full+incremental" m_composite
 		stop_jobs "composite type"
 	fi
 else
