@@ -134,6 +134,10 @@ typedef struct pgo_table {
 	uint32_t root_oid; /* partition (leaf mode): its partitioned root */
 	char **chunk_from; /* root, full phase: the leaf of each chunk */
 	uint32_t nchunk_from;
+	uint64_t trunc_lsn; /* root: the last TRUNCATE of it in the stream */
+	uint64_t pend_since, pend_until; /* root: every leaf was truncated
+	                                    between these positions */
+	char *pend_names;
 	bool owned; /* the role has its owner's rights */
 	char *owner;
 	char *pk; /* the primary key's columns when the job started: "a, b" */
@@ -177,7 +181,8 @@ typedef struct pgo_db {
 	size_t nleaves;
 	bool leaves_read;
 	int64_t last_leaves_ms;
-	pgo_rel **rels; /* open addressing by relid */
+	uint64_t watch_lsn[2]; /* WAL positions of the last two reads */
+	pgo_rel **rels;        /* open addressing by relid */
 	size_t relcap, nrels;
 	char **typnames; /* Type messages: "oid\tname" */
 	size_t ntypnames;
@@ -403,6 +408,7 @@ pgo_free_tables(pgo_db *db)
 		for (uint32_t k = 0; k < t->nchunk_from; k++)
 			free(t->chunk_from[k]);
 		free(t->chunk_from);
+		free(t->pend_names);
 	}
 	free(db->tables);
 	db->tables = NULL;
@@ -1747,6 +1753,8 @@ pgo_free_leaves(pgo_db *db)
  * the job stops. Leaf mode: a new partition is named in a warning (a table
  * of its own, synced after a restart).
  */
+static uint64_t pgo_received(pgo_db *db);
+
 static bool
 pgo_watch_partitions(pgo_db *db)
 {
@@ -1755,6 +1763,7 @@ pgo_watch_partitions(pgo_db *db)
 	PGresult *res;
 	const char *params[2];
 	bool ok = true;
+	uint64_t wal = 0;
 
 	db->last_leaves_ms = pgo_now_ms();
 	for (size_t i = 0; db->version >= 120000 && i < db->ntables; i++) {
@@ -1784,7 +1793,7 @@ pgo_watch_partitions(pgo_db *db)
 	    "(SELECT rn.nspname || '.' || rc.relname FROM pg_catalog.pg_class "
 	    "rc JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace "
 	    "WHERE rc.oid = r.oid), quote_ident(ln.nspname) || '.' || "
-	    "quote_ident(lc.relname) "
+	    "quote_ident(lc.relname), pg_catalog.pg_current_wal_lsn()::text "
 	    "FROM unnest($1::oid[]) r(oid) CROSS JOIN LATERAL "
 	    "pg_catalog.pg_partition_tree(r.oid) l JOIN pg_catalog.pg_class lc "
 	    "ON lc.oid = l.relid JOIN pg_catalog.pg_namespace ln ON ln.oid = "
@@ -1885,6 +1894,8 @@ pgo_watch_partitions(pgo_db *db)
 			    "%s; its changes are synced into %s",
 			    db->dbname, name, rootname, rootname);
 	}
+	if (PQntuples(res) > 0)
+		wal = pgo_parse_lsn(PQgetvalue(res, 0, 8));
 	/* a TRUNCATE of some partitions of a root: not in the stream */
 	for (int i = 0;
 	     ok && db->via_root && db->leaves_read && i < PQntuples(res);) {
@@ -1910,7 +1921,18 @@ pgo_watch_partitions(pgo_db *db)
 					              db->leaves[k].name);
 				}
 		}
-		if (changed > 0 && changed < n)
+		if (changed > 0 && changed == n) {
+			/* every leaf: a TRUNCATE of the root, which is in the
+			 * stream before the position read now, or of all its
+			 * partitions one by one, which is not */
+			pgo_table *t = pgo_table_by_oid(db, root);
+			if (t && !t->pend_until) {
+				t->pend_since = db->watch_lsn[0];
+				t->pend_until = wal;
+				free(t->pend_names);
+				t->pend_names = strdup(names.data);
+			}
+		} else if (changed > 0)
 			ok = pgo_fail(
 			    db, NULL,
 			    "partition%s %s of %s in database \"%s\" %s "
@@ -1964,6 +1986,35 @@ pgo_watch_partitions(pgo_db *db)
 		*l = db->leaves[--db->nleaves];
 	}
 	db->leaves_read = true;
+	if (wal) {
+		db->watch_lsn[0] = db->watch_lsn[1];
+		db->watch_lsn[1] = wal;
+	}
+	/* every leaf of a root got a new file node: the stream, once past
+	 * that point, must have carried a TRUNCATE of the root */
+	for (size_t i = 0; ok && i < db->ntables; i++) {
+		pgo_table *t = &db->tables[i];
+		if (!t->pend_until || pgo_received(db) <= t->pend_until)
+			continue;
+		if (t->trunc_lsn <= t->pend_since)
+			ok = pgo_fail(
+			    db, NULL,
+			    "every partition of %s.%s in database \"%s\" (%s) "
+			    "was truncated (or rewritten by VACUUM FULL or "
+			    "CLUSTER) while streaming, but not through %s.%s: "
+			    "PostgreSQL does not replicate a TRUNCATE of a "
+			    "partition under publish_via_partition_root, so "
+			    "their rows would stay at the destination; syncd "
+			    "stops: re-sync %s.%s (a new job with mode = "
+			    "full+incremental, or drop slot %s and the job's "
+			    "state), or, if they were only rewritten, start "
+			    "the "
+			    "job again",
+			    t->schema, t->name, db->dbname, t->pend_names,
+			    t->schema, t->name, t->schema, t->name,
+			    db->slot ? db->slot : "");
+		t->pend_until = 0;
+	}
 	return ok;
 }
 
@@ -2075,6 +2126,11 @@ pgo_on_change(pgo_db *db, const pgo_msg *m)
 				    m->relids[i]);
 			if (r->selected)
 				list[n++] = &r->rel;
+			if (r->selected) {
+				pgo_table *t = pgo_table_by_oid(db, r->relid);
+				if (t && t->root)
+					t->trunc_lsn = db->txn_lsn;
+			}
 		}
 		ev.type = SYNCD_EV_TRUNCATE;
 		ev.rels = list;

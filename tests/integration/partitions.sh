@@ -197,6 +197,22 @@ insert into payment values (1, '2022-01-05', 'a'), (2, '2022-02-05', 'b'), (3, '
 SQL
 slot_wait src syncd_part_inc "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
 same "incremental, a TRUNCATE of the root" "$db"
+kill -0 $SYNCD_PID 2>/dev/null || failed "incremental: syncd stopped at a TRUNCATE of the root: $(grep ' error ' "$W/inc.log" | tail -n 1)"
+# every partition truncated one by one: no TRUNCATE of the root is sent
+DB=$db psql_on src -c "truncate pay_a, pay_b" >/dev/null
+for _ in $(seq 1 100); do kill -0 $SYNCD_PID 2>/dev/null || break; sleep 0.1; done
+if kill -0 $SYNCD_PID 2>/dev/null; then
+	failed "incremental: syncd goes on after a TRUNCATE of every partition (not of the root), whose rows stay at the destination"
+	syncd_stop "$SYNCD_PID" "$W/inc.log"
+else
+	wait $SYNCD_PID || true
+	grep -q 'every partition of public.payment in database "p_inc" (public.pay_a, public.pay_b) was truncated' "$W/inc.log" ||
+		failed "incremental: syncd stopped without naming the truncated partitions: $(grep ' error ' "$W/inc.log" | tail -n 1)"
+fi
+# started again (as after a VACUUM FULL); rows for the next case
+syncd_start "$W/inc.log" "$W/inc.ini"
+DB=$db psql_on src -c "insert into payment values (1, '2022-01-05', 'a'), (2, '2022-02-05', 'b'), (3, '2022-02-06', 'c') on conflict do nothing" >/dev/null
+slot_wait src syncd_part_inc "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
 # a TRUNCATE of one partition is not replicated under publish_via_partition_root
 DB=$db psql_on src -c "truncate pay_b" >/dev/null
 for _ in $(seq 1 100); do kill -0 $SYNCD_PID 2>/dev/null || break; sleep 0.1; done
