@@ -989,6 +989,63 @@ dws_truncate(dws_batch_ctx *c, const syncd_event *ev)
 		dws_buf_free(&sql);
 		return rc;
 	}
+	/* a table that another, not truncated with it, references by a
+	 * foreign key cannot be truncated (whatever session_replication_role
+	 * says): its rows are deleted instead (the key's triggers do not
+	 * fire under replica, which syncd's sessions run as when targets
+	 * have foreign keys) */
+	{
+		dws_buf oids = {0};
+		const char *param[1];
+		PGresult *r = NULL;
+		bool referenced = false;
+
+		dws_buf_puts(&oids, "{");
+		for (uint32_t i = 0; i < ev->nrels && rc == DWS_OK; i++) {
+			dws_target *t = dws_target_get(w, ev->rels[i], &rc);
+			if (!t)
+				break;
+			param[0] = t->qtable;
+			rc = dws_exec(w, "looking up a target table",
+			              "SELECT $1::regclass::oid", 1, param, &r);
+			if (rc == DWS_OK)
+				dws_buf_printf(&oids, "%s%s", i ? "," : "",
+				               PQgetvalue(r, 0, 0));
+			if (r)
+				PQclear(r);
+			r = NULL;
+		}
+		dws_buf_puts(&oids, "}");
+		param[0] = oids.data;
+		if (rc == DWS_OK && ev->nrels)
+			rc = dws_exec(
+			    w, "looking for foreign keys to target tables",
+			    "SELECT EXISTS (SELECT 1 FROM "
+			    "pg_catalog.pg_constraint WHERE contype = 'f' "
+			    "AND confrelid = ANY ($1::oid[]) AND NOT "
+			    "conrelid = ANY ($1::oid[]))",
+			    1, param, &r);
+		if (rc == DWS_OK && r)
+			referenced = PQgetvalue(r, 0, 0)[0] == 't';
+		if (r)
+			PQclear(r);
+		dws_buf_free(&oids);
+		for (uint32_t i = 0;
+		     referenced && i < ev->nrels && rc == DWS_OK; i++) {
+			dws_target *t = dws_target_get(w, ev->rels[i], &rc);
+			if (!t)
+				break;
+			dws_buf_reset(&sql);
+			dws_buf_printf(&sql, "DELETE FROM %s", t->qtable);
+			rc = dws_exec(w, "emptying a target table (TRUNCATE)",
+			              sql.data, 0, NULL, NULL);
+		}
+		if (referenced || rc != DWS_OK) {
+			dws_buf_free(&sql);
+			return rc;
+		}
+	}
+	dws_buf_reset(&sql);
 	dws_buf_puts(&sql, "TRUNCATE ");
 	for (uint32_t i = 0; i < ev->nrels && rc == DWS_OK; i++) {
 		dws_target *t = dws_target_get(w, ev->rels[i], &rc);

@@ -524,8 +524,45 @@ dws_applied_lsn(void *wstate, uint32_t stream, syncd_lsn *lsn)
 		*lsn = (syncd_lsn) strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	if (r)
 		PQclear(r);
-	dws_buf_free(&sql);
+	r = NULL;
 	free(table);
+	/* A full copy holds every transaction before its snapshot: when
+	 * every table of the stream was copied from a snapshot past the
+	 * progress (a new slot's, nothing streamed since), the destination
+	 * has applied up to there */
+	if (rc == DWS_OK && s->full) {
+		const char *p1[1] = {s->state_schema};
+		rc = dws_exec(w, "reading the copy state",
+		              "SELECT 1 FROM information_schema.columns WHERE "
+		              "table_schema = $1 AND table_name = 'syncd_copy' "
+		              "AND column_name = 'snapshot_lsn'",
+		              1, p1, &r);
+		if (rc == DWS_OK && PQntuples(r) == 1) {
+			PQclear(r);
+			r = NULL;
+			table = dws_qualified(w, s->state_schema, "syncd_copy");
+			dws_buf_reset(&sql);
+			dws_buf_printf(
+			    &sql,
+			    "SELECT min(snapshot_lsn), count(*) - "
+			    "count(snapshot_lsn) FROM %s WHERE job = "
+			    "$1 AND stream = $2::integer AND chunk = -1",
+			    table);
+			free(table);
+			rc = dws_exec(w, "reading the copy state", sql.data, 2,
+			              params, &r);
+			if (rc == DWS_OK && !PQgetisnull(r, 0, 0) &&
+			    atol(PQgetvalue(r, 0, 1)) == 0) {
+				syncd_lsn at = (syncd_lsn) strtoull(
+				    PQgetvalue(r, 0, 0), NULL, 10);
+				if (at > 0 && at - 1 > *lsn)
+					*lsn = at - 1;
+			}
+		}
+		if (r)
+			PQclear(r);
+	}
+	dws_buf_free(&sql);
 	return dws_status(rc);
 }
 

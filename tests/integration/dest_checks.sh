@@ -7,7 +7,9 @@
 #     succeed in both write modes, the trigger never rewrites replicated
 #     values, and the generated column is computed by the destination; a
 #     new slot copies everything again (customer, referenced by a foreign
-#     key, emptied without TRUNCATE, which foreign keys refuse);
+#     key, emptied without TRUNCATE, which foreign keys refuse); a
+#     streamed TRUNCATE of targets a destination-only table references
+#     empties them with DELETE;
 #  2. as a role that may not set it, syncd --check exits 3 naming each
 #     foreign key and trigger with the fix;
 #  3. an extra destination column with a fixed default under a unique
@@ -107,6 +109,21 @@ SQL
 	for t in customer payment; do
 		it_assert_eq "$(table_hash src postgres $t)" "$(table_hash dst sup_$mode $t)" "$t copied again ($mode)"
 	done
+	# a streamed TRUNCATE of targets that a destination-only table
+	# references by a foreign key: TRUNCATE refuses it, the rows are
+	# deleted instead
+	DB=sup_$mode psql_on dst -c "create table note (id int primary key, customer_id int references customer)" >/dev/null
+	syncd_start "$W/sup_$mode.log" "$W/sup_$mode.ini"
+	psql_on src -c "truncate customer cascade" >/dev/null
+	slot_wait src "syncd_sup_$mode" "$(psql_on src -Atc "select pg_current_wal_lsn()")"
+	syncd_stop "$SYNCD_PID" "$W/sup_$mode.log"
+	it_assert_eq "0 0" "$(DB=sup_$mode psql_on dst -Atc "select (select count(*) from customer) || ' ' || (select count(*) from payment)")" "truncated targets empty ($mode)"
+	psql_on src >/dev/null <<'SQL'
+insert into customer select g, 'c' || g from generate_series(1, 2000) g;
+insert into payment (payment_id, payment_date, customer_id, amount)
+  select g, date '2024-01-01' + g % 365, 1 + g % 2000, g % 100
+  from generate_series(1, 60000) g;
+SQL
 done
 it_pass "as a superuser: replica role, foreign keys in any order, triggers silent, in both modes"
 
