@@ -302,8 +302,12 @@ typedef struct syncd_sink_ops {
 	 *              (a finished chunk's changed rows, read again).
 	 *              copy_end(false) abandons it. A table is finished when
 	 *              all its chunks are.
-	 * A data error (a row the destination refuses) fails the chunk with
-	 * the server's message (table, line, column). */
+	 * A data error (a row the destination refuses): copy_end returns
+	 * SYNCD_REJECT (the chunk rolled back), and the core sends the same
+	 * chunk once more (copy_begin .. copy_end), during which the sink
+	 * isolates the refused rows, hands each to host->reject as an INSERT
+	 * and commits the rest; a sink that cannot do so fails the chunk
+	 * with the server's message (table, line, column). */
 	syncd_status (*copy_open)(void *state, void **cstate);
 	void (*copy_close)(void *cstate);
 	syncd_status (*copy_table)(void *cstate, const syncd_relation *rel,
