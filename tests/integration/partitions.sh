@@ -12,7 +12,8 @@
 # the source. Then a table holding rows is ATTACHed: those rows are in no
 # change (an ATTACH writes none), so the job stops naming the partition
 # (README: it must be re-synced), instead of losing them.
-# Then, mode = incremental: a TRUNCATE of one partition (which PostgreSQL
+# Then, mode = incremental, both write modes: a TRUNCATE of one partition
+# (which PostgreSQL
 # does not replicate under publish_via_partition_root) stops the job naming
 # it, while a TRUNCATE of the root empties the target; existing
 # publications: another consumer's without publish_via_partition_root is
@@ -145,21 +146,22 @@ SQL
 done
 
 # ---- mode = incremental, existing publications, TRUNCATE, leaf mode
-db=p_inc
-psql_on src -c "create database $db" >/dev/null
-psql_on dst -c "create database $db" >/dev/null
-DB=$db psql_on src >/dev/null <<'SQL'
-create table payment (payment_id int, payment_date date not null, note text,
-  primary key (payment_date, payment_id)) partition by range (payment_date);
-create table pay_a partition of payment for values from ('2022-01-01') to ('2022-02-01');
-create table pay_b partition of payment for values from ('2022-02-01') to ('2022-03-01');
-create publication pub_other for table payment;
+for wmode in upsert copy; do
+	db=p_inc_$wmode
+	psql_on src -c "create database $db" >/dev/null
+	psql_on dst -c "create database $db" >/dev/null
+	DB=$db psql_on src >/dev/null <<'SQL'
+	create table payment (payment_id int, payment_date date not null, note text,
+	  primary key (payment_date, payment_id)) partition by range (payment_date);
+	create table pay_a partition of payment for values from ('2022-01-01') to ('2022-02-01');
+	create table pay_b partition of payment for values from ('2022-02-01') to ('2022-03-01');
+	create publication pub_other for table payment;
 SQL
-cat >"$W/inc.ini" <<INI
+	cat >"$W/inc_$wmode.ini" <<INI
 [job]
-name = part_inc
+name = part_inc_$wmode
 mode = incremental
-state_dir = $W/state_inc
+state_dir = $W/state_inc_$wmode
 [source]
 conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=$db
 publication = pub_other
@@ -167,70 +169,73 @@ slot.flush.delay.time = 0
 status.interval = 200ms
 heartbeat.interval = 1s
 [sink]
-write_mode = upsert
+write_mode = $wmode
 conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=$db
 target.schema = public
 batch.interval = 200ms
 INI
-rc=0
-"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/inc.ini" --check >"$W/inc.check" 2>&1 || rc=$?
-[ $rc -ne 0 ] || failed "incremental: --check passes with another consumer's publication without publish_via_partition_root"
-grep -q 'publication pub_other in database "p_inc" is created WITH (publish_via_partition_root = false).*ALTER PUBLICATION "\?pub_other"\? SET (publish_via_partition_root = true)' "$W/inc.check" ||
-	failed "incremental: --check does not name the ALTER its owner must run: $(grep -i 'pub_other' "$W/inc.check" | head -n 2 | tr '\n' ' ')"
-grep -q 'partitions = leaf' "$W/inc.check" ||
-	failed "incremental: --check does not suggest partitions = leaf"
-# marked as syncd's: altered at the start
-DB=$db psql_on src -c "comment on publication pub_other is 'created by syncd job part_inc'" >/dev/null
-syncd_start "$W/inc.log" "$W/inc.ini"
-[ "$(DB=$db psql_on src -Atc "select pubviaroot from pg_publication where pubname = 'pub_other'")" = t ] ||
-	failed "incremental: the publication syncd created was not altered to publish_via_partition_root = true"
-DB=$db psql_on src >/dev/null <<'SQL'
-insert into payment select g, date '2022-01-01' + g % 50, 'n' || g from generate_series(1, 100) g;
-update payment set note = 'moved', payment_date = payment_date + 25 where payment_id % 7 = 0 and payment_date < '2022-01-20';
-delete from payment where payment_id % 10 = 0;
+	rc=0
+	"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/inc_$wmode.ini" --check >"$W/inc_$wmode.check" 2>&1 || rc=$?
+	[ $rc -ne 0 ] || failed "incremental, $wmode: --check passes with another consumer's publication without publish_via_partition_root"
+	grep -q 'publication pub_other in database "'"$db"'" is created WITH (publish_via_partition_root = false).*ALTER PUBLICATION "\?pub_other"\? SET (publish_via_partition_root = true)' "$W/inc_$wmode.check" ||
+		failed "incremental, $wmode: --check does not name the ALTER its owner must run: $(grep -i 'pub_other' "$W/inc_$wmode.check" | head -n 2 | tr '\n' ' ')"
+	grep -q 'partitions = leaf' "$W/inc_$wmode.check" ||
+		failed "incremental, $wmode: --check does not suggest partitions = leaf"
+	# marked as syncd's: altered at the start
+	DB=$db psql_on src -c "comment on publication pub_other is 'created by syncd job part_inc_$wmode'" >/dev/null
+	syncd_start "$W/inc_$wmode.log" "$W/inc_$wmode.ini"
+	[ "$(DB=$db psql_on src -Atc "select pubviaroot from pg_publication where pubname = 'pub_other'")" = t ] ||
+		failed "incremental, $wmode: the publication syncd created was not altered to publish_via_partition_root = true"
+	DB=$db psql_on src >/dev/null <<'SQL'
+	insert into payment select g, date '2022-01-01' + g % 50, 'n' || g from generate_series(1, 100) g;
+	update payment set note = 'moved', payment_date = payment_date + 25 where payment_id % 7 = 0 and payment_date < '2022-01-20';
+	delete from payment where payment_id % 10 = 0;
 SQL
-slot_wait src syncd_part_inc "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
-same "incremental, inserts, moves and deletes" "$db"
-DB=$db psql_on src >/dev/null <<'SQL'
-truncate payment;
-insert into payment values (1, '2022-01-05', 'a'), (2, '2022-02-05', 'b'), (3, '2022-02-06', 'c');
+	slot_wait src syncd_part_inc_$wmode "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
+	same "incremental, $wmode, inserts, moves and deletes" "$db"
+	DB=$db psql_on src >/dev/null <<'SQL'
+	truncate payment;
+	insert into payment values (1, '2022-01-05', 'a'), (2, '2022-02-05', 'b'), (3, '2022-02-06', 'c');
 SQL
-slot_wait src syncd_part_inc "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
-same "incremental, a TRUNCATE of the root" "$db"
-kill -0 $SYNCD_PID 2>/dev/null || failed "incremental: syncd stopped at a TRUNCATE of the root: $(grep ' error ' "$W/inc.log" | tail -n 1)"
-# every partition truncated one by one: no TRUNCATE of the root is sent
-DB=$db psql_on src -c "truncate pay_a, pay_b" >/dev/null
-for _ in $(seq 1 100); do kill -0 $SYNCD_PID 2>/dev/null || break; sleep 0.1; done
-if kill -0 $SYNCD_PID 2>/dev/null; then
-	failed "incremental: syncd goes on after a TRUNCATE of every partition (not of the root), whose rows stay at the destination"
-	syncd_stop "$SYNCD_PID" "$W/inc.log"
-else
-	wait $SYNCD_PID || true
-	grep -q 'every partition of public.payment in database "p_inc" (public.pay_a, public.pay_b) was truncated' "$W/inc.log" ||
-		failed "incremental: syncd stopped without naming the truncated partitions: $(grep ' error ' "$W/inc.log" | tail -n 1)"
-fi
-# started again (as after a VACUUM FULL); rows for the next case
-syncd_start "$W/inc.log" "$W/inc.ini"
-DB=$db psql_on src -c "insert into payment values (1, '2022-01-05', 'a'), (2, '2022-02-05', 'b'), (3, '2022-02-06', 'c') on conflict do nothing" >/dev/null
-slot_wait src syncd_part_inc "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
-# a TRUNCATE of one partition is not replicated under publish_via_partition_root
-DB=$db psql_on src -c "truncate pay_b" >/dev/null
-for _ in $(seq 1 100); do kill -0 $SYNCD_PID 2>/dev/null || break; sleep 0.1; done
-if kill -0 $SYNCD_PID 2>/dev/null; then
-	failed "incremental: syncd goes on after a TRUNCATE of partition pay_b, whose rows stay at the destination"
-	syncd_stop "$SYNCD_PID" "$W/inc.log"
-else
-	wait $SYNCD_PID || true
-	grep -q 'partition public.pay_b of public.payment in database "p_inc" was truncated' "$W/inc.log" ||
-		failed "incremental: syncd stopped without naming the truncated partition: $(grep ' error ' "$W/inc.log" | tail -n 2 | tr '\n' ' ')"
-	[ "$(DB=$db psql_on dst -Atc "select count(*) from payment")" = 3 ] ||
-		failed "incremental: the destination's payment was changed by a TRUNCATE of one partition"
-fi
+	slot_wait src syncd_part_inc_$wmode "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
+	same "incremental, $wmode, a TRUNCATE of the root" "$db"
+	kill -0 $SYNCD_PID 2>/dev/null || failed "incremental, $wmode: syncd stopped at a TRUNCATE of the root: $(grep ' error ' "$W/inc_$wmode.log" | tail -n 1)"
+	# every partition truncated one by one: no TRUNCATE of the root is sent
+	DB=$db psql_on src -c "truncate pay_a, pay_b" >/dev/null
+	for _ in $(seq 1 100); do kill -0 $SYNCD_PID 2>/dev/null || break; sleep 0.1; done
+	if kill -0 $SYNCD_PID 2>/dev/null; then
+		failed "incremental, $wmode: syncd goes on after a TRUNCATE of every partition (not of the root), whose rows stay at the destination"
+		syncd_stop "$SYNCD_PID" "$W/inc_$wmode.log"
+	else
+		wait $SYNCD_PID || true
+		grep -q 'every partition of public.payment in database "'"$db"'" (public.pay_a, public.pay_b) was truncated' "$W/inc_$wmode.log" ||
+			failed "incremental, $wmode: syncd stopped without naming the truncated partitions: $(grep ' error ' "$W/inc_$wmode.log" | tail -n 1)"
+	fi
+	# started again (as after a VACUUM FULL); rows for the next case
+	syncd_start "$W/inc_$wmode.log" "$W/inc_$wmode.ini"
+	DB=$db psql_on src -c "insert into payment values (1, '2022-01-05', 'a'), (2, '2022-02-05', 'b'), (3, '2022-02-06', 'c') on conflict do nothing" >/dev/null
+	slot_wait src syncd_part_inc_$wmode "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
+	# a TRUNCATE of one partition is not replicated under publish_via_partition_root
+	DB=$db psql_on src -c "truncate pay_b" >/dev/null
+	for _ in $(seq 1 100); do kill -0 $SYNCD_PID 2>/dev/null || break; sleep 0.1; done
+	if kill -0 $SYNCD_PID 2>/dev/null; then
+		failed "incremental, $wmode: syncd goes on after a TRUNCATE of partition pay_b, whose rows stay at the destination"
+		syncd_stop "$SYNCD_PID" "$W/inc_$wmode.log"
+	else
+		wait $SYNCD_PID || true
+		grep -q 'partition public.pay_b of public.payment in database "'"$db"'" was truncated' "$W/inc_$wmode.log" ||
+			failed "incremental, $wmode: syncd stopped without naming the truncated partition: $(grep ' error ' "$W/inc_$wmode.log" | tail -n 2 | tr '\n' ' ')"
+		[ "$(DB=$db psql_on dst -Atc "select count(*) from payment")" = 3 ] ||
+			failed "incremental, $wmode: the destination's payment was changed by a TRUNCATE of one partition"
+	fi
+done
+db=p_inc_upsert
+cp "$W/inc_upsert.ini" "$W/inc.ini"
 # a partition named in tables, with partitions = root
 sed 's/^publication = pub_other/publication = pub_other\ntables = public.pay_a/' "$W/inc.ini" >"$W/named.ini"
 rc=0
 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/named.ini" --check >"$W/named.check" 2>&1 || rc=$?
-[ $rc -ne 0 ] && grep -q 'table public.pay_a in database "p_inc" is a partition of public.payment: .*name public.payment in tables instead, or set \[source\] partitions = leaf' "$W/named.check" ||
+[ $rc -ne 0 ] && grep -q 'table public.pay_a in database "p_inc_upsert" is a partition of public.payment: .*name public.payment in tables instead, or set \[source\] partitions = leaf' "$W/named.check" ||
 	failed "root mode: a partition named in tables is not refused with the fix: $(grep -i pay_a "$W/named.check" | head -n 2 | tr '\n' ' ')"
 # partitions = leaf: each leaf is a table of its own, the root is not
 sed 's/^publication = pub_other/publication = pub_leaf\npartitions = leaf/; s/^name = part_inc/name = part_leaf/' "$W/inc.ini" >"$W/leaf.ini"
@@ -246,7 +251,7 @@ create table pay_c partition of payment for values from ('2022-03-01') to ('2022
 alter table pay_c replica identity nothing;
 SQL
 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/inc.ini" --preview >"$W/nothing.preview" 2>&1 || true
-grep -q 'table public.payment in database "p_inc" is not synced: it has a partition public.pay_c with REPLICA IDENTITY NOTHING.*ALTER TABLE public.pay_c REPLICA IDENTITY DEFAULT' "$W/nothing.preview" &&
+grep -q 'table public.payment in database "p_inc_upsert" is not synced: it has a partition public.pay_c with REPLICA IDENTITY NOTHING.*ALTER TABLE public.pay_c REPLICA IDENTITY DEFAULT' "$W/nothing.preview" &&
 	! grep -q 'public.payment -> ' "$W/nothing.preview" ||
 	failed "root mode: a root with a partition of REPLICA IDENTITY NOTHING is not skipped with the fix: $(grep -i payment "$W/nothing.preview" | head -n 3 | tr '\n' ' ')"
 
