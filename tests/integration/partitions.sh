@@ -12,10 +12,11 @@
 # the source. Then a table holding rows is ATTACHed: those rows are in no
 # change (an ATTACH writes none), so the job stops naming the partition
 # (README: it must be re-synced), instead of losing them.
-# Then, mode = incremental, both write modes: a TRUNCATE of one partition
-# (which PostgreSQL
-# does not replicate under publish_via_partition_root) stops the job naming
-# it, while a TRUNCATE of the root empties the target; existing
+# The full phase copies a 3 MB leaf in block ranges (copy.chunk.size).
+# Then, mode = incremental, both write modes: a TRUNCATE of one partition,
+# or of every partition one by one (PostgreSQL does not replicate either
+# under publish_via_partition_root), stops the job naming them, while a
+# TRUNCATE of the root empties the target; existing
 # publications: another consumer's without publish_via_partition_root is
 # refused by --check with the ALTER its owner must run or partitions =
 # leaf; one syncd created is altered; partitions = leaf syncs each leaf as
@@ -70,6 +71,10 @@ insert into payment select g, g % 7, g / 10.0, 'n' || g,
   timestamptz '2022-01-01 00:00+00' + (g % 50) * interval '1 day' + g * interval '1 second'
   from generate_series(1, 200) g;
 insert into plain values (1, 'a');
+-- a leaf of about 3 MB: copied in block ranges (copy.chunk.size = 1MB)
+insert into payment select g, 1, 1.00, repeat('x', 120),
+  timestamptz '2022-01-01 00:00+00' + g * interval '1 second' from generate_series(10001, 30000) g;
+analyze payment;
 SQL
 	cat >"$W/$mode.ini" <<INI
 [job]
@@ -81,6 +86,7 @@ conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=$db
 slot.flush.delay.time = 0
 status.interval = 200ms
 heartbeat.interval = 1s
+copy.chunk.size = 1MB
 [sink]
 write_mode = $mode
 conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=$db
@@ -97,6 +103,9 @@ INI
 		failed "$mode: --preview shows the partitions as tables of their own: $(grep -o 'payment_p2022[a-z0-9_]*' "$W/$mode.preview" | sort -u | tr '\n' ' ')"
 
 	syncd_start "$W/$mode.log" "$W/$mode.ini"
+	chunks=$(sed -n 's/.*full copy of stream 0: 2 table(s) in \([0-9]*\) chunk(s).*/\1/p' "$W/$mode.log")
+	[ "${chunks:-0}" -ge 7 ] ||
+		failed "$mode: the full phase did not copy payment's 4 leaves with the 3 MB one in block ranges: ${chunks:-no} chunks"
 	DB=$db psql_on src >/dev/null <<'SQL'
 insert into payment select g, g % 7, g / 10.0, 'n' || g,
   timestamptz '2022-01-01 00:00+00' + (g % 50) * interval '1 day' + g * interval '1 second'
