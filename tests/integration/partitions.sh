@@ -11,7 +11,8 @@
 # partition by an update of the partition key, deletes: the target equals
 # the source. Then a table holding rows is ATTACHed: those rows are in no
 # change (an ATTACH writes none), so the job stops naming the partition
-# (README: it must be re-synced), instead of losing them.
+# (README: it must be re-synced), instead of losing them; a DETACH before
+# it is named in a warning (its rows stay at the destination).
 # The full phase copies a 3 MB leaf in block ranges (copy.chunk.size).
 # Then, mode = incremental, both write modes: a TRUNCATE of one partition,
 # or of every partition one by one (PostgreSQL does not replicate either
@@ -133,6 +134,12 @@ SQL
 	[ -z "$leaves" ] || failed "$mode: partitions became targets of their own: $leaves"
 	it_assert_eq "$(table_hash src "$db" plain)" "$(table_hash dst "$db" plain)" "$mode: the plain table beside them"
 
+	# a partition detached while the job runs: its rows stay, named
+	DB=$db psql_on src -c "alter table payment detach partition payment_p2021_12" >/dev/null
+	for _ in $(seq 1 50); do grep -q 'partition public.payment_p2021_12 left public.payment' "$W/$mode.log" && break; sleep 0.1; done
+	grep -q 'warning .*database "'"$db"'": partition public.payment_p2021_12 left public.payment while streaming (DETACH PARTITION or DROP TABLE): no change is sent for its rows, which stay' "$W/$mode.log" ||
+		failed "$mode: no warning names the detached partition payment_p2021_12"
+	kill -0 $SYNCD_PID 2>/dev/null || failed "$mode: syncd stopped at a DETACH: $(grep ' error ' "$W/$mode.log" | tail -n 1)"
 	# a partition attached while the job runs, with rows it held before
 	DB=$db psql_on src >/dev/null <<'SQL'
 create table payment_p2022_03 (like payment including defaults including constraints);
