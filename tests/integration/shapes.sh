@@ -375,6 +375,10 @@ for wmode in upsert copy; do
 		it_log "round 1 written (${SECONDS}s)"
 		wait_caught_up "$what, round 1" "$db"
 		it_log "round 1 applied (${SECONDS}s)"
+		# the large transaction must have been streamed in progress
+		streamed=$(psql_on src -Atc "select coalesce(sum(stream_txns), 0) from pg_stat_replication_slots where slot_name = 'syncd_$db'")
+		[ "$streamed" -gt 0 ] ||
+			failed "$what: the server streamed no transaction in progress to slot syncd_$db (logical_decoding_work_mem = 64kB): the large transaction tested nothing"
 		compare_all "$what, round 1 (insert, update, key move, delete, streamed transaction)" "$db"
 
 		{
