@@ -477,6 +477,7 @@ for spec in "ri_nothing:REPLICA IDENTITY DEFAULT" "ri_other:REPLICA IDENTITY DEF
 	refjob "r_$t" "tables = public.ok, public.$t"
 	"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/r_$t.ini" --check >"$W/r_$t.out" 2>&1 && rc=0 || rc=$?
 	[ $rc = 3 ] || failed "refused shapes: --check naming public.$t: exit code $rc, expected 3: $(tail -n 3 "$W/r_$t.out" | tr '\n' ' ')"
+	it_log "--check naming public.$t: $(grep "$t" "$W/r_$t.out" | grep -iF "$fix" | head -n 1 | sed 's/^[^ ]* //')"
 	grep "$t" "$W/r_$t.out" | grep -qiF "$fix" ||
 		failed "refused shapes: --check naming public.$t has no line naming $t and the fix ($fix): $(grep -E 'error|warning' "$W/r_$t.out" | head -n 3 | tr '\n' ' ')"
 done
