@@ -700,6 +700,7 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	bool ok = true;
 	char sql[4096];
 	const char *nkey = db->version >= 110000 ? "indnkeyatts" : "indnatts";
+	size_t parts_matched = 0;
 
 	if (s->partitions && strcmp(s->partitions, "root") == 0 &&
 	    db->version < 130000) {
@@ -812,7 +813,9 @@ pgo_select_tables(pgo_db *db, bool *problems)
 				    PQgetvalue(res, i, 16));
 				*problems = true;
 				ok = false;
-			}
+			} else if (s->npatterns &&
+			           pgo_matches(s, db->dbname, schema, name))
+				parts_matched++;
 			continue;
 		}
 		if (!pgo_matches(s, db->dbname, schema, name))
@@ -944,9 +947,14 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		return pgo_fail(
 		    db, NULL,
 		    "no table of database \"%s\" is selected: tables = "
-		    "%s matches no table syncd can sync%s",
+		    "%s matches no table syncd can sync%s%s",
 		    db->dbname, s->npatterns ? "(as set)" : "(all)",
-		    s->npatterns ? "" : " (see the warnings above)");
+		    s->npatterns ? "" : " (see the warnings above)",
+		    parts_matched
+		        ? "; it matches partitions only, which partitions = "
+		          "root syncs through their partitioned table: name "
+		          "that table, or set [source] partitions = leaf"
+		        : "");
 	}
 	ok = pgo_load_columns(db, oids, problems);
 	db->named = true;

@@ -253,6 +253,12 @@ rc=0
 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/named.ini" --check >"$W/named.check" 2>&1 || rc=$?
 [ $rc -ne 0 ] && grep -q 'table public.pay_a in database "p_inc_upsert" is a partition of public.payment: .*name public.payment in tables instead, or set \[source\] partitions = leaf' "$W/named.check" ||
 	failed "root mode: a partition named in tables is not refused with the fix: $(grep -i pay_a "$W/named.check" | head -n 2 | tr '\n' ' ')"
+# a glob that matches partitions only
+sed 's/^publication = pub_other/publication = pub_other\ntables = public.pay_*/' "$W/inc.ini" >"$W/glob.ini"
+rc=0
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/glob.ini" --check >"$W/glob.check" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q 'it matches partitions only, which partitions = root syncs through their partitioned table' "$W/glob.check" ||
+	failed "root mode: a glob matching only partitions does not say so: $(grep ' error ' "$W/glob.check" | head -n 2 | tr '\n' ' ')"
 # partitions = leaf: each leaf is a table of its own, the root is not
 sed 's/^publication = pub_other/publication = pub_leaf\npartitions = leaf/; s/^name = part_inc/name = part_leaf/' "$W/inc.ini" >"$W/leaf.ini"
 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/leaf.ini" --preview >"$W/leaf.preview" 2>&1 ||
