@@ -764,7 +764,8 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	          "x.relid WHERE x.isleaf AND l.relkind = 'r') END"
 	        : "NULL",
 	    db->version >= 120000
-	        ? "CASE WHEN c.relispartition THEN pg_partition_root(c.oid) "
+	        ? "CASE WHEN c.relispartition THEN "
+	          "pg_partition_root(c.oid)::oid "
 	          "END, CASE WHEN c.relispartition THEN (SELECT rn.nspname "
 	          "|| '.' || rc.relname FROM pg_class rc JOIN pg_namespace "
 	          "rn ON rn.oid = rc.relnamespace WHERE rc.oid = "

@@ -21,7 +21,9 @@
 # publications: another consumer's without publish_via_partition_root is
 # refused by --check with the ALTER its owner must run or partitions =
 # leaf; one syncd created is altered; partitions = leaf syncs each leaf as
-# a table of its own; a partition named in tables is refused in root mode.
+# a table of its own (a syncd publication is altered back to false, a
+# partition created while it runs is named); a partition named in tables
+# is refused in root mode.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 pg_start src
@@ -266,6 +268,28 @@ sed 's/^publication = pub_other/publication = pub_leaf\npartitions = leaf/; s/^n
 grep -q 'public.pay_a -> ' "$W/leaf.preview" && grep -q 'public.pay_b -> ' "$W/leaf.preview" &&
 	! grep -q 'public.payment -> ' "$W/leaf.preview" ||
 	failed "leaf mode: --preview does not show each leaf as a table of its own: $(grep -- '->' "$W/leaf.preview" | tr '\n' ' ')"
+# leaf mode streaming: a publication syncd created WITH
+# (publish_via_partition_root = true) is altered to false; a partition
+# created while the job runs is named in a warning
+sed -i "s|^state_dir = .*|state_dir = $W/state_leaf|" "$W/leaf.ini"
+DB=$db psql_on src >/dev/null <<'SQL'
+create publication pub_leaf for table pay_a, pay_b with (publish_via_partition_root = true);
+comment on publication pub_leaf is 'created by syncd job part_leaf_upsert';
+SQL
+syncd_start "$W/leaf.log" "$W/leaf.ini"
+[ "$(DB=$db psql_on src -Atc "select pubviaroot from pg_publication where pubname = 'pub_leaf'")" = f ] ||
+	failed "leaf mode: the publication syncd created was not altered to publish_via_partition_root = false"
+DB=$db psql_on src >/dev/null <<'SQL'
+insert into payment values (50, '2022-01-20', 'leaf'), (51, '2022-02-20', 'leaf');
+create table pay_d partition of payment for values from ('2022-05-01') to ('2022-06-01');
+SQL
+slot_wait src syncd_part_leaf_upsert "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
+for _ in $(seq 1 30); do grep -q 'public.pay_d became a partition' "$W/leaf.log" && break; sleep 0.1; done
+it_assert_eq "$(table_hash src "$db" "(select * from pay_a where note = 'leaf')")" "$(table_hash dst "$db" "(select * from pay_a where note = 'leaf')")" "leaf mode: the rows inserted into pay_a"
+it_assert_eq "$(table_hash src "$db" "(select * from pay_b where note = 'leaf')")" "$(table_hash dst "$db" "(select * from pay_b where note = 'leaf')")" "leaf mode: the rows inserted into pay_b"
+grep -q 'warning .*public.pay_d became a partition of public.payment while streaming; with partitions = leaf it is a table of its own, selected at the next start' "$W/leaf.log" ||
+	failed "leaf mode: no warning names the new partition pay_d"
+syncd_stop "$SYNCD_PID" "$W/leaf.log"
 # a partition with REPLICA IDENTITY NOTHING: publishing the root would
 # make the application's UPDATE and DELETE on it fail
 DB=$db psql_on src >/dev/null <<'SQL'
