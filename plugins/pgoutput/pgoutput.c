@@ -483,7 +483,7 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 
 	{
 		const char *params[] = {oids};
-		char csql[1024];
+		char csql[2048];
 		/* generated columns (12+) are not replicated */
 		snprintf(csql, sizeof csql,
 		         "SELECT a.attrelid, a.attname, a.atttypid, "
@@ -497,8 +497,15 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 		         "           AND k.attnum = a.attnum AND k.pos <= %s), "
 		         "0), "
 		         "       CASE ty.typtype WHEN 'e' THEN 'text' "
+		         "         WHEN 'c' THEN 'text' "
 		         "         WHEN 'd' THEN format_type(ty.typbasetype, "
-		         "ty.typtypmod) END, "
+		         "ty.typtypmod) "
+		         "         ELSE (SELECT CASE el.typtype "
+		         "           WHEN 'e' THEN 'text[]' WHEN 'c' THEN "
+		         "'text[]' WHEN 'd' THEN format_type(el.typbasetype, "
+		         "el.typtypmod) || '[]' END FROM pg_type el "
+		         "           WHERE el.oid = ty.typelem AND "
+		         "ty.typcategory = 'A') END, "
 		         "       col_description(a.attrelid, a.attnum) "
 		         "FROM pg_attribute a "
 		         "  JOIN pg_type ty ON ty.oid = a.atttypid "

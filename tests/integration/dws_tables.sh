@@ -2,8 +2,9 @@
 # Target tables ahead of the stream: syncd --check reports every problem
 # (missing schema, missing table without auto_create_table, extra NOT NULL
 # column without default, no key) and exits 3; syncd --create-tables
-# creates the missing tables from the source (types with enum and domain
-# mapped to base types, NOT NULL, primary key, ordinary indexes, comments)
+# creates the missing tables from the source (enum and composite types,
+# and arrays of them, as text; domains as their base type;
+# NOT NULL, primary key, ordinary indexes, comments)
 # and leaves existing ones alone; a job with auto_create_table creates the
 # tables at start and streams into them.
 . "$top_srcdir/tests/integration/lib.sh"
@@ -12,9 +13,11 @@ pg_start src
 pg_start dst
 psql_on src >/dev/null <<'SQL'
 create type mood as enum ('sad', 'happy');
+create type pair as (x float8, label text);
 create domain short_text as varchar(20) check (value <> '');
 create table orders (id bigint, line int, item short_text not null,
   feeling mood, note text, placed timestamptz default now(),
+  p pair, moods mood[],
   primary key (id, line));
 create index orders_item on orders (item, line);
 create unique index orders_note on orders (note);
@@ -77,7 +80,7 @@ it_pass "--check names a missing schema, missing tables, an extra NOT NULL colum
 
 run 0 create --create-tables
 cols=$(psql_on dst -Atc "select string_agg(attname || ' ' || format_type(atttypid, atttypmod) || case when attnotnull then ' not null' else '' end, ', ' order by attnum) from pg_attribute where attrelid = 'app.orders'::regclass and attnum > 0")
-it_assert_eq "id bigint not null, line integer not null, item character varying(20) not null, feeling text, note text, placed timestamp with time zone" "$cols" "app.orders columns"
+it_assert_eq "id bigint not null, line integer not null, item character varying(20) not null, feeling text, note text, placed timestamp with time zone, p text, moods text[]" "$cols" "app.orders columns (enum, composite and their arrays as text)"
 it_assert_eq "id,line" "$(psql_on dst -Atc "select string_agg(a.attname, ',' order by k.o) from pg_index i, unnest(i.indkey) with ordinality k(n, o), pg_attribute a where i.indrelid = 'app.orders'::regclass and i.indisprimary and a.attrelid = i.indrelid and a.attnum = k.n")" "primary key"
 it_assert_eq "item,line" "$(psql_on dst -Atc "select string_agg(a.attname, ',' order by k.o) from pg_index i, unnest(i.indkey) with ordinality k(n, o), pg_attribute a where i.indrelid = 'app.orders'::regclass and not i.indisprimary and a.attrelid = i.indrelid and a.attnum = k.n")" "ordinary index (the unique one is not copied)"
 it_assert_eq "customer's orders|what was bought" "$(psql_on dst -Atc "select obj_description('app.orders'::regclass, 'pg_class') || '|' || col_description('app.orders'::regclass, 3)")" "comments"
@@ -89,7 +92,7 @@ it_pass "--create-tables: types, enum and domain, NOT NULL, key, index, comments
 psql_on src -c "create table later (id int primary key, v text not null)" >/dev/null
 syncd_start "$W/run.log" "$W/create.ini"
 psql_on src -c "insert into later values (1, 'one'), (2, 'two')" \
-	-c "insert into orders values (1, 1, 'tea', 'happy', 'n1')" \
+	-c "insert into orders values (1, 1, 'tea', 'happy', 'n1', default, '(1.5,\"a b\")', '{sad,happy}')" \
 	-c "insert into \"Odd Name\" values (7, 'x')" >/dev/null
 slot_wait src syncd_create "$(psql_on src -Atc "select pg_current_wal_lsn()")"
 syncd_stop "$SYNCD_PID" "$W/run.log"
