@@ -815,10 +815,18 @@ job_preview_one(void *arg, const syncd_relation *rel)
 	char *why;
 
 	job_target(c->j, rel, &ts, &tt);
-	for (uint32_t i = 0; i < rel->ncolumns; i++)
-		if (rel->columns[i].flags & SYNCD_COL_KEY)
-			sb_printf(&keys, "%s%s", keys.len ? ", " : "",
-			          rel->columns[i].name);
+	/* the key in its own order (key_position), else column order */
+	for (uint32_t pos = 1, n = 0; pos <= rel->ncolumns; pos++)
+		for (uint32_t i = 0; i < rel->ncolumns; i++)
+			if ((rel->columns[i].flags & SYNCD_COL_KEY) &&
+			    rel->columns[i].key_position == pos)
+				sb_printf(&keys, "%s%s", n++ ? ", " : "",
+				          rel->columns[i].name);
+	if (!keys.len)
+		for (uint32_t i = 0; i < rel->ncolumns; i++)
+			if (rel->columns[i].flags & SYNCD_COL_KEY)
+				sb_printf(&keys, "%s%s", keys.len ? ", " : "",
+				          rel->columns[i].name);
 	why = job_target_problem(c->j, &c->targets, rel, ts, tt);
 	sb_printf(&line, "%s%s.%s.%s -> %s.%s (%u columns, key: %s)%s%s\n",
 	          lt ? "  " : "", rel->database ? rel->database : "",

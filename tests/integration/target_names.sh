@@ -97,3 +97,10 @@ run 1 weak
 it_assert_contains "$W/weak.out" "grant the destination user CREATE on the target schema"
 grep -q "INSERT, SELECT, UPDATE" "$W/weak.out" && it_fail "the hint names the wrong rights: $(cat "$W/weak.out")"
 it_pass "a missing CREATE right on the target schema gets a hint naming it"
+
+# --preview shows a composite key in its own order
+psql_on src -c "create table public.k2 (a int, b int, primary key (b, a))" >/dev/null
+job keyorder 'public.k2' public '#{source_table_name}'
+run 0 keyorder --preview
+it_assert_contains "$W/keyorder.out" "postgres.public.k2 -> public.k2 (2 columns, key: b, a)"
+it_pass "--preview shows the key in its own order"
