@@ -71,6 +71,7 @@ dws_snapshot_lsn(dws_worker *w, dws_target *t, const syncd_relation *rel,
 	char *copy = NULL;
 	dws_buf sql = {0};
 	PGresult *res = NULL;
+	bool has = false;
 	dws_rc rc = DWS_OK;
 
 	if (t->snap_known)
@@ -81,20 +82,11 @@ dws_snapshot_lsn(dws_worker *w, dws_target *t, const syncd_relation *rel,
 		return DWS_OK;
 	}
 	/* the copy state may predate the column, or not exist at all */
-	params[0] = w->s->state_schema;
-	rc = dws_exec(w, "reading the copy state",
-	              "SELECT 1 FROM information_schema.columns WHERE "
-	              "table_schema = $1 AND table_name = 'syncd_copy' AND "
-	              "column_name = 'snapshot_lsn'",
-	              1, params, &res);
-	if (rc != DWS_OK)
+	rc = dws_copy_has_snapshots(w, &has);
+	if (rc != DWS_OK || !has) {
+		t->snap_known = rc == DWS_OK;
 		return rc;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		t->snap_known = true;
-		return DWS_OK;
 	}
-	PQclear(res);
 	copy = dws_qualified(w, w->s->state_schema, "syncd_copy");
 	dws_buf_printf(
 	    &sql,

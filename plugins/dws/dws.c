@@ -531,15 +531,9 @@ dws_applied_lsn(void *wstate, uint32_t stream, syncd_lsn *lsn)
 	 * progress (a new slot's, nothing streamed since), the destination
 	 * has applied up to there */
 	if (rc == DWS_OK && s->full) {
-		const char *p1[1] = {s->state_schema};
-		rc = dws_exec(w, "reading the copy state",
-		              "SELECT 1 FROM information_schema.columns WHERE "
-		              "table_schema = $1 AND table_name = 'syncd_copy' "
-		              "AND column_name = 'snapshot_lsn'",
-		              1, p1, &r);
-		if (rc == DWS_OK && PQntuples(r) == 1) {
-			PQclear(r);
-			r = NULL;
+		bool has = false;
+		rc = dws_copy_has_snapshots(w, &has);
+		if (rc == DWS_OK && has) {
 			table = dws_qualified(w, s->state_schema, "syncd_copy");
 			dws_buf_reset(&sql);
 			dws_buf_printf(

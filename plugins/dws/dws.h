@@ -319,6 +319,10 @@ dws_rc dws_state_prepare(dws_worker *w);
 dws_rc dws_ddl_pending(dws_worker *w, const char *schema, const char *table,
                        bool *pending);
 dws_rc dws_ddl_apply(dws_worker *w, const char *schema, const char *table);
+/* Whether STATE.syncd_copy exists with the snapshot_lsn column of its
+ * table rows (a copy state made by an earlier version lacks it until the
+ * full phase adds it). */
+dws_rc dws_copy_has_snapshots(dws_worker *w, bool *has);
 /* --check of the connection and of state.schema; logs each problem. */
 bool dws_check_state(dws_worker *w);
 syncd_status dws_applied_lsn(void *wstate, uint32_t stream, syncd_lsn *lsn);

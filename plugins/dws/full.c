@@ -218,6 +218,23 @@ dws_full_abandon(dws_full *c)
 
 /* ---- the session --------------------------------------------------------- */
 
+dws_rc
+dws_copy_has_snapshots(dws_worker *w, bool *has)
+{
+	const char *params[1] = {w->s->state_schema};
+	PGresult *r = NULL;
+	dws_rc rc = dws_exec(w, "reading the copy state table's columns",
+	                     "SELECT 1 FROM information_schema.columns WHERE "
+	                     "table_schema = $1 AND table_name = 'syncd_copy' "
+	                     "AND column_name = 'snapshot_lsn'",
+	                     1, params, &r);
+
+	*has = rc == DWS_OK && PQntuples(r) == 1;
+	if (r)
+		PQclear(r);
+	return rc;
+}
+
 static dws_rc
 dws_full_state_prepare(dws_worker *w, const char *table)
 {
@@ -246,14 +263,9 @@ dws_full_state_prepare(dws_worker *w, const char *table)
 	/* one made by an earlier version lacks the copy's snapshot
 	 * position (a table row's snapshot_lsn: see apply.c) */
 	if (rc == DWS_OK) {
-		const char *params[1] = {w->s->state_schema};
-		PGresult *r = NULL;
-		rc = dws_exec(w, "reading the copy state table's columns",
-		              "SELECT 1 FROM information_schema.columns WHERE "
-		              "table_schema = $1 AND table_name = 'syncd_copy' "
-		              "AND column_name = 'snapshot_lsn'",
-		              1, params, &r);
-		if (rc == DWS_OK && PQntuples(r) == 0) {
+		bool has = false;
+		rc = dws_copy_has_snapshots(w, &has);
+		if (rc == DWS_OK && !has) {
 			dws_buf_reset(&sql);
 			dws_buf_printf(&sql,
 			               "ALTER TABLE %s ADD COLUMN snapshot_lsn "
@@ -263,8 +275,6 @@ dws_full_state_prepare(dws_worker *w, const char *table)
 			              "adding a column to the copy state table",
 			              sql.data, 0, NULL, NULL);
 		}
-		if (r)
-			PQclear(r);
 	}
 	dws_buf_free(&sql);
 	return rc;
