@@ -112,7 +112,7 @@ create table "tablé_ü" ("naïve" text, "größe" int, n int not null, small in
 do $$
 declare r record;
 begin
-  for r in select c.oid::regclass t from pg_class c where c.relnamespace in ('public'::regnamespace, 'iso'::regnamespace) and c.relkind = 'r' loop
+  for r in select c.oid::regclass t from pg_class c where c.relnamespace in (select oid from pg_namespace where nspname in ('public', 'iso')) and c.relkind = 'r' loop
     execute format('alter table %s alter column body set storage external, alter column note set storage external', r.t);
   end loop;
 end $$;
@@ -153,7 +153,7 @@ del() {
 # table: its name as regclass prints it (as in SPECS), its columns that
 # are not generated, its generated columns (quoted, in order).
 columns() { # columns NAME DB
-	DB=$2 psql_on "$1" -At -F "$TAB" -c "select c.oid::regclass, coalesce(string_agg(quote_ident(a.attname), ',' order by a.attnum) filter (where a.attgenerated = ''), ''), coalesce(string_agg(quote_ident(a.attname), ',' order by a.attnum) filter (where a.attgenerated <> ''), '') from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped where c.relnamespace in ('public'::regnamespace, 'iso'::regnamespace) and c.relkind in ('r', 'p') group by c.oid"
+	DB=$2 psql_on "$1" -At -F "$TAB" -c "select c.oid::regclass, coalesce(string_agg(quote_ident(a.attname), ',' order by a.attnum) filter (where a.attgenerated = ''), ''), coalesce(string_agg(quote_ident(a.attname), ',' order by a.attnum) filter (where a.attgenerated <> ''), '') from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped where c.relnamespace in (select oid from pg_namespace where nspname in ('public', 'iso')) and c.relkind in ('r', 'p') group by c.oid"
 }
 TAB=$(printf '\t')
 
