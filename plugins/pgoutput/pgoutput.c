@@ -722,8 +722,8 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	}
 	db->via_root = db->version >= 130000 &&
 	               (!s->partitions || strcmp(s->partitions, "root") == 0);
-	/* temporary tables are per session: never listed; unlogged ones are
-	 * named (logical replication does not carry them) */
+	/* unlogged and temporary tables are named: logical replication
+	 * carries neither */
 	snprintf(
 	    sql, sizeof sql,
 	    "SELECT c.oid, n.nspname, c.relname, c.relreplident, "
@@ -755,12 +755,12 @@ pgo_select_tables(pgo_db *db, bool *problems)
 	                                            "WHERE c.relkind IN ('r', "
 	                                            "'p') AND "
 	                                            "c.relpersistence IN ('p', "
-	                                            "'u') "
+	                                            "'u', 't') "
 	                                            "  AND n.nspname NOT IN "
 	                                            "('pg_catalog', "
 	                                            "'information_schema') "
 	                                            "  AND n.nspname !~ "
-	                                            "'^pg_(toast|temp)' "
+	                                            "'^pg_toast' "
 	                                            "ORDER BY n.nspname, "
 	                                            "c.relname",
 	    nkey, nkey, nkey, nkey,
@@ -828,6 +828,20 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		}
 		if (!pgo_matches(s, db->dbname, schema, name))
 			continue;
+		if (PQgetvalue(res, i, 4)[0] == 't') {
+			/* named, never refused: another session's table,
+			 * gone when that session ends */
+			if (!db->named)
+				s->host->log(
+				    s->inst, SYNCD_LOG_WARNING,
+				    "table %s.%s in database \"%s\" is "
+				    "not synced: it is TEMPORARY (it "
+				    "belongs to the session that created "
+				    "it, and logical replication does not "
+				    "carry it)",
+				    schema, name, db->dbname);
+			continue;
+		}
 		if (PQgetvalue(res, i, 4)[0] == 'u') {
 			snprintf(fix, sizeof fix,
 			         "run ALTER TABLE %s SET LOGGED", qname);

@@ -186,6 +186,17 @@ if only skipped; then
 	S skip "create table riu (id int primary key, u int not null unique)"
 	S skip "alter table riu replica identity using index riu_u_key"
 	S skip "create table gen (id int primary key, price int, qty int, total int generated always as (price * qty) stored)"
+	# another session's temporary table, alive while syncd looks
+	rm -f "$W/tmpsess"
+	mkfifo "$W/tmpsess"
+	DB=skip psql_on src <"$W/tmpsess" >/dev/null 2>&1 &
+	TMPSESS=$!
+	exec 8>"$W/tmpsess"
+	echo "create temporary table scratch (id int primary key);" >&8
+	for _ in $(seq 1 100); do
+		[ "$(DB=skip psql_on src -Atc "select count(*) from pg_class where relname = 'scratch' and relpersistence = 't'" 8>&-)" = 1 ] && break
+		sleep 0.1
+	done
 	job skip skip
 	run 0 skip --check
 	cp "$W/skip.out" "$W/skip.check"
@@ -193,6 +204,8 @@ if only skipped; then
 	cp "$W/skip.out" "$W/skip.preview"
 	syncd_start "$W/skip.log" "$W/skip.ini"
 	syncd_stop "$SYNCD_PID" "$W/skip.log"
+	exec 8>&-
+	wait $TMPSESS
 	for f in check preview log; do
 		it_assert_contains "$W/skip.$f" 'table public.nopk in database "skip" is not synced: it has no primary key'
 		it_assert_contains "$W/skip.$f" 'table public.unl in database "skip" is not synced: it is UNLOGGED'
@@ -200,6 +213,8 @@ if only skipped; then
 		it_assert_contains "$W/skip.$f" 'table public.idn in database "skip" is not synced: it has REPLICA IDENTITY NOTHING'
 		it_assert_contains "$W/skip.$f" 'table public.riu in database "skip" is not synced: it has REPLICA IDENTITY USING INDEX riu_u_key on (u)'
 		it_assert_eq 1 "$(grep -c 'table public.nopk in' "$W/skip.$f")" "lines naming nopk in $f"
+		grep -q 'table pg_temp_[0-9]*\.scratch in database "skip" is not synced: it is TEMPORARY' "$W/skip.$f" ||
+			it_fail "the temporary table is not named in $f: $(grep scratch "$W/skip.$f")"
 	done
 	it_assert_contains "$W/skip.check" 'column total of public.gen in database "skip" is GENERATED ALWAYS AS ((price * qty)) STORED: it is not replicated; syncd leaves it out of the target'
 	it_assert_contains "$W/skip.preview" 'public.ok1'
