@@ -22,6 +22,16 @@ dirty_json_op(syncd_event_type t)
 	}
 }
 
+/* Column i of rel: the array has the stride of its first element's size. */
+static const syncd_column *
+dirty_json_column(const syncd_relation *rel, uint32_t i)
+{
+	size_t stride =
+	    rel->columns[0].size ? rel->columns[0].size : sizeof(syncd_column);
+	return (const syncd_column *) ((const char *) rel->columns +
+	                               (size_t) i * stride);
+}
+
 static json_object *
 dirty_json_str(const char *s)
 {
@@ -79,16 +89,17 @@ dirty_json_line(const syncd_dirty_record *rec, size_t *len)
 	row = json_object_new_object();
 	for (uint32_t i = 0; rel && vals && i < rel->ncolumns; i++) {
 		const syncd_value *v = &vals[i];
+		const syncd_column *col = dirty_json_column(rel, i);
 		json_object *jv;
 		if (v->kind == SYNCD_VALUE_UNCHANGED)
 			continue;
 		jv = v->kind == SYNCD_VALUE_NULL
 		         ? NULL
 		         : json_object_new_string_len(v->data, (int) v->len);
-		if (rel->columns[i].flags & SYNCD_COL_KEY)
-			json_object_object_add(key, rel->columns[i].name,
+		if (col->flags & SYNCD_COL_KEY)
+			json_object_object_add(key, col->name,
 			                       json_object_get(jv));
-		json_object_object_add(row, rel->columns[i].name, jv);
+		json_object_object_add(row, col->name, jv);
 	}
 	json_object_object_add(o, "key", key);
 	json_object_object_add(o, "row", row);

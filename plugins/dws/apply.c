@@ -358,7 +358,7 @@ dws_reject_row(dws_worker *w, const dws_row *r, const char *sqlstate,
 			abort();
 	}
 	w->rejected[w->nrejected++] = (struct dws_rejected){r->ev, r->op};
-	if (w->s->host->reject(w->s->inst, w->id, r->ev, sqlstate, msg) !=
+	if (w->s->host->sink->reject(w->s->host, w->id, r->ev, sqlstate, msg) !=
 	    SYNCD_OK)
 		return DWS_REJECTED;
 	return DWS_OK;
@@ -399,7 +399,8 @@ dws_reject_missing_row(dws_worker *w, dws_target *t, const dws_row *r)
 
 	if (dws_replayed(t, r)) {
 		if (!t->snap_logged)
-			LOG(w->s, SYNCD_LOG_INFO,
+			SYNCD_LOG_INFO(
+			    w->s->host,
 			    "worker %d: replaying changes of %s older than its "
 			    "copy (consistent with " SYNCD_LSN_FMT
 			    "): a partial row whose key is gone is skipped, "
@@ -871,10 +872,8 @@ dws_flush_one(dws_batch_ctx *c, dws_pending *p)
 		return rc;
 	if (dws_is_careful(w, p->rel->id))
 		return dws_apply_rows(w, p);
-	if (w->s->host->log_enabled(w->s->inst, SYNCD_LOG_DEBUG))
-		w->s->host->log(w->s->inst, SYNCD_LOG_DEBUG,
-		                "worker %d: %zu folded rows for %s", w->id,
-		                p->nrows, p->t->label);
+	SYNCD_LOG_DEBUG(w->s->host, "worker %d: %zu folded rows for %s", w->id,
+	                p->nrows, p->t->label);
 	rc = w->s->mode == DWS_MODE_COPY ? dws_copy_apply(w, p, c->tx)
 	                                 : dws_upsert_apply(w, p);
 	if (rc == DWS_DATA) {
@@ -958,29 +957,6 @@ dws_truncate(dws_batch_ctx *c, const syncd_event *ev)
 
 	if (rc != DWS_OK)
 		return rc;
-	if (ev->truncate_flags & SYNCD_TRUNCATE_MARK) {
-		/* logical delete: every row marked deleted, none removed */
-		for (uint32_t i = 0; i < ev->nrels && rc == DWS_OK; i++) {
-			const syncd_relation *rel = ev->rels[i];
-			dws_target *t = dws_target_get(w, rel, &rc);
-			for (uint32_t k = 0; t && k < rel->ncolumns; k++) {
-				char *q;
-				if (!(rel->columns[k].flags &
-				      SYNCD_COL_DELETED))
-					continue;
-				q = dws_quote(w, rel->columns[k].name);
-				dws_buf_reset(&sql);
-				dws_buf_printf(&sql, "UPDATE %s SET %s = true",
-				               t->qtable, q);
-				free(q);
-				rc = dws_exec(w, "marking every row deleted",
-				              sql.data, 0, NULL, NULL);
-				break;
-			}
-		}
-		dws_buf_free(&sql);
-		return rc;
-	}
 	/* a table that another, not truncated with it, references by a
 	 * foreign key cannot be truncated (whatever session_replication_role
 	 * says): its rows are deleted instead (the key's triggers do not
@@ -1051,6 +1027,43 @@ dws_truncate(dws_batch_ctx *c, const syncd_event *ev)
 	return rc;
 }
 
+/* UPDATE_ALL: in every row of the target, the columns whose new values
+ * the event carries (the logical_delete transform's TRUNCATE: every row
+ * marked deleted, none removed). Nothing to set: nothing to do. */
+static dws_rc
+dws_update_all(dws_batch_ctx *c, const syncd_event *ev)
+{
+	dws_worker *w = c->w;
+	dws_rc rc = dws_flush_all(c);
+	const char **params;
+	dws_target *t;
+	char *what;
+	int *cols, n = 0;
+
+	if (rc != DWS_OK)
+		return rc;
+	t = dws_target_get(w, ev->rel, &rc);
+	if (!t)
+		return rc;
+	cols =
+	    dws_arena_alloc(&w->arena, ((size_t) t->ncols + 1) * sizeof *cols);
+	params = dws_arena_alloc(&w->arena,
+	                         ((size_t) t->ncols + 1) * sizeof *params);
+	for (int i = 0; ev->new_values && i < t->ncols; i++)
+		if (ev->new_values[i].kind != SYNCD_VALUE_UNCHANGED) {
+			params[n] = dws_param(w, &ev->new_values[i]);
+			cols[n++] = i;
+		}
+	if (n == 0)
+		return DWS_OK;
+	what = dws_what("updating every row of", t);
+	dws_buf_reset(&w->sql);
+	dws_sql_update_all(&w->sql, t, cols, n);
+	rc = dws_exec(w, what, w->sql.data, n, params, NULL);
+	free(what);
+	return rc;
+}
+
 static dws_rc
 dws_write_once(dws_worker *w, const syncd_batch *b, int tx)
 {
@@ -1072,6 +1085,7 @@ dws_write_once(dws_worker *w, const syncd_batch *b, int tx)
 				dws_fold(p, &w->arena, ev);
 			break;
 		case SYNCD_EV_TRUNCATE: rc = dws_truncate(&c, ev); break;
+		case SYNCD_EV_UPDATE_ALL: rc = dws_update_all(&c, ev); break;
 		default: break;
 		}
 	}

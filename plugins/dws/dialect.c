@@ -413,6 +413,17 @@ dws_sql_update_arrays(dws_buf *sql, const dws_target *t, const int *cols, int n)
 }
 
 void
+dws_sql_update_all(dws_buf *sql, const dws_target *t, const int *cols, int n)
+{
+	dws_buf_printf(sql, "UPDATE %s SET ", t->qtable);
+	for (int i = 0; i < n; i++) {
+		const dws_col *c = &t->cols[cols[i]];
+		dws_buf_printf(sql, "%s%s = $%d::%s", i ? ", " : "", c->qname,
+		               i + 1, c->key ? c->generic : dws_value_cast(c));
+	}
+}
+
+void
 dws_sql_update_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
                      const int *cols, int n, int set)
 {
@@ -575,9 +586,10 @@ dws_sql_delete_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t)
  * it is an enum or a domain; with the DWS dialect, character lengths in
  * bytes (four per character: any UTF-8 character fits). */
 char *
-dws_create_type(const dws_dialect *d, const syncd_column *c)
+dws_create_type(const dws_dialect *d, const syncd_column *c,
+                const char *base_type_name)
 {
-	const char *t = c->base_type_name ? c->base_type_name : c->type_name;
+	const char *t = base_type_name ? base_type_name : c->type_name;
 	static const char *const sized[] = {"character varying(", "character(",
 	                                    NULL};
 	char *out = NULL;

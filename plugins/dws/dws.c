@@ -23,28 +23,33 @@ const syncd_option dws_options[] = {
      .type = SYNCD_OPT_STRING,
      .flags = SYNCD_OPT_REQUIRED,
      .help = "libpq connection string of the destination (no password: use "
-             "PGPASSFILE, ~/.pgpass or PGPASSWORD)"},
+             "PGPASSFILE, ~/.pgpass or PGPASSWORD)",
+     SYNCD_OPT_FIELD(dws_opts, conninfo)},
     {.name = "state.schema",
      .type = SYNCD_OPT_STRING,
      .default_value = "syncd_meta",
      .help = "destination schema of the job's progress table "
-             "syncd_progress (created if absent)"},
+             "syncd_progress (created if absent)",
+     SYNCD_OPT_FIELD(dws_opts, state_schema)},
     {.name = "auto_create_table",
      .type = SYNCD_OPT_BOOL,
      .default_value = "true",
      .help = "create missing target tables at start (from the source: "
              "types, NOT NULL, primary key, indexes, comments); existing "
-             "ones are never altered"},
+             "ones are never altered",
+     SYNCD_OPT_FIELD(dws_opts, auto_create_table)},
     {.name = "sink.verify.column-number",
      .type = SYNCD_OPT_BOOL,
      .default_value = "false",
      .help = "fail when a target table has a different number of columns "
-             "than its source"},
+             "than its source",
+     SYNCD_OPT_FIELD(dws_opts, verify_column_number)},
     {.name = "sink.server.timezone",
      .type = SYNCD_OPT_STRING,
      .help = "time zone of the destination session: UTC+08:00 (eight hours "
              "east of UTC), +08:00, UTC, or an IANA name; default: this "
-             "machine's local time zone"},
+             "machine's local time zone",
+     SYNCD_OPT_FIELD(dws_opts, server_timezone)},
     {.name = NULL}};
 
 /* ---- options --------------------------------------------------------------
@@ -92,27 +97,26 @@ dws_local_timezone(void)
 }
 
 syncd_status
-dws_create(syncd_instance *inst, const syncd_host *host, void **state,
-           dws_mode mode)
+dws_create(const syncd_host *host, void **state, dws_mode mode)
 {
+	const dws_opts *o = host->options;
 	dws_state *s = calloc(1, sizeof *s);
 	const char *tz;
 	char *err = NULL;
 
 	if (!s)
 		return SYNCD_FATAL;
-	s->inst = inst;
 	s->host = host;
 	s->mode = mode;
-	s->conninfo = host->opt_string(inst, "conninfo");
-	s->state_schema = host->opt_string(inst, "state.schema");
-	s->verify_columns = host->opt_bool(inst, "sink.verify.column-number");
-	s->auto_create = host->opt_bool(inst, "auto_create_table");
-	{
-		const char *m = host->job_option(inst, "mode");
-		s->full = m && strncmp(m, "full", 4) == 0;
-	}
-	s->job = host->job_name(inst);
+	s->conninfo = o->conninfo;
+	s->state_schema = o->state_schema;
+	s->verify_columns = o->verify_column_number;
+	s->auto_create = o->auto_create_table;
+	s->full = host->job->full;
+	s->job = host->job->name;
+	/* how keys are spread over workers: progress recorded under another
+	 * layout is not per worker any more (see dws_applied_lsn) */
+	s->layout = host->job->layout ? host->job->layout : "1/table";
 	pthread_mutex_init(&s->lock, NULL);
 	*state = s;
 
@@ -120,7 +124,7 @@ dws_create(syncd_instance *inst, const syncd_host *host, void **state,
 		ERR(s, NULL, "state.schema may not be empty");
 		return SYNCD_FATAL;
 	}
-	tz = host->opt_string(inst, "sink.server.timezone");
+	tz = o->server_timezone;
 	if (tz && *tz) {
 		s->timezone_sql = dws_timezone_sql(tz, &err);
 		if (!s->timezone_sql) {
@@ -130,17 +134,7 @@ dws_create(syncd_instance *inst, const syncd_host *host, void **state,
 		}
 	} else
 		s->timezone_sql = dws_local_timezone();
-
-	/* how keys are spread over workers: progress recorded under another
-	 * layout is not per worker any more (see dws_applied_lsn) */
-	if (host->opt_bool(inst, "sink.keyby.enable")) {
-		const char *c = host->job_option(inst, "concurrency");
-		if (asprintf(&s->layout, "%s/%s", c ? c : "1",
-		             host->opt_string(inst, "sink.keyby.mode")) < 0)
-			s->layout = NULL;
-	} else
-		s->layout = strdup("1/table");
-	return s->layout ? SYNCD_OK : SYNCD_FATAL;
+	return SYNCD_OK;
 }
 
 void
@@ -152,7 +146,6 @@ dws_destroy(void *state)
 	dws_close(s->admin);
 	pthread_mutex_destroy(&s->lock);
 	free(s->timezone_sql);
-	free(s->layout);
 	free(s);
 }
 
@@ -270,8 +263,7 @@ dws_exec(dws_worker *w, const char *what, const char *sql, int nparams,
 	PGresult *r;
 	ExecStatusType st;
 
-	if (w->s->host->log_enabled(w->s->inst, SYNCD_LOG_DEBUG))
-		LOG(w->s, SYNCD_LOG_DEBUG, "worker %d: %.300s", w->id, sql);
+	SYNCD_LOG_DEBUG(w->s->host, "worker %d: %.300s", w->id, sql);
 	if (nparams || keep)
 		r = PQexecParams(w->conn, sql, nparams, NULL, params, NULL,
 		                 NULL, 0);
@@ -337,9 +329,9 @@ dws_state_prepare(dws_worker *w)
 			rc = DWS_OK;
 		if (rc != DWS_OK)
 			goto done;
-		LOG(s, SYNCD_LOG_INFO,
-		    "created schema %s for the job's progress",
-		    s->state_schema);
+		SYNCD_LOG_INFO(s->host,
+		               "created schema %s for the job's progress",
+		               s->state_schema);
 	}
 	dws_buf_reset(&sql);
 	dws_buf_printf(
@@ -457,7 +449,8 @@ dws_relayout(dws_worker *w, uint32_t stream)
 	}
 	if (!differ)
 		goto done;
-	LOG(s, SYNCD_LOG_INFO,
+	SYNCD_LOG_INFO(
+	    s->host,
 	    "stream %u: the progress was recorded with another concurrency or "
 	    "keyby mode; every worker resumes from the smallest "
 	    "position, " SYNCD_LSN_FMT,
@@ -621,9 +614,8 @@ static void
 dws_notice(void *arg, const char *message)
 {
 	dws_state *s = arg;
-	if (s->host->log_enabled(s->inst, SYNCD_LOG_DEBUG))
-		LOG(s, SYNCD_LOG_DEBUG, "destination notice: %.*s",
-		    (int) strcspn(message, "\n"), message);
+	SYNCD_LOG_DEBUG(s->host, "destination notice: %.*s",
+	                (int) strcspn(message, "\n"), message);
 }
 
 /* session_replication_role = replica, as PostgreSQL's apply worker runs:
@@ -649,7 +641,8 @@ dws_replica_role(dws_worker *w)
 	s->replica = ok;
 	pthread_mutex_unlock(&s->lock);
 	if (first && ok)
-		LOG(s, SYNCD_LOG_INFO,
+		SYNCD_LOG_INFO(
+		    s->host,
 		    "destination sessions run with session_replication_role = "
 		    "replica, as PostgreSQL's own apply worker does: foreign "
 		    "keys and ordinary triggers of the target tables do not "
@@ -740,9 +733,9 @@ dws_connect(dws_state *s, int worker, bool with_state, void **wstate)
 	if (rc != DWS_OK)
 		goto fail;
 	if (worker <= 0)
-		LOG(s, SYNCD_LOG_INFO, "destination is %s (%s mode)",
-		    w->dialect->name,
-		    s->mode == DWS_MODE_COPY ? "copy" : "upsert");
+		SYNCD_LOG_INFO(s->host, "destination is %s (%s mode)",
+		               w->dialect->name,
+		               s->mode == DWS_MODE_COPY ? "copy" : "upsert");
 	*wstate = w;
 	return SYNCD_OK;
 fail:
@@ -792,11 +785,13 @@ dws_same_shape(const dws_target *t, const syncd_relation *rel)
 	    strcmp(a->target_schema, rel->target_schema) != 0 ||
 	    strcmp(a->target_table, rel->target_table) != 0)
 		return false;
-	for (uint32_t i = 0; i < a->ncolumns; i++)
-		if (strcmp(a->columns[i].name, rel->columns[i].name) != 0 ||
-		    a->columns[i].type_oid != rel->columns[i].type_oid ||
-		    a->columns[i].flags != rel->columns[i].flags)
+	for (uint32_t i = 0; i < a->ncolumns; i++) {
+		const syncd_column *c = dws_column(rel, i);
+		if (strcmp(a->columns[i].name, c->name) != 0 ||
+		    a->columns[i].type_oid != c->type_oid ||
+		    a->columns[i].flags != c->flags)
 			return false;
+	}
 	return true;
 }
 
@@ -805,12 +800,17 @@ dws_copy_shape(const syncd_relation *rel)
 {
 	syncd_relation *c = calloc(1, sizeof *c);
 	syncd_column *cols = calloc(rel->ncolumns + 1, sizeof *cols);
+	c->size = sizeof *c;
 	c->id = rel->id;
 	c->ncolumns = rel->ncolumns;
 	for (uint32_t i = 0; i < rel->ncolumns; i++) {
-		cols[i] = rel->columns[i];
-		cols[i].name = strdup(rel->columns[i].name);
-		cols[i].type_name = NULL;
+		const syncd_column *sc = dws_column(rel, i);
+		cols[i] = (syncd_column){.size = sizeof(syncd_column),
+		                         .name = strdup(sc->name),
+		                         .type_oid = sc->type_oid,
+		                         .typmod = sc->typmod,
+		                         .flags = sc->flags,
+		                         .key_position = sc->key_position};
 	}
 	c->columns = cols;
 	c->target_schema = strdup(rel->target_schema);
@@ -825,7 +825,7 @@ dws_copy_shape(const syncd_relation *rel)
 	do {                                                                   \
 		ERR((w)->s, st, __VA_ARGS__);                                  \
 		if ((w)->checking)                                             \
-			LOG((w)->s, SYNCD_LOG_ERROR, __VA_ARGS__);             \
+			SYNCD_LOG_ERROR((w)->s->host, __VA_ARGS__);            \
 	} while (0)
 
 /* ON CONFLICT (key) needs a unique index on exactly the source's key (or,
@@ -948,7 +948,7 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 		goto fail;
 	}
 	for (int i = 0; i < t->ncols; i++) {
-		const syncd_column *sc = &rel->columns[i];
+		const syncd_column *sc = dws_column(rel, (uint32_t) i);
 		dws_col *c = &t->cols[i];
 		int row = -1;
 		for (int k = 0; k < PQntuples(r); k++)

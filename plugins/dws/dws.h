@@ -16,9 +16,50 @@
 
 #include <syncd/syncd.h>
 
-/* Logging and errors through the host, for a dws_state. */
-#define LOG(s, lvl, ...)   (s)->host->log((s)->inst, (lvl), __VA_ARGS__)
-#define ERR(s, state, ...) (s)->host->set_error((s)->inst, (state), __VA_ARGS__)
+/* Errors through the host, for a dws_state (logging: SYNCD_LOG_*(s->host,
+ * ...)). */
+#define ERR(s, state, ...) (s)->host->set_error((s)->host, (state), __VA_ARGS__)
+
+/* Column i of a relation someone else built: the array has the stride of
+ * its first element's size. */
+static inline const syncd_column *
+dws_column(const syncd_relation *rel, uint32_t i)
+{
+	size_t stride =
+	    rel->columns[0].size ? rel->columns[0].size : sizeof(syncd_column);
+	return (const syncd_column *) ((const char *) rel->columns +
+	                               (size_t) i * stride);
+}
+
+/* The relation's table details (syncd/details.h), or NULL when the source
+ * gave none it can read. */
+static inline const syncd_table_details *
+dws_details(const syncd_relation *rel)
+{
+	const syncd_table_details *d = rel->details;
+	if (!d || d->version < 1 || d->size < SYNCD_TABLE_DETAILS_SIZE_1_0)
+		return NULL;
+	return d;
+}
+
+/* Column i's details, or NULL. */
+static inline const syncd_column_details *
+dws_column_details(const syncd_relation *rel, uint32_t i)
+{
+	const syncd_table_details *d = dws_details(rel);
+	if (!d || !d->columns || i >= rel->ncolumns)
+		return NULL;
+	return (const syncd_column_details *) ((const char *) d->columns +
+	                                       (size_t) i * d->columns[0].size);
+}
+
+/* Index i of the details d (i < d->nindexes). */
+static inline const syncd_index *
+dws_index(const syncd_table_details *d, uint32_t i)
+{
+	return (const syncd_index *) ((const char *) d->indexes +
+	                              (size_t) i * d->indexes[0].size);
+}
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -116,6 +157,10 @@ void dws_sql_update(dws_buf *sql, const dws_dialect *d, const dws_target *t,
  *   (c1, ..) WHERE t.key = v.c1::type .. */
 void dws_sql_update_arrays(dws_buf *sql, const dws_target *t, const int *cols,
                            int n);
+/* Every row of t (UPDATE_ALL), the same statement in both dialects:
+ *   UPDATE t SET c = $1::type, .. (no WHERE) */
+void dws_sql_update_all(dws_buf *sql, const dws_target *t, const int *cols,
+                        int n);
 /* The same from the staging table's rows of column set `set`. */
 void dws_sql_update_stage(dws_buf *sql, const dws_dialect *d,
                           const dws_target *t, const int *cols, int n, int set);
@@ -131,22 +176,33 @@ void dws_sql_missing_arrays(dws_buf *sql, const dws_target *t);
 void dws_sql_full_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
                         const char *stage, bool by_key);
 
-/* The type automatic table creation gives a column (see dialect.c);
- * malloc'd, NULL when the source sent no type name. */
-char *dws_create_type(const dws_dialect *d, const syncd_column *c);
+/* The type automatic table creation gives a column (see dialect.c): its
+ * base type (base_type_name, from the table's details: an enum's or a
+ * domain's, or NULL) or else its own; malloc'd, NULL when the source sent
+ * no type name. */
+char *dws_create_type(const dws_dialect *d, const syncd_column *c,
+                      const char *base_type_name);
 
 /* ---- the plugin ------------------------------------------------------- */
 
 typedef enum dws_mode { DWS_MODE_UPSERT = 0, DWS_MODE_COPY = 1 } dws_mode;
 
+/* The options of both sinks (host->options). */
+typedef struct dws_opts {
+	const char *conninfo;
+	const char *state_schema;
+	bool auto_create_table;
+	bool verify_column_number;
+	const char *server_timezone;
+} dws_opts;
+
 typedef struct dws_state {
-	syncd_instance *inst;
 	const syncd_host *host;
 	dws_mode mode;
 	const char *conninfo;
 	const char *state_schema;
 	const char *job;
-	char *layout; /* "2/table": how keys were spread over workers */
+	const char *layout; /* "2/table": how keys are spread over workers */
 	bool verify_columns;
 	bool auto_create;         /* auto_create_table */
 	bool full;                /* [job] mode has a full phase */
@@ -298,8 +354,7 @@ dws_rc dws_progress_write(dws_worker *w, uint32_t stream, int worker,
                           syncd_lsn lsn, const char *layout);
 
 /* The sink operations shared by both plugins. */
-syncd_status dws_create(syncd_instance *inst, const syncd_host *host,
-                        void **state, dws_mode mode);
+syncd_status dws_create(const syncd_host *host, void **state, dws_mode mode);
 void dws_destroy(void *state);
 syncd_status dws_check(void *state);
 syncd_status dws_open(void *state, int worker, void **wstate);
@@ -333,12 +388,9 @@ syncd_status dws_write(void *wstate, const syncd_batch *batch);
 #define DWS_FULL_WORKER 1000
 syncd_status dws_full_open(void *state, void **cstate);
 void dws_full_close(void *cstate);
-syncd_status dws_full_table(void *cstate, const syncd_relation *rel,
-                            uint32_t stream, const syncd_copy_table *ct,
-                            bool again, syncd_copy_how *how, bool *finished,
-                            char *earlier, size_t earlier_size);
-syncd_status dws_full_begin(void *cstate, const syncd_relation *rel,
-                            uint32_t stream, const syncd_copy_table *ct,
+syncd_status dws_full_table(void *cstate, const syncd_copy_request *req,
+                            syncd_copy_plan *plan);
+syncd_status dws_full_begin(void *cstate, const syncd_copy_request *req,
                             uint32_t chunk, syncd_copy_how how, bool record);
 syncd_status dws_full_data(void *cstate, const char *data, size_t len);
 syncd_status dws_full_end(void *cstate, bool commit, uint64_t rows);

@@ -6,9 +6,9 @@
 #include "dws.h"
 
 static syncd_status
-dws_copy_create(syncd_instance *inst, const syncd_host *host, void **state)
+dws_copy_create(const syncd_host *host, void **state)
 {
-	return dws_create(inst, host, state, DWS_MODE_COPY);
+	return dws_create(host, state, DWS_MODE_COPY);
 }
 
 static const syncd_sink_ops dws_copy_ops = {
@@ -33,4 +33,5 @@ SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "dws_copy", .version = "1.0",
              .description =
                  "GaussDB(DWS) / PostgreSQL: COPY into staging, then "
                  "set-based merge (write_mode = copy)",
-             .options = dws_options, .ops.sink = &dws_copy_ops);
+             .options = dws_options, .options_size = sizeof(dws_opts),
+             .ops.sink = &dws_copy_ops);

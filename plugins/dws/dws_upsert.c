@@ -6,9 +6,9 @@
 #include "dws.h"
 
 static syncd_status
-dws_upsert_create(syncd_instance *inst, const syncd_host *host, void **state)
+dws_upsert_create(const syncd_host *host, void **state)
 {
-	return dws_create(inst, host, state, DWS_MODE_UPSERT);
+	return dws_create(host, state, DWS_MODE_UPSERT);
 }
 
 static const syncd_sink_ops dws_upsert_ops = {
@@ -32,4 +32,5 @@ static const syncd_sink_ops dws_upsert_ops = {
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "dws_upsert", .version = "1.0",
              .description = "GaussDB(DWS) / PostgreSQL: batched upsert and "
                             "delete (write_mode = upsert)",
-             .options = dws_options, .ops.sink = &dws_upsert_ops);
+             .options = dws_options, .options_size = sizeof(dws_opts),
+             .ops.sink = &dws_upsert_ops);

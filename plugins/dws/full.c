@@ -69,6 +69,8 @@ typedef struct dws_full {
 	bool careful;
 	uint64_t careful_rel;
 	uint32_t careful_stream, careful_chunk;
+	/* plan->earlier of the last copy_table, valid until the next call */
+	char *earlier;
 } dws_full;
 
 static syncd_status
@@ -156,8 +158,7 @@ dws_full_exec(dws_full *c, const char *what, const char *sql)
 	dws_state *s = c->w->s;
 	PGresult *r;
 
-	if (s->host->log_enabled(s->inst, SYNCD_LOG_DEBUG))
-		LOG(s, SYNCD_LOG_DEBUG, "worker %d: %.300s", c->w->id, sql);
+	SYNCD_LOG_DEBUG(s->host, "worker %d: %.300s", c->w->id, sql);
 	r = PQexec(c->w->conn, sql);
 	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
 		PQclear(r);
@@ -328,6 +329,7 @@ dws_full_close(void *cstate)
 	dws_full_reset(c);
 	dws_close(c->w); /* an open transaction ends with the connection */
 	free(c->table);
+	free(c->earlier);
 	free(c);
 }
 
@@ -340,8 +342,7 @@ dws_full_close(void *cstate)
  * source noted when that copy started is handed back. */
 static dws_rc
 dws_full_resume(dws_full *c, const char *what, const char *const *params,
-                const syncd_copy_table *t, bool *finished, char *earlier,
-                size_t earlier_size)
+                const syncd_copy_table *t, bool *finished)
 {
 	dws_worker *w = c->w;
 	dws_buf sql = {0};
@@ -361,8 +362,8 @@ dws_full_resume(dws_full *c, const char *what, const char *const *params,
 		const char *name = PQgetvalue(r, i, 1);
 		bool found = false;
 		if (atoi(PQgetvalue(r, i, 0)) < 0) { /* the table row */
-			snprintf(earlier, earlier_size, "%s",
-			         PQgetvalue(r, i, 2));
+			free(c->earlier);
+			c->earlier = strdup(PQgetvalue(r, i, 2));
 			continue;
 		}
 		for (uint32_t k = 0; k < t->nchunks && !found; k++)
@@ -395,11 +396,14 @@ dws_full_resume(dws_full *c, const char *what, const char *const *params,
 }
 
 syncd_status
-dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
-               const syncd_copy_table *ct, bool again, syncd_copy_how *how,
-               bool *finished, char *earlier, size_t earlier_size)
+dws_full_table(void *cstate, const syncd_copy_request *req,
+               syncd_copy_plan *plan)
 {
-	uint32_t nchunks = ct->nchunks;
+	const syncd_relation *rel = req->rel;
+	const syncd_copy_table *ct = req->table;
+	uint32_t stream = req->stream, nchunks = ct->nchunks;
+	bool again = req->again;
+	syncd_copy_how *how = &plan->how;
 	dws_full *c = cstate;
 	dws_worker *w = c->w;
 	dws_state *s = w->s;
@@ -416,6 +420,9 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 	long done = 0, had = 0;
 	dws_rc rc;
 
+	free(c->earlier);
+	c->earlier = NULL;
+	plan->earlier = NULL;
 	snprintf(sstream, sizeof sstream, "%u", stream);
 	snprintf(snchunks, sizeof snchunks, "%u", nchunks);
 	snprintf(snap, sizeof snap, "%" PRIu64, (uint64_t) ct->snapshot_lsn);
@@ -442,7 +449,8 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 		had = atol(PQgetvalue(r, 0, 1));
 		if (strcmp(PQgetvalue(r, 0, 2), rel->target_schema) != 0 ||
 		    strcmp(PQgetvalue(r, 0, 3), rel->target_table) != 0) {
-			LOG(s, SYNCD_LOG_INFO,
+			SYNCD_LOG_INFO(
+			    s->host,
 			    "source table %s.%s was copied into %s.%s before, "
 			    "now into %s: the earlier copy does not count",
 			    rel->schema, rel->table, PQgetvalue(r, 0, 2),
@@ -476,8 +484,8 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 		/* merging needs the key: a deferred one is built first */
 		rc = dws_ddl_apply(w, rel->target_schema, rel->target_table);
 		if (rc == DWS_OK)
-			rc = dws_full_resume(c, what, params, ct, finished,
-			                     earlier, earlier_size);
+			rc = dws_full_resume(c, what, params, ct,
+			                     plan->finished);
 		/* what is copied now comes from this snapshot: older
 		 * changes of the table are replays over it */
 		if (rc == DWS_OK) {
@@ -493,8 +501,10 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 		}
 		if (rc == DWS_OK)
 			rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
-		if (rc == DWS_OK)
+		if (rc == DWS_OK) {
 			*how = SYNCD_COPY_MERGE;
+			plan->earlier = c->earlier;
+		}
 		goto done;
 	}
 
@@ -524,7 +534,8 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 		if (atol(PQgetvalue(r, 0, 0)) > 0) {
 			was = done > 0 ? 'm' : 0;
 			if (was)
-				LOG(s, SYNCD_LOG_INFO,
+				SYNCD_LOG_INFO(
+				    s->host,
 				    "target table %s holds rows of other "
 				    "source tables of this job besides %s.%s: "
 				    "not emptied, the copy merges by key",
@@ -569,13 +580,15 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 		if (rc != DWS_OK)
 			goto done;
 		if (had > 0 && done == had)
-			LOG(s, SYNCD_LOG_INFO,
+			SYNCD_LOG_INFO(
+			    s->host,
 			    "target table %s was filled by an earlier copy of "
 			    "this job from an older snapshot: emptied it, the "
 			    "copy starts again",
 			    t->label);
 		else
-			LOG(s, SYNCD_LOG_INFO,
+			SYNCD_LOG_INFO(
+			    s->host,
 			    "target table %s holds part of an earlier, "
 			    "unfinished copy of this job: emptied it, the copy "
 			    "starts again",
@@ -583,7 +596,8 @@ dws_full_table(void *cstate, const syncd_relation *rel, uint32_t stream,
 	} else
 		h[0] = 'm';
 	if (h[0] == 'm')
-		LOG(s, SYNCD_LOG_INFO,
+		SYNCD_LOG_INFO(
+		    s->host,
 		    "target table %s already holds rows: the copy merges by "
 		    "key, rows the source does not have are kept",
 		    t->label);
@@ -654,10 +668,12 @@ dws_full_stage(dws_full *c, dws_target *t)
 }
 
 syncd_status
-dws_full_begin(void *cstate, const syncd_relation *rel, uint32_t stream,
-               const syncd_copy_table *ct, uint32_t chunk, syncd_copy_how how,
-               bool record)
+dws_full_begin(void *cstate, const syncd_copy_request *req, uint32_t chunk,
+               syncd_copy_how how, bool record)
 {
+	const syncd_relation *rel = req->rel;
+	const syncd_copy_table *ct = req->table;
+	uint32_t stream = req->stream;
 	dws_full *c = cstate;
 	dws_worker *w = c->w;
 	dws_buf sql = {0};
@@ -719,9 +735,7 @@ dws_full_begin(void *cstate, const syncd_relation *rel, uint32_t stream,
 		abort();
 	if (c->holding) /* the rows wait for copy_end */
 		goto done;
-	if (w->s->host->log_enabled(w->s->inst, SYNCD_LOG_DEBUG))
-		LOG(w->s, SYNCD_LOG_DEBUG, "worker %d: %.300s", w->id,
-		    sql.data);
+	SYNCD_LOG_DEBUG(w->s->host, "worker %d: %.300s", w->id, sql.data);
 	r = PQexec(w->conn, sql.data);
 	if (PQresultStatus(r) == PGRES_COPY_IN) {
 		PQclear(r);
@@ -961,7 +975,8 @@ dws_full_reject(dws_full *c, size_t a, size_t b)
 	uint32_t n = c->rel->ncolumns;
 	syncd_value *vals = calloc(n + 1, sizeof *vals);
 	dws_buf text = {0};
-	syncd_event ev = {.type = SYNCD_EV_INSERT,
+	syncd_event ev = {.size = sizeof(syncd_event),
+	                  .type = SYNCD_EV_INSERT,
 	                  .lsn = c->snapshot_lsn,
 	                  .stream = c->stream,
 	                  .rel = c->rel,
@@ -980,9 +995,9 @@ dws_full_reject(dws_full *c, size_t a, size_t b)
 		    c->t->label, c->chunk, c->src, c->err_state,
 		    c->err_msg ? c->err_msg : "(no message)", n);
 		rc = DWS_FATAL;
-	} else if (s->host->reject(s->inst, c->w->id, &ev, c->err_state,
-	                           c->err_msg ? c->err_msg : "(no message)") !=
-	           SYNCD_OK)
+	} else if (s->host->sink->reject(
+	               s->host, c->w->id, &ev, c->err_state,
+	               c->err_msg ? c->err_msg : "(no message)") != SYNCD_OK)
 		rc = DWS_REJECTED;
 	dws_buf_free(&text);
 	free(vals);
@@ -1124,17 +1139,19 @@ dws_full_end(void *cstate, bool commit, uint64_t rows)
 		rc =
 		    dws_full_bisect(c, 0, c->held.len, true, &copied, &refused);
 		if (rc == DWS_OK)
-			LOG(w->s, SYNCD_LOG_INFO,
-			    "chunk %u of source table %s: %" PRIu64
-			    " rows set aside as dirty data, %" PRIu64
-			    " copied into target table %s",
-			    c->chunk, c->src, refused, copied, c->t->label);
+			SYNCD_LOG_INFO(w->s->host,
+			               "chunk %u of source table %s: %" PRIu64
+			               " rows set aside as dirty data, %" PRIu64
+			               " copied into target table %s",
+			               c->chunk, c->src, refused, copied,
+			               c->t->label);
 		dws_buf_free(&c->held);
 		rows -= refused <= rows ? refused : rows;
 	} else if (c->in_copy)
 		rc = dws_full_copy_end(c, what, NULL, &copied);
 	if (rc == DWS_OK && copied != rows)
-		LOG(w->s, SYNCD_LOG_WARNING,
+		SYNCD_LOG_WARNING(
+		    w->s->host,
 		    "chunk %u of source table %s: the destination took %" PRIu64
 		    " rows, the source sent %" PRIu64,
 		    c->chunk, c->src, copied, rows);
@@ -1145,7 +1162,8 @@ dws_full_end(void *cstate, bool commit, uint64_t rows)
 	}
 	if (rc == DWS_DATA && !c->holding) {
 		/* rows refused: the chunk comes again, to isolate them */
-		LOG(w->s, SYNCD_LOG_INFO,
+		SYNCD_LOG_INFO(
+		    w->s->host,
 		    "target table %s refused a row of chunk %u of source "
 		    "table %s (SQLSTATE %s): the chunk is read again to set "
 		    "the refused rows aside",

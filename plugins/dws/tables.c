@@ -65,7 +65,8 @@ dws_check_state(dws_worker *w)
 	                           0, NULL, &ok))
 		return false;
 	if (!ok) {
-		LOG(s, SYNCD_LOG_ERROR,
+		SYNCD_LOG_ERROR(
+		    s->host,
 		    "state.schema %s: the destination user may not %s; grant "
 		    "it "
 		    "%s, or set state.schema to a schema it may create tables "
@@ -156,7 +157,8 @@ dws_ddl_apply(dws_worker *w, const char *schema, const char *table)
 		rc = dws_exec(w, what, sql.data, 3, params, NULL);
 	}
 	if (rc == DWS_OK)
-		LOG(s, SYNCD_LOG_INFO,
+		SYNCD_LOG_INFO(
+		    s->host,
 		    "target table %s.%s: primary key and indexes created after "
 		    "its copy",
 		    schema, table);
@@ -189,19 +191,19 @@ dws_key_list(dws_worker *w, const syncd_relation *rel, dws_buf *keys)
 	bool ordered = true; /* positions 1..nkeys, each taken once */
 
 	for (uint32_t i = 0; i < rel->ncolumns; i++)
-		if (rel->columns[i].flags & SYNCD_COL_KEY)
+		if (dws_column(rel, i)->flags & SYNCD_COL_KEY)
 			nkeys++;
 	for (uint32_t pos = 1; pos <= nkeys && ordered; pos++) {
 		uint32_t hits = 0;
 		for (uint32_t i = 0; i < rel->ncolumns; i++)
-			if ((rel->columns[i].flags & SYNCD_COL_KEY) &&
-			    rel->columns[i].key_position == pos)
+			if ((dws_column(rel, i)->flags & SYNCD_COL_KEY) &&
+			    dws_column(rel, i)->key_position == pos)
 				hits++;
 		ordered = hits == 1;
 	}
 	for (uint32_t pos = 1; pos <= (ordered ? nkeys : 1); pos++)
 		for (uint32_t i = 0; i < rel->ncolumns; i++) {
-			const syncd_column *c = &rel->columns[i];
+			const syncd_column *c = dws_column(rel, i);
 			char *q;
 			if (!(c->flags & SYNCD_COL_KEY) ||
 			    (ordered && c->key_position != pos))
@@ -220,6 +222,7 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
                  bool defer)
 {
 	const dws_dialect *d = w->dialect;
+	const syncd_table_details *det = dws_details(rel);
 	dws_buf sql = {0}, keys = {0}, later = {0};
 	dws_buf *ix_sql;
 	char *what = NULL;
@@ -227,8 +230,11 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
 
 	dws_buf_printf(&sql, "BEGIN; CREATE TABLE %s (", qtable);
 	for (uint32_t i = 0; i < rel->ncolumns; i++) {
-		const syncd_column *c = &rel->columns[i];
-		char *q = dws_quote(w, c->name), *type = dws_create_type(d, c);
+		const syncd_column *c = dws_column(rel, i);
+		const syncd_column_details *cd = dws_column_details(rel, i);
+		char *q = dws_quote(w, c->name),
+		     *type =
+		         dws_create_type(d, c, cd ? cd->base_type_name : NULL);
 		if (!type) {
 			ERR(w->s, NULL,
 			    "column %s of source table %s.%s has no type name; "
@@ -257,9 +263,12 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
 		dws_buf_printf(&later, "ALTER TABLE %s ADD PRIMARY KEY (%s)",
 		               qtable, keys.data);
 	ix_sql = defer ? &later : &sql;
-	for (uint32_t i = 0; i < rel->nindexes; i++) {
-		const syncd_index *ix = &rel->indexes[i];
-		if (ix->ncolumns == 0)
+	for (uint32_t i = 0; det && det->indexes && i < det->nindexes; i++) {
+		const syncd_index *ix = dws_index(det, i);
+		bool valid = ix->ncolumns > 0 && ix->columns;
+		for (uint32_t k = 0; valid && k < ix->ncolumns; k++)
+			valid = ix->columns[k] < rel->ncolumns;
+		if (!valid)
 			continue;
 		dws_buf_puts(ix_sql, "; CREATE INDEX");
 		if (d->index_needs_name) {
@@ -270,7 +279,7 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
 		dws_buf_printf(ix_sql, " ON %s (", qtable);
 		for (uint32_t k = 0; k < ix->ncolumns; k++) {
 			char *q =
-			    dws_quote(w, rel->columns[ix->columns[k]].name);
+			    dws_quote(w, dws_column(rel, ix->columns[k])->name);
 			dws_buf_printf(ix_sql, "%s%s", k ? ", " : "", q);
 			free(q);
 		}
@@ -297,22 +306,23 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
 		PQfreemem(tab);
 		PQfreemem(ddl);
 	}
-	if (rel->comment) {
+	if (det && det->comment) {
 		char *on = NULL;
 		if (asprintf(&on, "TABLE %s", qtable) >= 0)
-			dws_comment(w, &sql, on, rel->comment);
+			dws_comment(w, &sql, on, det->comment);
 		free(on);
 	}
-	for (uint32_t i = 0; i < rel->ncolumns; i++)
-		if (rel->columns[i].comment) {
-			char *q = dws_quote(w, rel->columns[i].name),
+	for (uint32_t i = 0; i < rel->ncolumns; i++) {
+		const syncd_column_details *cd = dws_column_details(rel, i);
+		if (cd && cd->comment) {
+			char *q = dws_quote(w, dws_column(rel, i)->name),
 			     *on = NULL;
 			if (asprintf(&on, "COLUMN %s.%s", qtable, q) >= 0)
-				dws_comment(w, &sql, on,
-				            rel->columns[i].comment);
+				dws_comment(w, &sql, on, cd->comment);
 			free(on);
 			free(q);
 		}
+	}
 	dws_buf_puts(&sql, "; COMMIT");
 	if (asprintf(&what, "creating target table %s.%s", rel->target_schema,
 	             rel->target_table) < 0)
@@ -323,7 +333,8 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
 	if (rc != DWS_OK)
 		PQclear(PQexec(w->conn, "ROLLBACK"));
 	else
-		LOG(w->s, SYNCD_LOG_INFO,
+		SYNCD_LOG_INFO(
+		    w->s->host,
 		    "created target table %s.%s for source table %s.%s.%s%s",
 		    rel->target_schema, rel->target_table,
 		    rel->database ? rel->database : "", rel->schema, rel->table,
@@ -344,7 +355,7 @@ dws_create_table(dws_worker *w, const syncd_relation *rel, const char *qtable,
 	do {                                                                   \
 		ERR((w)->s, NULL, __VA_ARGS__);                                \
 		if (checking)                                                  \
-			LOG((w)->s, SYNCD_LOG_ERROR, __VA_ARGS__);             \
+			SYNCD_LOG_ERROR((w)->s->host, __VA_ARGS__);            \
 	} while (0)
 
 /* A default expression (pg_get_expr) that gives every row the same value
@@ -436,7 +447,8 @@ dws_check_target_more(dws_worker *w, const syncd_relation *rel,
 		char *q = dws_quote(w, PQgetvalue(r, i, 0));
 		char how = PQgetvalue(r, i, 1)[0];
 		if (how == 'A' || (how == 'R' && s->replica))
-			LOG(s, SYNCD_LOG_WARNING,
+			SYNCD_LOG_WARNING(
+			    s->host,
 			    "target table %s has trigger %s enabled %s: it "
 			    "fires on replicated rows and may rewrite their "
 			    "values (ALTER TABLE %s ENABLE TRIGGER %s makes it "
@@ -484,7 +496,7 @@ dws_check_target_more(dws_worker *w, const syncd_relation *rel,
 		     k++) {
 			const char *col = PQgetvalue(r, k, 1);
 			for (uint32_t c = 0; c < rel->ncolumns; c++)
-				if (strcmp(rel->columns[c].name, col) == 0)
+				if (strcmp(dws_column(rel, c)->name, col) == 0)
 					fixed = false; /* the source sets it */
 			if (PQgetisnull(r, k, 2) ||
 			    !dws_fixed_default(PQgetvalue(r, k, 2)))
@@ -519,7 +531,7 @@ dws_check_target_more(dws_worker *w, const syncd_relation *rel,
 			return false;
 		for (int i = 0; i < PQntuples(r); i++)
 			for (uint32_t c = 0; c < rel->ncolumns; c++)
-				if (strcmp(rel->columns[c].name,
+				if (strcmp(dws_column(rel, c)->name,
 				           PQgetvalue(r, i, 0)) == 0) {
 					DWS_TABLE_ERR(
 					    w, checking,
@@ -571,7 +583,8 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 		    "(schemas are never created for target tables)",
 		    rel->target_schema, rel->target_schema, rel->target_table);
 		if (what == SYNCD_PREPARE_CHECK)
-			LOG(s, SYNCD_LOG_ERROR,
+			SYNCD_LOG_ERROR(
+			    s->host,
 			    "schema %s of target table %s.%s does not exist; "
 			    "create it (schemas are never created for target "
 			    "tables)",
@@ -593,7 +606,8 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 			    "$1, 'CREATE')",
 			    1, params, &may);
 			if (ok && !may) {
-				LOG(s, SYNCD_LOG_ERROR,
+				SYNCD_LOG_ERROR(
+				    s->host,
 				    "target table %s.%s does not exist and the "
 				    "destination user may not create it; grant "
 				    "it CREATE on schema %s",
@@ -601,7 +615,8 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 				    rel->target_schema);
 				ok = false;
 			} else if (ok)
-				LOG(s, SYNCD_LOG_INFO,
+				SYNCD_LOG_INFO(
+				    s->host,
 				    "target table %s.%s does not exist; it "
 				    "will "
 				    "be created at start (auto_create_table)",
@@ -613,7 +628,8 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 			    "true",
 			    rel->target_schema, rel->target_table);
 			if (what == SYNCD_PREPARE_CHECK)
-				LOG(s, SYNCD_LOG_ERROR,
+				SYNCD_LOG_ERROR(
+				    s->host,
 				    "target table %s.%s does not exist; create "
 				    "it, run syncd --create-tables, or set "
 				    "auto_create_table = true",
@@ -640,7 +656,8 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 				    privs[i], rel->target_schema,
 				    rel->target_table);
 				if (what == SYNCD_PREPARE_CHECK)
-					LOG(s, SYNCD_LOG_ERROR,
+					SYNCD_LOG_ERROR(
+					    s->host,
 					    "the destination user lacks %s on "
 					    "target table %s.%s; grant it",
 					    privs[i], rel->target_schema,

@@ -21,29 +21,37 @@
 
 #include "../common/dirty_json.h"
 
+typedef struct file_opts {
+	const char *directory;
+	int64_t rotate_size;     /* bytes */
+	int64_t rotate_interval; /* ms */
+} file_opts;
+
 static const syncd_option file_options[] = {
     {.name = "directory",
      .type = SYNCD_OPT_STRING,
      .help = "where the files go (created if absent); default: the job's "
-             "state directory's dirty/"},
+             "state directory's dirty/",
+     SYNCD_OPT_FIELD(file_opts, directory)},
     {.name = "rotate.size",
      .type = SYNCD_OPT_SIZE,
      .default_value = "64MB",
      .help = "start a new file past this size",
      .min = 1024,
      .max = 1LL << 40,
-     .unit = "MB"},
+     .unit = "MB",
+     SYNCD_OPT_FIELD(file_opts, rotate_size)},
     {.name = "rotate.interval",
      .type = SYNCD_OPT_DURATION,
      .default_value = "1h",
      .help = "start a new file when the current one is this old",
      .min = 1000,
      .max = 31LL * 86400000,
-     .unit = "s"},
+     .unit = "s",
+     SYNCD_OPT_FIELD(file_opts, rotate_interval)},
     {.name = NULL}};
 
 typedef struct file_arch {
-	syncd_instance *inst;
 	const syncd_host *host;
 	char *dir;
 	int64_t max_size, max_age_ms;
@@ -63,23 +71,23 @@ file_now_ms(void)
 }
 
 static syncd_status
-file_create(syncd_instance *inst, const syncd_host *host, void **state)
+file_create(const syncd_host *host, void **state)
 {
+	const file_opts *o = host->options;
 	file_arch *a = calloc(1, sizeof *a);
 	const char *dir;
 
 	if (!a)
 		return SYNCD_FATAL;
 	*state = a;
-	a->inst = inst;
 	a->host = host;
 	a->fd = -1;
-	a->max_size = host->opt_size(inst, "rotate.size");
-	a->max_age_ms = host->opt_duration_ms(inst, "rotate.interval");
-	dir = host->opt_string(inst, "directory");
+	a->max_size = o->rotate_size;
+	a->max_age_ms = o->rotate_interval;
+	dir = o->directory;
 	if (dir && *dir)
 		a->dir = strdup(dir);
-	else if (asprintf(&a->dir, "%s/dirty", host->state_dir(inst)) < 0)
+	else if (asprintf(&a->dir, "%s/dirty", host->job->state_dir) < 0)
 		a->dir = NULL;
 	return a->dir ? SYNCD_OK : SYNCD_FATAL;
 }
@@ -92,7 +100,7 @@ file_flush(void *state)
 	if (a->fd < 0 || !a->dirty)
 		return SYNCD_OK;
 	if (fsync(a->fd) != 0) {
-		a->host->set_error(a->inst, NULL,
+		a->host->set_error(a->host, NULL,
 		                   "could not fsync dirty-data file %s: %s",
 		                   a->path, strerror(errno));
 		return SYNCD_FATAL;
@@ -136,10 +144,11 @@ static syncd_status
 file_mkdir(file_arch *a)
 {
 	if (mkdir(a->dir, 0750) != 0 && errno != EEXIST) {
-		a->host->set_error(a->inst, NULL,
-		                   "could not create dirty-data directory %s: %s; "
-		                   "create it or set [archiver] directory",
-		                   a->dir, strerror(errno));
+		a->host->set_error(
+		    a->host, NULL,
+		    "could not create dirty-data directory %s: %s; "
+		    "create it or set [archiver] directory",
+		    a->dir, strerror(errno));
 		return SYNCD_FATAL;
 	}
 	return SYNCD_OK;
@@ -150,10 +159,11 @@ file_check(void *state)
 {
 	file_arch *a = state;
 	if (file_mkdir(a) != SYNCD_OK || access(a->dir, W_OK) != 0) {
-		a->host->log(a->inst, SYNCD_LOG_ERROR,
-		             "dirty-data directory %s is not writable; fix its "
-		             "rights or set [archiver] directory",
-		             a->dir);
+		SYNCD_LOG_ERROR(
+		    a->host,
+		    "dirty-data directory %s is not writable; fix its "
+		    "rights or set [archiver] directory",
+		    a->dir);
 		return SYNCD_FATAL;
 	}
 	return SYNCD_OK;
@@ -181,12 +191,12 @@ file_current(file_arch *a)
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-	if (asprintf(&a->path, "%s/%s-%s-%u.jsonl", a->dir,
-	             a->host->job_name(a->inst), stamp, ++a->seq) < 0)
+	if (asprintf(&a->path, "%s/%s-%s-%u.jsonl", a->dir, a->host->job->name,
+	             stamp, ++a->seq) < 0)
 		return SYNCD_FATAL;
 	a->fd = open(a->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (a->fd < 0) {
-		a->host->set_error(a->inst, NULL,
+		a->host->set_error(a->host, NULL,
 		                   "could not open dirty-data file %s: %s",
 		                   a->path, strerror(errno));
 		free(a->path);
@@ -208,7 +218,7 @@ file_write(void *state, const syncd_dirty_record *rec)
 	ssize_t w;
 
 	if (!line) {
-		a->host->set_error(a->inst, NULL, "out of memory");
+		a->host->set_error(a->host, NULL, "out of memory");
 		return SYNCD_FATAL;
 	}
 	if (file_current(a) != SYNCD_OK) {
@@ -219,9 +229,9 @@ file_write(void *state, const syncd_dirty_record *rec)
 	w = write(a->fd, line, len);
 	free(line);
 	if (w != (ssize_t) len) {
-		a->host->set_error(a->inst, NULL,
-		                   "could not write dirty-data file %s: %s",
-		                   a->path, w < 0 ? strerror(errno) : "short write");
+		a->host->set_error(
+		    a->host, NULL, "could not write dirty-data file %s: %s",
+		    a->path, w < 0 ? strerror(errno) : "short write");
 		return SYNCD_FATAL;
 	}
 	a->size += (int64_t) len;
@@ -241,4 +251,5 @@ static const syncd_archiver_ops file_ops = {
 SYNCD_PLUGIN(.kind = SYNCD_KIND_ARCHIVER, .name = "file", .version = "1.0",
              .description = "dirty data as JSON lines in a local directory, "
                             "rotated by size and age",
-             .options = file_options, .ops.archiver = &file_ops);
+             .options = file_options, .options_size = sizeof(file_opts),
+             .ops.archiver = &file_ops);

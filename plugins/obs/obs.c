@@ -42,45 +42,67 @@
 
 #define OBS_VERSION "1.0"
 
+typedef struct obs_opts {
+	const char *endpoint;
+	const char *bucket;
+	const char *prefix;
+	const char *region;
+	const char *credentials_file;
+	bool path_style;
+	bool tls_verify;
+	const char *ca_file;
+	int64_t rotate_size; /* bytes */
+	int64_t retries;
+	int64_t timeout; /* ms */
+} obs_opts;
+
 static const syncd_option obs_options[] = {
     {.name = "endpoint",
      .type = SYNCD_OPT_STRING,
      .flags = SYNCD_OPT_REQUIRED,
      .help = "URL of the OBS or S3-compatible endpoint, e.g. "
              "https://obs.cn-north-4.myhuaweicloud.com or "
-             "http://127.0.0.1:9000 (no scheme: https)"},
+             "http://127.0.0.1:9000 (no scheme: https)",
+     SYNCD_OPT_FIELD(obs_opts, endpoint)},
     {.name = "bucket",
      .type = SYNCD_OPT_STRING,
      .flags = SYNCD_OPT_REQUIRED,
-     .help = "the bucket the objects go to (it must exist)"},
+     .help = "the bucket the objects go to (it must exist)",
+     SYNCD_OPT_FIELD(obs_opts, bucket)},
     {.name = "prefix",
      .type = SYNCD_OPT_STRING,
      .default_value = "syncd/",
-     .help = "start of every object key, before JOB/WORKER/; empty: none"},
+     .help = "start of every object key, before JOB/WORKER/; empty: none",
+     SYNCD_OPT_FIELD(obs_opts, prefix)},
     {.name = "region",
      .type = SYNCD_OPT_STRING,
      .help = "signing region; default: REGION of an obs.REGION.* or "
-             "s3.REGION.* endpoint host, else us-east-1"},
+             "s3.REGION.* endpoint host, else us-east-1",
+     SYNCD_OPT_FIELD(obs_opts, region)},
     {.name = "credentials_file",
      .type = SYNCD_OPT_STRING,
      .help = "key file with access_key_id = ... and secret_access_key = "
              "... lines (mode 600), used when OBS_ACCESS_KEY_ID/"
              "OBS_SECRET_ACCESS_KEY and AWS_ACCESS_KEY_ID/"
-             "AWS_SECRET_ACCESS_KEY are not set"},
+             "AWS_SECRET_ACCESS_KEY are not set",
+     SYNCD_OPT_FIELD(obs_opts, credentials_file)},
     {.name = "path_style",
      .type = SYNCD_OPT_BOOL,
      .default_value = "true",
      .help = "ENDPOINT/BUCKET/KEY URLs; false: virtual-hosted "
-             "BUCKET.ENDPOINT-HOST/KEY"},
+             "BUCKET.ENDPOINT-HOST/KEY",
+     SYNCD_OPT_FIELD(obs_opts, path_style)},
     {.name = "tls.verify",
      .type = SYNCD_OPT_BOOL,
      .default_value = "true",
      .help = "check the endpoint's certificate and host name (https); "
-             "false turns both checks off"},
+             "false turns both checks off",
+     SYNCD_OPT_FIELD(obs_opts, tls_verify)},
     {.name = "ca_file",
      .type = SYNCD_OPT_STRING,
      .help = "PEM file of the CAs to trust for the endpoint; default: the "
-             "system's"},
+             "system's",
+     SYNCD_OPT_FIELD(obs_opts, ca_file)},
     {.name = "rotate.size",
      .type = SYNCD_OPT_SIZE,
      .default_value = "8MB",
@@ -88,21 +110,24 @@ static const syncd_option obs_options[] = {
              "size (every flush uploads what is buffered too)",
      .min = 1024,
      .max = 5LL << 30,
-     .unit = "MB"},
+     .unit = "MB",
+     SYNCD_OPT_FIELD(obs_opts, rotate_size)},
     {.name = "retries",
      .type = SYNCD_OPT_INT,
      .default_value = "5",
      .help = "tries after a failed upload (no connection, timeout, HTTP "
              "5xx/408/429), 1, 2, 4, 8, 16 s apart",
      .min = 0,
-     .max = 100},
+     .max = 100,
+     SYNCD_OPT_FIELD(obs_opts, retries)},
     {.name = "timeout",
      .type = SYNCD_OPT_DURATION,
      .default_value = "60s",
      .help = "longest time one request may take",
      .min = 1000,
      .max = 3600000,
-     .unit = "s"},
+     .unit = "s",
+     SYNCD_OPT_FIELD(obs_opts, timeout)},
     {.name = NULL}};
 
 /* The records of one worker not yet uploaded. */
@@ -114,7 +139,6 @@ typedef struct obs_buf {
 } obs_buf;
 
 typedef struct obs_arch {
-	syncd_instance *inst;
 	const syncd_host *host;
 	char *endpoint; /* scheme://host[:port][/path], no final '/' */
 	char *bucket;
@@ -157,7 +181,7 @@ static unsigned obs_seq;
 static syncd_status
 obs_oom(obs_arch *a)
 {
-	a->host->set_error(a->inst, NULL, "out of memory");
+	a->host->set_error(a->host, NULL, "out of memory");
 	return SYNCD_FATAL;
 }
 
@@ -250,9 +274,10 @@ obs_encode_key(const char *key)
 static syncd_status
 obs_endpoint(obs_arch *a)
 {
-	const char *ep = a->host->opt_string(a->inst, "endpoint");
-	const char *bucket = a->host->opt_string(a->inst, "bucket");
-	const char *prefix = a->host->opt_string(a->inst, "prefix");
+	const obs_opts *o = a->host->options;
+	const char *ep = o->endpoint;
+	const char *bucket = o->bucket;
+	const char *prefix = o->prefix;
 	char *p;
 	size_t n;
 
@@ -268,7 +293,7 @@ obs_endpoint(obs_arch *a)
 	if (strncmp(a->endpoint, "https://", 8) != 0 &&
 	    strncmp(a->endpoint, "http://", 7) != 0) {
 		a->host->set_error(
-		    a->inst, NULL,
+		    a->host, NULL,
 		    "[archiver] endpoint = %s: not an http:// or "
 		    "https:// URL",
 		    ep);
@@ -277,7 +302,7 @@ obs_endpoint(obs_arch *a)
 	if (strchr(a->endpoint, '?') || strchr(a->endpoint, '#') ||
 	    !a->endpoint[strcspn(a->endpoint, ":") + 3]) {
 		a->host->set_error(
-		    a->inst, NULL,
+		    a->host, NULL,
 		    "[archiver] endpoint = %s: give scheme, host "
 		    "and optionally port and path, e.g. "
 		    "https://obs.cn-north-4.myhuaweicloud.com",
@@ -288,14 +313,14 @@ obs_endpoint(obs_arch *a)
 	    bucket[strspn(bucket, "abcdefghijklmnopqrstuvwxyz"
 	                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")]) {
 		a->host->set_error(
-		    a->inst, NULL,
+		    a->host, NULL,
 		    "[archiver] bucket = %s: not a bucket name "
 		    "(letters, digits, '.', '-', '_'; at most 63)",
 		    bucket);
 		return SYNCD_FATAL;
 	}
 	a->bucket = strdup(bucket);
-	if (a->host->opt_bool(a->inst, "path_style")) {
+	if (o->path_style) {
 		if (asprintf(&a->base, "%s/%s", a->endpoint, bucket) < 0)
 			a->base = NULL;
 	} else {
@@ -321,7 +346,7 @@ obs_endpoint(obs_arch *a)
 	if (!a->bucket || !a->base || !a->list_url || !a->prefix)
 		return obs_oom(a);
 	{
-		const char *r = a->host->opt_string(a->inst, "region");
+		const char *r = o->region;
 		char *region = r && *r ? strdup(r) : obs_default_region(ep);
 		if (!region || asprintf(&a->sigv4, "aws:amz:%s:s3", region) < 0)
 			a->sigv4 = NULL;
@@ -342,21 +367,21 @@ obs_key_file(obs_arch *a, const char *path)
 	syncd_status rc = SYNCD_FATAL;
 
 	if (!f) {
-		a->host->set_error(a->inst, NULL,
+		a->host->set_error(a->host, NULL,
 		                   "could not open [archiver] credentials_file "
 		                   "%s: %s",
 		                   path, strerror(errno));
 		return SYNCD_FATAL;
 	}
 	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		a->host->set_error(a->inst, NULL,
+		a->host->set_error(a->host, NULL,
 		                   "[archiver] credentials_file %s is not a "
 		                   "regular file",
 		                   path);
 		goto done;
 	}
 	if (st.st_mode & S_IRWXO) {
-		a->host->set_error(a->inst, NULL,
+		a->host->set_error(a->host, NULL,
 		                   "[archiver] credentials_file %s is open to "
 		                   "other users (mode %03o); chmod 600 it",
 		                   path, (unsigned) (st.st_mode & 0777));
@@ -388,7 +413,7 @@ obs_key_file(obs_arch *a, const char *path)
 	}
 	if (!a->key_id || !a->secret) {
 		a->host->set_error(
-		    a->inst, NULL,
+		    a->host, NULL,
 		    "[archiver] credentials_file %s has no %s line; "
 		    "write access_key_id = ... and "
 		    "secret_access_key = ... lines",
@@ -413,7 +438,8 @@ obs_credentials(obs_arch *a)
 	     "the environment (OBS_ACCESS_KEY_ID, OBS_SECRET_ACCESS_KEY)"},
 	    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 	     "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"}};
-	const char *path = a->host->opt_string(a->inst, "credentials_file");
+	const obs_opts *o = a->host->options;
+	const char *path = o->credentials_file;
 
 	for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
 		const char *id = getenv(env[i][0]), *sk = getenv(env[i][1]);
@@ -427,7 +453,7 @@ obs_credentials(obs_arch *a)
 			           : obs_oom(a);
 		}
 		if (has_id != has_sk) {
-			a->host->set_error(a->inst, NULL,
+			a->host->set_error(a->host, NULL,
 			                   "%s is set but %s is not; set both",
 			                   has_id ? env[i][0] : env[i][1],
 			                   has_id ? env[i][1] : env[i][0]);
@@ -443,7 +469,7 @@ obs_credentials(obs_arch *a)
 		return obs_key_file(a, path);
 	}
 	a->host->set_error(
-	    a->inst, NULL,
+	    a->host, NULL,
 	    "no credentials for bucket \"%s\" at %s: set OBS_ACCESS_KEY_ID and "
 	    "OBS_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and "
 	    "AWS_SECRET_ACCESS_KEY) in syncd's environment, or [archiver] "
@@ -694,8 +720,8 @@ obs_upload(obs_arch *a, int w)
 	gmtime_r(&b->first, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
 	if (!r ||
-	    asprintf(&key, "%s%s/%d/%s-%u.jsonl", a->prefix,
-	             a->host->job_name(a->inst), w, stamp,
+	    asprintf(&key, "%s%s/%d/%s-%u.jsonl", a->prefix, a->host->job->name,
+	             w, stamp,
 	             __atomic_add_fetch(&obs_seq, 1, __ATOMIC_RELAXED)) < 0)
 		key = NULL;
 	if (key)
@@ -716,26 +742,25 @@ obs_upload(obs_arch *a, int w)
 			    "\"%s\" at %s%s: %s",
 			    key, b->records, a->bucket, a->endpoint,
 			    attempt > 0 ? " after retries" : "", what);
-			a->host->set_error(a->inst, NULL, "%s", a->error);
+			a->host->set_error(a->host, NULL, "%s", a->error);
 			goto done;
 		}
 		{
 			int delay = attempt < 4 ? 1 << attempt : 16;
-			a->host->log(a->inst, SYNCD_LOG_WARNING,
-			             "could not upload %s to bucket \"%s\" at "
-			             "%s: %s; retry %d of %d in %d s",
-			             key, a->bucket, a->endpoint, what,
-			             attempt + 1, a->retries, delay);
-			a->host->metric_add(a->inst, "upload_retries_total", 1);
+			SYNCD_LOG_WARNING(
+			    a->host,
+			    "could not upload %s to bucket \"%s\" at "
+			    "%s: %s; retry %d of %d in %d s",
+			    key, a->bucket, a->endpoint, what, attempt + 1,
+			    a->retries, delay);
+			a->host->metric_add(a->host, "upload_retries_total", 1);
 			sleep((unsigned) delay);
 		}
 	}
-	if (a->host->log_enabled(a->inst, SYNCD_LOG_DEBUG))
-		a->host->log(a->inst, SYNCD_LOG_DEBUG,
-		             "uploaded %s: %zu dirty rows, %zu bytes", key,
-		             b->records, b->len);
-	a->host->metric_add(a->inst, "objects_total", 1);
-	a->host->metric_add(a->inst, "bytes_total", (double) b->len);
+	SYNCD_LOG_DEBUG(a->host, "uploaded %s: %zu dirty rows, %zu bytes", key,
+	                b->records, b->len);
+	a->host->metric_add(a->host, "objects_total", 1);
+	a->host->metric_add(a->host, "bytes_total", (double) b->len);
 	b->len = 0;
 	b->records = 0;
 	st = SYNCD_OK;
@@ -764,27 +789,27 @@ static void obs_destroy(void *state);
 /* On failure everything is released here: the core calls destroy() only
  * after a successful create(). */
 static syncd_status
-obs_create(syncd_instance *inst, const syncd_host *host, void **state)
+obs_create(const syncd_host *host, void **state)
 {
+	const obs_opts *o = host->options;
 	obs_arch *a = calloc(1, sizeof *a);
 	const char *ca;
 
 	*state = NULL;
 	if (!a)
 		return SYNCD_FATAL;
-	a->inst = inst;
 	a->host = host;
 	pthread_mutex_init(&a->lock, NULL);
-	a->verify = host->opt_bool(inst, "tls.verify");
-	a->max_size = host->opt_size(inst, "rotate.size");
-	a->timeout_ms = host->opt_duration_ms(inst, "timeout");
-	a->retries = (int) host->opt_int(inst, "retries");
+	a->verify = o->tls_verify;
+	a->max_size = o->rotate_size;
+	a->timeout_ms = o->timeout;
+	a->retries = (int) o->retries;
 	if (obs_endpoint(a) != SYNCD_OK || obs_credentials(a) != SYNCD_OK)
 		goto fail;
-	ca = host->opt_string(inst, "ca_file");
+	ca = o->ca_file;
 	if (ca && *ca) {
 		if (access(ca, R_OK) != 0) {
-			host->set_error(inst, NULL,
+			host->set_error(host, NULL,
 			                "cannot read [archiver] ca_file %s: %s",
 			                ca, strerror(errno));
 			goto fail;
@@ -796,32 +821,34 @@ obs_create(syncd_instance *inst, const syncd_host *host, void **state)
 		}
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		host->set_error(inst, NULL, "could not initialise libcurl");
+		host->set_error(host, NULL, "could not initialise libcurl");
 		goto fail;
 	}
 	a->curl_ready = true;
 	a->curl = curl_easy_init();
 	if (!a->curl) {
-		host->set_error(inst, NULL, "could not initialise libcurl");
+		host->set_error(host, NULL, "could not initialise libcurl");
 		goto fail;
 	}
 	if (!a->verify && strncmp(a->endpoint, "https://", 8) == 0)
-		host->log(inst, SYNCD_LOG_WARNING,
-		          "tls.verify = false: the certificate of %s is not "
-		          "checked; anyone on the way can read and change the "
-		          "dirty rows",
-		          a->endpoint);
+		SYNCD_LOG_WARNING(
+		    host,
+		    "tls.verify = false: the certificate of %s is not "
+		    "checked; anyone on the way can read and change the "
+		    "dirty rows",
+		    a->endpoint);
 	if (strncmp(a->endpoint, "http://", 7) == 0 &&
 	    !obs_loopback(a->endpoint))
-		host->log(inst, SYNCD_LOG_WARNING,
-		          "endpoint %s is plain http: the dirty rows travel "
-		          "unencrypted (the requests are signed)",
-		          a->endpoint);
-	host->log(inst, SYNCD_LOG_INFO,
-	          "dirty rows go to bucket \"%s\" at %s as %s%s/WORKER/"
-	          "*.jsonl; credentials from %s",
-	          a->bucket, a->endpoint, a->prefix, host->job_name(inst),
-	          a->cred_source);
+		SYNCD_LOG_WARNING(
+		    host,
+		    "endpoint %s is plain http: the dirty rows travel "
+		    "unencrypted (the requests are signed)",
+		    a->endpoint);
+	SYNCD_LOG_INFO(host,
+	               "dirty rows go to bucket \"%s\" at %s as %s%s/WORKER/"
+	               "*.jsonl; credentials from %s",
+	               a->bucket, a->endpoint, a->prefix, host->job->name,
+	               a->cred_source);
 	*state = a;
 	return SYNCD_OK;
 fail:
@@ -855,8 +882,8 @@ obs_destroy(void *state)
 		/* what is left is uploaded, unless uploads failed already:
 		 * the job is failing, and those rows come again */
 		if (left > 0 && (*a->error || obs_flush_all(a) != SYNCD_OK))
-			a->host->log(
-			    a->inst, SYNCD_LOG_ERROR,
+			SYNCD_LOG_ERROR(
+			    a->host,
 			    "%zu dirty rows not archived (their changes "
 			    "were not confirmed: they come again after "
 			    "a restart): %s",
@@ -896,17 +923,17 @@ obs_check(void *state)
 	syncd_status st = SYNCD_FATAL;
 
 	if (!r) {
-		a->host->set_error(a->inst, NULL, "out of memory");
+		a->host->set_error(a->host, NULL, "out of memory");
 		return SYNCD_FATAL;
 	}
 	pthread_mutex_lock(&a->lock);
 	obs_perform(a, a->list_url, NULL, 0, r);
 	pthread_mutex_unlock(&a->lock);
 	if (obs_ok(r)) {
-		a->host->log(a->inst, SYNCD_LOG_INFO,
-		             "bucket \"%s\" at %s answers, with the "
-		             "credentials from %s",
-		             a->bucket, a->endpoint, a->cred_source);
+		SYNCD_LOG_INFO(a->host,
+		               "bucket \"%s\" at %s answers, with the "
+		               "credentials from %s",
+		               a->bucket, a->endpoint, a->cred_source);
 		st = SYNCD_OK;
 		goto done;
 	}
@@ -914,15 +941,16 @@ obs_check(void *state)
 	if (r->cc == CURLE_OK && r->status == 403 &&
 	    strstr(what, "AccessDenied")) {
 		/* a key that may write objects but not list them */
-		a->host->log(a->inst, SYNCD_LOG_WARNING,
-		             "bucket \"%s\" at %s: listing is denied (%s); "
-		             "uploads need only the right to write objects and "
-		             "are tried when dirty rows come",
-		             a->bucket, a->endpoint, what);
+		SYNCD_LOG_WARNING(
+		    a->host,
+		    "bucket \"%s\" at %s: listing is denied (%s); "
+		    "uploads need only the right to write objects and "
+		    "are tried when dirty rows come",
+		    a->bucket, a->endpoint, what);
 		st = SYNCD_OK;
 		goto done;
 	}
-	a->host->set_error(a->inst, NULL, "bucket \"%s\" at %s: %s", a->bucket,
+	a->host->set_error(a->host, NULL, "bucket \"%s\" at %s: %s", a->bucket,
 	                   a->endpoint, what);
 done:
 	free(r);
@@ -940,7 +968,7 @@ obs_write(void *state, const syncd_dirty_record *rec)
 	obs_buf *b;
 
 	if (!line) {
-		a->host->set_error(a->inst, NULL, "out of memory");
+		a->host->set_error(a->host, NULL, "out of memory");
 		return SYNCD_FATAL;
 	}
 	pthread_mutex_lock(&a->lock);
@@ -959,7 +987,7 @@ obs_write(void *state, const syncd_dirty_record *rec)
 		}
 	}
 	if (!b) {
-		a->host->set_error(a->inst, NULL, "out of memory");
+		a->host->set_error(a->host, NULL, "out of memory");
 		st = SYNCD_FATAL;
 	} else {
 		if (b->len == 0)
@@ -987,4 +1015,5 @@ static const syncd_archiver_ops obs_ops = {
 SYNCD_PLUGIN(.kind = SYNCD_KIND_ARCHIVER, .name = "obs", .version = OBS_VERSION,
              .description = "dirty data as JSON-lines objects in OBS or any "
                             "S3-compatible store (libcurl, AWS SigV4)",
-             .options = obs_options, .ops.archiver = &obs_ops);
+             .options = obs_options, .options_size = sizeof(obs_opts),
+             .ops.archiver = &obs_ops);

@@ -268,27 +268,83 @@ END_TEST
 
 START_TEST(create_types)
 {
-	syncd_column c = {.name = "c", .type_name = "character varying(10)"};
+	syncd_column c = {.size = sizeof(syncd_column),
+	                  .name = "c",
+	                  .type_name = "character varying(10)"};
 	char *t;
 
-	t = dws_create_type(&dws_dialect_dws, &c);
+	t = dws_create_type(&dws_dialect_dws, &c, NULL);
 	ck_assert_str_eq(t, "character varying(40)");
 	free(t);
-	t = dws_create_type(&dws_dialect_pg, &c);
+	t = dws_create_type(&dws_dialect_pg, &c, NULL);
 	ck_assert_str_eq(t, "character varying(10)");
 	free(t);
 	c.type_name = "character(3)";
-	t = dws_create_type(&dws_dialect_dws, &c);
+	t = dws_create_type(&dws_dialect_dws, &c, NULL);
 	ck_assert_str_eq(t, "character(12)");
 	free(t);
+	/* an enum or a domain: its base type, from the table's details */
 	c.type_name = "public.mood";
-	c.base_type_name = "text";
-	t = dws_create_type(&dws_dialect_dws, &c);
+	t = dws_create_type(&dws_dialect_dws, &c, "text");
 	ck_assert_str_eq(t, "text");
 	free(t);
 	c.type_name = NULL;
-	c.base_type_name = NULL;
-	ck_assert_ptr_null(dws_create_type(&dws_dialect_pg, &c));
+	ck_assert_ptr_null(dws_create_type(&dws_dialect_pg, &c, NULL));
+}
+END_TEST
+
+START_TEST(update_all)
+{
+	dws_buf b = {0};
+	int cols[] = {2};
+	int two[] = {2, 3};
+
+	dws_sql_update_all(&b, test_target(), cols, 1);
+	ck_assert_str_eq(b.data, "UPDATE \"s\".\"t\" SET \"v\" = "
+	                         "$1::timestamp with time zone");
+	dws_buf_reset(&b);
+	/* no WHERE: every row */
+	dws_sql_update_all(&b, test_target(), two, 2);
+	ck_assert_str_eq(b.data,
+	                 "UPDATE \"s\".\"t\" SET \"v\" = $1::timestamp with "
+	                 "time zone, \"big\" = $2::pg_catalog.text");
+	dws_buf_free(&b);
+}
+END_TEST
+
+START_TEST(details_accessors)
+{
+	/* arrays with the stride of their first element's size: a newer
+	 * minor's larger structures */
+	struct big_col {
+		syncd_column c;
+		char newer[24];
+	} cols[2] = {{.c = {.size = sizeof(struct big_col), .name = "a"}},
+	             {.c = {.size = sizeof(struct big_col), .name = "b"}}};
+	struct big_cd {
+		syncd_column_details d;
+		char newer[8];
+	} cds[2] = {{.d = {.size = sizeof(struct big_cd)}},
+	            {.d = {.size = sizeof(struct big_cd),
+	                   .base_type_name = "text",
+	                   .comment = "the b"}}};
+	syncd_table_details det = {.size = sizeof det,
+	                           .version = SYNCD_DETAILS_VERSION,
+	                           .comment = "t",
+	                           .columns = &cds[0].d};
+	syncd_relation rel = {.size = sizeof rel,
+	                      .ncolumns = 2,
+	                      .columns = &cols[0].c,
+	                      .details = &det};
+
+	ck_assert_str_eq(dws_column(&rel, 1)->name, "b");
+	ck_assert_ptr_eq(dws_details(&rel), &det);
+	ck_assert_str_eq(dws_column_details(&rel, 1)->comment, "the b");
+	ck_assert_ptr_null(dws_column_details(&rel, 0)->comment);
+	ck_assert_ptr_null(dws_column_details(&rel, 2));
+	det.version = 0; /* not a version this sink reads */
+	ck_assert_ptr_null(dws_details(&rel));
+	ck_assert_ptr_null(dws_column_details(&rel, 1));
 }
 END_TEST
 
@@ -470,6 +526,8 @@ dws_suite(void)
 	tcase_add_test(tc, full_stage_sql);
 	tcase_add_test(tc, dialect_detection);
 	tcase_add_test(tc, create_types);
+	tcase_add_test(tc, update_all);
+	tcase_add_test(tc, details_accessors);
 	tcase_add_test(tc, timezones);
 	tcase_add_test(tc, fold_per_key);
 	tcase_add_test(tc, fold_merges_toast);
