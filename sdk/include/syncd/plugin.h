@@ -130,9 +130,12 @@ typedef struct syncd_position {
 	 * and an earlier full phase counts for nothing. A snapshot taken
 	 * before start() is consistent with it. */
 	bool created;
+	/* What holds the position, for messages (e.g. "replication slot
+	 * syncd_shop"), or NULL; the source's, valid until close(). */
+	const char *holder;
 } syncd_position;
 
-#define SYNCD_POSITION_SIZE_1_0 SYNCD_SIZE_THROUGH(syncd_position, created)
+#define SYNCD_POSITION_SIZE_1_0 SYNCD_SIZE_THROUGH(syncd_position, holder)
 
 /* ---- source --------------------------------------------------------------
  *
