@@ -24,6 +24,68 @@ relcopy_keep(relcopy *r, const char *s)
 	return s ? relcopy_own(r, strdup(s)) : NULL;
 }
 
+/* Copies what both sizes cover of a structure that starts with its size
+ * (the rest of dst stays zero), and sets dst's size to its own. */
+static void
+relcopy_fit(void *dst, uint32_t dst_size, const void *src)
+{
+	uint32_t src_size = *(const uint32_t *) src;
+
+	memcpy(dst, src, src_size < dst_size ? src_size : dst_size);
+	*(uint32_t *) dst = dst_size;
+}
+
+/* r's own copy of the details src has (rel.details stays NULL when it has
+ * none), with n + extra column details when src has them. */
+static void
+relcopy_details(relcopy *r, const syncd_table_details *src, uint32_t n,
+                uint32_t extra)
+{
+	syncd_table_details *d = &r->details;
+
+	relcopy_fit(d, sizeof *d, src);
+	d->comment = relcopy_keep(r, src->comment);
+	d->nindexes = 0;
+	d->indexes = NULL;
+	d->columns = NULL;
+	if (src->nindexes && src->indexes) {
+		uint32_t stride = src->indexes[0].size;
+		syncd_index *ix =
+		    relcopy_own(r, calloc(src->nindexes, sizeof *ix));
+		for (uint32_t i = 0; i < src->nindexes; i++) {
+			const syncd_index *si =
+			    (const void *) ((const char *) src->indexes +
+			                    (size_t) i * stride);
+			uint32_t *cols = relcopy_own(
+			    r, calloc(si->ncolumns + 1, sizeof *cols));
+			relcopy_fit(&ix[i], sizeof ix[i], si);
+			memcpy(cols, si->columns, si->ncolumns * sizeof *cols);
+			ix[i].name = relcopy_keep(r, si->name);
+			ix[i].columns = cols;
+		}
+		d->nindexes = src->nindexes;
+		d->indexes = ix;
+	}
+	if (src->columns) {
+		uint32_t stride = src->columns[0].size;
+		r->dcols =
+		    relcopy_own(r, calloc(n + extra + 1, sizeof *r->dcols));
+		for (uint32_t i = 0; i < n; i++) {
+			const syncd_column_details *sc =
+			    (const void *) ((const char *) src->columns +
+			                    (size_t) i * stride);
+			relcopy_fit(&r->dcols[i], sizeof r->dcols[i], sc);
+			r->dcols[i].base_type_name =
+			    relcopy_keep(r, sc->base_type_name);
+			r->dcols[i].comment = relcopy_keep(r, sc->comment);
+		}
+		for (uint32_t i = n; i < n + extra; i++)
+			r->dcols[i].size = sizeof r->dcols[i];
+		d->columns = r->dcols;
+	}
+	r->rel.details = d;
+}
+
 relcopy *
 relcopy_new(const syncd_relation *src, uint32_t extra)
 {
@@ -37,42 +99,25 @@ relcopy_new(const syncd_relation *src, uint32_t extra)
 	if (!r->cols)
 		abort();
 	for (uint32_t i = 0; i < n; i++) {
-		const syncd_column *c = &src->columns[i];
-		r->cols[i] = *c;
+		const syncd_column *c = relcopy_col(src, i);
+		relcopy_fit(&r->cols[i], sizeof r->cols[i], c);
 		r->cols[i].name = relcopy_keep(r, c->name);
 		r->cols[i].type_name = relcopy_keep(r, c->type_name);
-		r->cols[i].base_type_name = relcopy_keep(r, c->base_type_name);
-		r->cols[i].comment = relcopy_keep(r, c->comment);
 		r->cols[i].default_value = relcopy_keep(r, c->default_value);
 	}
-	r->rel = *src;
+	for (uint32_t i = n; i < n + extra; i++)
+		r->cols[i].size = sizeof r->cols[i];
+	relcopy_fit(&r->rel, sizeof r->rel, src);
 	r->rel.database = relcopy_keep(r, src->database);
 	r->rel.schema = relcopy_keep(r, src->schema);
 	r->rel.table = relcopy_keep(r, src->table);
-	r->rel.target_schema = relcopy_keep(r, src->target_schema);
-	r->rel.target_table = relcopy_keep(r, src->target_table);
-	r->rel.comment = relcopy_keep(r, src->comment);
-	r->rel.source_host = relcopy_keep(r, src->source_host);
+	r->rel.target_schema = relcopy_keep(r, r->rel.target_schema);
+	r->rel.target_table = relcopy_keep(r, r->rel.target_table);
 	r->rel.columns = r->cols;
 	r->rel.ncolumns = n + extra;
-	r->rel.nindexes = 0;
-	r->rel.indexes = NULL;
-	if (src->nindexes) {
-		syncd_index *ix =
-		    relcopy_own(r, calloc(src->nindexes, sizeof *ix));
-		for (uint32_t i = 0; i < src->nindexes; i++) {
-			uint32_t *cols =
-			    relcopy_own(r, calloc(src->indexes[i].ncolumns + 1,
-			                          sizeof *cols));
-			memcpy(cols, src->indexes[i].columns,
-			       src->indexes[i].ncolumns * sizeof *cols);
-			ix[i] = src->indexes[i];
-			ix[i].name = relcopy_keep(r, src->indexes[i].name);
-			ix[i].columns = cols;
-		}
-		r->rel.nindexes = src->nindexes;
-		r->rel.indexes = ix;
-	}
+	r->rel.details = NULL;
+	if (SYNCD_HAS(src, details) && src->details)
+		relcopy_details(r, src->details, n, extra);
 	return r;
 }
 
@@ -81,11 +126,13 @@ relcopy_same(const relcopy *r, const syncd_relation *src)
 {
 	if (r->nsrc != src->ncolumns)
 		return false;
-	for (uint32_t i = 0; i < r->nsrc; i++)
-		if (strcmp(r->cols[i].name, src->columns[i].name) != 0 ||
-		    r->cols[i].type_oid != src->columns[i].type_oid ||
-		    r->cols[i].flags != src->columns[i].flags)
+	for (uint32_t i = 0; i < r->nsrc; i++) {
+		const syncd_column *c = relcopy_col(src, i);
+		if (strcmp(r->cols[i].name, c->name) != 0 ||
+		    r->cols[i].type_oid != c->type_oid ||
+		    r->cols[i].flags != c->flags)
 			return false;
+	}
 	return true;
 }
 

@@ -2,8 +2,11 @@
  * plugins/common/relcopy.h - a transform's own copy of a relation, with
  * room for the columns it adds (logical_delete, udf).
  *
- * The copy owns every string it points to; indexes keep their positions,
- * which stay right with columns appended.
+ * The copy owns every string it points to, and its own table details
+ * (syncd/details.h) when the source's relation has them: indexes keep
+ * their positions, which stay right with columns appended; per-column
+ * details, when present, get one entry per added column too (with NULL
+ * base type and comment for the caller to fill).
  */
 #ifndef SYNCD_PLUGINS_RELCOPY_H
 #define SYNCD_PLUGINS_RELCOPY_H
@@ -16,11 +19,26 @@ typedef struct relcopy {
 	syncd_relation rel;
 	syncd_column *cols; /* rel.columns: src's, then `extra` zeroed */
 	uint32_t nsrc;      /* columns copied from the source */
+	/* rel.details, when src has them (else rel.details is NULL) */
+	syncd_table_details details;
+	/* details.columns: NULL, or src's then `extra` zeroed */
+	syncd_column_details *dcols;
 	void **owned;
 	size_t nowned;
 } relcopy;
 
-/* A copy of src with `extra` more columns for the caller to fill. */
+/* Column i of rel, whatever the stride its builder gave the array. */
+static inline const syncd_column *
+relcopy_col(const syncd_relation *rel, uint32_t i)
+{
+	return (
+	    const syncd_column *) (const void *) ((const char *) rel->columns +
+	                                          (size_t) i *
+	                                              rel->columns[0].size);
+}
+
+/* A copy of src with `extra` more columns for the caller to fill (each
+ * with its size set). */
 relcopy *relcopy_new(const syncd_relation *src, uint32_t extra);
 /* Whether src still has the shape r was made from (names and types). */
 bool relcopy_same(const relcopy *r, const syncd_relation *src);

@@ -3,15 +3,16 @@
  * destination, marked deleted.
  *
  * Every table gets one more column, `column` (default logical_is_deleted,
- * boolean, default false, flagged SYNCD_COL_DELETED):
+ * boolean, default false):
  *  - INSERT and UPDATE set it to false, so a key inserted again after a
  *    delete is alive again;
  *  - DELETE becomes an UPDATE of the key that sets it to true and leaves
  *    every other column as unchanged, so the sink keeps the destination's
  *    values (a DELETE under the default replica identity carries only the
  *    key);
- *  - TRUNCATE is passed on with SYNCD_TRUNCATE_MARK: the sink marks every
- *    row deleted instead of removing them.
+ *  - TRUNCATE becomes, per truncated table, one SYNCD_EV_UPDATE_ALL event
+ *    that sets it to true and leaves every other column unchanged: the
+ *    sink marks every row deleted instead of removing them.
  * Automatic table creation adds the column through the relation this
  * transform emits; a destination table without it fails the sink's checks
  * (syncd --check), naming the column.
@@ -23,11 +24,16 @@
 
 #include "../common/relcopy.h"
 
+typedef struct ld_opts {
+	const char *column;
+} ld_opts;
+
 static const syncd_option ld_options[] = {
     {.name = "column",
      .type = SYNCD_OPT_STRING,
      .default_value = "logical_is_deleted",
-     .help = "the boolean column that says a row was deleted at the source"},
+     .help = "the boolean column that says a row was deleted at the source",
+     SYNCD_OPT_FIELD(ld_opts, column)},
     {.name = NULL}};
 
 /* The relation as this transform emits it: the source's columns and the
@@ -39,7 +45,6 @@ typedef struct ld_rel {
 } ld_rel;
 
 typedef struct ld {
-	syncd_instance *inst;
 	const syncd_host *host;
 	const char *column;
 	ld_rel *rels;
@@ -48,6 +53,7 @@ typedef struct ld {
 
 static const syncd_value ld_false = {SYNCD_VALUE_TEXT, 5, "false"};
 static const syncd_value ld_true = {SYNCD_VALUE_TEXT, 4, "true"};
+static const syncd_value ld_unchanged = {SYNCD_VALUE_UNCHANGED, 0, NULL};
 
 /* The emitted shape of src (made, or made again when src changed). */
 static const syncd_relation *
@@ -64,9 +70,9 @@ ld_relation(ld *s, const syncd_relation *src, bool *made)
 	if (r && relcopy_same(r->copy, src))
 		return &r->copy->rel;
 	for (uint32_t i = 0; i < n; i++)
-		if (strcmp(src->columns[i].name, s->column) == 0) {
+		if (strcmp(relcopy_col(src, i)->name, s->column) == 0) {
 			s->host->set_error(
-			    s->inst, NULL,
+			    s->host, NULL,
 			    "source table %s.%s already has a column %s; "
 			    "set [transform] column (or [sink] "
 			    "logical.delete.column) to another name",
@@ -74,14 +80,14 @@ ld_relation(ld *s, const syncd_relation *src, bool *made)
 			return NULL;
 		}
 	c = relcopy_new(src, 1);
-	c->cols[n] =
-	    (syncd_column){.name = s->column,
-	                   .type_oid = 16, /* boolean */
-	                   .type_name = "boolean",
-	                   .typmod = -1,
-	                   .flags = SYNCD_COL_DELETED,
-	                   .comment = "deleted at the source (logical_delete)",
-	                   .default_value = "false"};
+	c->cols[n] = (syncd_column){.size = sizeof(syncd_column),
+	                            .name = s->column,
+	                            .type_oid = 16, /* boolean */
+	                            .type_name = "boolean",
+	                            .typmod = -1,
+	                            .default_value = "false"};
+	if (c->dcols)
+		c->dcols[n].comment = "deleted at the source (logical_delete)";
 	if (!r) {
 		r = calloc(1, sizeof *r);
 		if (!r)
@@ -96,6 +102,62 @@ ld_relation(ld *s, const syncd_relation *src, bool *made)
 	return &c->rel;
 }
 
+/* The RELATION event of a shape made for a change that came before its
+ * own RELATION event. */
+static syncd_status
+ld_announce(const syncd_event *ev, const syncd_relation *r, syncd_emit_fn emit,
+            void *emit_ctx)
+{
+	syncd_event rel_ev = {.size = sizeof rel_ev,
+	                      .type = SYNCD_EV_RELATION,
+	                      .lsn = ev->lsn,
+	                      .commit_time = ev->commit_time,
+	                      .xid = ev->xid,
+	                      .stream = ev->stream,
+	                      .rel = r};
+
+	return emit(emit_ctx, &rel_ev);
+}
+
+/* A TRUNCATE marks every row of each table deleted: one UPDATE_ALL per
+ * table, setting the column to true and leaving the others as they are. */
+static syncd_status
+ld_truncate(ld *s, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
+{
+	for (uint32_t i = 0; i < ev->nrels; i++) {
+		const syncd_relation *r;
+		syncd_event out;
+		syncd_status st;
+		bool made;
+		uint32_t n = ev->rels[i]->ncolumns;
+
+		r = ld_relation(s, ev->rels[i], &made);
+		if (!r)
+			return SYNCD_FATAL;
+		if (made) {
+			st = ld_announce(ev, r, emit, emit_ctx);
+			if (st != SYNCD_OK)
+				return st;
+		}
+		relcopy_scratch_values(&s->sc, n + 1);
+		for (uint32_t k = 0; k < n; k++)
+			s->sc.newv[k] = ld_unchanged;
+		s->sc.newv[n] = ld_true;
+		out = (syncd_event){.size = sizeof out,
+		                    .type = SYNCD_EV_UPDATE_ALL,
+		                    .lsn = ev->lsn,
+		                    .commit_time = ev->commit_time,
+		                    .xid = ev->xid,
+		                    .stream = ev->stream,
+		                    .rel = r,
+		                    .new_values = s->sc.newv};
+		st = emit(emit_ctx, &out);
+		if (st != SYNCD_OK)
+			return st;
+	}
+	return SYNCD_OK;
+}
+
 static syncd_status
 ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 {
@@ -105,21 +167,11 @@ ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 	bool made;
 	uint32_t n;
 
+	out.size = sizeof out;
 	switch (ev->type) {
 	case SYNCD_EV_BEGIN:
 	case SYNCD_EV_COMMIT: return emit(emit_ctx, ev);
-	case SYNCD_EV_TRUNCATE:
-		relcopy_scratch_rels(&s->sc, ev->nrels);
-		for (uint32_t i = 0; i < ev->nrels; i++) {
-			r = ld_relation(s, ev->rels[i], &made);
-			if (!r)
-				return SYNCD_FATAL;
-			s->sc.rels[i] = r;
-		}
-		out.rels = s->sc.rels;
-		out.rel = ev->nrels ? s->sc.rels[0] : NULL;
-		out.truncate_flags |= SYNCD_TRUNCATE_MARK;
-		return emit(emit_ctx, &out);
+	case SYNCD_EV_TRUNCATE: return ld_truncate(s, ev, emit, emit_ctx);
 	default: break;
 	}
 	if (!ev->rel)
@@ -131,11 +183,7 @@ ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 	if (ev->type == SYNCD_EV_RELATION)
 		return emit(emit_ctx, &out);
 	if (made) { /* a change before its relation: announce the shape */
-		syncd_event rel_ev = {.type = SYNCD_EV_RELATION,
-		                      .lsn = ev->lsn,
-		                      .stream = ev->stream,
-		                      .rel = r};
-		syncd_status st = emit(emit_ctx, &rel_ev);
+		syncd_status st = ld_announce(ev, r, emit, emit_ctx);
 		if (st != SYNCD_OK)
 			return st;
 	}
@@ -160,9 +208,9 @@ ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 		 * the mark */
 		for (uint32_t i = 0; i < n; i++)
 			s->sc.newv[i] =
-			    (ev->rel->columns[i].flags & SYNCD_COL_KEY)
+			    (relcopy_col(ev->rel, i)->flags & SYNCD_COL_KEY)
 			        ? ev->old_values[i]
-			        : (syncd_value){SYNCD_VALUE_UNCHANGED, 0, NULL};
+			        : ld_unchanged;
 		s->sc.newv[n] = ld_true;
 		out.type = SYNCD_EV_UPDATE;
 		out.new_values = s->sc.newv;
@@ -177,19 +225,19 @@ ld_apply(void *state, const syncd_event *ev, syncd_emit_fn emit, void *emit_ctx)
 static void ld_destroy(void *state);
 
 static syncd_status
-ld_create(syncd_instance *inst, const syncd_host *host, void **state)
+ld_create(const syncd_host *host, void **state)
 {
+	const ld_opts *o = host->options;
 	ld *s = calloc(1, sizeof *s);
 
 	if (!s)
 		return SYNCD_FATAL;
-	s->inst = inst;
 	s->host = host;
-	s->column = host->opt_string(inst, "column");
+	s->column = o->column;
 	*state = s;
 	if (!s->column || !*s->column || strlen(s->column) > 63 ||
 	    strpbrk(s->column, "\"'")) {
-		host->set_error(inst, NULL,
+		host->set_error(host, NULL,
 		                "column = %s: give a column name of at most 63 "
 		                "bytes, without quotes",
 		                s->column ? s->column : "");
@@ -226,4 +274,5 @@ SYNCD_PLUGIN(.kind = SYNCD_KIND_TRANSFORM, .name = "logical_delete",
              .version = "1.0",
              .description = "rows deleted at the source stay at the "
                             "destination, marked deleted",
-             .options = ld_options, .ops.transform = &ld_ops);
+             .options = ld_options, .options_size = sizeof(ld_opts),
+             .ops.transform = &ld_ops);

@@ -17,7 +17,9 @@
  * A field that reads a column whose value an UPDATE did not send (an
  * unchanged TOASTed value) is left as the destination has it. A DELETE
  * carries the key only: key fields are computed from it (so they may read
- * key columns only); the other fields do not matter to a DELETE.
+ * key columns only); the other fields do not matter to a DELETE. An
+ * UPDATE_ALL (a TRUNCATE that logical_delete marks) leaves the fields of
+ * every row as they are.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <ctype.h>
@@ -32,22 +34,30 @@
 #include "../common/relcopy.h"
 #include "eval.h"
 
+typedef struct udf_opts {
+	syncd_list tables;
+	syncd_pairs fields;
+	syncd_list key;
+} udf_opts;
+
 static const syncd_option udf_options[] = {
     {.name = "tables",
      .type = SYNCD_OPT_LIST,
      .default_value = "*",
      .help = "target tables that get the fields: globs on schema.table, or "
-             "on the table name alone"},
+             "on the table name alone",
+     SYNCD_OPT_FIELD(udf_opts, tables)},
     {.name = "field.",
-     .type = SYNCD_OPT_STRING,
-     .flags = SYNCD_OPT_PREFIX,
+     .type = SYNCD_OPT_PREFIX,
      .help = "field.NAME = TYPE : EXPRESSION, one column added to every "
-             "matching target table"},
+             "matching target table",
+     SYNCD_OPT_FIELD(udf_opts, fields)},
     {.name = "key",
      .type = SYNCD_OPT_LIST,
      .default_value = "",
      .help = "fields that join the table's primary key (for sharding: keys "
-             "of different shards then cannot collide)"},
+             "of different shards then cannot collide)",
+     SYNCD_OPT_FIELD(udf_opts, key)},
     {.name = NULL}};
 
 typedef struct udf_field {
@@ -71,7 +81,6 @@ typedef struct udf_rel {
 } udf_rel;
 
 typedef struct udf {
-	syncd_instance *inst;
 	const syncd_host *host;
 	udf_field *fields;
 	size_t nfields;
@@ -122,7 +131,7 @@ udf_field_load(udf *s, udf_field *f, const char *key, const char *value)
 		abort();
 	f->name = strdup(name);
 	if (!*name || strlen(name) > 63 || strpbrk(name, "\"'")) {
-		s->host->set_error(s->inst, NULL,
+		s->host->set_error(s->host, NULL,
 		                   "%s: give a field name of at most 63 bytes, "
 		                   "without quotes",
 		                   key);
@@ -130,7 +139,7 @@ udf_field_load(udf *s, udf_field *f, const char *key, const char *value)
 		return false;
 	}
 	if (!colon) {
-		s->host->set_error(s->inst, NULL,
+		s->host->set_error(s->host, NULL,
 		                   "%s = %s: write TYPE : EXPRESSION, e.g. "
 		                   "varchar(64) : concat(source.schema, '.', "
 		                   "source.table)",
@@ -143,7 +152,7 @@ udf_field_load(udf *s, udf_field *f, const char *key, const char *value)
 	text = udf_trim(colon + 1);
 	if (!udf_type_ok(type)) {
 		s->host->set_error(
-		    s->inst, NULL,
+		    s->host, NULL,
 		    "%s: '%s' is not a column type: write a type "
 		    "such as varchar(64), timestamp or bigint "
 		    "before the ':'",
@@ -159,7 +168,7 @@ udf_field_load(udf *s, udf_field *f, const char *key, const char *value)
 		f->prog = udf_compile(e, &err_pos, &cerr);
 	if (!f->prog) {
 		shown = expr_error_text(f->text, err_pos, perr ? perr : cerr);
-		s->host->set_error(s->inst, NULL, "%s: %s", key, shown);
+		s->host->set_error(s->host, NULL, "%s: %s", key, shown);
 		free(shown);
 		free(cerr);
 		return false;
@@ -170,57 +179,53 @@ udf_field_load(udf *s, udf_field *f, const char *key, const char *value)
 static void udf_destroy(void *state);
 
 static syncd_status
-udf_create(syncd_instance *inst, const syncd_host *host, void **state)
+udf_create(const syncd_host *host, void **state)
 {
+	const udf_opts *o = host->options;
 	udf *s = calloc(1, sizeof *s);
-	const char *key, *value;
-	size_t n;
+	size_t n = o->fields.n;
 
 	if (!s)
 		return SYNCD_FATAL;
 	*state = s;
-	s->inst = inst;
 	s->host = host;
-	for (n = 0; host->opt_prefixed(inst, "field.", n, &key, &value); n++)
-		;
 	if (n == 0)
-		host->log(
-		    inst, SYNCD_LOG_WARNING,
-		    "no field.NAME = TYPE : EXPRESSION key: this transform "
-		    "adds nothing");
+		SYNCD_LOG_WARNING(host,
+		                  "no field.NAME = TYPE : EXPRESSION key: this "
+		                  "transform adds nothing");
 	s->fields = calloc(n + 1, sizeof *s->fields);
 	if (!s->fields)
 		abort();
 	for (size_t i = 0; i < n; i++) {
-		host->opt_prefixed(inst, "field.", i, &key, &value);
+		const char *key = o->fields.keys[i];
 		s->nfields = i + 1;
-		if (!udf_field_load(s, &s->fields[i], key, value))
+		if (!udf_field_load(s, &s->fields[i], key, o->fields.values[i]))
 			return SYNCD_FATAL;
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(s->fields[k].name, s->fields[i].name) == 0) {
-				host->set_error(inst, NULL, "%s is given twice",
+				host->set_error(host, NULL, "%s is given twice",
 				                key);
 				return SYNCD_FATAL;
 			}
 	}
-	for (size_t i = 0; i < host->opt_list_len(inst, "key"); i++) {
-		const char *k = host->opt_list_item(inst, "key", i);
+	for (size_t i = 0; i < o->key.n; i++) {
+		const char *k = o->key.items[i];
 		bool found = false;
 		for (size_t f = 0; f < s->nfields; f++)
 			if (strcmp(s->fields[f].name, k) == 0)
 				found = s->fields[f].key = true;
 		if (!found) {
-			host->set_error(inst, NULL,
+			host->set_error(host, NULL,
 			                "key = %s: there is no field.%s", k, k);
 			return SYNCD_FATAL;
 		}
 	}
-	s->nglobs = host->opt_list_len(inst, "tables");
+	s->nglobs = o->tables.n;
 	s->globs = calloc(s->nglobs + 1, sizeof *s->globs);
 	if (!s->globs)
 		abort();
 	for (size_t i = 0; i < s->nglobs; i++)
-		s->globs[i] = strdup(host->opt_list_item(inst, "tables", i));
+		s->globs[i] = strdup(o->tables.items[i]);
 	return SYNCD_OK;
 }
 
@@ -257,33 +262,33 @@ static const syncd_column *
 udf_column(const syncd_relation *rel, const char *name)
 {
 	for (uint32_t i = 0; i < rel->ncolumns; i++)
-		if (strcmp(rel->columns[i].name, name) == 0)
-			return &rel->columns[i];
+		if (strcmp(relcopy_col(rel, i)->name, name) == 0)
+			return relcopy_col(rel, i);
 	return NULL;
 }
 
-/* Checks that src can take the fields, and makes its emitted shape. */
+/* Checks that src (of stream `stream`) can take the fields, and makes its
+ * emitted shape. */
 static bool
-udf_shape(udf *s, udf_rel *r, const syncd_relation *src)
+udf_shape(udf *s, udf_rel *r, const syncd_relation *src, uint32_t stream)
 {
-	char *ts = NULL, *tt = NULL;
+	/* the core's router named the target before any transform */
+	const char *ts = src->target_schema ? src->target_schema : src->schema;
+	const char *tt = src->target_table ? src->target_table : src->table;
+	const syncd_stream *from = s->host->stream(s->host, stream);
 	uint32_t n = src->ncolumns;
 	relcopy *c;
 
-	s->host->target_of(s->inst, src, &ts, &tt);
-	if (!udf_matches(s, ts, tt)) {
-		free(ts);
-		free(tt);
+	if (!udf_matches(s, ts, tt))
 		return true;
-	}
 	r->vars[VAR_SOURCE_HOST] =
-	    src->source_host ? strdup(src->source_host) : NULL;
+	    from && from->server ? strdup(from->server) : NULL;
 	r->vars[VAR_SOURCE_DATABASE] =
 	    src->database ? strdup(src->database) : NULL;
 	r->vars[VAR_SOURCE_SCHEMA] = strdup(src->schema);
 	r->vars[VAR_SOURCE_TABLE] = strdup(src->table);
-	r->vars[VAR_TARGET_SCHEMA] = ts;
-	r->vars[VAR_TARGET_TABLE] = tt;
+	r->vars[VAR_TARGET_SCHEMA] = strdup(ts);
+	r->vars[VAR_TARGET_TABLE] = strdup(tt);
 	for (size_t i = 0; i < s->nfields; i++) {
 		const udf_field *f = &s->fields[i];
 		const char *const *names;
@@ -291,7 +296,7 @@ udf_shape(udf *s, udf_rel *r, const syncd_relation *src)
 
 		if (udf_column(src, f->name)) {
 			s->host->set_error(
-			    s->inst, NULL,
+			    s->host, NULL,
 			    "field.%s: source table %s.%s already has a column "
 			    "%s; give the field another name",
 			    f->name, src->schema, src->table, f->name);
@@ -301,7 +306,7 @@ udf_shape(udf *s, udf_rel *r, const syncd_relation *src)
 			const syncd_column *col = udf_column(src, names[k]);
 			if (!col) {
 				s->host->set_error(
-				    s->inst, NULL,
+				    s->host, NULL,
 				    "field.%s = %s : %s: source table %s.%s "
 				    "has no column %s (names are "
 				    "case-sensitive; set [transform] tables "
@@ -312,7 +317,7 @@ udf_shape(udf *s, udf_rel *r, const syncd_relation *src)
 			}
 			if (f->key && !(col->flags & SYNCD_COL_KEY)) {
 				s->host->set_error(
-				    s->inst, NULL,
+				    s->host, NULL,
 				    "field.%s is in the key but reads column "
 				    "%s, which is not in the key of %s.%s: a "
 				    "DELETE carries only the key; compute "
@@ -324,15 +329,18 @@ udf_shape(udf *s, udf_rel *r, const syncd_relation *src)
 		}
 	}
 	c = relcopy_new(src, (uint32_t) s->nfields);
-	for (size_t i = 0; i < s->nfields; i++)
+	for (size_t i = 0; i < s->nfields; i++) {
 		c->cols[n + i] = (syncd_column){
+		    .size = sizeof(syncd_column),
 		    .name = s->fields[i].name,
 		    .type_name = s->fields[i].type,
 		    .typmod = -1,
 		    .flags = s->fields[i].key
 		                 ? SYNCD_COL_KEY | SYNCD_COL_NOT_NULL
-		                 : 0,
-		    .comment = relcopy_keep(c, s->fields[i].text)};
+		                 : 0};
+		if (c->dcols)
+			c->dcols[n + i].comment = s->fields[i].text;
+	}
 	r->copy = c;
 	return true;
 }
@@ -341,7 +349,8 @@ udf_shape(udf *s, udf_rel *r, const syncd_relation *src)
  * changes the target) and when src changed. NULL on error; r->copy is NULL
  * when the table does not get the fields. */
 static udf_rel *
-udf_relation(udf *s, const syncd_relation *src, bool fresh, bool *made)
+udf_relation(udf *s, const syncd_relation *src, uint32_t stream, bool fresh,
+             bool *made)
 {
 	udf_rel *r;
 
@@ -360,7 +369,7 @@ udf_relation(udf *s, const syncd_relation *src, bool fresh, bool *made)
 		s->rels = r;
 	}
 	udf_rel_clear(r);
-	if (!udf_shape(s, r, src)) {
+	if (!udf_shape(s, r, src, stream)) {
 		/* forgotten: the next change checks it again */
 		udf_rel **pp = &s->rels;
 		while (*pp != r)
@@ -389,7 +398,7 @@ udf_lookup(void *arg, const char *name, const char **val, size_t *len)
 
 	for (uint32_t i = 0; i < c->rel->ncolumns; i++) {
 		const syncd_value *v;
-		if (strcmp(c->rel->columns[i].name, name) != 0)
+		if (strcmp(relcopy_col(c->rel, i)->name, name) != 0)
 			continue;
 		v = &c->values[i];
 		switch (v->kind) {
@@ -398,7 +407,7 @@ udf_lookup(void *arg, const char *name, const char **val, size_t *len)
 			*val = v->data;
 			*len = v->len;
 			return UDF_COL_VALUE;
-		default: /* NULL; binary values are not sent by pgoutput */
+		default: /* NULL */
 			*val = NULL;
 			*len = 0;
 			return UDF_COL_VALUE;
@@ -449,14 +458,14 @@ udf_row_fields(udf *s, const udf_rel *r, const syncd_event *ev,
 			out[i] = (syncd_value){SYNCD_VALUE_UNCHANGED, 0, NULL};
 			break;
 		case UDF_ERROR:
-			s->host->set_error(s->inst, "22000",
+			s->host->set_error(s->host, "22000",
 			                   "field.%s = %s: %s", f->name,
 			                   f->text, res);
 			return SYNCD_REJECT;
 		}
 		if (f->key && out[i].kind != SYNCD_VALUE_TEXT) {
 			s->host->set_error(
-			    s->inst, "23502",
+			    s->host, "23502",
 			    "field.%s = %s: is NULL, and it is in "
 			    "the key",
 			    f->name, f->text);
@@ -477,13 +486,15 @@ udf_apply(void *state, const syncd_event *ev, syncd_emit_fn emit,
 	uint32_t n;
 	syncd_status st;
 
+	out.size = sizeof out;
 	switch (ev->type) {
 	case SYNCD_EV_BEGIN:
 	case SYNCD_EV_COMMIT: return emit(emit_ctx, ev);
 	case SYNCD_EV_TRUNCATE:
 		relcopy_scratch_rels(&s->sc, ev->nrels);
 		for (uint32_t i = 0; i < ev->nrels; i++) {
-			r = udf_relation(s, ev->rels[i], false, &made);
+			r = udf_relation(s, ev->rels[i], ev->stream, false,
+			                 &made);
 			if (!r)
 				return SYNCD_FATAL;
 			s->sc.rels[i] = r->copy ? &r->copy->rel : ev->rels[i];
@@ -495,7 +506,8 @@ udf_apply(void *state, const syncd_event *ev, syncd_emit_fn emit,
 	}
 	if (!ev->rel)
 		return emit(emit_ctx, ev);
-	r = udf_relation(s, ev->rel, ev->type == SYNCD_EV_RELATION, &made);
+	r = udf_relation(s, ev->rel, ev->stream, ev->type == SYNCD_EV_RELATION,
+	                 &made);
 	if (!r)
 		return SYNCD_FATAL;
 	if (!r->copy)
@@ -504,8 +516,11 @@ udf_apply(void *state, const syncd_event *ev, syncd_emit_fn emit,
 	if (ev->type == SYNCD_EV_RELATION)
 		return emit(emit_ctx, &out);
 	if (made) { /* a change before its relation: announce the shape */
-		syncd_event rel_ev = {.type = SYNCD_EV_RELATION,
+		syncd_event rel_ev = {.size = sizeof rel_ev,
+		                      .type = SYNCD_EV_RELATION,
 		                      .lsn = ev->lsn,
+		                      .commit_time = ev->commit_time,
+		                      .xid = ev->xid,
 		                      .stream = ev->stream,
 		                      .rel = out.rel};
 		st = emit(emit_ctx, &rel_ev);
@@ -514,7 +529,14 @@ udf_apply(void *state, const syncd_event *ev, syncd_emit_fn emit,
 	}
 	n = ev->rel->ncolumns;
 	relcopy_scratch_values(&s->sc, n + (uint32_t) s->nfields);
-	if (ev->new_values) {
+	if (ev->type == SYNCD_EV_UPDATE_ALL && ev->new_values) {
+		/* every row of the table: the fields are left as they are */
+		memcpy(s->sc.newv, ev->new_values, n * sizeof *s->sc.newv);
+		for (size_t i = 0; i < s->nfields; i++)
+			s->sc.newv[n + i] =
+			    (syncd_value){SYNCD_VALUE_UNCHANGED, 0, NULL};
+		out.new_values = s->sc.newv;
+	} else if (ev->new_values) {
 		memcpy(s->sc.newv, ev->new_values, n * sizeof *s->sc.newv);
 		st = udf_row_fields(s, r, ev, ev->new_values, 0, false,
 		                    s->sc.newv + n);
@@ -573,4 +595,5 @@ static const syncd_transform_ops udf_ops = {
 SYNCD_PLUGIN(.kind = SYNCD_KIND_TRANSFORM, .name = "udf", .version = "1.0",
              .description = "additional fields computed by expressions "
                             "(the reference's UDF values)",
-             .options = udf_options, .ops.transform = &udf_ops);
+             .options = udf_options, .options_size = sizeof(udf_opts),
+             .ops.transform = &udf_ops);

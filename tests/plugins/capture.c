@@ -9,9 +9,11 @@
  *   ev W TYPE STREAM LSN XID REL TARGET OLD NEW
  *   end W
  *
- * REL and TARGET are schema.table (TRUNCATE: comma-separated list); OLD and
- * NEW are comma-separated column values or -. Values are %-encoded; ~N is
- * NULL, ~U unchanged TOAST, ~E the empty string. LSNs are hex.
+ * TYPE is INSERT, UPDATE, DELETE, TRUNCATE, UPDATE_ALL, RELATION, BEGIN or
+ * COMMIT. REL and TARGET are schema.table (TRUNCATE: comma-separated list);
+ * OLD and NEW are comma-separated column values or - (RELATION: the column
+ * names in OLD's place). Values are %-encoded; ~N is NULL, ~U unchanged
+ * TOAST, ~E the empty string. LSNs are hex.
  *
  * Knobs for failure tests: delay_ms (slow writes), fail_after (the Nth
  * write fails), retry_first (the first write asks for a reconnect),
@@ -28,45 +30,58 @@
 
 #include <syncd/syncd.h>
 
+typedef struct capture_opts {
+	const char *path;
+	int64_t delay_ms, delay_worker, fail_after;
+	bool fail_once, retry_first;
+	const char *reject_key;
+} capture_opts;
+
 static const syncd_option capture_options[] = {
     {.name = "path",
      .type = SYNCD_OPT_STRING,
      .flags = SYNCD_OPT_REQUIRED,
-     .help = "file the batches are appended to"},
+     .help = "file the batches are appended to",
+     SYNCD_OPT_FIELD(capture_opts, path)},
     {.name = "delay_ms",
      .type = SYNCD_OPT_INT,
      .default_value = "0",
      .help = "sleep this long in each write",
      .min = 0,
-     .max = 600000},
+     .max = 600000,
+     SYNCD_OPT_FIELD(capture_opts, delay_ms)},
     {.name = "delay_worker",
      .type = SYNCD_OPT_INT,
      .default_value = "-1",
      .help = "only this worker sleeps; -1: all",
      .min = -1,
-     .max = 1000},
+     .max = 1000,
+     SYNCD_OPT_FIELD(capture_opts, delay_worker)},
     {.name = "fail_after",
      .type = SYNCD_OPT_INT,
      .default_value = "0",
      .help = "the Nth write fails; 0: never",
      .min = 0,
-     .max = 1000000000},
+     .max = 1000000000,
+     SYNCD_OPT_FIELD(capture_opts, fail_after)},
     {.name = "fail_once",
      .type = SYNCD_OPT_BOOL,
      .default_value = "false",
      .help = "fail_after fails the first run only (a marker file beside "
-             "path remembers it)"},
+             "path remembers it)",
+     SYNCD_OPT_FIELD(capture_opts, fail_once)},
     {.name = "retry_first",
      .type = SYNCD_OPT_BOOL,
      .default_value = "false",
-     .help = "the first write reports a lost connection"},
+     .help = "the first write reports a lost connection",
+     SYNCD_OPT_FIELD(capture_opts, retry_first)},
     {.name = "reject_key",
      .type = SYNCD_OPT_STRING,
-     .help = "rows with this id are refused (SQLSTATE 23514)"},
+     .help = "rows with this id are refused (SQLSTATE 23514)",
+     SYNCD_OPT_FIELD(capture_opts, reject_key)},
     {.name = NULL}};
 
 typedef struct capture {
-	syncd_instance *inst;
 	const syncd_host *host;
 	const char *path;
 	int64_t delay_ms, delay_worker, fail_after;
@@ -83,19 +98,23 @@ typedef struct capture_worker {
 } capture_worker;
 
 static syncd_status
-capture_create(syncd_instance *inst, const syncd_host *host, void **state)
+capture_create(const syncd_host *host, void **state)
 {
+	const capture_opts *o = host->options;
 	capture *c = calloc(1, sizeof *c);
 
-	c->inst = inst;
+	if (!c) {
+		host->set_error(host, NULL, "out of memory");
+		return SYNCD_FATAL;
+	}
 	c->host = host;
-	c->path = host->opt_string(inst, "path");
-	c->delay_ms = host->opt_int(inst, "delay_ms");
-	c->delay_worker = host->opt_int(inst, "delay_worker");
-	c->fail_after = host->opt_int(inst, "fail_after");
-	c->retry_first = host->opt_bool(inst, "retry_first");
-	c->fail_once = host->opt_bool(inst, "fail_once");
-	c->reject_key = host->opt_string(inst, "reject_key");
+	c->path = o->path;
+	c->delay_ms = o->delay_ms;
+	c->delay_worker = o->delay_worker;
+	c->fail_after = o->fail_after;
+	c->retry_first = o->retry_first;
+	c->fail_once = o->fail_once;
+	c->reject_key = o->reject_key;
 	c->fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	*state = c;
@@ -123,7 +142,7 @@ capture_open(void *state, int worker, void **wstate)
 	if (c->fd < 0) {
 		c->fd = open(c->path, O_WRONLY | O_APPEND | O_CREAT, 0644);
 		if (c->fd < 0) {
-			c->host->set_error(c->inst, NULL, "cannot open %s: %s",
+			c->host->set_error(c->host, NULL, "cannot open %s: %s",
 			                   c->path, strerror(errno));
 			st = SYNCD_FATAL;
 		}
@@ -266,6 +285,7 @@ capture_type(syncd_event_type t)
 	case SYNCD_EV_UPDATE: return "UPDATE";
 	case SYNCD_EV_DELETE: return "DELETE";
 	case SYNCD_EV_TRUNCATE: return "TRUNCATE";
+	case SYNCD_EV_UPDATE_ALL: return "UPDATE_ALL";
 	}
 	return "?";
 }
@@ -314,11 +334,11 @@ capture_write(void *wstate, const syncd_batch *batch)
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (c->retry_first && n == 1) {
-		c->host->set_error(c->inst, "08006", "connection lost (test)");
+		c->host->set_error(c->host, "08006", "connection lost (test)");
 		return SYNCD_RETRY;
 	}
 	if (fail) {
-		c->host->set_error(c->inst, "XX000", "write %lld failed (test)",
+		c->host->set_error(c->host, "XX000", "write %lld failed (test)",
 		                   (long long) n);
 		return SYNCD_FATAL;
 	}
@@ -345,11 +365,11 @@ capture_write(void *wstate, const syncd_batch *batch)
 		const syncd_relation *rel = ev->rel;
 
 		if (capture_is_rejected(c, ev)) {
-			if (c->host->reject(
-			        c->inst, batch->worker, ev, "23514",
+			if (c->host->sink->reject(
+			        c->host, batch->worker, ev, "23514",
 			        "new row violates check constraint (test)") !=
 			    SYNCD_OK) {
-				c->host->set_error(c->inst, "23514",
+				c->host->set_error(c->host, "23514",
 				                   "dirty row refused");
 				free(b.data);
 				return SYNCD_FATAL;
@@ -384,10 +404,14 @@ capture_write(void *wstate, const syncd_batch *batch)
 		cb_str(&b, " ");
 		if (ev->type == SYNCD_EV_RELATION) {
 			for (uint32_t k = 0; k < rel->ncolumns; k++) {
-				syncd_value v = {
-				    SYNCD_VALUE_TEXT,
-				    (uint32_t) strlen(rel->columns[k].name),
-				    rel->columns[k].name};
+				/* the stride is the first column's size */
+				const syncd_column *col =
+				    (const void *) ((const char *)
+				                        rel->columns +
+				                    k * rel->columns[0].size);
+				syncd_value v = {SYNCD_VALUE_TEXT,
+				                 (uint32_t) strlen(col->name),
+				                 col->name};
 				cb_str(&b, k ? "," : "");
 				cb_value(&b, &v);
 			}
@@ -404,7 +428,7 @@ capture_write(void *wstate, const syncd_batch *batch)
 
 	pthread_mutex_lock(&c->lock);
 	if (write(c->fd, b.data, b.len) != (ssize_t) b.len) {
-		c->host->set_error(c->inst, NULL, "cannot write %s: %s",
+		c->host->set_error(c->host, NULL, "cannot write %s: %s",
 		                   c->path, strerror(errno));
 		st = SYNCD_FATAL;
 	}

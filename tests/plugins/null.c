@@ -9,16 +9,18 @@
 #include <syncd/syncd.h>
 
 typedef struct nul {
-	syncd_instance *inst;
 	const syncd_host *host;
 	atomic_llong changes, commits;
 } nul;
 
 static syncd_status
-null_create(syncd_instance *inst, const syncd_host *host, void **state)
+null_create(const syncd_host *host, void **state)
 {
 	nul *n = calloc(1, sizeof *n);
-	n->inst = inst;
+	if (!n) {
+		host->set_error(host, NULL, "out of memory");
+		return SYNCD_FATAL;
+	}
 	n->host = host;
 	*state = n;
 	return SYNCD_OK;
@@ -28,16 +30,16 @@ static void
 null_destroy(void *state)
 {
 	nul *n = state;
-	n->host->log(n->inst, SYNCD_LOG_INFO,
-	             "null sink: %lld changes in %lld transactions",
-	             (long long) atomic_load(&n->changes),
-	             (long long) atomic_load(&n->commits));
+	SYNCD_LOG_INFO(n->host, "null sink: %lld changes in %lld transactions",
+	               (long long) atomic_load(&n->changes),
+	               (long long) atomic_load(&n->commits));
 	free(n);
 }
 
 static syncd_status
 null_open(void *state, int worker, void **wstate)
 {
+	(void) worker;
 	*wstate = state;
 	return SYNCD_OK;
 }
@@ -45,6 +47,7 @@ null_open(void *state, int worker, void **wstate)
 static void
 null_close(void *wstate)
 {
+	(void) wstate;
 }
 
 static syncd_status

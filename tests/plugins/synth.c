@@ -4,19 +4,30 @@
  * Emits a deterministic stream of transactions over a few tables
  * "synth.tN" (columns id int4 key, val text, big text) with inserts,
  * updates (some leaving `big` as unchanged TOAST, some changing the key),
- * deletes, truncates and relation re-announcements. It behaves like a
- * replication slot: the LSN it is told is durable (host->flushed_lsn) is
- * stored in the state directory, and a restart skips what was confirmed.
+ * deletes, truncates and relation re-announcements, then ends (read()
+ * returns SYNCD_END; transactions = 0: never). It has no full phase.
+ *
+ * With streams = N the transactions are dealt round-robin over N ordered
+ * streams, each read in its own thread: stream s emits transaction n only
+ * after every transaction before n was emitted, so the events reach the
+ * core in the one order the final state below assumes.
+ *
+ * It behaves like a replication slot: what the core confirms is stored in
+ * the state directory (synth.confirmed), open() reports it, and start()
+ * skips what the core says is done (the transactions are generated all the
+ * same, to advance the model).
  *
  * For the tests to check the result it can write:
  *  - expect: the final state the destination must reach, one
- *    "table<TAB>id<TAB>val<TAB>big" line per row, values %-encoded;
- *  - confirm_log: a "confirm STREAM LSN" line each time it confirms more
- *    (append, one write each, so it can share the capture sink's file and
- *    the order of lines there is the order of events).
+ *    "table<TAB>id<TAB>val<TAB>big" line per row, values %-encoded, when
+ *    the last stream closes with everything it sent confirmed;
+ *  - confirm_log: a "confirm STREAM LSN" line each time the core confirms
+ *    more (append, one write each, so it can share the capture sink's file
+ *    and the order of lines there is the order of events).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +36,19 @@
 
 #include <syncd/syncd.h>
 
-#define SYNTH_MAX_TABLES 26
-#define SYNTH_NCOLS      3
-#define SYNTH_BASE_LSN   0x1000000ULL
+#define SYNTH_MAX_TABLES  26
+#define SYNTH_MAX_STREAMS 8
+#define SYNTH_NCOLS       3
+#define SYNTH_BASE_LSN    0x1000000ULL
+/* read() returns at the first transaction boundary after this many
+ * events */
+#define SYNTH_READ_EVENTS 512
+
+typedef struct synth_opts {
+	int64_t transactions, changes, tables, keys, seed, truncate_every,
+	    relation_every, key_change_every, value_size, rate, streams;
+	const char *expect, *confirm_log, *password;
+} synth_opts;
 
 static const syncd_option synth_options[] = {
     {.name = "transactions",
@@ -35,77 +56,91 @@ static const syncd_option synth_options[] = {
      .default_value = "1000",
      .help = "transactions to emit; 0: until stopped",
      .min = 0,
-     .max = 100000000},
+     .max = 100000000,
+     SYNCD_OPT_FIELD(synth_opts, transactions)},
     {.name = "changes",
      .type = SYNCD_OPT_INT,
      .default_value = "5",
      .help = "changes per transaction",
      .min = 1,
-     .max = 1000000},
+     .max = 1000000,
+     SYNCD_OPT_FIELD(synth_opts, changes)},
     {.name = "tables",
      .type = SYNCD_OPT_INT,
      .default_value = "3",
      .help = "number of tables",
      .min = 1,
-     .max = SYNTH_MAX_TABLES},
+     .max = SYNTH_MAX_TABLES,
+     SYNCD_OPT_FIELD(synth_opts, tables)},
     {.name = "keys",
      .type = SYNCD_OPT_INT,
      .default_value = "100",
      .help = "key space per table",
      .min = 1,
-     .max = 10000000},
+     .max = 10000000,
+     SYNCD_OPT_FIELD(synth_opts, keys)},
     {.name = "seed",
      .type = SYNCD_OPT_INT,
      .default_value = "1",
      .help = "random seed",
      .min = 0,
-     .max = 1000000000},
+     .max = 1000000000,
+     SYNCD_OPT_FIELD(synth_opts, seed)},
     {.name = "truncate_every",
      .type = SYNCD_OPT_INT,
      .default_value = "0",
      .help = "every Nth transaction truncates tables t0 and t1; 0: never",
      .min = 0,
-     .max = 100000000},
+     .max = 100000000,
+     SYNCD_OPT_FIELD(synth_opts, truncate_every)},
     {.name = "relation_every",
      .type = SYNCD_OPT_INT,
      .default_value = "0",
      .help = "every Nth transaction re-announces its tables; 0: never",
      .min = 0,
-     .max = 100000000},
+     .max = 100000000,
+     SYNCD_OPT_FIELD(synth_opts, relation_every)},
     {.name = "key_change_every",
      .type = SYNCD_OPT_INT,
      .default_value = "0",
      .help = "every Nth update changes the key; 0: never",
      .min = 0,
-     .max = 100000000},
+     .max = 100000000,
+     SYNCD_OPT_FIELD(synth_opts, key_change_every)},
     {.name = "value_size",
      .type = SYNCD_OPT_INT,
      .default_value = "0",
      .help = "bytes of padding added to each big value",
      .min = 0,
-     .max = 100000000},
+     .max = 100000000,
+     SYNCD_OPT_FIELD(synth_opts, value_size)},
     {.name = "rate",
      .type = SYNCD_OPT_INT,
      .default_value = "0",
      .help = "transactions per second; 0: as fast as possible",
      .min = 0,
-     .max = 10000000},
+     .max = 10000000,
+     SYNCD_OPT_FIELD(synth_opts, rate)},
     {.name = "streams",
      .type = SYNCD_OPT_INT,
      .default_value = "1",
      .help = "ordered streams, transactions dealt round-robin",
      .min = 1,
-     .max = 8},
+     .max = SYNTH_MAX_STREAMS,
+     SYNCD_OPT_FIELD(synth_opts, streams)},
     {.name = "expect",
      .type = SYNCD_OPT_STRING,
-     .help = "write the expected final state to this file"},
+     .help = "write the expected final state to this file",
+     SYNCD_OPT_FIELD(synth_opts, expect)},
     {.name = "confirm_log",
      .type = SYNCD_OPT_STRING,
-     .help = "append a line for each confirmation to this file"},
+     .help = "append a line for each confirmation to this file",
+     SYNCD_OPT_FIELD(synth_opts, confirm_log)},
     {.name = "password",
      .type = SYNCD_OPT_STRING,
      .flags = SYNCD_OPT_SECRET,
-     .help = "unused; logged at start to test that secrets are masked"},
+     .help = "unused; logged at start to test that secrets are masked",
+     SYNCD_OPT_FIELD(synth_opts, password)},
     {.name = NULL}};
 
 typedef struct synth_row {
@@ -115,20 +150,42 @@ typedef struct synth_row {
 } synth_row;
 
 typedef struct synth {
-	syncd_instance *inst;
 	const syncd_host *host;
 	int64_t ntx, nchanges, ntables, nkeys, truncate_every, relation_every,
-	    key_change_every, value_size, rate, nstreams;
+	    key_change_every, value_size, rate, nstreams, seed;
 	uint64_t rng;
 	const char *expect, *confirm_log, *password;
 	synth_row *rows; /* [table * nkeys + key] */
 	syncd_relation rels[SYNTH_MAX_TABLES];
 	char names[SYNTH_MAX_TABLES][8];
 	syncd_column cols[SYNTH_NCOLS];
-	syncd_lsn confirmed[8]; /* per stream, as stored */
-	syncd_lsn last_sent[8];
-	int64_t updates;
 	char *pad;
+	char *bigbuf;
+	int64_t updates;
+
+	/* The generator: transaction next_tx is the next to generate, by
+	 * the stream it belongs to; the model (rows, rng, updates) is
+	 * touched only by that stream's read(), between taking its turn and
+	 * passing it on. */
+	pthread_mutex_t lock;
+	pthread_cond_t turn;
+	int64_t next_tx;
+	bool paced; /* t0 is set */
+	struct timespec t0;
+
+	/* per stream */
+	syncd_lsn after[SYNTH_MAX_STREAMS];     /* from start() */
+	syncd_lsn last_sent[SYNTH_MAX_STREAMS]; /* emitted, whole */
+	bool announced[SYNTH_MAX_STREAMS];
+	bool open[SYNTH_MAX_STREAMS];
+	int nopen;
+
+	/* what the core confirmed, as stored (confirm() may run in any
+	 * thread, also while a read() blocks in emit: its own lock) */
+	pthread_mutex_t confirm_lock;
+	bool loaded;
+	bool found; /* the state file existed */
+	syncd_lsn confirmed[SYNTH_MAX_STREAMS];
 } synth;
 
 static uint64_t
@@ -142,45 +199,67 @@ synth_rand(synth *s)
 }
 
 static syncd_status
-synth_create(syncd_instance *inst, const syncd_host *host, void **state)
+synth_create(const syncd_host *host, void **state)
 {
+	const synth_opts *o = host->options;
 	synth *s = calloc(1, sizeof *s);
 
-	s->inst = inst;
+	if (!s) {
+		host->set_error(host, NULL, "out of memory");
+		return SYNCD_FATAL;
+	}
 	s->host = host;
-	s->ntx = host->opt_int(inst, "transactions");
-	s->nchanges = host->opt_int(inst, "changes");
-	s->ntables = host->opt_int(inst, "tables");
-	s->nkeys = host->opt_int(inst, "keys");
-	s->truncate_every = host->opt_int(inst, "truncate_every");
-	s->relation_every = host->opt_int(inst, "relation_every");
-	s->key_change_every = host->opt_int(inst, "key_change_every");
-	s->value_size = host->opt_int(inst, "value_size");
-	s->rate = host->opt_int(inst, "rate");
-	s->nstreams = host->opt_int(inst, "streams");
-	s->rng =
-	    (uint64_t) host->opt_int(inst, "seed") * 0x9E3779B97F4A7C15ULL + 1;
-	s->expect = host->opt_string(inst, "expect");
-	s->confirm_log = host->opt_string(inst, "confirm_log");
-	s->password = host->opt_string(inst, "password");
+	s->ntx = o->transactions;
+	s->nchanges = o->changes;
+	s->ntables = o->tables;
+	s->nkeys = o->keys;
+	s->truncate_every = o->truncate_every;
+	s->relation_every = o->relation_every;
+	s->key_change_every = o->key_change_every;
+	s->value_size = o->value_size;
+	s->rate = o->rate;
+	s->nstreams = o->streams;
+	s->seed = o->seed;
+	s->rng = (uint64_t) o->seed * 0x9E3779B97F4A7C15ULL + 1;
+	s->expect = o->expect;
+	s->confirm_log = o->confirm_log;
+	s->password = o->password;
+	s->next_tx = 1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->turn, NULL);
+	pthread_mutex_init(&s->confirm_lock, NULL);
+	*state = s;
 	s->rows = calloc((size_t) (s->ntables * s->nkeys), sizeof *s->rows);
 	s->pad = malloc((size_t) s->value_size + 1);
+	s->bigbuf = malloc((size_t) s->value_size + 64);
+	if (!s->rows || !s->pad || !s->bigbuf) {
+		host->set_error(host, NULL, "out of memory");
+		return SYNCD_FATAL;
+	}
 	memset(s->pad, 'x', (size_t) s->value_size);
 	s->pad[s->value_size] = '\0';
 
-	s->cols[0] =
-	    (syncd_column){.name = "id",
-	                   .type_oid = 23,
-	                   .type_name = "integer",
-	                   .typmod = -1,
-	                   .flags = SYNCD_COL_KEY | SYNCD_COL_NOT_NULL};
-	s->cols[1] = (syncd_column){
-	    .name = "val", .type_oid = 25, .type_name = "text", .typmod = -1};
-	s->cols[2] = (syncd_column){
-	    .name = "big", .type_oid = 25, .type_name = "text", .typmod = -1};
+	s->cols[0] = (syncd_column){.size = sizeof(syncd_column),
+	                            .name = "id",
+	                            .type_oid = 23,
+	                            .type_name = "integer",
+	                            .typmod = -1,
+	                            .flags = SYNCD_COL_KEY | SYNCD_COL_NOT_NULL,
+	                            .key_position = 1};
+	s->cols[1] = (syncd_column){.size = sizeof(syncd_column),
+	                            .name = "val",
+	                            .type_oid = 25,
+	                            .type_name = "text",
+	                            .typmod = -1};
+	s->cols[2] = (syncd_column){.size = sizeof(syncd_column),
+	                            .name = "big",
+	                            .type_oid = 25,
+	                            .type_name = "text",
+	                            .typmod = -1};
 	for (int t = 0; t < s->ntables; t++) {
 		snprintf(s->names[t], sizeof s->names[t], "t%d", t);
-		s->rels[t] = (syncd_relation){.id = 16384 + (uint64_t) t,
+		s->rels[t] = (syncd_relation){.size = sizeof(syncd_relation),
+		                              .id = 16384 + (uint64_t) t,
 		                              .database = "synthdb",
 		                              .schema = "synth",
 		                              .table = s->names[t],
@@ -188,7 +267,6 @@ synth_create(syncd_instance *inst, const syncd_host *host, void **state)
 		                              .columns = s->cols,
 		                              .replica_identity = 'd'};
 	}
-	*state = s;
 	return SYNCD_OK;
 }
 
@@ -196,84 +274,189 @@ static void
 synth_destroy(void *state)
 {
 	synth *s = state;
+
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->turn);
+	pthread_mutex_destroy(&s->confirm_lock);
 	free(s->rows);
 	free(s->pad);
+	free(s->bigbuf);
 	free(s);
+}
+
+/* One stream per database in a real source; here, one per share of the
+ * transactions. */
+static syncd_status
+synth_streams(void *state, syncd_stream_fn fn, void *ctx)
+{
+	synth *s = state;
+
+	for (int64_t i = 0; i < s->nstreams; i++) {
+		char name[16];
+		syncd_stream st = {.size = sizeof st, .name = name};
+		syncd_status rc;
+
+		if (s->nstreams == 1)
+			snprintf(name, sizeof name, "synth");
+		else
+			snprintf(name, sizeof name, "synth%d", (int) i);
+		rc = fn(ctx, &st);
+		if (rc != SYNCD_OK)
+			return rc;
+	}
+	return SYNCD_OK;
 }
 
 static char *
 synth_state_path(synth *s)
 {
-	const char *dir = s->host->state_dir(s->inst);
+	const char *dir = s->host->job->state_dir;
 	size_t n = strlen(dir) + 32;
 	char *p = malloc(n);
-	snprintf(p, n, "%s/synth.confirmed", dir);
+
+	if (p)
+		snprintf(p, n, "%s/synth.confirmed", dir);
 	return p;
 }
 
+/* Under confirm_lock. */
 static void
 synth_load_confirmed(synth *s)
 {
-	char *path = synth_state_path(s);
-	FILE *f = fopen(path, "r");
+	char *path;
+	FILE *f;
 	unsigned st;
 	unsigned long long lsn;
 
+	if (s->loaded)
+		return;
+	s->loaded = true;
+	path = synth_state_path(s);
+	f = path ? fopen(path, "r") : NULL;
 	if (f) {
+		s->found = true;
 		while (fscanf(f, "%u %llx", &st, &lsn) == 2)
-			if (st < 8)
+			if (st < SYNTH_MAX_STREAMS)
 				s->confirmed[st] = lsn;
 		fclose(f);
 	}
 	free(path);
 }
 
-/* Stores what is durable, like a slot's confirmed_flush_lsn. */
+/* Under confirm_lock: stores what is durable, like a slot's
+ * confirmed_flush_lsn. */
 static void
-synth_confirm(synth *s)
+synth_store_confirmed(synth *s)
 {
-	bool moved = false;
+	char *path = synth_state_path(s), *tmp;
+	FILE *f;
 
-	for (int st = 0; st < s->nstreams; st++) {
-		syncd_lsn l = s->host->flushed_lsn(s->inst, (uint32_t) st);
-		if (l > s->confirmed[st]) {
-			if (s->confirm_log) {
-				char line[64];
-				int fd =
-				    open(s->confirm_log,
-				         O_WRONLY | O_APPEND | O_CREAT, 0644);
-				int n = snprintf(line, sizeof line,
-				                 "confirm %d %llx\n", st,
-				                 (unsigned long long) l);
-				if (fd >= 0) {
-					if (write(fd, line, (size_t) n) != n)
-						s->host->log(
-						    s->inst, SYNCD_LOG_WARNING,
-						    "short write to %s",
-						    s->confirm_log);
-					close(fd);
-				}
-			}
-			s->confirmed[st] = l;
-			moved = true;
-		}
-	}
-	if (moved) {
-		char *path = synth_state_path(s),
-		     *tmp = malloc(strlen(path) + 5);
-		FILE *f;
+	if (!path)
+		return;
+	tmp = malloc(strlen(path) + 5);
+	if (tmp) {
 		sprintf(tmp, "%s.tmp", path);
 		f = fopen(tmp, "w");
 		if (f) {
 			for (int st = 0; st < s->nstreams; st++)
 				fprintf(f, "%d %llx\n", st,
 				        (unsigned long long) s->confirmed[st]);
-			fclose(f);
-			rename(tmp, path);
+			if (fclose(f) == 0)
+				rename(tmp, path);
 		}
 		free(tmp);
-		free(path);
 	}
+	free(path);
+}
+
+static void
+synth_confirm(void *state, uint32_t stream, syncd_lsn lsn)
+{
+	synth *s = state;
+
+	if (stream >= (uint32_t) s->nstreams)
+		return;
+	pthread_mutex_lock(&s->confirm_lock);
+	synth_load_confirmed(s);
+	if (lsn > s->confirmed[stream]) {
+		if (s->confirm_log) {
+			char line[64];
+			int fd = open(s->confirm_log,
+			              O_WRONLY | O_APPEND | O_CREAT, 0644);
+			int n = snprintf(line, sizeof line, "confirm %u %llx\n",
+			                 stream, (unsigned long long) lsn);
+			if (fd >= 0) {
+				if (write(fd, line, (size_t) n) != n)
+					SYNCD_LOG_WARNING(s->host,
+					                  "short write to %s",
+					                  s->confirm_log);
+				close(fd);
+			}
+		}
+		s->confirmed[stream] = lsn;
+		synth_store_confirmed(s);
+	}
+	pthread_mutex_unlock(&s->confirm_lock);
+}
+
+static syncd_status
+synth_open(void *state, uint32_t stream, syncd_position *pos)
+{
+	synth *s = state;
+
+	if (stream >= (uint32_t) s->nstreams) {
+		s->host->set_error(s->host, NULL,
+		                   "there is no stream %u: streams = %d",
+		                   stream, (int) s->nstreams);
+		return SYNCD_FATAL;
+	}
+	if (stream == 0 && s->password)
+		SYNCD_LOG_INFO(s->host,
+		               "connecting with password=%s to nowhere",
+		               s->password);
+	pthread_mutex_lock(&s->confirm_lock);
+	synth_load_confirmed(s);
+	pos->confirmed = s->confirmed[stream];
+	pos->created = !s->found; /* a new "slot" */
+	pthread_mutex_unlock(&s->confirm_lock);
+	pthread_mutex_lock(&s->lock);
+	if (s->nopen == 0 && s->next_tx > 1) {
+		/* opened again after every stream closed (a restart of the
+		 * job in this instance): the stream starts over, as a slot's
+		 * does from its confirmed position */
+		memset(s->rows, 0,
+		       (size_t) (s->ntables * s->nkeys) * sizeof *s->rows);
+		s->rng = (uint64_t) s->seed * 0x9E3779B97F4A7C15ULL + 1;
+		s->updates = 0;
+		s->next_tx = 1;
+		s->paced = false;
+		memset(s->after, 0, sizeof s->after);
+		memset(s->last_sent, 0, sizeof s->last_sent);
+		memset(s->announced, 0, sizeof s->announced);
+	}
+	if (!s->open[stream]) {
+		s->open[stream] = true;
+		s->nopen++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return SYNCD_OK;
+}
+
+static syncd_status
+synth_start(void *state, uint32_t stream, syncd_lsn after)
+{
+	synth *s = state;
+
+	pthread_mutex_lock(&s->lock);
+	s->after[stream] = after;
+	if (!s->paced) {
+		clock_gettime(CLOCK_MONOTONIC, &s->t0);
+		s->paced = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return SYNCD_OK;
 }
 
 static void
@@ -308,8 +491,7 @@ synth_write_expect(synth *s)
 		return;
 	f = fopen(s->expect, "w");
 	if (!f) {
-		s->host->log(s->inst, SYNCD_LOG_ERROR, "cannot write %s",
-		             s->expect);
+		SYNCD_LOG_ERROR(s->host, "cannot write %s", s->expect);
 		return;
 	}
 	vbuf = malloc(n);
@@ -334,9 +516,12 @@ synth_write_expect(synth *s)
 
 typedef struct synth_tx {
 	synth *s;
-	bool emit; /* false: only advance the model (already confirmed) */
+	bool emit; /* false: only advance the model (already applied) */
+	syncd_emit_fn fn;
+	void *ctx;
+	size_t events; /* emitted in this read() */
 	syncd_event base;
-	char key[2][16], val[64], big[64];
+	char key[2][16], val[64];
 	char *bigbuf;
 } synth_tx;
 
@@ -345,11 +530,13 @@ synth_send(synth_tx *x, syncd_event *ev)
 {
 	if (!x->emit)
 		return SYNCD_OK;
+	ev->size = sizeof *ev;
 	ev->lsn = x->base.lsn;
 	ev->commit_time = x->base.commit_time;
 	ev->xid = x->base.xid;
 	ev->stream = x->base.stream;
-	return x->s->host->emit(x->s->inst, ev);
+	x->events++;
+	return x->fn(x->ctx, ev);
 }
 
 /* One change on table t, advancing the model. */
@@ -433,6 +620,70 @@ synth_change(synth_tx *x, int t)
 	return synth_send(x, &ev);
 }
 
+/* Transaction n of stream `stream`, emitted or (already applied) only
+ * generated. */
+static syncd_status
+synth_transaction(synth_tx *x, int64_t n, uint32_t stream)
+{
+	synth *s = x->s;
+	syncd_lsn lsn = SYNTH_BASE_LSN + (syncd_lsn) n * 0x100;
+	syncd_event ev;
+	syncd_status st;
+
+	x->emit = lsn > s->after[stream];
+	x->base = (syncd_event){.lsn = lsn,
+	                        .commit_time = 1764000000000000LL + n * 1000,
+	                        .xid = (uint32_t) (1000 + n),
+	                        .stream = stream};
+	ev = (syncd_event){.type = SYNCD_EV_BEGIN};
+	st = synth_send(x, &ev);
+	if (st == SYNCD_OK && x->emit &&
+	    (!s->announced[stream] ||
+	     (s->relation_every && n % s->relation_every == 0))) {
+		s->announced[stream] = true;
+		for (int t = 0; t < s->ntables && st == SYNCD_OK; t++) {
+			ev = (syncd_event){.type = SYNCD_EV_RELATION,
+			                   .rel = &s->rels[t]};
+			st = synth_send(x, &ev);
+		}
+	}
+	if (s->truncate_every && n % s->truncate_every == 0) {
+		const syncd_relation *rels[2] = {&s->rels[0],
+		                                 &s->rels[s->ntables > 1]};
+		uint32_t nr = s->ntables > 1 ? 2 : 1;
+		for (uint32_t i = 0; i < nr; i++)
+			for (int k = 0; k < s->nkeys; k++)
+				s->rows[(rels[i] - s->rels) * s->nkeys + k]
+				    .exists = false;
+		ev = (syncd_event){.type = SYNCD_EV_TRUNCATE,
+		                   .rel = rels[0],
+		                   .rels = rels,
+		                   .nrels = nr};
+		if (st == SYNCD_OK)
+			st = synth_send(x, &ev);
+	} else {
+		for (int64_t c = 0; c < s->nchanges && st == SYNCD_OK; c++)
+			st = synth_change(
+			    x, (int) (synth_rand(s) % (uint64_t) s->ntables));
+	}
+	ev = (syncd_event){.type = SYNCD_EV_COMMIT};
+	if (st == SYNCD_OK)
+		st = synth_send(x, &ev);
+	if (st == SYNCD_OK && x->emit)
+		s->last_sent[stream] = lsn;
+	return st;
+}
+
+static int64_t
+synth_ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 +
+	       (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 static void
 synth_sleep_ms(int64_t ms)
 {
@@ -440,131 +691,124 @@ synth_sleep_ms(int64_t ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Emits the stream's transactions as their turns come, up to about
+ * SYNTH_READ_EVENTS events or timeout_ms; SYNCD_END once every
+ * transaction was generated. */
 static syncd_status
-synth_run(void *state)
+synth_read(void *state, uint32_t stream, int timeout_ms, syncd_emit_fn emit,
+           void *emit_ctx)
 {
 	synth *s = state;
-	synth_tx x = {.s = s};
-	syncd_status st = SYNCD_OK;
-	struct timespec t0;
-	int64_t last_confirm = 0;
-	bool announced = false;
+	synth_tx x = {.s = s, .fn = emit, .ctx = emit_ctx, .bigbuf = s->bigbuf};
+	struct timespec begun, deadline;
+	syncd_status st;
 
-	if (s->password)
-		s->host->log(s->inst, SYNCD_LOG_INFO,
-		             "connecting with password=%s to nowhere",
-		             s->password);
-	synth_load_confirmed(s);
-	x.bigbuf = malloc((size_t) s->value_size + 64);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_MONOTONIC, &begun);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	for (;;) {
+		int64_t n;
 
-	for (int64_t n = 1; (s->ntx == 0 || n <= s->ntx) && st == SYNCD_OK;
-	     n++) {
-		uint32_t stream = (uint32_t) ((n - 1) % s->nstreams);
-		syncd_lsn lsn = SYNTH_BASE_LSN + (syncd_lsn) n * 0x100;
-		syncd_event ev;
-		struct timespec now;
-		int64_t elapsed;
-
-		if (s->host->stopping(s->inst))
-			break;
-		x.emit = lsn > s->confirmed[stream];
-		x.base =
-		    (syncd_event){.lsn = lsn,
-		                  .commit_time = 1764000000000000LL + n * 1000,
-		                  .xid = (uint32_t) (1000 + n),
-		                  .stream = stream};
-		if (x.emit && s->rate) {
+		if (s->host->stopping(s->host))
+			return SYNCD_OK;
+		pthread_mutex_lock(&s->lock);
+		while ((s->ntx == 0 || s->next_tx <= s->ntx) &&
+		       (s->next_tx - 1) % s->nstreams != (int64_t) stream) {
+			/* another stream's turn */
+			if (x.events > 0 ||
+			    pthread_cond_timedwait(&s->turn, &s->lock,
+			                           &deadline) == ETIMEDOUT) {
+				pthread_mutex_unlock(&s->lock);
+				return SYNCD_OK;
+			}
+		}
+		n = s->next_tx;
+		pthread_mutex_unlock(&s->lock);
+		if (s->ntx && n > s->ntx)
+			return SYNCD_END;
+		if (s->rate &&
+		    SYNTH_BASE_LSN + (syncd_lsn) n * 0x100 > s->after[stream]) {
 			/* pace: transaction n is due at n / rate seconds */
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			elapsed = (now.tv_sec - t0.tv_sec) * 1000 +
-			          (now.tv_nsec - t0.tv_nsec) / 1000000;
-			if (n * 1000 / s->rate > elapsed)
-				synth_sleep_ms(n * 1000 / s->rate - elapsed);
-		}
-		ev = (syncd_event){.type = SYNCD_EV_BEGIN};
-		st = synth_send(&x, &ev);
-		if (st == SYNCD_OK && x.emit &&
-		    (!announced ||
-		     (s->relation_every && n % s->relation_every == 0))) {
-			announced = true;
-			for (int t = 0; t < s->ntables && st == SYNCD_OK; t++) {
-				ev = (syncd_event){.type = SYNCD_EV_RELATION,
-				                   .rel = &s->rels[t]};
-				st = synth_send(&x, &ev);
+			int64_t due =
+			    n * 1000 / s->rate - synth_ms_since(&s->t0);
+			int64_t left = timeout_ms - synth_ms_since(&begun);
+			if (due > 0) {
+				if (x.events > 0)
+					return SYNCD_OK;
+				synth_sleep_ms(due < left ? due : left);
+				if (due >= left)
+					return SYNCD_OK;
 			}
 		}
-		if (s->truncate_every && n % s->truncate_every == 0) {
-			const syncd_relation *rels[2] = {
-			    &s->rels[0], &s->rels[s->ntables > 1]};
-			uint32_t nr = s->ntables > 1 ? 2 : 1;
-			for (uint32_t i = 0; i < nr; i++)
-				for (int k = 0; k < s->nkeys; k++)
-					s->rows[(rels[i] - s->rels) * s->nkeys +
-					        k]
-					    .exists = false;
-			ev = (syncd_event){.type = SYNCD_EV_TRUNCATE,
-			                   .rel = rels[0],
-			                   .rels = rels,
-			                   .nrels = nr};
-			if (st == SYNCD_OK)
-				st = synth_send(&x, &ev);
-		} else {
-			for (int64_t c = 0; c < s->nchanges && st == SYNCD_OK;
-			     c++)
-				st = synth_change(
-				    &x, (int) (synth_rand(s) %
-				               (uint64_t) s->ntables));
+		/* the model is ours until the turn is passed on */
+		st = synth_transaction(&x, n, stream);
+		pthread_mutex_lock(&s->lock);
+		s->next_tx++;
+		pthread_cond_broadcast(&s->turn);
+		pthread_mutex_unlock(&s->lock);
+		if (st != SYNCD_OK) {
+			s->host->set_error(s->host, NULL,
+			                   "the pipeline refused an event");
+			return st;
 		}
-		ev = (syncd_event){.type = SYNCD_EV_COMMIT};
-		if (st == SYNCD_OK)
-			st = synth_send(&x, &ev);
-		if (x.emit)
-			s->last_sent[stream] = lsn;
-		{
-			struct timespec c;
-			clock_gettime(CLOCK_MONOTONIC, &c);
-			int64_t ms = c.tv_sec * 1000 + c.tv_nsec / 1000000;
-			if (ms - last_confirm >= 50) {
-				synth_confirm(s);
-				last_confirm = ms;
-			}
+		if (x.events >= SYNTH_READ_EVENTS ||
+		    synth_ms_since(&begun) >= timeout_ms)
+			return SYNCD_OK;
+	}
+}
+
+/* The last stream to close writes the expected state, if everything sent
+ * was confirmed (the core passes the last confirm on before close). */
+static void
+synth_close(void *state, uint32_t stream)
+{
+	synth *s = state;
+	bool last;
+
+	pthread_mutex_lock(&s->lock);
+	if (stream < (uint32_t) s->nstreams && s->open[stream]) {
+		s->open[stream] = false;
+		s->nopen--;
+	}
+	last = s->nopen == 0;
+	pthread_mutex_unlock(&s->lock);
+	if (!last)
+		return;
+	pthread_mutex_lock(&s->confirm_lock);
+	for (int st = 0; st < s->nstreams; st++)
+		if (s->confirmed[st] < s->last_sent[st]) {
+			SYNCD_LOG_WARNING(
+			    s->host,
+			    "stream %d: closed, yet only " SYNCD_LSN_FMT
+			    " of " SYNCD_LSN_FMT
+			    " is confirmed; no expected state written",
+			    st, SYNCD_LSN_ARGS(s->confirmed[st]),
+			    SYNCD_LSN_ARGS(s->last_sent[st]));
+			pthread_mutex_unlock(&s->confirm_lock);
+			return;
 		}
-	}
-	free(x.bigbuf);
-	if (st != SYNCD_OK) {
-		s->host->set_error(s->inst, NULL,
-		                   "the pipeline refused an event");
-		return SYNCD_FATAL;
-	}
-	/* the end of the stream, or a stop: everything sent must be durable
-	 * before it is confirmed */
-	if (s->host->drain(s->inst) != SYNCD_OK) {
-		s->host->set_error(s->inst, NULL, "drain failed");
-		return SYNCD_FATAL;
-	}
-	synth_confirm(s);
-	for (int stn = 0; stn < s->nstreams; stn++)
-		if (s->confirmed[stn] < s->last_sent[stn]) {
-			s->host->set_error(
-			    s->inst, NULL,
-			    "stream %d: drained, yet only " SYNCD_LSN_FMT
-			    " of " SYNCD_LSN_FMT " is durable",
-			    stn, SYNCD_LSN_ARGS(s->confirmed[stn]),
-			    SYNCD_LSN_ARGS(s->last_sent[stn]));
-			return SYNCD_FATAL;
-		}
+	pthread_mutex_unlock(&s->confirm_lock);
 	synth_write_expect(s);
-	return SYNCD_OK;
 }
 
 static const syncd_source_ops synth_ops = {
     .size = sizeof(syncd_source_ops),
     .create = synth_create,
     .destroy = synth_destroy,
-    .run = synth_run,
+    .streams = synth_streams,
+    .open = synth_open,
+    .start = synth_start,
+    .read = synth_read,
+    .confirm = synth_confirm,
+    .close = synth_close,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "synth", .version = "1.0",
              .description = "synthetic change stream (tests only)",
-             .options = synth_options, .ops.source = &synth_ops)
+             .options = synth_options, .options_size = sizeof(synth_opts),
+             .ops.source = &synth_ops)

@@ -13,10 +13,16 @@
  * key (or the old row under REPLICA IDENTITY FULL) for updates and deletes.
  * Columns the source did not send because they are unchanged TOAST values
  * are left out of "new" and listed in "unchanged_toast". A TRUNCATE line
- * lists its "tables". With transactions = true, "begin" and "commit" lines
- * frame each transaction; with relations = true, a "relation" line
- * describes a table's columns (name, type, type_oid, key, not_null) before
- * its first change in a batch and whenever it changed.
+ * lists its "tables". An "update_all" line (a TRUNCATE the logical_delete
+ * transform turned into marking every row deleted) sets, in every row of
+ * its table, the columns in its "new". With transactions = true, "begin"
+ * and "commit" lines frame each transaction; with relations = true, a
+ * "relation" line describes a table's columns (name, type, type_oid, key,
+ * not_null) before its first change in a batch and whenever it changed.
+ *
+ * The sink has no code for the full phase: the core sends it through
+ * write() like the stream, per table a "truncate" line and then one
+ * "insert" line per row.
  *
  * Delivery is at least once: after a restart, changes after the last
  * confirmed position are written again (same lsn), so readers deduplicate by
@@ -36,8 +42,15 @@
 
 #include <syncd/syncd.h>
 
+/* The option values, filled by the core (host->options). */
+typedef struct jsonl_opts {
+	const char *path;
+	bool transactions;
+	bool relations;
+	bool fsync;
+} jsonl_opts;
+
 typedef struct jsonl {
-	syncd_instance *inst;
 	const syncd_host *host;
 	const char *path;
 	bool transactions;
@@ -52,38 +65,42 @@ static const syncd_option jsonl_options[] = {
     {.name = "path",
      .type = SYNCD_OPT_STRING,
      .default_value = "-",
-     .help = "file to append the lines to; - is standard output"},
+     .help = "file to append the lines to; - is standard output",
+     SYNCD_OPT_FIELD(jsonl_opts, path)},
     {.name = "transactions",
      .type = SYNCD_OPT_BOOL,
      .default_value = "false",
-     .help = "also write a begin and a commit line for each transaction"},
+     .help = "also write a begin and a commit line for each transaction",
+     SYNCD_OPT_FIELD(jsonl_opts, transactions)},
     {.name = "relations",
      .type = SYNCD_OPT_BOOL,
      .default_value = "false",
      .help = "also write a line describing each table (columns, types, "
-             "keys) when it first appears in a batch or changes"},
+             "keys) when it first appears in a batch or changes",
+     SYNCD_OPT_FIELD(jsonl_opts, relations)},
     {.name = "fsync",
      .type = SYNCD_OPT_BOOL,
      .default_value = "true",
      .help =
-         "fsync the file after each batch, before its progress is confirmed"},
+         "fsync the file after each batch, before its progress is confirmed",
+     SYNCD_OPT_FIELD(jsonl_opts, fsync)},
     {.name = NULL}};
 
 static syncd_status
-jsonl_create(syncd_instance *inst, const syncd_host *host, void **state)
+jsonl_create(const syncd_host *host, void **state)
 {
+	const jsonl_opts *o = host->options;
 	jsonl *j = calloc(1, sizeof *j);
 
 	if (!j) {
-		host->set_error(inst, NULL, "out of memory");
+		host->set_error(host, NULL, "out of memory");
 		return SYNCD_FATAL;
 	}
-	j->inst = inst;
 	j->host = host;
-	j->path = host->opt_string(inst, "path");
-	j->transactions = host->opt_bool(inst, "transactions");
-	j->relations = host->opt_bool(inst, "relations");
-	j->sync = host->opt_bool(inst, "fsync");
+	j->path = o->path;
+	j->transactions = o->transactions;
+	j->relations = o->relations;
+	j->sync = o->fsync;
 	pthread_mutex_init(&j->lock, NULL);
 	*state = j;
 	return SYNCD_OK;
@@ -110,7 +127,7 @@ jsonl_check(void *state)
 		return SYNCD_OK;
 	f = fopen(j->path, "a");
 	if (!f) {
-		j->host->set_error(j->inst, NULL,
+		j->host->set_error(j->host, NULL,
 		                   "cannot write to %s: %s; fix path", j->path,
 		                   strerror(errno));
 		return SYNCD_FATAL;
@@ -136,7 +153,7 @@ jsonl_cut_torn_line(jsonl *j)
 		    pos >= (off_t) sizeof buf ? sizeof buf : (size_t) pos;
 		ssize_t r = pread(fd, buf, n, pos - (off_t) n);
 		if (r != (ssize_t) n) {
-			j->host->set_error(j->inst, NULL, "cannot read %s: %s",
+			j->host->set_error(j->host, NULL, "cannot read %s: %s",
 			                   j->path, strerror(errno));
 			return SYNCD_FATAL;
 		}
@@ -152,16 +169,16 @@ jsonl_cut_torn_line(jsonl *j)
 	/* no newline at all: the file is one partial line */
 cut:
 	if (ftruncate(fd, pos) != 0) {
-		j->host->set_error(j->inst, NULL,
+		j->host->set_error(j->host, NULL,
 		                   "cannot cut the partial last line "
 		                   "of %s: %s",
 		                   j->path, strerror(errno));
 		return SYNCD_FATAL;
 	}
-	j->host->log(j->inst, SYNCD_LOG_WARNING,
-	             "%s ended in a partial line (%lld bytes) left by a crash; "
-	             "removed it (its changes come again)",
-	             j->path, (long long) (end - pos));
+	SYNCD_LOG_WARNING(j->host,
+	                  "%s ended in a partial line (%lld bytes) left by a "
+	                  "crash; removed it (its changes come again)",
+	                  j->path, (long long) (end - pos));
 	return SYNCD_OK;
 }
 
@@ -172,6 +189,7 @@ jsonl_open(void *state, int worker, void **wstate)
 	jsonl *j = state;
 	syncd_status st = SYNCD_OK;
 
+	(void) worker; /* one output for every worker */
 	pthread_mutex_lock(&j->lock);
 	if (!j->out) {
 		if (strcmp(j->path, "-") == 0)
@@ -180,7 +198,7 @@ jsonl_open(void *state, int worker, void **wstate)
 			j->out = fopen(j->path, "a+"); /* a+: read the tail */
 			j->own = j->out != NULL;
 			if (!j->out) {
-				j->host->set_error(j->inst, NULL,
+				j->host->set_error(j->host, NULL,
 				                   "cannot open %s: %s",
 				                   j->path, strerror(errno));
 				st = SYNCD_FATAL;
@@ -196,6 +214,7 @@ jsonl_open(void *state, int worker, void **wstate)
 static void
 jsonl_close(void *wstate)
 {
+	(void) wstate; /* the output is closed by destroy */
 }
 
 static const char *
@@ -208,8 +227,20 @@ jsonl_op(syncd_event_type t)
 	case SYNCD_EV_UPDATE: return "update";
 	case SYNCD_EV_DELETE: return "delete";
 	case SYNCD_EV_TRUNCATE: return "truncate";
-	default: return "relation";
+	case SYNCD_EV_UPDATE_ALL: return "update_all";
+	case SYNCD_EV_RELATION: return "relation";
 	}
+	return "unknown";
+}
+
+/* Column i: the array's stride is its first element's size (syncd/abi.h). */
+static const syncd_column *
+jsonl_column(const syncd_relation *rel, uint32_t i)
+{
+	return (
+	    const syncd_column *) (const void *) ((const char *) rel->columns +
+	                                          (size_t) i *
+	                                              rel->columns[0].size);
 }
 
 static json_object *
@@ -219,8 +250,8 @@ jsonl_values(const syncd_relation *rel, const syncd_value *v, bool key_only,
 	json_object *o = json_object_new_object();
 
 	for (uint32_t i = 0; i < rel->ncolumns; i++) {
-		const char *name = rel->columns[i].name;
-		if (key_only && !(rel->columns[i].flags & SYNCD_COL_KEY))
+		const char *name = jsonl_column(rel, i)->name;
+		if (key_only && !(jsonl_column(rel, i)->flags & SYNCD_COL_KEY))
 			continue;
 		switch (v[i].kind) {
 		case SYNCD_VALUE_NULL:
@@ -277,7 +308,7 @@ jsonl_columns(const syncd_relation *rel)
 	json_object *cols = json_object_new_array();
 
 	for (uint32_t i = 0; i < rel->ncolumns; i++) {
-		const syncd_column *c = &rel->columns[i];
+		const syncd_column *c = jsonl_column(rel, i);
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "name",
 		                       json_object_new_string(c->name));
@@ -357,7 +388,10 @@ jsonl_event(const syncd_event *ev, int worker)
 	if (ev->new_values)
 		json_object_object_add(
 		    o, "new",
-		    jsonl_values(rel, ev->new_values, false, &unchanged));
+		    jsonl_values(rel, ev->new_values, false,
+		                 /* update_all: "new" holds what it sets */
+		                 ev->type == SYNCD_EV_UPDATE_ALL ? NULL
+		                                                 : &unchanged));
 	if (ev->old_values)
 		json_object_object_add(
 		    o, "old",
@@ -392,13 +426,13 @@ jsonl_write(void *wstate, const syncd_batch *b)
 	}
 	if (fflush(j->out) != 0 ||
 	    (j->own && j->sync && fsync(fileno(j->out)) != 0)) {
-		j->host->set_error(j->inst, NULL, "cannot write to %s: %s",
+		j->host->set_error(j->host, NULL, "cannot write to %s: %s",
 		                   j->path, strerror(errno));
 		st = SYNCD_FATAL;
 	}
 	pthread_mutex_unlock(&j->lock);
 	if (st == SYNCD_OK)
-		j->host->metric_add(j->inst, "changes_written_total",
+		j->host->metric_add(j->host, "changes_written_total",
 		                    (double) b->nchanges);
 	return st;
 }
@@ -416,4 +450,5 @@ static const syncd_sink_ops jsonl_ops = {
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "jsonl", .version = "1.0",
              .description =
                  "every change as one JSON line, to a file or stdout",
-             .options = jsonl_options, .ops.sink = &jsonl_ops)
+             .options = jsonl_options, .options_size = sizeof(jsonl_opts),
+             .ops.sink = &jsonl_ops)

@@ -8,38 +8,48 @@
 #include <syncd/syncd.h>
 
 static syncd_status
-bad_create(syncd_instance *inst, const syncd_host *host, void **state)
+bad_create(const syncd_host *host, void **state)
 {
+	(void) host;
+	(void) state;
 	abort(); /* the loader must refuse before calling anything */
 }
 
 static void
 bad_destroy(void *state)
 {
+	(void) state;
 	abort();
 }
 
 static syncd_status
 bad_open(void *state, int worker, void **wstate)
 {
+	(void) state;
+	(void) worker;
+	(void) wstate;
 	abort();
 }
 
 static void
 bad_close(void *wstate)
 {
+	(void) wstate;
 	abort();
 }
 
 static __attribute__((unused)) syncd_status
 bad_write(void *wstate, const syncd_batch *b)
 {
+	(void) wstate;
+	(void) b;
 	abort();
 }
 
 static const syncd_sink_ops bad_ops __attribute__((unused)) = {
 #ifdef BAD_OPS_SIZE
-    .size = sizeof(syncd_sink_ops) + 64,
+    /* smaller than the 1.0 size: a table no 1.0 plugin can have */
+    .size = SYNCD_SINK_OPS_SIZE_1_0 - sizeof(void *),
 #else
     .size = sizeof(syncd_sink_ops),
 #endif
@@ -52,12 +62,17 @@ static const syncd_sink_ops bad_ops __attribute__((unused)) = {
 #endif
 };
 
+typedef struct bad_opts {
+	const char *mode;
+} bad_opts;
+
 static const syncd_option bad_options[] __attribute__((unused)) = {
 #ifdef BAD_OPTIONS
     {.name = "mode",
      .type = SYNCD_OPT_ENUM,
      .default_value = "a",
-     .help = "an enum without choices"},
+     .help = "an enum without choices",
+     SYNCD_OPT_FIELD(bad_opts, mode)},
 #endif
     {.name = NULL}};
 
@@ -88,6 +103,7 @@ syncd_plugin_entry(void)
 	    .name = BAD_NAME,
 	    .version = "0",
 	    .options = bad_options,
+	    .options_size = sizeof(bad_opts),
 	    .ops.sink = &bad_ops,
 	};
 	return &d;
