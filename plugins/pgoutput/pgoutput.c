@@ -2,17 +2,19 @@
  * pgoutput - the PostgreSQL source: logical replication with the pgoutput
  * plugin, one replication connection and one slot per database.
  *
- * Per database (one ordered stream each), in its own thread:
- *   connect (SQL and replication=database) -> check the server -> select
- *   the tables -> check or create the publication -> check or create the
- *   slot -> START_REPLICATION -> read, decode, emit.
- * Transactions the server streams while in progress (protocol 2+) are
- * buffered, spilled to the state directory past spill.threshold, and
- * emitted at their Stream Commit, or dropped at their Stream Abort.
+ * Per database (one ordered stream each), as the core calls the source
+ * operations: open() connects (SQL and replication=database), checks the
+ * server, selects the tables, checks or creates the publication and the
+ * slot; snapshot() / release() hold the full phase's snapshot; start()
+ * runs START_REPLICATION; read() reads, decodes and emits in the stream's
+ * thread; close() ends it. Transactions the server streams while in
+ * progress (protocol 2+) are buffered, spilled to the state directory past
+ * spill.threshold, and emitted at their Stream Commit, or dropped at their
+ * Stream Abort.
  *
  * Flow control: the flush position sent to the server is what the core
- * says is durable (host->flushed_lsn), held back by slot.flush.delay.time.
- * A status thread answers on a timer even while emit() blocks because the
+ * confirmed durable (confirm()), held back by slot.flush.delay.time. A
+ * status thread answers on a timer even while emit() blocks because the
  * sink is slow, so the server never times us out; the reading thread
  * answers keepalives that ask for a reply at once.
  */
@@ -38,50 +40,75 @@
 #define PGO_HEARTBEAT_PREFIX "syncd_heartbeat"
 #define PGO_MAX_DBS          64
 
+/* The option values (host->options). */
+typedef struct pgo_opts {
+	const char *conninfo;
+	syncd_list databases;
+	syncd_list tables;
+	const char *publication;
+	bool autocreate;
+	const char *custom_slot;
+	int64_t delay_ms;
+	int64_t heartbeat_ms;
+	int64_t status_ms;
+	int64_t spill;
+	int64_t chunk_size;
+	const char *partitions;
+} pgo_opts;
+
 static const syncd_option pgo_options[] = {
     {.name = "conninfo",
      .type = SYNCD_OPT_STRING,
      .help = "libpq connection string or URI of the source; empty: libpq's "
-             "defaults (PGHOST, PGUSER, ...); passwords belong in ~/.pgpass"},
+             "defaults (PGHOST, PGUSER, ...); passwords belong in ~/.pgpass",
+     SYNCD_OPT_FIELD(pgo_opts, conninfo)},
     {.name = "databases",
      .type = SYNCD_OPT_LIST,
      .help = "databases to read, one slot each; default: the conninfo's "
-             "dbname"},
+             "dbname",
+     SYNCD_OPT_FIELD(pgo_opts, databases)},
     {.name = "tables",
      .type = SYNCD_OPT_LIST,
      .help = "schema.table globs (a pattern without a schema means public); "
-             "default: every table with a primary key"},
+             "default: every table with a primary key",
+     SYNCD_OPT_FIELD(pgo_opts, tables)},
     {.name = "publication",
      .type = SYNCD_OPT_STRING,
      .default_value = "dbz_publication",
-     .help = "the publication that publishes the tables"},
+     .help = "the publication that publishes the tables",
+     SYNCD_OPT_FIELD(pgo_opts, publication)},
     {.name = "publication.autocreate",
      .type = SYNCD_OPT_BOOL,
      .default_value = "true",
-     .help = "create the publication, or add missing tables to it"},
+     .help = "create the publication, or add missing tables to it",
+     SYNCD_OPT_FIELD(pgo_opts, autocreate)},
     {.name = "custom.slot.name",
      .type = SYNCD_OPT_STRING,
-     .help = "use this existing, inactive pgoutput slot (one database only)"},
+     .help = "use this existing, inactive pgoutput slot (one database only)",
+     SYNCD_OPT_FIELD(pgo_opts, custom_slot)},
     {.name = "slot.flush.delay.time",
      .type = SYNCD_OPT_DURATION,
      .default_value = "6h",
      .help = "confirm to the slot only what is older than this: the WAL kept "
              "for replays from a past time",
      .min = 0,
-     .max = 30LL * 86400000},
+     .max = 30LL * 86400000,
+     SYNCD_OPT_FIELD(pgo_opts, delay_ms)},
     {.name = "heartbeat.interval",
      .type = SYNCD_OPT_DURATION,
      .default_value = "30s",
      .help = "emit a heartbeat in each database this often so an idle slot "
              "advances (PostgreSQL 14+); 0: never",
      .min = 0,
-     .max = 86400000},
+     .max = 86400000,
+     SYNCD_OPT_FIELD(pgo_opts, heartbeat_ms)},
     {.name = "status.interval",
      .type = SYNCD_OPT_DURATION,
      .default_value = "10s",
      .help = "send the server a standby status update at least this often",
      .min = 100,
-     .max = 3600000},
+     .max = 3600000,
+     SYNCD_OPT_FIELD(pgo_opts, status_ms)},
     {.name = "spill.threshold",
      .type = SYNCD_OPT_SIZE,
      .default_value = "64MB",
@@ -89,7 +116,8 @@ static const syncd_option pgo_options[] = {
      .help = "memory for in-progress streamed transactions; beyond it they "
              "spill to the state directory",
      .min = 65536,
-     .max = 1LL << 40},
+     .max = 1LL << 40,
+     SYNCD_OPT_FIELD(pgo_opts, spill)},
     {.name = "copy.chunk.size",
      .type = SYNCD_OPT_SIZE,
      .default_value = "256MB",
@@ -97,14 +125,16 @@ static const syncd_option pgo_options[] = {
      .help = "full phase: tables larger than this on disk are copied in "
              "chunks of about this size, in parallel (PostgreSQL 14+)",
      .min = 1048576,
-     .max = 1LL << 50},
+     .max = 1LL << 50,
+     SYNCD_OPT_FIELD(pgo_opts, chunk_size)},
     {.name = "partitions",
      .type = SYNCD_OPT_ENUM,
      .choices = "root|leaf",
      .help = "a partitioned table is synced as one table under its own "
              "name (root; PostgreSQL 13+, publish_via_partition_root), or "
              "each leaf partition as a table of its own (leaf); default: "
-             "root on PostgreSQL 13+, leaf before"},
+             "root on PostgreSQL 13+, leaf before",
+     SYNCD_OPT_FIELD(pgo_opts, partitions)},
     {.name = NULL}};
 
 /* ---- types ------------------------------------------------------------ */
@@ -163,9 +193,11 @@ typedef struct pgo_sample {
 
 typedef struct pgo_db {
 	pgo *src;
-	uint32_t stream;
+	uint32_t index; /* the core's stream number: where it is in s->dbs */
+	uint32_t
+	    stream; /* the slot's number (the shard scenario), else index */
 	char *dbname;
-	char *host; /* as connected (relations' source_host) */
+	char *host; /* as connected (the stream's server) */
 	char *slot;
 	PGconn *sql, *repl;
 	pthread_mutex_t lock; /* repl: the reader and the status thread */
@@ -196,38 +228,50 @@ typedef struct pgo_db {
 	uint32_t stream_xid; /* top-level xid of the current stream block */
 	bool spilling;       /* logged that spill files are in use */
 	/* progress */
+	uint64_t slot_confirmed; /* the slot's position when opened */
 	uint64_t received;
 	uint64_t sent_flush;
+	uint64_t flushed; /* confirm(): durable up to this commit LSN */
 	int64_t last_status_ms;
 	int64_t last_heartbeat_ms;
 	pgo_sample *samples; /* commits seen, one per second, for the delay */
 	size_t nsamples, capsamples;
-	/* thread */
-	pthread_t thread, status_thread;
-	bool started, status_started;
+	/* while read() runs: where events go, and the first refusal */
+	syncd_emit_fn emit;
+	void *emit_ctx;
+	syncd_status emit_st;
+	/* the full phase's snapshot, held from snapshot() to release() */
+	syncd_copy_table *ct;
+	size_t nct;
+	PGconn *tconn;        /* the temporary slot's connection */
+	PGresult *tmp;        /* its CREATE_REPLICATION_SLOT result */
+	PGresult *export_res; /* pg_export_snapshot() */
+	bool snap_txn;        /* sql holds the snapshot's transaction */
+	/* streaming: START_REPLICATION done, the status thread */
+	bool streaming;
+	pthread_t status_thread;
+	bool status_started;
 	atomic_bool done;
-	syncd_status status;
 	char err[2048];
 	char sqlstate[6];
 } pgo_db;
 
 struct pgo {
-	syncd_instance *inst;
 	const syncd_host *host;
 	const char *conninfo, *publication, *custom_slot;
 	bool autocreate;
 	int64_t delay_ms, heartbeat_ms, status_ms, spill;
 	size_t npatterns;
-	const char **patterns;
+	const char *const *patterns;
 	size_t ndbs;
-	pgo_db *dbs;     /* by stream; in the shard scenario streams may skip */
+	pgo_db *dbs;     /* in stream order; in the shard scenario the slots'
+	                    numbers may skip */
 	bool sharded;    /* [logical_table.*]: databases found on the server */
 	bool discovered; /* ... and found */
 	bool nothing;    /* ... and none matches (not worth retrying) */
-	atomic_bool abort; /* a database failed: the others stop too */
-	bool checking;     /* syncd --check: report, change nothing */
-	bool copy;         /* mode full or full+incremental */
-	bool stream;       /* mode incremental or full+incremental */
+	bool checking;   /* syncd --check: report, change nothing */
+	bool copy;       /* mode full or full+incremental */
+	bool stream;     /* mode incremental or full+incremental */
 	int64_t chunk_size;
 	const char *partitions; /* "root", "leaf", NULL: by server version */
 };
@@ -262,7 +306,8 @@ pgo_now_pg(void)
 static bool pgo_fail(pgo_db *db, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Records why this database failed; the run thread reports it. */
+/* Records why this database failed; the operation that fails reports it
+ * (pgo_report). */
 static bool
 pgo_fail(pgo_db *db, const char *sqlstate, const char *fmt, ...)
 {
@@ -421,7 +466,8 @@ pgo_matches(pgo *s, const char *database, const char *schema, const char *table)
 	char full[1024];
 
 	if (s->sharded)
-		return s->host->logical_table(s->inst, database, table) != NULL;
+		return s->host->source->select(s->host, database, schema,
+		                               table) == SYNCD_SELECT_YES;
 	if (s->npatterns == 0)
 		return true;
 	snprintf(full, sizeof full, "%s.%s", schema, table);
@@ -532,12 +578,12 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 			if (t->oid != oid)
 				continue;
 			if (why) {
-				s->host->log(s->inst, SYNCD_LOG_ERROR,
-				             "column %s of %s.%s in database "
-				             "\"%s\": the "
-				             "name %s; rename it",
-				             name, t->schema, t->name,
-				             db->dbname, why);
+				SYNCD_LOG_ERROR(
+				    s->host,
+				    "column %s of %s.%s in database "
+				    "\"%s\": the "
+				    "name %s; rename it",
+				    name, t->schema, t->name, db->dbname, why);
 				*problems = true;
 				ok = false;
 			}
@@ -579,8 +625,8 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 			    db, (uint32_t) strtoul(PQgetvalue(cols, i, 0), NULL,
 			                           10));
 			if (t)
-				s->host->log(
-				    s->inst, SYNCD_LOG_WARNING,
+				SYNCD_LOG_WARNING(
+				    s->host,
 				    "column %s of %s.%s in database \"%s\" is "
 				    "GENERATED ALWAYS AS (%s) STORED: it is "
 				    "not "
@@ -626,17 +672,18 @@ pgo_unsyncable(pgo_db *db, const char *schema, const char *name,
 
 	if (s->npatterns == 0 && !s->sharded) {
 		if (!db->named)
-			s->host->log(s->inst, SYNCD_LOG_WARNING,
-			             "table %s.%s in database \"%s\" is not "
-			             "synced: it %s (%s); %s to sync it",
-			             schema, name, db->dbname, what, why, fix);
+			SYNCD_LOG_WARNING(
+			    s->host,
+			    "table %s.%s in database \"%s\" is not "
+			    "synced: it %s (%s); %s to sync it",
+			    schema, name, db->dbname, what, why, fix);
 		return;
 	}
 	if (!db->named)
-		s->host->log(s->inst, SYNCD_LOG_ERROR,
-		             "table %s.%s in database \"%s\" %s: %s; %s, or "
-		             "leave it out of tables",
-		             schema, name, db->dbname, what, why, fix);
+		SYNCD_LOG_ERROR(s->host,
+		                "table %s.%s in database \"%s\" %s: %s; %s, or "
+		                "leave it out of tables",
+		                schema, name, db->dbname, what, why, fix);
 	*problems = true;
 	*ok = false;
 }
@@ -807,8 +854,8 @@ pgo_select_tables(pgo_db *db, bool *problems)
 			continue;
 		if (relkind == 'r' && ispart && db->via_root) {
 			if (pgo_named(s, schema, name)) {
-				s->host->log(
-				    s->inst, SYNCD_LOG_ERROR,
+				SYNCD_LOG_ERROR(
+				    s->host,
 				    "table %s.%s in database \"%s\" is a "
 				    "partition of %s: with partitions = root "
 				    "(the default on PostgreSQL 13+) it is "
@@ -832,8 +879,8 @@ pgo_select_tables(pgo_db *db, bool *problems)
 			/* named, never refused: another session's table,
 			 * gone when that session ends */
 			if (!db->named)
-				s->host->log(
-				    s->inst, SYNCD_LOG_WARNING,
+				SYNCD_LOG_WARNING(
+				    s->host,
 				    "table %s.%s in database \"%s\" is "
 				    "not synced: it is TEMPORARY (it "
 				    "belongs to the session that created "
@@ -915,8 +962,8 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		}
 		if ((why = pgo_bad_name(schema, "\".'<>")) ||
 		    (why = pgo_bad_name(name, "\".'<>"))) {
-			s->host->log(
-			    s->inst, SYNCD_LOG_ERROR,
+			SYNCD_LOG_ERROR(
+			    s->host,
 			    "table %s.%s in database \"%s\": the name %s; "
 			    "rename it, or leave it out of tables",
 			    schema, name, db->dbname, why);
@@ -941,8 +988,8 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		t->root_oid =
 		    (uint32_t) strtoul(PQgetvalue(res, i, 15), NULL, 10);
 		if (t->root && !db->named)
-			s->host->log(
-			    s->inst, SYNCD_LOG_INFO,
+			SYNCD_LOG_INFO(
+			    s->host,
 			    "table %s.%s in database \"%s\" is "
 			    "partitioned: synced as one table with its "
 			    "%u partition%s (partitions = root)",
@@ -1009,7 +1056,7 @@ pgo_table_by_oid(pgo_db *db, uint32_t oid)
 static void
 pgo_own_publication(pgo *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "syncd_%s", s->host->job_name(s->inst));
+	snprintf(buf, len, "syncd_%s", s->host->job->name);
 }
 
 /*
@@ -1042,7 +1089,7 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 
 	pgo_own_publication(s, own, sizeof own);
 	snprintf(sql, sizeof sql, "created by syncd job %s",
-	         s->host->job_name(s->inst));
+	         s->host->job->name);
 	{
 		char *q = PQescapeLiteral(db->sql, sql, strlen(sql));
 		mark = strdup(q ? q : "''");
@@ -1156,8 +1203,8 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 	}
 	if (nmissing == 0 && exists && !fix_root) {
 		if (!ours && s->checking)
-			s->host->log(
-			    s->inst, SYNCD_LOG_INFO,
+			SYNCD_LOG_INFO(
+			    s->host,
 			    "publication %s in database \"%s\" was not "
 			    "created by syncd: syncd reads it and never "
 			    "changes it",
@@ -1214,9 +1261,9 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 	}
 	if (!s->autocreate) {
 		*problems = true;
-		s->host->log(s->inst, SYNCD_LOG_ERROR,
-		             "publication %s in database \"%s\" %s; fix: %s",
-		             s->publication, db->dbname, need.data, stmt.data);
+		SYNCD_LOG_ERROR(
+		    s->host, "publication %s in database \"%s\" %s; fix: %s",
+		    s->publication, db->dbname, need.data, stmt.data);
 		pgo_fail(db, NULL,
 		         "publication %s in database \"%s\" is incomplete (see "
 		         "above)",
@@ -1256,10 +1303,11 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 		pgo_sb_printf(&stmt, "; COMMENT ON PUBLICATION %s IS %s", pub,
 		              mark);
 	if (!apply) {
-		s->host->log(s->inst, SYNCD_LOG_INFO,
-		             "publication %s in database \"%s\" %s; syncd "
-		             "will run: %s",
-		             s->publication, db->dbname, need.data, stmt.data);
+		SYNCD_LOG_INFO(s->host,
+		               "publication %s in database \"%s\" %s; syncd "
+		               "will run: %s",
+		               s->publication, db->dbname, need.data,
+		               stmt.data);
 		ok = true;
 		goto done;
 	}
@@ -1296,8 +1344,8 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 			         db->dbname, PQerrorMessage(db->sql));
 	}
 	if (ok)
-		s->host->log(s->inst, SYNCD_LOG_INFO, "database \"%s\": %s",
-		             db->dbname, stmt.data);
+		SYNCD_LOG_INFO(s->host, "database \"%s\": %s", db->dbname,
+		               stmt.data);
 done:
 	free(pub);
 	free(mark);
@@ -1317,7 +1365,7 @@ done:
 static char *
 pgo_slot_name(pgo *s, uint32_t stream, const char *dbname)
 {
-	const char *job = s->host->job_name(s->inst);
+	const char *job = s->host->job->name;
 	char buf[256];
 	size_t n;
 
@@ -1425,8 +1473,9 @@ pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 			return false;
 		if (PQntuples(res) > 0) {
 			s->host->log(
-			    s->inst,
-			    s->checking ? SYNCD_LOG_ERROR : SYNCD_LOG_WARNING,
+			    s->host,
+			    s->checking ? SYNCD_LEVEL_ERROR
+			                : SYNCD_LEVEL_WARNING,
 			    "database \"%s\": transaction of PID %s has been "
 			    "running for %s; creating the replication slot "
 			    "waits until it ends (end it, or wait)",
@@ -1472,10 +1521,11 @@ pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 			PQclear(r);
 		}
 		*created = true;
-		s->host->log(s->inst, SYNCD_LOG_INFO,
-		             "created replication slot %s in database \"%s\" "
-		             "at " SYNCD_LSN_FMT,
-		             db->slot, db->dbname, SYNCD_LSN_ARGS(*confirmed));
+		SYNCD_LOG_INFO(s->host,
+		               "created replication slot %s in database \"%s\" "
+		               "at " SYNCD_LSN_FMT,
+		               db->slot, db->dbname,
+		               SYNCD_LSN_ARGS(*confirmed));
 		return true;
 	}
 	/* an existing slot must be ours to use */
@@ -1594,11 +1644,24 @@ pgo_type_name(pgo_db *db, uint32_t typid, const pgo_table *t, const char *col)
 	return buf;
 }
 
+/* Hands an event to read()'s emit; the first refusal is kept for read()
+ * to return. */
 static syncd_status
 pgo_emit(pgo_db *db, syncd_event *ev)
 {
-	ev->stream = db->stream;
-	return db->src->host->emit(db->src->inst, ev);
+	syncd_status st;
+
+	ev->size = sizeof *ev;
+	ev->stream = db->index;
+	if (!db->emit) {
+		pgo_fail(db, NULL, "database \"%s\": an event outside read()",
+		         db->dbname);
+		return SYNCD_FATAL;
+	}
+	st = db->emit(db->emit_ctx, ev);
+	if (st != SYNCD_OK && db->emit_st == SYNCD_OK)
+		db->emit_st = st;
+	return st;
 }
 
 /* A selected table whose columns changed (ALTER TABLE while streaming):
@@ -1621,8 +1684,8 @@ pgo_refresh_table(pgo_db *db, pgo_table *t, const pgo_msg *m)
 		t->ncols = 0;
 		snprintf(oids, sizeof oids, "{%u}", t->oid);
 		if (!pgo_load_columns(db, oids, &problems)) {
-			db->src->host->log(
-			    db->src->inst, SYNCD_LOG_WARNING,
+			SYNCD_LOG_WARNING(
+			    db->src->host,
 			    "database \"%s\": could not read the new "
 			    "columns of %s.%s: %s",
 			    db->dbname, t->schema, t->name, db->err);
@@ -1713,13 +1776,14 @@ pgo_identity_kept(pgo_db *db, pgo_table *t, const pgo_msg *m)
 	}
 	if (same) {
 		if (m->replident != t->replident)
-			s->host->log(s->inst, SYNCD_LOG_INFO,
-			             "table %s.%s in database \"%s\": replica "
-			             "identity %s became %s; the key is still "
-			             "(%s)",
-			             t->schema, t->name, db->dbname,
-			             pgo_identity_name(t->replident),
-			             pgo_identity_name(m->replident), t->pk);
+			SYNCD_LOG_INFO(
+			    s->host,
+			    "table %s.%s in database \"%s\": replica "
+			    "identity %s became %s; the key is still "
+			    "(%s)",
+			    t->schema, t->name, db->dbname,
+			    pgo_identity_name(t->replident),
+			    pgo_identity_name(m->replident), t->pk);
 		t->replident = m->replident;
 		free(now.data);
 		return true;
@@ -1866,8 +1930,8 @@ pgo_watch_partitions(pgo_db *db)
 		l->seen = true;
 		if (!db->via_root) {
 			if (isnew && db->leaves_read)
-				s->host->log(
-				    s->inst, SYNCD_LOG_WARNING,
+				SYNCD_LOG_WARNING(
+				    s->host,
 				    "database \"%s\": %s became a partition of "
 				    "%s while streaming; with partitions = "
 				    "leaf "
@@ -1918,8 +1982,8 @@ pgo_watch_partitions(pgo_db *db)
 				break;
 		}
 		if (isnew && db->leaves_read)
-			s->host->log(
-			    s->inst, SYNCD_LOG_INFO,
+			SYNCD_LOG_INFO(
+			    s->host,
 			    "database \"%s\": %s is a new partition of "
 			    "%s; its changes are synced into %s",
 			    db->dbname, name, rootname, rootname);
@@ -2000,8 +2064,8 @@ pgo_watch_partitions(pgo_db *db)
 		}
 		if (db->via_root) {
 			const pgo_table *t = pgo_table_by_oid(db, l->root);
-			s->host->log(
-			    s->inst, SYNCD_LOG_WARNING,
+			SYNCD_LOG_WARNING(
+			    s->host,
 			    "database \"%s\": partition %s left %s.%s while "
 			    "streaming (DETACH PARTITION or DROP TABLE): no "
 			    "change is sent for its rows, which stay in the "
@@ -2066,9 +2130,9 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 		pgo_refresh_table(db, t, m);
 	r->relid = m->relid;
 	r->selected = t != NULL;
+	r->rel.size = sizeof r->rel;
 	r->rel.id = ((uint64_t) db->stream << 32) | m->relid;
 	r->rel.database = db->dbname;
-	r->rel.source_host = db->host;
 	r->rel.schema = strdup(m->nspname);
 	r->rel.table = strdup(m->relname);
 	r->rel.replica_identity = m->replident;
@@ -2078,6 +2142,7 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 	r->newv = calloc((size_t) m->natts + 1, sizeof *r->newv);
 	for (uint16_t i = 0; i < m->natts; i++) {
 		syncd_column *c = &r->cols[i];
+		c->size = sizeof *c;
 		c->name = strdup(m->atts[i].name);
 		c->type_oid = m->atts[i].typid;
 		c->typmod = m->atts[i].typmod;
@@ -2125,7 +2190,6 @@ pgo_values(pgo_db *db, const pgo_rel *r, const pgo_tuple *t, syncd_value *out)
 		switch (v->kind) {
 		case 'n': out[i].kind = SYNCD_VALUE_NULL; break;
 		case 'u': out[i].kind = SYNCD_VALUE_UNCHANGED; break;
-		case 'b': out[i].kind = SYNCD_VALUE_BINARY; break;
 		default: out[i].kind = SYNCD_VALUE_TEXT; break;
 		}
 	}
@@ -2248,7 +2312,7 @@ static uint64_t
 pgo_confirmable(pgo_db *db)
 {
 	pgo *s = db->src;
-	uint64_t flushed = s->host->flushed_lsn(s->inst, db->stream);
+	uint64_t flushed = __atomic_load_n(&db->flushed, __ATOMIC_ACQUIRE);
 	int64_t cutoff = pgo_now_ms() - s->delay_ms;
 	uint64_t done = 0;
 	size_t drop = 0;
@@ -2299,9 +2363,9 @@ pgo_send_status(pgo_db *db, bool reply)
 		                "database \"%s\": %s",
 		                db->dbname, PQerrorMessage(db->repl));
 	if (flush > db->sent_flush)
-		db->src->host->log(db->src->inst, SYNCD_LOG_DEBUG,
-		                   "database \"%s\": confirmed " SYNCD_LSN_FMT,
-		                   db->dbname, SYNCD_LSN_ARGS(flush));
+		SYNCD_LOG_DEBUG(db->src->host,
+		                "database \"%s\": confirmed " SYNCD_LSN_FMT,
+		                db->dbname, SYNCD_LSN_ARGS(flush));
 	db->sent_flush = flush;
 	db->last_status_ms = pgo_now_ms();
 	return true;
@@ -2389,12 +2453,11 @@ pgo_handle(pgo_db *db, const char *data, size_t len, bool replay)
 			                db->dbname, err);
 		if (!db->spilling && txbuf_spilled_bytes(db->tx) > 0) {
 			db->spilling = true;
-			db->src->host->log(
-			    db->src->inst, SYNCD_LOG_INFO,
+			SYNCD_LOG_INFO(
+			    db->src->host,
 			    "database \"%s\": in-progress transactions "
 			    "passed spill.threshold; spilling them to %s",
-			    db->dbname,
-			    db->src->host->state_dir(db->src->inst));
+			    db->dbname, db->src->host->job->state_dir);
 		}
 		return true;
 	}
@@ -2463,7 +2526,7 @@ pgo_handle(pgo_db *db, const char *data, size_t len, bool replay)
 			return false;
 		if (!txbuf_replay(db->tx, m.xid, pgo_replay_one, db, err,
 		                  sizeof err))
-			return db->err[0]
+			return db->err[0] || db->emit_st != SYNCD_OK
 			           ? false
 			           : pgo_fail(db, NULL, "database \"%s\": %s",
 			                      db->dbname, err);
@@ -2489,9 +2552,9 @@ pgo_heartbeat(pgo_db *db)
 	    "SELECT pg_logical_emit_message(false, '" PGO_HEARTBEAT_PREFIX
 	    "', '')");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		s->host->log(s->inst, SYNCD_LOG_WARNING,
-		             "database \"%s\": heartbeat failed: %s",
-		             db->dbname, PQerrorMessage(db->sql));
+		SYNCD_LOG_WARNING(s->host,
+		                  "database \"%s\": heartbeat failed: %s",
+		                  db->dbname, PQerrorMessage(db->sql));
 	PQclear(res);
 }
 
@@ -2533,8 +2596,8 @@ pgo_identify(pgo_db *db)
 		              db->dbname, PQgetvalue(sys, 0, 0),
 		              PQgetvalue(res, 0, 0));
 	else if (sys)
-		s->host->log(
-		    s->inst, SYNCD_LOG_DEBUG,
+		SYNCD_LOG_DEBUG(
+		    s->host,
 		    "database \"%s\": system %s, timeline %s, WAL at %s",
 		    db->dbname, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
 		    PQgetvalue(res, 0, 2));
@@ -2545,8 +2608,9 @@ pgo_identify(pgo_db *db)
 	return ok;
 }
 
+/* START_REPLICATION from start, or from the slot's position (0). */
 static bool
-pgo_start_replication(pgo_db *db)
+pgo_start_replication(pgo_db *db, uint64_t start)
 {
 	pgo *s = db->src;
 	char *slot = pgo_ident(db->repl, db->slot);
@@ -2577,10 +2641,10 @@ pgo_start_replication(pgo_db *db)
 	}
 	PQclear(res);
 	snprintf(sql, n,
-	         "START_REPLICATION SLOT %s LOGICAL 0/0 (proto_version '%d', "
+	         "START_REPLICATION SLOT %s LOGICAL %X/%X (proto_version '%d', "
 	         "publication_names %s%s%s)",
-	         slot, db->proto, pubq,
-	         db->proto >= 2 ? ", streaming 'on'" : "",
+	         slot, (unsigned) (start >> 32), (unsigned) start, db->proto,
+	         pubq, db->proto >= 2 ? ", streaming 'on'" : "",
 	         db->version >= 140000 ? ", messages 'true'" : "");
 	res = PQexec(db->repl, sql);
 	free(sql);
@@ -2596,8 +2660,8 @@ pgo_start_replication(pgo_db *db)
 		return false;
 	}
 	PQclear(res);
-	s->host->log(
-	    s->inst, SYNCD_LOG_INFO,
+	SYNCD_LOG_INFO(
+	    s->host,
 	    "database \"%s\": streaming from slot %s (pgoutput protocol "
 	    "%d%s)",
 	    db->dbname, db->slot, db->proto,
@@ -2605,21 +2669,22 @@ pgo_start_replication(pgo_db *db)
 	return true;
 }
 
-/* Reads until a stop (at a transaction boundary) or a failure. */
+/* Reads for about timeout_ms, or until a failure (false). */
 static bool
-pgo_stream(pgo_db *db)
+pgo_stream(pgo_db *db, int timeout_ms)
 {
 	pgo *s = db->src;
 	bool ok = true;
+	int64_t deadline = pgo_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
-	while (ok) {
+	for (bool first = true; ok; first = false) {
 		char *buf = NULL;
 		int r;
 		pgo_copydata cd;
 		char err[512];
+		int64_t left = deadline - pgo_now_ms();
 
-		if ((s->host->stopping(s->inst) || atomic_load(&s->abort)) &&
-		    !db->in_txn)
+		if (!first && left <= 0)
 			break;
 		pgo_heartbeat(db);
 		if (pgo_now_ms() - db->last_leaves_ms >= s->status_ms &&
@@ -2638,6 +2703,10 @@ pgo_stream(pgo_db *db)
 			fd_set fds;
 			struct timeval tv = {0, 200 * 1000};
 			int sock = PQsocket(db->repl);
+			if (left <= 0)
+				break;
+			if (left < 200)
+				tv.tv_usec = (suseconds_t) left * 1000;
 			FD_ZERO(&fds);
 			FD_SET(sock, &fds);
 			if (select(sock + 1, &fds, NULL, NULL, &tv) < 0 &&
@@ -2686,13 +2755,11 @@ pgo_stream(pgo_db *db)
 				pthread_mutex_unlock(&db->lock);
 			}
 		} else {
-			if (s->host->log_enabled(s->inst, SYNCD_LOG_DEBUG))
-				s->host->log(s->inst, SYNCD_LOG_DEBUG,
-				             "database \"%s\": message '%c' "
-				             "at " SYNCD_LSN_FMT " (%zu bytes)",
-				             db->dbname, cd.data[0],
-				             SYNCD_LSN_ARGS(cd.wal_start),
-				             cd.len);
+			SYNCD_LOG_DEBUG(s->host,
+			                "database \"%s\": message '%c' "
+			                "at " SYNCD_LSN_FMT " (%zu bytes)",
+			                db->dbname, cd.data[0],
+			                SYNCD_LSN_ARGS(cd.wal_start), cd.len);
 			if (cd.wal_start > pgo_received(db))
 				__atomic_store_n(&db->received, cd.wal_start,
 				                 __ATOMIC_RELAXED);
@@ -2723,24 +2790,24 @@ pgo_server_checks(pgo_db *db, bool *problems)
 		return false;
 	db->version = atoi(PQgetvalue(res, 0, 0));
 	if (db->version < 100000) {
-		s->host->log(
-		    s->inst, SYNCD_LOG_ERROR,
+		SYNCD_LOG_ERROR(
+		    s->host,
 		    "database \"%s\": PostgreSQL %d is too old; syncd needs "
 		    "10 or later (pgoutput)",
 		    db->dbname, db->version / 10000);
 		ok = false;
 	}
 	if (s->stream && strcmp(PQgetvalue(res, 0, 1), "logical") != 0) {
-		s->host->log(
-		    s->inst, SYNCD_LOG_ERROR,
+		SYNCD_LOG_ERROR(
+		    s->host,
 		    "database \"%s\": wal_level is %s; set wal_level = "
 		    "logical in postgresql.conf and restart the server",
 		    db->dbname, PQgetvalue(res, 0, 1));
 		ok = false;
 	}
 	if (s->stream && strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
-		s->host->log(
-		    s->inst, SYNCD_LOG_ERROR,
+		SYNCD_LOG_ERROR(
+		    s->host,
 		    "database \"%s\": the user has neither REPLICATION nor "
 		    "superuser; run ALTER ROLE ... REPLICATION",
 		    db->dbname);
@@ -2819,38 +2886,44 @@ pgo_close(pgo_db *db)
 	db->repl = db->sql = NULL;
 }
 
-static void *
-pgo_db_main(void *arg)
+/* Starts the stream: START_REPLICATION and the status thread. */
+static bool
+pgo_begin_stream(pgo_db *db, uint64_t start)
 {
-	pgo_db *db = arg;
-	pgo *s = db->src;
-	bool ok;
+	if (!pgo_start_replication(db, start))
+		return false;
+	/* START_REPLICATION ended a new slot's exported snapshot */
+	free(db->snapshot);
+	db->snapshot = NULL;
+	db->streaming = true;
+	db->last_status_ms = pgo_now_ms();
+	atomic_store(&db->done, false);
+	if (pthread_create(&db->status_thread, NULL, pgo_status_main, db) == 0)
+		db->status_started = true;
+	return true;
+}
 
-	ok = pgo_start_replication(db);
+static void pgo_release_snapshot(pgo_db *db);
+
+/* Ends the stream: the last confirmed position is sent, the COPY ended,
+ * the status thread joined, the connections closed. Safe at any point and
+ * more than once. */
+static void
+pgo_end_stream(pgo_db *db)
+{
+	bool ok =
+	    db->streaming && db->repl && PQstatus(db->repl) == CONNECTION_OK;
+
 	if (ok) {
-		db->last_status_ms = pgo_now_ms();
-		if (pthread_create(&db->status_thread, NULL, pgo_status_main,
-		                   db) == 0)
-			db->status_started = true;
-		ok = pgo_stream(db);
-	}
-	if (!ok)
-		atomic_store(&s->abort, true);
-	if (ok) {
-		/* clean stop: everything emitted becomes durable, then it is
-		 * confirmed */
-		if (s->host->drain(s->inst) != SYNCD_OK)
-			ok = pgo_fail(db, NULL,
-			              "the destination did not make the last "
-			              "changes durable");
 		pthread_mutex_lock(&db->lock);
-		if (ok)
-			ok = pgo_send_status(db, false);
+		ok = pgo_send_status(db, false);
 		pthread_mutex_unlock(&db->lock);
 	}
 	atomic_store(&db->done, true);
-	if (db->status_started)
+	if (db->status_started) {
 		pthread_join(db->status_thread, NULL);
+		db->status_started = false;
+	}
 	if (ok) {
 		/* end the COPY: what the server still sends is dropped (it is
 		 * past what was confirmed and comes again next time), then its
@@ -2869,19 +2942,25 @@ pgo_db_main(void *arg)
 				break;
 		}
 	}
-	db->status = ok ? SYNCD_OK : SYNCD_FATAL;
-	return NULL;
+	db->streaming = false;
+	pgo_release_snapshot(db);
+	pgo_close(db);
+	txbuf_free(db->tx);
+	db->tx = NULL;
+	db->in_txn = false;
+	db->stream_xid = 0;
+	free(db->snapshot);
+	db->snapshot = NULL;
 }
 
 /* ---- full phase ----------------------------------------------------------
  *
- * pgo_full() hands the selected tables of one database to host->copy()
- * with a snapshot: the exported snapshot of a slot created just now (the
+ * snapshot() describes the selected tables of one database with a
+ * snapshot: the exported snapshot of a slot open() created just now (the
  * stream then starts exactly where the copy's data ends), or else, when
  * the job's slot is older (a copy resumed after a restart), the snapshot
  * of a temporary slot created for the copy (for mode = full, a snapshot
- * exported by a repeatable-read transaction), held until the copy
- * returns.
+ * exported by a repeatable-read transaction), held until release().
  *
  * Why a fresh snapshot converges: the slot's position P is older than the
  * fresh snapshot S, so every table copied at S already holds the effect of
@@ -2955,16 +3034,16 @@ pgo_table_relation(pgo_db *db, const pgo_table *t)
 	for (size_t c = 0; c < t->ncols; c++) {
 		cols[c].name = t->cols[c].name;
 		cols[c].type_oid = t->cols[c].typid;
+		cols[c].size = sizeof cols[c];
 		cols[c].type_name = t->cols[c].type_name;
-		cols[c].base_type_name = t->cols[c].base_type;
 		cols[c].typmod = -1;
 		cols[c].flags = (t->cols[c].key ? SYNCD_COL_KEY : 0) |
 		                (t->cols[c].notnull ? SYNCD_COL_NOT_NULL : 0);
 		cols[c].key_position = t->cols[c].keypos;
 	}
-	*rel = (syncd_relation){.id = ((uint64_t) db->stream << 32) | t->oid,
+	*rel = (syncd_relation){.size = sizeof *rel,
+	                        .id = ((uint64_t) db->stream << 32) | t->oid,
 	                        .database = db->dbname,
-	                        .source_host = db->host,
 	                        .schema = t->schema,
 	                        .table = t->name,
 	                        .ncolumns = (uint32_t) t->ncols,
@@ -3080,7 +3159,7 @@ pgo_copy_tables(pgo_db *db, const char *xmin, syncd_copy_table **out)
 		pgo_table *t = &db->tables[i];
 		int64_t rows = 0, bytes = 0;
 		uint32_t n = 0;
-		char **chunks = NULL, state[SYNCD_COPY_STATE_MAX];
+		char **chunks = NULL, state[128];
 		uint64_t fnv = 14695981039346656037ULL;
 
 		for (uint32_t k = 0; k < t->nchunk_from; k++)
@@ -3151,7 +3230,8 @@ pgo_copy_tables(pgo_db *db, const char *xmin, syncd_copy_table **out)
 			         p.filenode, xmin);
 		}
 		ct[i] =
-		    (syncd_copy_table){.rel = pgo_table_relation(db, t),
+		    (syncd_copy_table){.size = sizeof ct[i],
+		                       .rel = pgo_table_relation(db, t),
 		                       .est_rows = rows,
 		                       .est_bytes = bytes,
 		                       .nchunks = n,
@@ -3164,19 +3244,17 @@ pgo_copy_tables(pgo_db *db, const char *xmin, syncd_copy_table **out)
 	return true;
 }
 
-/* The full phase of one database; again: the slot was created with this
- * snapshot, so earlier copies count for nothing. */
+/* Takes the snapshot of the full phase and describes it in snap; what it
+ * holds stays in db until pgo_release_snapshot(). */
 static bool
-pgo_full(pgo_db *db, bool again)
+pgo_take_snapshot(pgo_db *db, syncd_snapshot *snap)
 {
 	pgo *s = db->src;
-	syncd_copy_table *ct = NULL;
-	PGresult *res = NULL, *xres = NULL, *tmp = NULL;
-	PGconn *tconn = NULL;
-	char *snapshot = db->snapshot, *sql = NULL;
+	PGresult *res = NULL, *xres = NULL;
+	const char *snapshot = db->snapshot;
+	char *sql = NULL;
 	bool own = !snapshot, ok = false;
-	syncd_lsn at = own ? 0 : db->received;
-	syncd_status st;
+	syncd_lsn at = own ? 0 : db->slot_confirmed;
 
 	/* Streaming follows a copy from a fresh snapshot: the snapshot of a
 	 * temporary slot, whose consistent point tells exactly which
@@ -3192,22 +3270,22 @@ pgo_full(pgo_db *db, bool again)
 		    "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
 		    "EXPORT_SNAPSHOT",
 		    name);
-		tconn = pgo_connect(db, true);
-		if (!tconn)
+		db->tconn = pgo_connect(db, true);
+		if (!db->tconn)
 			goto out;
-		tmp = PQexec(tconn, q);
-		if (PQresultStatus(tmp) != PGRES_TUPLES_OK) {
+		db->tmp = PQexec(db->tconn, q);
+		if (PQresultStatus(db->tmp) != PGRES_TUPLES_OK) {
 			pgo_fail(
-			    db, pgo_sqlstate(tmp),
+			    db, pgo_sqlstate(db->tmp),
 			    "could not create a temporary replication slot "
 			    "in database \"%s\" to resume the full copy "
 			    "(one more free slot is needed while the copy "
 			    "runs; raise max_replication_slots): %s",
-			    db->dbname, PQerrorMessage(tconn));
+			    db->dbname, PQerrorMessage(db->tconn));
 			goto out;
 		}
-		at = pgo_parse_lsn(PQgetvalue(tmp, 0, 1));
-		snapshot = PQgetvalue(tmp, 0, 2);
+		at = pgo_parse_lsn(PQgetvalue(db->tmp, 0, 1));
+		snapshot = PQgetvalue(db->tmp, 0, 2);
 		own = false;
 	}
 	/* the sizes, file nodes and xmin are read in a transaction that
@@ -3218,13 +3296,15 @@ pgo_full(pgo_db *db, bool again)
 	if (!res)
 		goto out;
 	PQclear(res);
+	res = NULL;
+	db->snap_txn = true;
 	if (own) {
-		res = pgo_query(db, db->sql, "exporting the snapshot",
-		                "SELECT pg_catalog.pg_export_snapshot()", 0,
-		                NULL);
-		if (!res)
+		db->export_res = pgo_query(
+		    db, db->sql, "exporting the snapshot",
+		    "SELECT pg_catalog.pg_export_snapshot()", 0, NULL);
+		if (!db->export_res)
 			goto out;
-		snapshot = PQgetvalue(res, 0, 0);
+		snapshot = PQgetvalue(db->export_res, 0, 0);
 	} else {
 		char *lit =
 		    PQescapeLiteral(db->sql, snapshot, strlen(snapshot));
@@ -3249,36 +3329,54 @@ pgo_full(pgo_db *db, bool again)
 	        : "SELECT (pg_catalog.txid_snapshot_xmin("
 	          "pg_catalog.txid_current_snapshot()) % 4294967296)::text",
 	    0, NULL);
-	if (!xres || !pgo_copy_tables(db, PQgetvalue(xres, 0, 0), &ct))
+	if (!xres || !pgo_copy_tables(db, PQgetvalue(xres, 0, 0), &db->ct))
 		goto out;
-	for (size_t i = 0; i < db->ntables; i++)
-		ct[i].snapshot_lsn = at;
-	s->host->log(s->inst, SYNCD_LOG_INFO,
-	             "database \"%s\": full copy from snapshot %s%s",
-	             db->dbname, snapshot,
-	             tconn ? " (a temporary slot's, newer than the slot)"
-	             : own ? ""
-	                   : " (the new slot's starting point)");
-	st = s->host->copy(s->inst, db->stream, snapshot, again, ct,
-	                   db->ntables);
-	ok = st == SYNCD_OK ||
-	     pgo_fail(db, NULL, "the full copy of database \"%s\" failed",
-	              db->dbname);
-	pgo_free_copy_tables(ct, db->ntables);
+	db->nct = db->ntables;
+	SYNCD_LOG_INFO(s->host, "database \"%s\": full copy from snapshot %s%s",
+	               db->dbname, snapshot,
+	               db->tconn ? " (a temporary slot's, newer than the slot)"
+	               : own     ? ""
+	                         : " (the new slot's starting point)");
+	*snap = (syncd_snapshot){.size = sizeof *snap,
+	                         .name = snapshot,
+	                         .lsn = at,
+	                         .ntables = db->nct,
+	                         .tables = db->ct};
+	ok = true;
 out:
 	if (res)
 		PQclear(res);
 	if (xres)
 		PQclear(xres);
-	PQclear(PQexec(db->sql, "COMMIT"));
-	if (tmp)
-		PQclear(tmp);
-	if (tconn)
-		PQfinish(tconn); /* drops the temporary slot */
 	free(sql);
+	if (!ok)
+		pgo_release_snapshot(db);
+	return ok;
+}
+
+/* Ends what pgo_take_snapshot() holds: the tables, the snapshot's
+ * transaction, the temporary slot (its connection). */
+static void
+pgo_release_snapshot(pgo_db *db)
+{
+	if (db->ct)
+		pgo_free_copy_tables(db->ct, db->nct);
+	db->ct = NULL;
+	db->nct = 0;
+	if (db->export_res)
+		PQclear(db->export_res);
+	db->export_res = NULL;
+	if (db->snap_txn && db->sql)
+		PQclear(PQexec(db->sql, "COMMIT"));
+	db->snap_txn = false;
+	if (db->tmp)
+		PQclear(db->tmp);
+	db->tmp = NULL;
+	if (db->tconn)
+		PQfinish(db->tconn); /* drops the temporary slot */
+	db->tconn = NULL;
 	free(db->snapshot);
 	db->snapshot = NULL;
-	return ok;
 }
 
 static syncd_status
@@ -3289,7 +3387,7 @@ pgo_reader_exec(pgo_reader *r, const char *what, const char *sql)
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		const char *state = pgo_sqlstate(res);
-		r->s->host->set_error(r->s->inst, state,
+		r->s->host->set_error(r->s->host, state,
 		                      "%s in database \"%s\": %s", what,
 		                      r->db->dbname, PQerrorMessage(r->conn));
 		PQclear(res);
@@ -3316,21 +3414,19 @@ pgo_copy_open(void *state, uint32_t stream, const char *snapshot, void **reader)
 	*reader = NULL;
 	r = calloc(1, sizeof *r);
 	r->s = s;
-	for (size_t i = 0; i < s->ndbs; i++)
-		if (s->dbs[i].stream == stream)
-			r->db = &s->dbs[i];
-	if (!r->db) {
+	if (stream >= s->ndbs) {
 		free(r);
-		s->host->set_error(s->inst, NULL, "no stream %u", stream);
+		s->host->set_error(s->host, NULL, "no stream %u", stream);
 		return SYNCD_FATAL;
 	}
+	r->db = &s->dbs[stream];
 	vals[0] = s->conninfo ? s->conninfo : "";
 	vals[1] = r->db->dbname;
 	vals[2] = "syncd";
 	vals[3] = NULL;
 	r->conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(r->conn) != CONNECTION_OK) {
-		s->host->set_error(s->inst, "08001",
+		s->host->set_error(s->host, "08001",
 		                   "could not connect to source database "
 		                   "\"%s\" for the copy: %s",
 		                   r->db->dbname, PQerrorMessage(r->conn));
@@ -3485,7 +3581,7 @@ pgo_copy_read(void *reader, const syncd_copy_table *t, uint32_t chunk,
 	free(sql);
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
 		const char *state = pgo_sqlstate(res);
-		s->host->set_error(s->inst, state,
+		s->host->set_error(s->host, state,
 		                   "COPY of %s.%s in database \"%s\": %s",
 		                   t->rel->schema, t->rel->table, r->db->dbname,
 		                   PQerrorMessage(r->conn));
@@ -3529,7 +3625,7 @@ pgo_copy_read(void *reader, const syncd_copy_table *t, uint32_t chunk,
 	if (out == SYNCD_OK &&
 	    (n == -2 || PQresultStatus(res) != PGRES_COMMAND_OK)) {
 		const char *state = pgo_sqlstate(res);
-		s->host->set_error(s->inst, state,
+		s->host->set_error(s->host, state,
 		                   "COPY of %s.%s in database \"%s\": %s",
 		                   t->rel->schema, t->rel->table, r->db->dbname,
 		                   PQerrorMessage(r->conn));
@@ -3576,9 +3672,10 @@ pgo_default_dbname(const pgo *s)
 }
 
 static void
-pgo_db_init(pgo *s, pgo_db *db, uint32_t stream, char *dbname)
+pgo_db_init(pgo *s, pgo_db *db, uint32_t index, uint32_t stream, char *dbname)
 {
 	db->src = s;
+	db->index = index;
 	db->stream = stream;
 	pthread_mutex_init(&db->lock, NULL);
 	db->dbname = dbname;
@@ -3650,7 +3747,7 @@ pgo_discover(pgo *s)
 	PQconninfoFree(o);
 	if (PQstatus(c) != CONNECTION_OK) {
 		s->host->set_error(
-		    s->inst, "08001",
+		    s->host, "08001",
 		    "could not connect to the source to list its "
 		    "databases: %s",
 		    PQerrorMessage(c));
@@ -3659,7 +3756,7 @@ pgo_discover(pgo *s)
 	res = PQexec(c, "SELECT datname FROM pg_database WHERE datallowconn "
 	                "AND NOT datistemplate ORDER BY datname");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		s->host->set_error(s->inst, pgo_sqlstate(res),
+		s->host->set_error(s->host, pgo_sqlstate(res),
 		                   "listing the source's databases: %s",
 		                   PQerrorMessage(c));
 		goto done;
@@ -3668,14 +3765,15 @@ pgo_discover(pgo *s)
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *name = PQgetvalue(res, i, 0);
 		pgo_sb_printf(&all, "%s%s", all.len ? ", " : "", name);
-		if (!s->host->logical_table(s->inst, name, NULL))
+		if (s->host->source->select(s->host, name, NULL, NULL) !=
+		    SYNCD_SELECT_YES)
 			continue;
 		found[nfound].dbname = strdup(name);
 		found[nfound++].stream = -1;
 	}
 	PQclear(res);
 	if (nfound == 0) {
-		s->host->set_error(s->inst, NULL,
+		s->host->set_error(s->host, NULL,
 		                   "no database on the source matches the "
 		                   "source_db_filter of any [logical_table.*] "
 		                   "section (databases: %s)",
@@ -3685,7 +3783,7 @@ pgo_discover(pgo *s)
 		goto done;
 	}
 	if (nfound > PGO_MAX_DBS) {
-		s->host->set_error(s->inst, NULL,
+		s->host->set_error(s->host, NULL,
 		                   "%zu databases match the source_db_filter "
 		                   "of the [logical_table.*] sections; at most "
 		                   "%d (one slot each)",
@@ -3705,7 +3803,7 @@ pgo_discover(pgo *s)
 		                   1, NULL, p, NULL, NULL, 0);
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		s->host->set_error(s->inst, pgo_sqlstate(res),
+		s->host->set_error(s->host, pgo_sqlstate(res),
 		                   "listing replication slots: %s",
 		                   PQerrorMessage(c));
 		goto done;
@@ -3726,8 +3824,8 @@ pgo_discover(pgo *s)
 				used[n] = matched = true;
 			}
 		if (!matched)
-			s->host->log(
-			    s->inst, SYNCD_LOG_WARNING,
+			SYNCD_LOG_WARNING(
+			    s->host,
 			    "replication slot %s of this job is in "
 			    "database \"%s\", which no source_db_filter "
 			    "matches now: it keeps WAL on the source; "
@@ -3747,8 +3845,8 @@ pgo_discover(pgo *s)
 	qsort(found, nfound, sizeof *found, pgo_found_cmp);
 	s->dbs = calloc(nfound, sizeof *s->dbs);
 	for (size_t k = 0; k < nfound; k++) {
-		pgo_db_init(s, &s->dbs[k], (uint32_t) found[k].stream,
-		            found[k].dbname);
+		pgo_db_init(s, &s->dbs[k], (uint32_t) k,
+		            (uint32_t) found[k].stream, found[k].dbname);
 		found[k].dbname = NULL;
 	}
 	s->ndbs = nfound;
@@ -3767,53 +3865,46 @@ done:
 /* ---- plugin operations
  * ---------------------------------------------------------------- */
 
-static void pgo_destroy(void *state);
-
 static syncd_status
-pgo_create(syncd_instance *inst, const syncd_host *host, void **state)
+pgo_create(const syncd_host *host, void **state)
 {
+	const pgo_opts *o = host->options;
 	pgo *s = calloc(1, sizeof *s);
 	size_t ndb;
 
-	s->inst = inst;
 	s->host = host;
-	s->conninfo = host->opt_string(inst, "conninfo");
-	s->publication = host->opt_string(inst, "publication");
-	s->autocreate = host->opt_bool(inst, "publication.autocreate");
-	s->custom_slot = host->opt_string(inst, "custom.slot.name");
-	s->delay_ms = host->opt_duration_ms(inst, "slot.flush.delay.time");
-	s->heartbeat_ms = host->opt_duration_ms(inst, "heartbeat.interval");
-	s->status_ms = host->opt_duration_ms(inst, "status.interval");
-	s->spill = host->opt_size(inst, "spill.threshold");
-	s->chunk_size = host->opt_size(inst, "copy.chunk.size");
-	s->partitions = host->opt_string(inst, "partitions");
-	{
-		const char *mode = host->job_option(inst, "mode");
-		s->copy = mode && strncmp(mode, "full", 4) == 0;
-		s->stream = !mode || strcmp(mode, "full") != 0;
-	}
-	s->npatterns = host->opt_list_len(inst, "tables");
-	s->patterns = calloc(s->npatterns + 1, sizeof *s->patterns);
-	for (size_t i = 0; i < s->npatterns; i++)
-		s->patterns[i] = host->opt_list_item(inst, "tables", i);
+	s->conninfo = o->conninfo;
+	s->publication = o->publication;
+	s->autocreate = o->autocreate;
+	s->custom_slot = o->custom_slot;
+	s->delay_ms = o->delay_ms;
+	s->heartbeat_ms = o->heartbeat_ms;
+	s->status_ms = o->status_ms;
+	s->spill = o->spill;
+	s->chunk_size = o->chunk_size;
+	s->partitions = o->partitions;
+	s->copy = host->job->full;
+	s->stream = host->job->incremental;
+	s->npatterns = o->tables.n;
+	s->patterns = o->tables.items;
 	*state = s;
 
 	if (s->conninfo) {
 		char *err = NULL;
-		PQconninfoOption *o = PQconninfoParse(s->conninfo, &err);
-		if (!o) {
-			host->set_error(inst, NULL,
+		PQconninfoOption *co = PQconninfoParse(s->conninfo, &err);
+		if (!co) {
+			host->set_error(host, NULL,
 			                "conninfo is not a valid libpq "
 			                "connection string: %s",
 			                err ? err : "");
 			PQfreemem(err);
 			return SYNCD_FATAL;
 		}
-		PQconninfoFree(o);
+		PQconninfoFree(co);
 	}
-	ndb = host->opt_list_len(inst, "databases");
+	ndb = o->databases.n;
 	if (ndb > PGO_MAX_DBS) {
-		host->set_error(inst, NULL,
+		host->set_error(host, NULL,
 		                "databases lists %zu databases; at most "
 		                "%d",
 		                ndb, PGO_MAX_DBS);
@@ -3821,19 +3912,20 @@ pgo_create(syncd_instance *inst, const syncd_host *host, void **state)
 	}
 	if (ndb > 1 && s->custom_slot) {
 		host->set_error(
-		    inst, NULL,
+		    host, NULL,
 		    "custom.slot.name names one slot but "
 		    "databases lists %zu databases (one slot each); use "
 		    "one database or remove custom.slot.name",
 		    ndb);
 		return SYNCD_FATAL;
 	}
-	if (host->logical_tables(inst) > 0) {
+	if (host->source &&
+	    host->source->select(host, NULL, NULL, NULL) == SYNCD_SELECT_YES) {
 		/* the databases are found on the server (pgo_discover) */
 		s->sharded = true;
 		if (ndb || s->npatterns || s->custom_slot) {
 			host->set_error(
-			    inst, NULL,
+			    host, NULL,
 			    "with [logical_table.*] sections the databases and "
 			    "tables come from their source_db_filter and "
 			    "source_table_filter: remove %s from [source]",
@@ -3848,9 +3940,8 @@ pgo_create(syncd_instance *inst, const syncd_host *host, void **state)
 	s->dbs = calloc(s->ndbs, sizeof *s->dbs);
 	for (size_t i = 0; i < s->ndbs; i++) {
 		char *dbname =
-		    ndb ? strdup(host->opt_list_item(inst, "databases", i))
-		        : pgo_default_dbname(s);
-		pgo_db_init(s, &s->dbs[i], (uint32_t) i, dbname);
+		    ndb ? strdup(o->databases.items[i]) : pgo_default_dbname(s);
+		pgo_db_init(s, &s->dbs[i], (uint32_t) i, (uint32_t) i, dbname);
 	}
 	return SYNCD_OK;
 }
@@ -3862,7 +3953,7 @@ pgo_destroy(void *state)
 
 	for (size_t i = 0; i < s->ndbs; i++) {
 		pgo_db *db = &s->dbs[i];
-		pgo_close(db);
+		pgo_end_stream(db);
 		pgo_free_tables(db);
 		pgo_free_leaves(db);
 		for (size_t k = 0; k < db->relcap; k++)
@@ -3871,35 +3962,61 @@ pgo_destroy(void *state)
 		for (size_t k = 0; k < db->ntypnames; k++)
 			free(db->typnames[k]);
 		free(db->typnames);
-		txbuf_free(db->tx);
 		pgo_decoder_free(&db->dec);
 		pgo_decoder_free(&db->replay);
 		free(db->samples);
 		free(db->dbname);
 		free(db->host);
 		free(db->slot);
-		free(db->snapshot);
 		pthread_mutex_destroy(&db->lock);
 	}
 	free(s->dbs);
-	free(s->patterns);
 	free(s);
 }
 
-/* The first failure of any database, for set_error. */
+/* Reports why db failed (set_error, in the calling thread) and forgets
+ * it; returns st. */
 static syncd_status
-pgo_report(pgo *s)
+pgo_report(pgo_db *db, syncd_status st)
 {
-	for (size_t i = 0; i < s->ndbs; i++)
-		if (s->dbs[i].err[0]) {
-			s->host->set_error(
-			    s->inst,
-			    s->dbs[i].sqlstate[0] ? s->dbs[i].sqlstate : NULL,
-			    "%s", s->dbs[i].err);
-			return SYNCD_FATAL;
-		}
-	s->host->set_error(s->inst, NULL, "failed (see above)");
-	return SYNCD_FATAL;
+	const syncd_host *host = db->src->host;
+
+	if (db->err[0])
+		host->set_error(host, db->sqlstate[0] ? db->sqlstate : NULL,
+		                "%s", db->err);
+	else
+		host->set_error(host, NULL, "failed (see above)");
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	return st;
+}
+
+/* A failure of pgo_prepare(): a pre-check that failed cannot be helped by
+ * restarting, an unreachable server may come back. */
+static syncd_status
+pgo_prepare_failed(pgo_db *db, bool problems)
+{
+	return problems && strncmp(db->sqlstate, "08", 2) != 0 ? SYNCD_INVALID
+	                                                       : SYNCD_FATAL;
+}
+
+/* The databases, found on the server in the shard scenario. */
+static syncd_status
+pgo_find_dbs(pgo *s)
+{
+	if (pgo_discover(s))
+		return SYNCD_OK;
+	return s->nothing ? SYNCD_INVALID : SYNCD_FATAL;
+}
+
+/* The database of the core's stream number. */
+static pgo_db *
+pgo_db_of(pgo *s, uint32_t stream)
+{
+	if (stream < s->ndbs)
+		return &s->dbs[stream];
+	s->host->set_error(s->host, NULL, "no stream %u", stream);
+	return NULL;
 }
 
 static syncd_status
@@ -3907,128 +4024,224 @@ pgo_check(void *state)
 {
 	pgo *s = state;
 	bool problems = false;
+	syncd_status st;
 
 	s->checking = true;
-	if (!pgo_discover(s))
-		return SYNCD_FATAL;
+	if ((st = pgo_find_dbs(s)) != SYNCD_OK)
+		return st;
 	for (size_t i = 0; i < s->ndbs; i++) {
 		pgo_db *db = &s->dbs[i];
 		uint64_t confirmed;
 		bool created;
 		if (!pgo_prepare(db, false, &problems, &confirmed, &created) &&
 		    db->err[0])
-			s->host->log(s->inst, SYNCD_LOG_ERROR, "%s", db->err);
+			SYNCD_LOG_ERROR(s->host, "%s", db->err);
+		db->err[0] = '\0';
+		db->sqlstate[0] = '\0';
 		pgo_close(db);
 	}
 	if (problems) {
-		s->host->set_error(s->inst, NULL, "the source is not ready");
-		return SYNCD_FATAL;
+		s->host->set_error(s->host, NULL, "the source is not ready");
+		return SYNCD_INVALID;
 	}
 	return SYNCD_OK;
 }
 
 static syncd_status
-pgo_run(void *state)
+pgo_streams(void *state, syncd_stream_fn fn, void *ctx)
 {
 	pgo *s = state;
-	bool problems = false, ok = true;
-	bool invalid = false; /* a pre-check failed: restarting cannot help */
-	char err[512];
+	syncd_status st;
 
-	if (!pgo_discover(s))
-		return s->nothing ? SYNCD_INVALID : SYNCD_FATAL;
-
-	for (size_t i = 0; i < s->ndbs && ok; i++) {
+	if ((st = pgo_find_dbs(s)) != SYNCD_OK)
+		return st;
+	for (size_t i = 0; i < s->ndbs && st == SYNCD_OK; i++) {
 		pgo_db *db = &s->dbs[i];
-		uint64_t confirmed, stored;
-		bool created, known;
-		char prefix[64];
+		syncd_stream one;
+		if (!db->host) {
+			/* the server as connected: a connection that fails
+			 * here fails again, with its reason, in open() */
+			PGconn *c = pgo_connect(db, false);
+			if (c)
+				PQfinish(c);
+			db->err[0] = '\0';
+			db->sqlstate[0] = '\0';
+		}
+		one = (syncd_stream){
+		    .size = sizeof one, .name = db->dbname, .server = db->host};
+		st = fn(ctx, &one);
+	}
+	return st;
+}
 
-		ok = pgo_prepare(db, true, &problems, &confirmed, &created);
-		if (!ok) {
-			/* an unreachable server may come back; the rest is
-			 * how the job or the source is set up */
-			invalid =
-			    problems && strncmp(db->sqlstate, "08", 2) != 0;
-			break;
-		}
-		if (!s->stream) { /* mode = full */
-			ok = pgo_full(db, false);
-			continue;
-		}
-		snprintf(prefix, sizeof prefix, "pgoutput-%u-", db->stream);
-		db->tx = txbuf_new(s->host->state_dir(s->inst), prefix,
-		                   (size_t) s->spill, err, sizeof err);
-		if (!db->tx) {
-			ok = pgo_fail(db, NULL, "%s", err);
-			break;
-		}
-		/* the slot must not be ahead of what the destination has */
-		if (s->host->stored_lsn(s->inst, db->stream, &stored, &known) !=
-		    SYNCD_OK) {
-			ok = pgo_fail(db, NULL,
-			              "could not read the destination's "
-			              "progress");
-			break;
-		}
-		/* confirmed is a commit LSN + 1 when syncd confirmed it */
-		if (known && stored && !created && confirmed > stored + 1) {
-			ok = pgo_fail(
-			    db, NULL,
-			    "replication slot %s has confirmed " SYNCD_LSN_FMT
-			    " but the destination has applied database \"%s\" "
-			    "only up to " SYNCD_LSN_FMT ": the changes in "
-			    "between may be missing (the slot was advanced or "
-			    "recreated outside syncd); re-sync the tables with "
-			    "mode = full+incremental",
-			    db->slot, SYNCD_LSN_ARGS(confirmed), db->dbname,
-			    SYNCD_LSN_ARGS(stored));
-			invalid = true;
-			break;
-		}
-		if (!known || !stored)
-			s->host->log(
-			    s->inst, SYNCD_LOG_INFO,
-			    "database \"%s\": the destination has no progress "
-			    "for this job; streaming from the slot's "
-			    "position " SYNCD_LSN_FMT,
-			    db->dbname, SYNCD_LSN_ARGS(confirmed));
-		db->sent_flush = confirmed;
-		db->received = confirmed;
-		/* the full phase, before anything is streamed */
-		if (s->copy) {
-			ok = pgo_full(db, created);
-			if (!ok)
-				break;
+static syncd_status
+pgo_open(void *state, uint32_t stream, syncd_position *pos)
+{
+	pgo *s = state;
+	pgo_db *db;
+	bool problems = false, created = false;
+	uint64_t confirmed = 0;
+	char prefix[64], err[512];
+	syncd_status st;
+
+	if ((st = pgo_find_dbs(s)) != SYNCD_OK)
+		return st;
+	if (!(db = pgo_db_of(s, stream)))
+		return SYNCD_FATAL;
+	pgo_end_stream(db); /* opened before and never closed */
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	if (!pgo_prepare(db, true, &problems, &confirmed, &created)) {
+		st = pgo_prepare_failed(db, problems);
+		pgo_close(db);
+		return pgo_report(db, st);
+	}
+	snprintf(prefix, sizeof prefix, "pgoutput-%u-", db->stream);
+	db->tx = txbuf_new(s->host->job->state_dir, prefix, (size_t) s->spill,
+	                   err, sizeof err);
+	if (!db->tx) {
+		pgo_fail(db, NULL, "%s", err);
+		pgo_end_stream(db);
+		return pgo_report(db, SYNCD_FATAL);
+	}
+	/* confirmed_flush is a commit LSN + 1 when syncd confirmed it (see
+	 * pgo_confirmable), and a new slot's consistent point */
+	db->slot_confirmed = confirmed;
+	db->sent_flush = confirmed;
+	db->received = confirmed;
+	pos->confirmed = confirmed ? confirmed - 1 : 0;
+	pos->created = created;
+	return SYNCD_OK;
+}
+
+static syncd_status
+pgo_snapshot(void *state, uint32_t stream, syncd_snapshot *snap)
+{
+	pgo *s = state;
+	pgo_db *db;
+	syncd_status st;
+
+	if ((st = pgo_find_dbs(s)) != SYNCD_OK)
+		return st;
+	if (!(db = pgo_db_of(s, stream)))
+		return SYNCD_FATAL;
+	if (db->ct) /* one not released: a slot's snapshot is used once */
+		pgo_release_snapshot(db);
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	if (!db->sql) {
+		/* mode = full: open() was not called */
+		bool problems = false, created;
+		uint64_t confirmed;
+		if (!pgo_prepare(db, false, &problems, &confirmed, &created)) {
+			st = pgo_prepare_failed(db, problems);
+			pgo_close(db);
+			return pgo_report(db, st);
 		}
 	}
-	if (ok && (!s->stream || s->host->stopping(s->inst))) {
-		for (size_t i = 0; i < s->ndbs; i++)
-			pgo_close(&s->dbs[i]);
+	if (!pgo_take_snapshot(db, snap))
+		return pgo_report(db, SYNCD_FATAL);
+	return SYNCD_OK;
+}
+
+static void
+pgo_release(void *state, uint32_t stream)
+{
+	pgo *s = state;
+
+	if (stream < s->ndbs)
+		pgo_release_snapshot(&s->dbs[stream]);
+}
+
+static syncd_status
+pgo_start(void *state, uint32_t stream, syncd_lsn after)
+{
+	pgo *s = state;
+	pgo_db *db = pgo_db_of(s, stream);
+	uint64_t start = 0;
+
+	if (!db)
+		return SYNCD_FATAL;
+	if (!db->repl || !db->tx) {
+		s->host->set_error(s->host, NULL,
+		                   "database \"%s\": start before open",
+		                   db->dbname);
+		return SYNCD_FATAL;
+	}
+	if (db->streaming)
+		return SYNCD_OK;
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	/* the server starts at the slot's position or later: a later one
+	 * skips the transactions that commit before it */
+	if (after && after + 1 > db->slot_confirmed)
+		start = after + 1;
+	if (start > db->received)
+		db->received = start;
+	if (!pgo_begin_stream(db, start))
+		return pgo_report(db, strncmp(db->sqlstate, "08", 2) == 0
+		                          ? SYNCD_RETRY
+		                          : SYNCD_FATAL);
+	return SYNCD_OK;
+}
+
+static syncd_status
+pgo_read(void *state, uint32_t stream, int timeout_ms, syncd_emit_fn emit,
+         void *emit_ctx)
+{
+	pgo *s = state;
+	pgo_db *db = pgo_db_of(s, stream);
+	syncd_status st;
+
+	if (!db)
+		return SYNCD_FATAL;
+	if (!db->streaming) {
+		s->host->set_error(s->host, NULL,
+		                   "database \"%s\": read before start",
+		                   db->dbname);
+		return SYNCD_FATAL;
+	}
+	db->emit = emit;
+	db->emit_ctx = emit_ctx;
+	db->emit_st = SYNCD_OK;
+	if (pgo_stream(db, timeout_ms)) {
+		db->emit = NULL;
 		return SYNCD_OK;
 	}
-	for (size_t i = 0; i < s->ndbs && ok; i++) {
-		if (pthread_create(&s->dbs[i].thread, NULL, pgo_db_main,
-		                   &s->dbs[i]) != 0) {
-			ok = pgo_fail(&s->dbs[i], NULL,
-			              "could not start a thread");
-			atomic_store(&s->abort, true);
-			break;
-		}
-		s->dbs[i].started = true;
+	db->emit = NULL;
+	if (db->emit_st != SYNCD_OK) {
+		/* the core refused the event and said why */
+		db->err[0] = '\0';
+		db->sqlstate[0] = '\0';
+		return db->emit_st;
 	}
-	for (size_t i = 0; i < s->ndbs; i++)
-		if (s->dbs[i].started) {
-			pthread_join(s->dbs[i].thread, NULL);
-			if (s->dbs[i].status != SYNCD_OK)
-				ok = false;
-		}
-	for (size_t i = 0; i < s->ndbs; i++)
-		pgo_close(&s->dbs[i]);
-	if (ok)
-		return SYNCD_OK;
-	return pgo_report(s) == SYNCD_FATAL && invalid ? SYNCD_INVALID
-	                                               : SYNCD_FATAL;
+	/* a lost connection may come back */
+	st = strncmp(db->sqlstate, "08", 2) == 0 ? SYNCD_RETRY : SYNCD_FATAL;
+	return pgo_report(db, st);
+}
+
+static void
+pgo_confirm(void *state, uint32_t stream, syncd_lsn lsn)
+{
+	pgo *s = state;
+	uint64_t cur;
+
+	if (stream >= s->ndbs)
+		return;
+	cur = __atomic_load_n(&s->dbs[stream].flushed, __ATOMIC_RELAXED);
+	while (lsn > cur && !__atomic_compare_exchange_n(
+	                        &s->dbs[stream].flushed, &cur, lsn, true,
+	                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+static void
+pgo_close_stream(void *state, uint32_t stream)
+{
+	pgo *s = state;
+
+	if (stream < s->ndbs)
+		pgo_end_stream(&s->dbs[stream]);
 }
 
 /* What automatic table creation wants beyond the columns: the table's
@@ -4092,7 +4305,8 @@ pgo_table_extras(pgo_db *db, const pgo_table *t, pgo_extras *x)
 		    strcmp(x->indexes[x->nindexes - 1].name, name) != 0) {
 			x->indexes = realloc(
 			    x->indexes, (x->nindexes + 1) * sizeof *x->indexes);
-			x->indexes[x->nindexes++] = (syncd_index){.name = name};
+			x->indexes[x->nindexes++] = (syncd_index){
+			    .size = sizeof(syncd_index), .name = name};
 		}
 		ix = &x->indexes[x->nindexes - 1];
 		for (size_t c = 0; c < t->ncols; c++)
@@ -4108,66 +4322,90 @@ pgo_table_extras(pgo_db *db, const pgo_table *t, pgo_extras *x)
 }
 
 static syncd_status
-pgo_list_tables(void *state,
-                syncd_status (*fn)(void *ctx, const syncd_relation *rel),
-                void *ctx)
+pgo_list_tables(void *state, syncd_relation_fn fn, void *ctx)
 {
 	pgo *s = state;
-	syncd_status st = SYNCD_OK;
+	syncd_status st;
 
-	if (!pgo_discover(s))
-		return SYNCD_FATAL;
+	if ((st = pgo_find_dbs(s)) != SYNCD_OK)
+		return st == SYNCD_INVALID ? SYNCD_FATAL : st;
 	for (size_t i = 0; i < s->ndbs && st == SYNCD_OK; i++) {
 		pgo_db *db = &s->dbs[i];
+		/* its own connection and tables: a stream may be open */
+		pgo_db one = {.src = s,
+		              .index = db->index,
+		              .stream = db->stream,
+		              .dbname = db->dbname,
+		              .named = db->named};
 		bool problems = false;
 
-		if (!pgo_check_dbname(db, &problems))
-			return pgo_report(s);
-		db->sql = pgo_connect(db, false);
-		if (!db->sql || !pgo_server_checks(db, &problems) ||
-		    !pgo_select_tables(db, &problems)) {
-			pgo_close(db);
-			return pgo_report(s);
-		}
-		for (size_t k = 0; k < db->ntables && st == SYNCD_OK; k++) {
-			const pgo_table *t = &db->tables[k];
-			syncd_column *cols = calloc(t->ncols + 1, sizeof *cols);
-			syncd_relation rel = {
-			    .id = ((uint64_t) db->stream << 32) | t->oid,
-			    .database = db->dbname,
-			    .source_host = db->host,
-			    .schema = t->schema,
-			    .table = t->name,
-			    .ncolumns = (uint32_t) t->ncols,
-			    .columns = cols,
-			    .replica_identity = t->replident};
-			pgo_extras x = {0};
-			for (size_t c = 0; c < t->ncols; c++) {
-				cols[c].name = t->cols[c].name;
-				cols[c].type_oid = t->cols[c].typid;
-				cols[c].type_name = t->cols[c].type_name;
-				cols[c].base_type_name = t->cols[c].base_type;
-				cols[c].comment = t->cols[c].comment;
-				cols[c].typmod = -1;
-				cols[c].flags =
-				    (t->cols[c].key ? SYNCD_COL_KEY : 0) |
-				    (t->cols[c].notnull ? SYNCD_COL_NOT_NULL
-				                        : 0);
-				cols[c].key_position = t->cols[c].keypos;
-			}
-			if (!pgo_table_extras(db, t, &x)) {
+		if (!pgo_check_dbname(&one, &problems))
+			return pgo_report(&one, SYNCD_FATAL);
+		one.sql = pgo_connect(&one, false);
+		if (one.sql && pgo_server_checks(&one, &problems) &&
+		    pgo_select_tables(&one, &problems))
+			for (size_t k = 0; k < one.ntables && st == SYNCD_OK;
+			     k++) {
+				const pgo_table *t = &one.tables[k];
+				syncd_column *cols =
+				    calloc(t->ncols + 1, sizeof *cols);
+				syncd_column_details *cd =
+				    calloc(t->ncols + 1, sizeof *cd);
+				syncd_table_details details = {
+				    .size = sizeof details,
+				    .version = SYNCD_DETAILS_VERSION,
+				    .columns = cd};
+				syncd_relation rel = {
+				    .size = sizeof rel,
+				    .id =
+				        ((uint64_t) one.stream << 32) | t->oid,
+				    .database = one.dbname,
+				    .schema = t->schema,
+				    .table = t->name,
+				    .ncolumns = (uint32_t) t->ncols,
+				    .columns = cols,
+				    .replica_identity = t->replident,
+				    .details = &details};
+				pgo_extras x = {0};
+				for (size_t c = 0; c < t->ncols; c++) {
+					const pgo_col *pc = &t->cols[c];
+					cols[c].size = sizeof cols[c];
+					cols[c].name = pc->name;
+					cols[c].type_oid = pc->typid;
+					cols[c].type_name = pc->type_name;
+					cols[c].typmod = -1;
+					cols[c].flags =
+					    (pc->key ? SYNCD_COL_KEY : 0) |
+					    (pc->notnull ? SYNCD_COL_NOT_NULL
+					                 : 0);
+					cols[c].key_position = pc->keypos;
+					cd[c].size = sizeof cd[c];
+					cd[c].base_type_name = pc->base_type;
+					cd[c].comment = pc->comment;
+				}
+				if (pgo_table_extras(&one, t, &x)) {
+					details.comment = x.comment;
+					details.nindexes =
+					    (uint32_t) x.nindexes;
+					details.indexes = x.indexes;
+					st = fn(ctx, &rel);
+				} else
+					st = pgo_report(&one, SYNCD_FATAL);
+				pgo_extras_free(&x);
+				free(cd);
 				free(cols);
-				pgo_close(db);
-				return SYNCD_FATAL;
 			}
-			rel.comment = x.comment;
-			rel.nindexes = (uint32_t) x.nindexes;
-			rel.indexes = x.indexes;
-			st = fn(ctx, &rel);
-			pgo_extras_free(&x);
-			free(cols);
-		}
-		pgo_close(db);
+		else
+			st = pgo_report(&one, SYNCD_FATAL);
+		db->named = one.named;
+		if (!db->host)
+			db->host = one.host;
+		else
+			free(one.host);
+		pgo_close(&one);
+		pgo_free_tables(&one);
+		pgo_decoder_free(&one.dec);
+		pgo_decoder_free(&one.replay);
 	}
 	return st;
 }
@@ -4177,8 +4415,15 @@ static const syncd_source_ops pgo_ops = {
     .create = pgo_create,
     .destroy = pgo_destroy,
     .check = pgo_check,
-    .run = pgo_run,
     .list_tables = pgo_list_tables,
+    .streams = pgo_streams,
+    .open = pgo_open,
+    .start = pgo_start,
+    .read = pgo_read,
+    .confirm = pgo_confirm,
+    .close = pgo_close_stream,
+    .snapshot = pgo_snapshot,
+    .release = pgo_release,
     .copy_open = pgo_copy_open,
     .copy_read = pgo_copy_read,
     .copy_close = pgo_copy_close,
@@ -4186,4 +4431,5 @@ static const syncd_source_ops pgo_ops = {
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "pgoutput", .version = "1.0",
              .description = "PostgreSQL logical replication (pgoutput)",
-             .options = pgo_options, .ops.source = &pgo_ops)
+             .options = pgo_options, .options_size = sizeof(pgo_opts),
+             .ops.source = &pgo_ops)

@@ -193,7 +193,6 @@ dec_tuple(pgo_decoder *d, rd *r, pgo_tuple *t, size_t *used)
 		case 'n':
 		case 'u': break;
 		case 't':
-		case 'b':
 			if (!rd_u32(r, &len, "a column's length"))
 				return false;
 			if (!rd_bytes(r, len, &v->data, "a column's value"))

@@ -19,7 +19,9 @@
 #define PGO_EPOCH_OFFSET_US 946684800000000LL
 
 typedef struct pgo_value {
-	char kind; /* 'n' null, 'u' unchanged TOAST, 't' text, 'b' binary */
+	/* 'n' null, 'u' unchanged TOAST, 't' text; 'b' (binary) is refused:
+	 * syncd never asks for binary values */
+	char kind;
 	uint32_t len;
 	const char *data;
 } pgo_value;

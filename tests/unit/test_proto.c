@@ -71,7 +71,7 @@ w_str(wbuf *w, const char *s)
 	w_bytes(w, s, strlen(s) + 1);
 }
 
-/* A 't' or 'b' column: kind, Int32 length, the bytes. */
+/* A 't' column (or a refused 'b' one): kind, Int32 length, the bytes. */
 static void
 w_val(wbuf *w, char kind, const void *p, uint32_t n)
 {
@@ -218,7 +218,7 @@ build_type(wbuf *w, bool stream)
 	w_str(w, "mood");
 }
 
-/* The tuple used for new rows: n, u, t "hello", b "a\0b\0", t "". */
+/* The tuple used for new rows: n, u, t "hello", t "a\0b\0", t "". */
 static void
 w_tuple5(wbuf *w)
 {
@@ -226,7 +226,7 @@ w_tuple5(wbuf *w)
 	w_u8(w, 'n');
 	w_u8(w, 'u');
 	w_val(w, 't', "hello", 5);
-	w_val(w, 'b', "a\0b\0", 4);
+	w_val(w, 't', "a\0b\0", 4);
 	w_val(w, 't', "", 0);
 }
 
@@ -244,7 +244,7 @@ check_tuple5(const pgo_tuple *t)
 	ck_assert_int_eq(t->cols[2].kind, 't');
 	ck_assert_uint_eq(t->cols[2].len, 5);
 	ck_assert_int_eq(memcmp(t->cols[2].data, "hello", 5), 0);
-	ck_assert_int_eq(t->cols[3].kind, 'b');
+	ck_assert_int_eq(t->cols[3].kind, 't');
 	ck_assert_uint_eq(t->cols[3].len, 4);
 	ck_assert_int_eq(memcmp(t->cols[3].data, "a\0b\0", 4), 0);
 	ck_assert_int_eq(t->cols[4].kind, 't');
@@ -1080,6 +1080,25 @@ START_TEST(unknown_tuple_kind)
 }
 END_TEST
 
+/* syncd never asks for binary values (protocol option binary): a 'b'
+ * column is refused like any unknown kind, its bytes never taken as text */
+START_TEST(binary_value_refused)
+{
+	pgo_decoder d;
+	wbuf w = {0};
+
+	pgo_decoder_init(&d, 1);
+	w_u8(&w, 'I');
+	w_u32(&w, RELID);
+	w_u8(&w, 'N');
+	w_u16(&w, 2);
+	w_val(&w, 't', "1", 1);
+	w_val(&w, 'b', "\0\0\0\1", 4);
+	expect_err(&d, &w, "column 1 has unknown kind 0x62");
+	pgo_decoder_free(&d);
+}
+END_TEST
+
 START_TEST(bad_tuple_markers)
 {
 	pgo_decoder d;
@@ -1242,7 +1261,7 @@ START_TEST(value_longer_than_message)
 	w_u32(&w, RELID);
 	w_u8(&w, 'N');
 	w_u16(&w, 1);
-	w_u8(&w, 'b');
+	w_u8(&w, 't');
 	w_u32(&w, 0xffffffffu);
 	expect_err(&d, &w, "4294967295 needed");
 
@@ -1637,6 +1656,7 @@ proto_suite(void)
 	tcase_add_test(bad, failed_stream_start_stop_keep_state);
 	tcase_add_test(bad, unknown_message_type);
 	tcase_add_test(bad, unknown_tuple_kind);
+	tcase_add_test(bad, binary_value_refused);
 	tcase_add_test(bad, bad_tuple_markers);
 	tcase_add_test(bad, unknown_flags);
 	tcase_add_test(bad, relation_bad_fields);
