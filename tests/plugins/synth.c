@@ -420,6 +420,8 @@ synth_open(void *state, uint32_t stream, syncd_position *pos)
 	synth_load_confirmed(s);
 	pos->confirmed = s->confirmed[stream];
 	pos->created = !s->found; /* a new "slot" */
+	if (SYNCD_HAS(pos, holder))
+		pos->holder = "synth.confirmed";
 	pthread_mutex_unlock(&s->confirm_lock);
 	pthread_mutex_lock(&s->lock);
 	if (s->nopen == 0 && s->next_tx > 1) {
