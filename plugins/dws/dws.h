@@ -183,6 +183,11 @@ void dws_sql_full_stage(dws_buf *sql, const dws_dialect *d, const dws_target *t,
 char *dws_create_type(const dws_dialect *d, const syncd_column *c,
                       const char *base_type_name);
 
+/* Parses sink.server.timezone into the SET statement that gives the
+ * session that zone ("UTC+08:00" is eight hours east of UTC). NULL and
+ * *err set when the value is not a time zone. */
+char *dws_timezone_sql(const char *spec, char **err);
+
 /* ---- the plugin ------------------------------------------------------- */
 
 typedef enum dws_mode { DWS_MODE_UPSERT = 0, DWS_MODE_COPY = 1 } dws_mode;
@@ -312,8 +317,6 @@ void dws_pending_free(dws_pending *p);
 bool dws_key_equal(const dws_target *t, const syncd_value *a,
                    const syncd_value *b);
 
-/* ---- writing ---------------------------------------------------------- */
-
 /* Internal result of a statement: a data error means "find the row". */
 typedef enum dws_rc {
 	DWS_OK = 0,
@@ -324,49 +327,59 @@ typedef enum dws_rc {
 	DWS_REJECTED = 5 /* the dirty-data path refused to go on */
 } dws_rc;
 
+/* ---- session.c: connections and statements ----------------------------- */
+
+/* A connection (worker number `worker`: -1 for checks, DWS_FULL_WORKER
+ * and up for copy sessions) with the job's session settings; the
+ * caller's until dws_session_close(), which frees the worker (its targets
+ * first freed with dws_targets_free()). */
+syncd_status dws_session_open(dws_state *s, int worker, dws_worker **w);
+void dws_session_close(dws_worker *w);
+/* Logs which destination (dialect) and mode the job writes to, for the
+ * first worker and the connection for checks. */
+void dws_session_announce(const dws_worker *w);
 /* Runs a statement (params may be NULL); classifies a failure and records
  * it with set_error, naming `what`. */
 dws_rc dws_exec(dws_worker *w, const char *what, const char *sql, int nparams,
                 const char *const *params, PGresult **keep);
+/* A query of one boolean; false (and set_error) when it failed. */
+bool dws_bool_query(dws_worker *w, const char *what, const char *sql, int n,
+                    const char *const *params, bool *out);
 /* Classifies a failed result (and clears it). */
 dws_rc dws_result_error(dws_worker *w, const char *what, PGresult *r);
 /* The last error's SQLSTATE and message (for dirty data). */
 const char *dws_last_sqlstate(void);
 const char *dws_last_message(void);
-
-/* Applies one target's folded rows set by set (the mode's fast path). */
-dws_rc dws_upsert_apply(dws_worker *w, dws_pending *p);
-dws_rc dws_copy_apply(dws_worker *w, dws_pending *p, int tx);
-/* Applies the rows by bisection under savepoints; each refused row goes
- * to the dirty-data path, the others are applied. */
-dws_rc dws_apply_rows(dws_worker *w, dws_pending *p);
-
-/* The destination's view of rel's target table (cached per worker); NULL
- * and set_error when it cannot take the source's rows. */
-dws_target *dws_target_get(dws_worker *w, const syncd_relation *rel,
-                           dws_rc *rc);
+/* The operation's status for an internal result. */
+syncd_status dws_status(dws_rc rc);
 /* An identifier quoted with libpq, and "schema"."table" (malloc'd). */
 char *dws_quote(dws_worker *w, const char *name);
 char *dws_qualified(dws_worker *w, const char *schema, const char *table);
+
+/* ---- progress.c: the job's state in state.schema ------------------------ */
+
+/* The job's state tables in state.schema, created if missing: always, or
+ * once per sink (ensure). */
+dws_rc dws_state_prepare(dws_worker *w);
+dws_rc dws_state_ensure(dws_worker *w);
+/* The full phase's state table `table` (STATE.syncd_copy), created if
+ * missing, or given the snapshot_lsn column an earlier version lacked. */
+dws_rc dws_copy_state_prepare(dws_worker *w, const char *table);
+/* Whether STATE.syncd_copy exists with the snapshot_lsn column of its
+ * table rows (a copy state made by an earlier version lacks it until the
+ * full phase adds it). */
+dws_rc dws_copy_has_snapshots(dws_worker *w, bool *has);
+/* --check of state.schema; logs each problem. */
+bool dws_check_state(dws_worker *w);
 /* Records a worker's progress for a stream (inside the caller's
  * transaction). */
 dws_rc dws_progress_write(dws_worker *w, uint32_t stream, int worker,
                           syncd_lsn lsn, const char *layout);
+/* The sink's applied_lsn operation. */
+syncd_status dws_applied_lsn(void *wstate, uint32_t stream, syncd_lsn *lsn);
 
-/* The sink operations shared by both plugins. */
-syncd_status dws_create(const syncd_host *host, void **state, dws_mode mode);
-void dws_destroy(void *state);
-syncd_status dws_check(void *state);
-syncd_status dws_open(void *state, int worker, void **wstate);
-void dws_close(void *wstate);
-syncd_status dws_prepare_table(void *state, const syncd_relation *rel,
-                               syncd_prepare what);
-syncd_status dws_connect(dws_state *s, int worker, bool with_state,
-                         void **wstate);
-/* The connection for checks and table creation (opened once). */
-dws_worker *dws_admin(dws_state *s);
-/* The job's state tables in state.schema, created if missing. */
-dws_rc dws_state_prepare(dws_worker *w);
+/* ---- deferred.c: keys and indexes built after a copy -------------------- */
+
 /* A table created for the full phase gets its primary key and indexes
  * after its copy (as pg_restore does): their DDL waits in
  * STATE.syncd_ddl. pending: is there some for the target; apply: run it
@@ -374,17 +387,49 @@ dws_rc dws_state_prepare(dws_worker *w);
 dws_rc dws_ddl_pending(dws_worker *w, const char *schema, const char *table,
                        bool *pending);
 dws_rc dws_ddl_apply(dws_worker *w, const char *schema, const char *table);
-/* Whether STATE.syncd_copy exists with the snapshot_lsn column of its
- * table rows (a copy state made by an earlier version lacks it until the
- * full phase adds it). */
-dws_rc dws_copy_has_snapshots(dws_worker *w, bool *has);
-/* --check of the connection and of state.schema; logs each problem. */
-bool dws_check_state(dws_worker *w);
-syncd_status dws_applied_lsn(void *wstate, uint32_t stream, syncd_lsn *lsn);
+
+/* ---- target.c: target tables as the destination sees them --------------- */
+
+/* The destination's view of rel's target table (cached per worker); NULL
+ * and set_error when it cannot take the source's rows. */
+dws_target *dws_target_get(dws_worker *w, const syncd_relation *rel,
+                           dws_rc *rc);
+/* Forgets every target of the worker. */
+void dws_targets_free(dws_worker *w);
+
+/* ---- apply.c: writing a batch ------------------------------------------- */
+
+/* Applies one target's folded rows set by set (the mode's fast path). */
+dws_rc dws_upsert_apply(dws_worker *w, dws_pending *p);
+dws_rc dws_copy_apply(dws_worker *w, dws_pending *p, int tx);
+/* Applies the rows by bisection under savepoints; each refused row goes
+ * to the dirty-data path, the others are applied. */
+dws_rc dws_apply_rows(dws_worker *w, dws_pending *p);
+/* The sink's write operation. */
 syncd_status dws_write(void *wstate, const syncd_batch *batch);
 
-/* The full phase (full.c): the sink's copy_open .. copy_end. Copy sessions
- * are workers numbered from DWS_FULL_WORKER (in messages). */
+/* ---- tables.c: target tables ahead of the stream ------------------------ */
+
+/* The connection for checks and table creation (opened once, closed by
+ * dws_destroy). */
+dws_worker *dws_admin(dws_state *s);
+/* The sink's prepare_table operation. */
+syncd_status dws_prepare_table(void *state, const syncd_relation *rel,
+                               syncd_prepare what);
+
+/* ---- dws.c: the sink and its workers ------------------------------------ */
+
+extern const syncd_option dws_options[];
+syncd_status dws_create(const syncd_host *host, void **state, dws_mode mode);
+void dws_destroy(void *state);
+syncd_status dws_check(void *state);
+syncd_status dws_open(void *state, int worker, void **wstate);
+void dws_close(void *wstate);
+
+/* ---- full.c: the full phase --------------------------------------------- */
+
+/* The sink's copy_open .. copy_end. Copy sessions are workers numbered
+ * from DWS_FULL_WORKER (in messages). */
 #define DWS_FULL_WORKER 1000
 syncd_status dws_full_open(void *state, void **cstate);
 void dws_full_close(void *cstate);
@@ -394,12 +439,5 @@ syncd_status dws_full_begin(void *cstate, const syncd_copy_request *req,
                             uint32_t chunk, syncd_copy_how how, bool record);
 syncd_status dws_full_data(void *cstate, const char *data, size_t len);
 syncd_status dws_full_end(void *cstate, bool commit, uint64_t rows);
-
-extern const syncd_option dws_options[];
-
-/* Parses sink.server.timezone into the SET statement that gives the
- * session that zone ("UTC+08:00" is eight hours east of UTC). NULL and
- * *err set when the value is not a time zone. */
-char *dws_timezone_sql(const char *spec, char **err);
 
 #endif

@@ -219,74 +219,12 @@ dws_full_abandon(dws_full *c)
 
 /* ---- the session --------------------------------------------------------- */
 
-dws_rc
-dws_copy_has_snapshots(dws_worker *w, bool *has)
-{
-	const char *params[1] = {w->s->state_schema};
-	PGresult *r = NULL;
-	dws_rc rc = dws_exec(w, "reading the copy state table's columns",
-	                     "SELECT 1 FROM information_schema.columns WHERE "
-	                     "table_schema = $1 AND table_name = 'syncd_copy' "
-	                     "AND column_name = 'snapshot_lsn'",
-	                     1, params, &r);
-
-	*has = rc == DWS_OK && PQntuples(r) == 1;
-	if (r)
-		PQclear(r);
-	return rc;
-}
-
-static dws_rc
-dws_full_state_prepare(dws_worker *w, const char *table)
-{
-	dws_buf sql = {0};
-	dws_rc rc;
-
-	dws_buf_printf(
-	    &sql,
-	    "CREATE TABLE IF NOT EXISTS %s (job text NOT NULL, stream "
-	    "integer NOT NULL, source_schema text NOT NULL, source_table "
-	    "text NOT NULL, chunk integer NOT NULL, nchunks integer NOT "
-	    "NULL, how char(1) NOT NULL, target_schema text NOT NULL, "
-	    "target_table text NOT NULL, rows bigint NOT NULL, updated_at "
-	    "timestamp with time zone NOT NULL, chunk_name text, "
-	    "source_state text, snapshot_lsn bigint, PRIMARY KEY (job, "
-	    "stream, source_schema, source_table, chunk))%s",
-	    table,
-	    w->dialect->distribute_by_hash ? " DISTRIBUTE BY HASH (job)" : "");
-	rc = dws_exec(w, "creating the copy state table in state.schema",
-	              sql.data, 0, NULL, NULL);
-	/* another job may have created it meanwhile */
-	if (rc != DWS_OK && rc != DWS_RETRY && dws_last_sqlstate() &&
-	    (strcmp(dws_last_sqlstate(), "42P07") == 0 ||
-	     strcmp(dws_last_sqlstate(), "23505") == 0))
-		rc = DWS_OK;
-	/* one made by an earlier version lacks the copy's snapshot
-	 * position (a table row's snapshot_lsn: see apply.c) */
-	if (rc == DWS_OK) {
-		bool has = false;
-		rc = dws_copy_has_snapshots(w, &has);
-		if (rc == DWS_OK && !has) {
-			dws_buf_reset(&sql);
-			dws_buf_printf(&sql,
-			               "ALTER TABLE %s ADD COLUMN snapshot_lsn "
-			               "bigint",
-			               table);
-			rc = dws_exec(w,
-			              "adding a column to the copy state table",
-			              sql.data, 0, NULL, NULL);
-		}
-	}
-	dws_buf_free(&sql);
-	return rc;
-}
-
 syncd_status
 dws_full_open(void *state, void **cstate)
 {
 	dws_state *s = state;
 	dws_full *c;
-	void *w = NULL;
+	dws_worker *w = NULL;
 	syncd_status st;
 	dws_rc rc = DWS_OK;
 	int id;
@@ -295,19 +233,24 @@ dws_full_open(void *state, void **cstate)
 	pthread_mutex_lock(&s->lock);
 	id = DWS_FULL_WORKER + s->copy_sessions++;
 	pthread_mutex_unlock(&s->lock);
-	st = dws_connect(s, id, true, &w);
+	st = dws_session_open(s, id, &w);
 	if (st != SYNCD_OK)
 		return st;
+	rc = dws_state_ensure(w);
+	if (rc != DWS_OK) {
+		dws_session_close(w);
+		return dws_full_status(rc);
+	}
 	c = calloc(1, sizeof *c);
 	if (!c) {
-		dws_close(w);
+		dws_session_close(w);
 		return SYNCD_FATAL;
 	}
 	c->w = w;
 	c->table = dws_qualified(c->w, s->state_schema, "syncd_copy");
 	pthread_mutex_lock(&s->lock);
 	if (!s->copy_ready) {
-		rc = dws_full_state_prepare(c->w, c->table);
+		rc = dws_copy_state_prepare(c->w, c->table);
 		s->copy_ready = rc == DWS_OK;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -327,7 +270,9 @@ dws_full_close(void *cstate)
 	if (!c)
 		return;
 	dws_full_reset(c);
-	dws_close(c->w); /* an open transaction ends with the connection */
+	/* an open transaction ends with the connection */
+	dws_targets_free(c->w);
+	dws_session_close(c->w);
 	free(c->table);
 	free(c->earlier);
 	free(c);

@@ -1,7 +1,7 @@
 /*
  * tables.c - the target tables ahead of the stream: the pre-checks of
- * `syncd --check` (connection, state.schema, schemas, tables, rights, key,
- * columns), and automatic table creation (auto_create_table, `syncd
+ * `syncd --check` (schemas, tables, rights, key, columns, foreign keys,
+ * triggers), and automatic table creation (auto_create_table, `syncd
  * --create-tables`) from the source's description of a table. Schemas are
  * never created for target tables, and an existing table is never altered
  * or dropped.
@@ -17,157 +17,15 @@
 dws_worker *
 dws_admin(dws_state *s)
 {
-	void *w = NULL;
+	dws_worker *w = NULL;
 
 	if (s->admin)
 		return s->admin;
-	if (dws_connect(s, -1, false, &w) != SYNCD_OK)
+	if (dws_session_open(s, -1, &w) != SYNCD_OK)
 		return NULL;
+	dws_session_announce(w);
 	s->admin = w;
 	return s->admin;
-}
-
-static bool
-dws_bool_query(dws_worker *w, const char *what, const char *sql, int n,
-               const char *const *params, bool *out)
-{
-	PGresult *r = NULL;
-	if (dws_exec(w, what, sql, n, params, &r) != DWS_OK)
-		return false;
-	*out = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
-	       PQgetvalue(r, 0, 0)[0] == 't';
-	PQclear(r);
-	return true;
-}
-
-bool
-dws_check_state(dws_worker *w)
-{
-	dws_state *s = w->s;
-	const char *params[1] = {s->state_schema};
-	bool exists = false, ok = false;
-
-	if (!dws_bool_query(w, "looking up state.schema",
-	                    "SELECT EXISTS (SELECT 1 FROM "
-	                    "pg_catalog.pg_namespace WHERE nspname = $1)",
-	                    1, params, &exists))
-		return false;
-	if (exists) {
-		if (!dws_bool_query(
-		        w, "checking rights on state.schema",
-		        "SELECT pg_catalog.has_schema_privilege($1, "
-		        "'CREATE, USAGE')",
-		        1, params, &ok))
-			return false;
-	} else if (!dws_bool_query(w, "checking the right to create schemas",
-	                           "SELECT pg_catalog.has_database_privilege("
-	                           "pg_catalog.current_database(), 'CREATE')",
-	                           0, NULL, &ok))
-		return false;
-	if (!ok) {
-		SYNCD_LOG_ERROR(
-		    s->host,
-		    "state.schema %s: the destination user may not %s; grant "
-		    "it "
-		    "%s, or set state.schema to a schema it may create tables "
-		    "in",
-		    s->state_schema,
-		    exists ? "create tables in it" : "create it",
-		    exists ? "CREATE and USAGE on the schema"
-		           : "CREATE on the database");
-		ERR(s, NULL, "state.schema %s cannot be used", s->state_schema);
-	}
-	return ok;
-}
-
-/* ---- keys and indexes built after the copy ----------------------------- */
-
-dws_rc
-dws_ddl_pending(dws_worker *w, const char *schema, const char *table,
-                bool *pending)
-{
-	dws_state *s = w->s;
-	const char *params[4] = {s->state_schema, s->job, schema, table};
-	bool exists = false;
-	PGresult *r = NULL;
-	char *q;
-	dws_buf sql = {0};
-	dws_rc rc;
-
-	*pending = false;
-	if (!dws_bool_query(
-	        w, "looking up the table of deferred keys",
-	        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
-	        "JOIN pg_catalog.pg_namespace n ON n.oid = "
-	        "c.relnamespace WHERE n.nspname = $1 AND c.relname "
-	        "= 'syncd_ddl')",
-	        1, params, &exists))
-		return DWS_FATAL;
-	if (!exists)
-		return DWS_OK;
-	q = dws_qualified(w, s->state_schema, "syncd_ddl");
-	dws_buf_printf(&sql,
-	               "SELECT 1 FROM %s WHERE job = $1 AND target_schema = $2 "
-	               "AND target_table = $3",
-	               q);
-	rc = dws_exec(w, "looking up deferred keys", sql.data, 3, params + 1,
-	              &r);
-	if (rc == DWS_OK)
-		*pending = PQntuples(r) > 0;
-	if (r)
-		PQclear(r);
-	dws_buf_free(&sql);
-	free(q);
-	return rc;
-}
-
-dws_rc
-dws_ddl_apply(dws_worker *w, const char *schema, const char *table)
-{
-	dws_state *s = w->s;
-	const char *params[3] = {s->job, schema, table};
-	PGresult *r = NULL;
-	bool pending = false;
-	char *q, *what = NULL;
-	dws_buf sql = {0};
-	dws_rc rc = dws_ddl_pending(w, schema, table, &pending);
-
-	if (rc != DWS_OK || !pending)
-		return rc;
-	q = dws_qualified(w, s->state_schema, "syncd_ddl");
-	dws_buf_printf(&sql,
-	               "SELECT ddl FROM %s WHERE job = $1 AND target_schema = "
-	               "$2 AND target_table = $3",
-	               q);
-	if (asprintf(&what,
-	             "creating the primary key and indexes of target table "
-	             "%s.%s",
-	             schema, table) < 0)
-		abort();
-	rc = dws_exec(w, what, sql.data, 3, params, &r);
-	if (rc == DWS_OK && PQntuples(r) == 1)
-		rc = dws_exec(w, what, PQgetvalue(r, 0, 0), 0, NULL, NULL);
-	if (rc == DWS_OK) {
-		dws_buf_reset(&sql);
-		dws_buf_printf(
-		    &sql,
-		    "DELETE FROM %s WHERE job = $1 AND target_schema "
-		    "= $2 AND target_table = $3",
-		    q);
-		rc = dws_exec(w, what, sql.data, 3, params, NULL);
-	}
-	if (rc == DWS_OK)
-		SYNCD_LOG_INFO(
-		    s->host,
-		    "target table %s.%s: primary key and indexes created after "
-		    "its copy",
-		    schema, table);
-	if (r)
-		PQclear(r);
-	dws_buf_free(&sql);
-	free(what);
-	free(q);
-	return rc;
 }
 
 /* ---- creating a table ------------------------------------------------- */
