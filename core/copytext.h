@@ -1,15 +1,16 @@
 /*
  * core/copytext.h - PostgreSQL's COPY text format, one row at a time: the
  * full phase parses the source's rows into values when transforms must
- * see them, and writes what the transforms made back for the sink.
+ * see them, and writes what the transforms made back for the sink. The
+ * parser is the SDK's (syncd/copytext.h), with a growing buffer.
  *
  * A row is its fields separated by tabs and ended by a newline; \N alone
  * is NULL; a backslash escapes \b \f \n \r \t \v, the backslash itself,
  * an octal byte (\NNN, 1-3 digits) or a hex byte (\xHH, 1-2 digits), and
  * any other character stands for itself.
  */
-#ifndef SYNCD_COPYTEXT_H
-#define SYNCD_COPYTEXT_H
+#ifndef SYNCD_CORE_COPYTEXT_H
+#define SYNCD_CORE_COPYTEXT_H
 
 #include <stddef.h>
 

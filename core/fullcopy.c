@@ -23,10 +23,16 @@
  */
 #include "config.h"
 
+#include "chain.h"
 #include "copytext.h"
 #include "fullcopy.h"
 #include "log.h"
+#include "pipeline.h"
+#include "plugerr.h"
+#include "router.h"
 #include "util.h"
+
+#include <syncd/copytext.h>
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -42,14 +48,16 @@
 #define FC_LIVE_MAX_LINES 8
 
 typedef struct fc_table {
-	const syncd_copy_table *src;
-	syncd_relation rel;    /* routed: target names, folded columns */
-	syncd_relation shaped; /* with transforms: as they make it */
-	bool has_shaped;
+	job *j;
+	const syncd_copy_table *src; /* core-sized, snapshot_lsn set */
+	syncd_relation *srel; /* as transforms see it: with target names */
+	syncd_relation *rel;  /* as the sink sees it: after transforms,
+	                         folded */
+	syncd_copy_request req;
 	char *name; /* schema.table, for people */
 	syncd_copy_how how;
 	bool *finished; /* per chunk: by an earlier, unfinished copy */
-	char earlier[SYNCD_COPY_STATE_MAX]; /* that copy's source_state */
+	char *earlier;  /* that copy's source_state, or NULL */
 	atomic_uint_fast64_t rows, bytes;
 	atomic_uint chunks_done, active;
 	int64_t started_ms, finished_ms; /* under fc->lock */
@@ -66,6 +74,7 @@ typedef struct fullcopy {
 	job *j;
 	uint32_t stream;
 	const char *snapshot;
+	syncd_copy_table *copies; /* the snapshot's tables, core-sized */
 	fc_table *tables;
 	size_t ntables;
 	fc_item *items;
@@ -76,7 +85,6 @@ typedef struct fullcopy {
 	/* with transforms: rows are parsed, run through them (one thread at
 	 * a time) and written again */
 	bool transform;
-	pthread_mutex_t chain_lock;
 } fullcopy;
 
 typedef struct fc_worker {
@@ -108,21 +116,10 @@ fc_sink(fullcopy *fc)
 }
 
 bool
-fullcopy_supported(const job *j, const char **who)
+fullcopy_sink_copies(const job *j)
 {
-	const syncd_source_ops *so = &j->source->plugin->ops.source;
-	const syncd_sink_ops *si = &j->sink->plugin->ops.sink;
-
-	if (!so->copy_open || !so->copy_read || !so->copy_close) {
-		*who = j->source->prefix;
-		return false;
-	}
-	if (!si->copy_open || !si->copy_close || !si->copy_table ||
-	    !si->copy_begin || !si->copy_data || !si->copy_end) {
-		*who = j->sink->prefix;
-		return false;
-	}
-	return true;
+	/* the loader made sure the six come together */
+	return j->sink->plugin->ops.sink.copy_open != NULL;
 }
 
 /* ---- moving one chunk ---------------------------------------------------
@@ -149,14 +146,14 @@ fc_encode(void *ctx, const syncd_event *ev)
 	fc_worker *w = ctx;
 
 	if ((ev->type != SYNCD_EV_INSERT && ev->type != SYNCD_EV_UPDATE) ||
-	    !ev->rel || ev->rel->id != w->t->src->rel->id || !ev->new_values)
+	    !ev->rel || ev->rel->id != w->t->srel->id || !ev->new_values)
 		return SYNCD_OK;
-	if (ev->rel->ncolumns != w->t->rel.ncolumns) {
+	if (ev->rel->ncolumns != w->t->rel->ncolumns) {
 		job_fail(
 		    w->fc->j,
 		    "full copy of %s: a transform changed the table's shape "
 		    "within the copy (%u columns, %u announced)",
-		    w->t->name, ev->rel->ncolumns, w->t->rel.ncolumns);
+		    w->t->name, ev->rel->ncolumns, w->t->rel->ncolumns);
 		return SYNCD_FATAL;
 	}
 	copytext_write_row(&w->out, ev->new_values, ev->rel->ncolumns);
@@ -169,7 +166,7 @@ static syncd_status
 fc_transform(fc_worker *w, const char *data, size_t len)
 {
 	fullcopy *fc = w->fc;
-	const syncd_relation *rel = w->t->src->rel;
+	const syncd_relation *rel = w->t->srel;
 	syncd_status st = SYNCD_OK;
 	size_t at = 0;
 
@@ -184,7 +181,8 @@ fc_transform(fc_worker *w, const char *data, size_t len)
 		size_t used =
 		    copytext_parse_row(data + at, len - at, rel->ncolumns,
 		                       w->vals, &w->text, &err);
-		syncd_event ev = {.type = SYNCD_EV_INSERT,
+		syncd_event ev = {.size = sizeof ev,
+		                  .type = SYNCD_EV_INSERT,
 		                  .stream = fc->stream,
 		                  .rel = rel,
 		                  .new_values = w->vals};
@@ -197,9 +195,7 @@ fc_transform(fc_worker *w, const char *data, size_t len)
 			return SYNCD_FATAL;
 		}
 		at += used;
-		pthread_mutex_lock(&fc->chain_lock);
-		st = job_transform(fc->j, &ev, fc_encode, w);
-		pthread_mutex_unlock(&fc->chain_lock);
+		st = chain_apply(fc->j, &ev, fc_encode, w);
 	}
 	return st;
 }
@@ -265,6 +261,7 @@ fc_move(fc_worker *w, fc_item *it)
 	fc_table *t = it->t;
 	const char *chunk = t->src->chunks[it->chunk];
 	int64_t budget = optset_num(&j->job_opts, "reconnect.max_wait");
+	uint32_t n = it->chunk;
 	int64_t waited = 0;
 	bool again_rows = false; /* the sink asked for the chunk again */
 
@@ -277,8 +274,8 @@ fc_move(fc_worker *w, fc_item *it)
 			if (st != SYNCD_OK)
 				goto sink_failed;
 		}
-		st = fc_sink(fc)->copy_begin(w->cs, &t->rel, fc->stream, t->src,
-		                             it->chunk, t->how, !it->again);
+		st = fc_sink(fc)->copy_begin(w->cs, &t->req, n, t->how,
+		                             !it->again);
 		if (st != SYNCD_OK)
 			goto sink_failed;
 		w->t = t;
@@ -301,7 +298,7 @@ fc_move(fc_worker *w, fc_item *it)
 					return false;
 				job_fail(j, "%s reading %s (%s): %s",
 				         j->source->prefix, t->name, chunk,
-				         host_error(j->source));
+				         plugerr_msg(j->source));
 				return false;
 			}
 			st = w->sink_status;
@@ -322,8 +319,8 @@ fc_move(fc_worker *w, fc_item *it)
 		if (st != SYNCD_RETRY || waited >= budget) {
 			job_fail(j, "%s copying %s (%s) into %s.%s: %s",
 			         j->sink->prefix, t->name, chunk,
-			         t->rel.target_schema, t->rel.target_table,
-			         host_error(j->sink));
+			         t->rel->target_schema, t->rel->target_table,
+			         plugerr_msg(j->sink));
 			return false;
 		}
 		/* exponential backoff within reconnect.max_wait */
@@ -333,7 +330,7 @@ fc_move(fc_worker *w, fc_item *it)
 		log_warning("%s copying %s (%s): %s; reconnecting in %.1f s "
 		            "(attempt %d)",
 		            j->sink->prefix, t->name, chunk,
-		            host_error(j->sink), (double) wait / 1000.0,
+		            plugerr_msg(j->sink), (double) wait / 1000.0,
 		            attempt + 1);
 		if (w->cs) {
 			fc_sink(fc)->copy_close(w->cs);
@@ -359,7 +356,7 @@ fc_worker_main(void *arg)
 	                           &w->reader);
 	if (st != SYNCD_OK) {
 		job_fail(j, "%s full copy: %s", j->source->prefix,
-		         host_error(j->source));
+		         plugerr_msg(j->source));
 		w->reader = NULL;
 		goto out;
 	}
@@ -394,7 +391,7 @@ out:
 	free(w->vals);
 	sb_free(&w->text);
 	sb_free(&w->out);
-	host_error_clear();
+	plugerr_clear();
 	atomic_fetch_sub(&fc->running, 1);
 	return NULL;
 }
@@ -544,7 +541,7 @@ fc_summary(fullcopy *fc)
 		               (double) atomic_load(&t->bytes));
 		log_info("copied %s -> %s.%s: %" PRIu64
 		         " rows, %s in %.1f s (%.0f rows/s)%s",
-		         t->name, t->rel.target_schema, t->rel.target_table, r,
+		         t->name, t->rel->target_schema, t->rel->target_table, r,
 		         vol, ts, ts > 0 ? (double) r / ts : (double) r,
 		         t->how == SYNCD_COPY_MERGE ? ", merged by key" : "");
 		rows += r;
@@ -559,59 +556,15 @@ fc_summary(fullcopy *fc)
 /* ---- the shape transforms give a table ----------------------------------
  */
 
-static char *
-fc_dup(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
 static syncd_status
 fc_capture(void *ctx, const syncd_event *ev)
 {
 	fc_table *t = ctx;
-	const syncd_relation *src = ev->rel;
-	syncd_column *cols;
 
-	if (ev->type != SYNCD_EV_RELATION || !src || t->has_shaped)
+	if (ev->type != SYNCD_EV_RELATION || !ev->rel || t->rel)
 		return SYNCD_OK;
-	cols = xcalloc(src->ncolumns + 1, sizeof *cols);
-	for (uint32_t i = 0; i < src->ncolumns; i++) {
-		cols[i] = src->columns[i];
-		cols[i].name = fc_dup(src->columns[i].name);
-		cols[i].type_name = fc_dup(src->columns[i].type_name);
-		cols[i].base_type_name = NULL;
-		cols[i].comment = NULL;
-		cols[i].default_value = NULL;
-	}
-	t->shaped = *src;
-	t->shaped.database = fc_dup(src->database);
-	t->shaped.schema = fc_dup(src->schema);
-	t->shaped.table = fc_dup(src->table);
-	t->shaped.source_host = fc_dup(src->source_host);
-	t->shaped.target_schema = t->shaped.target_table = NULL;
-	t->shaped.comment = NULL;
-	t->shaped.nindexes = 0;
-	t->shaped.indexes = NULL;
-	t->shaped.columns = cols;
-	t->has_shaped = true;
+	t->rel = router_copy(t->j, ev->rel, ROUTER_SINK);
 	return SYNCD_OK;
-}
-
-static void
-fc_shaped_free(fc_table *t)
-{
-	if (!t->has_shaped)
-		return;
-	for (uint32_t i = 0; i < t->shaped.ncolumns; i++) {
-		free((char *) t->shaped.columns[i].name);
-		free((char *) t->shaped.columns[i].type_name);
-	}
-	free((syncd_column *) t->shaped.columns);
-	free((char *) t->shaped.database);
-	free((char *) t->shaped.schema);
-	free((char *) t->shaped.table);
-	free((char *) t->shaped.source_host);
-	t->has_shaped = false;
 }
 
 static int
@@ -626,7 +579,7 @@ fc_item_cmp(const void *a, const void *b)
 	return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
 }
 
-/* ---- the phase ----------------------------------------------------------
+/* ---- the phase, with the sink's copy operations --------------------------
  */
 
 /* Asks the sink how to take every table; false on failure (job failed). */
@@ -640,27 +593,31 @@ fc_plan(fullcopy *fc, bool again, size_t *ncopy)
 	*ncopy = 0;
 	if (st != SYNCD_OK) {
 		job_fail(j, "%s full copy: %s", j->sink->prefix,
-		         host_error(j->sink));
+		         plugerr_msg(j->sink));
 		return false;
 	}
 	for (size_t i = 0; i < fc->ntables; i++) {
 		fc_table *t = &fc->tables[i];
+		syncd_copy_plan plan = {.size = sizeof plan,
+		                        .finished = t->finished};
 		uint32_t nfinished = 0;
+
 		memset(t->finished, 0, t->src->nchunks * sizeof *t->finished);
-		t->earlier[0] = '\0';
-		st = fc_sink(fc)->copy_table(cs, &t->rel, fc->stream, t->src,
-		                             again, &t->how, t->finished,
-		                             t->earlier, sizeof t->earlier);
+		t->req.again = again;
+		st = fc_sink(fc)->copy_table(cs, &t->req, &plan);
 		if (st != SYNCD_OK) {
 			job_fail(j, "%s full copy of %s into %s.%s: %s",
-			         j->sink->prefix, t->name, t->rel.target_schema,
-			         t->rel.target_table, host_error(j->sink));
+			         j->sink->prefix, t->name,
+			         t->rel->target_schema, t->rel->target_table,
+			         plugerr_msg(j->sink));
 			fc_sink(fc)->copy_close(cs);
 			return false;
 		}
+		t->how = plan.how;
+		free(t->earlier);
+		t->earlier = plan.earlier ? xstrdup(plan.earlier) : NULL;
 		if (t->how != SYNCD_COPY_SKIP)
 			(*ncopy)++;
-		t->earlier[sizeof t->earlier - 1] = '\0';
 		for (uint32_t c = 0; c < t->src->nchunks; c++)
 			nfinished += t->finished[c];
 		if (t->how == SYNCD_COPY_MERGE && nfinished > 0)
@@ -676,12 +633,12 @@ fc_plan(fullcopy *fc, bool again, size_t *ncopy)
 	return true;
 }
 
-syncd_status
-fullcopy_run(job *j, uint32_t stream, const char *snapshot, bool again,
-             const syncd_copy_table *tables, size_t ntables)
+/* The parallel copy: chunks biggest first, `concurrency` threads, progress
+ * shown from this thread. */
+static syncd_status
+fc_copy(fullcopy *fc, bool again)
 {
-	fullcopy fc = {.j = j, .stream = stream, .snapshot = snapshot};
-	const char *who, *mode = optset_str(&j->job_opts, "mode");
+	job *j = fc->j;
 	fc_worker *workers = NULL;
 	size_t ncopy = 0, nthreads;
 	bool live = isatty(STDERR_FILENO) && getenv("TERM") &&
@@ -689,138 +646,331 @@ fullcopy_run(job *j, uint32_t stream, const char *snapshot, bool again,
 	syncd_status rc = SYNCD_FATAL;
 	int drawn = 0;
 
-	if (!fullcopy_supported(j, &who)) {
-		job_fail(j, "%s has no full copy; set [job] mode = incremental",
-		         who);
+	if (!fc_plan(fc, again, &ncopy))
 		return SYNCD_FATAL;
-	}
-	pthread_mutex_init(&fc.lock, NULL);
-	pthread_mutex_init(&fc.chain_lock, NULL);
-	fc.transform = j->ntransforms > 0;
-	fc.ntables = ntables;
-	fc.tables = xcalloc(ntables ? ntables : 1, sizeof *fc.tables);
-	for (size_t i = 0; i < ntables; i++) {
-		fc_table *t = &fc.tables[i];
-		t->src = &tables[i];
-		if (fc.transform) {
-			/* the sink sees the table as the transforms make it */
-			syncd_event ev = {.type = SYNCD_EV_RELATION,
-			                  .stream = stream,
-			                  .rel = tables[i].rel};
-			if (job_transform(j, &ev, fc_capture, t) != SYNCD_OK ||
-			    !t->has_shaped) {
-				if (!atomic_load(&j->failed))
-					job_fail(j,
-					         "full copy: the transforms "
-					         "dropped table %s.%s",
-					         tables[i].rel->schema,
-					         tables[i].rel->table);
-				goto done; /* frees what is set so far */
-			}
-		}
-		job_route(j, t->has_shaped ? &t->shaped : tables[i].rel,
-		          &t->rel);
-		t->name = xasprintf("%s.%s", tables[i].rel->schema,
-		                    tables[i].rel->table);
-		t->finished = xcalloc(tables[i].nchunks ? tables[i].nchunks : 1,
-		                      sizeof *t->finished);
-	}
-	if (!fc_plan(&fc, again, &ncopy))
-		goto done;
 	/* mode = full: a run after a finished one copies everything again */
-	if (ncopy == 0 && !again && ntables > 0 && strcmp(mode, "full") == 0) {
+	if (ncopy == 0 && !again && fc->ntables > 0 && !j->info.incremental) {
 		log_info("every table was copied by an earlier run; mode = "
 		         "full copies them again from a new snapshot");
-		if (!fc_plan(&fc, true, &ncopy))
-			goto done;
+		if (!fc_plan(fc, true, &ncopy))
+			return SYNCD_FATAL;
 	}
-	if (ncopy < ntables)
+	if (ncopy < fc->ntables)
 		log_info("full copy: %zu of %zu table(s) were finished by an "
 		         "earlier run and are not copied again",
-		         ntables - ncopy, ntables);
-	for (size_t i = 0; i < ntables; i++) {
-		fc_table *t = &fc.tables[i];
+		         fc->ntables - ncopy, fc->ntables);
+	for (size_t i = 0; i < fc->ntables; i++) {
+		fc_table *t = &fc->tables[i];
 		if (t->how == SYNCD_COPY_SKIP)
 			continue;
-		fc.items = xrealloc(fc.items, (fc.nitems + t->src->nchunks) *
-		                                  sizeof *fc.items);
+		fc->items = xrealloc(fc->items, (fc->nitems + t->src->nchunks) *
+		                                    sizeof *fc->items);
 		for (uint32_t c = 0; c < t->src->nchunks; c++) {
 			int64_t est = t->src->est_bytes > 0
 			                  ? t->src->est_bytes / t->src->nchunks
 			                  : 0;
 			/* a finished chunk is read again, for few rows */
-			fc.items[fc.nitems++] = (fc_item){
+			fc->items[fc->nitems++] = (fc_item){
 			    .t = t,
 			    .chunk = c,
 			    .again = t->finished[c],
 			    .est_bytes = t->finished[c] ? est / 8 : est};
 		}
 	}
-	if (fc.nitems == 0) {
-		rc = SYNCD_OK;
-		goto done;
-	}
-	qsort(fc.items, fc.nitems, sizeof *fc.items, fc_item_cmp);
+	if (fc->nitems == 0)
+		return SYNCD_OK;
+	qsort(fc->items, fc->nitems, sizeof *fc->items, fc_item_cmp);
 	nthreads = (size_t) optset_num(&j->job_opts, "concurrency");
-	if (nthreads > fc.nitems)
-		nthreads = fc.nitems;
+	if (nthreads > fc->nitems)
+		nthreads = fc->nitems;
 	log_info("full copy of stream %u: %zu table(s) in %zu chunk(s), %zu "
 	         "thread(s)",
-	         stream, ncopy, fc.nitems, nthreads);
-	fc.started_ms = now_ms();
+	         fc->stream, ncopy, fc->nitems, nthreads);
+	fc->started_ms = now_ms();
 	workers = xcalloc(nthreads, sizeof *workers);
 	for (size_t i = 0; i < nthreads; i++) {
-		workers[i].fc = &fc;
+		workers[i].fc = fc;
 		workers[i].id = (int) i;
-		atomic_fetch_add(&fc.running, 1);
+		atomic_fetch_add(&fc->running, 1);
 		if (pthread_create(&workers[i].thread, NULL, fc_worker_main,
 		                   &workers[i]) != 0) {
-			atomic_fetch_sub(&fc.running, 1);
+			atomic_fetch_sub(&fc->running, 1);
 			job_fail(j, "could not start a copy thread");
 			nthreads = i;
 			break;
 		}
 	}
-	for (int64_t last = now_ms(); atomic_load(&fc.running) > 0;) {
+	for (int64_t last = now_ms(); atomic_load(&fc->running) > 0;) {
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		int64_t now;
 		nanosleep(&ts, NULL);
 		now = now_ms();
 		if (live && now - last >= FC_DRAW_EVERY_MS) {
-			drawn = fc_draw(&fc, drawn);
+			drawn = fc_draw(fc, drawn);
 			last = now;
 		} else if (!live && now - last >= FC_LOG_EVERY_MS) {
 			char line[256];
-			fc_overall(&fc, line, sizeof line);
+			fc_overall(fc, line, sizeof line);
 			log_info("%s", line);
 			last = now;
 		}
 	}
 	for (size_t i = 0; i < nthreads; i++)
 		pthread_join(workers[i].thread, NULL);
+	free(workers);
 	if (live)
-		fc_draw(&fc, drawn);
-	if (atomic_load(&j->failed))
-		goto done;
-	if (atomic_load(&j->stopping)) {
+		fc_draw(fc, drawn);
+	if (job_failed(j))
+		return SYNCD_FATAL;
+	if (job_stopping(j)) {
 		log_info("full copy stopped; finished tables are recorded, "
 		         "and the next start copies the others again");
-		rc = SYNCD_OK;
-		goto done;
+		return SYNCD_OK;
 	}
-	fc_summary(&fc);
+	fc_summary(fc);
 	rc = SYNCD_OK;
+	return rc;
+}
+
+/* ---- the phase, through write() ------------------------------------------
+ *
+ * A sink without copy operations gets the snapshot as one transaction of
+ * the stream, committed just below the snapshot's position: per table a
+ * TRUNCATE (a copy done again after a failure must not keep rows deleted
+ * since) and its rows as INSERTs, through the transforms and the workers
+ * like any change. Read by one reader, in this thread: the pipeline takes
+ * one stream's events in order.
+ */
+
+typedef struct fc_writer {
+	fullcopy *fc;
+	pipeline *p;
+	fc_table *t;
+	syncd_lsn lsn;
+	int64_t time;
+	syncd_value *vals;
+	char *text;
+	size_t textcap;
+	strbuf rest; /* a row cut between two pieces */
+	uint64_t rows;
+} fc_writer;
+
+static syncd_status
+fc_write_rows(fc_writer *w, const char *data, size_t len)
+{
+	fc_table *t = w->t;
+	size_t at = 0;
+
+	if (job_stopping(w->fc->j))
+		return SYNCD_FATAL;
+	while (at < len) {
+		const char *nl = memchr(data + at, '\n', len - at);
+		const char *row = data + at, *err = NULL;
+		size_t rowlen;
+		syncd_event ev = {.size = sizeof ev,
+		                  .type = SYNCD_EV_INSERT,
+		                  .lsn = w->lsn,
+		                  .commit_time = w->time,
+		                  .stream = w->fc->stream,
+		                  .rel = t->src->rel,
+		                  .new_values = w->vals};
+		syncd_status st;
+
+		if (!nl) { /* the row goes on in the next piece */
+			sb_append(&w->rest, row, len - at);
+			return SYNCD_OK;
+		}
+		rowlen = (size_t) (nl - row) + 1;
+		if (w->rest.len) {
+			sb_append(&w->rest, row, rowlen);
+			row = w->rest.data;
+			rowlen = w->rest.len;
+		}
+		if (rowlen > w->textcap) {
+			w->textcap = rowlen * 2;
+			w->text = xrealloc(w->text, w->textcap);
+		}
+		if (syncd_copytext_parse_row(row, rowlen, t->src->rel->ncolumns,
+		                             w->vals, w->text, &err) == 0) {
+			job_fail(w->fc->j,
+			         "full copy of %s: the source sent a row that is "
+			         "not COPY text: %s",
+			         t->name, err);
+			return SYNCD_FATAL;
+		}
+		at += (size_t) (nl - (data + at)) + 1;
+		w->rest.len = 0;
+		st = pipeline_emit(w->p, &ev);
+		if (st != SYNCD_OK)
+			return st;
+		w->rows++;
+		atomic_fetch_add(&t->rows, 1);
+		atomic_fetch_add(&t->bytes, rowlen);
+	}
+	return SYNCD_OK;
+}
+
+static syncd_status
+fc_write_fn(void *ctx, const char *data, size_t len)
+{
+	return fc_write_rows(ctx, data, len);
+}
+
+static syncd_status
+fc_write(fullcopy *fc, pipeline *p, syncd_lsn snapshot_lsn)
+{
+	job *j = fc->j;
+	fc_writer w = {.fc = fc, .p = p};
+	void *reader = NULL;
+	syncd_status st;
+	syncd_event ev = {.size = sizeof ev, .stream = fc->stream};
+
+	/* just below the snapshot: a restart after it skips the copy */
+	w.lsn = snapshot_lsn > 1 ? snapshot_lsn - 1 : 1;
+	w.time = (int64_t) time(NULL) * 1000000;
+	ev.lsn = w.lsn;
+	ev.commit_time = w.time;
+	st = fc_src(fc)->copy_open(j->source->state, fc->stream, fc->snapshot,
+	                           &reader);
+	if (st != SYNCD_OK) {
+		job_fail(j, "%s full copy: %s", j->source->prefix,
+		         plugerr_msg(j->source));
+		return SYNCD_FATAL;
+	}
+	log_info("full copy of stream %u: %zu table(s) through the sink's "
+	         "write(), one transaction at " SYNCD_LSN_FMT,
+	         fc->stream, fc->ntables, SYNCD_LSN_ARGS(w.lsn));
+	fc->started_ms = now_ms();
+	ev.type = SYNCD_EV_BEGIN;
+	st = pipeline_emit(p, &ev);
+	for (size_t i = 0; i < fc->ntables && st == SYNCD_OK; i++) {
+		fc_table *t = &fc->tables[i];
+		const syncd_relation *rels[1] = {t->src->rel};
+		syncd_event rel = ev, trunc = ev;
+
+		w.t = t;
+		t->started_ms = now_ms();
+		w.vals = xrealloc(w.vals, (t->src->rel->ncolumns + 1) *
+		                              sizeof *w.vals);
+		rel.type = SYNCD_EV_RELATION;
+		rel.rel = t->src->rel;
+		trunc.type = SYNCD_EV_TRUNCATE;
+		trunc.rel = t->src->rel;
+		trunc.nrels = 1;
+		trunc.rels = rels;
+		st = pipeline_emit(p, &rel);
+		if (st == SYNCD_OK)
+			st = pipeline_emit(p, &trunc);
+		for (uint32_t c = 0; c < t->src->nchunks && st == SYNCD_OK;
+		     c++) {
+			w.rest.len = 0;
+			st = fc_src(fc)->copy_read(reader, t->src, c, NULL,
+			                           fc_write_fn, &w);
+			if (st != SYNCD_OK && !job_failed(j) &&
+			    !job_stopping(j))
+				job_fail(j, "%s reading %s (%s): %s",
+				         j->source->prefix, t->name,
+				         t->src->chunks[c],
+				         plugerr_msg(j->source));
+			else if (st == SYNCD_OK && w.rest.len)
+				st = fc_write_rows(&w, "\n", 1);
+			atomic_fetch_add(&t->chunks_done, 1);
+		}
+		t->finished_ms = now_ms();
+	}
+	fc_src(fc)->copy_close(reader);
+	free(w.vals);
+	free(w.text);
+	sb_free(&w.rest);
+	if (st == SYNCD_OK) {
+		ev.type = SYNCD_EV_COMMIT;
+		st = pipeline_emit(p, &ev);
+	}
+	if (st == SYNCD_OK)
+		st = pipeline_drain(p);
+	if (job_failed(j))
+		return SYNCD_FATAL;
+	if (job_stopping(j)) {
+		log_info("full copy stopped; the next start copies the tables "
+		         "again");
+		return SYNCD_OK;
+	}
+	if (st != SYNCD_OK) {
+		job_fail(j, "full copy of stream %u failed", fc->stream);
+		return SYNCD_FATAL;
+	}
+	fc_summary(fc);
+	return SYNCD_OK;
+}
+
+syncd_status
+fullcopy_run(job *j, pipeline *p, uint32_t stream, const syncd_snapshot *snap,
+             bool again)
+{
+	fullcopy fc = {.j = j, .stream = stream, .snapshot = snap->name};
+	const char *first = (const char *) snap->tables;
+	size_t stride = snap->ntables && snap->tables[0].size
+	                    ? snap->tables[0].size
+	                    : sizeof(syncd_copy_table);
+	syncd_status rc = SYNCD_FATAL;
+
+	pthread_mutex_init(&fc.lock, NULL);
+	fc.transform = j->ntransforms > 0;
+	fc.ntables = snap->ntables;
+	fc.copies = xcalloc(fc.ntables + 1, sizeof *fc.copies);
+	fc.tables = xcalloc(fc.ntables + 1, sizeof *fc.tables);
+	for (size_t i = 0; i < fc.ntables; i++) {
+		const syncd_copy_table *in =
+		    (const syncd_copy_table *) (first + i * stride);
+		fc_table *t = &fc.tables[i];
+
+		memcpy(&fc.copies[i], in,
+		       stride < sizeof *fc.copies ? stride : sizeof *fc.copies);
+		fc.copies[i].size = sizeof *fc.copies;
+		fc.copies[i].snapshot_lsn = snap->lsn;
+		t->j = j;
+		t->src = &fc.copies[i];
+		t->name = xasprintf("%s.%s", in->rel->schema, in->rel->table);
+		t->finished = xcalloc(in->nchunks ? in->nchunks : 1,
+		                      sizeof *t->finished);
+		if (!fullcopy_sink_copies(j))
+			continue; /* the pipeline routes and transforms */
+		t->srel = router_copy(j, in->rel, 0);
+		if (fc.transform) {
+			/* the sink sees the table as the transforms make it */
+			syncd_event ev = {.size = sizeof ev,
+			                  .type = SYNCD_EV_RELATION,
+			                  .stream = stream,
+			                  .rel = t->srel};
+			if (chain_apply(j, &ev, fc_capture, t) != SYNCD_OK ||
+			    !t->rel) {
+				if (!job_failed(j))
+					job_fail(j,
+					         "full copy: the transforms "
+					         "dropped table %s",
+					         t->name);
+				goto done;
+			}
+		} else
+			t->rel = router_copy(j, in->rel, ROUTER_SINK);
+		t->req = (syncd_copy_request){.size = sizeof t->req,
+		                              .rel = t->rel,
+		                              .stream = stream,
+		                              .table = t->src};
+	}
+	rc = fullcopy_sink_copies(j) ? fc_copy(&fc, again)
+	                             : fc_write(&fc, p, snap->lsn);
 done:
-	for (size_t i = 0; i < ntables; i++) {
-		job_route_free(&fc.tables[i].rel);
-		fc_shaped_free(&fc.tables[i]);
+	for (size_t i = 0; i < fc.ntables; i++) {
+		router_free(fc.tables[i].srel);
+		router_free(fc.tables[i].rel);
 		free(fc.tables[i].name);
 		free(fc.tables[i].finished);
+		free(fc.tables[i].earlier);
 	}
 	free(fc.tables);
+	free(fc.copies);
 	free(fc.items);
-	free(workers);
 	pthread_mutex_destroy(&fc.lock);
-	pthread_mutex_destroy(&fc.chain_lock);
 	return rc;
 }

@@ -23,13 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Sizes of the structures in ABI 1.0: a plugin may never hand over less.
- * When a later minor appends fields, these stay as they are. */
-#define LOADER_MIN_PLUGIN        sizeof(syncd_plugin)
-#define LOADER_MIN_SOURCE_OPS    sizeof(syncd_source_ops)
-#define LOADER_MIN_TRANSFORM_OPS sizeof(syncd_transform_ops)
-#define LOADER_MIN_SINK_OPS      sizeof(syncd_sink_ops)
-#define LOADER_MIN_ARCHIVER_OPS  sizeof(syncd_archiver_ops)
 
 static char **loader_dirs;
 static size_t loader_ndirs;
@@ -81,6 +74,7 @@ loader_shutdown(void)
 		 * leak reports and late callbacks point into nothing. */
 		free(loader_cache[i]->name);
 		free(loader_cache[i]->path);
+		free(loader_cache[i]->options);
 		free(loader_cache[i]);
 	}
 	free(loader_cache);
@@ -192,17 +186,19 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 		    f, desc->abi_major, desc->abi_minor, SYNCD_ABI_MAJOR,
 		    SYNCD_ABI_MINOR);
 	if (!loader_copy_sized(&p->d, sizeof p->d, desc, desc->size,
-	                       LOADER_MIN_PLUGIN))
+	                       SYNCD_PLUGIN_SIZE_1_0))
 		return xasprintf(
 		    "%s: refused: descriptor size %u does not match ABI "
-		    "%u.%u (expected %zu); the plugin is corrupt",
+		    "%u.%u (expected %zu to %zu); the plugin is corrupt",
 		    f, desc->size, desc->abi_major, desc->abi_minor,
-		    sizeof(syncd_plugin));
-	if (desc->option_size != sizeof(syncd_option))
+		    (size_t) SYNCD_PLUGIN_SIZE_1_0, sizeof(syncd_plugin));
+	if (desc->option_size < SYNCD_OPTION_SIZE_1_0 ||
+	    desc->option_size > sizeof(syncd_option))
 		return xasprintf(
-		    "%s: refused: option entry size %u, expected %zu; "
+		    "%s: refused: option entry size %u, expected %zu to %zu; "
 		    "rebuild the plugin against this syncd's SDK",
-		    f, desc->option_size, sizeof(syncd_option));
+		    f, desc->option_size, (size_t) SYNCD_OPTION_SIZE_1_0,
+		    sizeof(syncd_option));
 	if (!loader_valid_name(p->d.name))
 		return xasprintf(
 		    "%s: refused: plugin name \"%s\" is not made of "
@@ -231,19 +227,19 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 	switch (p->d.kind) {
 	case SYNCD_KIND_SOURCE:
 		dst_size = sizeof p->ops.source;
-		min = LOADER_MIN_SOURCE_OPS;
+		min = SYNCD_SOURCE_OPS_SIZE_1_0;
 		break;
 	case SYNCD_KIND_TRANSFORM:
 		dst_size = sizeof p->ops.transform;
-		min = LOADER_MIN_TRANSFORM_OPS;
+		min = SYNCD_TRANSFORM_OPS_SIZE_1_0;
 		break;
 	case SYNCD_KIND_SINK:
 		dst_size = sizeof p->ops.sink;
-		min = LOADER_MIN_SINK_OPS;
+		min = SYNCD_SINK_OPS_SIZE_1_0;
 		break;
 	case SYNCD_KIND_ARCHIVER:
 		dst_size = sizeof p->ops.archiver;
-		min = LOADER_MIN_ARCHIVER_OPS;
+		min = SYNCD_ARCHIVER_OPS_SIZE_1_0;
 		break;
 	default:
 		return xasprintf("%s: refused: unknown plugin kind %d", f,
@@ -252,16 +248,32 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 	if (!loader_copy_sized(&p->ops, dst_size, ops, ops_size, min))
 		return xasprintf(
 		    "%s: refused: %s operations table size %zu does not "
-		    "match ABI %u.%u (expected %zu); rebuild the plugin",
+		    "match ABI %u.%u (expected %zu to %zu); rebuild the "
+		    "plugin",
 		    f, loader_kind_name(p->d.kind), ops_size, desc->abi_major,
-		    desc->abi_minor, dst_size);
+		    desc->abi_minor, min, dst_size);
 
 	switch (p->d.kind) {
-	case SYNCD_KIND_SOURCE:
-		LOADER_REQUIRE(p->ops.source.create, "create");
-		LOADER_REQUIRE(p->ops.source.destroy, "destroy");
-		LOADER_REQUIRE(p->ops.source.run, "run");
+	case SYNCD_KIND_SOURCE: {
+		const syncd_source_ops *o = &p->ops.source;
+		int stream = !!o->open + !!o->start + !!o->read +
+		             !!o->confirm + !!o->close;
+		int full = !!o->snapshot + !!o->release + !!o->copy_open +
+		           !!o->copy_read + !!o->copy_close;
+		LOADER_REQUIRE(o->create, "create");
+		LOADER_REQUIRE(o->destroy, "destroy");
+		LOADER_REQUIRE(stream == 0 || stream == 5,
+		               "open, start, read, confirm and close (all "
+		               "five or none)");
+		LOADER_REQUIRE(full == 0 || full == 5,
+		               "snapshot, release, copy_open, copy_read and "
+		               "copy_close (all five or none)");
+		LOADER_REQUIRE(stream || full,
+		               "open/start/read/confirm/close or "
+		               "snapshot/release/copy_open/copy_read/copy_close "
+		               "(a source must stream or copy)");
 		break;
+	}
 	case SYNCD_KIND_TRANSFORM:
 		LOADER_REQUIRE(p->ops.transform.create, "create");
 		LOADER_REQUIRE(p->ops.transform.destroy, "destroy");
@@ -273,6 +285,16 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 		LOADER_REQUIRE(p->ops.sink.open, "open");
 		LOADER_REQUIRE(p->ops.sink.close, "close");
 		LOADER_REQUIRE(p->ops.sink.write, "write");
+		{
+			const syncd_sink_ops *o = &p->ops.sink;
+			int copy = !!o->copy_open + !!o->copy_close +
+			           !!o->copy_table + !!o->copy_begin +
+			           !!o->copy_data + !!o->copy_end;
+			LOADER_REQUIRE(copy == 0 || copy == 6,
+			               "copy_open, copy_close, copy_table, "
+			               "copy_begin, copy_data and copy_end (all "
+			               "six or none)");
+		}
 		break;
 	case SYNCD_KIND_ARCHIVER:
 		LOADER_REQUIRE(p->ops.archiver.create, "create");
@@ -281,7 +303,22 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 		break;
 	}
 
+	/* the option table, copied into core-sized entries */
+	if (p->d.options) {
+		size_t n = 0;
+		const char *e = (const char *) p->d.options;
+		while (((const syncd_option *) (e + n * desc->option_size))
+		           ->name)
+			n++;
+		p->options = xcalloc(n + 1, sizeof *p->options);
+		for (size_t i = 0; i < n; i++)
+			memcpy(&p->options[i], e + i * desc->option_size,
+			       desc->option_size);
+		p->d.options = p->options;
+	}
 	err = options_check_table(p->d.options);
+	if (!err)
+		err = options_check_fields(p->d.options, p->d.options_size);
 	if (err) {
 		char *msg =
 		    xasprintf("%s: refused: bad option table: %s", f, err);
@@ -345,6 +382,7 @@ loader_open(const char *path, const char *name, char **err)
 	*err = loader_check(p, entry());
 	if (*err) {
 		free(p->path);
+		free(p->options);
 		free(p);
 		lt_dlclose(h);
 		return NULL;

@@ -21,6 +21,7 @@ typedef struct loaded_plugin {
 		syncd_sink_ops sink;
 		syncd_archiver_ops archiver;
 	} ops; /* the kind's operations, core-sized, missing ones NULL */
+	syncd_option *options; /* the option table, core-sized entries */
 } loaded_plugin;
 
 /* Search order: plugin_dir (may be NULL), each directory of

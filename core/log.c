@@ -17,7 +17,7 @@
 
 #define LOG_MASK "********"
 
-static syncd_log_level log_level = SYNCD_LOG_INFO;
+static syncd_log_level log_level = SYNCD_LEVEL_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char **log_secrets;
 static size_t log_nsecrets;
@@ -46,7 +46,7 @@ log_parse_level(const char *s, syncd_log_level *level)
 		}
 	}
 	if (strcasecmp(s, "warn") == 0) {
-		*level = SYNCD_LOG_WARNING;
+		*level = SYNCD_LEVEL_WARNING;
 		return true;
 	}
 	return false;

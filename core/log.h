@@ -27,9 +27,9 @@ void log_msg(const char *prefix, syncd_log_level level, const char *fmt, ...)
 void log_vmsg(const char *prefix, syncd_log_level level, const char *fmt,
               va_list ap);
 
-#define log_error(...)   log_msg(NULL, SYNCD_LOG_ERROR, __VA_ARGS__)
-#define log_warning(...) log_msg(NULL, SYNCD_LOG_WARNING, __VA_ARGS__)
-#define log_info(...)    log_msg(NULL, SYNCD_LOG_INFO, __VA_ARGS__)
-#define log_debug(...)   log_msg(NULL, SYNCD_LOG_DEBUG, __VA_ARGS__)
+#define log_error(...)   log_msg(NULL, SYNCD_LEVEL_ERROR, __VA_ARGS__)
+#define log_warning(...) log_msg(NULL, SYNCD_LEVEL_WARNING, __VA_ARGS__)
+#define log_info(...)    log_msg(NULL, SYNCD_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...)   log_msg(NULL, SYNCD_LEVEL_DEBUG, __VA_ARGS__)
 
 #endif

@@ -4,7 +4,12 @@
  */
 #include "config.h"
 
-#include "job.h"
+#include "instance.h"
+#include "coreopts.h"
+#include "jobload.h"
+#include "plugerr.h"
+#include "prepare.h"
+#include "runner.h"
 #include "loader.h"
 #include "log.h"
 #include "options.h"
@@ -151,7 +156,7 @@ run_with_retry(job *j)
 	bool auto_retry = optset_num(&j->job_opts, "auto_retry") != 0;
 	int64_t max = optset_num(&j->job_opts, "max_retries");
 	int64_t interval = optset_num(&j->job_opts, "retry_interval");
-	int rc = job_run(j);
+	int rc = runner_run(j);
 
 	for (int64_t attempt = 1;
 	     rc == EXIT_JOB_FAILED && auto_retry && attempt <= max; attempt++) {
@@ -176,9 +181,9 @@ run_with_retry(job *j)
 			log_info("stopped while waiting to retry");
 			return EXIT_JOB_FAILED;
 		}
-		if (!job_restart(j))
+		if (!instance_restart(j))
 			return EXIT_JOB_FAILED;
-		rc = job_run(j);
+		rc = runner_run(j);
 	}
 	if (rc == EXIT_JOB_FAILED && auto_retry && !atomic_load(&j->invalid))
 		log_error("auto_retry: gave up after %lld restart(s)",
@@ -303,16 +308,16 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	sb_free(&errors);
-	if (!job_create(j)) {
+	if (!instance_create_all(j)) {
 		rc = EXIT_USAGE;
 		goto done;
 	}
 	if (preview) {
-		rc = job_preview(j, stdout) == 0 ? 0 : EXIT_JOB_FAILED;
+		rc = prepare_preview(j, stdout) == 0 ? 0 : EXIT_JOB_FAILED;
 		goto done;
 	}
 	if (create) {
-		bool ok = job_prepare_tables(j, SYNCD_PREPARE_CREATE,
+		bool ok = prepare_tables(j, SYNCD_PREPARE_CREATE,
 		                             &supported) == JOB_PREPARED;
 		if (!supported) {
 			log_error(
@@ -326,8 +331,8 @@ main(int argc, char **argv)
 		goto done;
 	}
 	if (check) {
-		bool ok = job_check(j);
-		if (job_prepare_tables(j, SYNCD_PREPARE_CHECK, &supported) !=
+		bool ok = instance_check_all(j);
+		if (prepare_tables(j, SYNCD_PREPARE_CHECK, &supported) !=
 		    JOB_PREPARED)
 			ok = false;
 		if (ok) {
@@ -343,7 +348,7 @@ main(int argc, char **argv)
 	}
 	/* target tables: created when missing (if the sink is configured
 	 * to), refused early when they cannot take the rows */
-	switch (job_prepare_tables(j, SYNCD_PREPARE_START, &supported)) {
+	switch (prepare_tables(j, SYNCD_PREPARE_START, &supported)) {
 	case JOB_PREPARED: break;
 	case JOB_PREPARE_SOURCE:
 		log_error("the job cannot start: the source could not be read "
@@ -361,7 +366,7 @@ main(int argc, char **argv)
 	rc = run_with_retry(j);
 done:
 	job_free(j);
-	host_error_clear();
+	plugerr_clear();
 	log_clear_secrets();
 	loader_shutdown();
 	return rc;

@@ -20,6 +20,7 @@ options_type_name(syncd_option_type type)
 	case SYNCD_OPT_SIZE: return "size";
 	case SYNCD_OPT_ENUM: return "enum";
 	case SYNCD_OPT_LIST: return "list";
+	case SYNCD_OPT_PREFIX: return "prefix";
 	}
 	return "?";
 }
@@ -58,7 +59,8 @@ options_parse(const syncd_option *decl, const char *text, opt_value *out,
 	bool b;
 
 	switch (decl->type) {
-	case SYNCD_OPT_STRING: return true;
+	case SYNCD_OPT_STRING:
+	case SYNCD_OPT_PREFIX: return true;
 	case SYNCD_OPT_INT:
 		if (!parse_int64(text, &out->num, err))
 			return false;
@@ -145,13 +147,16 @@ options_check_table(const syncd_option *table)
 
 		if (!*o->name)
 			return xstrdup("an option has an empty name");
-		if (o->type < SYNCD_OPT_STRING || o->type > SYNCD_OPT_LIST)
+		if (o->type < SYNCD_OPT_STRING || o->type > SYNCD_OPT_PREFIX)
 			return xasprintf("option %s has an unknown type %d",
 			                 o->name, (int) o->type);
 		if (o->type == SYNCD_OPT_ENUM && (!o->choices || !*o->choices))
 			return xasprintf("enum option %s has no choices",
 			                 o->name);
-		if ((o->flags & SYNCD_OPT_PREFIX) &&
+		if (o->flags & ~(SYNCD_OPT_REQUIRED | SYNCD_OPT_SECRET))
+			return xasprintf("option %s has unknown flags 0x%x",
+			                 o->name, (unsigned) o->flags);
+		if (o->type == SYNCD_OPT_PREFIX &&
 		    o->name[strlen(o->name) - 1] != '.')
 			return xasprintf("prefix option %s must end with '.'",
 			                 o->name);
@@ -209,7 +214,7 @@ options_find(const syncd_option *const *tables, const char *key)
 {
 	for (size_t t = 0; tables[t]; t++)
 		for (const syncd_option *o = tables[t]; o->name; o++) {
-			if (o->flags & SYNCD_OPT_PREFIX) {
+			if (o->type == SYNCD_OPT_PREFIX) {
 				size_t n = strlen(o->name);
 				if (strncmp(key, o->name, n) == 0 && key[n])
 					return o;
@@ -305,7 +310,7 @@ optset_bind(optset *os, const char *path, const char *name,
 			opt_value *v;
 			const char *err;
 
-			if (o->flags & SYNCD_OPT_PREFIX)
+			if (o->type == SYNCD_OPT_PREFIX)
 				continue;
 			if (optset_get(os, o->name))
 				continue;
@@ -340,9 +345,110 @@ optset_bind(optset *os, const char *path, const char *name,
 	return errors->len == before;
 }
 
+/* The size a field of each type must have. */
+static size_t
+options_field_size(syncd_option_type type)
+{
+	switch (type) {
+	case SYNCD_OPT_STRING:
+	case SYNCD_OPT_ENUM: return sizeof(const char *);
+	case SYNCD_OPT_INT:
+	case SYNCD_OPT_DURATION:
+	case SYNCD_OPT_SIZE: return sizeof(int64_t);
+	case SYNCD_OPT_BOOL: return sizeof(bool);
+	case SYNCD_OPT_LIST: return sizeof(syncd_list);
+	case SYNCD_OPT_PREFIX: return sizeof(syncd_pairs);
+	}
+	return 0;
+}
+
+char *
+options_check_fields(const syncd_option *table, size_t options_size)
+{
+	for (const syncd_option *o = table; o && o->name; o++) {
+		if (o->field_size == 0)
+			continue;
+		if (o->field_size != options_field_size(o->type))
+			return xasprintf("option %s is a %s but its field has "
+			                 "%u bytes (expected %zu): declare "
+			                 "the field with the type "
+			                 "syncd/option.h gives a %s",
+			                 o->name, options_type_name(o->type),
+			                 o->field_size,
+			                 options_field_size(o->type),
+			                 options_type_name(o->type));
+		if (o->offset > options_size ||
+		    o->field_size > options_size - o->offset)
+			return xasprintf(
+			    "option %s is stored at offset %zu, outside the "
+			    "option structure of %zu bytes (options_size)",
+			    o->name, o->offset, options_size);
+	}
+	return NULL;
+}
+
+static void *
+optset_own(optset *os, size_t n)
+{
+	void *p = xcalloc(n ? n : 1, sizeof(char *));
+	os->owned = xrealloc(os->owned, (os->nowned + 1) * sizeof *os->owned);
+	os->owned[os->nowned++] = p;
+	return p;
+}
+
+void
+optset_fill(optset *os, const syncd_option *table, void *dst, size_t size)
+{
+	memset(dst, 0, size);
+	for (const syncd_option *o = table; o && o->name; o++) {
+		char *field = (char *) dst + o->offset;
+		const opt_value *v;
+
+		if (o->field_size == 0)
+			continue;
+		if (o->type == SYNCD_OPT_PREFIX) {
+			size_t n = 0;
+			const char **keys, **values;
+			for (size_t i = 0; i < os->n; i++)
+				n += os->v[i].decl == o;
+			keys = optset_own(os, n);
+			values = optset_own(os, n);
+			n = 0;
+			for (size_t i = 0; i < os->n; i++)
+				if (os->v[i].decl == o) {
+					keys[n] = os->v[i].key;
+					values[n++] = os->v[i].text;
+				}
+			*(syncd_pairs *) field = (syncd_pairs){n, keys, values};
+			continue;
+		}
+		v = optset_get(os, o->name);
+		if (!v)
+			continue;
+		switch (o->type) {
+		case SYNCD_OPT_STRING:
+		case SYNCD_OPT_ENUM:
+			*(const char **) field = v->text;
+			break;
+		case SYNCD_OPT_INT:
+		case SYNCD_OPT_DURATION:
+		case SYNCD_OPT_SIZE: *(int64_t *) field = v->num; break;
+		case SYNCD_OPT_BOOL: *(bool *) field = v->num != 0; break;
+		case SYNCD_OPT_LIST:
+			*(syncd_list *) field = (syncd_list){
+			    v->nitems, (const char *const *) v->items};
+			break;
+		case SYNCD_OPT_PREFIX: break;
+		}
+	}
+}
+
 void
 optset_free(optset *os)
 {
+	for (size_t i = 0; i < os->nowned; i++)
+		free(os->owned[i]);
+	free(os->owned);
 	for (size_t i = 0; i < os->n; i++)
 		options_free_value(&os->v[i]);
 	free(os->v);

@@ -28,11 +28,18 @@ typedef struct optset {
 	char *section;
 	opt_value *v;
 	size_t n;
+	void **owned; /* arrays handed out by optset_fill */
+	size_t nowned;
 } optset;
 
 /* Checks a declared table (names, types, choices, defaults). Returns NULL or
  * a message naming the bad entry (caller frees). */
 char *options_check_table(const syncd_option *table);
+
+/* Checks where a declared table stores its values: every field inside the
+ * plugin's option structure of options_size bytes, with its type's size.
+ * Returns NULL or a message naming the bad entry (caller frees). */
+char *options_check_fields(const syncd_option *table, size_t options_size);
 
 /* Binds section `name` (sec may be NULL when absent from the file) to the
  * NULL-terminated list of tables. Appends "path:LINE: ..." lines to errors;
@@ -41,6 +48,12 @@ bool optset_bind(optset *os, const char *path, const char *name,
                  const jf_section *sec, const syncd_option *const *tables,
                  strbuf *errors);
 void optset_free(optset *os);
+
+/* Fills dst (size bytes, zeroed first) with the values of the options of
+ * table that have a field (syncd/option.h). Strings and arrays point into
+ * os and stay valid until optset_free. */
+void optset_fill(optset *os, const syncd_option *table, void *dst,
+                 size_t size);
 
 /* The value of a declared option (NULL for an unknown name). */
 const opt_value *optset_get(const optset *os, const char *name);

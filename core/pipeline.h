@@ -1,8 +1,14 @@
 /*
- * core/pipeline.h - from the source's emit() to the sink's write():
- * transform chain (file order) -> router (target names) -> partitioner
- * (sink.keyby) -> one bounded queue and thread per worker -> batches ->
- * sink, and the checkpoint accounting that says what may be confirmed.
+ * core/pipeline.h - from a source's events to the sink's workers: TRUNCATE
+ * policy -> routing for the transforms -> transform chain (file order) ->
+ * interning with target names -> partitioner (sink.keyby) -> workers.
+ *
+ * Ordering: a table (keyby table), or a key (keyby pk), always goes to the
+ * same worker, and each worker applies in queue order, so per-key order
+ * holds. Events that must be ordered across workers (TRUNCATE or
+ * UPDATE_ALL with keyby pk, a truncate of tables on different workers, a
+ * key change that moves a row between workers) are fenced: every worker
+ * flushes first, the event is applied alone, then the stream goes on.
  */
 #ifndef SYNCD_PIPELINE_H
 #define SYNCD_PIPELINE_H
@@ -11,31 +17,28 @@
 
 #include "job.h"
 
+typedef struct pipeline pipeline;
+
 pipeline *pipeline_new(job *j);
-/* Starts the worker threads (each opens its sink worker). */
+/* Starts the workers (each opens its sink worker). */
 syncd_status pipeline_start(pipeline *p);
-/* From source threads (serialised inside). */
+/* One event of a source (any thread; serialised inside). The event may
+ * come from a plugin built for an older minor (its size). */
 syncd_status pipeline_emit(pipeline *p, const syncd_event *ev);
+/* syncd_emit_fn shape of pipeline_emit (ctx: the pipeline). */
+syncd_status pipeline_emit_fn(void *ctx, const syncd_event *ev);
 /* Flushes every worker and waits until all emitted so far is durable. */
 syncd_status pipeline_drain(pipeline *p);
+/* What may be confirmed of a stream. */
 syncd_lsn pipeline_flushed(pipeline *p, uint32_t stream);
-/* What the sink has stored for a stream, the minimum over workers. */
+/* What the sink has stored for a stream, the minimum over workers;
+ * *known is false when the sink keeps no progress. */
 syncd_status pipeline_stored(pipeline *p, uint32_t stream, syncd_lsn *lsn,
                              bool *known);
 /* Wakes every thread waiting inside the pipeline (after a failure). */
 void pipeline_wake(pipeline *p);
-/* Stops and joins the workers (after the source has returned). */
+/* Stops and joins the workers. */
 void pipeline_stop(pipeline *p);
 void pipeline_free(pipeline *p);
-
-/* A target.schema / target.table pattern applied to a relation; fold:
- * lower case (sink.field.name.case-sensitive = false). Caller frees. */
-char *pipeline_target_name(const char *pattern, const syncd_relation *rel,
-                           bool fold);
-
-/* "(id)=(42)" for the key columns of a change, values cut at 64 bytes. */
-char *pipeline_key_text(const syncd_event *ev);
-/* The same for every column (the key only for a DELETE). */
-char *pipeline_row_text(const syncd_event *ev);
 
 #endif

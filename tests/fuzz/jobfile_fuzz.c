@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "job.h"
+#include "coreopts.h"
 #include "jobfile.h"
 #include "log.h"
 #include "options.h"
@@ -26,7 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!f)
 		return 0;
-	log_set_level(SYNCD_LOG_ERROR);
+	log_set_level(SYNCD_LEVEL_ERROR);
 	jf = jobfile_parse(f, "fuzz.ini", &errors);
 	fclose(f);
 	if (jf) {

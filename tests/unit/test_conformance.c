@@ -12,10 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host.h"
 #include "job.h"
+#include "coreopts.h"
+#include "jobload.h"
 #include "loader.h"
 #include "log.h"
 #include "options.h"
+#include "plugerr.h"
 
 static const char *
 dummy_value(const syncd_option *o, char *buf, size_t n)
@@ -44,8 +48,9 @@ check_plugin(const loaded_plugin *p)
 	jf_section sec = {.name = "conformance", .line = 1};
 	jf_section jsec = {.name = "job", .line = 1};
 	jf_key jkey = {.name = "name", .value = "conformance", .line = 2};
-	syncd_instance inst;
+	instance inst;
 	job j;
+	void *opts = NULL;
 	strbuf errors = {0};
 	const syncd_option *tables[] = {p->d.options, NULL};
 	const syncd_option *jtables[] = {job_core_options, NULL};
@@ -91,7 +96,7 @@ check_plugin(const loaded_plugin *p)
 	inst.plugin = p;
 	if (!tables[0]) {
 		static const syncd_option none[] = {
-		    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL}};
+		    {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}};
 		tables[0] = none;
 	}
 	/* as in a job: a sink's section also holds the core's [sink] keys,
@@ -105,38 +110,71 @@ check_plugin(const loaded_plugin *p)
 	                          &errors),
 	              "%s: defaults do not bind: %s", p->path, errors.data);
 
+	/* the option structure is filled as in a job */
+	if (p->d.options_size) {
+		opts = calloc(1, p->d.options_size);
+		optset_fill(&inst.opts, p->d.options, opts, p->d.options_size);
+	}
+	inst.options = opts;
+	j.info = (syncd_job){.size = sizeof j.info,
+	                     .name = "conformance",
+	                     .state_dir = "/nonexistent/conformance",
+	                     .full = true,
+	                     .incremental = true,
+	                     .workers = 1,
+	                     .layout = "1/table"};
+	host_init(&inst);
+	ck_assert_ptr_eq(inst.host.job, &j.info);
+	ck_assert(p->d.kind != SYNCD_KIND_SOURCE || inst.host.source);
+	ck_assert(p->d.kind != SYNCD_KIND_SINK || inst.host.sink);
+
+	/* every stored option has a field inside the structure (the loader
+	 * refused the plugin otherwise) */
+	for (const syncd_option *o = p->d.options; o && o->name; o++)
+		ck_assert_msg(o->field_size == 0 ||
+		                  o->offset + o->field_size <= p->d.options_size,
+		              "%s: option %s outside its structure", p->path,
+		              o->name);
+
+	/* a source streams or copies (the loader checks the groups) */
+	if (p->d.kind == SYNCD_KIND_SOURCE)
+		ck_assert_msg(p->ops.source.open || p->ops.source.snapshot,
+		              "%s: a source that neither streams nor copies",
+		              p->path);
+
 	/* create and destroy with defaults; the common prefix of every kind's
 	 * operations is size, create, destroy */
 	switch (p->d.kind) {
 	case SYNCD_KIND_SOURCE:
-		st = p->ops.source.create(&inst, &job_host, &state);
+		st = p->ops.source.create(&inst.host, &state);
 		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
-		              host_error(&inst));
+		              plugerr_msg(&inst));
 		p->ops.source.destroy(state);
 		break;
 	case SYNCD_KIND_TRANSFORM:
-		st = p->ops.transform.create(&inst, &job_host, &state);
+		st = p->ops.transform.create(&inst.host, &state);
 		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
-		              host_error(&inst));
+		              plugerr_msg(&inst));
 		p->ops.transform.destroy(state);
 		break;
 	case SYNCD_KIND_SINK:
-		st = p->ops.sink.create(&inst, &job_host, &state);
+		st = p->ops.sink.create(&inst.host, &state);
 		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
-		              host_error(&inst));
+		              plugerr_msg(&inst));
 		p->ops.sink.destroy(state);
 		break;
 	case SYNCD_KIND_ARCHIVER:
-		st = p->ops.archiver.create(&inst, &job_host, &state);
+		st = p->ops.archiver.create(&inst.host, &state);
 		ck_assert_msg(st == SYNCD_OK, "%s: create: %s", p->path,
-		              host_error(&inst));
+		              plugerr_msg(&inst));
 		p->ops.archiver.destroy(state);
 		break;
 	default: ck_abort_msg("%s: unknown kind", p->path);
 	}
+	free(opts);
 	optset_free(&inst.opts);
 	optset_free(&j.job_opts);
-	host_error_clear();
+	plugerr_clear();
 	sb_free(&errors);
 }
 
@@ -161,7 +199,7 @@ check_dir(const char *dir)
 
 START_TEST(every_plugin)
 {
-	log_set_level(SYNCD_LOG_ERROR);
+	log_set_level(SYNCD_LEVEL_ERROR);
 	/* plugins that take credentials from the environment (obs) */
 	setenv("OBS_ACCESS_KEY_ID", "conformance", 1);
 	setenv("OBS_SECRET_ACCESS_KEY", "conformance", 1);

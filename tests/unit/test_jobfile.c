@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "job.h"
+#include "jobload.h"
+#include "router.h"
 #include "loader.h"
 #include "log.h"
 
@@ -21,7 +23,7 @@ setup(void)
 {
 	tmp = test_tmpdir();
 	loader_init(test_env("TEST_PLUGIN_DIR"));
-	log_set_level(SYNCD_LOG_ERROR);
+	log_set_level(SYNCD_LEVEL_ERROR);
 }
 
 static void
@@ -340,19 +342,19 @@ START_TEST(logical_tables)
 	                   "source_db_filter = .\nsource_table_filter = .\n",
 	         &j);
 	ck_assert_msg(e == NULL, "%s", e);
-	lt = job_logical_table(j, "shop_1", "orders_2");
+	lt = router_logical_table(j, "shop_1", "orders_2");
 	ck_assert_str_eq(lt->name, "Orders_All");
-	ck_assert_ptr_eq(job_logical_table(j, "shop_1", NULL), lt);
+	ck_assert_ptr_eq(router_logical_table(j, "shop_1", NULL), lt);
 	/* the first section that matches wins; filters are anchored as
 	 * written */
-	ck_assert_str_eq(job_logical_table(j, "shop_x", "orders_1")->name,
+	ck_assert_str_eq(router_logical_table(j, "shop_x", "orders_1")->name,
 	                 "rest");
-	ck_assert_str_eq(job_logical_table(j, "shop_1", "Orders_2")->name,
+	ck_assert_str_eq(router_logical_table(j, "shop_1", "Orders_2")->name,
 	                 "rest");
-	ck_assert_ptr_null(job_logical_table(j, "", ""));
+	ck_assert_ptr_null(router_logical_table(j, "", ""));
 	/* routed to the logical table; target.schema as usual */
 	rel.table = "orders_2";
-	job_target(j, &rel, &ts, &tt);
+	router_target(j, &rel, &ts, &tt);
 	ck_assert_str_eq(ts, "shop_1");
 	ck_assert_str_eq(tt, "Orders_All");
 	free(ts);

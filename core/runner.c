@@ -1,0 +1,490 @@
+/*
+ * core/runner.c - see runner.h.
+ *
+ * The order of a run, for every source:
+ *  1. the workers start (each opens its sink connection);
+ *  2. the source describes its streams;
+ *  3. streaming jobs: each stream is opened (its position found or
+ *     created), and its position is compared with what the destination
+ *     has applied: a source that has confirmed more than the destination
+ *     has would lose the changes in between, so the job is refused;
+ *  4. jobs with a full phase: each stream's snapshot is copied (the sink
+ *     says what an earlier run finished), then released;
+ *  5. streaming jobs: each stream starts after what the source confirmed
+ *     and the destination applied, and is read in a thread of its own;
+ *     this thread confirms to the source, as the workers make more
+ *     durable, every stream's durable position, never more;
+ *  6. at a stop (between two transactions of each stream) or the end of a
+ *     finite source: every worker flushes, the durable positions are
+ *     confirmed, then the streams are closed.
+ */
+#include "config.h"
+
+#include "dirty.h"
+#include "fullcopy.h"
+#include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "plugerr.h"
+#include "runner.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUNNER_READ_MS    200
+#define RUNNER_CONFIRM_MS 100
+
+typedef struct run_stream {
+	struct run *r;
+	uint32_t id;
+	syncd_position pos;
+	bool opened, started, released;
+	syncd_lsn stored; /* what the destination has applied */
+	bool known;       /* ... and whether the sink keeps that */
+	syncd_lsn confirmed;
+	pthread_t thread;
+	bool thread_started;
+	bool in_txn;
+	atomic_bool done;
+	syncd_status status;
+} run_stream;
+
+typedef struct run {
+	job *j;
+	pipeline *p;
+	const syncd_source_ops *ops;
+	void *state;
+	run_stream s[SYNCD_MAX_STREAMS];
+	uint32_t n;
+	atomic_bool done;
+} run;
+
+static const char *
+run_name(run *r, uint32_t s)
+{
+	return r->j->streams[s].desc.name;
+}
+
+/* Fails the job with the source's reason, taken in this thread. */
+static void
+run_source_failed(run *r, syncd_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+run_source_failed(run *r, syncd_status st, const char *fmt, ...)
+{
+	va_list ap;
+	char *what;
+
+	if (st == SYNCD_INVALID)
+		atomic_store(&r->j->invalid, true);
+	if (job_failed(r->j))
+		return;
+	va_start(ap, fmt);
+	what = xvasprintf(fmt, ap);
+	va_end(ap);
+	job_fail(r->j, "%s %s%s", r->j->source->prefix, what,
+	         plugerr_msg(r->j->source));
+	free(what);
+}
+
+/* ---- streams ------------------------------------------------------------- */
+
+static syncd_status
+run_stream_described(void *ctx, const syncd_stream *d)
+{
+	run *r = ctx;
+	job_stream *js;
+
+	if (r->n >= SYNCD_MAX_STREAMS) {
+		plugerr_clear();
+		job_fail(r->j, "%s describes more than %d streams",
+		         r->j->source->prefix, SYNCD_MAX_STREAMS);
+		return SYNCD_FATAL;
+	}
+	js = &r->j->streams[r->n];
+	free(js->name);
+	free(js->server);
+	js->name = xstrdup(d && d->name ? d->name : "?");
+	js->server = d && d->server ? xstrdup(d->server) : NULL;
+	js->desc = (syncd_stream){sizeof js->desc, js->name, js->server};
+	r->n++;
+	return SYNCD_OK;
+}
+
+static bool
+run_describe(run *r)
+{
+	job *j = r->j;
+	syncd_status st;
+
+	r->n = 0;
+	j->nstreams = 0;
+	if (!r->ops->streams) {
+		syncd_stream one = {sizeof one, j->source->plugin->name, NULL};
+		run_stream_described(r, &one);
+	} else {
+		st = r->ops->streams(r->state, run_stream_described, r);
+		if (st != SYNCD_OK) {
+			run_source_failed(r, st, "could not find its streams: ");
+			return false;
+		}
+		if (r->n == 0) {
+			job_fail(j, "%s has no stream to read",
+			         j->source->prefix);
+			atomic_store(&j->invalid, true);
+			return false;
+		}
+	}
+	j->nstreams = r->n;
+	for (uint32_t i = 0; i < r->n; i++) {
+		r->s[i].r = r;
+		r->s[i].id = i;
+	}
+	return true;
+}
+
+/* Opens stream s and checks its position against the destination's. */
+static bool
+run_open(run *r, run_stream *s)
+{
+	job *j = r->j;
+	syncd_status st;
+	const char *holder;
+
+	memset(&s->pos, 0, sizeof s->pos);
+	s->pos.size = sizeof s->pos;
+	st = r->ops->open(r->state, s->id, &s->pos);
+	s->opened = true;
+	if (st != SYNCD_OK) {
+		run_source_failed(r, st, "%s", "");
+		return false;
+	}
+	if (pipeline_stored(r->p, s->id, &s->stored, &s->known) != SYNCD_OK) {
+		if (!job_failed(j))
+			job_fail(j, "could not read the destination's progress");
+		return false;
+	}
+	holder = s->pos.holder ? s->pos.holder : "its source position";
+	if (s->known && s->stored && !s->pos.created &&
+	    s->pos.confirmed > s->stored) {
+		job_fail(j,
+		         "%s stream \"%s\": %s has confirmed " SYNCD_LSN_FMT
+		         " but the destination has applied it only up to "
+		         SYNCD_LSN_FMT ": the changes in between may be "
+		         "missing (%s was advanced or recreated outside "
+		         "syncd); re-sync the tables with mode = "
+		         "full+incremental",
+		         j->source->prefix, run_name(r, s->id), holder,
+		         SYNCD_LSN_ARGS(s->pos.confirmed + 1),
+		         SYNCD_LSN_ARGS(s->stored), holder);
+		atomic_store(&j->invalid, true);
+		return false;
+	}
+	if (!s->known || !s->stored)
+		log_info("stream \"%s\": the destination has no progress for "
+		         "this job; streaming from %s at " SYNCD_LSN_FMT,
+		         run_name(r, s->id), holder,
+		         SYNCD_LSN_ARGS(s->pos.confirmed + 1));
+	return true;
+}
+
+/* The full phase of stream s. */
+static bool
+run_full(run *r, run_stream *s)
+{
+	job *j = r->j;
+	syncd_snapshot snap;
+	syncd_status st;
+	bool ok;
+
+	/* without copy operations, the sink's progress says whether an
+	 * earlier run finished the copy */
+	if (!fullcopy_sink_copies(j) && j->info.incremental &&
+	    !s->pos.created && s->known && s->stored) {
+		log_info("stream \"%s\": the full phase was finished by an "
+		         "earlier run (the destination has applied up to "
+		         SYNCD_LSN_FMT ")",
+		         run_name(r, s->id), SYNCD_LSN_ARGS(s->stored));
+		return true;
+	}
+	memset(&snap, 0, sizeof snap);
+	snap.size = sizeof snap;
+	st = r->ops->snapshot(r->state, s->id, &snap);
+	if (st != SYNCD_OK) {
+		run_source_failed(r, st, "could not take a snapshot: ");
+		r->ops->release(r->state, s->id);
+		return false;
+	}
+	ok = fullcopy_run(j, r->p, s->id, &snap, s->pos.created) == SYNCD_OK;
+	r->ops->release(r->state, s->id);
+	plugerr_clear();
+	return ok;
+}
+
+/* ---- streaming ----------------------------------------------------------- */
+
+/* Between read() and the pipeline: the stream's transaction boundaries. */
+static syncd_status
+run_emit(void *ctx, const syncd_event *ev)
+{
+	run_stream *s = ctx;
+
+	if (!ev)
+		return SYNCD_FATAL;
+	if (ev->stream != s->id) {
+		job_fail(s->r->j,
+		         "%s emitted an event of stream %u while reading "
+		         "stream %u",
+		         s->r->j->source->prefix, ev->stream, s->id);
+		return SYNCD_FATAL;
+	}
+	if (ev->type == SYNCD_EV_BEGIN)
+		s->in_txn = true;
+	else if (ev->type == SYNCD_EV_COMMIT)
+		s->in_txn = false;
+	return pipeline_emit(s->r->p, ev);
+}
+
+static void *
+run_stream_main(void *arg)
+{
+	run_stream *s = arg;
+	run *r = s->r;
+	job *j = r->j;
+
+	s->status = SYNCD_OK;
+	for (;;) {
+		syncd_status st;
+
+		/* a stop waits for the end of the open transaction */
+		if (job_failed(j) || (job_stopping(j) && !s->in_txn))
+			break;
+		st = r->ops->read(r->state, s->id, RUNNER_READ_MS, run_emit, s);
+		if (st == SYNCD_END) {
+			log_info("stream \"%s\" ended", run_name(r, s->id));
+			s->status = SYNCD_END;
+			break;
+		}
+		if (st != SYNCD_OK) {
+			if (!job_failed(j))
+				run_source_failed(r, st, "stream \"%s\": ",
+				                  run_name(r, s->id));
+			s->status = SYNCD_FATAL;
+			break;
+		}
+	}
+	plugerr_clear();
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+/* Confirms what every worker has made durable (never more). */
+static void
+run_confirm(run *r)
+{
+	for (uint32_t i = 0; i < r->n; i++) {
+		run_stream *s = &r->s[i];
+		syncd_lsn f;
+		if (!s->started)
+			continue;
+		f = pipeline_flushed(r->p, i);
+		if (f > s->confirmed) {
+			r->ops->confirm(r->state, i, f);
+			s->confirmed = f;
+		}
+	}
+}
+
+static bool
+run_stream_all(run *r)
+{
+	job *j = r->j;
+	bool all_ended = true;
+
+	for (uint32_t i = 0; i < r->n; i++) {
+		run_stream *s = &r->s[i];
+		syncd_lsn after =
+		    s->pos.confirmed > s->stored ? s->pos.confirmed : s->stored;
+		syncd_status st = r->ops->start(r->state, i, after);
+		if (st != SYNCD_OK) {
+			run_source_failed(r, st, "stream \"%s\": ",
+			                  run_name(r, i));
+			return false;
+		}
+		s->started = true;
+		s->confirmed = after;
+	}
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (pthread_create(&r->s[i].thread, NULL, run_stream_main,
+		                   &r->s[i]) != 0) {
+			job_fail(j, "could not start a stream thread");
+			break;
+		}
+		r->s[i].thread_started = true;
+	}
+	for (;;) {
+		bool running = false;
+		struct timespec ts = {0, RUNNER_CONFIRM_MS * 1000 * 1000};
+		for (uint32_t i = 0; i < r->n; i++)
+			if (r->s[i].thread_started && !atomic_load(&r->s[i].done))
+				running = true;
+		if (!running)
+			break;
+		nanosleep(&ts, NULL);
+		if (!job_failed(j))
+			run_confirm(r);
+	}
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (r->s[i].thread_started)
+			pthread_join(r->s[i].thread, NULL);
+		if (r->s[i].status != SYNCD_END)
+			all_ended = false;
+	}
+	if (job_failed(j))
+		return false;
+	/* a clean stop, or the end of every stream: everything emitted
+	 * becomes durable, then it is confirmed */
+	if (pipeline_drain(r->p) != SYNCD_OK) {
+		if (!job_failed(j))
+			job_fail(j, "the destination did not make the last "
+			            "changes durable");
+		return false;
+	}
+	run_confirm(r);
+	if (all_ended)
+		job_request_stop(j);
+	return true;
+}
+
+static void *
+run_main(void *arg)
+{
+	run *r = arg;
+	job *j = r->j;
+
+	if (!run_describe(r))
+		goto out;
+	if (j->info.incremental)
+		for (uint32_t i = 0; i < r->n; i++)
+			if (!run_open(r, &r->s[i]))
+				goto out;
+	if (j->info.full)
+		for (uint32_t i = 0; i < r->n && !job_stopping(j); i++)
+			if (!run_full(r, &r->s[i]))
+				goto out;
+	if (j->info.incremental && !job_stopping(j))
+		run_stream_all(r);
+out:
+	for (uint32_t i = 0; i < r->n; i++)
+		if (r->s[i].opened)
+			r->ops->close(r->state, i);
+	plugerr_clear();
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+/* ---- the job ------------------------------------------------------------- */
+
+static int
+run_mkdirs(const char *path)
+{
+	char *copy = xstrdup(path);
+	int rc = 0;
+
+	for (char *p = copy + 1; *p && rc == 0; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+				rc = -1;
+			*p = '/';
+		}
+	if (rc == 0 && mkdir(copy, 0700) != 0 && errno != EEXIST)
+		rc = -1;
+	free(copy);
+	return rc;
+}
+
+int
+runner_run(job *j)
+{
+	run r = {.j = j};
+	pthread_t thread;
+	sigset_t sigs;
+	int signals = 0;
+	int64_t started = now_ms();
+
+	job_reset(j);
+	dirty_reset(j);
+	if (run_mkdirs(j->state_dir) != 0) {
+		log_error(
+		    "could not create the state directory %s: %s; set [job] "
+		    "state_dir to a writable directory",
+		    j->state_dir, strerror(errno));
+		return 1;
+	}
+	r.ops = &j->source->plugin->ops.source;
+	r.state = j->source->state;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+
+	r.p = pipeline_new(j);
+	if (pipeline_start(r.p) != SYNCD_OK)
+		goto stop;
+	log_info("job %s started: %s -> %d worker(s) -> %s", job_name(j),
+	         j->source->prefix, j->nworkers, j->sink->prefix);
+	if (pthread_create(&thread, NULL, run_main, &r) != 0) {
+		job_fail(j, "could not start the source thread");
+		goto stop;
+	}
+	while (!atomic_load(&r.done)) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		int sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGINT || sig == SIGTERM) {
+			if (++signals == 1) {
+				log_info("received %s: stopping; flushing and "
+				         "confirming what "
+				         "is applied (send it again to stop at "
+				         "once)",
+				         sig == SIGINT ? "SIGINT" : "SIGTERM");
+				job_request_stop(j);
+			} else {
+				log_error("received %s again: stopping at "
+				          "once; changes not "
+				          "yet confirmed will be replayed at "
+				          "the next start",
+				          sig == SIGINT ? "SIGINT" : "SIGTERM");
+				_exit(1);
+			}
+		}
+	}
+	pthread_join(thread, NULL);
+stop:
+	pipeline_stop(r.p);
+	{
+		strbuf m = {0};
+		metrics_format(&m);
+		if (m.len)
+			log_debug("metrics at the end of the run:\n%s", m.data);
+		sb_free(&m);
+	}
+	pipeline_free(r.p);
+	if (job_failed(j)) {
+		log_error("job %s failed after %.1f s: %s", job_name(j),
+		          (double) (now_ms() - started) / 1000.0,
+		          j->failure ? j->failure : "unknown reason");
+		return 1;
+	}
+	log_info("job %s stopped cleanly after %.1f s", job_name(j),
+	         (double) (now_ms() - started) / 1000.0);
+	return 0;
+}
