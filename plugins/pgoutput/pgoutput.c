@@ -199,6 +199,7 @@ typedef struct pgo_db {
 	char *dbname;
 	char *host; /* as connected (the stream's server) */
 	char *slot;
+	char holder[96]; /* "replication slot NAME", for the core's messages */
 	PGconn *sql, *repl;
 	pthread_mutex_t lock; /* repl: the reader and the status thread */
 	int version;          /* server_version_num */
@@ -4111,6 +4112,11 @@ pgo_open(void *state, uint32_t stream, syncd_position *pos)
 	db->received = confirmed;
 	pos->confirmed = confirmed ? confirmed - 1 : 0;
 	pos->created = created;
+	if (SYNCD_HAS(pos, holder)) {
+		snprintf(db->holder, sizeof db->holder, "replication slot %s",
+		         db->slot);
+		pos->holder = db->holder;
+	}
 	return SYNCD_OK;
 }
 
