@@ -1,0 +1,259 @@
+/*
+ * plugins/pgoutput/conn.c - connections, queries and the server checks: the
+ * time, the failure of a database, libpq connections and queries, a string
+ * builder, the checks of the server and of the replication connection.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pgo.h"
+
+int64_t
+pgo_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Microseconds since PostgreSQL's epoch, for status updates. */
+int64_t
+pgo_now_pg(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000 -
+	       PGO_EPOCH_OFFSET_US;
+}
+
+/* Records why this database failed; the operation that fails reports it
+ * (pgo_report). */
+bool
+pgo_fail(pgo_db *db, const char *sqlstate, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	if (db->err[0])
+		return false; /* the first reason wins */
+	va_start(ap, fmt);
+	vsnprintf(db->err, sizeof db->err, fmt, ap);
+	va_end(ap);
+	n = strlen(db->err);
+	while (n > 0 && (db->err[n - 1] == '\n' || db->err[n - 1] == ' '))
+		db->err[--n] = '\0';
+	snprintf(db->sqlstate, sizeof db->sqlstate, "%s",
+	         sqlstate ? sqlstate : "");
+	return false;
+}
+
+const char *
+pgo_sqlstate(const PGresult *res)
+{
+	const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	return s && *s ? s : NULL;
+}
+
+PGconn *
+pgo_connect(pgo_db *db, bool replication)
+{
+	const char *keys[] = {"dbname", "dbname", "replication",
+	                      "fallback_application_name", NULL};
+	const char *vals[] = {db->src->conninfo ? db->src->conninfo : "",
+	                      db->dbname, replication ? "database" : NULL,
+	                      "syncd", NULL};
+	PGconn *c;
+
+	if (!replication) {
+		keys[2] = "fallback_application_name";
+		vals[2] = "syncd";
+		keys[3] = NULL;
+		vals[3] = NULL;
+	}
+	c = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(c) != CONNECTION_OK) {
+		pgo_fail(db, "08001",
+		         "could not connect to source database \"%s\"%s: %s",
+		         db->dbname, replication ? " for replication" : "",
+		         PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	if (!db->host && PQhost(c))
+		db->host = strdup(PQhost(c));
+	return c;
+}
+
+/* Runs a query with text parameters; NULL (and the failure recorded) on
+ * error. */
+PGresult *
+pgo_query(pgo_db *db, PGconn *c, const char *what, const char *sql, int nparams,
+          const char *const *params)
+{
+	PGresult *res =
+	    PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		pgo_fail(db, pgo_sqlstate(res),
+		         "%s in database \"%s\" failed: %s", what, db->dbname,
+		         PQerrorMessage(c));
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+char *
+pgo_ident(PGconn *c, const char *name)
+{
+	char *q = PQescapeIdentifier(c, name, strlen(name));
+	char *s = q ? strdup(q) : NULL;
+	PQfreemem(q);
+	return s;
+}
+
+void
+pgo_sb_printf(pgo_sb *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (b->len + (size_t) n + 1 > b->cap) {
+		b->cap = (b->len + (size_t) n + 1) * 2;
+		b->data = realloc(b->data, b->cap);
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t) n;
+}
+
+uint64_t
+pgo_parse_lsn(const char *s)
+{
+	unsigned hi = 0, lo = 0;
+	if (!s || sscanf(s, "%X/%X", &hi, &lo) != 2)
+		return 0;
+	return ((uint64_t) hi << 32) | lo;
+}
+
+/* IDENTIFY_SYSTEM: the replication connection is to the right database
+ * of the server the SQL connection reads (they could differ behind a
+ * pooler or a load balancer). */
+bool
+pgo_identify(pgo_db *db)
+{
+	pgo *s = db->src;
+	PGresult *res = PQexec(db->repl, "IDENTIFY_SYSTEM");
+	PGresult *sys;
+	bool ok = true;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQnfields(res) < 4) {
+		pgo_fail(db, pgo_sqlstate(res),
+		         "IDENTIFY_SYSTEM failed on database "
+		         "\"%s\": %s",
+		         db->dbname, PQerrorMessage(db->repl));
+		PQclear(res);
+		return false;
+	}
+	if (strcmp(PQgetvalue(res, 0, 3), db->dbname) != 0)
+		ok = pgo_fail(db, NULL,
+		              "the replication connection for database "
+		              "\"%s\" reached database \"%s\"; check conninfo",
+		              db->dbname, PQgetvalue(res, 0, 3));
+	sys = ok ? pgo_query(db, db->sql, "reading the system identifier",
+	                     "SELECT system_identifier::text FROM "
+	                     "pg_control_system()",
+	                     0, NULL)
+	         : NULL;
+	if (sys && strcmp(PQgetvalue(sys, 0, 0), PQgetvalue(res, 0, 0)) != 0)
+		ok = pgo_fail(db, NULL,
+		              "the SQL and the replication connections "
+		              "of database \"%s\" reached different servers "
+		              "(system %s and %s); connect both to the primary",
+		              db->dbname, PQgetvalue(sys, 0, 0),
+		              PQgetvalue(res, 0, 0));
+	else if (sys)
+		SYNCD_LOG_DEBUG(
+		    s->host,
+		    "database \"%s\": system %s, timeline %s, WAL at %s",
+		    db->dbname, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+		    PQgetvalue(res, 0, 2));
+	else
+		ok = false;
+	PQclear(sys);
+	PQclear(res);
+	return ok;
+}
+
+bool
+pgo_server_checks(pgo_db *db, bool *problems)
+{
+	pgo *s = db->src;
+	PGresult *res =
+	    pgo_query(db, db->sql, "checking the server",
+	              "SELECT current_setting('server_version_num')::int,"
+	              " current_setting('wal_level'), "
+	              " (SELECT rolreplication OR rolsuper FROM pg_roles "
+	              "  WHERE rolname = current_user)",
+	              0, NULL);
+	bool ok = true;
+
+	if (!res)
+		return false;
+	db->version = atoi(PQgetvalue(res, 0, 0));
+	if (db->version < 100000) {
+		SYNCD_LOG_ERROR(
+		    s->host,
+		    "database \"%s\": PostgreSQL %d is too old; syncd needs "
+		    "10 or later (pgoutput)",
+		    db->dbname, db->version / 10000);
+		ok = false;
+	}
+	if (s->stream && strcmp(PQgetvalue(res, 0, 1), "logical") != 0) {
+		SYNCD_LOG_ERROR(
+		    s->host,
+		    "database \"%s\": wal_level is %s; set wal_level = "
+		    "logical in postgresql.conf and restart the server",
+		    db->dbname, PQgetvalue(res, 0, 1));
+		ok = false;
+	}
+	if (s->stream && strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+		SYNCD_LOG_ERROR(
+		    s->host,
+		    "database \"%s\": the user has neither REPLICATION nor "
+		    "superuser; run ALTER ROLE ... REPLICATION",
+		    db->dbname);
+		ok = false;
+	}
+	PQclear(res);
+	/* pgoutput: 1 on 10-13, 2 (streaming of large transactions) on 14+ */
+	db->proto = db->version >= 140000 ? 2 : 1;
+	pgo_decoder_init(&db->dec, db->proto);
+	pgo_decoder_init(&db->replay, db->proto);
+	db->replay.in_stream = true;
+	if (!ok) {
+		*problems = true;
+		return pgo_fail(db, NULL,
+		                "the source server is not ready (see above)");
+	}
+	return true;
+}
+
+void
+pgo_close(pgo_db *db)
+{
+	if (db->repl)
+		PQfinish(db->repl);
+	if (db->sql)
+		PQfinish(db->sql);
+	db->repl = db->sql = NULL;
+}

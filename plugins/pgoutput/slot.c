@@ -1,0 +1,215 @@
+/*
+ * plugins/pgoutput/slot.c - the replication slot: its name, its checks, its
+ * creation.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgo.h"
+
+char *
+pgo_slot_name(pgo *s, uint32_t stream, const char *dbname)
+{
+	const char *job = s->host->job->name;
+	char buf[256];
+	size_t n;
+
+	if (s->custom_slot)
+		return strdup(s->custom_slot);
+	if (s->sharded) /* the stream is the name: see pgo_discover */
+		snprintf(buf, sizeof buf, "syncd_%s_shard%u", job, stream);
+	else if (s->ndbs == 1)
+		snprintf(buf, sizeof buf, "syncd_%s", job);
+	else
+		snprintf(buf, sizeof buf, "syncd_%s_%s", job, dbname);
+	/* slot names are [a-z0-9_], at most 63 */
+	for (char *p = buf; *p; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char) (*p - 'A' + 'a');
+		else if (!((*p >= 'a' && *p <= 'z') ||
+		           (*p >= '0' && *p <= '9')))
+			*p = '_';
+	}
+	n = strlen(buf);
+	if (n > 63) {
+		/* keep it unique: a hash of the whole name at the end */
+		unsigned h = 5381;
+		for (size_t i = 0; i < n; i++)
+			h = h * 33 + (unsigned char) buf[i];
+		snprintf(buf + 54, sizeof buf - 54, "_%08x", h);
+	}
+	return strdup(buf);
+}
+
+/* Checks the slot; creates it when missing and allowed. *confirmed is its
+ * confirmed position (0 when just created). */
+bool
+pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
+         bool *created)
+{
+	pgo *s = db->src;
+	const char *params[] = {db->slot};
+	PGresult *res;
+
+	*confirmed = 0;
+	*created = false;
+	res = pgo_query(db, db->sql, "reading the replication slot",
+	                db->version >= 130000
+	                    ? "SELECT plugin, slot_type, database, active, "
+	                      "active_pid, wal_status, confirmed_flush_lsn "
+	                      "FROM pg_replication_slots WHERE slot_name = $1"
+	                    : "SELECT plugin, slot_type, database, active, "
+	                      "active_pid, 'reserved', confirmed_flush_lsn "
+	                      "FROM pg_replication_slots WHERE slot_name = $1",
+	                1, params);
+	if (!res)
+		return false;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		if (s->custom_slot) {
+			*problems = true;
+			return pgo_fail(
+			    db, NULL,
+			    "custom.slot.name = %s: no such replication slot "
+			    "in the source; create it with SELECT "
+			    "pg_create_logical_replication_slot('%s', "
+			    "'pgoutput') or remove the key",
+			    db->slot, db->slot);
+		}
+		res = pgo_query(
+		    db, db->sql, "counting replication slots",
+		    "SELECT current_setting('max_replication_slots')::int "
+		    "- (SELECT count(*) FROM pg_replication_slots)",
+		    0, NULL);
+		if (!res)
+			return false;
+		if (atoi(PQgetvalue(res, 0, 0)) <= 0) {
+			PQclear(res);
+			*problems = true;
+			return pgo_fail(
+			    db, "53400",
+			    "no free replication slot in the source (all "
+			    "max_replication_slots are in use); drop an "
+			    "unused slot or raise max_replication_slots");
+		}
+		PQclear(res);
+		/* creating a slot waits for every running transaction: a
+		 * pre-check failure, a warning when it is about to happen */
+		if (!s->checking && !apply)
+			return true;
+		res = pgo_query(
+		    db, db->sql, "looking for long transactions",
+		    "SELECT pid, now() - xact_start FROM pg_stat_activity "
+		    "WHERE backend_xid IS NOT NULL "
+		    "  AND xact_start < now() - interval '1 minute' "
+		    "  AND pid <> pg_backend_pid() ORDER BY xact_start "
+		    "LIMIT 1",
+		    0, NULL);
+		if (!res)
+			return false;
+		if (PQntuples(res) > 0) {
+			s->host->log(
+			    s->host,
+			    s->checking ? SYNCD_LEVEL_ERROR
+			                : SYNCD_LEVEL_WARNING,
+			    "database \"%s\": transaction of PID %s has been "
+			    "running for %s; creating the replication slot "
+			    "waits until it ends (end it, or wait)",
+			    db->dbname, PQgetvalue(res, 0, 0),
+			    PQgetvalue(res, 0, 1));
+			if (s->checking)
+				*problems = true;
+		}
+		PQclear(res);
+		if (!apply)
+			return true;
+		{
+			char *slot = pgo_ident(db->repl, db->slot);
+			size_t n = strlen(slot) + 80;
+			char *sql = malloc(n);
+			PGresult *r;
+			/* with a full phase, the slot's snapshot is the copy's:
+			 * the stream starts exactly where the copy ends */
+			snprintf(sql, n,
+			         "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput "
+			         "%s",
+			         slot,
+			         s->copy ? "EXPORT_SNAPSHOT"
+			                 : "NOEXPORT_SNAPSHOT");
+			r = PQexec(db->repl, sql);
+			free(sql);
+			free(slot);
+			if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+				pgo_fail(db, pgo_sqlstate(r),
+				         "could not create replication slot %s "
+				         "in database "
+				         "\"%s\": %s",
+				         db->slot, db->dbname,
+				         PQerrorMessage(db->repl));
+				PQclear(r);
+				return false;
+			}
+			*confirmed = pgo_parse_lsn(PQgetvalue(r, 0, 1));
+			free(db->snapshot);
+			db->snapshot = s->copy && !PQgetisnull(r, 0, 2)
+			                   ? strdup(PQgetvalue(r, 0, 2))
+			                   : NULL;
+			PQclear(r);
+		}
+		*created = true;
+		SYNCD_LOG_INFO(s->host,
+		               "created replication slot %s in database \"%s\" "
+		               "at " SYNCD_LSN_FMT,
+		               db->slot, db->dbname,
+		               SYNCD_LSN_ARGS(*confirmed));
+		return true;
+	}
+	/* an existing slot must be ours to use */
+	if (strcmp(PQgetvalue(res, 0, 1), "logical") != 0 ||
+	    strcmp(PQgetvalue(res, 0, 0), "pgoutput") != 0) {
+		pgo_fail(db, NULL,
+		         "replication slot %s is a %s slot with plugin %s; "
+		         "syncd needs a logical slot with pgoutput",
+		         db->slot, PQgetvalue(res, 0, 1),
+		         PQgetvalue(res, 0, 0));
+	} else if (strcmp(PQgetvalue(res, 0, 2), db->dbname) != 0) {
+		pgo_fail(db, NULL,
+		         "replication slot %s belongs to database \"%s\", "
+		         "not \"%s\"",
+		         db->slot, PQgetvalue(res, 0, 2), db->dbname);
+	} else if (strcmp(PQgetvalue(res, 0, 3), "t") == 0) {
+		pgo_fail(
+		    db, "55006",
+		    "replication slot %s is active for PID %s: "
+		    "another syncd or a subscriber is using it; stop it first, "
+		    "or give this job another name",
+		    db->slot, PQgetvalue(res, 0, 4));
+	} else if (strcmp(PQgetvalue(res, 0, 5), "lost") == 0) {
+		pgo_fail(
+		    db, NULL,
+		    "replication slot %s has lost WAL it needs "
+		    "(wal_status = lost): changes are missing; drop the slot "
+		    "and re-sync with mode = full+incremental",
+		    db->slot);
+	}
+	*confirmed = pgo_parse_lsn(PQgetvalue(res, 0, 6));
+	PQclear(res);
+	if (db->err[0]) {
+		*problems = true;
+		return false;
+	}
+	return true;
+}
+
+/* The part of this job's slot names before the stream number in the shard
+ * scenario: "syncd_JOB_shard", as pgo_slot_name() spells it (at most 62
+ * bytes with the number: never shortened). */
+char *
+pgo_slot_prefix(pgo *s)
+{
+	char *p = pgo_slot_name(s, 0, "");
+
+	p[strlen(p) - 1] = '\0';
+	return p;
+}

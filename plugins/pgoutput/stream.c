@@ -1,0 +1,461 @@
+/*
+ * plugins/pgoutput/stream.c - the stream: START_REPLICATION, the read loop, the
+ * standby status updates and their thread, heartbeats; the source operations
+ * start, read, confirm and close.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#include "pgo.h"
+
+/* Remembers, about once a second, the last commit received, so that the
+ * position confirmed can be held back by slot.flush.delay.time. */
+void
+pgo_remember_commit(pgo_db *db, uint64_t lsn)
+{
+	int64_t now = pgo_now_ms();
+
+	/* the status thread reads the samples */
+	pthread_mutex_lock(&db->lock);
+	if (db->nsamples && now - db->samples[db->nsamples - 1].at_ms < 1000) {
+		db->samples[db->nsamples - 1].lsn = lsn;
+	} else {
+		if (db->nsamples == db->capsamples) {
+			db->capsamples =
+			    db->capsamples ? db->capsamples * 2 : 256;
+			db->samples = realloc(
+			    db->samples, db->capsamples * sizeof *db->samples);
+		}
+		db->samples[db->nsamples++] = (pgo_sample){lsn, now};
+	}
+	pthread_mutex_unlock(&db->lock);
+}
+
+/* What may be confirmed now: past the last transaction that is durable
+ * and older than the delay. The server skips, at the next start, the
+ * transactions whose commit record starts before the confirmed position,
+ * so the position sent is that commit LSN + 1: confirming the commit LSN
+ * itself would have the server send that transaction again. */
+static uint64_t
+pgo_confirmable(pgo_db *db)
+{
+	pgo *s = db->src;
+	uint64_t flushed = __atomic_load_n(&db->flushed, __ATOMIC_ACQUIRE);
+	int64_t cutoff = pgo_now_ms() - s->delay_ms;
+	uint64_t done = 0;
+	size_t drop = 0;
+
+	if (s->delay_ms == 0)
+		done = flushed;
+	for (size_t i = 0;
+	     s->delay_ms && i < db->nsamples && db->samples[i].at_ms <= cutoff;
+	     i++) {
+		if (db->samples[i].lsn <= flushed) {
+			done = db->samples[i].lsn;
+			drop = i; /* keep the last one passed as the floor */
+		}
+	}
+	if (drop) {
+		memmove(db->samples, db->samples + drop,
+		        (db->nsamples - drop) * sizeof *db->samples);
+		db->nsamples -= drop;
+	}
+	if (done && done + 1 > db->sent_flush)
+		return done + 1;
+	return db->sent_flush;
+}
+
+/* The last WAL position received (written by the reader, read by the
+ * status thread). */
+uint64_t
+pgo_received(pgo_db *db)
+{
+	return __atomic_load_n(&db->received, __ATOMIC_RELAXED);
+}
+
+/* Sends a standby status update; caller holds db->lock. */
+static bool
+pgo_send_status(pgo_db *db, bool reply)
+{
+	char msg[34];
+	uint64_t flush = pgo_confirmable(db);
+
+	uint64_t received = pgo_received(db);
+
+	pgo_standby_status(msg, received > flush ? received : flush, flush,
+	                   flush, pgo_now_pg(), reply);
+	if (PQputCopyData(db->repl, msg, sizeof msg) <= 0 ||
+	    PQflush(db->repl) < 0)
+		return pgo_fail(db, "08006",
+		                "could not send a status update to "
+		                "database \"%s\": %s",
+		                db->dbname, PQerrorMessage(db->repl));
+	if (flush > db->sent_flush)
+		SYNCD_LOG_DEBUG(db->src->host,
+		                "database \"%s\": confirmed " SYNCD_LSN_FMT,
+		                db->dbname, SYNCD_LSN_ARGS(flush));
+	db->sent_flush = flush;
+	db->last_status_ms = pgo_now_ms();
+	return true;
+}
+
+/* Keeps the server answered while the reader is blocked in emit(). */
+static void *
+pgo_status_main(void *arg)
+{
+	pgo_db *db = arg;
+	pgo *s = db->src;
+
+	while (!atomic_load(&db->done)) {
+		usleep(100 * 1000);
+		pthread_mutex_lock(&db->lock);
+		if (!atomic_load(&db->done) &&
+		    pgo_now_ms() - db->last_status_ms >= s->status_ms)
+			pgo_send_status(db, false);
+		pthread_mutex_unlock(&db->lock);
+	}
+	return NULL;
+}
+
+static void
+pgo_heartbeat(pgo_db *db)
+{
+	pgo *s = db->src;
+	PGresult *res;
+
+	if (!s->heartbeat_ms || db->version < 140000 ||
+	    pgo_now_ms() - db->last_heartbeat_ms < s->heartbeat_ms)
+		return;
+	db->last_heartbeat_ms = pgo_now_ms();
+	res = PQexec(
+	    db->sql,
+	    "SELECT pg_logical_emit_message(false, '" PGO_HEARTBEAT_PREFIX
+	    "', '')");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		SYNCD_LOG_WARNING(s->host,
+		                  "database \"%s\": heartbeat failed: %s",
+		                  db->dbname, PQerrorMessage(db->sql));
+	PQclear(res);
+}
+
+/* START_REPLICATION from start, or from the slot's position (0). */
+static bool
+pgo_start_replication(pgo_db *db, uint64_t start)
+{
+	pgo *s = db->src;
+	char *slot = pgo_ident(db->repl, db->slot);
+	char *pub = pgo_ident(db->repl, s->publication);
+	char *pubq = PQescapeLiteral(db->repl, pub, strlen(pub));
+	size_t n = strlen(slot) + strlen(pubq) + 256;
+	char *sql = malloc(n);
+	PGresult *res;
+
+	/* values leave the server through its output functions in this
+	 * session: make them unambiguous and exact whatever the server's
+	 * defaults (timestamptz carries its offset; floats round-trip) */
+	res = PQexec(db->repl,
+	             "SET DateStyle = ISO; SET IntervalStyle = postgres; "
+	             "SET extra_float_digits = 3; SET TimeZone = 'UTC'; "
+	             "SET bytea_output = hex");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgo_fail(db, pgo_sqlstate(res),
+		         "could not set up the replication "
+		         "session of database \"%s\": %s",
+		         db->dbname, PQerrorMessage(db->repl));
+		PQclear(res);
+		free(sql);
+		free(slot);
+		free(pub);
+		PQfreemem(pubq);
+		return false;
+	}
+	PQclear(res);
+	snprintf(sql, n,
+	         "START_REPLICATION SLOT %s LOGICAL %X/%X (proto_version '%d', "
+	         "publication_names %s%s%s)",
+	         slot, (unsigned) (start >> 32), (unsigned) start, db->proto,
+	         pubq, db->proto >= 2 ? ", streaming 'on'" : "",
+	         db->version >= 140000 ? ", messages 'true'" : "");
+	res = PQexec(db->repl, sql);
+	free(sql);
+	free(slot);
+	free(pub);
+	PQfreemem(pubq);
+	if (PQresultStatus(res) != PGRES_COPY_BOTH) {
+		pgo_fail(db, pgo_sqlstate(res),
+		         "could not start replication from slot %s in database "
+		         "\"%s\": %s",
+		         db->slot, db->dbname, PQerrorMessage(db->repl));
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	SYNCD_LOG_INFO(
+	    s->host,
+	    "database \"%s\": streaming from slot %s (pgoutput protocol "
+	    "%d%s)",
+	    db->dbname, db->slot, db->proto,
+	    db->proto >= 2 ? ", streaming of large transactions" : "");
+	return true;
+}
+
+/* Reads for about timeout_ms, or until a failure (false). */
+static bool
+pgo_stream(pgo_db *db, int timeout_ms)
+{
+	pgo *s = db->src;
+	bool ok = true;
+	int64_t deadline = pgo_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+	for (bool first = true; ok; first = false) {
+		char *buf = NULL;
+		int r;
+		pgo_copydata cd;
+		char err[512];
+		int64_t left = deadline - pgo_now_ms();
+
+		if (!first && left <= 0)
+			break;
+		pgo_heartbeat(db);
+		if (pgo_now_ms() - db->last_leaves_ms >= s->status_ms &&
+		    !pgo_watch_partitions(db)) {
+			ok = false;
+			break;
+		}
+		pthread_mutex_lock(&db->lock);
+		if (pgo_now_ms() - db->last_status_ms >= s->status_ms)
+			ok = pgo_send_status(db, false);
+		r = ok ? PQgetCopyData(db->repl, &buf, 1) : -2;
+		pthread_mutex_unlock(&db->lock);
+		if (!ok)
+			break;
+		if (r == 0) {
+			fd_set fds;
+			struct timeval tv = {0, 200 * 1000};
+			int sock = PQsocket(db->repl);
+			if (left <= 0)
+				break;
+			if (left < 200)
+				tv.tv_usec = (suseconds_t) left * 1000;
+			FD_ZERO(&fds);
+			FD_SET(sock, &fds);
+			if (select(sock + 1, &fds, NULL, NULL, &tv) < 0 &&
+			    errno != EINTR)
+				ok = pgo_fail(db, NULL, "select: %s",
+				              strerror(errno));
+			pthread_mutex_lock(&db->lock);
+			if (ok && !PQconsumeInput(db->repl))
+				ok = pgo_fail(db, "08006",
+				              "lost the replication connection "
+				              "to database \"%s\": %s",
+				              db->dbname,
+				              PQerrorMessage(db->repl));
+			pthread_mutex_unlock(&db->lock);
+			continue;
+		}
+		if (r == -1) {
+			PGresult *res = PQgetResult(db->repl);
+			ok = pgo_fail(db, pgo_sqlstate(res),
+			              "the server ended "
+			              "replication from database \"%s\": %s",
+			              db->dbname, PQerrorMessage(db->repl));
+			PQclear(res);
+			break;
+		}
+		if (r < 0) {
+			ok = pgo_fail(db, "08006",
+			              "lost the replication connection to "
+			              "database \"%s\": %s",
+			              db->dbname, PQerrorMessage(db->repl));
+			break;
+		}
+		if (!pgo_decode_copydata(buf, (size_t) r, &cd, err,
+		                         sizeof err)) {
+			ok = pgo_fail(db, NULL,
+			              "malformed replication message from "
+			              "database \"%s\": %s",
+			              db->dbname, err);
+		} else if (cd.type == 'k') {
+			if (cd.wal_end > pgo_received(db) && !db->in_txn)
+				__atomic_store_n(&db->received, cd.wal_end,
+				                 __ATOMIC_RELAXED);
+			if (cd.reply_requested) {
+				pthread_mutex_lock(&db->lock);
+				ok = pgo_send_status(db, false);
+				pthread_mutex_unlock(&db->lock);
+			}
+		} else {
+			SYNCD_LOG_DEBUG(s->host,
+			                "database \"%s\": message '%c' "
+			                "at " SYNCD_LSN_FMT " (%zu bytes)",
+			                db->dbname, cd.data[0],
+			                SYNCD_LSN_ARGS(cd.wal_start), cd.len);
+			if (cd.wal_start > pgo_received(db))
+				__atomic_store_n(&db->received, cd.wal_start,
+				                 __ATOMIC_RELAXED);
+			ok = pgo_handle(db, cd.data, cd.len, false);
+		}
+		PQfreemem(buf);
+	}
+	return ok;
+}
+
+/* Starts the stream: START_REPLICATION and the status thread. */
+static bool
+pgo_begin_stream(pgo_db *db, uint64_t start)
+{
+	if (!pgo_start_replication(db, start))
+		return false;
+	/* START_REPLICATION ended a new slot's exported snapshot */
+	free(db->snapshot);
+	db->snapshot = NULL;
+	db->streaming = true;
+	db->last_status_ms = pgo_now_ms();
+	atomic_store(&db->done, false);
+	if (pthread_create(&db->status_thread, NULL, pgo_status_main, db) == 0)
+		db->status_started = true;
+	return true;
+}
+
+/* Ends the stream: the last confirmed position is sent, the COPY ended,
+ * the status thread joined, the connections closed. Safe at any point and
+ * more than once. */
+void
+pgo_end_stream(pgo_db *db)
+{
+	bool ok =
+	    db->streaming && db->repl && PQstatus(db->repl) == CONNECTION_OK;
+
+	if (ok) {
+		pthread_mutex_lock(&db->lock);
+		ok = pgo_send_status(db, false);
+		pthread_mutex_unlock(&db->lock);
+	}
+	atomic_store(&db->done, true);
+	if (db->status_started) {
+		pthread_join(db->status_thread, NULL);
+		db->status_started = false;
+	}
+	if (ok) {
+		/* end the COPY: what the server still sends is dropped (it is
+		 * past what was confirmed and comes again next time), then its
+		 * CopyDone and the command's end */
+		PGresult *res;
+		char *buf;
+		int r;
+		PQputCopyEnd(db->repl, NULL);
+		PQflush(db->repl);
+		while ((r = PQgetCopyData(db->repl, &buf, 0)) > 0)
+			PQfreemem(buf);
+		while ((res = PQgetResult(db->repl)) != NULL) {
+			ExecStatusType st = PQresultStatus(res);
+			PQclear(res);
+			if (st == PGRES_COPY_BOTH || st == PGRES_COPY_OUT)
+				break;
+		}
+	}
+	db->streaming = false;
+	pgo_release_snapshot(db);
+	pgo_close(db);
+	txbuf_free(db->tx);
+	db->tx = NULL;
+	db->in_txn = false;
+	db->stream_xid = 0;
+	free(db->snapshot);
+	db->snapshot = NULL;
+}
+
+syncd_status
+pgo_start(void *state, uint32_t stream, syncd_lsn after)
+{
+	pgo *s = state;
+	pgo_db *db = pgo_db_of(s, stream);
+	uint64_t start = 0;
+
+	if (!db)
+		return SYNCD_FATAL;
+	if (!db->repl || !db->tx) {
+		s->host->set_error(s->host, NULL,
+		                   "database \"%s\": start before open",
+		                   db->dbname);
+		return SYNCD_FATAL;
+	}
+	if (db->streaming)
+		return SYNCD_OK;
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	/* the server starts at the slot's position or later: a later one
+	 * skips the transactions that commit before it */
+	if (after && after + 1 > db->slot_confirmed)
+		start = after + 1;
+	if (start > db->received)
+		db->received = start;
+	if (!pgo_begin_stream(db, start))
+		return pgo_report(db, strncmp(db->sqlstate, "08", 2) == 0
+		                          ? SYNCD_RETRY
+		                          : SYNCD_FATAL);
+	return SYNCD_OK;
+}
+
+syncd_status
+pgo_read(void *state, uint32_t stream, int timeout_ms, syncd_emit_fn emit,
+         void *emit_ctx)
+{
+	pgo *s = state;
+	pgo_db *db = pgo_db_of(s, stream);
+	syncd_status st;
+
+	if (!db)
+		return SYNCD_FATAL;
+	if (!db->streaming) {
+		s->host->set_error(s->host, NULL,
+		                   "database \"%s\": read before start",
+		                   db->dbname);
+		return SYNCD_FATAL;
+	}
+	db->emit = emit;
+	db->emit_ctx = emit_ctx;
+	db->emit_st = SYNCD_OK;
+	if (pgo_stream(db, timeout_ms)) {
+		db->emit = NULL;
+		return SYNCD_OK;
+	}
+	db->emit = NULL;
+	if (db->emit_st != SYNCD_OK) {
+		/* the core refused the event and said why */
+		db->err[0] = '\0';
+		db->sqlstate[0] = '\0';
+		return db->emit_st;
+	}
+	/* a lost connection may come back */
+	st = strncmp(db->sqlstate, "08", 2) == 0 ? SYNCD_RETRY : SYNCD_FATAL;
+	return pgo_report(db, st);
+}
+
+void
+pgo_confirm(void *state, uint32_t stream, syncd_lsn lsn)
+{
+	pgo *s = state;
+	uint64_t cur;
+
+	if (stream >= s->ndbs)
+		return;
+	cur = __atomic_load_n(&s->dbs[stream].flushed, __ATOMIC_RELAXED);
+	while (lsn > cur && !__atomic_compare_exchange_n(
+	                        &s->dbs[stream].flushed, &cur, lsn, true,
+	                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+}
+
+void
+pgo_close_stream(void *state, uint32_t stream)
+{
+	pgo *s = state;
+
+	if (stream < s->ndbs)
+		pgo_end_stream(&s->dbs[stream]);
+}
