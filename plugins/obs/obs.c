@@ -18,16 +18,17 @@
  * certificate the endpoint cannot prove) fails at once, naming endpoint,
  * bucket and the server's error code.
  *
- * Credentials: OBS_ACCESS_KEY_ID / OBS_SECRET_ACCESS_KEY, else
- * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment, else the
- * key file credentials_file; never the job file. The secret goes to libcurl
- * only, is never printed, and is wiped at destroy().
+ * Credentials (credentials.c): OBS_ACCESS_KEY_ID / OBS_SECRET_ACCESS_KEY,
+ * else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment, else
+ * the key file credentials_file; never the job file. The secret goes to
+ * libcurl only, is never printed, and is wiped at destroy(). What of the
+ * signature is computed here (the payload's hash, the key's URI encoding,
+ * the scope) is in sigv4.c.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@
 #include <syncd/syncd.h>
 
 #include "../common/dirty_json.h"
+#include "credentials.h"
+#include "sigv4.h"
 
 #define OBS_VERSION "1.0"
 
@@ -146,9 +149,7 @@ typedef struct obs_arch {
 	char *list_url; /* lists at most one key (check) */
 	char *prefix;   /* "" or ending in '/' */
 	char *sigv4;    /* "aws:amz:REGION:s3" */
-	char *key_id;
-	char *secret;
-	char *cred_source; /* where they came from, for messages */
+	obs_credentials cred;
 	char *ca_file;
 	bool verify;
 	int64_t max_size;
@@ -174,10 +175,6 @@ typedef struct obs_result {
 /* SEQ of the object keys: unique within the process. */
 static unsigned obs_seq;
 
-/* SHA-256 of the empty payload (GET, HEAD). */
-#define OBS_EMPTY_SHA256                                                       \
-	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
 static syncd_status
 obs_oom(obs_arch *a)
 {
@@ -186,19 +183,6 @@ obs_oom(obs_arch *a)
 }
 
 /* ---- options ------------------------------------------------------------ */
-
-static char *
-obs_trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char) *s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char) e[-1]))
-		*--e = '\0';
-	return s;
-}
 
 /* The host part of an endpoint URL (after scheme://, before :port or /),
  * copied into buf. */
@@ -246,29 +230,6 @@ obs_loopback(const char *endpoint)
 	obs_host(endpoint, host, sizeof host);
 	return strncmp(host, "127.", 4) == 0 ||
 	       strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0;
-}
-
-/* The URI encoding of an object key (RFC 3986 unreserved characters and
- * '/' kept), as Signature Version 4 wants it. */
-static char *
-obs_encode_key(const char *key)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(strlen(key) * 3 + 1), *o = out;
-
-	if (!out)
-		return NULL;
-	for (const unsigned char *p = (const unsigned char *) key; *p; p++) {
-		if (isalnum(*p) || strchr("-._~/", *p)) {
-			*o++ = (char) *p;
-		} else {
-			*o++ = '%';
-			*o++ = hex[*p >> 4];
-			*o++ = hex[*p & 15];
-		}
-	}
-	*o = '\0';
-	return out;
 }
 
 static syncd_status
@@ -348,135 +309,10 @@ obs_endpoint(obs_arch *a)
 	{
 		const char *r = o->region;
 		char *region = r && *r ? strdup(r) : obs_default_region(ep);
-		if (!region || asprintf(&a->sigv4, "aws:amz:%s:s3", region) < 0)
-			a->sigv4 = NULL;
+		a->sigv4 = region ? sigv4_provider(region) : NULL;
 		free(region);
 	}
 	return a->sigv4 ? SYNCD_OK : obs_oom(a);
-}
-
-/* ---- credentials -------------------------------------------------------- */
-
-static syncd_status
-obs_key_file(obs_arch *a, const char *path)
-{
-	FILE *f = fopen(path, "re");
-	struct stat st;
-	char *line = NULL;
-	size_t cap = 0;
-	syncd_status rc = SYNCD_FATAL;
-
-	if (!f) {
-		a->host->set_error(a->host, NULL,
-		                   "could not open [archiver] credentials_file "
-		                   "%s: %s",
-		                   path, strerror(errno));
-		return SYNCD_FATAL;
-	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		a->host->set_error(a->host, NULL,
-		                   "[archiver] credentials_file %s is not a "
-		                   "regular file",
-		                   path);
-		goto done;
-	}
-	if (st.st_mode & S_IRWXO) {
-		a->host->set_error(a->host, NULL,
-		                   "[archiver] credentials_file %s is open to "
-		                   "other users (mode %03o); chmod 600 it",
-		                   path, (unsigned) (st.st_mode & 0777));
-		goto done;
-	}
-	while (getline(&line, &cap, f) >= 0) {
-		char *s = obs_trim(line), *eq = strchr(s, '='), *k, *v;
-		char **to = NULL;
-		size_t vl;
-
-		if (!eq || *s == '#' || *s == ';' || *s == '[')
-			continue;
-		*eq = '\0';
-		k = obs_trim(s);
-		v = obs_trim(eq + 1);
-		vl = strlen(v);
-		if (vl >= 2 && (*v == '"' || *v == '\'') && v[vl - 1] == *v) {
-			v[vl - 1] = '\0';
-			v++;
-		}
-		if (strcmp(k, "access_key_id") == 0 ||
-		    strcmp(k, "aws_access_key_id") == 0)
-			to = &a->key_id;
-		else if (strcmp(k, "secret_access_key") == 0 ||
-		         strcmp(k, "aws_secret_access_key") == 0)
-			to = &a->secret;
-		if (to && !*to && *v)
-			*to = strdup(v);
-	}
-	if (!a->key_id || !a->secret) {
-		a->host->set_error(
-		    a->host, NULL,
-		    "[archiver] credentials_file %s has no %s line; "
-		    "write access_key_id = ... and "
-		    "secret_access_key = ... lines",
-		    path, !a->key_id ? "access_key_id" : "secret_access_key");
-		goto done;
-	}
-	rc = SYNCD_OK;
-done:
-	if (line) {
-		explicit_bzero(line, cap);
-		free(line);
-	}
-	fclose(f);
-	return rc;
-}
-
-static syncd_status
-obs_credentials(obs_arch *a)
-{
-	static const char *const env[][3] = {
-	    {"OBS_ACCESS_KEY_ID", "OBS_SECRET_ACCESS_KEY",
-	     "the environment (OBS_ACCESS_KEY_ID, OBS_SECRET_ACCESS_KEY)"},
-	    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-	     "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"}};
-	const obs_opts *o = a->host->options;
-	const char *path = o->credentials_file;
-
-	for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
-		const char *id = getenv(env[i][0]), *sk = getenv(env[i][1]);
-		bool has_id = id && *id, has_sk = sk && *sk;
-		if (has_id && has_sk) {
-			a->key_id = strdup(id);
-			a->secret = strdup(sk);
-			a->cred_source = strdup(env[i][2]);
-			return a->key_id && a->secret && a->cred_source
-			           ? SYNCD_OK
-			           : obs_oom(a);
-		}
-		if (has_id != has_sk) {
-			a->host->set_error(a->host, NULL,
-			                   "%s is set but %s is not; set both",
-			                   has_id ? env[i][0] : env[i][1],
-			                   has_id ? env[i][1] : env[i][0]);
-			return SYNCD_FATAL;
-		}
-	}
-	if (path && *path) {
-		if (asprintf(&a->cred_source, "[archiver] credentials_file %s",
-		             path) < 0) {
-			a->cred_source = NULL;
-			return obs_oom(a);
-		}
-		return obs_key_file(a, path);
-	}
-	a->host->set_error(
-	    a->host, NULL,
-	    "no credentials for bucket \"%s\" at %s: set OBS_ACCESS_KEY_ID and "
-	    "OBS_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and "
-	    "AWS_SECRET_ACCESS_KEY) in syncd's environment, or [archiver] "
-	    "credentials_file = a file of mode 600 with access_key_id = ... "
-	    "and secret_access_key = ... lines (never the job file)",
-	    a->bucket, a->endpoint);
-	return SYNCD_FATAL;
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -512,36 +348,26 @@ obs_xml(const char *doc, const char *tag, char *out, size_t size)
 		snprintf(out, size, "%.*s", (int) (e - s), s);
 }
 
-static void
-obs_hex(const unsigned char *md, unsigned n, char *out)
-{
-	for (unsigned i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-}
-
 /* One request: PUT of body (len bytes) when body is not NULL, else GET.
  * Signed by libcurl (AWS SigV4). */
 static void
 obs_perform(obs_arch *a, const char *url, const char *body, size_t len,
             obs_result *r)
 {
-	char sha[2 * EVP_MAX_MD_SIZE + 32] = "x-amz-content-sha256: ";
+	char sha[SIGV4_HASH_SIZE + 32] = "x-amz-content-sha256: ";
 	struct curl_slist *h = NULL, *h2;
 	CURL *c = a->curl;
 
 	memset(r, 0, sizeof *r);
 	if (body) {
-		unsigned char md[EVP_MAX_MD_SIZE];
-		unsigned mdlen = 0;
-		if (!EVP_Digest(body, len, md, &mdlen, EVP_sha256(), NULL)) {
+		if (!sigv4_payload_hash(body, len, sha + strlen(sha))) {
 			r->cc = CURLE_OUT_OF_MEMORY;
 			snprintf(r->curl_error, sizeof r->curl_error,
 			         "could not hash the payload");
 			return;
 		}
-		obs_hex(md, mdlen, sha + strlen(sha));
 	} else {
-		strcat(sha, OBS_EMPTY_SHA256);
+		strcat(sha, SIGV4_EMPTY_SHA256);
 	}
 	/* no "Expect:" to turn 100-continue off: libcurl 7.88 signs the
 	 * empty header it does not send */
@@ -568,8 +394,8 @@ obs_perform(obs_arch *a, const char *url, const char *body, size_t len,
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "syncd-obs/" OBS_VERSION);
 	curl_easy_setopt(c, CURLOPT_AWS_SIGV4, a->sigv4);
-	curl_easy_setopt(c, CURLOPT_USERNAME, a->key_id);
-	curl_easy_setopt(c, CURLOPT_PASSWORD, a->secret);
+	curl_easy_setopt(c, CURLOPT_USERNAME, a->cred.key_id);
+	curl_easy_setopt(c, CURLOPT_PASSWORD, a->cred.secret);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->curl_error);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, obs_body);
@@ -681,7 +507,7 @@ obs_describe(const obs_arch *a, const obs_result *r, char *out, size_t size)
 		hint = "; this machine's clock is off: synchronise it";
 	snprintf(out, size, "HTTP %ld%s%s%s%s%s%s", r->status, *code ? " " : "",
 	         code, *msg ? ": " : "", msg, hint,
-	         strstr(hint, "check the credentials in ") ? a->cred_source
+	         strstr(hint, "check the credentials in ") ? a->cred.source
 	                                                   : "");
 }
 
@@ -725,7 +551,7 @@ obs_upload(obs_arch *a, int w)
 	             __atomic_add_fetch(&obs_seq, 1, __ATOMIC_RELAXED)) < 0)
 		key = NULL;
 	if (key)
-		ekey = obs_encode_key(key);
+		ekey = sigv4_encode_key(key);
 	if (!ekey || asprintf(&url, "%s/%s", a->base, ekey) < 0) {
 		obs_oom(a);
 		goto done;
@@ -804,7 +630,9 @@ obs_create(const syncd_host *host, void **state)
 	a->max_size = o->rotate_size;
 	a->timeout_ms = o->timeout;
 	a->retries = (int) o->retries;
-	if (obs_endpoint(a) != SYNCD_OK || obs_credentials(a) != SYNCD_OK)
+	if (obs_endpoint(a) != SYNCD_OK ||
+	    obs_credentials_load(host, o->credentials_file, a->bucket,
+	                         a->endpoint, &a->cred) != SYNCD_OK)
 		goto fail;
 	ca = o->ca_file;
 	if (ca && *ca) {
@@ -848,7 +676,7 @@ obs_create(const syncd_host *host, void **state)
 	               "dirty rows go to bucket \"%s\" at %s as %s%s/WORKER/"
 	               "*.jsonl; credentials from %s",
 	               a->bucket, a->endpoint, a->prefix, host->job->name,
-	               a->cred_source);
+	               a->cred.source);
 	*state = a;
 	return SYNCD_OK;
 fail:
@@ -895,12 +723,7 @@ obs_destroy(void *state)
 	for (int w = 0; w < a->nbufs; w++)
 		free(a->bufs[w].data);
 	free(a->bufs);
-	if (a->secret) {
-		explicit_bzero(a->secret, strlen(a->secret));
-		free(a->secret);
-	}
-	free(a->key_id);
-	free(a->cred_source);
+	obs_credentials_free(&a->cred);
 	free(a->ca_file);
 	free(a->sigv4);
 	free(a->prefix);
@@ -933,7 +756,7 @@ obs_check(void *state)
 		SYNCD_LOG_INFO(a->host,
 		               "bucket \"%s\" at %s answers, with the "
 		               "credentials from %s",
-		               a->bucket, a->endpoint, a->cred_source);
+		               a->bucket, a->endpoint, a->cred.source);
 		st = SYNCD_OK;
 		goto done;
 	}

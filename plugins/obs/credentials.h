@@ -1,0 +1,29 @@
+/*
+ * credentials.h - the obs archiver's access key: OBS_ACCESS_KEY_ID /
+ * OBS_SECRET_ACCESS_KEY, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+ * from the environment, else the key file credentials_file (mode 600,
+ * access_key_id = ... and secret_access_key = ... lines); never the job
+ * file. The secret is never printed and is wiped when freed.
+ */
+#ifndef SYNCD_OBS_CREDENTIALS_H
+#define SYNCD_OBS_CREDENTIALS_H
+
+#include <syncd/syncd.h>
+
+typedef struct obs_credentials {
+	char *key_id;
+	char *secret;
+	char *source; /* where they came from, for messages */
+} obs_credentials;
+
+/* Fills c (zeroed by the caller) from the environment or the key file
+ * path (NULL or empty: none); on failure set_error names the fix, with
+ * bucket and endpoint when there are no credentials at all. What c holds
+ * is freed with obs_credentials_free() either way. */
+syncd_status obs_credentials_load(const syncd_host *host, const char *path,
+                                  const char *bucket, const char *endpoint,
+                                  obs_credentials *c);
+/* Wipes the secret and frees c's strings. */
+void obs_credentials_free(obs_credentials *c);
+
+#endif
