@@ -368,6 +368,12 @@ options_check_fields(const syncd_option *table, size_t options_size)
 	for (const syncd_option *o = table; o && o->name; o++) {
 		if (o->field_size == 0)
 			continue;
+		if (options_size == 0)
+			return xasprintf("option %s has a field but the plugin "
+			                 "declares no option structure: set "
+			                 ".options_size = sizeof(the structure) "
+			                 "in SYNCD_PLUGIN()",
+			                 o->name);
 		if (o->field_size != options_field_size(o->type))
 			return xasprintf("option %s is a %s but its field has "
 			                 "%u bytes (expected %zu): declare "
