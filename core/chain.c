@@ -40,8 +40,9 @@ chain_stage_emit(void *arg, const syncd_event *in)
 
 	/* an event a transform built may be older than the core's */
 	if (!in || in->size < SYNCD_EVENT_SIZE_1_0) {
-		job_fail(j, "%s emitted an event of %u bytes, smaller than "
-		            "ABI 1.0's; rebuild the plugin",
+		job_fail(j,
+		         "%s emitted an event of %u bytes, smaller than "
+		         "ABI 1.0's; rebuild the plugin",
 		         stage->index ? j->transforms[stage->index - 1]->prefix
 		                      : "the source",
 		         in ? in->size : 0);

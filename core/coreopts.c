@@ -5,8 +5,6 @@
 
 #include "coreopts.h"
 
-
-
 const syncd_option job_core_options[] = {
     {"name", SYNCD_OPT_STRING, NULL,
      "job name, [A-Za-z0-9_]+ (at most 48): names the slot and the job's state",
@@ -20,7 +18,8 @@ const syncd_option job_core_options[] = {
      "CPU cores)",
      0, 1, 64, NULL, NULL, 0, 0},
     {"auto_retry", SYNCD_OPT_BOOL, "false",
-     "restart a failed job from its last checkpoint", 0, 0, 0, NULL, NULL, 0, 0},
+     "restart a failed job from its last checkpoint", 0, 0, 0, NULL, NULL, 0,
+     0},
     {"max_retries", SYNCD_OPT_INT, "1",
      "restarts allowed when auto_retry is on", 0, 0, 1000, NULL, NULL, 0, 0},
     {"retry_interval", SYNCD_OPT_DURATION, "120s",
@@ -97,7 +96,8 @@ const syncd_option job_transform_core[] = {
 
 const syncd_option job_archiver_core[] = {
     {"plugin", SYNCD_OPT_STRING, NULL,
-     "the archiver plugin; default: [dirty] archiver", 0, 0, 0, NULL, NULL, 0, 0},
+     "the archiver plugin; default: [dirty] archiver", 0, 0, 0, NULL, NULL, 0,
+     0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}};
 
 const syncd_option job_dirty_options[] = {
@@ -113,4 +113,3 @@ const syncd_option job_dirty_options[] = {
     {"archiver", SYNCD_OPT_STRING, "file",
      "archiver plugin used by policy = archive", 0, 0, 0, NULL, NULL, 0, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}};
-

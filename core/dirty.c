@@ -89,7 +89,8 @@ dirty_values_text(const syncd_event *ev, bool keys_only)
 	if (!rel || !vals)
 		return xstrdup("(no key)");
 	for (uint32_t i = 0; i < rel->ncolumns; i++) {
-		if (keys_only && !(router_column(rel, i)->flags & SYNCD_COL_KEY))
+		if (keys_only &&
+		    !(router_column(rel, i)->flags & SYNCD_COL_KEY))
 			continue;
 		if (any) {
 			sb_puts(&names, ", ");
@@ -172,8 +173,8 @@ dirty_reject(job *j, const char *who, int worker, const syncd_event *ev,
 		         " was refused%s%s: "
 		         "%s; fix the data or the destination table, or set "
 		         "[dirty] enabled = true to set such rows aside",
-		         who, dirty_op_name(ev ? ev->type : 0), where,
-		         key, SYNCD_LSN_ARGS(ev ? ev->lsn : 0),
+		         who, dirty_op_name(ev ? ev->type : 0), where, key,
+		         SYNCD_LSN_ARGS(ev ? ev->lsn : 0),
 		         sqlstate ? " with SQLSTATE " : "",
 		         sqlstate ? sqlstate : "", message);
 		st = SYNCD_FATAL;
@@ -216,8 +217,8 @@ dirty_reject(job *j, const char *who, int worker, const syncd_event *ev,
 	log_warning(
 	    "%s dirty row %ld of worker %d: %s of %s key %s at " SYNCD_LSN_FMT
 	    "%s%s: %.200s%s",
-	    who, count, worker, dirty_op_name(ev ? ev->type : 0), where,
-	    key, SYNCD_LSN_ARGS(ev ? ev->lsn : 0), sqlstate ? " SQLSTATE " : "",
+	    who, count, worker, dirty_op_name(ev ? ev->type : 0), where, key,
+	    SYNCD_LSN_ARGS(ev ? ev->lsn : 0), sqlstate ? " SQLSTATE " : "",
 	    sqlstate ? sqlstate : "", message, row);
 	free(row);
 	if (threshold >= 0 && count > threshold) {
@@ -235,4 +236,3 @@ done:
 	free(where);
 	return st;
 }
-

@@ -541,8 +541,8 @@ fc_summary(fullcopy *fc)
 		               (double) atomic_load(&t->bytes));
 		log_info("copied %s -> %s.%s: %" PRIu64
 		         " rows, %s in %.1f s (%.0f rows/s)%s",
-		         t->name, t->rel->target_schema, t->rel->target_table, r,
-		         vol, ts, ts > 0 ? (double) r / ts : (double) r,
+		         t->name, t->rel->target_schema, t->rel->target_table,
+		         r, vol, ts, ts > 0 ? (double) r / ts : (double) r,
 		         t->how == SYNCD_COPY_MERGE ? ", merged by key" : "");
 		rows += r;
 		bytes += atomic_load(&t->bytes);
@@ -792,10 +792,11 @@ fc_write_rows(fc_writer *w, const char *data, size_t len)
 		}
 		if (syncd_copytext_parse_row(row, rowlen, t->src->rel->ncolumns,
 		                             w->vals, w->text, &err) == 0) {
-			job_fail(w->fc->j,
-			         "full copy of %s: the source sent a row that is "
-			         "not COPY text: %s",
-			         t->name, err);
+			job_fail(
+			    w->fc->j,
+			    "full copy of %s: the source sent a row that is "
+			    "not COPY text: %s",
+			    t->name, err);
 			return SYNCD_FATAL;
 		}
 		at += (size_t) (nl - (data + at)) + 1;
@@ -850,8 +851,8 @@ fc_write(fullcopy *fc, pipeline *p, syncd_lsn snapshot_lsn)
 
 		w.t = t;
 		t->started_ms = now_ms();
-		w.vals = xrealloc(w.vals, (t->src->rel->ncolumns + 1) *
-		                              sizeof *w.vals);
+		w.vals = xrealloc(w.vals,
+		                  (t->src->rel->ncolumns + 1) * sizeof *w.vals);
 		rel.type = SYNCD_EV_RELATION;
 		rel.rel = t->src->rel;
 		trunc.type = SYNCD_EV_TRUNCATE;
@@ -931,8 +932,8 @@ fullcopy_run(job *j, pipeline *p, uint32_t stream, const syncd_snapshot *snap,
 		t->j = j;
 		t->src = &fc.copies[i];
 		t->name = xasprintf("%s.%s", in->rel->schema, in->rel->table);
-		t->finished = xcalloc(in->nchunks ? in->nchunks : 1,
-		                      sizeof *t->finished);
+		t->finished =
+		    xcalloc(in->nchunks ? in->nchunks : 1, sizeof *t->finished);
 		if (!fullcopy_sink_copies(j))
 			continue; /* the pipeline routes and transforms */
 		t->srel = router_copy(j, in->rel, 0);

@@ -38,8 +38,7 @@ host_log_enabled(const syncd_host *h, syncd_log_level level)
 }
 
 static void
-host_set_error(const syncd_host *h, const char *sqlstate, const char *fmt,
-               ...)
+host_set_error(const syncd_host *h, const char *sqlstate, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

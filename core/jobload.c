@@ -320,13 +320,15 @@ job_info(job *j)
 			base = dflt = xasprintf("%s/.local/state/syncd",
 			                        home && *home ? home : "/tmp");
 	}
-	j->state_dir = xasprintf("%s/%s", base, optset_str(&j->job_opts, "name"));
+	j->state_dir =
+	    xasprintf("%s/%s", base, optset_str(&j->job_opts, "name"));
 	free(dflt);
 	/* how keys are spread over workers: a sink's progress recorded per
 	 * worker under another layout says nothing of a worker now */
 	if (optset_num(&j->sink->opts, "sink.keyby.enable"))
 		j->layout = xasprintf(
-		    "%lld/%s", (long long) optset_num(&j->job_opts, "concurrency"),
+		    "%lld/%s",
+		    (long long) optset_num(&j->job_opts, "concurrency"),
 		    optset_str(&j->sink->opts, "sink.keyby.mode"));
 	else
 		j->layout = xstrdup("1/table");
@@ -523,12 +525,13 @@ job_load(const char *path, strbuf *errors)
 			snprintf(where, sizeof where, ":%d", m->line);
 		if (m && m->text && strcmp(m->text, "incremental") != 0 &&
 		    !so->snapshot)
-			sb_printf(errors,
-			          "%s%s: [job] mode = %s: %s cannot copy "
-			          "tables (its plugin has no full-phase "
-			          "operations); set mode = incremental and copy "
-			          "the tables another way\n",
-			          path, where, m->text, j->source->prefix);
+			sb_printf(
+			    errors,
+			    "%s%s: [job] mode = %s: %s cannot copy "
+			    "tables (its plugin has no full-phase "
+			    "operations); set mode = incremental and copy "
+			    "the tables another way\n",
+			    path, where, m->text, j->source->prefix);
 		else if (m && m->text && strcmp(m->text, "full") != 0 &&
 		         !so->open)
 			sb_printf(errors,

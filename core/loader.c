@@ -23,7 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 static char **loader_dirs;
 static size_t loader_ndirs;
 static loaded_plugin **loader_cache;
@@ -256,8 +255,8 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 	switch (p->d.kind) {
 	case SYNCD_KIND_SOURCE: {
 		const syncd_source_ops *o = &p->ops.source;
-		int stream = !!o->open + !!o->start + !!o->read +
-		             !!o->confirm + !!o->close;
+		int stream = !!o->open + !!o->start + !!o->read + !!o->confirm +
+		             !!o->close;
 		int full = !!o->snapshot + !!o->release + !!o->copy_open +
 		           !!o->copy_read + !!o->copy_close;
 		LOADER_REQUIRE(o->create, "create");
@@ -268,10 +267,11 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 		LOADER_REQUIRE(full == 0 || full == 5,
 		               "snapshot, release, copy_open, copy_read and "
 		               "copy_close (all five or none)");
-		LOADER_REQUIRE(stream || full,
-		               "open/start/read/confirm/close or "
-		               "snapshot/release/copy_open/copy_read/copy_close "
-		               "(a source must stream or copy)");
+		LOADER_REQUIRE(
+		    stream || full,
+		    "open/start/read/confirm/close or "
+		    "snapshot/release/copy_open/copy_read/copy_close "
+		    "(a source must stream or copy)");
 		break;
 	}
 	case SYNCD_KIND_TRANSFORM:
@@ -290,10 +290,11 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 			int copy = !!o->copy_open + !!o->copy_close +
 			           !!o->copy_table + !!o->copy_begin +
 			           !!o->copy_data + !!o->copy_end;
-			LOADER_REQUIRE(copy == 0 || copy == 6,
-			               "copy_open, copy_close, copy_table, "
-			               "copy_begin, copy_data and copy_end (all "
-			               "six or none)");
+			LOADER_REQUIRE(
+			    copy == 0 || copy == 6,
+			    "copy_open, copy_close, copy_table, "
+			    "copy_begin, copy_data and copy_end (all "
+			    "six or none)");
 		}
 		break;
 	case SYNCD_KIND_ARCHIVER:
@@ -307,8 +308,8 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 	if (p->d.options) {
 		size_t n = 0;
 		const char *e = (const char *) p->d.options;
-		while (((const syncd_option *) (e + n * desc->option_size))
-		           ->name)
+		while (
+		    ((const syncd_option *) (e + n * desc->option_size))->name)
 			n++;
 		p->options = xcalloc(n + 1, sizeof *p->options);
 		for (size_t i = 0; i < n; i++)

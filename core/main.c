@@ -317,8 +317,8 @@ main(int argc, char **argv)
 		goto done;
 	}
 	if (create) {
-		bool ok = prepare_tables(j, SYNCD_PREPARE_CREATE,
-		                             &supported) == JOB_PREPARED;
+		bool ok = prepare_tables(j, SYNCD_PREPARE_CREATE, &supported) ==
+		          JOB_PREPARED;
 		if (!supported) {
 			log_error(
 			    "%s cannot create tables (its sink plugin "

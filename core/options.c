@@ -369,11 +369,12 @@ options_check_fields(const syncd_option *table, size_t options_size)
 		if (o->field_size == 0)
 			continue;
 		if (options_size == 0)
-			return xasprintf("option %s has a field but the plugin "
-			                 "declares no option structure: set "
-			                 ".options_size = sizeof(the structure) "
-			                 "in SYNCD_PLUGIN()",
-			                 o->name);
+			return xasprintf(
+			    "option %s has a field but the plugin "
+			    "declares no option structure: set "
+			    ".options_size = sizeof(the structure) "
+			    "in SYNCD_PLUGIN()",
+			    o->name);
 		if (o->field_size != options_field_size(o->type))
 			return xasprintf("option %s is a %s but its field has "
 			                 "%u bytes (expected %zu): declare "
@@ -433,9 +434,7 @@ optset_fill(optset *os, const syncd_option *table, void *dst, size_t size)
 			continue;
 		switch (o->type) {
 		case SYNCD_OPT_STRING:
-		case SYNCD_OPT_ENUM:
-			*(const char **) field = v->text;
-			break;
+		case SYNCD_OPT_ENUM: *(const char **) field = v->text; break;
 		case SYNCD_OPT_INT:
 		case SYNCD_OPT_DURATION:
 		case SYNCD_OPT_SIZE: *(int64_t *) field = v->num; break;

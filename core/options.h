@@ -52,8 +52,7 @@ void optset_free(optset *os);
 /* Fills dst (size bytes, zeroed first) with the values of the options of
  * table that have a field (syncd/option.h). Strings and arrays point into
  * os and stay valid until optset_free. */
-void optset_fill(optset *os, const syncd_option *table, void *dst,
-                 size_t size);
+void optset_fill(optset *os, const syncd_option *table, void *dst, size_t size);
 
 /* The value of a declared option (NULL for an unknown name). */
 const opt_value *optset_get(const optset *os, const char *name);

@@ -114,10 +114,9 @@ pipe_dispatch_change(pipeline *p, const syncd_event *ev)
 			return SYNCD_OK;
 		rels = xcalloc(ev->nrels, sizeof *rels);
 		for (uint32_t i = 0; i < ev->nrels; i++) {
-			rels[i] = ev->rels[i]
-			              ? pipe_rel_find(&p->sink_rels,
-			                              ev->rels[i]->id)
-			              : NULL;
+			rels[i] = ev->rels[i] ? pipe_rel_find(&p->sink_rels,
+			                                      ev->rels[i]->id)
+			                      : NULL;
 			if (!rels[i]) {
 				free(rels);
 				return pipe_unknown_rel(p, "TRUNCATE of",
@@ -135,8 +134,8 @@ pipe_dispatch_change(pipeline *p, const syncd_event *ev)
 		}
 	} else {
 		const syncd_value *key;
-		rel = ev->rel ? pipe_rel_find(&p->sink_rels, ev->rel->id)
-		              : NULL;
+		rel =
+		    ev->rel ? pipe_rel_find(&p->sink_rels, ev->rel->id) : NULL;
 		if (!rel)
 			return pipe_unknown_rel(p, "a change for", ev->rel);
 		if (ev->rel->ncolumns != rel->ncolumns) {
@@ -290,12 +289,12 @@ pipe_emit_locked(pipeline *p, syncd_event *ev)
 	}
 	if (p->j->ntransforms > 0) {
 		if (ev->type == SYNCD_EV_RELATION && ev->rel)
-			ev->rel = pipe_rel_intern(p, &p->source_rels, ev->rel,
-			                          0);
+			ev->rel =
+			    pipe_rel_intern(p, &p->source_rels, ev->rel, 0);
 		else if (ev->type == SYNCD_EV_TRUNCATE && rels) {
 			for (uint32_t i = 0; i < ev->nrels; i++) {
-				rels[i] = pipe_rel_find(&p->source_rels,
-				                        rels[i]->id);
+				rels[i] =
+				    pipe_rel_find(&p->source_rels, rels[i]->id);
 				if (!rels[i]) {
 					free(rels);
 					return pipe_unknown_rel(

@@ -106,8 +106,9 @@ job_preview_one(void *arg, const syncd_relation *in)
 	char *ts, *tt;
 	strbuf keys = {0}, line = {0};
 	const logical_table *lt =
-	    c->j->nltables ? router_logical_table(c->j, rel->database, rel->table)
-	                   : NULL;
+	    c->j->nltables
+	        ? router_logical_table(c->j, rel->database, rel->table)
+	        : NULL;
 	char *why;
 
 	router_target(c->j, rel, &ts, &tt);
@@ -342,7 +343,8 @@ job_prepare_routed(void *arg, const syncd_event *ev)
 	/* a key column a transform added tells the shards' rows apart */
 	for (uint32_t i = 0; c->current && i < rel->ncolumns; i++)
 		if ((router_column(rel, i)->flags & SYNCD_COL_KEY) &&
-		    job_find_column(c->src, router_column(rel, i)->name) == UINT32_MAX)
+		    job_find_column(c->src, router_column(rel, i)->name) ==
+		        UINT32_MAX)
 			c->current->distinct_key = true;
 	r = router_copy(c->j, rel, ROUTER_SINK | ROUTER_DETAILS);
 	st = sink->plugin->ops.sink.prepare_table(sink->state, r, c->what);
@@ -468,4 +470,3 @@ prepare_tables(job *j, syncd_prepare what, bool *supported)
 		         sink->prefix, c.n);
 	return c.failed == 0 ? JOB_PREPARED : JOB_PREPARE_TABLES;
 }
-

@@ -109,7 +109,6 @@ item_small(item_kind kind, const syncd_event *ev)
 	return it;
 }
 
-
 void
 queue_init(queue *q, size_t max_count, size_t max_bytes,
            const atomic_bool *failed)
@@ -147,10 +146,10 @@ queue_push(queue *q, item *it)
 	               it->kind == ITEM_STOP;
 
 	pthread_mutex_lock(&q->lock);
-	while (!control && q->count > 0 &&
-	       (q->count >= q->max_count ||
-	        q->bytes + it->bytes > q->max_bytes) &&
-	       !atomic_load(q->failed)) {
+	while (
+	    !control && q->count > 0 &&
+	    (q->count >= q->max_count || q->bytes + it->bytes > q->max_bytes) &&
+	    !atomic_load(q->failed)) {
 		/* full: the consumer must take what is there */
 		pthread_cond_signal(&q->nonempty);
 		pthread_cond_wait(&q->nonfull, &q->lock);

@@ -108,8 +108,8 @@ router_target(const job *j, const syncd_relation *rel, char **schema,
 const syncd_column *
 router_column(const syncd_relation *rel, uint32_t i)
 {
-	size_t stride = rel->columns[0].size ? rel->columns[0].size
-	                                     : sizeof(syncd_column);
+	size_t stride =
+	    rel->columns[0].size ? rel->columns[0].size : sizeof(syncd_column);
 	return (const syncd_column *) ((const char *) rel->columns +
 	                               i * stride);
 }

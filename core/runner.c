@@ -73,8 +73,7 @@ run_name(run *r, uint32_t s)
 }
 
 /* Fails the job with the source's reason, taken in this thread. */
-static void
-run_source_failed(run *r, syncd_status st, const char *fmt, ...)
+static void run_source_failed(run *r, syncd_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -133,7 +132,8 @@ run_describe(run *r)
 	} else {
 		st = r->ops->streams(r->state, run_stream_described, r);
 		if (st != SYNCD_OK) {
-			run_source_failed(r, st, "could not find its streams: ");
+			run_source_failed(r, st,
+			                  "could not find its streams: ");
 			return false;
 		}
 		if (r->n == 0) {
@@ -169,7 +169,8 @@ run_open(run *r, run_stream *s)
 	}
 	if (pipeline_stored(r->p, s->id, &s->stored, &s->known) != SYNCD_OK) {
 		if (!job_failed(j))
-			job_fail(j, "could not read the destination's progress");
+			job_fail(j,
+			         "could not read the destination's progress");
 		return false;
 	}
 	holder = s->pos.holder ? s->pos.holder : "its source position";
@@ -177,8 +178,8 @@ run_open(run *r, run_stream *s)
 	    s->pos.confirmed > s->stored) {
 		job_fail(j,
 		         "%s stream \"%s\": %s has confirmed " SYNCD_LSN_FMT
-		         " but the destination has applied it only up to "
-		         SYNCD_LSN_FMT ": the changes in between may be "
+		         " but the destination has applied it only up "
+		         "to " SYNCD_LSN_FMT ": the changes in between may be "
 		         "missing (%s was advanced or recreated outside "
 		         "syncd); re-sync the tables with mode = "
 		         "full+incremental",
@@ -210,8 +211,8 @@ run_full(run *r, run_stream *s)
 	if (!fullcopy_sink_copies(j) && j->info.incremental &&
 	    !s->pos.created && s->known && s->stored) {
 		log_info("stream \"%s\": the full phase was finished by an "
-		         "earlier run (the destination has applied up to "
-		         SYNCD_LSN_FMT ")",
+		         "earlier run (the destination has applied up "
+		         "to " SYNCD_LSN_FMT ")",
 		         run_name(r, s->id), SYNCD_LSN_ARGS(s->stored));
 		return true;
 	}
@@ -315,8 +316,8 @@ run_stream_all(run *r)
 		    s->pos.confirmed > s->stored ? s->pos.confirmed : s->stored;
 		syncd_status st = r->ops->start(r->state, i, after);
 		if (st != SYNCD_OK) {
-			run_source_failed(r, st, "stream \"%s\": ",
-			                  run_name(r, i));
+			run_source_failed(r, st,
+			                  "stream \"%s\": ", run_name(r, i));
 			return false;
 		}
 		s->started = true;
@@ -334,7 +335,8 @@ run_stream_all(run *r)
 		bool running = false;
 		struct timespec ts = {0, RUNNER_CONFIRM_MS * 1000 * 1000};
 		for (uint32_t i = 0; i < r->n; i++)
-			if (r->s[i].thread_started && !atomic_load(&r->s[i].done))
+			if (r->s[i].thread_started &&
+			    !atomic_load(&r->s[i].done))
 				running = true;
 		if (!running)
 			break;

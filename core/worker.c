@@ -28,8 +28,8 @@ typedef struct worker {
 	size_t nitems, cap;
 	const syncd_event **evs;
 	size_t nchanges, bytes;
-	int64_t first_ms;      /* when the batch got its first change */
-	int64_t recorded_ms;   /* when progress was last written */
+	int64_t first_ms;            /* when the batch got its first change */
+	int64_t recorded_ms;         /* when progress was last written */
 	const syncd_relation **rels; /* relations announced in this batch */
 	size_t nrels, relcap;
 
@@ -59,7 +59,6 @@ struct workers {
 	pthread_cond_t fence_cond;
 	int fence_pending;
 };
-
 
 static void
 worker_add(worker *w, item *it)
@@ -207,7 +206,8 @@ worker_flush(worker *w, bool force)
 				wait = budget - waited;
 			log_warning("%s worker %d: %s; reconnecting in %.1f s "
 			            "(attempt %d)",
-			            p->sink->prefix, w->id, plugerr_msg(p->sink),
+			            p->sink->prefix, w->id,
+			            plugerr_msg(p->sink),
 			            (double) wait / 1000.0, attempt);
 			worker_close(w);
 			for (int64_t t = 0; t < wait && !job_failed(p->j);
@@ -431,10 +431,9 @@ worker_main(void *arg)
 		} else
 			took = false;
 		/* the wait is at least 1 ms: -1 would mean forever */
-		it = queue_pop(&w->q,
-		               !deadline        ? -1
-		               : deadline > now ? deadline - now
-		                                : 0);
+		it = queue_pop(&w->q, !deadline        ? -1
+		                      : deadline > now ? deadline - now
+		                                       : 0);
 		if (!it)
 			continue; /* timeout or failure: the loop decides */
 		switch (it->kind) {
@@ -583,8 +582,8 @@ workers_ask(workers *p, int from, int to, item_kind kind, uint32_t stream)
 syncd_status
 workers_fence(workers *p, int only)
 {
-	return workers_ask(p, only >= 0 ? only : 0,
-	                   only >= 0 ? only + 1 : p->n, ITEM_FENCE, 0);
+	return workers_ask(p, only >= 0 ? only : 0, only >= 0 ? only + 1 : p->n,
+	                   ITEM_FENCE, 0);
 }
 
 syncd_status

@@ -103,12 +103,11 @@ check_plugin(const loaded_plugin *p)
 	 * which the plugin may read */
 	const syncd_option *sink_tables[] = {job_sink_core_options, tables[0],
 	                                     NULL};
-	ck_assert_msg(optset_bind(&inst.opts, "conformance.ini", "conformance",
-	                          &sec,
-	                          p->d.kind == SYNCD_KIND_SINK ? sink_tables
-	                                                       : tables,
-	                          &errors),
-	              "%s: defaults do not bind: %s", p->path, errors.data);
+	ck_assert_msg(
+	    optset_bind(&inst.opts, "conformance.ini", "conformance", &sec,
+	                p->d.kind == SYNCD_KIND_SINK ? sink_tables : tables,
+	                &errors),
+	    "%s: defaults do not bind: %s", p->path, errors.data);
 
 	/* the option structure is filled as in a job */
 	if (p->d.options_size) {
@@ -131,8 +130,8 @@ check_plugin(const loaded_plugin *p)
 	/* every stored option has a field inside the structure (the loader
 	 * refused the plugin otherwise) */
 	for (const syncd_option *o = p->d.options; o && o->name; o++)
-		ck_assert_msg(o->field_size == 0 ||
-		                  o->offset + o->field_size <= p->d.options_size,
+		ck_assert_msg(o->field_size == 0 || o->offset + o->field_size <=
+		                                        p->d.options_size,
 		              "%s: option %s outside its structure", p->path,
 		              o->name);
 

@@ -47,8 +47,8 @@ typedef struct syncd_column_details {
 	SYNCD_SIZE_THROUGH(syncd_column_details, comment)
 
 typedef struct syncd_table_details {
-	uint32_t size;    /* sizeof(syncd_table_details) */
-	uint32_t version; /* SYNCD_DETAILS_VERSION */
+	uint32_t size;       /* sizeof(syncd_table_details) */
+	uint32_t version;    /* SYNCD_DETAILS_VERSION */
 	const char *comment; /* the table's comment, or NULL */
 	uint32_t nindexes;
 	const syncd_index *indexes; /* stride indexes[0].size */

@@ -148,8 +148,8 @@ struct syncd_host {
 	 * (such as "[sink:dws_upsert]"); secrets (password= in conninfo and
 	 * URIs, SECRET options) are masked. Messages in lower case without a
 	 * final period. See the SYNCD_LOG_* macros below. */
-	void (*log)(const syncd_host *h, syncd_log_level level,
-	            const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+	void (*log)(const syncd_host *h, syncd_log_level level, const char *fmt,
+	            ...) __attribute__((format(printf, 3, 4)));
 	void (*vlog)(const syncd_host *h, syncd_log_level level,
 	             const char *fmt, va_list ap);
 	bool (*log_enabled)(const syncd_host *h, syncd_log_level level);
@@ -168,10 +168,8 @@ struct syncd_host {
 
 	/* Metrics: counters only grow; gauges are set. name is
 	 * [a-z_][a-z0-9_]*; the core adds the instance as a label. */
-	void (*metric_add)(const syncd_host *h, const char *name,
-	                   double delta);
-	void (*metric_set)(const syncd_host *h, const char *name,
-	                   double value);
+	void (*metric_add)(const syncd_host *h, const char *name, double delta);
+	void (*metric_set)(const syncd_host *h, const char *name, double value);
 
 	/* Memory counted in the job's memory metric
 	 * (syncd_plugin_memory_bytes). Free with free_mem of the same host;
@@ -191,9 +189,10 @@ struct syncd_host {
 #define SYNCD_HOST_SIZE_1_0 SYNCD_SIZE_THROUGH(syncd_host, sink)
 
 /* Logging shorthands: SYNCD_LOG_INFO(host, "copied %zu rows", n). */
-#define SYNCD_LOG_ERROR(h, ...)   (h)->log((h), SYNCD_LEVEL_ERROR, __VA_ARGS__)
-#define SYNCD_LOG_WARNING(h, ...) (h)->log((h), SYNCD_LEVEL_WARNING, __VA_ARGS__)
-#define SYNCD_LOG_INFO(h, ...)    (h)->log((h), SYNCD_LEVEL_INFO, __VA_ARGS__)
+#define SYNCD_LOG_ERROR(h, ...) (h)->log((h), SYNCD_LEVEL_ERROR, __VA_ARGS__)
+#define SYNCD_LOG_WARNING(h, ...)                                              \
+	(h)->log((h), SYNCD_LEVEL_WARNING, __VA_ARGS__)
+#define SYNCD_LOG_INFO(h, ...) (h)->log((h), SYNCD_LEVEL_INFO, __VA_ARGS__)
 #define SYNCD_LOG_DEBUG(h, ...)                                                \
 	do {                                                                   \
 		if ((h)->log_enabled((h), SYNCD_LEVEL_DEBUG))                  \

@@ -91,8 +91,8 @@ typedef struct syncd_option {
 	const char *default_value; /* in job-file syntax; NULL: no default */
 	const char *help;          /* one line, shown by --plugin-help */
 	uint32_t flags;            /* SYNCD_OPT_* */
-	int64_t min; /* INT, DURATION (ms), SIZE (bytes): lower bound */
-	int64_t max; /* upper bound; min == max == 0: unbounded */
+	int64_t min;         /* INT, DURATION (ms), SIZE (bytes): lower bound */
+	int64_t max;         /* upper bound; min == max == 0: unbounded */
 	const char *choices; /* ENUM: "a|b|c" */
 	const char *unit;    /* DURATION / SIZE: unit of a bare number */
 	/* Where the value goes in the plugin's option structure: set both

@@ -20,7 +20,8 @@
  * Life cycle and ownership, for every kind:
  *  - create(host, &state) allocates the plugin's state and checks what it
  *    can without I/O (host->options holds the option values). It does no
- *    I/O that can block for long: connections are made later.
+ *    I/O that can block for long: connections are made later. When it
+ *    fails after setting *state, destroy(state) is still called.
  *  - The plugin's state is its own from create() to destroy(). Arguments
  *    are borrowed for the call. Nothing is freed across the module
  *    boundary; a pointer a plugin hands back (an out-parameter) stays
@@ -59,8 +60,7 @@ typedef enum syncd_plugin_kind {
 typedef syncd_status (*syncd_emit_fn)(void *emit_ctx, const syncd_event *ev);
 
 /* Receives one relation (list_tables); borrowed for the call. */
-typedef syncd_status (*syncd_relation_fn)(void *ctx,
-                                          const syncd_relation *rel);
+typedef syncd_status (*syncd_relation_fn)(void *ctx, const syncd_relation *rel);
 
 /* Receives one stream's description (streams); borrowed for the call. */
 typedef syncd_status (*syncd_stream_fn)(void *ctx, const syncd_stream *s);
@@ -68,8 +68,7 @@ typedef syncd_status (*syncd_stream_fn)(void *ctx, const syncd_stream *s);
 /* Receives full-phase data: PostgreSQL COPY text format (whole rows, each
  * ending in a newline; \N for NULL; backslash escapes), in pieces of any
  * size. See syncd/copytext.h to write it. */
-typedef syncd_status (*syncd_copy_fn)(void *ctx, const char *data,
-                                      size_t len);
+typedef syncd_status (*syncd_copy_fn)(void *ctx, const char *data, size_t len);
 
 /* ---- the full phase ------------------------------------------------------
  *
@@ -191,8 +190,7 @@ typedef struct syncd_source_ops {
 	/* Connect stream `stream` and find (or create) its position; fill
 	 * pos (zeroed by the core). SYNCD_INVALID when the stream cannot run
 	 * as set up (a wrong server setting, a missing right). */
-	syncd_status (*open)(void *state, uint32_t stream,
-	                     syncd_position *pos);
+	syncd_status (*open)(void *state, uint32_t stream, syncd_position *pos);
 	/* Start streaming the transactions that commit after `after` (the
 	 * core passes the larger of pos.confirmed and what the destination
 	 * has applied). */
@@ -336,7 +334,7 @@ typedef enum syncd_copy_how {
 
 /* One table of the full phase, as the core hands it to a sink. */
 typedef struct syncd_copy_request {
-	uint32_t size; /* sizeof(syncd_copy_request) in the core */
+	uint32_t size;             /* sizeof(syncd_copy_request) in the core */
 	const syncd_relation *rel; /* with target names */
 	uint32_t stream;
 	const syncd_copy_table *table;
