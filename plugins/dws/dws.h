@@ -1,8 +1,12 @@
 /*
- * dws.h - what the two DWS sinks (dws_upsert, dws_copy) share: the plugin
- * state, the per-worker connection, the destination's view of a target
- * table, the folded changes of one batch, and the dialect table that holds
- * every piece of SQL that differs between GaussDB(DWS) and PostgreSQL.
+ * dws.h - the one internal header of the two DWS sinks (dws_upsert,
+ * dws_copy): the plugin state, the per-worker connection, the destination's
+ * view of a target table, the folded changes of one batch, the dialect
+ * table that holds every piece of SQL that differs between GaussDB(DWS)
+ * and PostgreSQL, and what each file offers the ones above it. Files call
+ * one way, bottom up: dialect.c, session.c, progress.c, deferred.c,
+ * target.c, fold.c, apply.c, tables.c, dws.c, full.c, and the two
+ * registration files dws_upsert.c and dws_copy.c.
  */
 #ifndef SYNCD_DWS_H
 #define SYNCD_DWS_H

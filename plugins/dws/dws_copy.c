@@ -1,7 +1,7 @@
 /*
  * dws_copy - sink: COPY into a per-session staging table, then a few
  * set-based statements from it into the target, in the batch's transaction
- * (write_mode = copy). The code is shared with dws_upsert (dws.c, apply.c).
+ * (write_mode = copy). The code is shared with dws_upsert (see dws.h).
  */
 #include "dws.h"
 

@@ -1,7 +1,7 @@
 /*
  * dws_upsert - sink: batched, set-based INSERT ... ON CONFLICT (key) DO
  * UPDATE and batched DELETE into GaussDB(DWS) or PostgreSQL (write_mode =
- * upsert). The code is shared with dws_copy (dws.c, apply.c).
+ * upsert). The code is shared with dws_copy (see dws.h).
  */
 #include "dws.h"
 

@@ -24,7 +24,7 @@
  * chunk at most) and written range by range under savepoints: a range the
  * destination refuses is rolled back and its halves are tried, down to
  * single rows (COPY text has one row per line), which go to the dirty-data
- * path (host->reject) as INSERTs at the position of the copy's snapshot
+ * path (host->sink->reject) as INSERTs at the position of the copy's snapshot
  * (0/0 when the source does not say); the rest commits with the chunk's
  * row in syncd_copy as usual. Without a refused row the fast path holds
  * nothing.
