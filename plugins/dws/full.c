@@ -812,106 +812,6 @@ done:
 /* ---- refused rows ---------------------------------------------------------
  */
 
-static int
-dws_full_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* One row of COPY text (data[0..len), its newline excluded) as ncols
- * values, their text in *text (the values point into it). False when the
- * row does not have ncols fields. */
-static bool
-dws_full_parse_row(const char *data, size_t len, uint32_t ncols,
-                   syncd_value *vals, dws_buf *text)
-{
-	size_t *starts = calloc(ncols + 1, sizeof *starts);
-	uint32_t field = 0;
-	size_t i = 0;
-
-	if (!starts)
-		abort();
-	dws_buf_reset(text);
-	dws_buf_add(text, "", 0);
-	for (;;) {
-		bool null = false;
-		if (field >= ncols)
-			goto fail;
-		if (i + 1 < len && data[i] == '\\' && data[i + 1] == 'N' &&
-		    (i + 2 == len || data[i + 2] == '\t')) {
-			null = true;
-			i += 2;
-		}
-		starts[field] = text->len;
-		while (!null && i < len && data[i] != '\t') {
-			char ch = data[i++];
-			if (ch == '\\' && i < len) {
-				ch = data[i++];
-				switch (ch) {
-				case 'b': ch = '\b'; break;
-				case 'f': ch = '\f'; break;
-				case 'n': ch = '\n'; break;
-				case 'r': ch = '\r'; break;
-				case 't': ch = '\t'; break;
-				case 'v': ch = '\v'; break;
-				case 'x':
-					if (i < len &&
-					    dws_full_hex(data[i]) >= 0) {
-						int v = dws_full_hex(data[i++]);
-						if (i < len &&
-						    dws_full_hex(data[i]) >= 0)
-							v = v * 16 +
-							    dws_full_hex(
-							        data[i++]);
-						ch = (char) v;
-					}
-					break;
-				default:
-					if (ch >= '0' && ch <= '7') {
-						int v = ch - '0';
-						for (int k = 0;
-						     k < 2 && i < len &&
-						     data[i] >= '0' &&
-						     data[i] <= '7';
-						     k++)
-							v = v * 8 +
-							    (data[i++] - '0');
-						ch = (char) v;
-					}
-					break;
-				}
-			}
-			dws_buf_add(text, &ch, 1);
-		}
-		vals[field].kind = null ? SYNCD_VALUE_NULL : SYNCD_VALUE_TEXT;
-		vals[field].len =
-		    null ? 0 : (uint32_t) (text->len - starts[field]);
-		field++;
-		if (i < len && data[i] == '\t') {
-			i++;
-			continue;
-		}
-		break;
-	}
-	if (field != ncols)
-		goto fail;
-	for (uint32_t f = 0; f < ncols; f++)
-		vals[f].data = vals[f].kind == SYNCD_VALUE_NULL
-		                   ? NULL
-		                   : text->data + starts[f];
-	free(starts);
-	return true;
-fail:
-	free(starts);
-	return false;
-}
-
 /* The held row at [a, b) goes to the dirty-data path as an INSERT. */
 static dws_rc
 dws_full_reject(dws_full *c, size_t a, size_t b)
@@ -919,7 +819,8 @@ dws_full_reject(dws_full *c, size_t a, size_t b)
 	dws_state *s = c->w->s;
 	uint32_t n = c->rel->ncolumns;
 	syncd_value *vals = calloc(n + 1, sizeof *vals);
-	dws_buf text = {0};
+	char *text = malloc(b - a + 1);
+	const char *bad = NULL;
 	syncd_event ev = {.size = sizeof(syncd_event),
 	                  .type = SYNCD_EV_INSERT,
 	                  .lsn = c->snapshot_lsn,
@@ -928,11 +829,10 @@ dws_full_reject(dws_full *c, size_t a, size_t b)
 	                  .new_values = vals};
 	dws_rc rc = DWS_OK;
 
-	if (!vals)
+	if (!vals || !text)
 		abort();
-	if (b > a && c->held.data[b - 1] == '\n')
-		b--;
-	if (!dws_full_parse_row(c->held.data + a, b - a, n, vals, &text)) {
+	if (syncd_copytext_parse_row(c->held.data + a, b - a, n, vals, text,
+	                             &bad) == 0) {
 		ERR(s, c->err_state,
 		    "target table %s refused a row of chunk %u of source table "
 		    "%s with SQLSTATE %s: %s; the row is not COPY text of %u "
@@ -944,7 +844,7 @@ dws_full_reject(dws_full *c, size_t a, size_t b)
 	               s->host, c->w->id, &ev, c->err_state,
 	               c->err_msg ? c->err_msg : "(no message)") != SYNCD_OK)
 		rc = DWS_REJECTED;
-	dws_buf_free(&text);
+	free(text);
 	free(vals);
 	return rc;
 }
