@@ -740,8 +740,7 @@ csv_emit_line(csv *c, syncd_emit_fn emit, void *ctx)
 {
 	syncd_event ev = {.size = sizeof ev,
 	                  .lsn = (syncd_lsn) csv_in_pos(&c->in) + 1,
-	                  .commit_time = (int64_t) time(NULL) * 1000000,
-	                  .rel = &c->rel};
+	                  .commit_time = (int64_t) time(NULL) * 1000000};
 	syncd_status st;
 
 	for (uint32_t i = 0; i < c->ncols; i++) {
@@ -752,6 +751,7 @@ csv_emit_line(csv *c, syncd_emit_fn emit, void *ctx)
 	}
 	ev.type = SYNCD_EV_BEGIN;
 	st = emit(ctx, &ev);
+	ev.rel = &c->rel; /* RELATION and INSERT only */
 	if (st == SYNCD_OK && !c->announced) {
 		ev.type = SYNCD_EV_RELATION;
 		st = emit(ctx, &ev);
@@ -762,6 +762,7 @@ csv_emit_line(csv *c, syncd_emit_fn emit, void *ctx)
 	if (st == SYNCD_OK)
 		st = emit(ctx, &ev);
 	ev.type = SYNCD_EV_COMMIT;
+	ev.rel = NULL;
 	ev.new_values = NULL;
 	if (st == SYNCD_OK)
 		st = emit(ctx, &ev);
