@@ -449,5 +449,5 @@ static const syncd_sink_ops capture_ops = {
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "capture", .version = "1.0",
              .description = "records every batch to a file (tests only)",
-             .options = capture_options,
-             .options_size = sizeof(capture_opts), .ops.sink = &capture_ops)
+             .options = capture_options, .options_size = sizeof(capture_opts),
+             .ops.sink = &capture_ops)
