@@ -329,6 +329,31 @@ jsonl_columns(const syncd_relation *rel)
 	return cols;
 }
 
+/* A string, or JSON null for NULL (a source may know no database). */
+static json_object *
+jsonl_string(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+/* "schema.table", or "table" when the source has no schema. */
+static json_object *
+jsonl_qualified(const char *schema, const char *table)
+{
+	json_object *o;
+	char *name;
+
+	if (!schema)
+		return jsonl_string(table);
+	name = malloc(strlen(schema) + strlen(table) + 2);
+	if (!name)
+		return NULL;
+	sprintf(name, "%s.%s", schema, table);
+	o = json_object_new_string(name);
+	free(name);
+	return o;
+}
+
 static json_object *
 jsonl_event(const syncd_event *ev, int worker)
 {
@@ -338,19 +363,10 @@ jsonl_event(const syncd_event *ev, int worker)
 	jsonl_header(o, ev, worker);
 	if (ev->type == SYNCD_EV_TRUNCATE) {
 		json_object *tables = json_object_new_array();
-		for (uint32_t i = 0; i < ev->nrels; i++) {
-			char *name;
-			size_t n = strlen(ev->rels[i]->schema) +
-			           strlen(ev->rels[i]->table) + 2;
-			name = malloc(n);
-			if (name) {
-				snprintf(name, n, "%s.%s", ev->rels[i]->schema,
-				         ev->rels[i]->table);
-				json_object_array_add(
-				    tables, json_object_new_string(name));
-				free(name);
-			}
-		}
+		for (uint32_t i = 0; i < ev->nrels; i++)
+			json_object_array_add(
+			    tables, jsonl_qualified(ev->rels[i]->schema,
+			                            ev->rels[i]->table));
 		json_object_object_add(o, "tables", tables);
 		json_object_object_add(
 		    o, "cascade",
@@ -364,23 +380,13 @@ jsonl_event(const syncd_event *ev, int worker)
 	}
 	if (!rel)
 		return o;
-	json_object_object_add(o, "database",
-	                       json_object_new_string(rel->database));
-	json_object_object_add(o, "schema",
-	                       json_object_new_string(rel->schema));
-	json_object_object_add(o, "table", json_object_new_string(rel->table));
-	if (rel->target_schema && rel->target_table) {
-		size_t n =
-		    strlen(rel->target_schema) + strlen(rel->target_table) + 2;
-		char *t = malloc(n);
-		if (t) {
-			snprintf(t, n, "%s.%s", rel->target_schema,
-			         rel->target_table);
-			json_object_object_add(o, "target",
-			                       json_object_new_string(t));
-			free(t);
-		}
-	}
+	json_object_object_add(o, "database", jsonl_string(rel->database));
+	json_object_object_add(o, "schema", jsonl_string(rel->schema));
+	json_object_object_add(o, "table", jsonl_string(rel->table));
+	if (rel->target_table)
+		json_object_object_add(
+		    o, "target",
+		    jsonl_qualified(rel->target_schema, rel->target_table));
 	if (ev->type == SYNCD_EV_RELATION) {
 		json_object_object_add(o, "columns", jsonl_columns(rel));
 		return o;
