@@ -31,7 +31,7 @@ for ex in csv_source mask; do
 	PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$root" \
 		make -s -C "$W/$ex" CFLAGS="-O2 -g -Werror" >"$W/$ex.build" 2>&1 ||
 		it_fail "$ex: out-of-tree build: $(cat "$W/$ex.build")"
-	it_assert_eq "" "$(cat "$W/$ex.build")" "$ex: build output (warnings)"
+	! grep -qi 'warning' "$W/$ex.build" || it_fail "$ex: warnings: $(cat "$W/$ex.build")"
 	it_assert_eq syncd_plugin_entry \
 		"$(nm -D --defined-only "$W/$ex/$ex.so" | awk '{print $3}' | sort | paste -sd ' ')" \
 		"$ex: exported symbols"
