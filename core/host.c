@@ -97,7 +97,9 @@ static const syncd_stream *
 host_stream(const syncd_host *h, uint32_t stream)
 {
 	job *j = instance_of(h)->job;
-	return stream < j->nstreams ? &j->streams[stream].desc : NULL;
+	return stream < SYNCD_MAX_STREAMS && j->streams[stream].name
+	           ? &j->streams[stream].desc
+	           : NULL;
 }
 
 static syncd_selection

@@ -66,10 +66,11 @@ typedef struct run {
 	atomic_bool done;
 } run;
 
+/* The name of stream id. */
 static const char *
-run_name(run *r, uint32_t s)
+run_name(run *r, uint32_t id)
 {
-	return r->j->streams[s].desc.name;
+	return r->j->streams[id].desc.name;
 }
 
 /* Fails the job with the source's reason, taken in this thread. */
@@ -101,19 +102,30 @@ run_stream_described(void *ctx, const syncd_stream *d)
 {
 	run *r = ctx;
 	job_stream *js;
+	uint32_t id = d ? d->id : 0;
 
-	if (r->n >= SYNCD_MAX_STREAMS) {
-		plugerr_clear();
-		job_fail(r->j, "%s describes more than %d streams",
-		         r->j->source->prefix, SYNCD_MAX_STREAMS);
+	if (id >= SYNCD_MAX_STREAMS || r->n >= SYNCD_MAX_STREAMS) {
+		job_fail(r->j,
+		         "%s describes stream %u: stream numbers are below %d",
+		         r->j->source->prefix, id, SYNCD_MAX_STREAMS);
 		return SYNCD_FATAL;
 	}
-	js = &r->j->streams[r->n];
+	for (uint32_t i = 0; i < r->n; i++)
+		if (r->s[i].id == id) {
+			job_fail(r->j,
+			         "%s describes stream %u twice (a bug in the "
+			         "plugin: every stream has its own id)",
+			         r->j->source->prefix, id);
+			return SYNCD_FATAL;
+		}
+	js = &r->j->streams[id];
 	free(js->name);
 	free(js->server);
 	js->name = xstrdup(d && d->name ? d->name : "?");
 	js->server = d && d->server ? xstrdup(d->server) : NULL;
-	js->desc = (syncd_stream){sizeof js->desc, js->name, js->server};
+	js->desc = (syncd_stream){sizeof js->desc, id, js->name, js->server};
+	r->s[r->n].r = r;
+	r->s[r->n].id = id;
 	r->n++;
 	return SYNCD_OK;
 }
@@ -127,7 +139,8 @@ run_describe(run *r)
 	r->n = 0;
 	j->nstreams = 0;
 	if (!r->ops->streams) {
-		syncd_stream one = {sizeof one, j->source->plugin->name, NULL};
+		syncd_stream one = {sizeof one, 0, j->source->plugin->name,
+		                    NULL};
 		run_stream_described(r, &one);
 	} else {
 		st = r->ops->streams(r->state, run_stream_described, r);
@@ -144,10 +157,6 @@ run_describe(run *r)
 		}
 	}
 	j->nstreams = r->n;
-	for (uint32_t i = 0; i < r->n; i++) {
-		r->s[i].r = r;
-		r->s[i].id = i;
-	}
 	return true;
 }
 
@@ -296,9 +305,9 @@ run_confirm(run *r)
 		syncd_lsn f;
 		if (!s->started)
 			continue;
-		f = pipeline_flushed(r->p, i);
+		f = pipeline_flushed(r->p, s->id);
 		if (f > s->confirmed) {
-			r->ops->confirm(r->state, i, f);
+			r->ops->confirm(r->state, s->id, f);
 			s->confirmed = f;
 		}
 	}
@@ -314,10 +323,10 @@ run_stream_all(run *r)
 		run_stream *s = &r->s[i];
 		syncd_lsn after =
 		    s->pos.confirmed > s->stored ? s->pos.confirmed : s->stored;
-		syncd_status st = r->ops->start(r->state, i, after);
+		syncd_status st = r->ops->start(r->state, s->id, after);
 		if (st != SYNCD_OK) {
-			run_source_failed(r, st,
-			                  "stream \"%s\": ", run_name(r, i));
+			run_source_failed(
+			    r, st, "stream \"%s\": ", run_name(r, s->id));
 			return false;
 		}
 		s->started = true;
@@ -387,7 +396,7 @@ run_main(void *arg)
 out:
 	for (uint32_t i = 0; i < r->n; i++)
 		if (r->s[i].opened)
-			r->ops->close(r->state, i);
+			r->ops->close(r->state, r->s[i].id);
 	plugerr_clear();
 	atomic_store(&r->done, true);
 	return NULL;

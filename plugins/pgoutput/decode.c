@@ -93,7 +93,7 @@ pgo_emit(pgo_db *db, syncd_event *ev)
 	syncd_status st;
 
 	ev->size = sizeof *ev;
-	ev->stream = db->index;
+	ev->stream = db->stream;
 	if (!db->emit) {
 		pgo_fail(db, NULL, "database \"%s\": an event outside read()",
 		         db->dbname);

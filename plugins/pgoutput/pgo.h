@@ -75,9 +75,9 @@ typedef struct pgo_sample {
 
 typedef struct pgo_db {
 	pgo *src;
-	uint32_t index; /* the core's stream number: where it is in s->dbs */
-	uint32_t
-	    stream; /* the slot's number (the shard scenario), else index */
+	uint32_t index; /* where it is in s->dbs */
+	/* the stream number: the slot's (the shard scenario), else index */
+	uint32_t stream;
 	char *dbname;
 	char *host; /* as connected (the stream's server) */
 	char *slot;
@@ -245,6 +245,8 @@ bool pgo_prepare(pgo_db *db, bool apply, bool *problems,
 syncd_status pgo_report(pgo_db *db, syncd_status st);
 syncd_status pgo_prepare_failed(pgo_db *db, bool problems);
 syncd_status pgo_find_dbs(pgo *s);
+/* The database of stream number `stream`, or NULL. */
+pgo_db *pgo_db_find(pgo *s, uint32_t stream);
 pgo_db *pgo_db_of(pgo *s, uint32_t stream);
 
 #endif

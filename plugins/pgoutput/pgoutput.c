@@ -304,12 +304,23 @@ pgo_find_dbs(pgo *s)
 	return s->nothing ? SYNCD_INVALID : SYNCD_FATAL;
 }
 
-/* The database of the core's stream number. */
+/* The database of a stream number (streams() gave each database's). */
+pgo_db *
+pgo_db_find(pgo *s, uint32_t stream)
+{
+	for (size_t i = 0; i < s->ndbs; i++)
+		if (s->dbs[i].stream == stream)
+			return &s->dbs[i];
+	return NULL;
+}
+
 pgo_db *
 pgo_db_of(pgo *s, uint32_t stream)
 {
-	if (stream < s->ndbs)
-		return &s->dbs[stream];
+	pgo_db *db = pgo_db_find(s, stream);
+
+	if (db)
+		return db;
 	s->host->set_error(s->host, NULL, "no stream %u", stream);
 	return NULL;
 }
@@ -362,8 +373,10 @@ pgo_streams(void *state, syncd_stream_fn fn, void *ctx)
 			db->err[0] = '\0';
 			db->sqlstate[0] = '\0';
 		}
-		one = (syncd_stream){
-		    .size = sizeof one, .name = db->dbname, .server = db->host};
+		one = (syncd_stream){.size = sizeof one,
+		                     .id = db->stream,
+		                     .name = db->dbname,
+		                     .server = db->host};
 		st = fn(ctx, &one);
 	}
 	return st;

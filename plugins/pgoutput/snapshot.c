@@ -469,12 +469,11 @@ pgo_copy_open(void *state, uint32_t stream, const char *snapshot, void **reader)
 	*reader = NULL;
 	r = calloc(1, sizeof *r);
 	r->s = s;
-	if (stream >= s->ndbs) {
+	r->db = pgo_db_of(s, stream);
+	if (!r->db) {
 		free(r);
-		s->host->set_error(s->host, NULL, "no stream %u", stream);
 		return SYNCD_FATAL;
 	}
-	r->db = &s->dbs[stream];
 	vals[0] = s->conninfo ? s->conninfo : "";
 	vals[1] = r->db->dbname;
 	vals[2] = "syncd";
@@ -735,6 +734,8 @@ pgo_release(void *state, uint32_t stream)
 {
 	pgo *s = state;
 
-	if (stream < s->ndbs)
-		pgo_release_snapshot(&s->dbs[stream]);
+	pgo_db *db = pgo_db_find(s, stream);
+
+	if (db)
+		pgo_release_snapshot(db);
 }

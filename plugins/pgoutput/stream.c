@@ -439,23 +439,23 @@ pgo_read(void *state, uint32_t stream, int timeout_ms, syncd_emit_fn emit,
 void
 pgo_confirm(void *state, uint32_t stream, syncd_lsn lsn)
 {
-	pgo *s = state;
+	pgo_db *db = pgo_db_find(state, stream);
 	uint64_t cur;
 
-	if (stream >= s->ndbs)
+	if (!db)
 		return;
-	cur = __atomic_load_n(&s->dbs[stream].flushed, __ATOMIC_RELAXED);
-	while (lsn > cur && !__atomic_compare_exchange_n(
-	                        &s->dbs[stream].flushed, &cur, lsn, true,
-	                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+	cur = __atomic_load_n(&db->flushed, __ATOMIC_RELAXED);
+	while (lsn > cur &&
+	       !__atomic_compare_exchange_n(&db->flushed, &cur, lsn, true,
+	                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 		;
 }
 
 void
 pgo_close_stream(void *state, uint32_t stream)
 {
-	pgo *s = state;
+	pgo_db *db = pgo_db_find(state, stream);
 
-	if (stream < s->ndbs)
-		pgo_end_stream(&s->dbs[stream]);
+	if (db)
+		pgo_end_stream(db);
 }

@@ -295,7 +295,8 @@ synth_streams(void *state, syncd_stream_fn fn, void *ctx)
 
 	for (int64_t i = 0; i < s->nstreams; i++) {
 		char name[16];
-		syncd_stream st = {.size = sizeof st, .name = name};
+		syncd_stream st = {
+		    .size = sizeof st, .id = (uint32_t) i, .name = name};
 		syncd_status rc;
 
 		if (s->nstreams == 1)

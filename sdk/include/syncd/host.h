@@ -82,6 +82,11 @@ typedef struct syncd_job {
 /* One ordered stream of a source (see syncd_source_ops.streams). */
 typedef struct syncd_stream {
 	uint32_t size; /* sizeof(syncd_stream) */
+	/* The stream's number, the `stream` of its events and of every
+	 * operation on it: stable across runs (the destination keeps its
+	 * progress under it), below SYNCD_MAX_STREAMS, unique; numbers may
+	 * leave gaps (a database that went away). */
+	uint32_t id;
 	/* shown in logs and metrics, e.g. the database */
 	const char *name;
 	/* where it is read from (a host name, an address, a socket

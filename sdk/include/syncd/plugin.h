@@ -178,9 +178,9 @@ typedef struct syncd_source_ops {
 	 * SYNCD_OK. */
 	syncd_status (*list_tables)(void *state, syncd_relation_fn fn,
 	                            void *ctx);
-	/* Optional, and if absent the source has one stream, named after
-	 * the plugin. Calls fn once per stream, in stream order (stream 0
-	 * first); at most SYNCD_MAX_STREAMS. May connect to discover them;
+	/* Optional, and if absent the source has one stream, number 0,
+	 * named after the plugin. Calls fn once per stream (each with its
+	 * own id); at most SYNCD_MAX_STREAMS. May connect to discover them;
 	 * the answer must not change for the life of the instance. */
 	syncd_status (*streams)(void *state, syncd_stream_fn fn, void *ctx);
 
