@@ -152,6 +152,25 @@ it_assert_eq 1 "$rc" "a run with differing shards exits 1"
 it_assert_contains "$W/diffrun.log" "column extra (integer) of shop_2.public.orders_2"
 it_pass "shards with differing columns are refused, naming the column"
 
+# a shard database that goes away leaves a gap in the stream numbers: the
+# others keep theirs, and with them their progress at the destination
+DB=shop_2 psql_on src -c "alter table orders_2 drop column extra" >/dev/null
+psql_on src -c "select pg_drop_replication_slot('syncd_shard_shard0')" >/dev/null
+psql_on src -c "drop database shop_1" >/dev/null
+syncd_start "$W/gap.log" "$W/job.ini" 2
+for db in shop_0 shop_2; do
+	DB=$db psql_on src -c "insert into orders_1 values (4001, 'gap-$db', 4); update orders_2 set note = note || '-gap' where id = 5" >/dev/null
+done
+lsn=$(psql_on src -Atc "select pg_current_wal_lsn()")
+for n in 1 2; do slot_wait src syncd_shard_shard$n "$lsn"; done
+syncd_stop "$SYNCD_PID" "$W/gap.log"
+expected shop_0 shop_2 >"$W/expected"
+actual | grep -v '^shop_1\.' | grep -v '^shop_0.orders_2|' >"$W/actual"
+grep -v '^shop_0.orders_2|' "$W/expected" >"$W/expected2"
+it_assert "after a shard database went away: the others equal to the destination" cmp -s "$W/expected2" "$W/actual"
+it_assert "no stream read under another stream's progress" sh -c "! grep -q 'has confirmed' \"$W/gap.log\""
+it_pass "a shard database that goes away leaves the others' streams and progress as they were"
+
 # a filter that is not a regular expression: the job file error says where
 sed 's/^source_table_filter = .*/source_table_filter = ^orders_[0-9+$/' "$W/job.ini" >"$W/bad.ini"
 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/bad.ini" --check >"$W/bad.log" 2>&1 && rc=0 || rc=$?
