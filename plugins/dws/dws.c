@@ -105,6 +105,7 @@ dws_create(const syncd_host *host, void **state, dws_mode mode)
 	const char *tz;
 	char *err = NULL;
 
+	*state = NULL;
 	if (!s)
 		return SYNCD_FATAL;
 	s->host = host;
@@ -119,11 +120,10 @@ dws_create(const syncd_host *host, void **state, dws_mode mode)
 	 * layout is not per worker any more (see dws_applied_lsn) */
 	s->layout = host->job->layout ? host->job->layout : "1/table";
 	pthread_mutex_init(&s->lock, NULL);
-	*state = s;
 
 	if (!s->state_schema || !*s->state_schema) {
 		ERR(s, NULL, "state.schema may not be empty");
-		return SYNCD_FATAL;
+		goto fail;
 	}
 	tz = o->server_timezone;
 	if (tz && *tz) {
@@ -131,11 +131,16 @@ dws_create(const syncd_host *host, void **state, dws_mode mode)
 		if (!s->timezone_sql) {
 			ERR(s, NULL, "%s", err ? err : "bad time zone");
 			free(err);
-			return SYNCD_FATAL;
+			goto fail;
 		}
 	} else
 		s->timezone_sql = dws_local_timezone();
+	*state = s;
 	return SYNCD_OK;
+fail:
+	/* the core destroys only what it created */
+	dws_destroy(s);
+	return SYNCD_FATAL;
 }
 
 void

@@ -77,9 +77,9 @@ file_create(const syncd_host *host, void **state)
 	file_arch *a = calloc(1, sizeof *a);
 	const char *dir;
 
+	*state = NULL;
 	if (!a)
 		return SYNCD_FATAL;
-	*state = a;
 	a->host = host;
 	a->fd = -1;
 	a->max_size = o->rotate_size;
@@ -89,7 +89,14 @@ file_create(const syncd_host *host, void **state)
 		a->dir = strdup(dir);
 	else if (asprintf(&a->dir, "%s/dirty", host->job->state_dir) < 0)
 		a->dir = NULL;
-	return a->dir ? SYNCD_OK : SYNCD_FATAL;
+	if (!a->dir) {
+		/* the core destroys only what it created */
+		host->set_error(host, NULL, "out of memory");
+		free(a);
+		return SYNCD_FATAL;
+	}
+	*state = a;
+	return SYNCD_OK;
 }
 
 static syncd_status
