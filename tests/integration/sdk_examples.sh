@@ -214,6 +214,18 @@ sed -i 's/^name = csv_jsonl$/name = csv_key/' "$W/dkey.ini"
 it_assert_eq 1 "$rc" "exit code when a key column is masked"
 it_assert_contains "$W/dkey.log" 'cannot mask column "c1" of public.items: it is part of the key, and masking a key column would merge rows; remove it from columns'
 
+# mode = full, one table's column, NULL instead of the text
+sed -e 's/^name = csv_jsonl$/name = csv_full/' -e 's/^concurrency = 1$/&\nmode = full/' \
+	-e "s|^path = $W/out.jsonl\$|path = $W/full.jsonl|" "$W/d.ini" >"$W/full.ini"
+printf '[transform.hide]\nplugin = mask\ncolumns = public.items.c2, other.items.c1\nnull = true\n' >>"$W/full.ini"
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/full.ini" >"$W/full.log" 2>&1 ||
+	it_fail "mode = full: $(cat "$W/full.log")"
+it_assert_eq 4 "$(grep -c '"c2":null' "$W/full.jsonl")" "rows copied with c2 masked as NULL"
+it_assert_eq 4 "$(grep -c '"c1":"[1-4]"' "$W/full.jsonl")" "c1 (of another table in columns) kept"
+if [ -e "$W/state/csv_full/csv_source.position" ]; then
+	it_fail "mode = full wrote a stream position"
+fi
+
 # a file that shrinks under a running stream fails the job, naming the fix
 start_d
 wait_inserts 11

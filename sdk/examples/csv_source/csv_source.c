@@ -308,8 +308,7 @@ csv_in_blank(const csv_in *in)
 	return in->nf == 1 && in->f[0].null;
 }
 
-/* ---- the plugin ------------------------------------------------------------
- */
+/* ---- the plugin -------------------------------------------------------- */
 
 typedef struct csv {
 	const syncd_host *host;
@@ -317,7 +316,6 @@ typedef struct csv {
 	char delim;
 	char *table;
 	char *state_path; /* STATE_DIR/csv_source.position */
-	bool checking;    /* in check(): errors are logged too */
 
 	/* the table, read from the file's first line once */
 	bool loaded;
@@ -349,7 +347,7 @@ typedef struct csv_reader {
 	off_t end;
 } csv_reader;
 
-/* Records why an operation fails (in check(), logs it too); returns st. */
+/* Records why an operation fails; returns st. */
 static syncd_status csv_err(csv *c, syncd_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -362,8 +360,6 @@ csv_err(csv *c, syncd_status st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (c->checking)
-		SYNCD_LOG_ERROR(c->host, "%s", msg);
 	c->host->set_error(c->host, NULL, "%s", msg);
 	return st;
 }
@@ -409,16 +405,27 @@ csv_create(const syncd_host *host, void **state)
 	return SYNCD_OK;
 }
 
+/* Forgets the columns. */
 static void
-csv_destroy(void *state)
+csv_unload(csv *c)
 {
-	csv *c = state;
-
 	for (uint32_t i = 0; c->names && i < c->ncols; i++)
 		free(c->names[i]);
 	free(c->names);
 	free(c->cols);
 	free(c->vals);
+	c->names = NULL;
+	c->cols = NULL;
+	c->vals = NULL;
+	c->ncols = 0;
+}
+
+static void
+csv_destroy(void *state)
+{
+	csv *c = state;
+
+	csv_unload(c);
 	free(c->table);
 	free(c->state_path);
 	csv_in_close(&c->in);
@@ -444,16 +451,19 @@ csv_load(csv *c)
 	const csv_opts *o = c->o;
 	csv_in in;
 	const char *err = NULL;
+	unsigned long line;
 	int r;
 
 	if (c->loaded)
 		return SYNCD_OK;
+	csv_unload(c); /* what an earlier, failed call left */
 	if (csv_reader_open(c, &in, 0, 1) != SYNCD_OK)
 		return SYNCD_INVALID;
-	while ((r = csv_next(&in, -1, &err)) > 0 && csv_in_blank(&in))
-		; /* empty lines */
+	do { /* the first line that is not empty */
+		line = in.line;
+		r = csv_next(&in, -1, &err);
+	} while (r > 0 && csv_in_blank(&in));
 	if (r <= 0) {
-		unsigned long line = in.line;
 		csv_in_close(&in);
 		if (r < 0)
 			return csv_err(c, SYNCD_INVALID,
@@ -471,11 +481,16 @@ csv_load(csv *c)
 	c->cols = calloc(c->ncols, sizeof *c->cols);
 	c->vals = calloc(c->ncols, sizeof *c->vals);
 	for (uint32_t i = 0; c->names && i < c->ncols; i++) {
+		const char *name = in.text + in.f[i].off;
+		size_t len = in.f[i].len;
 		char num[16];
+		if (i == 0 && len >= 3 &&
+		    memcmp(name, "\xEF\xBB\xBF", 3) == 0) {
+			name += 3; /* a UTF-8 byte order mark */
+			len -= 3;
+		}
 		snprintf(num, sizeof num, "c%u", i + 1);
-		c->names[i] = o->header
-		                  ? strndup(in.text + in.f[i].off, in.f[i].len)
-		                  : strdup(num);
+		c->names[i] = o->header ? strndup(name, len) : strdup(num);
 	}
 	c->data_start = o->header ? csv_in_pos(&in) : 0;
 	csv_in_close(&in);
@@ -486,15 +501,16 @@ csv_load(csv *c)
 			return csv_err(c, SYNCD_FATAL, "out of memory");
 		if (!c->names[i][0])
 			return csv_err(c, SYNCD_INVALID,
-			               "line 1 of %s: column %u has no name; "
+			               "line %lu of %s: column %u has no name; "
 			               "name it in the header",
-			               o->path, i + 1);
+			               line, o->path, i + 1);
 		for (uint32_t k = 0; k < i; k++)
 			if (strcmp(c->names[k], c->names[i]) == 0)
-				return csv_err(c, SYNCD_INVALID,
-				               "line 1 of %s: column \"%s\" is "
-				               "named twice; rename one",
-				               o->path, c->names[i]);
+				return csv_err(
+				    c, SYNCD_INVALID,
+				    "line %lu of %s: column \"%s\" is "
+				    "named twice; rename one",
+				    line, o->path, c->names[i]);
 		c->cols[i] = (syncd_column){.size = sizeof(syncd_column),
 		                            .name = c->names[i],
 		                            .type_oid = 25,
@@ -527,17 +543,12 @@ csv_load(csv *c)
 	return SYNCD_OK;
 }
 
-/* `syncd --check`: the file is readable and its header has the key. */
+/* `syncd --check`: the file is readable and its header has the key (the
+ * core prints the error). */
 static syncd_status
 csv_check(void *state)
 {
-	csv *c = state;
-	syncd_status st;
-
-	c->checking = true;
-	st = csv_load(c);
-	c->checking = false;
-	return st == SYNCD_OK ? SYNCD_OK : SYNCD_INVALID;
+	return csv_load(state) == SYNCD_OK ? SYNCD_OK : SYNCD_INVALID;
 }
 
 static syncd_status

@@ -101,10 +101,10 @@ mask_destroy(void *state)
 static const syncd_column *
 mask_column(const syncd_relation *rel, uint32_t i)
 {
-	return (
-	    const syncd_column *) (const void *) ((const char *) rel->columns +
-	                                          (size_t) i *
-	                                              rel->columns[0].size);
+	const char *first = (const char *) rel->columns;
+	size_t stride = rel->columns[0].size;
+
+	return (const syncd_column *) (const void *) (first + i * stride);
 }
 
 /* Whether an item of `columns` names column col of rel. */
