@@ -341,10 +341,12 @@ mock_host_stream(mock_host *m, uint32_t i, const char *name, const char *server)
 		char buf[32];
 		snprintf(buf, sizeof buf, "stream%u", k);
 		m->streams[k] = (syncd_stream){.size = sizeof(syncd_stream),
+		                               .id = k,
 		                               .name = mock_strdup(m, buf)};
 	}
 	m->streams[i] =
 	    (syncd_stream){.size = sizeof(syncd_stream),
+	                   .id = i,
 	                   .name = mock_strdup(m, name),
 	                   .server = server ? mock_strdup(m, server) : NULL};
 	if (i >= m->nstreams)

@@ -78,8 +78,9 @@ void mock_host_free(mock_host *m);
 /* The mock behind a host it made. */
 mock_host *mock_host_of(const syncd_host *h);
 
-/* Describes stream i (name and server, server may be NULL); streams
- * before it are described too, as "streamN". */
+/* Describes stream number i (name and server, server may be NULL);
+ * streams below it are described too, as "streamN". host->stream(h, i)
+ * returns it. */
 void mock_host_stream(mock_host *m, uint32_t i, const char *name,
                       const char *server);
 
