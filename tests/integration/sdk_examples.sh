@@ -4,7 +4,8 @@
 #     tree with their own Makefiles and -Werror against the installed SDK,
 #     and export only syncd_plugin_entry;
 #  b. jsonl, csv_source and mask build against the frozen 1.0 headers
-#     (tests/abi/1.0, never edited) and the current syncd loads them;
+#     (tests/abi/1.0, never edited); the current syncd loads them and runs
+#     a job with them;
 #  c. csv_source -> mask -> dws_upsert into PostgreSQL, in the default mode
 #     (full+incremental): the file's rows arrive masked, appended lines
 #     (a quoted field with the delimiter and a line break) arrive, and after
@@ -62,7 +63,30 @@ for ex in jsonl:transactions csv_source:delimiter mask:columns; do
 	it_assert_contains "$W/help-$name" "ABI 1.0"
 	it_assert_contains "$W/help-$name" "${ex#*:}"
 done
-it_pass "plugins built against the frozen 1.0 headers load"
+# ... and run: csv_source -> mask -> jsonl, all three from the frozen build
+printf 'k,v\n1,one\n2,two\n' >"$W/frozen.csv"
+cat >"$W/frozen.ini" <<INI
+[job]
+name = frozen
+mode = full
+state_dir = $W/state
+[source]
+plugin = csv_source
+path = $W/frozen.csv
+key = k
+[transform.hide]
+plugin = mask
+columns = v
+[sink]
+plugin = jsonl
+path = $W/frozen.jsonl
+target.schema = public
+INI
+"$SYNCD" --plugin-dir "$W/frozen" -c "$W/frozen.ini" >"$W/frozen.log" 2>&1 ||
+	it_fail "a job with the plugins built against the 1.0 headers: $(cat "$W/frozen.log")"
+it_assert_contains "$W/frozen.jsonl" '"new":{"k":"2","v":"***"}'
+it_assert_eq 2 "$(grep -c '"op":"insert"' "$W/frozen.jsonl")" "rows through the frozen build"
+it_pass "plugins built against the frozen 1.0 headers load and run"
 
 # ---- c. csv_source -> mask -> dws_upsert, default mode ----------------------
 
