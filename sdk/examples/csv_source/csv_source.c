@@ -564,7 +564,7 @@ static syncd_status
 csv_streams(void *state, syncd_stream_fn fn, void *ctx)
 {
 	csv *c = state;
-	syncd_stream s = {.size = sizeof s, .name = c->table};
+	syncd_stream s = {.size = sizeof s, .id = 0, .name = c->table};
 
 	return fn(ctx, &s);
 }
