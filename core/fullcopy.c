@@ -934,8 +934,13 @@ fullcopy_run(job *j, pipeline *p, uint32_t stream, const syncd_snapshot *snap,
 		t->name = xasprintf("%s.%s", in->rel->schema, in->rel->table);
 		t->finished =
 		    xcalloc(in->nchunks ? in->nchunks : 1, sizeof *t->finished);
-		if (!fullcopy_sink_copies(j))
-			continue; /* the pipeline routes and transforms */
+		if (!fullcopy_sink_copies(j)) {
+			/* the pipeline routes and transforms; this copy only
+			 * names the target in progress lines */
+			t->rel = router_copy(j, in->rel, ROUTER_SINK);
+			t->how = SYNCD_COPY_DIRECT;
+			continue;
+		}
 		t->srel = router_copy(j, in->rel, 0);
 		if (fc.transform) {
 			/* the sink sees the table as the transforms make it */

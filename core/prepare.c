@@ -52,6 +52,18 @@ job_target_problem(job *j, job_targets *t, const syncd_relation *src,
 	                        src->schema, src->table);
 	char *why = NULL;
 
+	if (!*schema || !*table) {
+		why = xasprintf(
+		    "the target %s of source table %s is empty%s; set %s",
+		    *schema ? "table" : "schema", label,
+		    !*schema && !src->database
+		        ? " (the source names no database for "
+		          "#{source_db_name})"
+		        : "",
+		    *schema ? "target.table" : "target.schema");
+		free(label);
+		return why;
+	}
 	if (strlen(schema) > 63 || strlen(table) > 63) {
 		const char *name = strlen(schema) > 63 ? schema : table;
 		why = xasprintf(

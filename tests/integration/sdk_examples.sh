@@ -113,6 +113,14 @@ conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=postgres
 target.schema = public
 batch.interval = 200ms
 INI
+# a source that names no database leaves #{source_db_name} (the default
+# target.schema) empty: refused with the fix, before anything is created
+grep -v '^target.schema' "$W/c.ini" >"$W/noschema.ini"
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/noschema.ini" --check >"$W/noschema.log" 2>&1 && rc=0 || rc=$?
+it_assert_eq 3 "$rc" "--check exit code with an empty target schema"
+it_assert_contains "$W/noschema.log" "the target schema of source table .public.people is empty (the source names no database for #{source_db_name}); set target.schema"
+it_pass "an empty target schema is refused with the fix"
+
 # the rows at the destination, one line each: NULL as <null>, line breaks
 # as \n
 rows() {

@@ -144,6 +144,8 @@ main(void)
 	srunner_add_suite(sr, pipeline_suite());
 	srunner_add_suite(sr, proto_suite());
 	srunner_add_suite(sr, dws_suite());
+	srunner_add_suite(sr, transforms_suite());
+	srunner_add_suite(sr, archivers_suite());
 #ifdef SYNCD_TEST_UDF
 	srunner_add_suite(sr, udf_suite());
 #endif

@@ -20,7 +20,6 @@
 
 #include "mock_host.h"
 
-Suite *archivers_suite(void);
 
 /* ---- a plugin on a mock host --------------------------------------------- */
 

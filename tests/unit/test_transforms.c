@@ -15,7 +15,6 @@
 
 #include "mock_host.h"
 
-Suite *transforms_suite(void);
 
 /* ---- what a transform emits --------------------------------------------- */
 

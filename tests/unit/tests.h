@@ -16,6 +16,8 @@ Suite *pipeline_suite(void);
 Suite *proto_suite(void);
 Suite *dws_suite(void);
 Suite *udf_suite(void);
+Suite *transforms_suite(void);
+Suite *archivers_suite(void);
 
 /* A fresh directory under $TMPDIR for one test; removed by the caller with
  * test_rmdir(). */
