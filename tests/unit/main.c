@@ -146,8 +146,12 @@ main(void)
 	srunner_add_suite(sr, dws_suite());
 	srunner_add_suite(sr, transforms_suite());
 	srunner_add_suite(sr, archivers_suite());
+	srunner_add_suite(sr, txbuf_suite());
 #ifdef SYNCD_TEST_UDF
 	srunner_add_suite(sr, udf_suite());
+#endif
+#ifdef SYNCD_TEST_SIGV4
+	srunner_add_suite(sr, sigv4_suite());
 #endif
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -18,6 +18,8 @@ Suite *dws_suite(void);
 Suite *udf_suite(void);
 Suite *transforms_suite(void);
 Suite *archivers_suite(void);
+Suite *sigv4_suite(void);
+Suite *txbuf_suite(void);
 
 /* A fresh directory under $TMPDIR for one test; removed by the caller with
  * test_rmdir(). */
