@@ -59,7 +59,7 @@ sigv4_provider(const char *region)
 {
 	char *p = NULL;
 
-	if (asprintf(&p, "aws:amz:%s:s3", region) < 0)
+	if (asprintf(&p, "aws:amz:%s:s3", region ? region : "") < 0)
 		return NULL;
 	return p;
 }

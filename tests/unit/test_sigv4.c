@@ -213,6 +213,11 @@ START_TEST(provider_empty_region)
 	ck_assert_ptr_nonnull(p);
 	ck_assert_str_eq(p, "aws:amz::s3");
 	free(p);
+	/* no region at all reads as an empty one */
+	p = sigv4_provider(NULL);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p, "aws:amz::s3");
+	free(p);
 }
 END_TEST
 
