@@ -15,6 +15,10 @@
 #     once; masking a key column and a file that shrinks fail the job with
 #     messages that name the fix.
 . "$top_srcdir/tests/integration/lib.sh"
+# the examples build as a third party builds them: with a make of their
+# own, not as a child of make check (whose jobserver and directory
+# messages are not the example's)
+outside_make() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s "$@"; }
 W=$IT_WORK
 root="$W/root"
 
@@ -30,7 +34,7 @@ for ex in csv_source mask; do
 	chmod -R u+w "$W/$ex"
 	rm -f "$W/$ex/$ex.so"
 	PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$root" \
-		make -s -C "$W/$ex" CFLAGS="-O2 -g -Werror" >"$W/$ex.build" 2>&1 ||
+		outside_make -C "$W/$ex" CFLAGS="-O2 -g -Werror" >"$W/$ex.build" 2>&1 ||
 		it_fail "$ex: out-of-tree build: $(cat "$W/$ex.build")"
 	! grep -qi 'warning' "$W/$ex.build" || it_fail "$ex: warnings: $(cat "$W/$ex.build")"
 	it_assert_eq syncd_plugin_entry \
@@ -50,7 +54,7 @@ for ex in jsonl csv_source mask; do
 	cp -R "$top_srcdir/sdk/examples/$ex" "$W/frozen-$ex"
 	chmod -R u+w "$W/frozen-$ex"
 	rm -f "$W/frozen-$ex/$ex.so"
-	make -s -C "$W/frozen-$ex" CFLAGS="-O2 -g -Werror" \
+	outside_make -C "$W/frozen-$ex" CFLAGS="-O2 -g -Werror" \
 		SDK_CFLAGS="-I$abi $extra" PLUGINDIR=/nowhere >"$W/frozen-$ex.build" 2>&1 ||
 		it_fail "$ex against the frozen headers: $(cat "$W/frozen-$ex.build")"
 	cp "$W/frozen-$ex/$ex.so" "$W/frozen/"

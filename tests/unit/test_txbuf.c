@@ -106,7 +106,8 @@ collect(void *ctx, const char *msg, size_t len)
 	s->msg = realloc(s->msg, (size_t) (s->n + 1) * sizeof *s->msg);
 	s->len = realloc(s->len, (size_t) (s->n + 1) * sizeof *s->len);
 	s->msg[s->n] = malloc(len ? len : 1);
-	memcpy(s->msg[s->n], msg, len);
+	if (len)
+		memcpy(s->msg[s->n], msg, len);
 	s->len[s->n] = len;
 	return s->n++ != s->fail_at;
 }
