@@ -57,6 +57,43 @@ pgo_sqlstate(const PGresult *res)
 	return s && *s ? s : NULL;
 }
 
+/* The sessions' fallback_application_name, "syncd_JOB": it tells this
+ * job's walsender apart from anyone else's (see pgo_slot); an
+ * application_name in conninfo wins. */
+const char *
+pgo_app_name(pgo *s)
+{
+	if (!s->app_name[0])
+		snprintf(s->app_name, sizeof s->app_name, "syncd_%s",
+		         s->host->job->name);
+	return s->app_name;
+}
+
+/* A failure the server or the network may take back: the connection was
+ * lost or refused (08), the server ended the session at its shutdown or
+ * an administrator's request (57P01), or is starting or stopping (57P02,
+ * 57P03). */
+bool
+pgo_transient(const char *sqlstate)
+{
+	return sqlstate && (strncmp(sqlstate, "08", 2) == 0 ||
+	                    strcmp(sqlstate, "57P01") == 0 ||
+	                    strcmp(sqlstate, "57P02") == 0 ||
+	                    strcmp(sqlstate, "57P03") == 0);
+}
+
+/* The SQLSTATE of a failed command: the server's, else 08006 when the
+ * connection is gone (closed without a result). */
+const char *
+pgo_failure_state(PGconn *c, const PGresult *res)
+{
+	const char *st = pgo_sqlstate(res);
+
+	if (st)
+		return st;
+	return !c || PQstatus(c) != CONNECTION_OK ? "08006" : NULL;
+}
+
 PGconn *
 pgo_connect(pgo_db *db, bool replication)
 {
@@ -64,18 +101,28 @@ pgo_connect(pgo_db *db, bool replication)
 	                      "fallback_application_name", NULL};
 	const char *vals[] = {db->src->conninfo ? db->src->conninfo : "",
 	                      db->dbname, replication ? "database" : NULL,
-	                      "syncd", NULL};
+	                      pgo_app_name(db->src), NULL};
 	PGconn *c;
+	const char *msg;
 
 	if (!replication) {
 		keys[2] = "fallback_application_name";
-		vals[2] = "syncd";
+		vals[2] = pgo_app_name(db->src);
 		keys[3] = NULL;
 		vals[3] = NULL;
 	}
 	c = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(c) != CONNECTION_OK) {
-		pgo_fail(db, "08001",
+		/* libpq gives no SQLSTATE here: a server starting or stopping
+		 * says so in its message, anything else counts as refused */
+		msg = PQerrorMessage(c);
+		pgo_fail(db,
+		         strstr(msg, "is starting up") ||
+		                 strstr(msg, "is shutting down") ||
+		                 strstr(msg, "not yet accepting connections") ||
+		                 strstr(msg, "in recovery mode")
+		             ? "57P03"
+		             : "08001",
 		         "could not connect to source database \"%s\"%s: %s",
 		         db->dbname, replication ? " for replication" : "",
 		         PQerrorMessage(c));
@@ -98,7 +145,7 @@ pgo_query(pgo_db *db, PGconn *c, const char *what, const char *sql, int nparams,
 	ExecStatusType st = PQresultStatus(res);
 
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		pgo_fail(db, pgo_sqlstate(res),
+		pgo_fail(db, pgo_failure_state(c, res),
 		         "%s in database \"%s\" failed: %s", what, db->dbname,
 		         PQerrorMessage(c));
 		PQclear(res);
@@ -157,7 +204,7 @@ pgo_identify(pgo_db *db)
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
 	    PQnfields(res) < 4) {
-		pgo_fail(db, pgo_sqlstate(res),
+		pgo_fail(db, pgo_failure_state(db->repl, res),
 		         "IDENTIFY_SYSTEM failed on database "
 		         "\"%s\": %s",
 		         db->dbname, PQerrorMessage(db->repl));
@@ -237,6 +284,9 @@ pgo_server_checks(pgo_db *db, bool *problems)
 	PQclear(res);
 	/* pgoutput: 1 on 10-13, 2 (streaming of large transactions) on 14+ */
 	db->proto = db->version >= 140000 ? 2 : 1;
+	/* again at each open(): what an earlier connection left goes */
+	pgo_decoder_free(&db->dec);
+	pgo_decoder_free(&db->replay);
 	pgo_decoder_init(&db->dec, db->proto);
 	pgo_decoder_init(&db->replay, db->proto);
 	db->replay.in_stream = true;

@@ -117,6 +117,11 @@ typedef struct pgo_db {
 	uint64_t flushed; /* confirm(): durable up to this commit LSN */
 	int64_t last_status_ms;
 	int64_t last_heartbeat_ms;
+	/* the SQL session (sql) while it is lost: since when, the next
+	 * attempt to reopen it, the attempts so far (see pgo_sql_back) */
+	int64_t sql_lost_ms, sql_next_ms;
+	int sql_attempts;
+	char sql_err[512];   /* why it was lost, or the last attempt failed */
 	pgo_sample *samples; /* commits seen, one per second, for the delay */
 	size_t nsamples, capsamples;
 	/* while read() runs: where events go, and the first refusal */
@@ -157,6 +162,7 @@ struct pgo {
 	bool stream;     /* mode incremental or full+incremental */
 	int64_t chunk_size;
 	const char *partitions; /* "root", "leaf", NULL: by server version */
+	char app_name[80];      /* see pgo_app_name */
 };
 
 /* A leaf partition of a synced partitioned table, while streaming. */
@@ -179,6 +185,9 @@ int64_t pgo_now_pg(void);
 bool pgo_fail(pgo_db *db, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *pgo_sqlstate(const PGresult *res);
+const char *pgo_app_name(pgo *s);
+bool pgo_transient(const char *sqlstate);
+const char *pgo_failure_state(PGconn *c, const PGresult *res);
 PGconn *pgo_connect(pgo_db *db, bool replication);
 PGresult *pgo_query(pgo_db *db, PGconn *c, const char *what, const char *sql,
                     int nparams, const char *const *params);

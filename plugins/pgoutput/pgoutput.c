@@ -286,13 +286,16 @@ pgo_report(pgo_db *db, syncd_status st)
 	return st;
 }
 
-/* A failure of pgo_prepare(): a pre-check that failed cannot be helped by
- * restarting, an unreachable server may come back. */
+/* A failure of pgo_prepare(): an unreachable server, or one starting or
+ * stopping, may come back (the core retries it when it reopens a stream,
+ * and fails the job at the first open); a pre-check that failed cannot be
+ * helped by restarting. */
 syncd_status
 pgo_prepare_failed(pgo_db *db, bool problems)
 {
-	return problems && strncmp(db->sqlstate, "08", 2) != 0 ? SYNCD_INVALID
-	                                                       : SYNCD_FATAL;
+	if (pgo_transient(db->sqlstate))
+		return SYNCD_RETRY;
+	return problems ? SYNCD_INVALID : SYNCD_FATAL;
 }
 
 /* The databases, found on the server in the shard scenario. */

@@ -5,8 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pgo.h"
+
+static bool pgo_slot_once(pgo_db *db, bool apply, bool *problems,
+                          uint64_t *confirmed, bool *created, bool may_wait);
 
 char *
 pgo_slot_name(pgo *s, uint32_t stream, const char *dbname)
@@ -42,11 +46,149 @@ pgo_slot_name(pgo *s, uint32_t stream, const char *dbname)
 	return strdup(buf);
 }
 
+/* One query's first value as a number; -1 when it fails (logged). */
+static long long
+pgo_slot_num(pgo_db *db, const char *sql, int nparams,
+             const char *const *params)
+{
+	PGresult *res =
+	    PQexecParams(db->sql, sql, nparams, NULL, params, NULL, NULL, 0);
+	long long v = -2;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		SYNCD_LOG_WARNING(db->src->host, "database \"%s\": %s",
+		                  db->dbname, PQerrorMessage(db->sql));
+	else if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
+		v = -1;
+	else
+		v = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+/*
+ * The slot is active for PID pid. When that is a walsender of this job
+ * (its application_name is this job's, see pgo_app_name) whose client has
+ * not answered for longer than a status interval, its syncd is gone (a
+ * kill -9, an OOM kill, a lost host): it is ended with pg_terminate_backend
+ * when the role may, and otherwise waited for until the server's
+ * wal_sender_timeout ends it (plus 10 s). A walsender whose client still
+ * answers is another syncd of this job: waited for as long, then refused.
+ * True when the slot is free; false leaves the pre-check failure.
+ */
+static bool
+pgo_slot_wait(pgo_db *db, const char *pid)
+{
+	pgo *s = db->src;
+	const char *app =
+	    db->repl ? PQparameterStatus(db->repl, "application_name") : NULL;
+	const char *params[] = {pid, db->slot};
+	PGresult *res;
+	long long wst, age;
+	int64_t deadline;
+	bool ours, tried = false, killed = false;
+
+	if (!app || !*app)
+		app = pgo_app_name(s);
+	res = PQexecParams(db->sql,
+	                   "SELECT application_name, backend_type FROM "
+	                   "pg_stat_activity WHERE pid = $1::int",
+	                   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		return false;
+	}
+	if (PQntuples(res) == 0) { /* gone already */
+		PQclear(res);
+		return true;
+	}
+	ours = strncmp(PQgetvalue(res, 0, 0), app, 63) == 0 &&
+	       strcmp(PQgetvalue(res, 0, 1), "walsender") == 0;
+	PQclear(res);
+	if (!ours)
+		return false;
+	wst = pgo_slot_num(db,
+	                   "SELECT (EXTRACT(epoch FROM current_setting("
+	                   "'wal_sender_timeout')::interval) * 1000)::bigint",
+	                   0, NULL);
+	if (wst < 0)
+		wst = 0;
+	/* wal_sender_timeout = 0: the server never ends it; wait only to
+	 * see whether its client answers */
+	deadline = pgo_now_ms() + (wst ? wst : s->status_ms) + 10000;
+	SYNCD_LOG_WARNING(
+	    s->host,
+	    "database \"%s\": replication slot %s is active for PID %s, a "
+	    "walsender of this job (application_name %s), left by a syncd "
+	    "that ended without closing it; ending it, or waiting for it to "
+	    "end (at most %lld s: wal_sender_timeout + 10 s)",
+	    db->dbname, db->slot, pid, app,
+	    (long long) (deadline - pgo_now_ms()) / 1000);
+	for (;;) {
+		long long holder = pgo_slot_num(
+		    db,
+		    "SELECT active_pid FROM pg_replication_slots WHERE "
+		    "slot_name = $2 AND $1::int IS NOT NULL",
+		    2, params);
+		if (holder == -1 || (holder >= 0 && holder != atoll(pid))) {
+			SYNCD_LOG_INFO(s->host,
+			               "database \"%s\": replication slot %s "
+			               "is free",
+			               db->dbname, db->slot);
+			return true;
+		}
+		age = db->version >= 120000
+		          ? pgo_slot_num(
+		                db,
+		                "SELECT (EXTRACT(epoch FROM now() - "
+		                "reply_time) * 1000)::bigint FROM "
+		                "pg_stat_replication WHERE pid = $1::int "
+		                "AND $2::text IS NOT NULL",
+		                2, params)
+		          : -1;
+		if (!tried && (age < 0 || age >= s->status_ms + 5000)) {
+			/* its client has been silent for longer than it
+			 * would be alive: no one reads this slot */
+			tried = true;
+			res = PQexecParams(
+			    db->sql, "SELECT pg_terminate_backend($1::int)", 1,
+			    NULL, params, NULL, NULL, 0);
+			killed = PQresultStatus(res) == PGRES_TUPLES_OK;
+			if (killed)
+				SYNCD_LOG_INFO(s->host,
+				               "database \"%s\": ended PID %s "
+				               "(pg_terminate_backend)",
+				               db->dbname, pid);
+			else
+				SYNCD_LOG_INFO(
+				    s->host,
+				    "database \"%s\": could not end PID %s "
+				    "(%s); waiting for wal_sender_timeout",
+				    db->dbname, pid,
+				    pgo_sqlstate(res) ? pgo_sqlstate(res)
+				                      : "?");
+			PQclear(res);
+			if (!killed && !wst)
+				return false;
+		}
+		if (pgo_now_ms() >= deadline)
+			return false;
+		usleep(500 * 1000);
+	}
+}
+
 /* Checks the slot; creates it when missing and allowed. *confirmed is its
  * confirmed position (0 when just created). */
 bool
 pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
          bool *created)
+{
+	return pgo_slot_once(db, apply, problems, confirmed, created, true);
+}
+
+static bool
+pgo_slot_once(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
+              bool *created, bool may_wait)
 {
 	pgo *s = db->src;
 	const char *params[] = {db->slot};
@@ -178,6 +320,12 @@ pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 		         "replication slot %s belongs to database \"%s\", "
 		         "not \"%s\"",
 		         db->slot, PQgetvalue(res, 0, 2), db->dbname);
+	} else if (strcmp(PQgetvalue(res, 0, 3), "t") == 0 && may_wait &&
+	           !s->checking && pgo_slot_wait(db, PQgetvalue(res, 0, 4))) {
+		/* read it again: its last confirmed position */
+		PQclear(res);
+		return pgo_slot_once(db, apply, problems, confirmed, created,
+		                     false);
 	} else if (strcmp(PQgetvalue(res, 0, 3), "t") == 0) {
 		pgo_fail(
 		    db, "55006",

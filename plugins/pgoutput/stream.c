@@ -121,6 +121,94 @@ pgo_status_main(void *arg)
 	return NULL;
 }
 
+/* How long the SQL session (heartbeats, partition watching) may stay lost
+ * while streaming before the job fails. */
+#define PGO_SQL_BUDGET_MS (5 * 60 * 1000)
+
+/* The SQL session was lost (why): pgo_sql_back reopens it. */
+static void
+pgo_sql_lost(pgo_db *db, const char *why)
+{
+	size_t n;
+
+	snprintf(db->sql_err, sizeof db->sql_err, "%s", why);
+	n = strlen(db->sql_err);
+	while (n > 0 &&
+	       (db->sql_err[n - 1] == '\n' || db->sql_err[n - 1] == ' '))
+		db->sql_err[--n] = '\0';
+	db->sql_lost_ms = pgo_now_ms();
+	db->sql_next_ms = db->sql_lost_ms;
+	db->sql_attempts = 0;
+	SYNCD_LOG_WARNING(db->src->host,
+	                  "database \"%s\": the SQL session to the source is "
+	                  "lost (%s); reopening it",
+	                  db->dbname, db->sql_err);
+}
+
+/* The SQL session, reopened when lost: at most one attempt per call, with
+ * 1, 2, 4 ... 30 s between attempts, so the stream is never held up for
+ * long. *usable: the session can be used now. False (the failure
+ * recorded) when it stayed lost for PGO_SQL_BUDGET_MS. */
+static bool
+pgo_sql_back(pgo_db *db, bool *usable)
+{
+	pgo *s = db->src;
+	int64_t now = pgo_now_ms(), wait;
+	PGconn *c;
+
+	*usable = false;
+	if (!db->sql_lost_ms) {
+		if (db->sql && PQstatus(db->sql) == CONNECTION_OK) {
+			*usable = true;
+			return true;
+		}
+		pgo_sql_lost(db, db->sql ? PQerrorMessage(db->sql)
+		                         : "not connected");
+	}
+	if (now < db->sql_next_ms)
+		return true;
+	if (now - db->sql_lost_ms >= PGO_SQL_BUDGET_MS)
+		return pgo_fail(
+		    db, NULL,
+		    "the SQL session to source database \"%s\" was lost and "
+		    "could not be reopened in %d s (%d attempts): %s; without "
+		    "it heartbeats cannot advance the slot: check that the "
+		    "server accepts this role's connections (max_connections, "
+		    "pg_hba.conf, a pooler in between) and start the job again",
+		    db->dbname, PGO_SQL_BUDGET_MS / 1000, db->sql_attempts,
+		    db->sql_err);
+	db->sql_attempts++;
+	c = pgo_connect(db, false);
+	if (!c) {
+		snprintf(db->sql_err, sizeof db->sql_err, "%.*s",
+		         (int) sizeof db->sql_err - 1, db->err);
+		db->err[0] = '\0';
+		db->sqlstate[0] = '\0';
+		wait = db->sql_attempts >= 6 ? 30000
+		                             : 1000LL << (db->sql_attempts - 1);
+		db->sql_next_ms = now + wait;
+		SYNCD_LOG_WARNING(s->host,
+		                  "database \"%s\": could not reopen the SQL "
+		                  "session (attempt %d): %s; next attempt in "
+		                  "%lld s",
+		                  db->dbname, db->sql_attempts, db->sql_err,
+		                  (long long) wait / 1000);
+		return true;
+	}
+	if (db->sql)
+		PQfinish(db->sql);
+	db->sql = c;
+	SYNCD_LOG_INFO(s->host,
+	               "database \"%s\": the SQL session to the source is "
+	               "back after %d attempt(s)",
+	               db->dbname, db->sql_attempts);
+	db->sql_lost_ms = 0;
+	db->sql_attempts = 0;
+	db->last_heartbeat_ms = 0; /* one now */
+	*usable = true;
+	return true;
+}
+
 static void
 pgo_heartbeat(pgo_db *db)
 {
@@ -135,10 +223,14 @@ pgo_heartbeat(pgo_db *db)
 	    db->sql,
 	    "SELECT pg_logical_emit_message(false, '" PGO_HEARTBEAT_PREFIX
 	    "', '')");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		SYNCD_LOG_WARNING(s->host,
-		                  "database \"%s\": heartbeat failed: %s",
-		                  db->dbname, PQerrorMessage(db->sql));
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		if (pgo_transient(pgo_failure_state(db->sql, res)))
+			pgo_sql_lost(db, PQerrorMessage(db->sql));
+		else
+			SYNCD_LOG_WARNING(
+			    s->host, "database \"%s\": heartbeat failed: %s",
+			    db->dbname, PQerrorMessage(db->sql));
+	}
 	PQclear(res);
 }
 
@@ -217,14 +309,28 @@ pgo_stream(pgo_db *db, int timeout_ms)
 		pgo_copydata cd;
 		char err[512];
 		int64_t left = deadline - pgo_now_ms();
+		bool sql_ok;
 
 		if (!first && left <= 0)
 			break;
-		pgo_heartbeat(db);
-		if (pgo_now_ms() - db->last_leaves_ms >= s->status_ms &&
-		    !pgo_watch_partitions(db)) {
+		if (!pgo_sql_back(db, &sql_ok)) {
 			ok = false;
 			break;
+		}
+		if (sql_ok)
+			pgo_heartbeat(db);
+		if (sql_ok && db->sql_lost_ms == 0 &&
+		    pgo_now_ms() - db->last_leaves_ms >= s->status_ms &&
+		    !pgo_watch_partitions(db)) {
+			if (!pgo_transient(db->sqlstate) ||
+			    PQstatus(db->sql) == CONNECTION_OK) {
+				ok = false;
+				break;
+			}
+			/* the SQL session is gone, not the stream */
+			pgo_sql_lost(db, db->err);
+			db->err[0] = '\0';
+			db->sqlstate[0] = '\0';
 		}
 		pthread_mutex_lock(&db->lock);
 		if (pgo_now_ms() - db->last_status_ms >= s->status_ms)
@@ -258,11 +364,19 @@ pgo_stream(pgo_db *db, int timeout_ms)
 			continue;
 		}
 		if (r == -1) {
+			/* an error says why; none: the server closed the
+			 * connection, or ended the COPY at its shutdown */
 			PGresult *res = PQgetResult(db->repl);
-			ok = pgo_fail(db, pgo_sqlstate(res),
-			              "the server ended "
-			              "replication from database \"%s\": %s",
-			              db->dbname, PQerrorMessage(db->repl));
+			const char *st = pgo_sqlstate(res);
+			const char *msg = PQerrorMessage(db->repl);
+			ok =
+			    pgo_fail(db, st ? st : "08006",
+			             "the server ended "
+			             "replication from database \"%s\": %s",
+			             db->dbname,
+			             *msg ? msg
+			                  : "the connection was closed (is the "
+			                    "server shutting down?)");
 			PQclear(res);
 			break;
 		}
@@ -367,6 +481,13 @@ pgo_end_stream(pgo_db *db)
 	db->stream_xid = 0;
 	free(db->snapshot);
 	db->snapshot = NULL;
+	/* a new connection starts the timers and the SQL session afresh;
+	 * the relation cache is kept: the new walsender sends every
+	 * relation again before its first change */
+	db->last_heartbeat_ms = 0;
+	db->last_leaves_ms = 0;
+	db->sql_lost_ms = 0;
+	db->sql_attempts = 0;
 }
 
 syncd_status
@@ -395,7 +516,7 @@ pgo_start(void *state, uint32_t stream, syncd_lsn after)
 	if (start > db->received)
 		db->received = start;
 	if (!pgo_begin_stream(db, start))
-		return pgo_report(db, strncmp(db->sqlstate, "08", 2) == 0
+		return pgo_report(db, pgo_transient(db->sqlstate)
 		                          ? SYNCD_RETRY
 		                          : SYNCD_FATAL);
 	return SYNCD_OK;
@@ -431,8 +552,8 @@ pgo_read(void *state, uint32_t stream, int timeout_ms, syncd_emit_fn emit,
 		db->sqlstate[0] = '\0';
 		return db->emit_st;
 	}
-	/* a lost connection may come back */
-	st = strncmp(db->sqlstate, "08", 2) == 0 ? SYNCD_RETRY : SYNCD_FATAL;
+	/* a lost connection, a server restarting: may come back */
+	st = pgo_transient(db->sqlstate) ? SYNCD_RETRY : SYNCD_FATAL;
 	return pgo_report(db, st);
 }
 
