@@ -25,9 +25,10 @@ const syncd_option job_core_options[] = {
     {"retry_interval", SYNCD_OPT_DURATION, "120s",
      "wait between restarts (a bare number is seconds)", 0, 0, 86400000LL, NULL,
      "s", 0, 0},
-    {"reconnect.max_wait", SYNCD_OPT_DURATION, "15s",
-     "how long a lost destination connection is tried again (after 1, 2, 4, "
-     "... s) before the job fails; auto_retry may then restart it",
+    {"reconnect.max_wait", SYNCD_OPT_DURATION, "5m",
+     "how long a lost source or destination connection is tried again "
+     "(after 1, 2, 4, 8, 16, then every 30 s) before the job fails; "
+     "auto_retry may then restart it",
      0, 0, 86400000LL, NULL, "s", 0, 0},
     {"state_dir", SYNCD_OPT_STRING, NULL,
      "local state directory (spill files); default $STATE_DIRECTORY, "

@@ -27,6 +27,7 @@
 #include "copytext.h"
 #include "fullcopy.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "plugerr.h"
 #include "router.h"
@@ -324,7 +325,8 @@ fc_move(fc_worker *w, fc_item *it)
 			return false;
 		}
 		/* exponential backoff within reconnect.max_wait */
-		wait = 1000LL << (attempt < 16 ? attempt : 16);
+		wait = backoff_ms(attempt);
+		metrics_add(j->sink->prefix, "reconnects_total", 1);
 		if (wait > budget - waited)
 			wait = budget - waited;
 		log_warning("%s copying %s (%s): %s; reconnecting in %.1f s "

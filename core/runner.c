@@ -45,9 +45,10 @@ typedef struct run_stream {
 	struct run *r;
 	uint32_t id;
 	syncd_position pos;
-	bool opened, started, released;
-	syncd_lsn stored; /* what the destination has applied */
-	bool known;       /* ... and whether the sink keeps that */
+	bool opened, released;
+	atomic_bool started; /* read by the confirming thread */
+	syncd_lsn stored;    /* what the destination has applied */
+	bool known;          /* ... and whether the sink keeps that */
 	syncd_lsn confirmed;
 	pthread_t thread;
 	bool thread_started;
@@ -160,29 +161,49 @@ run_describe(run *r)
 	return true;
 }
 
-/* Opens stream s and checks its position against the destination's. */
+/* Opens stream s and checks its position against the destination's: what
+ * it had applied at the start, or, when the stream is opened again while
+ * the job runs, what it has made durable since. *st: the source's answer
+ * (a reconnect tries again after SYNCD_RETRY). */
 static bool
-run_open(run *r, run_stream *s)
+run_open(run *r, run_stream *s, bool reopen, syncd_status *st)
 {
 	job *j = r->j;
-	syncd_status st;
 	const char *holder;
 
 	memset(&s->pos, 0, sizeof s->pos);
 	s->pos.size = sizeof s->pos;
-	st = r->ops->open(r->state, s->id, &s->pos);
+	*st = r->ops->open(r->state, s->id, &s->pos);
 	s->opened = true;
-	if (st != SYNCD_OK) {
-		run_source_failed(r, st, "%s", "");
+	if (*st != SYNCD_OK) {
+		if (!reopen || *st != SYNCD_RETRY)
+			run_source_failed(r, *st, "%s", "");
 		return false;
 	}
-	if (pipeline_stored(r->p, s->id, &s->stored, &s->known) != SYNCD_OK) {
+	holder = s->pos.holder ? s->pos.holder : "its source position";
+	if (reopen) {
+		syncd_lsn durable = pipeline_flushed(r->p, s->id);
+		if (durable > s->stored)
+			s->stored = durable;
+		if (s->pos.created && !j->info.full) {
+			job_fail(
+			    j,
+			    "%s stream \"%s\": %s was created anew while "
+			    "the job ran: changes after " SYNCD_LSN_FMT
+			    " may be missing; re-sync the tables with mode "
+			    "= full+incremental",
+			    j->source->prefix, run_name(r, s->id), holder,
+			    SYNCD_LSN_ARGS(s->stored));
+			atomic_store(&j->invalid, true);
+			return false;
+		}
+	} else if (pipeline_stored(r->p, s->id, &s->stored, &s->known) !=
+	           SYNCD_OK) {
 		if (!job_failed(j))
 			job_fail(j,
 			         "could not read the destination's progress");
 		return false;
 	}
-	holder = s->pos.holder ? s->pos.holder : "its source position";
 	if (s->known && s->stored && !s->pos.created &&
 	    s->pos.confirmed > s->stored) {
 		job_fail(j,
@@ -198,7 +219,7 @@ run_open(run *r, run_stream *s)
 		atomic_store(&j->invalid, true);
 		return false;
 	}
-	if (!s->known || !s->stored)
+	if (!reopen && (!s->known || !s->stored))
 		log_info("stream \"%s\": the destination has no progress for "
 		         "this job; streaming from %s at " SYNCD_LSN_FMT,
 		         run_name(r, s->id), holder,
@@ -263,6 +284,90 @@ run_emit(void *ctx, const syncd_event *ev)
 	return pipeline_emit(s->r->p, ev);
 }
 
+/* Waits ms, or less when the job stops. */
+static void
+run_sleep(job *j, int64_t ms)
+{
+	while (ms > 0 && !job_stopping(j)) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		ms -= 100;
+	}
+}
+
+/* The stream's connection was lost: open it again and go on from what the
+ * destination has made durable, with the destination's backoff (1, 2, 4 ...
+ * s, at most 30 s apart) within reconnect.max_wait. A position created
+ * anew on the way (the source lost it) is copied again first. */
+static bool
+run_reconnect(run *r, run_stream *s)
+{
+	job *j = r->j;
+	int64_t budget = optset_num(&j->job_opts, "reconnect.max_wait");
+	int64_t waited = 0;
+	char *why = xstrdup(plugerr_msg(j->source));
+	bool ok = false;
+
+	for (int attempt = 1; !job_stopping(j); attempt++) {
+		int64_t wait = backoff_ms(attempt - 1);
+		syncd_status st;
+		syncd_lsn after;
+
+		if (waited >= budget) {
+			job_fail(j,
+			         "%s stream \"%s\": gave up after %d attempts "
+			         "in %lld s (reconnect.max_wait): %s",
+			         j->source->prefix, run_name(r, s->id),
+			         attempt - 1, (long long) (waited / 1000), why);
+			break;
+		}
+		if (wait > budget - waited)
+			wait = budget - waited;
+		log_warning("%s stream \"%s\": %s; reconnecting in %.1f s "
+		            "(attempt %d)",
+		            j->source->prefix, run_name(r, s->id), why,
+		            (double) wait / 1000.0, attempt);
+		metrics_add(j->source->prefix, "reconnects_total", 1);
+		run_sleep(j, wait);
+		waited += wait;
+		if (job_stopping(j))
+			break;
+		r->ops->close(r->state, s->id);
+		s->started = false;
+		if (!run_open(r, s, true, &st)) {
+			if (st != SYNCD_RETRY || job_failed(j))
+				break;
+			free(why);
+			why = xstrdup(plugerr_msg(j->source));
+			continue;
+		}
+		if (s->pos.created && !run_full(r, s))
+			break;
+		after =
+		    s->pos.confirmed > s->stored ? s->pos.confirmed : s->stored;
+		st = r->ops->start(r->state, s->id, after);
+		if (st == SYNCD_OK) {
+			s->started = true;
+			s->in_txn = false; /* the source sends it again */
+			log_info("%s stream \"%s\": reconnected after %d "
+			         "attempt(s); streaming after " SYNCD_LSN_FMT,
+			         j->source->prefix, run_name(r, s->id), attempt,
+			         SYNCD_LSN_ARGS(after));
+			ok = true;
+			break;
+		}
+		if (st != SYNCD_RETRY) {
+			run_source_failed(
+			    r, st, "stream \"%s\": ", run_name(r, s->id));
+			break;
+		}
+		free(why);
+		why = xstrdup(plugerr_msg(j->source));
+	}
+	free(why);
+	return ok;
+}
+
 static void *
 run_stream_main(void *arg)
 {
@@ -283,8 +388,10 @@ run_stream_main(void *arg)
 			s->status = SYNCD_END;
 			break;
 		}
+		if (st == SYNCD_RETRY && !job_failed(j) && run_reconnect(r, s))
+			continue;
 		if (st != SYNCD_OK) {
-			if (!job_failed(j))
+			if (!job_failed(j) && !job_stopping(j))
 				run_source_failed(r, st, "stream \"%s\": ",
 				                  run_name(r, s->id));
 			s->status = SYNCD_FATAL;
@@ -384,9 +491,11 @@ run_main(void *arg)
 	if (!run_describe(r))
 		goto out;
 	if (j->info.incremental)
-		for (uint32_t i = 0; i < r->n; i++)
-			if (!run_open(r, &r->s[i]))
+		for (uint32_t i = 0; i < r->n; i++) {
+			syncd_status st;
+			if (!run_open(r, &r->s[i], false, &st))
 				goto out;
+		}
 	if (j->info.full)
 		for (uint32_t i = 0; i < r->n && !job_stopping(j); i++)
 			if (!run_full(r, &r->s[i]))

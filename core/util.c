@@ -344,3 +344,10 @@ now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int64_t
+backoff_ms(int n)
+{
+	int64_t ms = 1000LL << (n < 5 ? (n < 0 ? 0 : n) : 5);
+	return ms < 30000 ? ms : 30000;
+}

@@ -46,6 +46,10 @@ bool parse_size(const char *s, const char *default_unit, int64_t *out,
 /* True if s is valid UTF-8 (n bytes). */
 bool utf8_valid(const char *s, size_t n);
 
+/* The wait before retry n (from 0) of something that failed for now: 1, 2,
+ * 4, 8, 16 s, then 30 s each. */
+int64_t backoff_ms(int n);
+
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
 

@@ -6,6 +6,7 @@
 #include "checkpoint.h"
 #include "dirty.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugerr.h"
 #include "util.h"
 #include "worker.h"
@@ -189,8 +190,9 @@ worker_flush(worker *w, bool force)
 			break;
 		/* exponential backoff within reconnect.max_wait */
 		{
-			int64_t wait = 1000LL << (attempt < 16 ? attempt : 16);
+			int64_t wait = backoff_ms(attempt);
 			attempt++;
+			metrics_add(p->sink->prefix, "reconnects_total", 1);
 			if (waited >= budget) {
 				job_fail(
 				    p->j,

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Retry: the destination stopped for 20 s in the middle of a run.
 #  - Without auto_retry the lost connection is tried again with backoff for
-#    reconnect.max_wait (15 s), then the job fails cleanly: exit 1, nothing
+#    reconnect.max_wait (here 15 s), then the job fails cleanly: exit 1, nothing
 #    confirmed past what the destination holds, and a restart converges.
 #  - With auto_retry the failed job restarts from its checkpoint, retry by
 #    retry, until the destination is back, and completes.
@@ -55,8 +55,19 @@ same() {
 	it_assert_eq "$(table_hash src postgres t)" "$(table_hash dst postgres t)" "$1"
 }
 
-# ---- without auto_retry: fails cleanly -------------------------------------
-job plain
+# ---- the default reconnect.max_wait (5 minutes) rides out the outage -------
+job ride
+syncd_start "$W/ride.log" "$W/ride.ini"
+outage
+slot_wait src syncd_ride "$(psql_on src -Atc 'select pg_current_wal_lsn()')"
+kill -0 "$SYNCD_PID" 2>/dev/null || it_fail "the job ended: $(tail -n 20 "$W/ride.log")"
+syncd_stop $SYNCD_PID "$W/ride.log"
+it_assert_contains "$W/ride.log" "reconnecting in 1.0 s (attempt 1)"
+same "after a 20 s outage with the default reconnect.max_wait"
+it_pass "the default reconnect.max_wait rides out a 20 s destination outage"
+
+# ---- without auto_retry, reconnect.max_wait = 15s: fails cleanly ----------
+job plain "reconnect.max_wait = 15s"
 syncd_start "$W/plain.log" "$W/plain.ini"
 outage
 wait $SYNCD_PID && rc=0 || rc=$?
@@ -77,7 +88,8 @@ it_pass "without auto_retry: exit 1 after reconnect.max_wait, nothing confirmed 
 # ---- with auto_retry: completes --------------------------------------------
 job auto "auto_retry = true
 max_retries = 10
-retry_interval = 3s"
+retry_interval = 3s
+reconnect.max_wait = 5s"
 syncd_start "$W/auto.log" "$W/auto.ini"
 outage
 slot_wait src syncd_auto "$(psql_on src -Atc 'select pg_current_wal_lsn()')"

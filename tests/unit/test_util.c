@@ -187,6 +187,17 @@ START_TEST(copy_text)
 }
 END_TEST
 
+START_TEST(backoff)
+{
+	/* 1, 2, 4, 8, 16 s, then 30 s each, never more */
+	const int64_t want[] = {1000, 2000, 4000, 8000, 16000, 30000, 30000};
+	for (int n = 0; n < 7; n++)
+		ck_assert_int_eq(backoff_ms(n), want[n]);
+	ck_assert_int_eq(backoff_ms(1000), 30000);
+	ck_assert_int_eq(backoff_ms(-1), 1000);
+}
+END_TEST
+
 Suite *
 util_suite(void)
 {
@@ -199,6 +210,7 @@ util_suite(void)
 	tcase_add_test(tc, utf8);
 	tcase_add_test(tc, redaction);
 	tcase_add_test(tc, copy_text);
+	tcase_add_test(tc, backoff);
 	suite_add_tcase(s, tc);
 	return s;
 }
