@@ -46,7 +46,8 @@ pgo_slot_name(pgo *s, uint32_t stream, const char *dbname)
 	return strdup(buf);
 }
 
-/* One query's first value as a number; -1 when it fails (logged). */
+/* One query's first value as a number; -1 when it has none (no row or
+ * NULL), -2 when it fails (logged). */
 static long long
 pgo_slot_num(pgo_db *db, const char *sql, int nparams,
              const char *const *params)
@@ -118,10 +119,10 @@ pgo_slot_wait(pgo_db *db, const char *pid)
 	deadline = pgo_now_ms() + (wst ? wst : s->status_ms) + 10000;
 	SYNCD_LOG_WARNING(
 	    s->host,
-	    "database \"%s\": replication slot %s is active for PID %s, a "
-	    "walsender of this job (application_name %s), left by a syncd "
-	    "that ended without closing it; ending it, or waiting for it to "
-	    "end (at most %lld s: wal_sender_timeout + 10 s)",
+	    "database \"%s\": replication slot %s is still active for PID "
+	    "%s, an earlier walsender of this job (application_name %s) "
+	    "whose syncd connection is gone or going; ending it, or waiting "
+	    "for it to end (at most %lld s: wal_sender_timeout + 10 s)",
 	    db->dbname, db->slot, pid, app,
 	    (long long) (deadline - pgo_now_ms()) / 1000);
 	for (;;) {
@@ -130,7 +131,9 @@ pgo_slot_wait(pgo_db *db, const char *pid)
 		    "SELECT active_pid FROM pg_replication_slots WHERE "
 		    "slot_name = $2 AND $1::int IS NOT NULL",
 		    2, params);
-		if (holder == -1 || (holder >= 0 && holder != atoll(pid))) {
+		if (holder == -2)
+			return false;
+		if (holder == -1 || holder != atoll(pid)) {
 			SYNCD_LOG_INFO(s->host,
 			               "database \"%s\": replication slot %s "
 			               "is free",
