@@ -1,0 +1,145 @@
+#!/bin/bash
+# Faults of the source while a pgoutput -> dws_upsert job streams under a
+# load of inserts (auto_retry off): the job stays up or comes up by itself,
+# and the destination converges. An insert-only history table, compared
+# whole with the source's (count and an md5 of every row), proves that
+# nothing was lost and nothing added.
+#  1. the walsender terminated twice, then the source restarted with
+#     -m immediate: the stream reconnects in-process (issue 15 item 3)
+#  2. kill -9 of syncd while the source's walsender is stalled (SIGSTOP),
+#     and an immediate restart: the slot is still active for the dead
+#     job's walsender; the restart ends it or waits, and streams (item 2)
+#  3. syncd's SQL session to the source terminated: it is reopened, and
+#     later heartbeats still move the slot of an idle database (item 5)
+. "$top_srcdir/tests/integration/lib.sh"
+W=$IT_WORK
+export SYNCD_PLUGIN_PATH="$TEST_PLUGIN_DIR"
+pg_start src
+pg_start dst
+S() { psql_on src -c "$1" >/dev/null; }
+S "create table hist (id bigserial primary key, v int not null, at timestamptz default now())"
+psql_on dst -c "create table hist (id bigint primary key, v int not null, at timestamptz)" >/dev/null
+
+cat >"$W/job.ini" <<INI
+[job]
+name = faults
+mode = incremental
+state_dir = $W/state
+reconnect.max_wait = 2m
+[source]
+conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=postgres
+tables = public.hist
+slot.flush.delay.time = 0
+status.interval = 200ms
+heartbeat.interval = 1s
+[sink]
+write_mode = upsert
+conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=postgres
+target.schema = public
+batch.interval = 200ms
+INI
+LOG=$W/job.log
+
+# load_start / load_stop: small insert transactions in the background; a
+# failed one (the source is down) is not in the source either
+load_start() {
+	rm -f "$W/load.stop"
+	(
+		while [ ! -e "$W/load.stop" ]; do
+			psql_on src -c "insert into hist (v) select (random() * 1000)::int from generate_series(1, 5)" \
+				>/dev/null 2>&1 || sleep 0.2
+		done
+	) &
+	LOAD_PID=$!
+}
+load_stop() {
+	touch "$W/load.stop"
+	wait "$LOAD_PID" || true
+}
+# converged WHAT: the destination's hist equals the source's once the slot
+# confirmed the source's current position
+converged() {
+	end=$(psql_on src -Atc "select pg_current_wal_lsn()")
+	slot_wait src syncd_faults "$end"
+	a=$(table_hash src postgres hist)
+	b=$(table_hash dst postgres hist)
+	it_assert_eq "$a" "$b" "$1: destination hist (count:md5) equals the source's"
+	n=${a%%:*}
+	[ "$n" -gt 0 ] || it_fail "$1: nothing was inserted"
+	it_pass "$1: $n rows, nothing lost or added"
+}
+alive() { kill -0 "$SYNCD_PID" 2>/dev/null || it_fail "syncd exited after $1: $(tail -n 20 "$LOG")"; }
+walsender() { psql_on src -Atc "select active_pid from pg_replication_slots where slot_name = 'syncd_faults'"; }
+
+# --- 1. the walsender terminated twice, the source restarted immediately
+syncd_start "$LOG" "$W/job.ini"
+load_start
+sleep 1
+for i in 1 2; do
+	psql_on src -Atc "select pg_terminate_backend(pid) from pg_stat_replication" >/dev/null
+	want=$((i + 1))
+	for _ in $(seq 1 300); do
+		[ "$(grep -c "streaming from slot" "$LOG")" -ge "$want" ] && break
+		alive "pg_terminate_backend $i"
+		sleep 0.1
+	done
+	[ "$(grep -c "streaming from slot" "$LOG")" -ge "$want" ] ||
+		it_fail "no new stream after pg_terminate_backend $i: $(tail -n 20 "$LOG")"
+	sleep 1
+done
+it_assert_contains "$LOG" "reconnecting"
+as_pg "$PGBIN/pg_ctl" -D "$IT_WORK/pg-src/data" -m immediate stop >/dev/null 2>&1
+sleep 1
+as_pg "$PGBIN/pg_ctl" -w -t 60 -D "$IT_WORK/pg-src/data" -l "$IT_WORK/pg-src/server.log" \
+	-o "-p $src_PORT" start >/dev/null 2>&1 || it_fail "could not start src again"
+for _ in $(seq 1 600); do
+	[ "$(grep -c "streaming from slot" "$LOG")" -ge 4 ] && break
+	alive "the immediate restart"
+	sleep 0.1
+done
+[ "$(grep -c "streaming from slot" "$LOG")" -ge 4 ] ||
+	it_fail "no new stream after the source's restart: $(tail -n 20 "$LOG")"
+sleep 1
+load_stop
+alive "the faults"
+converged "walsender terminated twice, source restarted (immediate)"
+
+# --- 2. kill -9 of syncd with its walsender stalled, restarted at once
+load_start
+sleep 1
+ws=$(walsender)
+[ -n "$ws" ] || it_fail "no walsender for syncd_faults"
+kill -STOP "$ws"
+kill -9 "$SYNCD_PID"
+wait "$SYNCD_PID" 2>/dev/null || true
+( sleep 8; kill -CONT "$ws" 2>/dev/null || true ) &
+cont=$!
+syncd_start "$LOG" "$W/job.ini"
+wait "$cont"
+if grep -q "is active for PID" "$LOG"; then it_fail "the restart refused the slot: $(tail -n 20 "$LOG")"; fi
+it_assert_contains "$LOG" "walsender of this job"
+sleep 1
+load_stop
+alive "the restart"
+converged "kill -9 with the walsender stalled, restarted at once"
+
+# --- 3. the SQL session terminated: reopened; heartbeats move an idle slot
+n=$(psql_on src -Atc "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name like 'syncd%' and backend_type = 'client backend'")
+[ "$n" -ge 1 ] || it_fail "no SQL session of syncd to terminate"
+for _ in $(seq 1 100); do
+	grep -q "SQL session to the source is back" "$LOG" && break
+	sleep 0.1
+done
+it_assert_contains "$LOG" "SQL session to the source is lost"
+it_assert_contains "$LOG" "SQL session to the source is back"
+# nothing but heartbeats from here: the slot passes a later position only
+# through them
+idle=$(psql_on src -Atc "select pg_current_wal_lsn()")
+slot_wait src syncd_faults "$idle"
+alive "the SQL session was terminated"
+load_start
+sleep 2
+load_stop
+converged "the SQL session terminated"
+syncd_stop "$SYNCD_PID" "$LOG"
+it_pass "the source's faults were ridden out"
