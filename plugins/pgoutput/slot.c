@@ -86,7 +86,7 @@ pgo_slot_wait(pgo_db *db, const char *pid)
 	const char *params[] = {pid, db->slot};
 	PGresult *res;
 	long long wst, age;
-	int64_t deadline;
+	int64_t started, deadline;
 	bool ours, tried = false, killed = false;
 
 	if (!app || !*app)
@@ -116,7 +116,8 @@ pgo_slot_wait(pgo_db *db, const char *pid)
 		wst = 0;
 	/* wal_sender_timeout = 0: the server never ends it; wait only to
 	 * see whether its client answers */
-	deadline = pgo_now_ms() + (wst ? wst : s->status_ms) + 10000;
+	started = pgo_now_ms();
+	deadline = started + (wst ? wst : s->status_ms) + 10000;
 	SYNCD_LOG_WARNING(
 	    s->host,
 	    "database \"%s\": replication slot %s is still active for PID "
@@ -173,6 +174,17 @@ pgo_slot_wait(pgo_db *db, const char *pid)
 			PQclear(res);
 			if (!killed && !wst)
 				return false;
+		}
+		if (age >= 0 && age < s->status_ms + 5000 &&
+		    pgo_now_ms() - started > s->status_ms + 6000) {
+			/* it answered all along: another syncd of this job
+			 * reads the slot, not a dead one's walsender */
+			SYNCD_LOG_ERROR(s->host,
+			                "database \"%s\": the client of PID %s "
+			                "still answers: another syncd of job "
+			                "\"%s\" is running",
+			                db->dbname, pid, s->host->job->name);
+			return false;
 		}
 		if (pgo_now_ms() >= deadline)
 			return false;

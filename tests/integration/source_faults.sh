@@ -11,6 +11,8 @@
 #     job's walsender; the restart ends it or waits, and streams (item 2)
 #  3. syncd's SQL session to the source terminated: it is reopened, and
 #     later heartbeats still move the slot of an idle database (item 5)
+#  4. a second syncd of the same job: the slot's walsender still answers
+#     its client, so it is refused (exit 1) and the first goes on
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 export SYNCD_PLUGIN_PATH="$TEST_PLUGIN_DIR"
@@ -141,5 +143,22 @@ load_start
 sleep 2
 load_stop
 converged "the SQL session terminated"
+
+# --- 4. a second syncd of the same job: its walsender's client answers,
+# so the slot is not taken from it: refused, the running job unharmed
+started=$(date +%s)
+set +e
+timeout 60 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/job.ini" >"$W/twin.log" 2>&1
+rc=$?
+set -e
+it_assert_eq 1 "$rc" "exit code of a second syncd of the job ($(tail -n 3 "$W/twin.log"))"
+it_assert_contains "$W/twin.log" "still answers: another syncd of job"
+it_assert_contains "$W/twin.log" "is active for PID"
+[ $(($(date +%s) - started)) -lt 30 ] || it_fail "the second syncd took $(($(date +%s) - started)) s to be refused"
+alive "a second syncd of the job"
+load_start
+sleep 1
+load_stop
+converged "a second syncd of the job refused"
 syncd_stop "$SYNCD_PID" "$LOG"
 it_pass "the source's faults were ridden out"
