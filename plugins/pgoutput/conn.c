@@ -97,19 +97,31 @@ pgo_failure_state(PGconn *c, const PGresult *res)
 PGconn *
 pgo_connect(pgo_db *db, bool replication)
 {
-	const char *keys[] = {"dbname", "dbname", "replication",
-	                      "fallback_application_name", NULL};
-	const char *vals[] = {db->src->conninfo ? db->src->conninfo : "",
-	                      db->dbname, replication ? "database" : NULL,
-	                      pgo_app_name(db->src), NULL};
+	return pgo_connect_within(db, replication, NULL);
+}
+
+/* pgo_connect with a default connect_timeout (seconds; NULL: libpq's);
+ * one in conninfo wins (it comes later). */
+PGconn *
+pgo_connect_within(pgo_db *db, bool replication, const char *timeout)
+{
+	const char *keys[] = {
+	    "connect_timeout",           "dbname", "dbname", "replication",
+	    "fallback_application_name", NULL};
+	const char *vals[] = {timeout,
+	                      db->src->conninfo ? db->src->conninfo : "",
+	                      db->dbname,
+	                      replication ? "database" : NULL,
+	                      pgo_app_name(db->src),
+	                      NULL};
 	PGconn *c;
 	const char *msg;
 
 	if (!replication) {
-		keys[2] = "fallback_application_name";
-		vals[2] = pgo_app_name(db->src);
-		keys[3] = NULL;
-		vals[3] = NULL;
+		keys[3] = "fallback_application_name";
+		vals[3] = pgo_app_name(db->src);
+		keys[4] = NULL;
+		vals[4] = NULL;
 	}
 	c = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(c) != CONNECTION_OK) {

@@ -189,6 +189,7 @@ const char *pgo_app_name(pgo *s);
 bool pgo_transient(const char *sqlstate);
 const char *pgo_failure_state(PGconn *c, const PGresult *res);
 PGconn *pgo_connect(pgo_db *db, bool replication);
+PGconn *pgo_connect_within(pgo_db *db, bool replication, const char *timeout);
 PGresult *pgo_query(pgo_db *db, PGconn *c, const char *what, const char *sql,
                     int nparams, const char *const *params);
 char *pgo_ident(PGconn *c, const char *name);

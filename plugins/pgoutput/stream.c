@@ -178,7 +178,8 @@ pgo_sql_back(pgo_db *db, bool *usable)
 		    db->dbname, PGO_SQL_BUDGET_MS / 1000, db->sql_attempts,
 		    db->sql_err);
 	db->sql_attempts++;
-	c = pgo_connect(db, false);
+	/* a server that does not answer holds the stream up 5 s at most */
+	c = pgo_connect_within(db, false, "5");
 	if (!c) {
 		snprintf(db->sql_err, sizeof db->sql_err, "%.*s",
 		         (int) sizeof db->sql_err - 1, db->err);
