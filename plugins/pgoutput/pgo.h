@@ -115,6 +115,18 @@ typedef struct pgo_db {
 	uint64_t received;
 	uint64_t sent_flush;
 	uint64_t flushed; /* confirm(): durable up to this commit LSN */
+	uint64_t emitted; /* the commit LSN of the last transaction emitted */
+	atomic_bool busy; /* a transaction or a message is being received */
+	/* the received position confirmed while nothing was pending (see
+	 * pgo_confirmable), and the last commit confirmed then: the slot's
+	 * position may be past the destination's progress by that much */
+	uint64_t recv_sent, recv_commit;
+	bool recv_loaded;
+	/* the hold slot (slot.flush.delay.time > 0): keeps the WAL of the
+	 * delay while the slot itself is confirmed promptly */
+	char *hold;
+	uint64_t hold_lsn; /* its confirmed position */
+	int64_t last_hold_ms;
 	int64_t last_status_ms;
 	int64_t last_heartbeat_ms;
 	/* the SQL session (sql) while it is lost: since when, the next
@@ -223,6 +235,8 @@ char *pgo_slot_name(pgo *s, uint32_t stream, const char *dbname);
 bool pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
               bool *created);
 char *pgo_slot_prefix(pgo *s);
+char *pgo_hold_name(const char *slot);
+bool pgo_hold_open(pgo_db *db);
 
 /* decode.c */
 void pgo_rel_free(pgo_rel *r);
@@ -231,6 +245,7 @@ bool pgo_handle(pgo_db *db, const char *data, size_t len, bool replay);
 /* stream.c */
 void pgo_remember_commit(pgo_db *db, uint64_t lsn);
 uint64_t pgo_received(pgo_db *db);
+uint64_t pgo_reported(pgo_db *db, uint64_t confirmed);
 void pgo_end_stream(pgo_db *db);
 syncd_status pgo_start(void *state, uint32_t stream, syncd_lsn after);
 syncd_status pgo_read(void *state, uint32_t stream, int timeout_ms,

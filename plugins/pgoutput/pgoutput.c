@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pgo.h"
 
@@ -415,12 +416,26 @@ pgo_open(void *state, uint32_t stream, syncd_position *pos)
 		pgo_end_stream(db);
 		return pgo_report(db, SYNCD_FATAL);
 	}
-	/* confirmed_flush is a commit LSN + 1 when syncd confirmed it (see
-	 * pgo_confirmable), and a new slot's consistent point */
+	if (!pgo_hold_open(db)) {
+		st = pgo_transient(db->sqlstate) ? SYNCD_RETRY : SYNCD_FATAL;
+		pgo_end_stream(db);
+		return pgo_report(db, st);
+	}
+	if (created) { /* what was noted of an earlier slot is void */
+		char path[1024];
+		snprintf(path, sizeof path, "%s/pgoutput-%s.received",
+		         s->host->job->state_dir, db->slot);
+		unlink(path);
+		db->recv_sent = db->recv_commit = 0;
+		db->recv_loaded = true;
+	}
+	/* confirmed_flush is a commit LSN + 1 when syncd confirmed it, a
+	 * received position past the last commit when nothing was pending
+	 * (see pgo_confirmable), and a new slot's consistent point */
 	db->slot_confirmed = confirmed;
 	db->sent_flush = confirmed;
 	db->received = confirmed;
-	pos->confirmed = confirmed ? confirmed - 1 : 0;
+	pos->confirmed = pgo_reported(db, confirmed);
 	pos->created = created;
 	if (SYNCD_HAS(pos, holder)) {
 		snprintf(db->holder, sizeof db->holder, "replication slot %s",

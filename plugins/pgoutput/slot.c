@@ -376,3 +376,157 @@ pgo_slot_prefix(pgo *s)
 	p[strlen(p) - 1] = '\0';
 	return p;
 }
+
+/* The hold slot's name: the slot's with "_hold", the slot's shortened
+ * (with a hash of it) when that would pass 63 bytes. */
+char *
+pgo_hold_name(const char *slot)
+{
+	char buf[64];
+	size_t n = strlen(slot);
+
+	if (n + 5 <= 63) {
+		snprintf(buf, sizeof buf, "%s_hold", slot);
+	} else {
+		unsigned h = 5381;
+		for (size_t i = 0; i < n; i++)
+			h = h * 33 + (unsigned char) slot[i];
+		snprintf(buf, sizeof buf, "%.49s_%08x_hold", slot, h);
+	}
+	return strdup(buf);
+}
+
+/*
+ * The hold slot, at open. The slot itself is confirmed as soon as the
+ * destination made a transaction durable (and to the received position
+ * when nothing is pending), so that the server never waits for syncd at
+ * its shutdown; slot.flush.delay.time keeps WAL with a second slot of the
+ * job, NAME_hold, advanced with pg_replication_slot_advance to what was
+ * durable that long ago (see pgo_hold_advance). It is created when missing
+ * (as a copy of the slot, from its position, on PostgreSQL 12 and later),
+ * and dropped when the delay is 0. False (the failure recorded) when it
+ * cannot be created.
+ */
+bool
+pgo_hold_open(pgo_db *db)
+{
+	pgo *s = db->src;
+	const char *params[3];
+	PGresult *res;
+	bool exists;
+
+	free(db->hold);
+	db->hold = NULL;
+	db->hold_lsn = 0;
+	db->last_hold_ms = 0;
+	if (!db->sql)
+		return true;
+	{
+		char *name = pgo_hold_name(db->slot);
+		params[0] = name;
+		res = pgo_query(db, db->sql, "reading the hold slot",
+		                "SELECT slot_type, plugin, database, "
+		                "confirmed_flush_lsn FROM pg_replication_slots "
+		                "WHERE slot_name = $1",
+		                1, params);
+		if (!res) {
+			free(name);
+			return false;
+		}
+		db->hold = name;
+	}
+	params[0] = db->hold;
+	exists = PQntuples(res) == 1;
+	if (!s->delay_ms) {
+		PQclear(res);
+		if (exists) {
+			res = pgo_query(db, db->sql, "dropping the hold slot",
+			                "SELECT pg_drop_replication_slot($1)",
+			                1, params);
+			if (!res)
+				return false;
+			PQclear(res);
+			SYNCD_LOG_INFO(
+			    s->host,
+			    "database \"%s\": dropped replication "
+			    "slot %s: slot.flush.delay.time = 0 keeps "
+			    "no WAL for a delay",
+			    db->dbname, db->hold);
+		}
+		free(db->hold);
+		db->hold = NULL;
+		return true;
+	}
+	if (db->version < 110000) {
+		PQclear(res);
+		SYNCD_LOG_WARNING(s->host,
+		                  "database \"%s\": slot.flush.delay.time "
+		                  "needs PostgreSQL 11 or later "
+		                  "(pg_replication_slot_advance): no WAL is "
+		                  "kept for the delay",
+		                  db->dbname);
+		free(db->hold);
+		db->hold = NULL;
+		return true;
+	}
+	if (exists && (strcmp(PQgetvalue(res, 0, 0), "logical") != 0 ||
+	               strcmp(PQgetvalue(res, 0, 1), "pgoutput") != 0 ||
+	               strcmp(PQgetvalue(res, 0, 2), db->dbname) != 0)) {
+		pgo_fail(db, NULL,
+		         "replication slot %s is not this job's hold slot (a "
+		         "logical pgoutput slot of database \"%s\"); drop it "
+		         "(SELECT pg_drop_replication_slot('%s')) or set "
+		         "slot.flush.delay.time = 0",
+		         db->hold, db->dbname, db->hold);
+		PQclear(res);
+		return false;
+	}
+	if (exists) {
+		db->hold_lsn = pgo_parse_lsn(PQgetvalue(res, 0, 3));
+		PQclear(res);
+		return true;
+	}
+	PQclear(res);
+	params[1] = db->slot;
+	res = db->version >= 120000
+	          ? PQexecParams(db->sql,
+	                         "SELECT lsn FROM "
+	                         "pg_copy_logical_replication_slot($2, $1)",
+	                         2, NULL, params, NULL, NULL, 0)
+	          : NULL;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		res = pgo_query(db, db->sql, "creating the hold slot",
+		                "SELECT lsn FROM "
+		                "pg_create_logical_replication_slot($1, "
+		                "'pgoutput')",
+		                1, params);
+		if (!res) {
+			snprintf(
+			    db->err + strlen(db->err),
+			    sizeof db->err - strlen(db->err),
+			    " (replication slot %s keeps the WAL of "
+			    "slot.flush.delay.time: raise "
+			    "max_replication_slots, or set the delay to 0)",
+			    db->hold);
+			return false;
+		}
+	}
+	res = pgo_query(db, db->sql, "reading the hold slot",
+	                "SELECT confirmed_flush_lsn FROM pg_replication_slots "
+	                "WHERE slot_name = $1",
+	                1, params);
+	if (!res)
+		return false;
+	db->hold_lsn =
+	    PQntuples(res) == 1 ? pgo_parse_lsn(PQgetvalue(res, 0, 0)) : 0;
+	PQclear(res);
+	SYNCD_LOG_INFO(
+	    s->host,
+	    "database \"%s\": created replication slot %s at " SYNCD_LSN_FMT
+	    ": it keeps the WAL of "
+	    "slot.flush.delay.time = %llds",
+	    db->dbname, db->hold, SYNCD_LSN_ARGS(db->hold_lsn),
+	    (long long) (s->delay_ms / 1000));
+	return true;
+}

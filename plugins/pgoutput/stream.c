@@ -12,13 +12,17 @@
 
 #include "pgo.h"
 
-/* Remembers, about once a second, the last commit received, so that the
- * position confirmed can be held back by slot.flush.delay.time. */
+/* Remembers the last commit emitted and, about once a second when
+ * slot.flush.delay.time is set, the last commit received: the hold slot
+ * (see pgo_hold_open) lags behind them by the delay. */
 void
 pgo_remember_commit(pgo_db *db, uint64_t lsn)
 {
 	int64_t now = pgo_now_ms();
 
+	__atomic_store_n(&db->emitted, lsn, __ATOMIC_SEQ_CST);
+	if (!db->src->delay_ms)
+		return;
 	/* the status thread reads the samples */
 	pthread_mutex_lock(&db->lock);
 	if (db->nsamples && now - db->samples[db->nsamples - 1].at_ms < 1000) {
@@ -35,13 +39,11 @@ pgo_remember_commit(pgo_db *db, uint64_t lsn)
 	pthread_mutex_unlock(&db->lock);
 }
 
-/* What may be confirmed now: past the last transaction that is durable
- * and older than the delay. The server skips, at the next start, the
- * transactions whose commit record starts before the confirmed position,
- * so the position sent is that commit LSN + 1: confirming the commit LSN
- * itself would have the server send that transaction again. */
+/* Where the hold slot may go now: past the last transaction that is
+ * durable and older than the delay (0: nowhere yet). Caller holds
+ * db->lock. */
 static uint64_t
-pgo_confirmable(pgo_db *db)
+pgo_hold_target(pgo_db *db)
 {
 	pgo *s = db->src;
 	uint64_t flushed = __atomic_load_n(&db->flushed, __ATOMIC_ACQUIRE);
@@ -49,10 +51,7 @@ pgo_confirmable(pgo_db *db)
 	uint64_t done = 0;
 	size_t drop = 0;
 
-	if (s->delay_ms == 0)
-		done = flushed;
-	for (size_t i = 0;
-	     s->delay_ms && i < db->nsamples && db->samples[i].at_ms <= cutoff;
+	for (size_t i = 0; i < db->nsamples && db->samples[i].at_ms <= cutoff;
 	     i++) {
 		if (db->samples[i].lsn <= flushed) {
 			done = db->samples[i].lsn;
@@ -64,9 +63,112 @@ pgo_confirmable(pgo_db *db)
 		        (db->nsamples - drop) * sizeof *db->samples);
 		db->nsamples -= drop;
 	}
-	if (done && done + 1 > db->sent_flush)
-		return done + 1;
-	return db->sent_flush;
+	return done ? done + 1 : 0;
+}
+
+/* The file that keeps, across restarts of syncd, the received position
+ * last confirmed and the last commit confirmed then. */
+static void
+pgo_recv_path(pgo_db *db, char *path, size_t n)
+{
+	snprintf(path, n, "%s/pgoutput-%s.received",
+	         db->src->host->job->state_dir, db->slot);
+}
+
+/* Records, before it is sent, that the slot is confirmed up to received
+ * while the destination has applied up to commit only (nothing in
+ * between was for it). False (logged) when it cannot be recorded: the
+ * received position is not confirmed then. */
+static bool
+pgo_recv_note(pgo_db *db, uint64_t received, uint64_t commit)
+{
+	char path[1024], tmp[1100];
+	FILE *f;
+	bool ok;
+
+	if (received == db->recv_sent && commit == db->recv_commit)
+		return true;
+	pgo_recv_path(db, path, sizeof path);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	f = fopen(tmp, "w");
+	ok = f && fprintf(f, "%llu %llu\n", (unsigned long long) received,
+	                  (unsigned long long) commit) > 0;
+	ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (ok && rename(tmp, path) != 0)
+		ok = false;
+	if (!ok) {
+		SYNCD_LOG_WARNING(db->src->host,
+		                  "database \"%s\": could not write %s: %s; "
+		                  "the slot is confirmed up to the last commit "
+		                  "only (check the state directory)",
+		                  db->dbname, path, strerror(errno));
+		return false;
+	}
+	db->recv_sent = received;
+	db->recv_commit = commit;
+	return true;
+}
+
+/* pos.confirmed for a slot confirmed up to confirmed: the commit before
+ * it, or, when syncd confirmed a received position past the last commit
+ * (pgo_confirmable), that commit: the slot is ahead of the destination's
+ * progress only by WAL that had nothing for it. */
+uint64_t
+pgo_reported(pgo_db *db, uint64_t confirmed)
+{
+	if (!db->recv_loaded) {
+		char path[1024];
+		unsigned long long r, c;
+		FILE *f;
+
+		pgo_recv_path(db, path, sizeof path);
+		f = fopen(path, "r");
+		if (f && fscanf(f, "%llu %llu", &r, &c) == 2) {
+			db->recv_sent = r;
+			db->recv_commit = c;
+		}
+		if (f)
+			fclose(f);
+		db->recv_loaded = true;
+	}
+	if (!confirmed)
+		return 0;
+	if (db->recv_sent && confirmed <= db->recv_sent &&
+	    confirmed > db->recv_commit + 1)
+		return db->recv_commit;
+	return confirmed - 1;
+}
+
+/* What is confirmed to the slot: past the last transaction the core
+ * confirmed. The server skips, at the next start, the transactions whose
+ * commit record starts before the confirmed position, so the position sent
+ * is that commit LSN + 1: confirming the commit LSN itself would have the
+ * server send that transaction again. When nothing is pending (every
+ * transaction emitted is confirmed, none is being received), the position
+ * received is confirmed, as PostgreSQL's apply worker does: a server
+ * shutting down waits for it. slot.flush.delay.time holds back the hold
+ * slot only, never this. Caller holds db->lock. */
+static uint64_t
+pgo_confirmable(pgo_db *db)
+{
+	/* received first: the reader marks itself busy before it moves it */
+	uint64_t received = pgo_received(db);
+	bool busy = atomic_load(&db->busy);
+	uint64_t emitted = __atomic_load_n(&db->emitted, __ATOMIC_SEQ_CST);
+	uint64_t flushed = __atomic_load_n(&db->flushed, __ATOMIC_SEQ_CST);
+	uint64_t to = db->sent_flush;
+
+	if (flushed && flushed + 1 > to)
+		to = flushed + 1;
+	if (!busy && flushed >= emitted && received > to) {
+		uint64_t floor = pgo_reported(db, db->slot_confirmed);
+		if (pgo_recv_note(db, received,
+		                  flushed > floor ? flushed : floor))
+			to = received;
+	}
+	return to;
 }
 
 /* The last WAL position received (written by the reader, read by the
@@ -74,7 +176,7 @@ pgo_confirmable(pgo_db *db)
 uint64_t
 pgo_received(pgo_db *db)
 {
-	return __atomic_load_n(&db->received, __ATOMIC_RELAXED);
+	return __atomic_load_n(&db->received, __ATOMIC_SEQ_CST);
 }
 
 /* Sends a standby status update; caller holds db->lock. */
@@ -235,6 +337,52 @@ pgo_heartbeat(pgo_db *db)
 	PQclear(res);
 }
 
+/* Moves the hold slot to what was durable slot.flush.delay.time ago
+ * (pgo_hold_target), at most once a second, on the SQL session. */
+static void
+pgo_hold_advance(pgo_db *db)
+{
+	pgo *s = db->src;
+	uint64_t to;
+	char lsn[32];
+	const char *params[2];
+	PGresult *res;
+
+	if (!db->hold || pgo_now_ms() - db->last_hold_ms < 1000)
+		return;
+	db->last_hold_ms = pgo_now_ms();
+	pthread_mutex_lock(&db->lock);
+	to = pgo_hold_target(db);
+	pthread_mutex_unlock(&db->lock);
+	if (to <= db->hold_lsn)
+		return;
+	snprintf(lsn, sizeof lsn, "%X/%X", (unsigned) (to >> 32),
+	         (unsigned) to);
+	params[0] = db->hold;
+	params[1] = lsn;
+	res = PQexecParams(db->sql,
+	                   "SELECT end_lsn FROM pg_replication_slot_advance("
+	                   "$1, $2::pg_lsn)",
+	                   2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		db->hold_lsn = pgo_parse_lsn(PQgetvalue(res, 0, 0));
+		if (db->hold_lsn < to)
+			db->hold_lsn = to;
+		SYNCD_LOG_DEBUG(s->host,
+		                "database \"%s\": hold slot %s advanced to %s",
+		                db->dbname, db->hold, lsn);
+	} else if (pgo_transient(pgo_failure_state(db->sql, res))) {
+		pgo_sql_lost(db, PQerrorMessage(db->sql));
+	} else {
+		SYNCD_LOG_WARNING(s->host,
+		                  "database \"%s\": could not advance the hold "
+		                  "slot %s to %s: %s",
+		                  db->dbname, db->hold, lsn,
+		                  PQerrorMessage(db->sql));
+	}
+	PQclear(res);
+}
+
 /* START_REPLICATION from start, or from the slot's position (0). */
 static bool
 pgo_start_replication(pgo_db *db, uint64_t start)
@@ -320,6 +468,8 @@ pgo_stream(pgo_db *db, int timeout_ms)
 		}
 		if (sql_ok)
 			pgo_heartbeat(db);
+		if (sql_ok && db->sql_lost_ms == 0)
+			pgo_hold_advance(db);
 		if (sql_ok && db->sql_lost_ms == 0 &&
 		    pgo_now_ms() - db->last_leaves_ms >= s->status_ms &&
 		    !pgo_watch_partitions(db)) {
@@ -397,7 +547,7 @@ pgo_stream(pgo_db *db, int timeout_ms)
 		} else if (cd.type == 'k') {
 			if (cd.wal_end > pgo_received(db) && !db->in_txn)
 				__atomic_store_n(&db->received, cd.wal_end,
-				                 __ATOMIC_RELAXED);
+				                 __ATOMIC_SEQ_CST);
 			if (cd.reply_requested) {
 				pthread_mutex_lock(&db->lock);
 				ok = pgo_send_status(db, false);
@@ -409,10 +559,13 @@ pgo_stream(pgo_db *db, int timeout_ms)
 			                "at " SYNCD_LSN_FMT " (%zu bytes)",
 			                db->dbname, cd.data[0],
 			                SYNCD_LSN_ARGS(cd.wal_start), cd.len);
+			atomic_store(&db->busy, true);
 			if (cd.wal_start > pgo_received(db))
 				__atomic_store_n(&db->received, cd.wal_start,
-				                 __ATOMIC_RELAXED);
+				                 __ATOMIC_SEQ_CST);
 			ok = pgo_handle(db, cd.data, cd.len, false);
+			atomic_store(&db->busy, db->in_txn || db->stream_xid ||
+			                            txbuf_open(db->tx) > 0);
 		}
 		PQfreemem(buf);
 	}
@@ -480,6 +633,7 @@ pgo_end_stream(pgo_db *db)
 	db->tx = NULL;
 	db->in_txn = false;
 	db->stream_xid = 0;
+	atomic_store(&db->busy, false);
 	free(db->snapshot);
 	db->snapshot = NULL;
 	/* a new connection starts the timers and the SQL session afresh;

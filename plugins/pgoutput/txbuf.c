@@ -285,3 +285,9 @@ txbuf_spilled_bytes(const txbuf *b)
 {
 	return b->spilled;
 }
+
+size_t
+txbuf_open(const txbuf *b)
+{
+	return b ? b->ntxs : 0;
+}

@@ -34,5 +34,6 @@ bool txbuf_replay(txbuf *b, uint32_t xid,
                   char *err, size_t errlen);
 
 size_t txbuf_spilled_bytes(const txbuf *b); /* written to files so far */
+size_t txbuf_open(const txbuf *b);          /* transactions buffered */
 
 #endif
