@@ -13,6 +13,11 @@
 #     later heartbeats still move the slot of an idle database (item 5)
 #  4. a second syncd of the same job: the slot's walsender still answers
 #     its client, so it is refused (exit 1) and the first goes on
+#  5. pg_ctl restart -m fast of the source, with slot.flush.delay.time = 0
+#     and at its default (6h): the shutdown completes within 20 s (syncd
+#     confirms what it received once nothing is pending; the delay keeps
+#     WAL with the hold slot syncd_faults_hold, behind the slot), the job
+#     reconnects; back to 0, the hold slot is dropped (item 1)
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 export SYNCD_PLUGIN_PATH="$TEST_PLUGIN_DIR"
@@ -160,5 +165,61 @@ load_start
 sleep 1
 load_stop
 converged "a second syncd of the job refused"
+
+# --- 5. pg_ctl restart -m fast of the source: completes within 20 s with
+# slot.flush.delay.time = 0 and at its default; the job reconnects
+fast_restart() { # fast_restart WHAT: times the restart, waits for the stream
+	want=$(($(grep -c "streaming from slot" "$LOG") + 1))
+	t0=$(date +%s%N)
+	as_pg "$PGBIN/pg_ctl" -w -t 60 -D "$IT_WORK/pg-src/data" -m fast \
+		-l "$IT_WORK/pg-src/server.log" -o "-p $src_PORT" restart >/dev/null 2>&1 ||
+		it_fail "$1: pg_ctl restart -m fast failed: $(tail -n 5 "$IT_WORK/pg-src/server.log")"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	[ "$ms" -lt 20000 ] || it_fail "$1: pg_ctl restart -m fast took $ms ms (20 s at most)"
+	it_log "$1: pg_ctl restart -m fast took $ms ms"
+	for _ in $(seq 1 600); do
+		[ "$(grep -c "streaming from slot" "$LOG")" -ge "$want" ] && break
+		alive "$1"
+		sleep 0.1
+	done
+	[ "$(grep -c "streaming from slot" "$LOG")" -ge "$want" ] ||
+		it_fail "$1: no new stream after the fast restart: $(tail -n 20 "$LOG")"
+}
+hold() { psql_on src -Atc "select confirmed_flush_lsn from pg_replication_slots where slot_name = 'syncd_faults_hold'"; }
+load_start
+sleep 2
+fast_restart "delay 0"
+[ -z "$(hold)" ] || it_fail "delay 0: a hold slot exists"
+sleep 1
+load_stop
+alive "the fast restart (delay 0)"
+converged "pg_ctl restart -m fast, slot.flush.delay.time = 0"
+syncd_stop "$SYNCD_PID" "$LOG"
+
+grep -v '^slot.flush.delay.time' "$W/job.ini" >"$W/job6h.ini"
+syncd_start "$LOG" "$W/job6h.ini"
+it_assert_contains "$LOG" "created replication slot syncd_faults_hold"
+load_start
+sleep 3
+fast_restart "delay 6h"
+sleep 1
+load_stop
+alive "the fast restart (delay 6h)"
+converged "pg_ctl restart -m fast, slot.flush.delay.time = 6h (default)"
+h=$(hold)
+[ -n "$h" ] || it_fail "delay 6h: no hold slot syncd_faults_hold"
+[ "$(psql_on src -Atc "select '$h'::pg_lsn < confirmed_flush_lsn from pg_replication_slots where slot_name = 'syncd_faults'")" = t ] ||
+	it_fail "delay 6h: the hold slot ($h) is not behind the slot"
+it_pass "delay 6h: the hold slot keeps WAL from $h, behind the slot"
+syncd_stop "$SYNCD_PID" "$LOG"
+
+# back to delay 0: the hold slot is dropped
+syncd_start "$LOG" "$W/job.ini"
+it_assert_contains "$LOG" "dropped replication slot syncd_faults_hold"
+[ -z "$(hold)" ] || it_fail "delay 0 again: the hold slot was not dropped"
+load_start
+sleep 1
+load_stop
+converged "back to slot.flush.delay.time = 0"
 syncd_stop "$SYNCD_PID" "$LOG"
 it_pass "the source's faults were ridden out"
