@@ -241,14 +241,19 @@ pgo_slot_once(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 		    0, NULL);
 		if (!res)
 			return false;
-		if (atoi(PQgetvalue(res, 0, 0)) <= 0) {
+		/* with slot.flush.delay.time, the hold slot too */
+		if (atoi(PQgetvalue(res, 0, 0)) < (s->delay_ms ? 2 : 1)) {
 			PQclear(res);
 			*problems = true;
 			return pgo_fail(
 			    db, "53400",
-			    "no free replication slot in the source (all "
-			    "max_replication_slots are in use); drop an "
-			    "unused slot or raise max_replication_slots");
+			    "not enough free replication slots in the source "
+			    "(%s needed: the slot%s); drop an unused slot or "
+			    "raise max_replication_slots",
+			    s->delay_ms ? "2" : "1",
+			    s->delay_ms ? " and its hold slot for "
+			                  "slot.flush.delay.time"
+			                : "");
 		}
 		PQclear(res);
 		/* creating a slot waits for every running transaction: a
