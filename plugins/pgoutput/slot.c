@@ -517,6 +517,7 @@ pgo_hold_open(pgo_db *db)
 			return false;
 		}
 	}
+	PQclear(res);
 	res = pgo_query(db, db->sql, "reading the hold slot",
 	                "SELECT confirmed_flush_lsn FROM pg_replication_slots "
 	                "WHERE slot_name = $1",
