@@ -295,6 +295,10 @@ loader_check(loaded_plugin *p, const syncd_plugin *desc)
 			    "copy_open, copy_close, copy_table, "
 			    "copy_begin, copy_data and copy_end (all "
 			    "six or none)");
+			copy = !!o->origin_get + !!o->origin_set + !!o->forget;
+			LOADER_REQUIRE(copy == 0 || copy == 3,
+			               "origin_get, origin_set and forget (all "
+			               "three or none)");
 		}
 		break;
 	case SYNCD_KIND_ARCHIVER:

@@ -41,6 +41,11 @@
  *                    archivers; events with ordered streams and
  *                    UPDATE_ALL; table details as an optional extension of
  *                    a relation.
+ *  1.1               a source's position says where it comes from
+ *                    (origin) and whether it was lost (lost); a source
+ *                    may drop a position (drop); a sink may record the
+ *                    origin with its progress and forget a stream's
+ *                    progress (origin_get, origin_set, forget).
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H
@@ -49,7 +54,7 @@
 
 #define SYNCD_ABI_MAGIC 0x53594e43u /* "SYNC" */
 #define SYNCD_ABI_MAJOR 1
-#define SYNCD_ABI_MINOR 0
+#define SYNCD_ABI_MINOR 1
 
 /* Name of the one function every plugin exports (see syncd/plugin.h). */
 #define SYNCD_ENTRY_SYMBOL "syncd_plugin_entry"

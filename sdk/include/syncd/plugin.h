@@ -132,6 +132,19 @@ typedef struct syncd_position {
 	/* What holds the position, for messages (e.g. "replication slot
 	 * syncd_shop"), or NULL; the source's, valid until close(). */
 	const char *holder;
+	/* 1.1. Where the stream's positions come from, as a string the core
+	 * compares with the one recorded with the destination's progress
+	 * (pgoutput: "system 7312..., timeline 1"): positions of different
+	 * origins are not comparable, so the core refuses to go on and says
+	 * how to re-sync. NULL: unknown (never compared). The source's,
+	 * valid until close(). */
+	const char *origin;
+	/* 1.1. Set when the position exists but can no longer stream (a slot
+	 * invalidated: WAL it needed was removed): why, for messages (the
+	 * source's, valid until close()); NULL otherwise. The core then
+	 * fails the job, or with [source] slot.lost = resync drops the
+	 * position (drop()) and copies the stream's tables again. */
+	const char *lost;
 } syncd_position;
 
 #define SYNCD_POSITION_SIZE_1_0 SYNCD_SIZE_THROUGH(syncd_position, holder)
@@ -237,6 +250,12 @@ typedef struct syncd_source_ops {
 	                          uint32_t chunk, const char *changed_since,
 	                          syncd_copy_fn fn, void *ctx);
 	void (*copy_close)(void *reader);
+
+	/* 1.1, optional. Remove the stream's position (a replication slot)
+	 * for good, so that the next open() creates it anew. Called after
+	 * close(), for a re-sync (syncd --resync, [source] slot.lost =
+	 * resync). SYNCD_OK also when there was nothing to remove. */
+	syncd_status (*drop)(void *state, uint32_t stream);
 } syncd_source_ops;
 
 #define SYNCD_SOURCE_OPS_SIZE_1_0                                              \
@@ -436,6 +455,22 @@ typedef struct syncd_sink_ops {
 	                           bool record);
 	syncd_status (*copy_data)(void *cstate, const char *data, size_t len);
 	syncd_status (*copy_end)(void *cstate, bool commit, uint64_t rows);
+
+	/* 1.1, optional, all three or none (without them the core cannot
+	 * tell a changed source, and a re-sync keeps the progress rows: the
+	 * sink must then forget them itself). Called from the main thread,
+	 * with no worker writing the stream.
+	 * origin_get: the origin (syncd_position.origin) recorded for the
+	 * stream, or NULL when none is (the sink's, valid until its next
+	 * call). origin_set: record it, durably. forget: the stream starts
+	 * over (a re-sync from a new position): forget its progress and its
+	 * origin; what earlier copies filled is emptied by the next full
+	 * phase (syncd_copy_request.again). */
+	syncd_status (*origin_get)(void *state, uint32_t stream,
+	                           const char **origin);
+	syncd_status (*origin_set)(void *state, uint32_t stream,
+	                           const char *origin);
+	syncd_status (*forget)(void *state, uint32_t stream);
 } syncd_sink_ops;
 
 #define SYNCD_SINK_OPS_SIZE_1_0 SYNCD_SIZE_THROUGH(syncd_sink_ops, copy_end)
