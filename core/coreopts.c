@@ -39,6 +39,11 @@ const syncd_option job_core_options[] = {
 const syncd_option job_source_core[] = {
     {"plugin", SYNCD_OPT_STRING, "pgoutput", "the source plugin", 0, 0, 0, NULL,
      NULL, 0, 0},
+    {"slot.lost", SYNCD_OPT_ENUM, "fail",
+     "a replication slot the source invalidated (its WAL removed, "
+     "max_slot_wal_keep_size): fail: stop and say how to re-sync; resync: "
+     "create it anew and copy the tables again (mode full+incremental)",
+     0, 0, 0, "fail|resync", NULL, 0, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}};
 
 const syncd_option job_sink_core_options[] = {

@@ -89,6 +89,7 @@ struct job {
 	atomic_bool stopping;
 	atomic_bool failed;
 	atomic_bool invalid; /* failed as configured: never auto-retried */
+	bool resync;         /* syncd --resync, until the streams are open */
 	pthread_mutex_t fail_lock;
 	char *failure; /* first failure, for the exit message */
 	/* called by job_fail to wake whatever waits (the pipeline) */

@@ -42,6 +42,10 @@ usage(FILE *out)
 	    "      --start-time TIME  incremental mode: replay from a past "
 	    "commit time\n"
 	    "      --create-tables    create the destination tables only\n"
+	    "      --resync           start over: drop the job's slots, "
+	    "forget\n"
+	    "                         the destination's progress, copy every\n"
+	    "                         table again, then stream\n"
 	    "      --preview          list the source tables each table "
 	    "matches\n"
 	    "      --list-plugins     list the plugins found, with kind and "
@@ -203,6 +207,7 @@ main(int argc, char **argv)
 		OPT_PLUGIN_HELP,
 		OPT_PLUGIN_DIR,
 		OPT_LOG_LEVEL,
+		OPT_RESYNC,
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {
@@ -215,12 +220,14 @@ main(int argc, char **argv)
 	    {"plugin-help", required_argument, NULL, OPT_PLUGIN_HELP},
 	    {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	    {"resync", no_argument, NULL, OPT_RESYNC},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *config = NULL, *plugin_dir = NULL, *plugin_help = NULL;
 	const char *unavailable = NULL;
 	bool check = false, list = false, preview = false, create = false;
+	bool resync = false;
 	bool supported = false;
 	strbuf errors = {0};
 	sigset_t sigs;
@@ -233,6 +240,7 @@ main(int argc, char **argv)
 		case OPT_CHECK: check = true; break;
 		case OPT_START_TIME: unavailable = "--start-time"; break;
 		case OPT_CREATE_TABLES: create = true; break;
+		case OPT_RESYNC: resync = true; break;
 		case OPT_PREVIEW: preview = true; break;
 		case OPT_LIST_PLUGINS: list = true; break;
 		case OPT_PLUGIN_HELP: plugin_help = optarg; break;
@@ -308,6 +316,21 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	sb_free(&errors);
+	if (resync && (check || preview || create)) {
+		fprintf(stderr, "syncd: --resync runs the job; it does not go "
+		                "with --check, --preview or --create-tables\n");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (resync && !(j->info.full && j->info.incremental)) {
+		fprintf(stderr,
+		        "syncd: --resync copies the tables again and streams: "
+		        "it needs [job] mode = full+incremental (%s has %s)\n",
+		        config, j->info.full ? "full" : "incremental");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	j->resync = resync;
 	if (!instance_create_all(j)) {
 		rc = EXIT_USAGE;
 		goto done;

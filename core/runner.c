@@ -55,6 +55,8 @@ typedef struct run_stream {
 	bool in_txn;
 	atomic_bool done;
 	syncd_status status;
+	char *origin;  /* the source's origin, once checked */
+	bool resynced; /* re-synced in this run */
 } run_stream;
 
 typedef struct run {
@@ -161,6 +163,206 @@ run_describe(run *r)
 	return true;
 }
 
+/* The sink's operations. */
+static const syncd_sink_ops *
+run_sink(run *r)
+{
+	return &r->j->sink->plugin->ops.sink;
+}
+
+/* Fails the job as configured (never retried) after a refusal of stream
+ * s's position; a position opened just now is dropped again, so that a
+ * refused job leaves no slot behind to hold the source's WAL. */
+static bool
+run_refuse(run *r, run_stream *s)
+{
+	atomic_store(&r->j->invalid, true);
+	if (s->pos.created && r->ops->drop) {
+		r->ops->close(r->state, s->id);
+		s->opened = false;
+		if (r->ops->drop(r->state, s->id) != SYNCD_OK)
+			log_warning("%s stream \"%s\": could not drop the "
+			            "position created now: %s",
+			            r->j->source->prefix, run_name(r, s->id),
+			            plugerr_msg(r->j->source));
+		plugerr_clear();
+	}
+	return false;
+}
+
+static bool run_open(run *r, run_stream *s, bool reopen, syncd_status *st);
+
+/* A re-sync of stream s (why: for the log): its position dropped and
+ * created anew, the destination's progress for it forgotten; the full
+ * phase then copies its tables again, emptying what the job filled. */
+static bool
+run_resync(run *r, run_stream *s, bool reopen, const char *why)
+{
+	job *j = r->j;
+	const char *src = j->source->prefix;
+	syncd_status st;
+
+	if (s->resynced) {
+		job_fail(j,
+		         "%s stream \"%s\": %s right after a re-sync (a bug "
+		         "in the source plugin)",
+		         src, run_name(r, s->id), why);
+		return false;
+	}
+	s->resynced = true;
+	if (!j->info.full) {
+		job_fail(
+		    j,
+		    "%s stream \"%s\": %s; a re-sync copies the tables "
+		    "again, which mode = incremental does not do: set [job] "
+		    "mode = full+incremental",
+		    src, run_name(r, s->id), why);
+		return run_refuse(r, s);
+	}
+	if (!r->ops->drop) {
+		job_fail(
+		    j,
+		    "%s stream \"%s\": %s; this source cannot drop its "
+		    "position for a re-sync (no drop operation): remove it "
+		    "by hand and start the job again",
+		    src, run_name(r, s->id), why);
+		return run_refuse(r, s);
+	}
+	log_warning("%s stream \"%s\": %s: re-syncing: %s is dropped and "
+	            "created anew, and the tables are copied again",
+	            src, run_name(r, s->id), why,
+	            s->pos.holder ? s->pos.holder : "its position");
+	r->ops->close(r->state, s->id);
+	s->opened = false;
+	st = r->ops->drop(r->state, s->id);
+	if (st != SYNCD_OK) {
+		run_source_failed(
+		    r, st, "stream \"%s\": re-sync: ", run_name(r, s->id));
+		return false;
+	}
+	if (run_sink(r)->forget) {
+		st = run_sink(r)->forget(j->sink->state, s->id);
+		if (st != SYNCD_OK) {
+			if (!job_failed(j))
+				job_fail(
+				    j,
+				    "%s stream \"%s\": re-sync: could not "
+				    "forget the destination's progress: %s",
+				    j->sink->prefix, run_name(r, s->id),
+				    plugerr_msg(j->sink));
+			return false;
+		}
+	}
+	s->stored = 0;
+	free(s->origin);
+	s->origin = NULL;
+	if (!run_open(r, s, reopen, &st))
+		return false;
+	if (!s->pos.created) {
+		job_fail(j,
+		         "%s stream \"%s\": re-sync: %s is still there after "
+		         "it was dropped (a bug in the source plugin)",
+		         src, run_name(r, s->id),
+		         s->pos.holder ? s->pos.holder : "the position");
+		return false;
+	}
+	return true;
+}
+
+/* Whether stream s's position may be used: not lost (or re-synced, as
+ * [source] slot.lost or --resync say), and from the source the
+ * destination's progress came from. Records the origin when the
+ * destination has none. */
+static bool
+run_check_position(run *r, run_stream *s, bool reopen)
+{
+	job *j = r->j;
+	const syncd_sink_ops *k = run_sink(r);
+	const char *src = j->source->prefix, *name = run_name(r, s->id);
+	const char *holder =
+	    s->pos.holder ? s->pos.holder : "its source position";
+	bool resync_lost =
+	    strcmp(optset_str(&j->source->opts, "slot.lost"), "resync") == 0;
+	const char *before = NULL;
+	syncd_status st;
+
+	if (s->pos.lost) {
+		char *why;
+		if (resync_lost || (j->resync && !reopen)) {
+			bool ok;
+			why = xasprintf("%s (%s)", s->pos.lost,
+			                resync_lost ? "slot.lost = resync"
+			                            : "--resync");
+			ok = run_resync(r, s, reopen, why);
+			free(why);
+			return ok;
+		}
+		job_fail(j,
+		         "%s stream \"%s\": %s; the changes it held for the "
+		         "destination are gone, so the tables must be copied "
+		         "again: set [source] slot.lost = resync (the default "
+		         "slot.lost = fail stops here), or run syncd --resync "
+		         "-c FILE once",
+		         src, name, s->pos.lost);
+		return run_refuse(r, s);
+	}
+	if (j->resync && !reopen && !s->resynced)
+		return run_resync(r, s, false, "--resync");
+	if (!s->pos.origin)
+		return true;
+	if (s->origin) {
+		/* opened again while the job runs */
+		if (strcmp(s->origin, s->pos.origin) == 0)
+			return true;
+		job_fail(
+		    j,
+		    "%s stream \"%s\": the source is no longer the one "
+		    "this job streamed from: it was %s, it is now %s (a "
+		    "failover or switchover, a restored backup, or another "
+		    "server behind the same address); its positions are "
+		    "not comparable, so the job stops: re-sync with syncd "
+		    "--resync -c FILE (the tables are copied again)",
+		    src, name, s->origin, s->pos.origin);
+		return run_refuse(r, s);
+	}
+	if (k->origin_get) {
+		st = k->origin_get(j->sink->state, s->id, &before);
+		if (st != SYNCD_OK) {
+			job_fail(
+			    j,
+			    "%s could not read the source's origin recorded "
+			    "with the progress: %s",
+			    j->sink->prefix, plugerr_msg(j->sink));
+			return false;
+		}
+	}
+	if (before && strcmp(before, s->pos.origin) != 0) {
+		job_fail(j,
+		         "%s stream \"%s\": the source is not the one the "
+		         "destination's progress came from: that was %s, the "
+		         "source is now %s (a failover or switchover, a "
+		         "restored backup, or another server behind the same "
+		         "address); positions of one are meaningless to the "
+		         "other, so the job does not start: re-sync with syncd "
+		         "--resync -c FILE (%s is created anew and the tables "
+		         "are copied again)",
+		         src, name, before, s->pos.origin, holder);
+		return run_refuse(r, s);
+	}
+	if (!before && k->origin_set) {
+		st = k->origin_set(j->sink->state, s->id, s->pos.origin);
+		if (st != SYNCD_OK) {
+			job_fail(j,
+			         "%s could not record the source's origin with "
+			         "the progress: %s",
+			         j->sink->prefix, plugerr_msg(j->sink));
+			return false;
+		}
+	}
+	s->origin = xstrdup(s->pos.origin);
+	return true;
+}
+
 /* Opens stream s and checks its position against the destination's: what
  * it had applied at the start, or, when the stream is opened again while
  * the job runs, what it has made durable since. *st: the source's answer
@@ -180,6 +382,8 @@ run_open(run *r, run_stream *s, bool reopen, syncd_status *st)
 			run_source_failed(r, *st, "%s", "");
 		return false;
 	}
+	if (!run_check_position(r, s, reopen))
+		return false;
 	holder = s->pos.holder ? s->pos.holder : "its source position";
 	if (reopen) {
 		syncd_lsn durable = pipeline_flushed(r->p, s->id);
@@ -203,6 +407,22 @@ run_open(run *r, run_stream *s, bool reopen, syncd_status *st)
 			job_fail(j,
 			         "could not read the destination's progress");
 		return false;
+	}
+	if (s->known && s->stored && s->pos.created &&
+	    s->pos.confirmed < s->stored) {
+		job_fail(
+		    j,
+		    "%s stream \"%s\": %s was created anew at " SYNCD_LSN_FMT
+		    ", before what the destination has applied (" SYNCD_LSN_FMT
+		    "): the source's history is not the one "
+		    "the destination's progress came from (a re-initialized "
+		    "or restored server, or another one behind the same "
+		    "address), so the job does not start: re-sync with "
+		    "syncd --resync -c FILE (the tables are copied again)",
+		    j->source->prefix, run_name(r, s->id), holder,
+		    SYNCD_LSN_ARGS(s->pos.confirmed + 1),
+		    SYNCD_LSN_ARGS(s->stored));
+		return run_refuse(r, s);
 	}
 	if (s->known && s->stored && !s->pos.created &&
 	    s->pos.confirmed > s->stored) {
@@ -496,6 +716,8 @@ run_main(void *arg)
 			if (!run_open(r, &r->s[i], false, &st))
 				goto out;
 		}
+	/* --resync is done once: a restart (auto_retry) resumes its copy */
+	j->resync = false;
 	if (j->info.full)
 		for (uint32_t i = 0; i < r->n && !job_stopping(j); i++)
 			if (!run_full(r, &r->s[i]))
@@ -503,9 +725,12 @@ run_main(void *arg)
 	if (j->info.incremental && !job_stopping(j))
 		run_stream_all(r);
 out:
-	for (uint32_t i = 0; i < r->n; i++)
+	for (uint32_t i = 0; i < r->n; i++) {
 		if (r->s[i].opened)
 			r->ops->close(r->state, r->s[i].id);
+		free(r->s[i].origin);
+		r->s[i].origin = NULL;
+	}
 	plugerr_clear();
 	atomic_store(&r->done, true);
 	return NULL;
