@@ -115,6 +115,12 @@ cmd_plugin_help(const char *name)
 		printf("  (none)\n");
 	for (const syncd_option *o = p->d.options; o && o->name; o++)
 		print_option(o);
+	if (p->d.kind == SYNCD_KIND_SOURCE) {
+		printf("\nkeys of [source] that syncd itself reads, for every "
+		       "source:\n");
+		for (const syncd_option *o = job_source_core; o->name; o++)
+			print_option(o);
+	}
 	if (p->d.kind == SYNCD_KIND_SINK) {
 		printf("\nkeys of [sink] that syncd itself reads, for every "
 		       "sink:\n");
