@@ -82,6 +82,30 @@ pgo_transient(const char *sqlstate)
 	                    strcmp(sqlstate, "57P03") == 0);
 }
 
+/*
+ * Whether the stream (or START_REPLICATION) failed because the slot can no
+ * longer stream: the WAL it needs was removed (58P01, "requested WAL
+ * segment ... has already been removed") or it was invalidated (55000,
+ * "can no longer get changes from replication slot", "cannot read from
+ * logical replication slot"; in another language the server is asked).
+ * Not a failure of the job: the stream is reopened, and open() reports
+ * the slot lost (syncd_position.lost) for the core to decide.
+ */
+bool
+pgo_slot_gone(pgo_db *db)
+{
+	if (strcmp(db->sqlstate, "58P01") == 0)
+		return true;
+	if (strcmp(db->sqlstate, "55000") != 0)
+		return false;
+	if (strstr(db->err, "can no longer get changes from replication") ||
+	    strstr(db->err, "cannot read from logical replication slot") ||
+	    strstr(db->err, "has been invalidated"))
+		return true;
+	return db->sql && PQstatus(db->sql) == CONNECTION_OK &&
+	       pgo_slot_lost(db, db->sql);
+}
+
 /* The SQLSTATE of a failed command: the server's, else 08006 when the
  * connection is gone (closed without a result). */
 const char *
@@ -240,13 +264,18 @@ pgo_identify(pgo_db *db)
 		              "(system %s and %s); connect both to the primary",
 		              db->dbname, PQgetvalue(sys, 0, 0),
 		              PQgetvalue(res, 0, 0));
-	else if (sys)
+	else if (sys) {
+		/* syncd_position.origin: the same for every connection to
+		 * this server until a promotion starts a new timeline */
+		snprintf(db->origin, sizeof db->origin,
+		         "system %s, timeline %s", PQgetvalue(res, 0, 0),
+		         PQgetvalue(res, 0, 1));
 		SYNCD_LOG_DEBUG(
 		    s->host,
 		    "database \"%s\": system %s, timeline %s, WAL at %s",
 		    db->dbname, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
 		    PQgetvalue(res, 0, 2));
-	else
+	} else
 		ok = false;
 	PQclear(sys);
 	PQclear(res);

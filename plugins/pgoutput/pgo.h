@@ -82,6 +82,12 @@ typedef struct pgo_db {
 	char *host; /* as connected (the stream's server) */
 	char *slot;
 	char holder[96]; /* "replication slot NAME", for the core's messages */
+	/* syncd_position.origin: "system ID, timeline N" (IDENTIFY_SYSTEM) */
+	char origin[96];
+	/* why the slot can no longer stream (syncd_position.lost), or "" */
+	char lost[512];
+	bool dropped; /* drop() removed the slot: open() creates it, even a
+	                 custom.slot.name */
 	PGconn *sql, *repl;
 	pthread_mutex_t lock; /* repl: the reader and the status thread */
 	int version;          /* server_version_num */
@@ -199,6 +205,7 @@ bool pgo_fail(pgo_db *db, const char *sqlstate, const char *fmt, ...)
 const char *pgo_sqlstate(const PGresult *res);
 const char *pgo_app_name(pgo *s);
 bool pgo_transient(const char *sqlstate);
+bool pgo_slot_gone(pgo_db *db);
 const char *pgo_failure_state(PGconn *c, const PGresult *res);
 PGconn *pgo_connect(pgo_db *db, bool replication);
 PGconn *pgo_connect_within(pgo_db *db, bool replication, const char *timeout);
@@ -237,6 +244,8 @@ bool pgo_slot(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 char *pgo_slot_prefix(pgo *s);
 char *pgo_hold_name(const char *slot);
 bool pgo_hold_open(pgo_db *db);
+bool pgo_slot_lost(pgo_db *db, PGconn *c);
+syncd_status pgo_drop(void *state, uint32_t stream);
 
 /* decode.c */
 void pgo_rel_free(pgo_rel *r);

@@ -154,8 +154,11 @@ pgo_prepare(pgo_db *db, bool apply, bool *problems, uint64_t *slot_confirmed,
 	}
 	/* everything that can refuse the job is checked before the
 	 * publication and the slot are created */
-	if (!pgo_slot(db, false, problems, slot_confirmed, slot_created) ||
-	    !pgo_publication(db, apply, problems))
+	if (!pgo_slot(db, false, problems, slot_confirmed, slot_created))
+		return false;
+	if (db->lost[0]) /* the caller reports it; nothing more is done */
+		return true;
+	if (!pgo_publication(db, apply, problems))
 		return false;
 	return !apply ||
 	       pgo_slot(db, true, problems, slot_confirmed, slot_created);
@@ -264,6 +267,7 @@ pgo_destroy(void *state)
 		free(db->dbname);
 		free(db->host);
 		free(db->slot);
+		free(db->hold);
 		pthread_mutex_destroy(&db->lock);
 	}
 	free(s->dbs);
@@ -346,6 +350,13 @@ pgo_check(void *state)
 		if (!pgo_prepare(db, false, &problems, &confirmed, &created) &&
 		    db->err[0])
 			SYNCD_LOG_ERROR(s->host, "%s", db->err);
+		else if (db->lost[0])
+			SYNCD_LOG_WARNING(
+			    s->host,
+			    "database \"%s\": %s; the job fails at start, or "
+			    "with [source] slot.lost = resync drops the slot "
+			    "and copies the tables again",
+			    db->dbname, db->lost);
 		db->err[0] = '\0';
 		db->sqlstate[0] = '\0';
 		pgo_close(db);
@@ -403,10 +414,36 @@ pgo_open(void *state, uint32_t stream, syncd_position *pos)
 	pgo_end_stream(db); /* opened before and never closed */
 	db->err[0] = '\0';
 	db->sqlstate[0] = '\0';
+	db->lost[0] = '\0';
 	if (!pgo_prepare(db, true, &problems, &confirmed, &created)) {
 		st = pgo_prepare_failed(db, problems);
 		pgo_close(db);
 		return pgo_report(db, st);
+	}
+	if (SYNCD_HAS(pos, holder)) {
+		snprintf(db->holder, sizeof db->holder, "replication slot %s",
+		         db->slot);
+		pos->holder = db->holder;
+	}
+	if (SYNCD_HAS(pos, origin) && db->origin[0])
+		pos->origin = db->origin;
+	if (db->lost[0]) {
+		/* nothing can stream from it: the core fails the job, or
+		 * drops the slot (drop()) and opens the stream again */
+		pgo_close(db);
+		if (!SYNCD_HAS(pos, lost)) {
+			pgo_fail(db, NULL,
+			         "%s: changes are missing; drop it (SELECT "
+			         "pg_drop_replication_slot('%s')) and re-sync "
+			         "with mode = full+incremental",
+			         db->lost, db->slot);
+			return pgo_report(db, SYNCD_INVALID);
+		}
+		SYNCD_LOG_DEBUG(s->host, "database \"%s\": %s", db->dbname,
+		                db->lost);
+		pos->confirmed = pgo_reported(db, confirmed);
+		pos->lost = db->lost;
+		return SYNCD_OK;
 	}
 	snprintf(prefix, sizeof prefix, "pgoutput-%u-", db->stream);
 	db->tx = txbuf_new(s->host->job->state_dir, prefix, (size_t) s->spill,
@@ -437,11 +474,7 @@ pgo_open(void *state, uint32_t stream, syncd_position *pos)
 	db->received = confirmed;
 	pos->confirmed = pgo_reported(db, confirmed);
 	pos->created = created;
-	if (SYNCD_HAS(pos, holder)) {
-		snprintf(db->holder, sizeof db->holder, "replication slot %s",
-		         db->slot);
-		pos->holder = db->holder;
-	}
+	db->dropped = false;
 	return SYNCD_OK;
 }
 
@@ -462,6 +495,7 @@ static const syncd_source_ops pgo_ops = {
     .copy_open = pgo_copy_open,
     .copy_read = pgo_copy_read,
     .copy_close = pgo_copy_close,
+    .drop = pgo_drop,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "pgoutput", .version = "1.0",

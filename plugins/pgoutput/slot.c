@@ -2,6 +2,7 @@
  * plugins/pgoutput/slot.c - the replication slot: its name, its checks, its
  * creation.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,74 @@ pgo_slot_wait(pgo_db *db, const char *pid)
 	}
 }
 
+/* The columns that tell an invalidated slot, for pgo_lost_why: wal_status,
+ * restart_lsn IS NULL, the reason (invalidation_reason on 17+, conflicting
+ * on 16) and max_slot_wal_keep_size. */
+static const char *
+pgo_lost_cols(pgo_db *db)
+{
+	if (db->version >= 170000)
+		return "wal_status, restart_lsn IS NULL, invalidation_reason, "
+		       "current_setting('max_slot_wal_keep_size')";
+	if (db->version >= 160000)
+		return "wal_status, restart_lsn IS NULL, CASE WHEN conflicting "
+		       "THEN 'conflict' END, "
+		       "current_setting('max_slot_wal_keep_size')";
+	if (db->version >= 130000)
+		return "wal_status, restart_lsn IS NULL, NULL::text, "
+		       "current_setting('max_slot_wal_keep_size')";
+	return "'reserved'::text, false, NULL::text, NULL::text";
+}
+
+/*
+ * Whether the slot `slot` whose pgo_lost_cols are the columns from `at` of
+ * res's first row can no longer stream: invalidated (wal_status = lost, a
+ * reason, or no restart position while nobody holds it; 'unreserved' can
+ * still stream). Then why in out: "replication slot NAME was invalidated:
+ * ...".
+ */
+static bool
+pgo_lost_why(const char *slot, const PGresult *res, int at, bool active,
+             char *out, size_t n)
+{
+	const char *status = PQgetvalue(res, 0, at);
+	bool no_restart = strcmp(PQgetvalue(res, 0, at + 1), "t") == 0;
+	const char *reason =
+	    PQgetisnull(res, 0, at + 2) ? NULL : PQgetvalue(res, 0, at + 2);
+	const char *keep =
+	    PQgetisnull(res, 0, at + 3) ? NULL : PQgetvalue(res, 0, at + 3);
+	char buf[160];
+	const char *why = buf;
+
+	if (!reason && strcmp(status, "lost") != 0 && !(no_restart && !active))
+		return false;
+	if (!reason || strcmp(reason, "wal_removed") == 0) {
+		if (keep)
+			snprintf(buf, sizeof buf,
+			         "the WAL it needed was removed "
+			         "(max_slot_wal_keep_size = %s)",
+			         keep);
+		else
+			why = "the WAL it needed was removed";
+	} else if (strcmp(reason, "rows_removed") == 0) {
+		why = "catalog rows it needed were removed (a conflict with "
+		      "recovery on a standby)";
+	} else if (strcmp(reason, "wal_level_insufficient") == 0) {
+		why = "wal_level on the primary is below logical";
+	} else if (strcmp(reason, "idle_timeout") == 0) {
+		why = "it was inactive for longer than "
+		      "idle_replication_slot_timeout";
+	} else if (strcmp(reason, "conflict") == 0) {
+		why = "it conflicted with recovery on a standby (catalog rows "
+		      "it needed were removed, or wal_level on the primary is "
+		      "below logical)";
+	} else {
+		snprintf(buf, sizeof buf, "invalidation_reason = %s", reason);
+	}
+	snprintf(out, n, "replication slot %s was invalidated: %s", slot, why);
+	return true;
+}
+
 /* Checks the slot; creates it when missing and allowed. *confirmed is its
  * confirmed position (0 when just created). */
 bool
@@ -208,23 +277,25 @@ pgo_slot_once(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 	pgo *s = db->src;
 	const char *params[] = {db->slot};
 	PGresult *res;
+	char sql[512];
 
 	*confirmed = 0;
 	*created = false;
-	res = pgo_query(db, db->sql, "reading the replication slot",
-	                db->version >= 130000
-	                    ? "SELECT plugin, slot_type, database, active, "
-	                      "active_pid, wal_status, confirmed_flush_lsn "
-	                      "FROM pg_replication_slots WHERE slot_name = $1"
-	                    : "SELECT plugin, slot_type, database, active, "
-	                      "active_pid, 'reserved', confirmed_flush_lsn "
-	                      "FROM pg_replication_slots WHERE slot_name = $1",
-	                1, params);
+	db->lost[0] = '\0';
+	snprintf(sql, sizeof sql,
+	         "SELECT plugin, slot_type, database, active, active_pid, "
+	         "confirmed_flush_lsn, %s FROM pg_replication_slots WHERE "
+	         "slot_name = $1",
+	         pgo_lost_cols(db));
+	res = pgo_query(db, db->sql, "reading the replication slot", sql, 1,
+	                params);
 	if (!res)
 		return false;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		if (s->custom_slot) {
+		/* a custom slot that drop() removed for a re-sync is created
+		 * again under its name */
+		if (s->custom_slot && !db->dropped) {
 			*problems = true;
 			return pgo_fail(
 			    db, NULL,
@@ -289,18 +360,18 @@ pgo_slot_once(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 		{
 			char *slot = pgo_ident(db->repl, db->slot);
 			size_t n = strlen(slot) + 80;
-			char *sql = malloc(n);
+			char *cmd = malloc(n);
 			PGresult *r;
 			/* with a full phase, the slot's snapshot is the copy's:
 			 * the stream starts exactly where the copy ends */
-			snprintf(sql, n,
+			snprintf(cmd, n,
 			         "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput "
 			         "%s",
 			         slot,
 			         s->copy ? "EXPORT_SNAPSHOT"
 			                 : "NOEXPORT_SNAPSHOT");
-			r = PQexec(db->repl, sql);
-			free(sql);
+			r = PQexec(db->repl, cmd);
+			free(cmd);
 			free(slot);
 			if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 				pgo_fail(db, pgo_sqlstate(r),
@@ -340,6 +411,11 @@ pgo_slot_once(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 		         "replication slot %s belongs to database \"%s\", "
 		         "not \"%s\"",
 		         db->slot, PQgetvalue(res, 0, 2), db->dbname);
+	} else if (pgo_lost_why(db->slot, res, 6,
+	                        strcmp(PQgetvalue(res, 0, 3), "t") == 0,
+	                        db->lost, sizeof db->lost)) {
+		/* the caller reports it (syncd_position.lost): the core
+		 * fails the job or re-syncs; its position is still read */
 	} else if (strcmp(PQgetvalue(res, 0, 3), "t") == 0 && may_wait &&
 	           !s->checking && pgo_slot_wait(db, PQgetvalue(res, 0, 4))) {
 		/* read it again: its last confirmed position */
@@ -353,15 +429,8 @@ pgo_slot_once(pgo_db *db, bool apply, bool *problems, uint64_t *confirmed,
 		    "another syncd or a subscriber is using it; stop it first, "
 		    "or give this job another name",
 		    db->slot, PQgetvalue(res, 0, 4));
-	} else if (strcmp(PQgetvalue(res, 0, 5), "lost") == 0) {
-		pgo_fail(
-		    db, NULL,
-		    "replication slot %s has lost WAL it needs "
-		    "(wal_status = lost): changes are missing; drop the slot "
-		    "and re-sync with mode = full+incremental",
-		    db->slot);
 	}
-	*confirmed = pgo_parse_lsn(PQgetvalue(res, 0, 6));
+	*confirmed = pgo_parse_lsn(PQgetvalue(res, 0, 5));
 	PQclear(res);
 	if (db->err[0]) {
 		*problems = true;
@@ -419,6 +488,7 @@ pgo_hold_open(pgo_db *db)
 	const char *params[3];
 	PGresult *res;
 	bool exists;
+	char why[512];
 
 	free(db->hold);
 	db->hold = NULL;
@@ -428,12 +498,15 @@ pgo_hold_open(pgo_db *db)
 		return true;
 	{
 		char *name = pgo_hold_name(db->slot);
+		char sql[512];
+		snprintf(sql, sizeof sql,
+		         "SELECT slot_type, plugin, database, "
+		         "confirmed_flush_lsn, %s FROM pg_replication_slots "
+		         "WHERE slot_name = $1",
+		         pgo_lost_cols(db));
 		params[0] = name;
-		res = pgo_query(db, db->sql, "reading the hold slot",
-		                "SELECT slot_type, plugin, database, "
-		                "confirmed_flush_lsn FROM pg_replication_slots "
-		                "WHERE slot_name = $1",
-		                1, params);
+		res = pgo_query(db, db->sql, "reading the hold slot", sql, 1,
+		                params);
 		if (!res) {
 			free(name);
 			return false;
@@ -486,7 +559,22 @@ pgo_hold_open(pgo_db *db)
 		PQclear(res);
 		return false;
 	}
-	if (exists) {
+	if (exists && pgo_lost_why(db->hold, res, 4, true, why, sizeof why)) {
+		/* it keeps nothing any more: made again from the slot */
+		PQclear(res);
+		res =
+		    pgo_query(db, db->sql, "dropping the hold slot",
+		              "SELECT pg_drop_replication_slot($1)", 1, params);
+		if (!res)
+			return false;
+		SYNCD_LOG_WARNING(
+		    s->host,
+		    "database \"%s\": %s; dropped, and created "
+		    "again from slot %s: replays from a past time "
+		    "start from now on",
+		    db->dbname, why, db->slot);
+		exists = false;
+	} else if (exists) {
 		db->hold_lsn = pgo_parse_lsn(PQgetvalue(res, 0, 3));
 		PQclear(res);
 		return true;
@@ -535,4 +623,130 @@ pgo_hold_open(pgo_db *db)
 	    db->dbname, db->hold, SYNCD_LSN_ARGS(db->hold_lsn),
 	    (long long) (s->delay_ms / 1000));
 	return true;
+}
+
+/* Whether the slot can no longer stream, asked on c (why in db->lost). */
+bool
+pgo_slot_lost(pgo_db *db, PGconn *c)
+{
+	const char *params[] = {db->slot};
+	char sql[512];
+	PGresult *res;
+	bool lost;
+
+	snprintf(sql, sizeof sql,
+	         "SELECT active, %s FROM pg_replication_slots WHERE slot_name "
+	         "= $1",
+	         pgo_lost_cols(db));
+	res = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+	lost = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	       pgo_lost_why(db->slot, res, 1,
+	                    strcmp(PQgetvalue(res, 0, 0), "t") == 0, db->lost,
+	                    sizeof db->lost);
+	PQclear(res);
+	return lost;
+}
+
+/* How long drop() waits for a slot that is still active: the walsender of
+ * the connection close() ended may not have exited yet. */
+#define PGO_DROP_WAIT_MS 10000
+
+/* Drops slot `name` on c when it exists, waiting until deadline while it
+ * is active. False (the failure recorded) when it could not. */
+static bool
+pgo_drop_slot(pgo_db *db, PGconn *c, const char *name, int64_t deadline)
+{
+	const char *params[] = {name};
+
+	for (;;) {
+		PGresult *res = PQexecParams(
+		    c,
+		    "SELECT pg_drop_replication_slot(slot_name) FROM "
+		    "pg_replication_slots WHERE slot_name = $1",
+		    1, NULL, params, NULL, NULL, 0);
+		const char *st = pgo_failure_state(c, res);
+		bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+		if (ok && PQntuples(res) == 1)
+			SYNCD_LOG_INFO(
+			    db->src->host,
+			    "dropped replication slot %s in database "
+			    "\"%s\"",
+			    name, db->dbname);
+		if (ok || (st && strcmp(st, "42704") == 0)) {
+			/* dropped, or gone already */
+			PQclear(res);
+			return true;
+		}
+		if (!st || strcmp(st, "55006") != 0 ||
+		    pgo_now_ms() >= deadline) {
+			pgo_fail(
+			    db, st,
+			    "could not drop replication slot %s in database "
+			    "\"%s\"%s: %s",
+			    name, db->dbname,
+			    st && strcmp(st, "55006") == 0
+			        ? " (still in use after 10 s: stop what "
+			          "reads it, a subscriber or another syncd "
+			          "of this job, and start the job again)"
+			        : "",
+			    PQerrorMessage(c));
+			PQclear(res);
+			return false;
+		}
+		PQclear(res);
+		usleep(200 * 1000);
+	}
+}
+
+/*
+ * The source operation drop(): the stream's slot, its hold slot and what
+ * the state directory notes of it (pgoutput-SLOT.received) are removed, so
+ * that the next open() creates the slot anew. Called after close(), on a
+ * short connection of its own; a slot still active while the walsender of
+ * the closed connection exits is waited for (PGO_DROP_WAIT_MS).
+ */
+syncd_status
+pgo_drop(void *state, uint32_t stream)
+{
+	pgo *s = state;
+	pgo_db *db;
+	PGconn *c;
+	char *hold, path[1024];
+	int64_t deadline;
+	bool ok;
+	syncd_status st;
+
+	if ((st = pgo_find_dbs(s)) != SYNCD_OK)
+		return st;
+	if (!(db = pgo_db_of(s, stream)))
+		return SYNCD_FATAL;
+	pgo_end_stream(db); /* closed already, or open() without close() */
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	c = pgo_connect_within(db, false, "10");
+	if (!c)
+		return pgo_report(db, pgo_transient(db->sqlstate)
+		                          ? SYNCD_RETRY
+		                          : SYNCD_FATAL);
+	hold = pgo_hold_name(db->slot);
+	deadline = pgo_now_ms() + PGO_DROP_WAIT_MS;
+	ok = pgo_drop_slot(db, c, db->slot, deadline) &&
+	     pgo_drop_slot(db, c, hold, deadline);
+	free(hold);
+	PQfinish(c);
+	if (!ok)
+		return pgo_report(db, pgo_transient(db->sqlstate)
+		                          ? SYNCD_RETRY
+		                          : SYNCD_FATAL);
+	snprintf(path, sizeof path, "%s/pgoutput-%s.received",
+	         s->host->job->state_dir, db->slot);
+	if (unlink(path) != 0 && errno != ENOENT)
+		SYNCD_LOG_WARNING(s->host, "could not remove %s: %s", path,
+		                  strerror(errno));
+	db->recv_sent = db->recv_commit = 0;
+	db->recv_loaded = true;
+	db->lost[0] = '\0';
+	db->dropped = true;
+	return SYNCD_OK;
 }

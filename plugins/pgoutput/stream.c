@@ -654,6 +654,10 @@ pgo_start(void *state, uint32_t stream, syncd_lsn after)
 
 	if (!db)
 		return SYNCD_FATAL;
+	if (db->lost[0]) {
+		s->host->set_error(s->host, NULL, "%s", db->lost);
+		return SYNCD_FATAL;
+	}
 	if (!db->repl || !db->tx) {
 		s->host->set_error(s->host, NULL,
 		                   "database \"%s\": start before open",
@@ -671,7 +675,8 @@ pgo_start(void *state, uint32_t stream, syncd_lsn after)
 	if (start > db->received)
 		db->received = start;
 	if (!pgo_begin_stream(db, start))
-		return pgo_report(db, pgo_transient(db->sqlstate)
+		return pgo_report(db, pgo_transient(db->sqlstate) ||
+		                              pgo_slot_gone(db)
 		                          ? SYNCD_RETRY
 		                          : SYNCD_FATAL);
 	return SYNCD_OK;
@@ -707,8 +712,10 @@ pgo_read(void *state, uint32_t stream, int timeout_ms, syncd_emit_fn emit,
 		db->sqlstate[0] = '\0';
 		return db->emit_st;
 	}
-	/* a lost connection, a server restarting: may come back */
-	st = pgo_transient(db->sqlstate) ? SYNCD_RETRY : SYNCD_FATAL;
+	/* a lost connection, a server restarting: may come back; a slot
+	 * invalidated or whose WAL was removed: open() says so */
+	st = pgo_transient(db->sqlstate) || pgo_slot_gone(db) ? SYNCD_RETRY
+	                                                      : SYNCD_FATAL;
 	return pgo_report(db, st);
 }
 
