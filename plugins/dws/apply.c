@@ -61,7 +61,8 @@ dws_what(const char *verb, const dws_target *t)
  * deleted or moved it before the copy was taken). */
 
 /* The position the copy of t's source table (rel) was consistent with (0
- * when there was none, or it is unknown), read once per target. */
+ * when there was none, or it is unknown), read once per target and
+ * again after the copy state changed (dws_state.snap_epoch). */
 static dws_rc
 dws_snapshot_lsn(dws_worker *w, dws_target *t, const syncd_relation *rel,
                  uint32_t stream)
@@ -73,9 +74,13 @@ dws_snapshot_lsn(dws_worker *w, dws_target *t, const syncd_relation *rel,
 	PGresult *res = NULL;
 	bool has = false;
 	dws_rc rc = DWS_OK;
+	unsigned epoch = __atomic_load_n(&w->s->snap_epoch, __ATOMIC_SEQ_CST);
 
-	if (t->snap_known)
+	/* read again after a copy or a forget rewrote the copy state */
+	if (t->snap_known && t->snap_epoch == epoch)
 		return DWS_OK;
+	t->snap_known = false;
+	t->snap_epoch = epoch;
 	t->snap_lsn = 0;
 	if (!w->s->full) {
 		t->snap_known = true;

@@ -152,6 +152,7 @@ dws_destroy(void *state)
 	dws_close(s->admin);
 	pthread_mutex_destroy(&s->lock);
 	free(s->timezone_sql);
+	free(s->origin);
 	free(s);
 }
 
@@ -162,6 +163,82 @@ dws_check(void *state)
 	dws_worker *w = dws_admin(s);
 
 	return w && dws_check_state(w) ? SYNCD_OK : SYNCD_FATAL;
+}
+
+/* ---- the source's origin, and a re-sync ---------------------------------
+ *
+ * Called from the main thread, with no worker writing the stream: on the
+ * connection for checks, the state tables made first if missing (also
+ * syncd_origin next to the tables of an earlier version).
+ */
+
+static syncd_status
+dws_state_session(dws_state *s, uint32_t stream, dws_worker **w)
+{
+	syncd_status st;
+	dws_rc rc;
+
+	*w = NULL;
+	if (stream >= SYNCD_MAX_STREAMS) {
+		ERR(s, NULL, "stream %u is out of range (at most %u streams)",
+		    stream, (unsigned) SYNCD_MAX_STREAMS);
+		return SYNCD_FATAL;
+	}
+	st = dws_admin_open(s, w);
+	if (st != SYNCD_OK)
+		return st;
+	rc = dws_state_ensure(*w);
+	if (rc != DWS_OK)
+		*w = NULL;
+	return dws_status(rc);
+}
+
+syncd_status
+dws_origin_get(void *state, uint32_t stream, const char **origin)
+{
+	dws_state *s = state;
+	dws_worker *w;
+	syncd_status st = dws_state_session(s, stream, &w);
+
+	*origin = NULL;
+	free(s->origin);
+	s->origin = NULL;
+	if (st != SYNCD_OK)
+		return st;
+	st = dws_status(dws_origin_read(w, stream, &s->origin));
+	*origin = s->origin;
+	return st;
+}
+
+syncd_status
+dws_origin_set(void *state, uint32_t stream, const char *origin)
+{
+	dws_state *s = state;
+	dws_worker *w;
+	syncd_status st = dws_state_session(s, stream, &w);
+
+	if (st != SYNCD_OK)
+		return st;
+	if (!origin || !*origin) {
+		ERR(s, NULL,
+		    "stream %u: an empty source origin cannot be "
+		    "recorded",
+		    stream);
+		return SYNCD_FATAL;
+	}
+	return dws_status(dws_origin_write(w, stream, origin));
+}
+
+syncd_status
+dws_forget(void *state, uint32_t stream)
+{
+	dws_state *s = state;
+	dws_worker *w;
+	syncd_status st = dws_state_session(s, stream, &w);
+
+	if (st != SYNCD_OK)
+		return st;
+	return dws_status(dws_progress_forget(w, stream));
 }
 
 /* ---- workers ----------------------------------------------------------- */

@@ -220,8 +220,12 @@ typedef struct dws_state {
 	pthread_mutex_t lock;
 	bool state_ready;                      /* progress table exists */
 	bool relayout_done[SYNCD_MAX_STREAMS]; /* see dws_applied_lsn */
-	int copy_sessions;                     /* full phase: opened so far */
-	bool copy_ready;                       /* syncd_copy table exists */
+	char *origin; /* origin_get's answer, until the next call */
+	/* counts rewrites of syncd_copy's table rows (a copy_table, a
+	 * forget): a worker's cached snapshot position is read again */
+	unsigned snap_epoch;
+	int copy_sessions; /* full phase: opened so far */
+	bool copy_ready;   /* syncd_copy table exists */
 	/* sessions run with session_replication_role = replica (foreign keys
 	 * and ordinary triggers of the targets do not fire), as PostgreSQL's
 	 * apply worker does: the destination role may set it */
@@ -257,6 +261,7 @@ struct dws_target {
 	 * with (STATE.syncd_copy), 0 when none: older changes are replays
 	 * over a newer copy (see dws_snapshot_lsn) */
 	bool snap_known;
+	unsigned snap_epoch; /* dws_state.snap_epoch when it was read */
 	syncd_lsn snap_lsn;
 	bool snap_logged;
 	dws_target *next;
@@ -375,6 +380,16 @@ dws_rc dws_copy_state_prepare(dws_worker *w, const char *table);
 dws_rc dws_copy_has_snapshots(dws_worker *w, bool *has);
 /* --check of state.schema; logs each problem. */
 bool dws_check_state(dws_worker *w);
+/* The source's origin recorded for a stream (STATE.syncd_origin): *origin
+ * malloc'd, NULL when none is. */
+dws_rc dws_origin_read(dws_worker *w, uint32_t stream, char **origin);
+/* Records it (an upsert, committed). */
+dws_rc dws_origin_write(dws_worker *w, uint32_t stream, const char *origin);
+/* A re-sync: in one transaction, the stream's progress and origin are
+ * deleted, and its copies in syncd_copy stop counting as progress (their
+ * chunks deleted, the table rows kept, with nchunks 0 and no snapshot
+ * position: the next full phase empties what the job filled). */
+dws_rc dws_progress_forget(dws_worker *w, uint32_t stream);
 /* Records a worker's progress for a stream (inside the caller's
  * transaction). */
 dws_rc dws_progress_write(dws_worker *w, uint32_t stream, int worker,
@@ -414,8 +429,11 @@ syncd_status dws_write(void *wstate, const syncd_batch *batch);
 
 /* ---- tables.c: target tables ahead of the stream ------------------------ */
 
-/* The connection for checks and table creation (opened once, closed by
- * dws_destroy). */
+/* The connection for checks, table creation and the main thread's state
+ * operations (origin_get, origin_set, forget): opened once, made again
+ * when it was lost, closed by dws_destroy. dws_admin: NULL (and
+ * set_error) when it cannot be opened. */
+syncd_status dws_admin_open(dws_state *s, dws_worker **w);
 dws_worker *dws_admin(dws_state *s);
 /* The sink's prepare_table operation. */
 syncd_status dws_prepare_table(void *state, const syncd_relation *rel,
@@ -427,6 +445,10 @@ extern const syncd_option dws_options[];
 syncd_status dws_create(const syncd_host *host, void **state, dws_mode mode);
 void dws_destroy(void *state);
 syncd_status dws_check(void *state);
+/* The sink's origin_get, origin_set and forget (ABI 1.1). */
+syncd_status dws_origin_get(void *state, uint32_t stream, const char **origin);
+syncd_status dws_origin_set(void *state, uint32_t stream, const char *origin);
+syncd_status dws_forget(void *state, uint32_t stream);
 syncd_status dws_open(void *state, int worker, void **wstate);
 void dws_close(void *wstate);
 

@@ -27,6 +27,9 @@ static const syncd_sink_ops dws_upsert_ops = {
     .copy_begin = dws_full_begin,
     .copy_data = dws_full_data,
     .copy_end = dws_full_end,
+    .origin_get = dws_origin_get,
+    .origin_set = dws_origin_set,
+    .forget = dws_forget,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "dws_upsert", .version = "1.0",

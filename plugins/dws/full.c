@@ -524,7 +524,13 @@ dws_full_table(void *cstate, const syncd_copy_request *req,
 		              NULL);
 		if (rc != DWS_OK)
 			goto done;
-		if (had > 0 && done == had)
+		if (had == 0) /* forgotten (see dws_progress_forget) */
+			SYNCD_LOG_INFO(
+			    s->host,
+			    "target table %s was filled by this job before a "
+			    "re-sync: emptied it, the copy starts again",
+			    t->label);
+		else if (had > 0 && done == had)
 			SYNCD_LOG_INFO(
 			    s->host,
 			    "target table %s was filled by an earlier copy of "
@@ -567,8 +573,11 @@ dws_full_table(void *cstate, const syncd_copy_request *req,
 	rc = dws_exec(w, what, sql.data, 10, params, NULL);
 	if (rc == DWS_OK)
 		rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
-	if (rc == DWS_OK)
+	if (rc == DWS_OK) {
 		*how = h[0] == 'd' ? SYNCD_COPY_DIRECT : SYNCD_COPY_MERGE;
+		/* workers read the table's new snapshot position */
+		__atomic_add_fetch(&s->snap_epoch, 1, __ATOMIC_SEQ_CST);
+	}
 done:
 	if (r)
 		PQclear(r);

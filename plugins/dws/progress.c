@@ -1,9 +1,10 @@
 /*
  * progress.c - the job's state in state.schema: its tables (syncd_progress,
- * the per-worker progress; syncd_ddl, the keys and indexes built after a
- * copy; syncd_copy, the full phase's state), each worker's applied
- * progress and its layout (how keys were spread over workers), and the
- * --check of state.schema.
+ * the per-worker progress; syncd_origin, the source the progress came from;
+ * syncd_ddl, the keys and indexes built after a copy; syncd_copy, the full
+ * phase's state), each worker's applied progress and its layout (how keys
+ * were spread over workers), the source's origin, forgetting a stream's
+ * progress for a re-sync, and the --check of state.schema.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
@@ -81,6 +82,28 @@ dws_state_prepare(dws_worker *w)
 	    w->dialect->distribute_by_hash ? " DISTRIBUTE BY HASH (job)" : "");
 	rc = dws_exec(w, "creating the table of deferred keys in state.schema",
 	              sql.data, 0, NULL, NULL);
+	if (rc != DWS_OK)
+		goto done;
+	/* added by ABI 1.1: made here too when the other tables exist from
+	 * an earlier version */
+	free(table);
+	table = dws_qualified(w, s->state_schema, "syncd_origin");
+	dws_buf_reset(&sql);
+	dws_buf_printf(
+	    &sql,
+	    "CREATE TABLE IF NOT EXISTS %s (job text NOT NULL, "
+	    "stream integer NOT NULL, origin text NOT NULL, recorded_at "
+	    "timestamp with time zone NOT NULL, PRIMARY KEY (job, "
+	    "stream))%s",
+	    table,
+	    w->dialect->distribute_by_hash ? " DISTRIBUTE BY HASH (job)" : "");
+	rc = dws_exec(w, "creating the table of source origins in state.schema",
+	              sql.data, 0, NULL, NULL);
+	/* another job may have created it meanwhile */
+	if (rc == DWS_FATAL && dws_last_sqlstate() &&
+	    (strcmp(dws_last_sqlstate(), "42P07") == 0 ||
+	     strcmp(dws_last_sqlstate(), "23505") == 0))
+		rc = DWS_OK;
 done:
 	if (r)
 		PQclear(r);
@@ -391,4 +414,175 @@ dws_applied_lsn(void *wstate, uint32_t stream, syncd_lsn *lsn)
 	}
 	dws_buf_free(&sql);
 	return dws_status(rc);
+}
+
+/* ---- the source's origin, and a re-sync --------------------------------- */
+
+dws_rc
+dws_origin_read(dws_worker *w, uint32_t stream, char **origin)
+{
+	char *table = dws_qualified(w, w->s->state_schema, "syncd_origin");
+	char sstream[16];
+	const char *params[2] = {w->s->job, sstream};
+	dws_buf sql = {0};
+	PGresult *r = NULL;
+	dws_rc rc;
+
+	*origin = NULL;
+	snprintf(sstream, sizeof sstream, "%u", stream);
+	dws_buf_printf(&sql,
+	               "SELECT origin FROM %s WHERE job = $1 AND stream = "
+	               "$2::integer",
+	               table);
+	rc = dws_exec(w, "reading the source's origin recorded in state.schema",
+	              sql.data, 2, params, &r);
+	if (rc == DWS_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+		*origin = strdup(PQgetvalue(r, 0, 0));
+		if (!*origin)
+			abort();
+	}
+	if (r)
+		PQclear(r);
+	dws_buf_free(&sql);
+	free(table);
+	return rc;
+}
+
+dws_rc
+dws_origin_write(dws_worker *w, uint32_t stream, const char *origin)
+{
+	char *table = dws_qualified(w, w->s->state_schema, "syncd_origin");
+	char sstream[16];
+	const char *params[3] = {w->s->job, sstream, origin};
+	dws_buf sql = {0};
+	dws_rc rc;
+
+	snprintf(sstream, sizeof sstream, "%u", stream);
+	dws_buf_printf(&sql,
+	               "INSERT INTO %s (job, stream, origin, recorded_at) "
+	               "VALUES ($1, $2::integer, $3, now()) ON CONFLICT (job, "
+	               "stream) DO UPDATE SET origin = EXCLUDED.origin, "
+	               "recorded_at = EXCLUDED.recorded_at",
+	               table);
+	rc = dws_exec(w, "recording the source's origin in state.schema",
+	              sql.data, 3, params, NULL);
+	dws_buf_free(&sql);
+	free(table);
+	return rc;
+}
+
+/* Whether STATE.syncd_copy exists, and with the snapshot_lsn column. */
+static dws_rc
+dws_copy_state_exists(dws_worker *w, bool *exists, bool *snapshots)
+{
+	const char *params[1] = {w->s->state_schema};
+	PGresult *r = NULL;
+	dws_rc rc = dws_exec(w, "reading the copy state table's columns",
+	                     "SELECT column_name FROM "
+	                     "information_schema.columns WHERE table_schema = "
+	                     "$1 AND table_name = 'syncd_copy' AND column_name "
+	                     "IN ('job', 'snapshot_lsn')",
+	                     1, params, &r);
+
+	*exists = *snapshots = false;
+	for (int i = 0; rc == DWS_OK && i < PQntuples(r); i++) {
+		*exists = true;
+		if (strcmp(PQgetvalue(r, i, 0), "snapshot_lsn") == 0)
+			*snapshots = true;
+	}
+	if (r)
+		PQclear(r);
+	return rc;
+}
+
+/*
+ * The stream starts over from a new source position. Its progress rows
+ * and its origin go. Its copies must not count as progress any more
+ * (dws_applied_lsn takes a full copy's snapshot position as applied) nor
+ * as finished (dws_full_table would skip or merge them): the chunks'
+ * rows go, and the table rows stay, as the record of which targets the
+ * job filled (how = 'd': the next copy empties them instead of merging
+ * into them), with nchunks = 0 (forgotten), rows = 0 and no snapshot
+ * position. All in one transaction: a failure changes nothing.
+ */
+dws_rc
+dws_progress_forget(dws_worker *w, uint32_t stream)
+{
+	dws_state *s = w->s;
+	const char *what = "forgetting a stream's progress in state.schema";
+	char *progress = dws_progress_table(w);
+	char *origin = dws_qualified(w, s->state_schema, "syncd_origin");
+	char *copy = dws_qualified(w, s->state_schema, "syncd_copy");
+	char sstream[16];
+	const char *params[2] = {s->job, sstream};
+	dws_buf sql = {0};
+	PGresult *r = NULL;
+	bool exists = false, snapshots = false;
+	long nprogress = 0, ntables = 0;
+	dws_rc rc;
+
+	snprintf(sstream, sizeof sstream, "%u", stream);
+	rc = dws_copy_state_exists(w, &exists, &snapshots);
+	if (rc == DWS_OK)
+		rc = dws_exec(w, what, "BEGIN", 0, NULL, NULL);
+	if (rc != DWS_OK)
+		goto done;
+	dws_buf_printf(&sql,
+	               "DELETE FROM %s WHERE job = $1 AND stream = $2::integer",
+	               progress);
+	rc = dws_exec(w, what, sql.data, 2, params, &r);
+	if (rc != DWS_OK)
+		goto done;
+	nprogress = atol(PQcmdTuples(r));
+	PQclear(r);
+	r = NULL;
+	dws_buf_reset(&sql);
+	dws_buf_printf(&sql,
+	               "DELETE FROM %s WHERE job = $1 AND stream = $2::integer",
+	               origin);
+	rc = dws_exec(w, what, sql.data, 2, params, NULL);
+	if (rc == DWS_OK && exists) {
+		dws_buf_reset(&sql);
+		dws_buf_printf(&sql,
+		               "DELETE FROM %s WHERE job = $1 AND stream = "
+		               "$2::integer AND chunk >= 0",
+		               copy);
+		rc = dws_exec(w, what, sql.data, 2, params, NULL);
+	}
+	if (rc == DWS_OK && exists) {
+		dws_buf_reset(&sql);
+		dws_buf_printf(
+		    &sql,
+		    "UPDATE %s SET nchunks = 0, rows = 0, %supdated_at "
+		    "= now() WHERE job = $1 AND stream = $2::integer "
+		    "AND chunk = -1",
+		    copy, snapshots ? "snapshot_lsn = NULL, " : "");
+		rc = dws_exec(w, what, sql.data, 2, params, &r);
+		if (rc == DWS_OK)
+			ntables = atol(PQcmdTuples(r));
+	}
+	if (rc == DWS_OK)
+		rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
+	if (rc != DWS_OK)
+		goto done;
+	pthread_mutex_lock(&s->lock);
+	s->relayout_done[stream] = false;
+	pthread_mutex_unlock(&s->lock);
+	__atomic_add_fetch(&s->snap_epoch, 1, __ATOMIC_SEQ_CST);
+	SYNCD_LOG_INFO(s->host,
+	               "stream %u: forgot the destination's progress (%ld "
+	               "worker rows in %s.syncd_progress) and the source's "
+	               "origin; the earlier copies of its %ld tables no "
+	               "longer count: the next full phase copies them again",
+	               stream, nprogress, s->state_schema, ntables);
+done:
+	if (r)
+		PQclear(r);
+	if (rc != DWS_OK && PQstatus(w->conn) == CONNECTION_OK)
+		PQclear(PQexec(w->conn, "ROLLBACK"));
+	dws_buf_free(&sql);
+	free(progress);
+	free(origin);
+	free(copy);
+	return rc;
 }

@@ -14,18 +14,38 @@
 
 #include "dws.h"
 
+syncd_status
+dws_admin_open(dws_state *s, dws_worker **out)
+{
+	dws_worker *w = NULL;
+	syncd_status st;
+
+	*out = NULL;
+	/* a connection lost since (the destination restarted) is made
+	 * again: an operation that answered SYNCD_RETRY comes back here */
+	if (s->admin && PQstatus(s->admin->conn) != CONNECTION_OK) {
+		dws_targets_free(s->admin);
+		dws_session_close(s->admin);
+		s->admin = NULL;
+	}
+	if (!s->admin) {
+		st = dws_session_open(s, -1, &w);
+		if (st != SYNCD_OK)
+			return st;
+		dws_session_announce(w);
+		s->admin = w;
+	}
+	*out = s->admin;
+	return SYNCD_OK;
+}
+
 dws_worker *
 dws_admin(dws_state *s)
 {
 	dws_worker *w = NULL;
 
-	if (s->admin)
-		return s->admin;
-	if (dws_session_open(s, -1, &w) != SYNCD_OK)
-		return NULL;
-	dws_session_announce(w);
-	s->admin = w;
-	return s->admin;
+	dws_admin_open(s, &w);
+	return w;
 }
 
 /* ---- creating a table ------------------------------------------------- */
