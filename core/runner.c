@@ -56,6 +56,7 @@ typedef struct run_stream {
 	atomic_bool done;
 	syncd_status status;
 	char *origin;  /* the source's origin, once checked */
+	bool record;   /* ... to be recorded at the destination */
 	bool resynced; /* re-synced in this run */
 } run_stream;
 
@@ -349,17 +350,30 @@ run_check_position(run *r, run_stream *s, bool reopen)
 		         src, name, before, s->pos.origin, holder);
 		return run_refuse(r, s);
 	}
-	if (!before && k->origin_set) {
-		st = k->origin_set(j->sink->state, s->id, s->pos.origin);
-		if (st != SYNCD_OK) {
-			job_fail(j,
-			         "%s could not record the source's origin with "
-			         "the progress: %s",
-			         j->sink->prefix, plugerr_msg(j->sink));
-			return false;
-		}
-	}
+	s->record = !before && k->origin_set;
 	s->origin = xstrdup(s->pos.origin);
+	return true;
+}
+
+/* Records the origin of a position found good, when the destination had
+ * none. */
+static bool
+run_record_origin(run *r, run_stream *s)
+{
+	job *j = r->j;
+	syncd_status st;
+
+	if (!s->record)
+		return true;
+	s->record = false;
+	st = run_sink(r)->origin_set(j->sink->state, s->id, s->origin);
+	if (st != SYNCD_OK) {
+		job_fail(j,
+		         "%s could not record the source's origin with the "
+		         "progress: %s",
+		         j->sink->prefix, plugerr_msg(j->sink));
+		return false;
+	}
 	return true;
 }
 
@@ -444,7 +458,7 @@ run_open(run *r, run_stream *s, bool reopen, syncd_status *st)
 		         "this job; streaming from %s at " SYNCD_LSN_FMT,
 		         run_name(r, s->id), holder,
 		         SYNCD_LSN_ARGS(s->pos.confirmed + 1));
-	return true;
+	return run_record_origin(r, s);
 }
 
 /* The full phase of stream s. */
