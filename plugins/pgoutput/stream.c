@@ -373,6 +373,20 @@ pgo_hold_advance(pgo_db *db)
 		                db->dbname, db->hold, lsn);
 	} else if (pgo_transient(pgo_failure_state(db->sql, res))) {
 		pgo_sql_lost(db, PQerrorMessage(db->sql));
+	} else if (pgo_sqlstate(res) &&
+	           strcmp(pgo_sqlstate(res), "55000") == 0) {
+		/* invalidated (max_slot_wal_keep_size): it keeps nothing;
+		 * the next open() makes it again (pgo_hold_open) */
+		SYNCD_LOG_WARNING(
+		    s->host,
+		    "database \"%s\": the hold slot %s can no "
+		    "longer be advanced (%s); it keeps no WAL for "
+		    "slot.flush.delay.time until the stream is "
+		    "opened again, which makes it anew",
+		    db->dbname, db->hold,
+		    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+		free(db->hold);
+		db->hold = NULL;
 	} else {
 		SYNCD_LOG_WARNING(s->host,
 		                  "database \"%s\": could not advance the hold "
