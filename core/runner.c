@@ -582,7 +582,8 @@ run_reconnect(run *r, run_stream *s)
 		st = r->ops->start(r->state, s->id, after);
 		if (st == SYNCD_OK) {
 			s->started = true;
-			s->in_txn = false; /* the source sends it again */
+			s->resynced = false; /* another loss may come */
+			s->in_txn = false;   /* the source sends it again */
 			log_info("%s stream \"%s\": reconnected after %d "
 			         "attempt(s); streaming after " SYNCD_LSN_FMT,
 			         j->source->prefix, run_name(r, s->id), attempt,
@@ -671,6 +672,7 @@ run_stream_all(run *r)
 			return false;
 		}
 		s->started = true;
+		s->resynced = false;
 		s->confirmed = after;
 	}
 	for (uint32_t i = 0; i < r->n; i++) {
