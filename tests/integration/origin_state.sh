@@ -24,7 +24,12 @@
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 
-cc -std=gnu11 -Wall -Wextra -Werror -I"$top_srcdir/sdk/include" \
+# the driver, built as the plugins were (a sanitizer build's plugins load
+# only into a program with the sanitizer's runtime)
+build_var() { sed -n "s/^$1 = //p" "$top_builddir/Makefile" | head -n 1; }
+# shellcheck disable=SC2046
+$(build_var CC) -std=gnu11 $(build_var CFLAGS) $(build_var LDFLAGS) \
+	-Wall -Wextra -Werror -I"$top_srcdir/sdk/include" \
 	-I"$top_srcdir/tests/unit" -o "$W/drive" \
 	"$top_srcdir/tests/integration/origin_state.c" \
 	"$top_srcdir/tests/unit/mock_host.c" -ldl -lpthread ||
@@ -189,3 +194,66 @@ drive dws_copy j meta_dws_copy forget 1 >/dev/null && it_fail "forget on a stopp
 it_assert_contains "$W/drive.err" "status 1:"
 pg_restart dst
 it_pass "earlier copy state; SYNCD_RETRY on a stopped destination"
+
+# ---- 2. through syncd -------------------------------------------------------
+
+pg_start src
+export SYNCD_PLUGIN_PATH="$TEST_PLUGIN_DIR"
+psql_on src >/dev/null <<'SQL'
+create table r (id int primary key, v text);
+insert into r select g, 'v' || g from generate_series(1, 100) g;
+SQL
+cat >"$W/e2e.ini" <<INI
+[job]
+name = e2e
+mode = full+incremental
+state_dir = $W/state-e2e
+concurrency = 2
+[source]
+conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=postgres
+slot.flush.delay.time = 0
+status.interval = 200ms
+[sink]
+write_mode = copy
+conninfo = $DST
+target.schema = #{source_schema_name}
+batch.interval = 200ms
+INI
+# converged: the target equals the source (60 s at most)
+converged() {
+	for _ in $(seq 1 600); do
+		[ "$(table_hash src postgres r)" = "$(table_hash dst postgres r)" ] && return 0
+		sleep 0.1
+	done
+	it_fail "$1: r differs: source $(table_hash src postgres r), destination $(table_hash dst postgres r)"
+}
+syncd_start "$W/e2e.log" "$W/e2e.ini"
+psql_on src -c "insert into r values (101, 'streamed')"
+converged "first run"
+syncd_stop "$SYNCD_PID" "$W/e2e.log"
+system=$(psql_on src -Atc "select system_identifier from pg_control_system()")
+it_assert_eq "1|system $system, timeline 1" \
+	"$(q "select count(*), min(origin) from syncd_meta.syncd_origin where job = 'e2e'")" \
+	"the source's origin recorded with the progress"
+
+# a re-sync: rows deleted at the source are gone from the destination
+# after it (the target emptied and copied again, not merged into), though
+# the dropped slot never streams their deletion
+psql_on src -c "delete from r where id <= 10; update r set v = 'changed' where id = 11" >/dev/null
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" --resync -c "$W/e2e.ini" >>"$W/e2e.log" 2>&1 &
+SYNCD_PID=$!
+for _ in $(seq 1 200); do
+	[ "$(grep -c "streaming from slot" "$W/e2e.log")" -ge 2 ] && break
+	kill -0 $SYNCD_PID 2>/dev/null || it_fail "syncd --resync exited: $(tail -n 20 "$W/e2e.log")"
+	sleep 0.1
+done
+converged "after syncd --resync"
+psql_on src -c "insert into r values (102, 'streamed after the re-sync')"
+converged "streaming after syncd --resync"
+syncd_stop "$SYNCD_PID" "$W/e2e.log"
+it_assert_contains "$W/e2e.log" "forgot the destination's progress"
+it_assert_contains "$W/e2e.log" "was filled by this job before a re-sync: emptied it"
+it_assert_eq "1|system $system, timeline 1" \
+	"$(q "select count(*), min(origin) from syncd_meta.syncd_origin where job = 'e2e'")" \
+	"the origin recorded again after the re-sync"
+it_pass "syncd records the origin; syncd --resync forgets the progress and copies again"
