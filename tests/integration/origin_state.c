@@ -104,13 +104,15 @@ main(int argc, char **argv)
 	stream = argc > 7 ? (uint32_t) strtoul(argv[7], NULL, 10) : 0;
 	d = mock_plugin_open(argv[1], argv[2], &handle, &err);
 	if (!d || d->kind != SYNCD_KIND_SINK) {
-		fprintf(stderr, "plugin %s: %s\n", argv[2], d ? "no sink" : err);
+		fprintf(stderr, "plugin %s: %s\n", argv[2],
+		        d ? "no sink" : err);
 		return 2;
 	}
 	k = d->ops.sink;
 	if (k->size < SYNCD_SIZE_THROUGH(syncd_sink_ops, forget) ||
 	    !k->origin_get || !k->origin_set || !k->forget) {
-		fprintf(stderr, "plugin %s lacks origin_get/origin_set/forget\n",
+		fprintf(stderr,
+		        "plugin %s lacks origin_get/origin_set/forget\n",
 		        argv[2]);
 		return 1;
 	}
@@ -157,8 +159,7 @@ done:
 		fprintf(stderr, "%s\n", m->lines[i]);
 	if (st != SYNCD_OK)
 		fprintf(stderr, "status %d: %s%s%s\n", (int) st,
-		        m->sqlstate ? m->sqlstate : "",
-		        m->sqlstate ? ": " : "",
+		        m->sqlstate ? m->sqlstate : "", m->sqlstate ? ": " : "",
 		        m->error ? m->error : "(no error set)");
 	if (state)
 		k->destroy(state);

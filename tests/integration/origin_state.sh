@@ -14,8 +14,8 @@
 #     position), the next copy_table with again = false or true empties
 #     a target the job filled (direct) and merges into one it did not;
 #     forget works on a syncd_copy of an earlier version (no
-#     snapshot_lsn); an operation on a stopped destination answers
-#     SYNCD_RETRY;
+#     snapshot_lsn) and on a destination without state.schema; an
+#     operation on a stopped destination answers SYNCD_RETRY;
 #  2. through syncd: after a first run, state.schema.syncd_origin has one
 #     row for the job, the pgoutput source's "system <id>, timeline <tl>";
 #     syncd --resync -c FILE copies the tables again from a new slot: rows
@@ -185,6 +185,12 @@ SQL
 ok dws_upsert j meta_old forget 0
 it_assert_eq "-1|0|d" "$(q "select chunk, nchunks, how from meta_old.syncd_copy")" \
 	"forget on a copy state of an earlier version"
+
+# a destination without state.schema: made, and nothing to forget
+ok dws_copy j meta_fresh forget 0
+it_assert_eq "meta_fresh.syncd_origin|" \
+	"$(q "select to_regclass('meta_fresh.syncd_origin'), to_regclass('meta_fresh.syncd_copy')")" \
+	"forget on a fresh destination"
 
 # a stopped destination: SYNCD_RETRY (1), and nothing is half done
 pg_stop dst
