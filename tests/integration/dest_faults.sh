@@ -10,9 +10,10 @@
 #  2. the same, the destination stopped -m immediate, then started
 #  3. the same, the destination down for two minutes (stop -m fast, sleep
 #     120, start), with the default reconnect.max_wait (5m): the job stays
-#     up, every attempt is logged (attempt 1, 2, ... of each worker, at
-#     least 5 of them) and counted (reconnects_total of the sink, at the
-#     end of the run, equals the attempts logged in scenarios 1 to 3)
+#     up, the slot confirms nothing while it is down, every attempt is
+#     logged (attempt 1, 2, ... of each worker, at least 5 of them) and
+#     counted (reconnects_total of the sink, at the end of the run, equals
+#     the attempts logged in scenarios 1 to 3)
 #  4. write_mode = copy, auto_retry = true: kill -9 of syncd while the
 #     source's walsender is stalled (SIGSTOP for 8 s), and an immediate
 #     restart: the slot is still active for the dead job's walsender; the
@@ -147,10 +148,17 @@ sleep 2
 before=$(attempts)
 as_pg "$PGBIN/pg_ctl" -w -D "$DST/data" -m fast stop >/dev/null 2>&1 ||
 	it_fail "pg_ctl stop -m fast of dst failed"
-for _ in $(seq 1 120); do
+down=$SECONDS
+confirmed() { psql_on src -Atc "select confirmed_flush_lsn from pg_replication_slots where slot_name = 'syncd_dfaults'"; }
+while [ $((SECONDS - down)) -lt 120 ]; do
 	alive "$(($(attempts) - before)) attempts with the destination down"
+	# nothing becomes durable while the destination is down: what the
+	# slot confirmed 10 s into the outage stays put
+	if [ $((SECONDS - down)) -ge 10 ] && [ -z "${held:-}" ]; then held=$(confirmed); fi
 	sleep 1
 done
+[ -n "$held" ] || it_fail "no confirmed position of syncd_dfaults 10 s into the outage"
+it_assert_eq "$held" "$(confirmed)" "the slot's confirmed position from 10 s into the outage to its end"
 it_log "two-minute outage: $(($(attempts) - before)) attempts while the destination was down"
 dst_start
 sleep 2
