@@ -322,10 +322,16 @@ pgo_heartbeat(pgo_db *db)
 	    pgo_now_ms() - db->last_heartbeat_ms < s->heartbeat_ms)
 		return;
 	db->last_heartbeat_ms = pgo_now_ms();
-	res = PQexec(
-	    db->sql,
-	    "SELECT pg_logical_emit_message(false, '" PGO_HEARTBEAT_PREFIX
-	    "', '')");
+	/* A non-transactional message is written to WAL but not flushed,
+	 * and nothing else flushes it once the walwriter has exited at a
+	 * shutdown: the walsender then waits for it forever, and so does
+	 * the shutdown checkpoint (the server never stops). txid_current()
+	 * makes the statement commit a transaction id: the commit flushes
+	 * the message (or marks it for the walsender's own flush when
+	 * synchronous_commit is off). The empty transaction is not sent. */
+	res =
+	    PQexec(db->sql, "SELECT pg_logical_emit_message(false, "
+	                    "'" PGO_HEARTBEAT_PREFIX "', ''), txid_current()");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		if (pgo_transient(pgo_failure_state(db->sql, res)))
 			pgo_sql_lost(db, PQerrorMessage(db->sql));
