@@ -191,8 +191,6 @@ worker_flush(worker *w, bool force)
 		/* exponential backoff within reconnect.max_wait */
 		{
 			int64_t wait = backoff_ms(attempt);
-			attempt++;
-			metrics_add(p->sink->prefix, "reconnects_total", 1);
 			if (waited >= budget) {
 				job_fail(
 				    p->j,
@@ -204,6 +202,8 @@ worker_flush(worker *w, bool force)
 				    plugerr_msg(p->sink));
 				return SYNCD_FATAL;
 			}
+			attempt++;
+			metrics_add(p->sink->prefix, "reconnects_total", 1);
 			if (wait > budget - waited)
 				wait = budget - waited;
 			log_warning("%s worker %d: %s; reconnecting in %.1f s "
@@ -221,6 +221,11 @@ worker_flush(worker *w, bool force)
 		if (st == SYNCD_FATAL)
 			break;
 	}
+	if (st == SYNCD_OK && attempt > 0)
+		log_info("%s worker %d: reconnected after %d attempt(s) in "
+		         "%lld s; the batch is written",
+		         p->sink->prefix, w->id, attempt,
+		         (long long) (waited / 1000));
 	if (st == SYNCD_REJECT) {
 		job_fail(p->j,
 		         "%s worker %d: the sink refused a whole batch; a sink "
