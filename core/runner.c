@@ -438,6 +438,29 @@ run_open(run *r, run_stream *s, bool reopen, syncd_status *st)
 		    SYNCD_LSN_ARGS(s->stored));
 		return run_refuse(r, s);
 	}
+	if (!reopen && s->known && s->stored && s->pos.created) {
+		/* the slot the progress came from is gone (dropped) */
+		if (!j->info.full) {
+			job_fail(
+			    j,
+			    "%s stream \"%s\": %s was created anew, but the "
+			    "destination's progress (up to " SYNCD_LSN_FMT
+			    ") came from one that no longer exists: the "
+			    "changes in between are missing and mode = "
+			    "incremental does not copy them; re-sync with "
+			    "mode = full+incremental and syncd --resync -c "
+			    "FILE",
+			    j->source->prefix, run_name(r, s->id), holder,
+			    SYNCD_LSN_ARGS(s->stored));
+			return run_refuse(r, s);
+		}
+		log_warning("%s stream \"%s\": %s was created anew: the "
+		            "destination's progress (up to " SYNCD_LSN_FMT
+		            ") came from one that no longer exists and does "
+		            "not count; the tables are copied again",
+		            j->source->prefix, run_name(r, s->id), holder,
+		            SYNCD_LSN_ARGS(s->stored));
+	}
 	if (s->known && s->stored && !s->pos.created &&
 	    s->pos.confirmed > s->stored) {
 		job_fail(j,

@@ -11,6 +11,8 @@
 #  4. progress recorded without an origin (an older syncd) and a source
 #     whose new slot starts before that progress: refused all the same
 #  5. syncd --resync with mode = incremental is a usage error
+#  6. the slot dropped by hand: refused with mode = incremental (no slot
+#     left), copied again with full+incremental
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 export SYNCD_PLUGIN_PATH="$TEST_PLUGIN_DIR"
@@ -142,4 +144,29 @@ rc=$?
 set -e
 it_assert_eq 2 "$rc" "exit code of --resync with mode = incremental"
 it_assert_contains "$W/incr.log" "mode = full+incremental"
+
+# --- 6. the slot dropped by hand, mode = incremental: the changes in
+# between cannot be copied, so the job is refused (no slot left); with
+# full+incremental the tables are copied again, with a warning
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/job.ini" --resync >"$W/resync2.log" 2>&1 &
+SYNCD_PID=$!
+for _ in $(seq 1 300); do
+	grep -q "streaming from slot" "$W/resync2.log" && break
+	sleep 0.1
+done
+syncd_stop "$SYNCD_PID" "$W/resync2.log"
+psql_on src -c "select pg_drop_replication_slot('syncd_ident')" -c "insert into hist values (300000, 'while no slot')" >/dev/null
+set +e
+timeout 120 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/incr.ini" >"$W/dropped.log" 2>&1
+rc=$?
+set -e
+it_assert_eq 1 "$rc" "exit code, slot dropped, mode = incremental ($(tail -n 3 "$W/dropped.log"))"
+it_assert_contains "$W/dropped.log" "came from one that no longer exists"
+it_assert_eq "" "$(slots)" "replication slots left after the refusal"
+syncd_start "$LOG" "$W/job.ini"
+slot_wait src syncd_ident "$(psql_on src -Atc "select pg_current_wal_lsn()")"
+syncd_stop "$SYNCD_PID" "$LOG"
+it_assert_contains "$LOG" "does not count; the tables are copied again"
+it_assert_eq "$(table_hash src postgres hist)" "$(table_hash dst postgres hist)" "hist copied again after the slot was dropped"
+it_pass "a dropped slot: refused in mode = incremental, copied again in full+incremental"
 it_pass "the source's identity is kept and checked"
