@@ -421,6 +421,11 @@ synth_open(void *state, uint32_t stream, syncd_position *pos)
 	synth_load_confirmed(s);
 	pos->confirmed = s->confirmed[stream];
 	pos->created = !s->found; /* a new "slot" */
+	if (!s->found) {
+		/* kept from now on, as a slot is once created */
+		synth_store_confirmed(s);
+		s->found = true;
+	}
 	if (SYNCD_HAS(pos, holder))
 		pos->holder = "synth.confirmed";
 	pthread_mutex_unlock(&s->confirm_lock);
