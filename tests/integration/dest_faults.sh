@@ -63,35 +63,11 @@ exec "$REAL_SYNCD" --log-level debug "\$@"
 SH
 chmod +x "$W/syncd-debug"
 
-# load_start / load_stop: small insert transactions in the background
-load_start() {
-	rm -f "$W/load.stop"
-	(
-		while [ ! -e "$W/load.stop" ]; do
-			psql_on src -c "insert into hist (v) select (random() * 1000)::int from generate_series(1, 5)" \
-				>/dev/null 2>&1 || sleep 0.2
-		done
-	) &
-	LOAD_PID=$!
-}
-load_stop() {
-	touch "$W/load.stop"
-	wait "$LOAD_PID" || true
-}
-# converged WHAT: the destination's hist equals the source's once the slot
-# confirmed the source's current position
-converged() {
-	end=$(psql_on src -Atc "select pg_current_wal_lsn()")
-	slot_wait src syncd_dfaults "$end"
-	a=$(table_hash src postgres hist)
-	b=$(table_hash dst postgres hist)
-	it_assert_eq "$a" "$b" "$1: destination hist (count:md5) equals the source's"
-	n=${a%%:*}
-	[ "$n" -gt "${LAST_N:-0}" ] || it_fail "$1: nothing was inserted since the last scenario ($n rows)"
-	LAST_N=$n
-	it_pass "$1: $n rows, nothing lost or added"
-}
-alive() { kill -0 "$SYNCD_PID" 2>/dev/null || it_fail "syncd exited after $1: $(tail -n 20 "$LOG")"; }
+load_start() { hist_load_start; }
+load_stop() { hist_load_stop; }
+HIST_GROWS=1
+converged() { hist_converged syncd_dfaults "$1"; }
+alive() { syncd_alive "$1" "$LOG"; }
 # attempts: the sink's reconnect attempts logged so far
 # ("[sink:dws_upsert] worker 1: ...; reconnecting in 2.0 s (attempt 2)")
 attempts() { grep -cE '^.*\[sink:dws_[a-z]+\] worker [0-9]+: .*; reconnecting in [0-9.]+ s \(attempt [0-9]+\)$' "$LOG" || true; }

@@ -182,3 +182,43 @@ slot_wait() {
 	done
 	it_fail "slot $2 did not confirm $3 within 120 s"
 }
+
+# ---- fault scenarios: an insert-only history table, hist (id, v, ...) ----
+# hist_load_start / hist_load_stop: small insert transactions into src's
+# hist in the background; one that fails (the source is down) is not in
+# the source either.
+hist_load_start() {
+	rm -f "$IT_WORK/load.stop"
+	(
+		while [ ! -e "$IT_WORK/load.stop" ]; do
+			psql_on src -c "insert into hist (v) select (random() * 1000)::int from generate_series(1, 5)" \
+				>/dev/null 2>&1 || sleep 0.2
+		done
+	) &
+	HIST_LOAD_PID=$!
+}
+hist_load_stop() {
+	touch "$IT_WORK/load.stop"
+	wait "$HIST_LOAD_PID" || true
+}
+# hist_converged SLOT WHAT: once SLOT confirmed the source's current
+# position, the destination's hist equals the source's (count and md5 of
+# every row): nothing lost, nothing applied twice. With HIST_GROWS set,
+# hist must also have grown since the last call.
+hist_converged() {
+	local end a b n
+	end=$(psql_on src -Atc "select pg_current_wal_lsn()")
+	slot_wait src "$1" "$end"
+	a=$(table_hash src postgres hist)
+	b=$(table_hash dst postgres hist)
+	it_assert_eq "$a" "$b" "$2: destination hist (count:md5) equals the source's"
+	n=${a%%:*}
+	[ "$n" -gt "${HIST_N:-0}" ] || [ -z "${HIST_GROWS:-}" ] ||
+		it_fail "$2: nothing was inserted since the last scenario ($n rows)"
+	HIST_N=$n
+	it_pass "$2: $n rows, nothing lost or added"
+}
+# syncd_alive WHAT LOG: syncd ($SYNCD_PID) still runs after WHAT
+syncd_alive() {
+	kill -0 "$SYNCD_PID" 2>/dev/null || it_fail "syncd exited after $1: $(tail -n 20 "$2")"
+}

@@ -52,17 +52,8 @@ LOG=$W/job.log
 
 ins() { S "insert into hist (v) select (random() * 1000)::int from generate_series(1, $1)"; }
 status() { psql_on src -Atc "select coalesce(wal_status, 'null') from pg_replication_slots where slot_name = '$1'"; }
-alive() { kill -0 "$SYNCD_PID" 2>/dev/null || it_fail "syncd exited after $1: $(tail -n 20 "$LOG")"; }
-# converged WHAT: the destination's hist equals the source's once the slot
-# confirmed the source's current position
-converged() {
-	end=$(psql_on src -Atc "select pg_current_wal_lsn()")
-	slot_wait src syncd_lost "$end"
-	a=$(table_hash src postgres hist)
-	b=$(table_hash dst postgres hist)
-	it_assert_eq "$a" "$b" "$1: destination hist (count:md5) equals the source's"
-	it_pass "$1: ${a%%:*} rows, nothing lost or added"
-}
+alive() { syncd_alive "$1" "$LOG"; }
+converged() { hist_converged syncd_lost "$1"; }
 # invalidate: WAL past max_slot_wal_keep_size and checkpoints until the
 # slot syncd_lost is lost (its WAL removed)
 invalidate() {

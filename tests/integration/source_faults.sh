@@ -48,35 +48,11 @@ batch.interval = 200ms
 INI
 LOG=$W/job.log
 
-# load_start / load_stop: small insert transactions in the background; a
-# failed one (the source is down) is not in the source either
-load_start() {
-	rm -f "$W/load.stop"
-	(
-		while [ ! -e "$W/load.stop" ]; do
-			psql_on src -c "insert into hist (v) select (random() * 1000)::int from generate_series(1, 5)" \
-				>/dev/null 2>&1 || sleep 0.2
-		done
-	) &
-	LOAD_PID=$!
-}
-load_stop() {
-	touch "$W/load.stop"
-	wait "$LOAD_PID" || true
-}
-# converged WHAT: the destination's hist equals the source's once the slot
-# confirmed the source's current position
-converged() {
-	end=$(psql_on src -Atc "select pg_current_wal_lsn()")
-	slot_wait src syncd_faults "$end"
-	a=$(table_hash src postgres hist)
-	b=$(table_hash dst postgres hist)
-	it_assert_eq "$a" "$b" "$1: destination hist (count:md5) equals the source's"
-	n=${a%%:*}
-	[ "$n" -gt 0 ] || it_fail "$1: nothing was inserted"
-	it_pass "$1: $n rows, nothing lost or added"
-}
-alive() { kill -0 "$SYNCD_PID" 2>/dev/null || it_fail "syncd exited after $1: $(tail -n 20 "$LOG")"; }
+load_start() { hist_load_start; }
+load_stop() { hist_load_stop; }
+HIST_GROWS=1
+converged() { hist_converged syncd_faults "$1"; }
+alive() { syncd_alive "$1" "$LOG"; }
 walsender() { psql_on src -Atc "select active_pid from pg_replication_slots where slot_name = 'syncd_faults'"; }
 
 # --- 1. the walsender terminated twice, the source restarted immediately
