@@ -134,6 +134,9 @@ table_hash() {
 
 it_cleanup() {
 	rc=$?
+	# what a failed test left running: a load, a syncd
+	[ -z "${HIST_LOAD_PID:-}" ] || kill "$HIST_LOAD_PID" 2>/dev/null || true
+	[ -z "${SYNCD_PID:-}" ] || kill -9 "$SYNCD_PID" 2>/dev/null || true
 	for name in $IT_CLUSTERS; do
 		as_pg "$PGBIN/pg_ctl" -D "$IT_WORK/pg-$name/data" -m immediate stop \
 			>/dev/null 2>&1 || true
@@ -190,7 +193,7 @@ slot_wait() {
 hist_load_start() {
 	rm -f "$IT_WORK/load.stop"
 	(
-		while [ ! -e "$IT_WORK/load.stop" ]; do
+		while [ ! -e "$IT_WORK/load.stop" ] && [ -d "$IT_WORK" ]; do
 			psql_on src -c "insert into hist (v) select (random() * 1000)::int from generate_series(1, 5)" \
 				>/dev/null 2>&1 || sleep 0.2
 		done
