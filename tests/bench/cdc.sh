@@ -3,12 +3,21 @@
 # into a real destination, next to the server's decode rate and to
 # PostgreSQL's own logical replication.
 #
+# Measured with the settings a user keeps: the job's defaults (keyby
+# table, concurrency 2, the hold slot of slot.flush.delay.time, heartbeats)
+# but for batch.interval = 1s and status.interval = 1s; clusters with
+# default shared_buffers and autovacuum on; destination tables created
+# beforehand from pg_dump -s, with their keys. KEYBY=pk BATCH_INTERVAL=200ms
+# STATUS_INTERVAL=200ms give the tuned figures (label them so).
+#
 # Two throwaway PostgreSQL 15 clusters on this machine: src and dst (both
 # with lib.sh's fsync = off and full_page_writes = off). For each workload
 # a source database, and on dst three copies of its tables and data (one
 # for the subscription, one per syncd write mode). Every consumer's slot is
 # created first, then the backlog is generated while no consumer runs, then
 # the consumers drain the same backlog one after the other:
+#   - pg_logical_slot_get_binary_changes in one backend: the server's
+#     decode ceiling, with no network and no client;
 #   - pg_recvlogical (pgoutput, proto_version=1) to /dev/null: the rate at
 #     which the server decodes and sends the stream, the reference ceiling;
 #   - CREATE SUBSCRIPTION (copy_data = false, disabled during the backlog),
@@ -26,8 +35,8 @@
 # before its commit is the end every consumer is timed to.
 # Prints changes, seconds and changes/s per consumer, the CPU seconds the
 # consumer, its walsender on src and its backends on dst used meanwhile,
-# and the ratios syncd/decode (target >= 0.8) and syncd/subscription
-# (target >= 1.5). Missed targets are reported, not failed; the exit code
+# and the ratios syncd/pg_recvlogical (target >= 1.0) and
+# syncd/subscription (target >= 1.5). Missed targets are reported, not failed; the exit code
 # is non-zero only when something breaks or a destination table differs
 # from the source at the end.
 #
@@ -35,11 +44,10 @@
 # with 400000 syncd's fixed costs - start, the last batch waiting
 # batch.interval, status.interval - weigh 10-25% of its time), WORKLOADS
 # ("pgbench random"), SCALE (pgbench scale, 10), ROWS (rows of the random
-# table, 200000), CONCURRENCY (2), KEYBY (pk), BATCH_INTERVAL (200ms:
-# faster than 1s here, mostly through a shorter wait of the last batch),
-# BATCH_MAX_ROWS (50000), WAIT_TIMEOUT (seconds per consumer, 1800), ORDER
-# (the consumers, in the order they run: "decode subscription copy
-# upsert"), SYNCD_LOG_LEVEL (info), LOGS (a directory to copy the syncd and
+# table, 200000), CONCURRENCY (2), KEYBY (table), BATCH_INTERVAL (1s),
+# STATUS_INTERVAL (1s), BATCH_MAX_ROWS (50000), WAIT_TIMEOUT (seconds per
+# consumer, 1800), ORDER (the consumers, in the order they run: "ceiling
+# decode subscription copy upsert"), SYNCD_LOG_LEVEL (info), LOGS (a directory to copy the syncd and
 # server logs to). About 3 minutes at the defaults on 2 cores.
 # BUILD_DIR (default: build) is a configured build tree.
 set -eu
@@ -56,27 +64,27 @@ WORKLOADS=${WORKLOADS:-pgbench random}
 SCALE=${SCALE:-10}
 ROWS=${ROWS:-200000}
 CONCURRENCY=${CONCURRENCY:-2}
-KEYBY=${KEYBY:-pk}
-BATCH_INTERVAL=${BATCH_INTERVAL:-200ms}
+KEYBY=${KEYBY:-table}
+BATCH_INTERVAL=${BATCH_INTERVAL:-1s}
+STATUS_INTERVAL=${STATUS_INTERVAL:-1s}
 BATCH_MAX_ROWS=${BATCH_MAX_ROWS:-50000}
 WAIT_TIMEOUT=${WAIT_TIMEOUT:-1800}
 SYNCD_LOG_LEVEL=${SYNCD_LOG_LEVEL:-info}
-ORDER=${ORDER:-decode subscription copy upsert}
+ORDER=${ORDER:-ceiling decode subscription copy upsert}
 CLIENTS=4
 TCK=$(getconf CLK_TCK)
 
-# autovacuum off: it would otherwise run on the tables just changed while
-# the next consumer is being timed
+# the clusters as a user keeps them (default shared_buffers, autovacuum
+# on), but for lib.sh's fsync = off and room for the backlog's WAL
 conf="max_wal_size = 4GB
-checkpoint_timeout = 30min
-shared_buffers = 256MB
-autovacuum = off"
+checkpoint_timeout = 30min"
 pg_start src "$conf"
 # the launcher starts subscription workers at most once per
 # wal_retrieve_retry_interval (5 s): ENABLE soon after CREATE SUBSCRIPTION
-# would wait for it
+# would wait for it; the apply worker reports its position every second
 pg_start dst "$conf
-wal_retrieve_retry_interval = 100ms"
+wal_retrieve_retry_interval = 100ms
+wal_receiver_status_interval = 1s"
 PGBENCH=$PGBIN/pgbench
 
 # q CLUSTER DB SQL: one value.
@@ -256,9 +264,7 @@ state_dir = $W/state
 concurrency = $CONCURRENCY
 [source]
 conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=$1
-slot.flush.delay.time = 0
-status.interval = 200ms
-heartbeat.interval = 1s
+status.interval = $STATUS_INTERVAL
 [sink]
 write_mode = $2
 conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=$1_$2
@@ -267,6 +273,17 @@ sink.keyby.mode = $KEYBY
 batch.interval = $BATCH_INTERVAL
 batch.max_rows = $BATCH_MAX_ROWS
 INI
+}
+
+run_ceiling() { # run_ceiling WORKLOAD: the server decoding alone
+	local t0 t1 n
+	t0=$(now)
+	n=$(q src "$1" "select count(*) from pg_logical_slot_get_binary_changes('$1_ceiling', '$END', null, 'proto_version', '1', 'publication_names', 'dbz_publication')")
+	t1=$(now)
+	CEIL_S=$(echo "$t1 - $t0" | bc)
+	row "server decode (get_binary_changes)" "$CHANGES_N" "$CEIL_S" \
+		"$n pgoutput messages, one backend, no network"
+	CEIL_R=$RATE
 }
 
 run_decode() { # run_decode WORKLOAD
@@ -315,6 +332,27 @@ run_subscription() { # run_subscription WORKLOAD
 	slot_idle "$1_sub"
 }
 
+# PERF=1: perf record of the whole machine while syncd drains the backlog;
+# the report (by command, then by command and symbol) is printed and kept
+# in LOGS (or the work directory)
+perf_start() {
+	perf record -a -g -F 499 -o "$W/perf-$1.data" >/dev/null 2>&1 &
+	PERF_PID=$!
+}
+perf_end() { # perf_end NAME SYNCD_PID
+	local out=${LOGS:-$W}/perf-$1.txt
+	kill -INT $PERF_PID
+	wait $PERF_PID 2>/dev/null || true
+	mkdir -p "${LOGS:-$W}"
+	{
+		echo "== $1: CPU by command"
+		perf report -i "$W/perf-$1.data" --stdio --no-children --sort comm -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+		echo "== $1: by command and symbol"
+		perf report -i "$W/perf-$1.data" --stdio --no-children --sort comm,dso,sym -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60
+	} >"$out"
+	sed 's/^/    /' "$out"
+}
+
 run_syncd() { # run_syncd WORKLOAD MODE
 	local t0 s pid sender backends c_syncd c_sender c_dst slot="syncd_cdc_$1_$2"
 	wait_start src "$(slot_cond "$slot" "$END")"
@@ -322,8 +360,10 @@ run_syncd() { # run_syncd WORKLOAD MODE
 	"$SYNCD" --plugin-dir "$PLUGIN_DIR" --log-level "$SYNCD_LOG_LEVEL" -c "$W/$1_$2.ini" \
 		>>"$W/$1_$2.log" 2>&1 &
 	pid=$!
+	[ -z "${PERF:-}" ] || perf_start "$1_$2"
 	wait_end $pid "$W/$1_$2.log"
 	s=$(echo "$T1 - $t0" | bc)
+	[ -z "${PERF:-}" ] || perf_end "$1_$2" "$pid"
 	sender=$(q src postgres "select active_pid from pg_replication_slots where slot_name = '$slot'")
 	backends=$(q dst postgres "select pid from pg_stat_activity where datname = '$1_$2' and backend_type = 'client backend'")
 	c_syncd=$(cpu $pid)
@@ -361,8 +401,10 @@ run_workload() { # run_workload NAME
 	q src "$w" "create publication dbz_publication for table $(echo $TABLES | sed 's/ /, /g')" >/dev/null
 
 	# every consumer's slot, before the backlog
-	pg_recvlogical -h 127.0.0.1 -p "$src_PORT" -U postgres -d "$w" -S "${w}_decode" \
-		-P pgoutput --create-slot
+	for a in decode ceiling; do
+		pg_recvlogical -h 127.0.0.1 -p "$src_PORT" -U postgres -d "$w" -S "${w}_$a" \
+			-P pgoutput --create-slot
+	done
 	q dst "${w}_sub" "create subscription ${w}_sub connection 'host=127.0.0.1 port=$src_PORT user=postgres dbname=$w' publication dbz_publication with (copy_data = false)" \
 		>/dev/null 2>"$W/sub.err" || it_fail "create subscription: $(cat "$W/sub.err")"
 	q dst "${w}_sub" "alter subscription ${w}_sub disable" >/dev/null
@@ -391,11 +433,12 @@ run_workload() { # run_workload NAME
 	echo
 	echo "workload $w: $DESC"
 	printf '  %-34s %9s %9s %11s\n' "applier" "changes" "seconds" "changes/s"
-	DECODE_R="" SUB_R="" SYNCD_copy_R="" SYNCD_upsert_R=""
+	CEIL_R="" DECODE_R="" SUB_R="" SYNCD_copy_R="" SYNCD_upsert_R=""
 	for a in $ORDER; do
 		# each consumer starts with a clean destination
 		q dst postgres "checkpoint" >/dev/null
 		case $a in
+		ceiling) run_ceiling "$w" ;;
 		decode) run_decode "$w" ;;
 		subscription) run_subscription "$w" ;;
 		copy | upsert) run_syncd "$w" $a ;;
@@ -407,16 +450,16 @@ run_workload() { # run_workload NAME
 		cp "$W"/*.log "$LOGS"/
 		for a in src dst; do cp "$W/pg-$a/server.log" "$LOGS/$a-server.log"; done
 	fi
-	ratio "syncd copy / decode" "$SYNCD_copy_R" "$DECODE_R" 0.8
-	ratio "syncd upsert / decode" "$SYNCD_upsert_R" "$DECODE_R" 0.8
+	ratio "syncd copy / pg_recvlogical" "$SYNCD_copy_R" "$DECODE_R" 1.0
+	ratio "syncd upsert / pg_recvlogical" "$SYNCD_upsert_R" "$DECODE_R" 1.0
 	ratio "syncd copy / subscription" "$SYNCD_copy_R" "$SUB_R" 1.5
 	ratio "syncd upsert / subscription" "$SYNCD_upsert_R" "$SUB_R" 1.5
-	SUMMARY="$SUMMARY$(printf '\n  %-8s %9s %11s %11s %11s %11s' "$w" "$CHANGES_N" "$DECODE_R" "$SUB_R" "$SYNCD_copy_R" "$SYNCD_upsert_R")"
+	SUMMARY="$SUMMARY$(printf '\n  %-8s %9s %11s %11s %11s %11s %11s' "$w" "$CHANGES_N" "$CEIL_R" "$DECODE_R" "$SUB_R" "$SYNCD_copy_R" "$SYNCD_upsert_R")"
 
 	# the destinations equal the source
 	local ran=""
 	for a in $ORDER; do
-		case $a in decode) ;; subscription) ran="$ran sub" ;; *) ran="$ran $a" ;; esac
+		case $a in decode | ceiling) ;; subscription) ran="$ran sub" ;; *) ran="$ran $a" ;; esac
 	done
 	for t in $TABLES; do
 		want=$(table_hash src "$w" "$t")
@@ -433,7 +476,7 @@ run_workload() { # run_workload NAME
 
 	# free the slots
 	PGOPTIONS="-c client_min_messages=warning" q dst "${w}_sub" "drop subscription ${w}_sub" >/dev/null
-	for a in decode; do
+	for a in decode ceiling; do
 		q src postgres "select pg_drop_replication_slot('${w}_$a')" >/dev/null
 	done
 	for a in copy upsert; do
@@ -442,8 +485,8 @@ run_workload() { # run_workload NAME
 }
 
 echo "cdc.sh: incremental catch-up; CHANGES=$CHANGES per workload; $(nproc) cores"
-echo "both clusters: PostgreSQL 15, fsync = off, full_page_writes = off (lib.sh), max_wal_size = 4GB, shared_buffers = 256MB, autovacuum = off; dst: wal_retrieve_retry_interval = 100ms"
-echo "syncd: concurrency = $CONCURRENCY, sink.keyby.mode = $KEYBY, batch.interval = $BATCH_INTERVAL, batch.max_rows = $BATCH_MAX_ROWS, status.interval = 200ms, heartbeat.interval = 1s, slot.flush.delay.time = 0"
+echo "both clusters: PostgreSQL 15, fsync = off, full_page_writes = off (lib.sh), max_wal_size = 4GB, otherwise defaults (autovacuum on); dst: wal_retrieve_retry_interval = 100ms, wal_receiver_status_interval = 1s"
+echo "syncd: defaults but concurrency = $CONCURRENCY, sink.keyby.mode = $KEYBY, batch.interval = $BATCH_INTERVAL, batch.max_rows = $BATCH_MAX_ROWS, status.interval = $STATUS_INTERVAL (job defaults: 2, table, 3s, 50000, 10s)"
 echo "subscription: PostgreSQL defaults (streaming = off, synchronous_commit = off), timed until applied (origin remote_lsn)"
 SUMMARY=""
 for wl in $WORKLOADS; do
@@ -451,6 +494,6 @@ for wl in $WORKLOADS; do
 done
 echo
 echo "summary (changes/s)"
-printf '  %-8s %9s %11s %11s %11s %11s' workload changes decode subscription syncd_copy syncd_upsert
+printf '  %-8s %9s %11s %11s %11s %11s %11s' workload changes ceiling recvlogical subscription syncd_copy syncd_upsert
 echo "$SUMMARY"
 [ -z "$FAILED" ] || it_fail "destinations differ from the source:$FAILED"
