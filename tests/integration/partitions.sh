@@ -219,6 +219,10 @@ SQL
 	same "incremental, $wmode, a TRUNCATE of the root" "$db"
 	kill -0 $SYNCD_PID 2>/dev/null || failed "incremental, $wmode: syncd stopped at a TRUNCATE of the root: $(grep ' error ' "$W/inc_$wmode.log" | tail -n 1)"
 	# every partition truncated one by one: no TRUNCATE of the root is sent
+	# (more than two partition watches, status.interval apart, after the
+	# root's TRUNCATE: within them, new file nodes of every leaf are taken
+	# for that TRUNCATE's)
+	sleep 1
 	DB=$db psql_on src -c "truncate pay_a, pay_b" >/dev/null
 	for _ in $(seq 1 100); do kill -0 $SYNCD_PID 2>/dev/null || break; sleep 0.1; done
 	if kill -0 $SYNCD_PID 2>/dev/null; then
