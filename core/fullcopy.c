@@ -354,6 +354,7 @@ fc_worker_main(void *arg)
 	job *j = fc->j;
 	syncd_status st;
 
+	thread_name("syncd-copy%d", w->id);
 	st = fc_src(fc)->copy_open(j->source->state, fc->stream, fc->snapshot,
 	                           &w->reader);
 	if (st != SYNCD_OK) {

@@ -633,6 +633,7 @@ run_stream_main(void *arg)
 	run *r = s->r;
 	job *j = r->j;
 
+	thread_name("syncd-stream%u", s->id);
 	s->status = SYNCD_OK;
 	for (;;) {
 		syncd_status st;
@@ -747,6 +748,7 @@ run_main(void *arg)
 	run *r = arg;
 	job *j = r->j;
 
+	thread_name("syncd-source");
 	if (!run_describe(r))
 		goto out;
 	if (j->info.incremental)

@@ -1,11 +1,14 @@
 /*
  * core/util.c - see util.h.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "config.h"
 
 #include "util.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,6 +338,18 @@ utf8_valid(const char *s, size_t n)
 		i += len;
 	}
 	return true;
+}
+
+void
+thread_name(const char *fmt, ...)
+{
+	char name[16]; /* the kernel keeps 15 characters */
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof name, fmt, ap);
+	va_end(ap);
+	pthread_setname_np(pthread_self(), name);
 }
 
 int64_t

@@ -52,5 +52,7 @@ int64_t backoff_ms(int n);
 
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
+/* Names the calling thread (top -H, ps -L, perf): at most 15 characters. */
+void thread_name(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

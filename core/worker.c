@@ -404,6 +404,7 @@ worker_main(void *arg)
 	workers *p = w->p;
 	bool running = true, took = false;
 
+	thread_name("syncd-worker%d", w->id);
 	if (worker_open(w) != SYNCD_OK) {
 		job_fail(p->j, "%s worker %d: could not open: %s",
 		         p->sink->prefix, w->id, plugerr_msg(p->sink));
