@@ -10,6 +10,7 @@
 #include "instance.h"
 #include "jobload.h"
 #include "log.h"
+#include "router.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -327,9 +328,10 @@ job_info(job *j)
 	 * worker under another layout says nothing of a worker now */
 	if (optset_num(&j->sink->opts, "sink.keyby.enable"))
 		j->layout = xasprintf(
-		    "%lld/%s",
+		    "%lld/%s/%d",
 		    (long long) optset_num(&j->job_opts, "concurrency"),
-		    optset_str(&j->sink->opts, "sink.keyby.mode"));
+		    optset_str(&j->sink->opts, "sink.keyby.mode"),
+		    ROUTER_LAYOUT_VERSION);
 	else
 		j->layout = xstrdup("1/table");
 	j->info = (syncd_job){

@@ -13,6 +13,12 @@
 
 #include "job.h"
 
+/* Bumped whenever router_worker would send some key to another worker
+ * than before for the same concurrency and keyby mode: it is part of the
+ * job's layout ("2/table/2"), so that a sink resumes every worker from
+ * the smallest recorded position after an upgrade (see syncd_job.layout). */
+#define ROUTER_LAYOUT_VERSION 2
+
 /* The logical table database.table belongs to (NULL: none); with table
  * NULL, the first whose source_db_filter matches database. */
 const logical_table *router_logical_table(const job *j, const char *database,

@@ -314,8 +314,9 @@ dws_relayout(dws_worker *w, uint32_t stream)
 		goto done;
 	SYNCD_LOG_INFO(
 	    s->host,
-	    "stream %u: the progress was recorded with another concurrency or "
-	    "keyby mode; every worker resumes from the smallest "
+	    "stream %u: the progress was recorded with another concurrency, "
+	    "keyby mode or spreading of keys over workers (an older syncd); "
+	    "every worker resumes from the smallest "
 	    "position, " SYNCD_LSN_FMT,
 	    stream, SYNCD_LSN_ARGS(min));
 	rc =

@@ -363,6 +363,51 @@ START_TEST(logical_tables)
 }
 END_TEST
 
+/* Tables go to workers by a hash of their names: the 256 names of four
+ * letters from b, d, f, h (all even bytes) fell on one worker of two
+ * before the hash was mixed; keys of one table likewise. */
+START_TEST(tables_and_keys_spread_over_workers)
+{
+	const char letters[] = "bdfh";
+	syncd_relation rel = {.size = sizeof rel};
+	syncd_column col = {
+	    .size = sizeof col, .name = "id", .flags = SYNCD_COL_KEY};
+	char name[5] = {0}, key[8];
+	syncd_value v = {.kind = SYNCD_VALUE_TEXT, .data = key};
+
+	rel.target_schema = "public";
+	for (int n = 2; n <= 4; n++) {
+		int count[4] = {0}, keys[4] = {0};
+		for (int i = 0; i < 256; i++) {
+			for (int k = 0; k < 4; k++)
+				name[k] = letters[(i >> (2 * k)) & 3];
+			rel.target_table = name;
+			count[router_worker(n, false, &rel, NULL)]++;
+		}
+		rel.target_table = "pgbench_accounts";
+		rel.ncolumns = 1;
+		rel.columns = &col;
+		for (int i = 0; i < 1000; i++) {
+			v.len = (uint32_t) snprintf(key, sizeof key, "%d",
+			                            2 * i);
+			keys[router_worker(n, true, &rel, &v)]++;
+		}
+		rel.ncolumns = 0;
+		rel.columns = NULL;
+		for (int w = 0; w < n; w++) {
+			ck_assert_msg(count[w] > 256 / n / 2,
+			              "%d workers: worker %d has %d of 256 "
+			              "tables",
+			              n, w, count[w]);
+			ck_assert_msg(keys[w] > 1000 / n / 2,
+			              "%d workers: worker %d has %d of 1000 "
+			              "keys",
+			              n, w, keys[w]);
+		}
+	}
+}
+END_TEST
+
 Suite *
 jobfile_suite(void)
 {
@@ -383,6 +428,7 @@ jobfile_suite(void)
 	tcase_add_test(tc, plugins_in_sections);
 	tcase_add_test(tc, target_patterns);
 	tcase_add_test(tc, logical_tables);
+	tcase_add_test(tc, tables_and_keys_spread_over_workers);
 	suite_add_tcase(s, tc);
 	return s;
 }

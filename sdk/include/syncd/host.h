@@ -71,8 +71,9 @@ typedef struct syncd_job {
 	bool full;        /* the job has a full phase (mode full...) */
 	bool incremental; /* the job streams changes (mode ...incremental) */
 	/* The sink's workers, and how changes are spread over them as text
-	 * (e.g. "4/table", "4/pk"): a sink that records progress per worker
-	 * compares it with the layout the progress was recorded under. */
+	 * (e.g. "4/table/2", "4/pk/2"; compare it whole, as an opaque
+	 * string): a sink that records progress per worker compares it with
+	 * the layout the progress was recorded under. */
 	uint32_t workers;
 	const char *layout;
 } syncd_job;
