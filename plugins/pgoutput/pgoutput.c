@@ -97,7 +97,9 @@ static const syncd_option pgo_options[] = {
     {.name = "status.interval",
      .type = SYNCD_OPT_DURATION,
      .default_value = "10s",
-     .help = "send the server a standby status update at least this often",
+     .help = "send the server a standby status update at least this "
+             "often (a transaction written to the destination is "
+             "confirmed within 0.2 s regardless)",
      .min = 100,
      .max = 3600000,
      SYNCD_OPT_FIELD(pgo_opts, status_ms)},

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "pgo.h"
@@ -205,7 +206,18 @@ pgo_send_status(pgo_db *db, bool reply)
 	return true;
 }
 
-/* Keeps the server answered while the reader is blocked in emit(). */
+/* Has the core confirmed a transaction the server was not told of? */
+static bool
+pgo_flush_moved(pgo_db *db)
+{
+	uint64_t flushed = __atomic_load_n(&db->flushed, __ATOMIC_SEQ_CST);
+	return flushed && flushed + 1 > db->sent_flush;
+}
+
+/* Keeps the server answered while the reader is blocked in emit(), and
+ * tells it within 100 ms of each transaction the core confirms (a flush
+ * of the destination), so that the slot, its WAL and a server waiting on
+ * it at a shutdown are never held up until status.interval. */
 static void *
 pgo_status_main(void *arg)
 {
@@ -216,7 +228,8 @@ pgo_status_main(void *arg)
 		usleep(100 * 1000);
 		pthread_mutex_lock(&db->lock);
 		if (!atomic_load(&db->done) &&
-		    pgo_now_ms() - db->last_status_ms >= s->status_ms)
+		    (pgo_flush_moved(db) ||
+		     pgo_now_ms() - db->last_status_ms >= s->status_ms))
 			pgo_send_status(db, false);
 		pthread_mutex_unlock(&db->lock);
 	}
@@ -464,47 +477,74 @@ pgo_start_replication(pgo_db *db, uint64_t start)
 	return true;
 }
 
+/* How the reader waits for the server: a walsender sends each change as
+ * soon as it is decoded, and waking for each one cost syncd's reader more
+ * than decoding it. The kernel wakes the reader once PGO_RCVLOWAT bytes
+ * are in (SO_RCVLOWAT), or after PGO_WAIT_MS when fewer came: a quiet
+ * stream is read at most that much later. */
+#define PGO_RCVLOWAT (64 * 1024)
+#define PGO_WAIT_MS  10
+/* Heartbeats, the hold slot, the partition watch and the SQL session are
+ * looked after at most this often (not for each message). */
+#define PGO_CHORES_MS 20
+
+/* The periodic work of the reader besides reading; false on a failure
+ * that ends the stream. */
+static bool
+pgo_chores(pgo_db *db, int64_t now)
+{
+	pgo *s = db->src;
+	bool sql_ok;
+
+	if (!pgo_sql_back(db, &sql_ok))
+		return false;
+	if (sql_ok)
+		pgo_heartbeat(db);
+	if (sql_ok && db->sql_lost_ms == 0)
+		pgo_hold_advance(db);
+	if (sql_ok && db->sql_lost_ms == 0 &&
+	    now - db->last_leaves_ms >= s->status_ms &&
+	    !pgo_watch_partitions(db)) {
+		if (!pgo_transient(db->sqlstate) ||
+		    PQstatus(db->sql) == CONNECTION_OK)
+			return false;
+		/* the SQL session is gone, not the stream */
+		pgo_sql_lost(db, db->err);
+		db->err[0] = '\0';
+		db->sqlstate[0] = '\0';
+	}
+	return true;
+}
+
 /* Reads for about timeout_ms, or until a failure (false). */
 static bool
 pgo_stream(pgo_db *db, int timeout_ms)
 {
 	pgo *s = db->src;
 	bool ok = true;
-	int64_t deadline = pgo_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t now = pgo_now_ms(), chores = 0;
+	int64_t deadline = now + (timeout_ms > 0 ? timeout_ms : 0);
+	int sock = PQsocket(db->repl);
+	bool batched = false; /* SO_RCVLOWAT is PGO_RCVLOWAT, not 1 */
 
 	for (bool first = true; ok; first = false) {
 		char *buf = NULL;
 		int r;
 		pgo_copydata cd;
 		char err[512];
-		int64_t left = deadline - pgo_now_ms();
-		bool sql_ok;
+		int64_t left = deadline - now;
 
 		if (!first && left <= 0)
 			break;
-		if (!pgo_sql_back(db, &sql_ok)) {
-			ok = false;
-			break;
-		}
-		if (sql_ok)
-			pgo_heartbeat(db);
-		if (sql_ok && db->sql_lost_ms == 0)
-			pgo_hold_advance(db);
-		if (sql_ok && db->sql_lost_ms == 0 &&
-		    pgo_now_ms() - db->last_leaves_ms >= s->status_ms &&
-		    !pgo_watch_partitions(db)) {
-			if (!pgo_transient(db->sqlstate) ||
-			    PQstatus(db->sql) == CONNECTION_OK) {
+		if (now - chores >= PGO_CHORES_MS) {
+			chores = now;
+			if (!pgo_chores(db, now)) {
 				ok = false;
 				break;
 			}
-			/* the SQL session is gone, not the stream */
-			pgo_sql_lost(db, db->err);
-			db->err[0] = '\0';
-			db->sqlstate[0] = '\0';
 		}
 		pthread_mutex_lock(&db->lock);
-		if (pgo_now_ms() - db->last_status_ms >= s->status_ms)
+		if (now - db->last_status_ms >= s->status_ms)
 			ok = pgo_send_status(db, false);
 		r = ok ? PQgetCopyData(db->repl, &buf, 1) : -2;
 		pthread_mutex_unlock(&db->lock);
@@ -512,18 +552,28 @@ pgo_stream(pgo_db *db, int timeout_ms)
 			break;
 		if (r == 0) {
 			fd_set fds;
-			struct timeval tv = {0, 200 * 1000};
-			int sock = PQsocket(db->repl);
+			int wait = batched ? PGO_WAIT_MS : 200, n;
+			struct timeval tv;
 			if (left <= 0)
 				break;
-			if (left < 200)
-				tv.tv_usec = (suseconds_t) left * 1000;
+			if (left < wait)
+				wait = (int) left;
+			tv.tv_sec = 0;
+			tv.tv_usec = (suseconds_t) wait * 1000;
 			FD_ZERO(&fds);
 			FD_SET(sock, &fds);
-			if (select(sock + 1, &fds, NULL, NULL, &tv) < 0 &&
-			    errno != EINTR)
+			n = select(sock + 1, &fds, NULL, NULL, &tv);
+			if (n < 0 && errno != EINTR)
 				ok = pgo_fail(db, NULL, "select: %s",
 				              strerror(errno));
+			/* changes flowing: wake for many at once; a quiet
+			 * stream: wake for each (no 10 ms polling when idle) */
+			if (n >= 0 && (n > 0) != batched) {
+				int lowat = n > 0 ? PGO_RCVLOWAT : 1;
+				if (setsockopt(sock, SOL_SOCKET, SO_RCVLOWAT,
+				               &lowat, sizeof lowat) == 0)
+					batched = n > 0;
+			}
 			pthread_mutex_lock(&db->lock);
 			if (ok && !PQconsumeInput(db->repl))
 				ok = pgo_fail(db, "08006",
@@ -532,6 +582,7 @@ pgo_stream(pgo_db *db, int timeout_ms)
 				              db->dbname,
 				              PQerrorMessage(db->repl));
 			pthread_mutex_unlock(&db->lock);
+			now = pgo_now_ms();
 			continue;
 		}
 		if (r == -1) {
@@ -588,6 +639,7 @@ pgo_stream(pgo_db *db, int timeout_ms)
 			                            txbuf_open(db->tx) > 0);
 		}
 		PQfreemem(buf);
+		now = pgo_now_ms();
 	}
 	return ok;
 }

@@ -47,7 +47,7 @@
 # table, 200000), CONCURRENCY (2), KEYBY (table), BATCH_INTERVAL (1s),
 # STATUS_INTERVAL (1s), BATCH_MAX_ROWS (50000), WAIT_TIMEOUT (seconds per
 # consumer, 1800), ORDER (the consumers, in the order they run: "ceiling
-# decode subscription copy upsert"), SYNCD_LOG_LEVEL (info), LOGS (a directory to copy the syncd and
+# decode subscription copy upsert"), SYNCD_LOG_LEVEL (info), TIMELINE (1: per-thread CPU every 0.25 s, see timeline_start), PERF (1: perf report), LOGS (a directory to copy the syncd and
 # server logs to). About 3 minutes at the defaults on 2 cores.
 # BUILD_DIR (default: build) is a configured build tree.
 set -eu
@@ -353,6 +353,21 @@ perf_end() { # perf_end NAME SYNCD_PID
 	sed 's/^/    /' "$out"
 }
 
+# TIMELINE=1: the CPU share of every syncd thread, of its walsender and of
+# its destination backends every 0.25 s while syncd drains, kept in LOGS
+# (or the work directory) as timeline-WORKLOAD_MODE.txt
+timeline_start() { # timeline_start WORKLOAD MODE SYNCD_PID SLOT
+	local sender="" backends="" i
+	for i in $(seq 1 50); do
+		sender=$(q src postgres "select active_pid from pg_replication_slots where slot_name = '$4' and active")
+		[ -n "$sender" ] && break
+		sleep 0.05
+	done
+	backends=$(q dst postgres "select pid from pg_stat_activity where datname = '$1_$2' and backend_type = 'client backend'")
+	mkdir -p "${LOGS:-$W}"
+	"$here/timeline.sh" 0.25 "$3" $sender $backends >"${LOGS:-$W}/timeline-$1_$2.txt" 2>&1 &
+}
+
 run_syncd() { # run_syncd WORKLOAD MODE
 	local t0 s pid sender backends c_syncd c_sender c_dst slot="syncd_cdc_$1_$2"
 	wait_start src "$(slot_cond "$slot" "$END")"
@@ -361,6 +376,7 @@ run_syncd() { # run_syncd WORKLOAD MODE
 		>>"$W/$1_$2.log" 2>&1 &
 	pid=$!
 	[ -z "${PERF:-}" ] || perf_start "$1_$2"
+	[ -z "${TIMELINE:-}" ] || timeline_start "$1" "$2" "$pid" "$slot"
 	wait_end $pid "$W/$1_$2.log"
 	s=$(echo "$T1 - $t0" | bc)
 	[ -z "${PERF:-}" ] || perf_end "$1_$2" "$pid"
