@@ -484,7 +484,7 @@ workers_new(job *j)
 {
 	workers *p = xcalloc(1, sizeof *p);
 	const optset *so = &j->sink->opts;
-	size_t queue_bytes;
+	size_t queue_bytes, queue_count;
 
 	p->j = j;
 	p->sink = j->sink;
@@ -499,6 +499,14 @@ workers_new(job *j)
 	queue_bytes = (size_t) (p->max_bytes / 4 / p->n);
 	if (queue_bytes < 1024 * 1024)
 		queue_bytes = 1024 * 1024;
+	/* While a worker writes a batch, the source reads on into its
+	 * queue: room for a whole next batch (commit markers included: one
+	 * per transaction, so twice the changes of one-row transactions), or
+	 * the source stalls, and then the walsender, until the write is
+	 * over. */
+	queue_count = (size_t) p->max_rows * 3;
+	if (queue_count < 65536)
+		queue_count = 65536;
 	p->ckpt = ckpt_new(p->n);
 	pthread_mutex_init(&p->fence_lock, NULL);
 	pthread_cond_init(&p->fence_cond, NULL);
@@ -506,7 +514,7 @@ workers_new(job *j)
 	for (int i = 0; i < p->n; i++) {
 		p->w[i].p = p;
 		p->w[i].id = i;
-		queue_init(&p->w[i].q, 65536, queue_bytes, &j->failed);
+		queue_init(&p->w[i].q, queue_count, queue_bytes, &j->failed);
 	}
 	return p;
 }
