@@ -348,7 +348,7 @@ perf_end() { # perf_end NAME SYNCD_PID
 		echo "== $1: CPU by command"
 		perf report -i "$W/perf-$1.data" --stdio --no-children --sort comm -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
 		echo "== $1: by command and symbol"
-		perf report -i "$W/perf-$1.data" --stdio --no-children --sort comm,dso,sym -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60
+		perf report -i "$W/perf-$1.data" --stdio --no-children --sort pid,dso,sym -g none 2>/dev/null | grep -v "^#" | grep -v "^$" | head -80
 	} >"$out"
 	sed 's/^/    /' "$out"
 }

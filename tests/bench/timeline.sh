@@ -1,7 +1,8 @@
 #!/bin/bash
 # tests/bench/timeline.sh INTERVAL PID... - prints, every INTERVAL seconds
-# until the first PID exits, the CPU share (percent of one core) each
-# thread of each PID used in that interval, one column per thread named
+# (and the time the sampling takes) until the first PID exits, the CPU
+# share (percent of one core) each thread of each PID used since the
+# previous line, one column per thread named
 # after its comm (syncd names its threads: syncd-source, syncd-stream0,
 # syncd-worker0, ...). cdc.sh runs it with TIMELINE=1 to show which stage
 # of the pipeline waits on which.
@@ -12,7 +13,11 @@ tck=$(getconf CLK_TCK)
 declare -A last
 header=""
 t0=$(date +%s.%N)
+prev_t=$t0
 while kill -0 "$1" 2>/dev/null; do
+	now=$(date +%s.%N)
+	el=$(echo "$now - $prev_t" | bc)
+	prev_t=$now
 	line=""
 	names=""
 	for p in "$@"; do
@@ -34,8 +39,8 @@ while kill -0 "$1" 2>/dev/null; do
 		for n in $names; do printf ' %14s' "$n"; done
 		echo
 	fi
-	printf '%8.2f' "$(echo "$(date +%s.%N) - $t0" | bc)"
-	for v in $line; do printf ' %14s' "$(awk -v v="$v" -v i="$iv" 'BEGIN{printf "%d", v / i}')"; done
+	printf '%8.2f' "$(echo "$now - $t0" | bc)"
+	for v in $line; do printf ' %14s' "$(awk -v v="$v" -v i="$el" 'BEGIN{printf "%d", (i > 0 ? v / i : 0)}')"; done
 	echo
 	sleep "$iv"
 done

@@ -74,4 +74,20 @@ done >"$W/b.lsns"
 sort -n -c "$W/b.lsns" || it_fail "b's commits are not in commit order"
 changes=$(grep -c '"op":"update"' "$W/b.set")
 it_assert_eq $((n * 3)) "$changes" "three updates per pgbench transaction"
+
+# a transaction written to the destination is confirmed to the slot at
+# once (0.2 s), not at the next status.interval (30 min here)
+sed -e 's/^status.interval = .*/status.interval = 30min/' -e 's/^name = b/name = c/' \
+	-e "s|^path = .*|path = $W/c.jsonl|" "$W/b.ini" >"$W/c.ini"
+start c
+psql_on src -c "update pgbench_branches set bbalance = bbalance + 1 where bid = 1" >/dev/null
+end=$(psql_on src -Atc "select pg_current_wal_lsn()")
+for i in $(seq 1 50); do
+	[ "$(psql_on src -Atc "select confirmed_flush_lsn >= '$end' from pg_replication_slots where slot_name = 'syncd_c'")" = t ] && break
+	[ "$i" -lt 50 ] || it_fail "with status.interval = 30min the slot is not confirmed past $end 5 s after the change: $(psql_on src -Atc "select confirmed_flush_lsn from pg_replication_slots where slot_name = 'syncd_c'")"
+	sleep 0.1
+done
+grep -q '"op":"update"' "$W/c.jsonl" || it_fail "c wrote no update"
+syncd_stop "$pid_c" "$W/c.log"
+
 it_pass "$n pgbench transactions; killed at line $before of $(wc -l <"$W/a.jsonl"); nothing lost"
