@@ -40,7 +40,11 @@ pgo_free_tables(pgo_db *db)
 		for (uint32_t k = 0; k < t->nchunk_from; k++)
 			free(t->chunk_from[k]);
 		free(t->chunk_from);
-		free(t->pend_names);
+		for (size_t k = 0; k < t->npend; k++) {
+			free(t->pend[k].snap.xip);
+			free(t->pend[k].names);
+		}
+		free(t->pend);
 	}
 	free(db->tables);
 	db->tables = NULL;
@@ -647,6 +651,8 @@ pgo_free_leaves(pgo_db *db)
 	db->leaves = NULL;
 	db->nleaves = 0;
 	db->leaves_read = false;
+	free(db->watch_snap.xip);
+	memset(&db->watch_snap, 0, sizeof db->watch_snap);
 }
 
 /*
@@ -674,6 +680,7 @@ pgo_watch_partitions(pgo_db *db)
 	const char *params[2];
 	bool ok = true;
 	uint64_t wal = 0;
+	pgo_snap snap = {0};
 
 	db->last_leaves_ms = pgo_now_ms();
 	for (size_t i = 0; db->version >= 120000 && i < db->ntables; i++) {
@@ -691,7 +698,7 @@ pgo_watch_partitions(pgo_db *db)
 	res = pgo_query(
 	    db, db->sql, "reading the partitions of the synced tables",
 	    "SELECT r.oid, l.relid::oid, ln.nspname || '.' || lc.relname, "
-	    "pg_catalog.pg_relation_filenode(l.relid), "
+	    "lc.relfilenode::text, "
 	    "(SELECT i.xmin FROM pg_catalog.pg_inherits i WHERE i.inhrelid "
 	    "IN (SELECT pg_catalog.pg_partition_ancestors(l.relid)) ORDER BY "
 	    "pg_catalog.age(i.xmin) LIMIT 1)::text, "
@@ -703,8 +710,9 @@ pgo_watch_partitions(pgo_db *db)
 	    "(SELECT rn.nspname || '.' || rc.relname FROM pg_catalog.pg_class "
 	    "rc JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace "
 	    "WHERE rc.oid = r.oid), quote_ident(ln.nspname) || '.' || "
-	    "quote_ident(lc.relname), pg_catalog.pg_current_wal_lsn()::text "
-	    "FROM unnest($1::oid[]) r(oid) CROSS JOIN LATERAL "
+	    "quote_ident(lc.relname), pg_catalog.pg_current_wal_lsn()::text, "
+	    "pg_catalog.txid_current_snapshot()::text FROM unnest($1::oid[]) "
+	    "r(oid) CROSS JOIN LATERAL "
 	    "pg_catalog.pg_partition_tree(r.oid) l JOIN pg_catalog.pg_class lc "
 	    "ON lc.oid = l.relid JOIN pg_catalog.pg_namespace ln ON ln.oid = "
 	    "lc.relnamespace WHERE l.isleaf AND lc.relkind = 'r' AND l.relid "
@@ -804,8 +812,14 @@ pgo_watch_partitions(pgo_db *db)
 			    "%s; its changes are synced into %s",
 			    db->dbname, name, rootname, rootname);
 	}
-	if (PQntuples(res) > 0)
+	if (PQntuples(res) > 0) {
 		wal = pgo_parse_lsn(PQgetvalue(res, 0, 8));
+		if (!pgo_snap_parse(PQgetvalue(res, 0, 9), &snap))
+			ok = pgo_fail(db, NULL,
+			              "database \"%s\": unexpected snapshot "
+			              "\"%s\" from txid_current_snapshot()",
+			              db->dbname, PQgetvalue(res, 0, 9));
+	}
 	/* a TRUNCATE of some partitions of a root: not in the stream */
 	for (int i = 0;
 	     ok && db->via_root && db->leaves_read && i < PQntuples(res);) {
@@ -836,11 +850,17 @@ pgo_watch_partitions(pgo_db *db)
 			 * stream before the position read now, or of all its
 			 * partitions one by one, which is not */
 			pgo_table *t = pgo_table_by_oid(db, root);
-			if (t && !t->pend_until) {
-				t->pend_since = db->watch_lsn[0];
-				t->pend_until = wal;
-				free(t->pend_names);
-				t->pend_names = strdup(names.data);
+			if (t) {
+				pgo_pend *pd;
+				t->pend = realloc(t->pend, (t->npend + 1) *
+				                               sizeof *t->pend);
+				if (!t->pend)
+					abort();
+				pd = &t->pend[t->npend++];
+				memset(pd, 0, sizeof *pd);
+				pgo_snap_copy(&pd->snap, &db->watch_snap);
+				pd->until = wal;
+				pd->names = strdup(names.data);
 			}
 		} else if (changed > 0)
 			ok = pgo_fail(
@@ -897,33 +917,43 @@ pgo_watch_partitions(pgo_db *db)
 	}
 	db->leaves_read = true;
 	if (wal) {
-		db->watch_lsn[0] = db->watch_lsn[1];
-		db->watch_lsn[1] = wal;
+		free(db->watch_snap.xip);
+		db->watch_snap = snap;
+		snap.xip = NULL;
 	}
+	free(snap.xip);
 	/* every leaf of a root got a new file node: the stream, once past
-	 * that point, must have carried a TRUNCATE of the root */
+	 * that point, must have carried a TRUNCATE of the root that the
+	 * watch before did not see. The last one is enough: one after that
+	 * point empties the table at the destination as at the source. */
 	for (size_t i = 0; ok && i < db->ntables; i++) {
 		pgo_table *t = &db->tables[i];
-		if (!t->pend_until || pgo_received(db) <= t->pend_until)
-			continue;
-		if (t->trunc_lsn <= t->pend_since)
-			ok = pgo_fail(
-			    db, NULL,
-			    "every partition of %s.%s in database \"%s\" (%s) "
-			    "was truncated (or rewritten by VACUUM FULL or "
-			    "CLUSTER) while streaming, but not through %s.%s: "
-			    "PostgreSQL does not replicate a TRUNCATE of a "
-			    "partition under publish_via_partition_root, so "
-			    "their rows would stay at the destination; syncd "
-			    "stops: re-sync %s.%s (a new job with mode = "
-			    "full+incremental, or drop slot %s and the job's "
-			    "state), or, if they were only rewritten, start "
-			    "the "
-			    "job again",
-			    t->schema, t->name, db->dbname, t->pend_names,
-			    t->schema, t->name, t->schema, t->name,
-			    db->slot ? db->slot : "");
-		t->pend_until = 0;
+		while (ok && t->npend && pgo_received(db) > t->pend[0].until) {
+			pgo_pend *pd = &t->pend[0];
+			if (!t->trunc_xid ||
+			    pgo_snap_sees(&pd->snap, t->trunc_xid))
+				ok = pgo_fail(
+				    db, NULL,
+				    "every partition of %s.%s in database "
+				    "\"%s\" (%s) was truncated (or rewritten "
+				    "by VACUUM FULL or CLUSTER) while "
+				    "streaming, but not through %s.%s: "
+				    "PostgreSQL does not replicate a TRUNCATE "
+				    "of a partition under "
+				    "publish_via_partition_root, so their rows "
+				    "would stay at the destination; syncd "
+				    "stops: re-sync %s.%s (a new job with mode "
+				    "= "
+				    "full+incremental, or drop slot %s and the "
+				    "job's state), or, if they were only "
+				    "rewritten, start the job again",
+				    t->schema, t->name, db->dbname, pd->names,
+				    t->schema, t->name, t->schema, t->name,
+				    db->slot ? db->slot : "");
+			free(pd->snap.xip);
+			free(pd->names);
+			memmove(pd, pd + 1, --t->npend * sizeof *pd);
+		}
 	}
 	return ok;
 }

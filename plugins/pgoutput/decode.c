@@ -366,7 +366,7 @@ pgo_on_change(pgo_db *db, const pgo_msg *m)
 			if (r->selected) {
 				pgo_table *t = pgo_table_by_oid(db, r->relid);
 				if (t && t->root)
-					t->trunc_lsn = db->txn_lsn;
+					t->trunc_xid = db->txn_xid;
 			}
 		}
 		ev.type = SYNCD_EV_TRUNCATE;

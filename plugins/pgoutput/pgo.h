@@ -31,6 +31,16 @@ typedef struct pgo_col {
 	uint32_t keypos; /* place in the primary key from 1; 0: not a key */
 } pgo_col;
 
+/* Every leaf of a root got a new file node between two partition watches,
+ * the first of which read with snapshot snap: the stream must carry, by
+ * until (the WAL position the second read), a TRUNCATE of the root that
+ * snap did not see; else the leaves (names) were truncated one by one. */
+typedef struct pgo_pend {
+	pgo_snap snap;
+	uint64_t until;
+	char *names;
+} pgo_pend;
+
 typedef struct pgo_table {
 	uint32_t oid;
 	char *schema, *name;
@@ -46,10 +56,11 @@ typedef struct pgo_table {
 	uint32_t root_oid; /* partition (leaf mode): its partitioned root */
 	char **chunk_from; /* root, full phase: the leaf of each chunk */
 	uint32_t nchunk_from;
-	uint64_t trunc_lsn; /* root: the last TRUNCATE of it in the stream */
-	uint64_t pend_since, pend_until; /* root: every leaf was truncated
-	                                    between these positions */
-	char *pend_names;
+	uint32_t trunc_xid; /* root: the last TRUNCATE of it in the stream */
+	/* root: each time every leaf got a new file node between two
+	 * partition watches, one check (see pgo_watch_partitions) */
+	struct pgo_pend *pend;
+	size_t npend;
 	bool owned; /* the role has its owner's rights */
 	char *owner;
 	char *pk; /* the primary key's columns when the job started: "a, b" */
@@ -102,7 +113,7 @@ typedef struct pgo_db {
 	size_t nleaves;
 	bool leaves_read;
 	int64_t last_leaves_ms;
-	uint64_t watch_lsn[2]; /* WAL positions of the last two reads */
+	pgo_snap watch_snap; /* the snapshot the last watch read with */
 	pgo_rel **rels;        /* open addressing by relid */
 	size_t relcap, nrels;
 	char **typnames; /* Type messages: "oid\tname" */

@@ -5,6 +5,7 @@
  */
 #include "proto.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -489,4 +490,85 @@ pgo_standby_status(char out[34], uint64_t written, uint64_t flushed,
 	put_u64(out + 17, applied);
 	put_u64(out + 25, (uint64_t) now_pg_us);
 	out[33] = reply ? 1 : 0;
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+static bool
+snap_num(const char **p, uint64_t *v)
+{
+	char *end;
+
+	if (**p < '0' || **p > '9')
+		return false;
+	errno = 0;
+	*v = strtoull(*p, &end, 10);
+	if (errno)
+		return false;
+	*p = end;
+	return true;
+}
+
+bool
+pgo_snap_parse(const char *text, pgo_snap *out)
+{
+	const char *p = text;
+	size_t n = 1;
+
+	memset(out, 0, sizeof *out);
+	if (!snap_num(&p, &out->xmin) || *p++ != ':' ||
+	    !snap_num(&p, &out->xmax) || *p++ != ':' || out->xmin > out->xmax)
+		return false;
+	if (!*p)
+		return true;
+	for (const char *c = p; *c; c++)
+		n += *c == ',';
+	out->xip = malloc(n * sizeof *out->xip);
+	if (!out->xip)
+		abort();
+	for (;;) {
+		if (!snap_num(&p, &out->xip[out->nxip]))
+			break;
+		out->nxip++;
+		if (*p == '\0')
+			return true;
+		if (*p++ != ',')
+			break;
+	}
+	free(out->xip);
+	out->xip = NULL;
+	out->nxip = 0;
+	return false;
+}
+
+void
+pgo_snap_copy(pgo_snap *to, const pgo_snap *from)
+{
+	free(to->xip);
+	*to = *from;
+	to->xip = NULL;
+	if (from->nxip) {
+		to->xip = malloc(from->nxip * sizeof *to->xip);
+		if (!to->xip)
+			abort();
+		memcpy(to->xip, from->xip, from->nxip * sizeof *to->xip);
+	}
+}
+
+/* Did snapshot s see the (committed) transaction xid? Its 32 bits are
+ * placed in the epoch nearest to s's xmax. */
+bool
+pgo_snap_sees(const pgo_snap *s, uint32_t xid)
+{
+	int32_t d = (int32_t) (xid - (uint32_t) s->xmax);
+	uint64_t x = (uint64_t) ((int64_t) s->xmax + d);
+
+	if (x >= s->xmax)
+		return false;
+	if (x < s->xmin)
+		return true;
+	for (size_t i = 0; i < s->nxip; i++)
+		if (s->xip[i] == x)
+			return false;
+	return true;
 }

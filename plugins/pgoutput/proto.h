@@ -114,4 +114,21 @@ bool pgo_decode_copydata(const char *buf, size_t len, pgo_copydata *c,
 void pgo_standby_status(char out[34], uint64_t written, uint64_t flushed,
                         uint64_t applied, int64_t now_pg_us, bool reply);
 
+/* An MVCC snapshot as txid_current_snapshot() prints it (xmin:xmax:xip,
+ * ...): which transactions a catalog read saw. */
+typedef struct pgo_snap {
+	uint64_t xmin, xmax;
+	uint64_t *xip; /* malloc'd */
+	size_t nxip;
+} pgo_snap;
+
+/* Parses "xmin:xmax:xip,xip,..." into out (free out->xip); false when it
+ * is not one. */
+bool pgo_snap_parse(const char *text, pgo_snap *out);
+/* to = a copy of from; to's old list is freed. */
+void pgo_snap_copy(pgo_snap *to, const pgo_snap *from);
+/* Did snapshot s see the committed transaction xid (32 bits, as pgoutput
+ * sends it: placed in the epoch nearest to s's xmax)? */
+bool pgo_snap_sees(const pgo_snap *s, uint32_t xid);
+
 #endif

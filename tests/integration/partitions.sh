@@ -175,6 +175,9 @@ for wmode in upsert copy; do
 	create table pay_b partition of payment for values from ('2022-02-01') to ('2022-03-01');
 	create publication pub_other for table payment;
 SQL
+	# the server logs each statement as it starts: the partition watches
+	# (their query reads pg_partition_tree(r.oid)) can be counted
+	psql_on src -c "alter database $db set log_statement = 'all'" >/dev/null
 	cat >"$W/inc_$wmode.ini" <<INI
 [job]
 name = part_inc_$wmode
@@ -218,11 +221,17 @@ SQL
 	slot_wait src syncd_part_inc_$wmode "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
 	same "incremental, $wmode, a TRUNCATE of the root" "$db"
 	kill -0 $SYNCD_PID 2>/dev/null || failed "incremental, $wmode: syncd stopped at a TRUNCATE of the root: $(grep ' error ' "$W/inc_$wmode.log" | tail -n 1)"
-	# every partition truncated one by one: no TRUNCATE of the root is sent
-	# (more than two partition watches, status.interval apart, after the
-	# root's TRUNCATE: within them, new file nodes of every leaf are taken
-	# for that TRUNCATE's)
-	sleep 1
+	# every partition truncated one by one: no TRUNCATE of the root is
+	# sent. Right after a second TRUNCATE of the root and the first
+	# partition watch that saw it: the detector must tell the two apart
+	# from there on (it once took the partitions' new file nodes within
+	# two watches of a TRUNCATE of the root for that TRUNCATE's)
+	DB=$db psql_on src -c "truncate payment" >/dev/null
+	watches=$(grep -c "pg_partition_tree(r.oid)" "$IT_WORK/pg-src/server.log" || true)
+	for _ in $(seq 1 100); do
+		[ "$(grep -c "pg_partition_tree(r.oid)" "$IT_WORK/pg-src/server.log" || true)" -ge $((watches + 1)) ] && break
+		sleep 0.05
+	done
 	DB=$db psql_on src -c "truncate pay_a, pay_b" >/dev/null
 	for _ in $(seq 1 100); do kill -0 $SYNCD_PID 2>/dev/null || break; sleep 0.1; done
 	if kill -0 $SYNCD_PID 2>/dev/null; then

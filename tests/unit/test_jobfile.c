@@ -388,8 +388,8 @@ START_TEST(tables_and_keys_spread_over_workers)
 		rel.ncolumns = 1;
 		rel.columns = &col;
 		for (int i = 0; i < 1000; i++) {
-			v.len = (uint32_t) snprintf(key, sizeof key, "%d",
-			                            2 * i);
+			v.len =
+			    (uint32_t) snprintf(key, sizeof key, "%d", 2 * i);
 			keys[router_worker(n, true, &rel, &v)]++;
 		}
 		rel.ncolumns = 0;

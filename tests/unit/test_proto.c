@@ -1579,6 +1579,45 @@ decode_captured(const char *name, captured *c)
 	free(buf);
 }
 
+/* txid_current_snapshot() text, and which committed transactions it saw */
+START_TEST(snapshots)
+{
+	pgo_snap s, c = {0};
+
+	ck_assert(pgo_snap_parse("100:105:101,103", &s));
+	ck_assert_uint_eq(s.xmin, 100);
+	ck_assert_uint_eq(s.xmax, 105);
+	ck_assert_uint_eq(s.nxip, 2);
+	ck_assert(pgo_snap_sees(&s, 99));
+	ck_assert(!pgo_snap_sees(&s, 101)); /* in progress then */
+	ck_assert(pgo_snap_sees(&s, 102));
+	ck_assert(!pgo_snap_sees(&s, 103));
+	ck_assert(pgo_snap_sees(&s, 104));
+	ck_assert(!pgo_snap_sees(&s, 105)); /* began after */
+	pgo_snap_copy(&c, &s);
+	free(s.xip);
+	ck_assert(!pgo_snap_sees(&c, 103));
+	free(c.xip);
+	/* 32-bit xids across an epoch boundary: 2^32 + 5 */
+	ck_assert(pgo_snap_parse("4294967290:4294967301:", &s));
+	ck_assert_uint_eq(s.nxip, 0);
+	ck_assert(pgo_snap_sees(&s, 4294967295u)); /* 2^32 - 1 */
+	ck_assert(pgo_snap_sees(&s, 3));           /* 2^32 + 3 */
+	ck_assert(!pgo_snap_sees(&s, 5));          /* 2^32 + 5 */
+	ck_assert(pgo_snap_sees(&s, 4294967280u)); /* before xmin */
+	free(s.xip);
+	/* not snapshots */
+	ck_assert(!pgo_snap_parse("", &s));
+	ck_assert(!pgo_snap_parse("1:2", &s));
+	ck_assert(!pgo_snap_parse("5:2:", &s));
+	ck_assert(!pgo_snap_parse("1:2:x", &s));
+	ck_assert(!pgo_snap_parse("1:9:3,,4", &s));
+	ck_assert(!pgo_snap_parse("1:9:3,", &s));
+	ck_assert(!pgo_snap_parse("-1:9:", &s));
+	ck_assert(!pgo_snap_parse("1:99999999999999999999999:", &s));
+}
+END_TEST
+
 START_TEST(captured_stream)
 {
 	captured c;
@@ -1671,6 +1710,7 @@ proto_suite(void)
 	tcase_add_test(cd, copydata_keepalive);
 	tcase_add_test(cd, copydata_unknown);
 	tcase_add_test(cd, standby_status);
+	tcase_add_test(cd, snapshots);
 	suite_add_tcase(s, cd);
 
 	tcase_add_checked_fixture(real, NULL, release);
