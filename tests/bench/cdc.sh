@@ -51,13 +51,7 @@
 # server logs to). About 3 minutes at the defaults on 2 cores.
 # BUILD_DIR (default: build) is a configured build tree.
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-export top_srcdir=$(cd "$here/../.." && pwd)
-build=$(cd "${1:-$top_srcdir/build}" && pwd)
-make -s -C "$build" all >/dev/null
-. "$top_srcdir/tests/integration/lib.sh"
-export SYNCD="$build/syncd" PLUGIN_DIR="$build/plugins" TEST_PLUGIN_DIR="$build/plugins"
-W=$IT_WORK
+. "$(dirname "$0")/common.sh"
 
 CHANGES=${CHANGES:-1000000}
 WORKLOADS=${WORKLOADS:-pgbench random}

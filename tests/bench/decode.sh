@@ -13,13 +13,8 @@
 # BUILD_DIR (default: build) is a configured build tree; the test plugins
 # are built with make check TESTS=.
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-export top_srcdir=$(cd "$here/../.." && pwd)
-build=$(cd "${1:-$top_srcdir/build}" && pwd)
-make -s -C "$build" all >/dev/null
+. "$(dirname "$0")/common.sh"
 make -s -C "$build" check TESTS= >/dev/null
-. "$top_srcdir/tests/integration/lib.sh"
-W=$IT_WORK
 BIN=/usr/lib/postgresql/15/bin
 
 pg_start bench "max_wal_size = 4GB

@@ -56,13 +56,7 @@
 # set's generation included.
 # BUILD_DIR (default: build) is a configured build tree.
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-export top_srcdir=$(cd "$here/../.." && pwd)
-build=$(cd "${1:-$top_srcdir/build}" && pwd)
-make -s -C "$build" all >/dev/null
-. "$top_srcdir/tests/integration/lib.sh"
-export SYNCD="$build/syncd" PLUGIN_DIR="$build/plugins"
-W=$IT_WORK
+. "$(dirname "$0")/common.sh"
 
 ROWS_SCALE=${ROWS_SCALE:-1}
 scaled() { awk -v n="$1" -v s="$ROWS_SCALE" 'BEGIN { r = int(n * s + 0.5); print (r < 1 ? 1 : r) }'; }

@@ -26,13 +26,7 @@
 # BATCH_INTERVAL (1s), MODES (copy upsert), CONCURRENCY (2), KEYBY
 # (table), LOGS (a directory for the syncd logs).
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-export top_srcdir=$(cd "$here/../.." && pwd)
-build=$(cd "${1:-$top_srcdir/build}" && pwd)
-make -s -C "$build" all >/dev/null
-. "$top_srcdir/tests/integration/lib.sh"
-export SYNCD="$build/syncd" PLUGIN_DIR="$build/plugins" TEST_PLUGIN_DIR="$build/plugins"
-W=$IT_WORK
+. "$(dirname "$0")/common.sh"
 
 TPS=${TPS:-1000}
 PROBE_RATE=${PROBE_RATE:-20}
