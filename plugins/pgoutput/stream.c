@@ -488,6 +488,22 @@ pgo_start_replication(pgo_db *db, uint64_t start)
  * looked after at most this often (not for each message). */
 #define PGO_CHORES_MS 20
 
+/* Sets the replication socket's SO_RCVLOWAT: PGO_RCVLOWAT (on) or 1.
+ * Outside pgo_stream it is always 1: libpq's own blocking reads (the end
+ * of the COPY, an error's result) wait for a few bytes, never 64 KiB. */
+static void
+pgo_lowat(int sock, bool *batched, bool on)
+{
+	int lowat = on ? PGO_RCVLOWAT : 1;
+
+	if (*batched == on || sock < 0)
+		return;
+	if (setsockopt(sock, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) ==
+	        0 ||
+	    !on)
+		*batched = on;
+}
+
 /* The periodic work of the reader besides reading; false on a failure
  * that ends the stream. */
 static bool
@@ -568,12 +584,8 @@ pgo_stream(pgo_db *db, int timeout_ms)
 				              strerror(errno));
 			/* changes flowing: wake for many at once; a quiet
 			 * stream: wake for each (no 10 ms polling when idle) */
-			if (n >= 0 && (n > 0) != batched) {
-				int lowat = n > 0 ? PGO_RCVLOWAT : 1;
-				if (setsockopt(sock, SOL_SOCKET, SO_RCVLOWAT,
-				               &lowat, sizeof lowat) == 0)
-					batched = n > 0;
-			}
+			if (n >= 0)
+				pgo_lowat(sock, &batched, n > 0);
 			pthread_mutex_lock(&db->lock);
 			if (ok && !PQconsumeInput(db->repl))
 				ok = pgo_fail(db, "08006",
@@ -588,7 +600,9 @@ pgo_stream(pgo_db *db, int timeout_ms)
 		if (r == -1) {
 			/* an error says why; none: the server closed the
 			 * connection, or ended the COPY at its shutdown */
-			PGresult *res = PQgetResult(db->repl);
+			PGresult *res;
+			pgo_lowat(sock, &batched, false);
+			res = PQgetResult(db->repl);
 			const char *st = pgo_sqlstate(res);
 			const char *msg = PQerrorMessage(db->repl);
 			ok =
@@ -641,6 +655,7 @@ pgo_stream(pgo_db *db, int timeout_ms)
 		PQfreemem(buf);
 		now = pgo_now_ms();
 	}
+	pgo_lowat(sock, &batched, false);
 	return ok;
 }
 
