@@ -36,9 +36,9 @@
 # Prints changes, seconds and changes/s per consumer, the CPU seconds the
 # consumer, its walsender on src and its backends on dst used meanwhile,
 # and the ratios syncd/pg_recvlogical (target >= 1.0) and
-# syncd/subscription (target >= 1.5). Missed targets are reported, not failed; the exit code
-# is non-zero only when something breaks or a destination table differs
-# from the source at the end.
+# syncd/subscription (target >= 1.5). Missed targets are reported, not
+# failed; the exit code is non-zero only when something breaks or a
+# destination table differs from the source at the end.
 #
 # Environment: CHANGES (changes per workload, at least; default 1000000:
 # with 400000 syncd's fixed costs - start, the last batch waiting
@@ -47,8 +47,10 @@
 # table, 200000), CONCURRENCY (2), KEYBY (table), BATCH_INTERVAL (1s),
 # STATUS_INTERVAL (1s), BATCH_MAX_ROWS (50000), WAIT_TIMEOUT (seconds per
 # consumer, 1800), ORDER (the consumers, in the order they run: "ceiling
-# decode subscription copy upsert"), SYNCD_LOG_LEVEL (info), TIMELINE (1: per-thread CPU every 0.25 s, see timeline_start), PERF (1: perf report), LOGS (a directory to copy the syncd and
-# server logs to). About 3 minutes at the defaults on 2 cores.
+# decode subscription copy upsert"), SYNCD_LOG_LEVEL (info), TIMELINE (1:
+# the CPU of each thread every 0.25 s, see timeline_start), PERF (1: a perf
+# report, see perf_start), LOGS (a directory to copy the syncd and server
+# logs to). About 3 minutes at the defaults on 2 cores.
 # BUILD_DIR (default: build) is a configured build tree.
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -327,7 +329,7 @@ run_subscription() { # run_subscription WORKLOAD
 }
 
 # PERF=1: perf record of the whole machine while syncd drains the backlog;
-# the report (by command, then by command and symbol) is printed and kept
+# the report (by command, then by process and symbol) is printed and kept
 # in LOGS (or the work directory)
 perf_start() {
 	perf record -a -g -F 499 -o "$W/perf-$1.data" >/dev/null 2>&1 &
