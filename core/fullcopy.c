@@ -25,6 +25,7 @@
 
 #include "chain.h"
 #include "copytext.h"
+#include "display.h"
 #include "fullcopy.h"
 #include "log.h"
 #include "metrics.h"
@@ -282,14 +283,17 @@ fc_move(fc_worker *w, fc_item *it)
 		w->t = t;
 		w->rows = 0;
 		w->sink_status = SYNCD_OK;
+		/* shown as being copied until the destination has it all:
+		 * with triggers or big indexes, copy_end is the long part */
 		atomic_fetch_add(&t->active, 1);
 		rst = fc_src(fc)->copy_read(w->reader, t->src, it->chunk,
 		                            it->again ? t->earlier : NULL,
 		                            fc_forward, w);
-		atomic_fetch_sub(&t->active, 1);
-		if (rst == SYNCD_OK)
+		if (rst == SYNCD_OK) {
 			st = fc_sink(fc)->copy_end(w->cs, true, w->rows);
-		else {
+			atomic_fetch_sub(&t->active, 1);
+		} else {
+			atomic_fetch_sub(&t->active, 1);
 			/* undo this attempt's count; the chunk comes again */
 			atomic_fetch_sub(&t->rows, w->rows);
 			fc_sink(fc)->copy_end(w->cs, false, 0);
@@ -423,17 +427,32 @@ fc_duration(char *out, size_t n, double s)
 		snprintf(out, n, "%ld:%02ld", v / 60, v % 60);
 }
 
-/* One line for the whole phase: tables, rows of the estimate, volume,
- * rate, ETA. */
+/* A count for a narrow line: 950, 12.3k, 4.5M, 1.23G. */
 static void
-fc_overall(fullcopy *fc, char *out, size_t n)
+fc_human_count(char *out, size_t n, double v)
+{
+	if (v >= 1e9)
+		snprintf(out, n, "%.2fG", v / 1e9);
+	else if (v >= 1e6)
+		snprintf(out, n, "%.1fM", v / 1e6);
+	else if (v >= 1e4)
+		snprintf(out, n, "%.1fk", v / 1e3);
+	else
+		snprintf(out, n, "%.0f", v);
+}
+
+/* One line for the whole phase: tables, rows of the estimate, volume,
+ * rate, ETA. Compact (for a narrow terminal): what matters most first, in
+ * about 75 columns (a cut takes the volume first). */
+static void
+fc_overall(fullcopy *fc, char *out, size_t n, bool compact)
 {
 	uint64_t rows = 0, bytes = 0;
 	int64_t est = 0;
 	size_t done = 0, total = 0;
 	double secs = (double) (now_ms() - fc->started_ms) / 1000.0;
-	char vol[32], eta[48] = "";
-	double rate;
+	char vol[32], eta[48] = "", d[24] = "", nrows[16], nest[16], nrate[16];
+	double rate, pct;
 
 	for (size_t i = 0; i < fc->ntables; i++) {
 		fc_table *t = &fc->tables[i];
@@ -454,75 +473,104 @@ fc_overall(fullcopy *fc, char *out, size_t n)
 			est += (int64_t) r;
 	}
 	rate = secs > 0 ? (double) rows / secs : 0;
+	pct = est > 0 ? 100.0 * (double) rows / (double) est : 100.0;
 	fc_human_bytes(vol, sizeof vol, (double) bytes);
 	if (rate > 0 && est > (int64_t) rows) {
-		char d[24];
 		fc_duration(d, sizeof d,
 		            (double) (est - (int64_t) rows) / rate);
 		snprintf(eta, sizeof eta, ", ETA %s", d);
 	}
+	if (compact) {
+		fc_human_count(nrows, sizeof nrows, (double) rows);
+		fc_human_count(nest, sizeof nest, (double) est);
+		fc_human_count(nrate, sizeof nrate, rate);
+		snprintf(out, n,
+		         "full copy: %.0f%%%s, %zu/%zu tables, %s/~%s rows, "
+		         "%s rows/s, %s",
+		         pct, eta, done, total, nrows, nest, nrate, vol);
+		return;
+	}
 	snprintf(out, n,
 	         "full copy: %zu of %zu tables, %" PRIu64 " of ~%" PRId64
 	         " rows (%.0f%%), %s, %.0f rows/s%s",
-	         done, total, rows, est,
-	         est > 0 ? 100.0 * (double) rows / (double) est : 100.0, vol,
-	         rate, eta);
+	         done, total, rows, est, pct, vol, rate, eta);
 }
 
-static void
-fc_table_line(fc_table *t, char *out, size_t n)
+/* A table's line without its name: share of the estimate, rows, volume,
+ * chunks. */
+static char *
+fc_table_numbers(fc_table *t)
 {
 	uint64_t r = atomic_load(&t->rows);
-	char vol[32];
+	char vol[32], pct[16] = "    ";
 
 	fc_human_bytes(vol, sizeof vol, (double) atomic_load(&t->bytes));
 	if (t->src->est_rows > 0)
-		snprintf(out, n,
-		         "  %-40.40s %3.0f%%  %12" PRIu64 " rows  %s  "
-		         "chunks %u/%u",
-		         t->name,
+		snprintf(pct, sizeof pct, "%3.0f%%",
 		         r >= (uint64_t) t->src->est_rows
 		             ? 99.0
-		             : 100.0 * (double) r / (double) t->src->est_rows,
-		         r, vol, atomic_load(&t->chunks_done), t->src->nchunks);
-	else
-		snprintf(out, n,
-		         "  %-40.40s       %12" PRIu64 " rows  %s  chunks "
-		         "%u/%u",
-		         t->name, r, vol, atomic_load(&t->chunks_done),
-		         t->src->nchunks);
+		             : 100.0 * (double) r / (double) t->src->est_rows);
+	return xasprintf(" %s %10" PRIu64 " rows  %8s  chunks %u/%u", pct, r,
+	                 vol, atomic_load(&t->chunks_done), t->src->nchunks);
 }
 
 /* The live display on a terminal: the overall line and one line per table
- * being copied, redrawn in place. Returns the lines drawn. */
-static int
-fc_draw(fullcopy *fc, int previous)
+ * being copied, each fitting the terminal's width (display.c cuts what
+ * would not). The name column is as wide as the widest name shown, or as
+ * what is left beside the numbers, names cut in the middle. */
+static void
+fc_draw(fullcopy *fc)
 {
-	char line[256];
-	strbuf sb = {0};
-	int lines = 0;
+	int cols = display_columns(), namew = 0, numw = 0;
+	char *lines[FC_LIVE_MAX_LINES], *nums[FC_LIVE_MAX_LINES];
+	fc_table *shown[FC_LIVE_MAX_LINES];
+	char overall[256];
+	size_t n = 0, more = 0;
 
-	if (previous > 0)
-		sb_printf(&sb, "\033[%dA", previous);
-	fc_overall(fc, line, sizeof line);
-	sb_printf(&sb, "\r\033[2K%s\n", line);
-	lines++;
-	for (size_t i = 0; i < fc->ntables && lines < FC_LIVE_MAX_LINES; i++) {
+	fc_overall(fc, overall, sizeof overall, false);
+	if (display_text_width(overall) > cols)
+		fc_overall(fc, overall, sizeof overall, true);
+	for (size_t i = 0; i < fc->ntables; i++) {
 		fc_table *t = &fc->tables[i];
+		int w;
 		if (t->how == SYNCD_COPY_SKIP || !atomic_load(&t->active))
 			continue;
-		fc_table_line(t, line, sizeof line);
-		sb_printf(&sb, "\r\033[2K%s\n", line);
-		lines++;
+		if (n == FC_LIVE_MAX_LINES - 1) {
+			more++;
+			continue;
+		}
+		shown[n] = t;
+		nums[n] = fc_table_numbers(t);
+		if ((w = display_text_width(t->name)) > namew)
+			namew = w;
+		if ((w = display_text_width(nums[n])) > numw)
+			numw = w;
+		n++;
 	}
-	for (int k = lines; k < previous; k++)
-		sb_puts(&sb, "\r\033[2K\n");
-	if (previous > lines)
-		sb_printf(&sb, "\033[%dA", previous - lines);
-	fputs(sb.data, stderr);
-	fflush(stderr);
-	sb_free(&sb);
-	return lines;
+	if (more > 0) {
+		/* the last line says how many are not shown instead */
+		n--;
+		more++;
+		free(nums[n]);
+	}
+	if (namew > cols - 2 - numw)
+		namew = cols - 2 - numw;
+	if (namew < 8)
+		namew = 8;
+	lines[0] = overall;
+	for (size_t i = 0; i < n; i++) {
+		strbuf sb = {0};
+		sb_puts(&sb, "  ");
+		display_put(&sb, shown[i]->name, namew, true);
+		sb_puts(&sb, nums[i]);
+		free(nums[i]);
+		lines[i + 1] = sb_steal(&sb);
+	}
+	if (more > 0)
+		lines[++n] = xasprintf("  and %zu more tables", more);
+	display_update((const char *const *) lines, n + 1);
+	for (size_t i = 1; i <= n; i++)
+		free(lines[i]);
 }
 
 static void
@@ -644,10 +692,8 @@ fc_copy(fullcopy *fc, bool again)
 	job *j = fc->j;
 	fc_worker *workers = NULL;
 	size_t ncopy = 0, nthreads;
-	bool live = isatty(STDERR_FILENO) && getenv("TERM") &&
-	            strcmp(getenv("TERM"), "dumb") != 0;
 	syncd_status rc = SYNCD_FATAL;
-	int drawn = 0;
+	bool live;
 
 	if (!fc_plan(fc, again, &ncopy))
 		return SYNCD_FATAL;
@@ -703,17 +749,20 @@ fc_copy(fullcopy *fc, bool again)
 			break;
 		}
 	}
+	/* a terminal gets the live area (log lines go in above it), anything
+	 * else a line every few seconds */
+	live = display_begin();
 	for (int64_t last = now_ms(); atomic_load(&fc->running) > 0;) {
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		int64_t now;
 		nanosleep(&ts, NULL);
 		now = now_ms();
 		if (live && now - last >= FC_DRAW_EVERY_MS) {
-			drawn = fc_draw(fc, drawn);
+			fc_draw(fc);
 			last = now;
 		} else if (!live && now - last >= FC_LOG_EVERY_MS) {
 			char line[256];
-			fc_overall(fc, line, sizeof line);
+			fc_overall(fc, line, sizeof line, false);
 			log_info("%s", line);
 			last = now;
 		}
@@ -721,8 +770,9 @@ fc_copy(fullcopy *fc, bool again)
 	for (size_t i = 0; i < nthreads; i++)
 		pthread_join(workers[i].thread, NULL);
 	free(workers);
+	/* the summary below says how it ended */
 	if (live)
-		fc_draw(fc, drawn);
+		display_end();
 	if (job_failed(j))
 		return SYNCD_FATAL;
 	if (job_stopping(j)) {

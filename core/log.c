@@ -1,8 +1,10 @@
 /*
- * core/log.c - see log.h. Lines go to stderr, one write each.
+ * core/log.c - see log.h. Lines go to stderr, one write each, through the
+ * live display (display.h) so that they never cut into its area.
  */
 #include "config.h"
 
+#include "display.h"
 #include "log.h"
 #include "util.h"
 
@@ -212,8 +214,8 @@ log_vmsg(const char *prefix, syncd_log_level level, const char *fmt, va_list ap)
 	line = xasprintf("%s.%03dZ %s %s%s%s\n", stamp,
 	                 (int) (tv.tv_usec / 1000), log_names[level],
 	                 prefix ? prefix : "", prefix ? " " : "", clean);
-	fputs(line, stderr);
-	fflush(stderr);
+	/* the live area, if any, is taken away and drawn again below */
+	display_write(line, strlen(line));
 	free(line);
 	free(clean);
 }

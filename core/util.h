@@ -45,6 +45,9 @@ bool parse_size(const char *s, const char *default_unit, int64_t *out,
 
 /* True if s is valid UTF-8 (n bytes). */
 bool utf8_valid(const char *s, size_t n);
+/* The character at s (n bytes left): its length, with *cp set; 0 when the
+ * bytes there are not valid UTF-8 (or n is 0). */
+size_t utf8_next(const char *s, size_t n, uint32_t *cp);
 
 /* The wait before retry n (from 0) of something that failed for now: 1, 2,
  * 4, 8, 16 s, then 30 s each. */

@@ -147,6 +147,7 @@ main(void)
 	srunner_add_suite(sr, transforms_suite());
 	srunner_add_suite(sr, archivers_suite());
 	srunner_add_suite(sr, txbuf_suite());
+	srunner_add_suite(sr, display_suite());
 #ifdef SYNCD_TEST_UDF
 	srunner_add_suite(sr, udf_suite());
 #endif
