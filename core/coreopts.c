@@ -34,6 +34,11 @@ const syncd_option job_core_options[] = {
      "local state directory (spill files); default $STATE_DIRECTORY, "
      "/var/lib/syncd as root, else ~/.local/state/syncd; the job uses DIR/NAME",
      0, 0, 0, NULL, NULL, 0, 0},
+    {"log.format", SYNCD_OPT_ENUM, "text",
+     "text: lines for people (the full phase's live display on a "
+     "terminal); json: one JSON object per line (time, level, job, "
+     "instance, message) for log shippers, and no live display",
+     0, 0, 0, "text|json", NULL, 0, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}};
 
 const syncd_option job_source_core[] = {

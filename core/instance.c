@@ -46,10 +46,18 @@ instance_ops_of(const instance *inst)
 bool
 instance_create_all(job *j)
 {
+	const opt_value *fmt = optset_get(&j->job_opts, "log.format");
+	log_format format;
 	size_t n;
-	instance **all = instance_all(j, &n);
+	instance **all;
 	bool ok = true;
 
+	/* [job] log.format, before the plugins say anything: every command
+	 * (--check, --preview, a run) starts by creating the instances */
+	if (fmt && fmt->text && log_parse_format(fmt->text, &format))
+		log_set_format(format);
+	log_set_job(job_name(j));
+	all = instance_all(j, &n);
 	for (size_t i = 0; i < n && ok; i++) {
 		instance *inst = all[i];
 		if (inst->created)

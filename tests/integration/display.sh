@@ -11,6 +11,7 @@
 # and after the copy, the whole history holds no line of the area, every
 # notice exactly once and whole, and the summary. At 80 columns, at 150,
 # and at 150 narrowed to 80 during the copy (tmux reflows the old frame).
+# Then log.format = json on the same terminal: no area, JSON lines only.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 command -v tmux >/dev/null || it_fail "tmux is needed (scripts/deps test)"
@@ -206,4 +207,31 @@ run d80 80
 run d150 150
 run dnarrow 150 80
 
-it_pass "the live display at 80 and 150 columns and narrowed during the copy: no stale frame, no wrapped line, log lines whole"
+# log.format = json on the same terminal: no live area (not one escape
+# sequence), every line a JSON object, the progress as log lines
+targets djson
+job djson djson
+sed -i 's/^concurrency = 2$/&\nlog.format = json/' "$W/djson.ini"
+tmux -L "$TMUX_SOCK" -f "$W/tmux.conf" new-session -d -s djson -x 80 -y 40 \
+	"while [ ! -e '$W/go' ]; do sleep 0.1; done; '$SYNCD' --plugin-dir '$PLUGIN_DIR' --log-level debug -c '$W/djson.ini'; echo \$? >'$W/djson.rc'; sleep 3600"
+tmux -L "$TMUX_SOCK" pipe-pane -o -t djson "cat >'$W/djson.raw'"
+touch "$W/go"
+for _ in $(seq 1 1500); do
+	[ -e "$W/djson.rc" ] && break
+	sleep 0.2
+done
+it_assert_eq 0 "$(cat "$W/djson.rc" 2>/dev/null)" "djson: syncd's exit code"
+sleep 0.5 # what pipe-pane has not written yet
+! grep -q $'\033' "$W/djson.raw" || it_fail "djson: escape sequences with log.format = json"
+tr -d '\r' <"$W/djson.raw" | grep -v '^$' >"$W/djson.log"
+jq -e -c 'select(.time and .level and .message)' "$W/djson.log" >/dev/null ||
+	it_fail "djson: not JSON lines: $(head -n 5 "$W/djson.log")"
+it_assert_eq "$(grep -c . "$W/djson.log")" \
+	"$(jq -c 'select(.time and .level and .message)' "$W/djson.log" | grep -c .)" "djson: JSON lines"
+got=$(jq -r 'select(.job == "djson" and .instance == "sink:dws_copy" and (.message | test("^destination notice: NOTICE:  slow row [0-9]+$"))) | .message' "$W/djson.log" | grep -c . || true)
+it_assert_eq "$NOTICES" "$got" "djson: notices"
+jq -r .message "$W/djson.log" | grep -q "^full copy: [0-9]* of 4 tables" ||
+	it_fail "djson: no progress line"
+jq -r .message "$W/djson.log" | grep -q "^full copy finished: 80000 rows" ||
+	it_fail "djson: no summary"
+it_pass "the live display at 80 and 150 columns and narrowed during the copy: no stale frame, no wrapped line, log lines whole; log.format = json: no display, JSON lines"

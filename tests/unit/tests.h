@@ -21,6 +21,7 @@ Suite *archivers_suite(void);
 Suite *sigv4_suite(void);
 Suite *txbuf_suite(void);
 Suite *display_suite(void);
+Suite *log_suite(void);
 
 /* A fresh directory under $TMPDIR for one test; removed by the caller with
  * test_rmdir(). */
