@@ -15,10 +15,12 @@
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 command -v tmux >/dev/null || it_fail "tmux is needed (scripts/deps test)"
-TMUX_SOCK=syncd-test-$$
+# a private server, its socket in the work directory (removed with it)
+TMUX_SOCK=$W/tmux
 display_cleanup() {
 	rc=$?
-	tmux -L "$TMUX_SOCK" kill-server 2>/dev/null || true
+	set +e # (exit $rc) must reach it_cleanup, which reads its status
+	tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
 	(exit $rc)
 	it_cleanup
 }
@@ -140,15 +142,15 @@ run() {
 	local rn=$1 cols=$2 narrow=${3:-} width out got seen=0 both=0 n=0 settle=0
 	targets "$rn"
 	job "$rn" "$rn"
-	TERM=${TERM:-xterm} tmux -L "$TMUX_SOCK" -f "$W/tmux.conf" new-session -d \
+	TERM=${TERM:-xterm} tmux -S "$TMUX_SOCK" -f "$W/tmux.conf" new-session -d \
 		-s "$rn" -x "$cols" -y 40 \
 		"'$SYNCD' --plugin-dir '$PLUGIN_DIR' --log-level debug -c '$W/$rn.ini'; echo \$? >'$W/$rn.rc'; sleep 3600"
 	: >"$W/$rn.long"
 	while [ ! -e "$W/$rn.rc" ]; do
 		n=$((n + 1))
 		[ $n -le 1500 ] || it_fail "$rn: syncd did not finish within 300 s"
-		width=$(tmux -L "$TMUX_SOCK" display-message -p -t "$rn" '#{pane_width}')
-		tmux -L "$TMUX_SOCK" capture-pane -p -J -t "$rn" >"$W/cap"
+		width=$(tmux -S "$TMUX_SOCK" display-message -p -t "$rn" '#{pane_width}')
+		tmux -S "$TMUX_SOCK" capture-pane -p -J -t "$rn" >"$W/cap"
 		{ echo "---- $width"; cat "$W/cap"; } >>"$W/$rn.caps" # (KEEP_WORK=1)
 		if [ $settle -gt 0 ]; then
 			# just narrowed: the old frame, reflowed, stays until
@@ -160,7 +162,7 @@ run() {
 		out=$(perl "$W/check.pl" "$width" 0 <"$W/cap") ||
 			it_fail "$rn at $width columns: $(perl "$W/check.pl" "$width" 0 <"$W/cap" 2>&1)$(printf '\n'; cat "$W/cap")"
 		# wrapping shows without -J: no row of the pane is wider
-		tmux -L "$TMUX_SOCK" capture-pane -p -t "$rn" |
+		tmux -S "$TMUX_SOCK" capture-pane -p -t "$rn" |
 			perl -CSD -ne 'chomp; exit 1 if length > '"$width" ||
 			it_fail "$rn: a row wider than the pane"
 		set -- $out
@@ -169,7 +171,7 @@ run() {
 			[ "$2" -gt 0 ] && both=$((both + 1))
 			grep "^  public\.données" "$W/cap" >>"$W/$rn.long" || true
 			if [ -n "$narrow" ] && [ $seen = 3 ]; then
-				tmux -L "$TMUX_SOCK" resize-window -t "$rn" -x "$narrow"
+				tmux -S "$TMUX_SOCK" resize-window -t "$rn" -x "$narrow"
 				settle=4
 				: >"$W/$rn.long"
 			fi
@@ -181,8 +183,8 @@ run() {
 	[ $both -ge 3 ] || it_fail "$rn: log lines arrived with the area shown in $both captures only"
 	# the whole history, the area erased: no frame left anywhere, every
 	# notice whole and once, the summary
-	width=$(tmux -L "$TMUX_SOCK" display-message -p -t "$rn" '#{pane_width}')
-	tmux -L "$TMUX_SOCK" capture-pane -p -J -S - -E - -t "$rn" >"$W/$rn.history"
+	width=$(tmux -S "$TMUX_SOCK" display-message -p -t "$rn" '#{pane_width}')
+	tmux -S "$TMUX_SOCK" capture-pane -p -J -S - -E - -t "$rn" >"$W/$rn.history"
 	perl "$W/check.pl" "$width" 1 <"$W/$rn.history" >/dev/null ||
 		it_fail "$rn: $(perl "$W/check.pl" "$width" 1 <"$W/$rn.history" 2>&1)"
 	got=$(grep -c "destination notice: NOTICE:  slow row [0-9]*$" "$W/$rn.history" || true)
@@ -199,7 +201,7 @@ run() {
 		grep -q "^  public.$LONG " "$W/$rn.long" ||
 			it_fail "$rn: the long name not seen whole: $(head -n 3 "$W/$rn.long")"
 	fi
-	tmux -L "$TMUX_SOCK" kill-session -t "$rn"
+	tmux -S "$TMUX_SOCK" kill-session -t "$rn"
 	it_log "$rn: $seen captures with the area, $both of them with log lines arriving"
 }
 
@@ -212,9 +214,9 @@ run dnarrow 150 80
 targets djson
 job djson djson
 sed -i 's/^concurrency = 2$/&\nlog.format = json/' "$W/djson.ini"
-tmux -L "$TMUX_SOCK" -f "$W/tmux.conf" new-session -d -s djson -x 80 -y 40 \
+tmux -S "$TMUX_SOCK" -f "$W/tmux.conf" new-session -d -s djson -x 80 -y 40 \
 	"while [ ! -e '$W/go' ]; do sleep 0.1; done; '$SYNCD' --plugin-dir '$PLUGIN_DIR' --log-level debug -c '$W/djson.ini'; echo \$? >'$W/djson.rc'; sleep 3600"
-tmux -L "$TMUX_SOCK" pipe-pane -o -t djson "cat >'$W/djson.raw'"
+tmux -S "$TMUX_SOCK" pipe-pane -o -t djson "cat >'$W/djson.raw'"
 touch "$W/go"
 for _ in $(seq 1 1500); do
 	[ -e "$W/djson.rc" ] && break
