@@ -205,7 +205,15 @@ dirty_reject(job *j, const char *who, int worker, const syncd_event *ev,
 		}
 	}
 	pthread_mutex_unlock(&d->lock);
-	metrics_add(who, "dirty_rows_total", 1);
+	{
+		const char *db = rel && rel->database ? rel->database
+		                 : ev ? job_stream_name(j, ev->stream)
+		                      : "";
+		char *labels =
+		    metrics_labels("database", db, "table", where, NULL);
+		metrics_add("dirty_rows_total", labels, 1);
+		free(labels);
+	}
 	/* policy = none: the log is the only record, so the row is in it
 	 * (each value cut at 64 bytes) */
 	row = archive ? xstrdup("") : NULL;

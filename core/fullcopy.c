@@ -330,7 +330,7 @@ fc_move(fc_worker *w, fc_item *it)
 		}
 		/* exponential backoff within reconnect.max_wait */
 		wait = backoff_ms(attempt);
-		metrics_add(j->sink->prefix, "reconnects_total", 1);
+		metrics_add("reconnects_total", "side=\"sink\"", 1);
 		if (wait > budget - waited)
 			wait = budget - waited;
 		log_warning("%s copying %s (%s): %s; reconnecting in %.1f s "
@@ -573,6 +573,33 @@ fc_draw(fullcopy *fc)
 		free(lines[i]);
 }
 
+/* The per-table figures of the monitor (syncd_full_*). */
+static void
+fc_publish(fullcopy *fc)
+{
+	for (size_t i = 0; i < fc->ntables; i++) {
+		fc_table *t = &fc->tables[i];
+		const syncd_relation *r = t->src->rel;
+		uint64_t rows = atomic_load(&t->rows);
+		char *l;
+		if (t->how == SYNCD_COPY_SKIP)
+			continue;
+		l = metrics_labels("database",
+		                   r && r->database
+		                       ? r->database
+		                       : job_stream_name(fc->j, fc->stream),
+		                   "table", t->name, NULL);
+		metrics_set("full_rows_copied", l, (double) rows);
+		metrics_set("full_rows_estimated", l,
+		            t->src->est_rows > (int64_t) rows
+		                ? (double) t->src->est_rows
+		                : (double) rows);
+		metrics_set("full_table_done", l,
+		            atomic_load(&t->chunks_done) == t->src->nchunks);
+		free(l);
+	}
+}
+
 static void
 fc_summary(fullcopy *fc)
 {
@@ -752,11 +779,17 @@ fc_copy(fullcopy *fc, bool again)
 	/* a terminal gets the live area (log lines go in above it), anything
 	 * else a line every few seconds */
 	live = display_begin();
-	for (int64_t last = now_ms(); atomic_load(&fc->running) > 0;) {
+	fc_publish(fc);
+	for (int64_t last = now_ms(), shown = last;
+	     atomic_load(&fc->running) > 0;) {
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		int64_t now;
 		nanosleep(&ts, NULL);
 		now = now_ms();
+		if (now - shown >= 1000) {
+			fc_publish(fc);
+			shown = now;
+		}
 		if (live && now - last >= FC_DRAW_EVERY_MS) {
 			fc_draw(fc);
 			last = now;
@@ -770,6 +803,7 @@ fc_copy(fullcopy *fc, bool again)
 	for (size_t i = 0; i < nthreads; i++)
 		pthread_join(workers[i].thread, NULL);
 	free(workers);
+	fc_publish(fc);
 	/* the summary below says how it ended */
 	if (live)
 		display_end();
@@ -931,6 +965,7 @@ fc_write(fullcopy *fc, pipeline *p, syncd_lsn snapshot_lsn)
 			atomic_fetch_add(&t->chunks_done, 1);
 		}
 		t->finished_ms = now_ms();
+		fc_publish(fc);
 	}
 	fc_src(fc)->copy_close(reader);
 	free(w.vals);

@@ -11,6 +11,7 @@
 #include "router.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,16 +53,36 @@ host_stopping(const syncd_host *h)
 	return job_stopping(instance_of(h)->job);
 }
 
+/* A malformed name is the plugin's bug: said once, then ignored. */
+static void
+host_metric(instance *inst, const char *name, double v, bool add)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static bool warned;
+
+	if (metrics_plugin(inst->label, name, v, add))
+		return;
+	pthread_mutex_lock(&lock);
+	if (!warned)
+		log_warning("%s reports a metric named \"%.200s\": a metric "
+		            "name is [a-zA-Z_:][a-zA-Z0-9_:]*, optionally "
+		            "followed by {label=\"value\",...}; it is ignored "
+		            "(a bug in the plugin)",
+		            inst->prefix, name ? name : "(null)");
+	warned = true;
+	pthread_mutex_unlock(&lock);
+}
+
 static void
 host_metric_add(const syncd_host *h, const char *name, double delta)
 {
-	metrics_add(instance_of(h)->prefix, name, delta);
+	host_metric(instance_of(h), name, delta, true);
 }
 
 static void
 host_metric_set(const syncd_host *h, const char *name, double value)
 {
-	metrics_set(instance_of(h)->prefix, name, value);
+	host_metric(instance_of(h), name, value, false);
 }
 
 /* Memory a plugin takes from the host: a header keeps its size, so the
@@ -77,7 +98,7 @@ host_alloc(const syncd_host *h, size_t size)
 	host_block *b = xmalloc(sizeof *b + size);
 
 	b->size = size;
-	metrics_add(instance_of(h)->prefix, "memory_bytes", (double) size);
+	host_metric(instance_of(h), "memory_bytes", (double) size, true);
 	return b + 1;
 }
 
@@ -89,7 +110,7 @@ host_free_mem(const syncd_host *h, void *ptr)
 	if (!ptr)
 		return;
 	b = (host_block *) ptr - 1;
-	metrics_add(instance_of(h)->prefix, "memory_bytes", -(double) b->size);
+	host_metric(instance_of(h), "memory_bytes", -(double) b->size, true);
 	free(b);
 }
 

@@ -22,6 +22,9 @@ job_fail(job *j, const char *fmt, ...)
 	pthread_mutex_lock(&j->fail_lock);
 	if (!j->failure) {
 		j->failure = msg;
+		free(j->last_error);
+		j->last_error = log_redact(msg);
+		j->last_error_ms = wall_ms();
 		log_error("%s", msg);
 	} else
 		free(msg);
@@ -60,6 +63,51 @@ job_reset(job *j)
 	free(j->failure);
 	j->failure = NULL;
 	pthread_mutex_unlock(&j->fail_lock);
+}
+
+job_state
+job_current_state(job *j)
+{
+	job_state phase = (job_state) atomic_load(&j->phase);
+
+	if (phase == JOB_RETRYING)
+		return phase;
+	if (job_failed(j))
+		return JOB_FAILED;
+	if (job_stopping(j))
+		return JOB_STOPPING;
+	if (atomic_load(&j->reconnecting) > 0)
+		return JOB_RETRYING;
+	return phase;
+}
+
+const char *
+job_state_name(job_state s)
+{
+	static const char *const names[JOB_NSTATES] = {
+	    "starting", "copying", "streaming", "retrying", "stopping",
+	    "failed"};
+	return s < JOB_NSTATES ? names[s] : "unknown";
+}
+
+char *
+job_last_error(job *j, int64_t *when_ms)
+{
+	char *e;
+
+	pthread_mutex_lock(&j->fail_lock);
+	e = j->last_error ? xstrdup(j->last_error) : NULL;
+	*when_ms = j->last_error_ms;
+	pthread_mutex_unlock(&j->fail_lock);
+	return e;
+}
+
+const char *
+job_stream_name(const job *j, uint32_t id)
+{
+	return id < SYNCD_MAX_STREAMS && j->streams[id].name
+	           ? j->streams[id].name
+	           : "";
 }
 
 const char *

@@ -23,6 +23,17 @@
 #include "options.h"
 
 typedef struct job job;
+
+/* What the job is doing, for the monitor (syncd_job_state, /healthz). */
+typedef enum job_state {
+	JOB_STARTING,
+	JOB_COPYING,
+	JOB_STREAMING,
+	JOB_RETRYING,
+	JOB_STOPPING,
+	JOB_FAILED,
+	JOB_NSTATES
+} job_state;
 typedef struct dirty dirty; /* dirty.h */
 
 /* One use of a plugin in a job (a job-file section). The plugin sees only
@@ -34,6 +45,7 @@ typedef struct instance {
 	job *job;
 	char *section; /* "sink", "transform.extra", ... */
 	char *prefix;  /* "[sink:jsonl]" */
+	char *label;   /* "sink:jsonl", in metrics */
 	const loaded_plugin *plugin;
 	optset opts;   /* the core's keys of the section + the plugin's */
 	void *options; /* the plugin's option structure, filled */
@@ -69,6 +81,7 @@ struct job {
 	size_t nltables;
 	optset job_opts;   /* [job] */
 	optset dirty_opts; /* [dirty] */
+	optset monitor_opts; /* [monitor] */
 	instance *source;
 	instance *sink;
 	instance *archiver; /* NULL unless dirty rows are archived */
@@ -92,6 +105,14 @@ struct job {
 	bool resync;         /* syncd --resync, until the streams are open */
 	pthread_mutex_t fail_lock;
 	char *failure; /* first failure, for the exit message */
+	/* for the monitor: the phase set by the runner (starting, copying,
+	 * streaming; retrying while auto_retry waits), connections being
+	 * opened again, and the last failure of any run, redacted, with its
+	 * time (under fail_lock) */
+	atomic_int phase;
+	atomic_int reconnecting;
+	char *last_error;
+	int64_t last_error_ms;
 	/* called by job_fail to wake whatever waits (the pipeline) */
 	void (*wake)(void *ctx);
 	void *wake_ctx;
@@ -107,6 +128,15 @@ bool job_stopping(const job *j);
 bool job_failed(const job *j);
 /* Clears the running state for a new run. */
 void job_reset(job *j);
+/* The state the monitor shows: failed, stopping and reconnecting win
+ * over the phase. */
+job_state job_current_state(job *j);
+const char *job_state_name(job_state s);
+/* The last failure and its time (ms since the epoch); caller frees. NULL
+ * when the job never failed. */
+char *job_last_error(job *j, int64_t *when_ms);
+/* The name of stream id ("" before the source described it). */
+const char *job_stream_name(const job *j, uint32_t id);
 /* [job] name */
 const char *job_name(const job *j);
 

@@ -10,6 +10,7 @@
 #include "instance.h"
 #include "jobload.h"
 #include "log.h"
+#include "monitor.h"
 #include "router.h"
 #include "util.h"
 
@@ -233,6 +234,7 @@ job_instance(job *j, const char *section, const char *name, int name_line,
 	inst->job = j;
 	inst->section = xstrdup(section);
 	inst->prefix = xasprintf("[%s:%s]", section, name);
+	inst->label = xasprintf("%s:%s", section, name);
 	inst->plugin = p;
 	tables[1] = p->d.options;
 	if (!tables[1]) {
@@ -263,6 +265,7 @@ job_instance_free(instance *inst)
 	free(inst->options);
 	free(inst->section);
 	free(inst->prefix);
+	free(inst->label);
 	free(inst);
 }
 
@@ -373,6 +376,7 @@ job_load(const char *path, strbuf *errors)
 		    strcmp(s->name, "source") == 0 ||
 		    strcmp(s->name, "sink") == 0 ||
 		    strcmp(s->name, "dirty") == 0 ||
+		    strcmp(s->name, "monitor") == 0 ||
 		    strcmp(s->name, "archiver") == 0)
 			continue;
 		if (strncmp(s->name, "transform.", 10) == 0) {
@@ -386,19 +390,11 @@ job_load(const char *path, strbuf *errors)
 		}
 		if (strncmp(s->name, "logical_table.", 14) == 0)
 			continue; /* job_logical_tables() */
-		if (strcmp(s->name, "monitor") == 0) {
-			sb_printf(
-			    errors,
-			    "%s:%d: [%s] is not available in this version of "
-			    "syncd yet; remove the section\n",
-			    path, s->line, s->name);
-			continue;
-		}
 		sb_printf(
 		    errors,
 		    "%s:%d: unknown section [%s]; the sections are [job], "
 		    "[source], [logical_table.NAME], [sink], [transform.NAME], "
-		    "[dirty], [archiver]\n",
+		    "[dirty], [archiver], [monitor]\n",
 		    path, s->line, s->name);
 	}
 
@@ -406,10 +402,14 @@ job_load(const char *path, strbuf *errors)
 	{
 		const syncd_option *t[] = {job_core_options, NULL};
 		const syncd_option *d[] = {job_dirty_options, NULL};
+		const syncd_option *m[] = {monitor_options, NULL};
 		optset_bind(&j->job_opts, path, "job",
 		            jobfile_section(j->file, "job"), t, errors);
 		optset_bind(&j->dirty_opts, path, "dirty",
 		            jobfile_section(j->file, "dirty"), d, errors);
+		optset_bind(&j->monitor_opts, path, "monitor",
+		            jobfile_section(j->file, "monitor"), m, errors);
+		monitor_check(j, path, errors);
 	}
 	{
 		const opt_value *v = optset_get(&j->job_opts, "name");
@@ -578,10 +578,12 @@ job_free(job *j)
 	}
 	optset_free(&j->job_opts);
 	optset_free(&j->dirty_opts);
+	optset_free(&j->monitor_opts);
 	jobfile_free(j->file);
 	free(j->state_dir);
 	free(j->layout);
 	free(j->failure);
+	free(j->last_error);
 	dirty_free(j);
 	chain_free(j);
 	pthread_mutex_destroy(&j->fail_lock);

@@ -12,6 +12,8 @@
 #include "runner.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
+#include "monitor.h"
 #include "options.h"
 #include "util.h"
 
@@ -48,6 +50,9 @@ usage(FILE *out)
 	    "                         table again, then stream\n"
 	    "      --preview          list the source tables each table "
 	    "matches\n"
+	    "      --status           show the running job's state (from its\n"
+	    "                         [monitor] endpoint, else the progress\n"
+	    "                         the destination keeps)\n"
 	    "      --list-plugins     list the plugins found, with kind and "
 	    "version\n"
 	    "      --plugin-help NAME the options of plugin NAME, with "
@@ -187,12 +192,17 @@ run_with_retry(job *j)
 		sigemptyset(&sigs);
 		sigaddset(&sigs, SIGINT);
 		sigaddset(&sigs, SIGTERM);
+		atomic_store(&j->phase, JOB_RETRYING);
 		if (sigtimedwait(&sigs, NULL, &ts) > 0) {
 			log_info("stopped while waiting to retry");
+			atomic_store(&j->phase, JOB_FAILED);
 			return EXIT_JOB_FAILED;
 		}
-		if (!instance_restart(j))
+		metrics_add("retries_total", NULL, 1);
+		if (!instance_restart(j)) {
+			atomic_store(&j->phase, JOB_FAILED);
 			return EXIT_JOB_FAILED;
+		}
 		rc = runner_run(j);
 	}
 	if (rc == EXIT_JOB_FAILED && auto_retry && !atomic_load(&j->invalid))
@@ -214,6 +224,7 @@ main(int argc, char **argv)
 		OPT_PLUGIN_DIR,
 		OPT_LOG_LEVEL,
 		OPT_RESYNC,
+		OPT_STATUS,
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {
@@ -227,16 +238,18 @@ main(int argc, char **argv)
 	    {"plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR},
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	    {"resync", no_argument, NULL, OPT_RESYNC},
+	    {"status", no_argument, NULL, OPT_STATUS},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *config = NULL, *plugin_dir = NULL, *plugin_help = NULL;
 	const char *unavailable = NULL;
 	bool check = false, list = false, preview = false, create = false;
-	bool resync = false;
+	bool resync = false, status = false;
 	bool supported = false;
 	strbuf errors = {0};
 	sigset_t sigs;
+	monitor *mon = NULL;
 	job *j;
 	int c, rc;
 
@@ -247,6 +260,7 @@ main(int argc, char **argv)
 		case OPT_START_TIME: unavailable = "--start-time"; break;
 		case OPT_CREATE_TABLES: create = true; break;
 		case OPT_RESYNC: resync = true; break;
+		case OPT_STATUS: status = true; break;
 		case OPT_PREVIEW: preview = true; break;
 		case OPT_LIST_PLUGINS: list = true; break;
 		case OPT_PLUGIN_HELP: plugin_help = optarg; break;
@@ -336,6 +350,16 @@ main(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto done;
 	}
+	if (status && (check || preview || create || resync)) {
+		fprintf(stderr, "syncd: --status only reads the job's state; "
+		                "it goes with no other action\n");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (status) {
+		rc = monitor_status_command(j, stdout);
+		goto done;
+	}
 	j->resync = resync;
 	if (!instance_create_all(j)) {
 		rc = EXIT_USAGE;
@@ -375,6 +399,13 @@ main(int argc, char **argv)
 		}
 		goto done;
 	}
+	/* the endpoint answers from here on, "starting" while tables are
+	 * prepared */
+	mon = monitor_start(j);
+	if (!mon) {
+		rc = EXIT_JOB_FAILED;
+		goto done;
+	}
 	/* target tables: created when missing (if the sink is configured
 	 * to), refused early when they cannot take the rows */
 	switch (prepare_tables(j, SYNCD_PREPARE_START, &supported)) {
@@ -394,6 +425,7 @@ main(int argc, char **argv)
 	}
 	rc = run_with_retry(j);
 done:
+	monitor_stop(mon);
 	job_free(j);
 	plugerr_clear();
 	log_clear_secrets();

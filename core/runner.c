@@ -41,6 +41,23 @@
 #define RUNNER_READ_MS    200
 #define RUNNER_CONFIRM_MS 100
 
+/* Lag: commits read and not yet applied, in buckets of 100 ms of commit
+ * time; a bucket is passed once its last commit is applied. The oldest
+ * bucket not passed dates the oldest commit not applied, at most 100 ms
+ * before it. A full ring extends its last bucket, which only overstates the
+ * lag. */
+#define LAG_BUCKETS   1024
+#define LAG_BUCKET_US 100000
+
+typedef struct lag_ring {
+	pthread_mutex_t lock;
+	struct lag_bucket {
+		int64_t time;  /* its first commit's time, us since the epoch */
+		syncd_lsn last; /* its last commit */
+	} *b;          /* LAG_BUCKETS, allocated at the first commit */
+	size_t head, n;
+} lag_ring;
+
 typedef struct run_stream {
 	struct run *r;
 	uint32_t id;
@@ -55,6 +72,9 @@ typedef struct run_stream {
 	bool in_txn;
 	atomic_bool done;
 	syncd_status status;
+	lag_ring lag;
+	atomic_uint_least64_t applied;      /* confirmed, for the monitor */
+	atomic_uint_least64_t transactions; /* read from the source */
 	char *origin;  /* the source's origin, once checked */
 	bool record;   /* ... to be recorded at the destination */
 	bool resynced; /* re-synced in this run */
@@ -511,6 +531,7 @@ run_full(run *r, run_stream *s)
 		r->ops->release(r->state, s->id);
 		return false;
 	}
+	atomic_store(&j->phase, JOB_COPYING);
 	ok = fullcopy_run(j, r->p, s->id, &snap, s->pos.created) == SYNCD_OK;
 	r->ops->release(r->state, s->id);
 	plugerr_clear();
@@ -518,6 +539,85 @@ run_full(run *r, run_stream *s)
 }
 
 /* ---- streaming ----------------------------------------------------------- */
+
+/* ---- lag ----------------------------------------------------------------- */
+
+static void
+run_lag_commit(lag_ring *l, syncd_lsn lsn, int64_t commit_time)
+{
+	struct lag_bucket *tail;
+
+	if (!commit_time)
+		commit_time = wall_ms() * 1000;
+	pthread_mutex_lock(&l->lock);
+	if (!l->b)
+		l->b = xcalloc(LAG_BUCKETS, sizeof *l->b);
+	tail = l->n ? &l->b[(l->head + l->n - 1) % LAG_BUCKETS] : NULL;
+	if (tail && (commit_time - tail->time < LAG_BUCKET_US ||
+	             l->n == LAG_BUCKETS))
+		tail->last = lsn;
+	else {
+		tail = &l->b[(l->head + l->n) % LAG_BUCKETS];
+		tail->time = commit_time;
+		tail->last = lsn;
+		l->n++;
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Seconds since the oldest commit read and not applied (0: none). */
+static double
+run_lag_seconds(lag_ring *l, syncd_lsn applied, int64_t now_us)
+{
+	int64_t oldest = 0;
+
+	pthread_mutex_lock(&l->lock);
+	while (l->n > 0 && l->b[l->head].last <= applied) {
+		l->head = (l->head + 1) % LAG_BUCKETS;
+		l->n--;
+	}
+	if (l->n > 0)
+		oldest = l->b[l->head].time;
+	pthread_mutex_unlock(&l->lock);
+	if (!oldest || oldest > now_us)
+		return 0;
+	return (double) (now_us - oldest) / 1e6;
+}
+
+/* Per stream, at each scrape: lag, positions, transactions. */
+static void
+run_collect(void *ctx)
+{
+	run *r = ctx;
+	int64_t now_us = wall_ms() * 1000;
+
+	for (uint32_t i = 0; i < r->n; i++) {
+		run_stream *s = &r->s[i];
+		const char *db = run_name(r, s->id);
+		char *labels = metrics_labels("database", db, NULL);
+		char *src = metrics_labels("database", db, "plugin",
+		                           r->j->source->label, NULL);
+		syncd_lsn applied = atomic_load(&s->applied);
+		double wal;
+
+		metrics_set("transactions_total", labels,
+		            (double) atomic_load(&s->transactions));
+		if (atomic_load(&s->started)) {
+			metrics_set("lag_seconds", labels,
+			            run_lag_seconds(&s->lag, applied, now_us));
+			metrics_set("confirmed_position_bytes", labels,
+			            (double) applied);
+			if (metrics_get("source_wal_position_bytes", src,
+			                &wal))
+				metrics_set("lag_bytes", labels,
+				            wal > (double) applied
+				                ? wal - (double) applied
+				                : 0);
+		}
+		free(src);
+		free(labels);
+	}
+}
 
 /* Between read() and the pipeline: the stream's transaction boundaries. */
 static syncd_status
@@ -536,8 +636,11 @@ run_emit(void *ctx, const syncd_event *ev)
 	}
 	if (ev->type == SYNCD_EV_BEGIN)
 		s->in_txn = true;
-	else if (ev->type == SYNCD_EV_COMMIT)
+	else if (ev->type == SYNCD_EV_COMMIT) {
 		s->in_txn = false;
+		atomic_fetch_add(&s->transactions, 1);
+		run_lag_commit(&s->lag, ev->lsn, ev->commit_time);
+	}
 	return pipeline_emit(s->r->p, ev);
 }
 
@@ -565,6 +668,7 @@ run_reconnect(run *r, run_stream *s)
 	char *why = xstrdup(plugerr_msg(j->source));
 	bool ok = false;
 
+	atomic_fetch_add(&j->reconnecting, 1);
 	for (int attempt = 1; !job_stopping(j); attempt++) {
 		int64_t wait = backoff_ms(attempt - 1);
 		syncd_status st;
@@ -584,7 +688,7 @@ run_reconnect(run *r, run_stream *s)
 		            "(attempt %d)",
 		            j->source->prefix, run_name(r, s->id), why,
 		            (double) wait / 1000.0, attempt);
-		metrics_add(j->source->prefix, "reconnects_total", 1);
+		metrics_add("reconnects_total", "side=\"source\"", 1);
 		run_sleep(j, wait);
 		waited += wait;
 		if (job_stopping(j))
@@ -623,6 +727,7 @@ run_reconnect(run *r, run_stream *s)
 		why = xstrdup(plugerr_msg(j->source));
 	}
 	free(why);
+	atomic_fetch_sub(&j->reconnecting, 1);
 	return ok;
 }
 
@@ -675,6 +780,7 @@ run_confirm(run *r)
 		if (f > s->confirmed) {
 			r->ops->confirm(r->state, s->id, f);
 			s->confirmed = f;
+			atomic_store(&s->applied, f);
 		}
 	}
 }
@@ -698,7 +804,9 @@ run_stream_all(run *r)
 		s->started = true;
 		s->resynced = false;
 		s->confirmed = after;
+		atomic_store(&s->applied, after);
 	}
+	atomic_store(&j->phase, JOB_STREAMING);
 	for (uint32_t i = 0; i < r->n; i++) {
 		if (pthread_create(&r->s[i].thread, NULL, run_stream_main,
 		                   &r->s[i]) != 0) {
@@ -779,24 +887,6 @@ out:
 
 /* ---- the job ------------------------------------------------------------- */
 
-static int
-run_mkdirs(const char *path)
-{
-	char *copy = xstrdup(path);
-	int rc = 0;
-
-	for (char *p = copy + 1; *p && rc == 0; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(copy, 0700) != 0 && errno != EEXIST)
-				rc = -1;
-			*p = '/';
-		}
-	if (rc == 0 && mkdir(copy, 0700) != 0 && errno != EEXIST)
-		rc = -1;
-	free(copy);
-	return rc;
-}
 
 int
 runner_run(job *j)
@@ -808,8 +898,9 @@ runner_run(job *j)
 	int64_t started = now_ms();
 
 	job_reset(j);
+	atomic_store(&j->phase, JOB_STARTING);
 	dirty_reset(j);
-	if (run_mkdirs(j->state_dir) != 0) {
+	if (mkdir_p(j->state_dir) != 0) {
 		log_error(
 		    "could not create the state directory %s: %s; set [job] "
 		    "state_dir to a writable directory",
@@ -818,12 +909,15 @@ runner_run(job *j)
 	}
 	r.ops = &j->source->plugin->ops.source;
 	r.state = j->source->state;
+	for (uint32_t i = 0; i < SYNCD_MAX_STREAMS; i++)
+		pthread_mutex_init(&r.s[i].lag.lock, NULL);
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 
 	r.p = pipeline_new(j);
+	metrics_collector_add(run_collect, &r);
 	if (pipeline_start(r.p) != SYNCD_OK)
 		goto stop;
 	log_info("job %s started: %s -> %d worker(s) -> %s", job_name(j),
@@ -856,14 +950,19 @@ runner_run(job *j)
 	pthread_join(thread, NULL);
 stop:
 	pipeline_stop(r.p);
-	{
+	metrics_collector_remove(run_collect, &r);
+	if (log_enabled(SYNCD_LEVEL_DEBUG)) {
 		strbuf m = {0};
-		metrics_format(&m);
+		metrics_format(&m, job_name(j));
 		if (m.len)
 			log_debug("metrics at the end of the run:\n%s", m.data);
 		sb_free(&m);
 	}
 	pipeline_free(r.p);
+	for (uint32_t i = 0; i < SYNCD_MAX_STREAMS; i++) {
+		free(r.s[i].lag.b);
+		pthread_mutex_destroy(&r.s[i].lag.lock);
+	}
 	if (job_failed(j)) {
 		log_error("job %s failed after %.1f s: %s", job_name(j),
 		          (double) (now_ms() - started) / 1000.0,

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -376,8 +377,35 @@ now_ms(void)
 }
 
 int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
 backoff_ms(int n)
 {
 	int64_t ms = 1000LL << (n < 5 ? (n < 0 ? 0 : n) : 5);
 	return ms < 30000 ? ms : 30000;
+}
+
+int
+mkdir_p(const char *path)
+{
+	char *copy = xstrdup(path);
+	int rc = 0;
+
+	for (char *p = copy + 1; *p && rc == 0; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+				rc = -1;
+			*p = '/';
+		}
+	if (rc == 0 && mkdir(copy, 0700) != 0 && errno != EEXIST)
+		rc = -1;
+	free(copy);
+	return rc;
 }

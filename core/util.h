@@ -53,8 +53,13 @@ size_t utf8_next(const char *s, size_t n, uint32_t *cp);
  * 4, 8, 16 s, then 30 s each. */
 int64_t backoff_ms(int n);
 
+/* mkdir -p, mode 0700; 0 or -1 with errno. */
+int mkdir_p(const char *path);
+
 /* Monotonic clock in milliseconds. */
 int64_t now_ms(void);
+/* Milliseconds since the Unix epoch (wall clock). */
+int64_t wall_ms(void);
 /* Names the calling thread (top -H, ps -L, perf): at most 15 characters. */
 void thread_name(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

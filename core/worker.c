@@ -145,6 +145,88 @@ worker_learn_stream(worker *w, uint32_t s)
 	return SYNCD_OK;
 }
 
+/* One table and operation of a batch, for the changes applied. */
+typedef struct worker_count {
+	const syncd_relation *rel;
+	uint32_t stream;
+	int op;
+} worker_count;
+
+static int
+worker_count_cmp(const void *a, const void *b)
+{
+	const worker_count *x = a, *y = b;
+
+	if (x->rel != y->rel)
+		return (uintptr_t) x->rel < (uintptr_t) y->rel ? -1 : 1;
+	if (x->stream != y->stream)
+		return x->stream < y->stream ? -1 : 1;
+	return x->op - y->op;
+}
+
+/* The batch is durable: counts its changes per table and operation. */
+static void
+worker_count_batch(worker *w, double seconds)
+{
+	job *j = w->p->j;
+	worker_count *c = xmalloc((w->nitems + 1) * sizeof *c);
+	size_t n = 0;
+	char id[16], *labels;
+
+	for (size_t i = 0; i < w->nitems; i++) {
+		const syncd_event *ev = w->evs[i];
+		switch (ev->type) {
+		case SYNCD_EV_INSERT:
+		case SYNCD_EV_UPDATE:
+		case SYNCD_EV_DELETE:
+			if (ev->rel)
+				c[n++] = (worker_count){ev->rel, ev->stream,
+				                        ev->type};
+			break;
+		case SYNCD_EV_TRUNCATE:
+		case SYNCD_EV_UPDATE_ALL:
+			for (uint32_t r = 0; r < ev->nrels; r++) {
+				c = xrealloc(c, (n + w->nitems + ev->nrels) *
+				                    sizeof *c);
+				c[n++] = (worker_count){ev->rels[r], ev->stream,
+				                        SYNCD_EV_TRUNCATE};
+			}
+			if (ev->nrels == 0 && ev->rel)
+				c[n++] = (worker_count){ev->rel, ev->stream,
+				                        SYNCD_EV_TRUNCATE};
+			break;
+		default: break;
+		}
+	}
+	qsort(c, n, sizeof *c, worker_count_cmp);
+	for (size_t i = 0, k; i < n; i = k) {
+		const syncd_relation *r = c[i].rel;
+		char *table;
+		const char *op = c[i].op == SYNCD_EV_INSERT   ? "insert"
+		                 : c[i].op == SYNCD_EV_UPDATE ? "update"
+		                 : c[i].op == SYNCD_EV_DELETE ? "delete"
+		                                              : "truncate";
+		for (k = i + 1; k < n && worker_count_cmp(&c[k], &c[i]) == 0;
+		     k++)
+			;
+		table = xasprintf("%s.%s", r->schema ? r->schema : "",
+		                  r->table ? r->table : "");
+		labels = metrics_labels(
+		    "database",
+		    r->database ? r->database : job_stream_name(j, c[i].stream),
+		    "table", table, "op", op, NULL);
+		metrics_add("changes_applied_total", labels, (double) (k - i));
+		free(labels);
+		free(table);
+	}
+	free(c);
+	snprintf(id, sizeof id, "%d", w->id);
+	labels = metrics_labels("worker", id, NULL);
+	metrics_add("batches_total", labels, 1);
+	metrics_observe("batch_flush_duration_seconds", labels, seconds);
+	free(labels);
+}
+
 /* Writes the batch (and the progress that moved) with the sink; retries a
  * lost connection with backoff. force: write progress even if it did not
  * move (a fence or drain). */
@@ -160,6 +242,7 @@ worker_flush(worker *w, bool force)
 	int64_t budget = p->reconnect_ms;
 	int64_t waited = 0;
 	long dirty_before;
+	int64_t started;
 
 	for (uint32_t s = 0; s < SYNCD_MAX_STREAMS; s++)
 		if (w->pending[s] > w->recorded[s] ||
@@ -181,6 +264,7 @@ worker_flush(worker *w, bool force)
 	b.bytes = w->bytes;
 
 	dirty_before = dirty_count(p->j, w->id);
+	started = now_ms();
 	for (;;) {
 		/* a reopen that failed with RETRY left no worker to write
 		 * with: that counts as one more failed attempt */
@@ -200,10 +284,14 @@ worker_flush(worker *w, bool force)
 				    p->sink->prefix, w->id, attempt,
 				    (long long) (waited / 1000),
 				    plugerr_msg(p->sink));
+				if (attempt > 0)
+					atomic_fetch_sub(&p->j->reconnecting,
+					                 1);
 				return SYNCD_FATAL;
 			}
-			attempt++;
-			metrics_add(p->sink->prefix, "reconnects_total", 1);
+			if (attempt++ == 0)
+				atomic_fetch_add(&p->j->reconnecting, 1);
+			metrics_add("reconnects_total", "side=\"sink\"", 1);
 			if (wait > budget - waited)
 				wait = budget - waited;
 			log_warning("%s worker %d: %s; reconnecting in %.1f s "
@@ -221,6 +309,8 @@ worker_flush(worker *w, bool force)
 		if (st == SYNCD_FATAL)
 			break;
 	}
+	if (attempt > 0)
+		atomic_fetch_sub(&p->j->reconnecting, 1);
 	if (st == SYNCD_OK && attempt > 0)
 		log_info("%s worker %d: reconnected after %d attempt(s) in "
 		         "%lld s; the batch is written",
@@ -257,6 +347,7 @@ worker_flush(worker *w, bool force)
 		    p->sink->prefix, w->id, w->nchanges, w->nitems, np,
 		    SYNCD_LSN_ARGS(np ? prog[np - 1].lsn : 0));
 	w->recorded_ms = now_ms();
+	worker_count_batch(w, (double) (w->recorded_ms - started) / 1000.0);
 	worker_reset(w);
 	return SYNCD_OK;
 }
@@ -519,9 +610,32 @@ workers_new(job *j)
 	return p;
 }
 
+/* Queue depths for the monitor, read at each scrape. */
+static void
+workers_collect(void *ctx)
+{
+	workers *p = ctx;
+
+	for (int i = 0; i < p->n; i++) {
+		queue *q = &p->w[i].q;
+		char id[16], *labels;
+		size_t count, bytes;
+		pthread_mutex_lock(&q->lock);
+		count = q->count;
+		bytes = q->bytes;
+		pthread_mutex_unlock(&q->lock);
+		snprintf(id, sizeof id, "%d", i);
+		labels = metrics_labels("worker", id, NULL);
+		metrics_set("queue_items", labels, (double) count);
+		metrics_set("queue_bytes", labels, (double) bytes);
+		free(labels);
+	}
+}
+
 syncd_status
 workers_start(workers *p)
 {
+	metrics_collector_add(workers_collect, p);
 	for (int i = 0; i < p->n; i++) {
 		if (pthread_create(&p->w[i].thread, NULL, worker_main,
 		                   &p->w[i]) != 0) {
@@ -551,6 +665,7 @@ workers_free(workers *p)
 {
 	if (!p)
 		return;
+	metrics_collector_remove(workers_collect, p);
 	for (int i = 0; i < p->n; i++) {
 		worker_reset(&p->w[i]);
 		free(p->w[i].items);

@@ -1069,10 +1069,13 @@ dws_update_all(dws_batch_ctx *c, const syncd_event *ev)
 	return rc;
 }
 
+/* Writes the batch in one transaction; *folded: the changes that folding
+ * made unnecessary to write. */
 static dws_rc
-dws_write_once(dws_worker *w, const syncd_batch *b, int tx)
+dws_write_once(dws_worker *w, const syncd_batch *b, int tx, size_t *folded)
 {
 	dws_batch_ctx c = {.w = w, .tx = tx};
+	size_t changes = 0, rows = 0;
 	dws_rc rc;
 
 	c.tail = &c.head;
@@ -1086,14 +1089,19 @@ dws_write_once(dws_worker *w, const syncd_batch *b, int tx)
 		case SYNCD_EV_UPDATE:
 		case SYNCD_EV_DELETE:
 			p = dws_pending_for(&c, ev->rel, &rc);
-			if (p)
+			if (p) {
 				dws_fold(p, &w->arena, ev);
+				changes++;
+			}
 			break;
 		case SYNCD_EV_TRUNCATE: rc = dws_truncate(&c, ev); break;
 		case SYNCD_EV_UPDATE_ALL: rc = dws_update_all(&c, ev); break;
 		default: break;
 		}
 	}
+	for (dws_pending *p = c.head; p; p = p->next)
+		rows += p->nrows;
+	*folded = changes > rows ? changes - rows : 0;
 	if (rc == DWS_OK)
 		rc = dws_flush_all(&c);
 	dws_drop_pending(&c);
@@ -1115,10 +1123,15 @@ dws_write(void *wstate, const syncd_batch *b)
 	w->nrejected = 0;
 	for (;;) {
 		int tx = ++w->tx;
-		dws_rc rc = dws_write_once(w, b, tx);
+		size_t folded = 0;
+		dws_rc rc = dws_write_once(w, b, tx, &folded);
 
 		dws_arena_reset(&w->arena);
 		if (rc == DWS_OK) {
+			if (folded)
+				w->s->host->metric_add(w->s->host,
+				                       "rows_folded_total",
+				                       (double) folded);
 			st = SYNCD_OK;
 			break;
 		}

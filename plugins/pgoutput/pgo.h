@@ -144,6 +144,8 @@ typedef struct pgo_db {
 	char *hold;
 	uint64_t hold_lsn; /* its confirmed position */
 	int64_t last_hold_ms;
+	int64_t last_stats_ms; /* the figures of pgo_stats */
+	uint64_t server_wal;   /* the server's end of WAL, as last seen */
 	int64_t last_status_ms;
 	int64_t last_heartbeat_ms;
 	/* the SQL session (sql) while it is lost: since when, the next

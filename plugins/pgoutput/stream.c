@@ -416,6 +416,98 @@ pgo_hold_advance(pgo_db *db)
 	PQclear(res);
 }
 
+/* A metric name with the database (and slot) as labels, escaped. */
+static char *
+pgo_metric(const char *name, const char *db, const char *slot)
+{
+	const char *vals[2] = {db, slot};
+	size_t n = strlen(name) + 64 + 2 * strlen(db) +
+	           (slot ? 2 * strlen(slot) : 0);
+	char *out = malloc(n), *p = out;
+
+	if (!out)
+		return NULL;
+	p += sprintf(p, "%s{", name);
+	for (int i = 0; i < 2 && vals[i]; i++) {
+		p += sprintf(p, "%s%s=\"", i ? "," : "", i ? "slot" : "database");
+		for (const char *c = vals[i]; *c; c++) {
+			if (*c == '\\' || *c == '"')
+				*p++ = '\\';
+			if (*c == '\n') {
+				*p++ = '\\';
+				*p++ = 'n';
+			} else
+				*p++ = *c;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
+/* The figures an operator watches, every PGO_STATS_MS on the SQL
+ * session: the server's WAL position and what each slot of the job keeps
+ * of it (the hold slot keeps slot.flush.delay.time on purpose). A failure
+ * here is not the stream's: the next chore tries again. */
+#define PGO_STATS_MS 5000
+
+static void
+pgo_stats(pgo_db *db, int64_t now)
+{
+	pgo *s = db->src;
+	const syncd_host *h = s->host;
+	const char *params[2] = {db->slot, db->hold ? db->hold : db->slot};
+	PGresult *res;
+	uint64_t wal = 0;
+	char *name;
+
+	if (now - db->last_stats_ms < PGO_STATS_MS)
+		return;
+	db->last_stats_ms = now;
+	res = PQexecParams(
+	    db->sql,
+	    "SELECT CASE WHEN pg_is_in_recovery() THEN "
+	    "pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END, "
+	    "s.slot_name, s.restart_lsn FROM (SELECT 1) one LEFT JOIN "
+	    "pg_replication_slots s ON s.slot_name IN ($1, $2) AND "
+	    "s.restart_lsn IS NOT NULL",
+	    2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1) {
+		SYNCD_LOG_DEBUG(h, "database \"%s\": could not read the WAL "
+		                   "position: %s",
+		                db->dbname, PQerrorMessage(db->sql));
+		PQclear(res);
+		return;
+	}
+	if (!PQgetisnull(res, 0, 0))
+		wal = pgo_parse_lsn(PQgetvalue(res, 0, 0));
+	for (int i = 0; i < PQntuples(res); i++) {
+		uint64_t restart;
+		if (PQgetisnull(res, i, 1) || PQgetisnull(res, i, 2))
+			continue;
+		restart = pgo_parse_lsn(PQgetvalue(res, i, 2));
+		name = pgo_metric("slot_retained_wal_bytes", db->dbname,
+		                  PQgetvalue(res, i, 1));
+		if (name)
+			h->metric_set(h, name,
+			              wal > restart ? (double) (wal - restart)
+			                            : 0);
+		free(name);
+	}
+	PQclear(res);
+	if (db->server_wal > wal)
+		wal = db->server_wal;
+	name = pgo_metric("source_wal_position_bytes", db->dbname, NULL);
+	if (name && wal)
+		h->metric_set(h, name, (double) wal);
+	free(name);
+	name = pgo_metric("spill_bytes_total", db->dbname, NULL);
+	if (name && db->tx)
+		h->metric_set(h, name, (double) txbuf_spilled_bytes(db->tx));
+	free(name);
+}
+
 /* START_REPLICATION from start, or from the slot's position (0). */
 static bool
 pgo_start_replication(pgo_db *db, uint64_t start)
@@ -518,6 +610,8 @@ pgo_chores(pgo_db *db, int64_t now)
 		pgo_heartbeat(db);
 	if (sql_ok && db->sql_lost_ms == 0)
 		pgo_hold_advance(db);
+	if (sql_ok && db->sql_lost_ms == 0)
+		pgo_stats(db, now);
 	if (sql_ok && db->sql_lost_ms == 0 &&
 	    now - db->last_leaves_ms >= s->status_ms &&
 	    !pgo_watch_partitions(db)) {
@@ -630,6 +724,8 @@ pgo_stream(pgo_db *db, int timeout_ms)
 			              "database \"%s\": %s",
 			              db->dbname, err);
 		} else if (cd.type == 'k') {
+			if (cd.wal_end > db->server_wal)
+				db->server_wal = cd.wal_end;
 			if (cd.wal_end > pgo_received(db) && !db->in_txn)
 				__atomic_store_n(&db->received, cd.wal_end,
 				                 __ATOMIC_SEQ_CST);
@@ -645,6 +741,8 @@ pgo_stream(pgo_db *db, int timeout_ms)
 			                db->dbname, cd.data[0],
 			                SYNCD_LSN_ARGS(cd.wal_start), cd.len);
 			atomic_store(&db->busy, true);
+			if (cd.wal_end > db->server_wal)
+				db->server_wal = cd.wal_end;
 			if (cd.wal_start > pgo_received(db))
 				__atomic_store_n(&db->received, cd.wal_start,
 				                 __ATOMIC_SEQ_CST);

@@ -160,7 +160,7 @@ done
 it_pass "two-minute outage: $(wc -l <"$W/outage.attempts") attempts logged, up to $most by a worker, numbered without gaps"
 logged=$(attempts)
 syncd_stop "$SYNCD_PID" "$LOG"
-metric=$(sed -nE 's/^syncd_reconnects_total\{instance="\[sink:dws_upsert\]"\} ([0-9]+)$/\1/p' "$LOG" | tail -n 1)
+metric=$(sed -nE 's/^syncd_reconnects_total\{job="dfaults",side="sink"\} ([0-9]+)$/\1/p' "$LOG" | tail -n 1)
 [ -n "$metric" ] || it_fail "no syncd_reconnects_total of [sink:dws_upsert] in the metrics at the end of the run: $(tail -n 20 "$LOG")"
 it_assert_eq "$logged" "$metric" "reconnects_total of the sink (the attempts logged in scenarios 1 to 3)"
 it_pass "reconnects_total of the sink counts the $metric attempts logged"

@@ -149,6 +149,7 @@ main(void)
 	srunner_add_suite(sr, txbuf_suite());
 	srunner_add_suite(sr, display_suite());
 	srunner_add_suite(sr, log_suite());
+	srunner_add_suite(sr, metrics_suite());
 #ifdef SYNCD_TEST_UDF
 	srunner_add_suite(sr, udf_suite());
 #endif

@@ -112,8 +112,53 @@ START_TEST(unknown_section)
 	             "job.ini:9: unknown section [sinks]");
 	assert_error(GOOD_HEAD "[empty]\n",
 	             "job.ini:9: unknown section [empty]");
-	assert_error(GOOD_HEAD "[monitor]\nalarm.lag = 5m\n",
-	             "job.ini:9: [monitor] is not available");
+	assert_error(GOOD_HEAD "[monitors]\nalarm.lag = 5m\n",
+	             "job.ini:9: unknown section [monitors]");
+}
+END_TEST
+
+START_TEST(monitor_section)
+{
+	assert_error(GOOD_HEAD "[monitor]\nmetrics.listen = localhost\n",
+	             "job.ini:10: [monitor] metrics.listen = localhost: write "
+	             "it as HOST:PORT");
+	assert_error(GOOD_HEAD "[monitor]\nmetrics.listen = 127.0.0.1:99999\n",
+	             "job.ini:10: [monitor] metrics.listen = 127.0.0.1:99999: "
+	             "the port is a number from 0 to 65535");
+	assert_error(GOOD_HEAD "[monitor]\nmetrics.listen = [::1:80\n",
+	             "[ADDRESS]:PORT");
+	assert_error(GOOD_HEAD "[monitor]\nalarm.command = /nonexistent/page "
+	                       "--now\n",
+	             "job.ini:10: [monitor] alarm.command: \"/nonexistent/page\" "
+	             "is not an executable file; give its path");
+	assert_error(GOOD_HEAD "[monitor]\nalarm.command = no-such-pager\n",
+	             "is not an executable file in PATH");
+	assert_error(GOOD_HEAD "[monitor]\nalarm.lag = soon\n",
+	             "job.ini:10: [monitor] alarm.lag");
+	assert_error(GOOD_HEAD "[monitor]\nalarm.retained_wal = 1kB\n",
+	             "job.ini:10: [monitor] alarm.retained_wal");
+	assert_error(GOOD_HEAD "[monitor]\nlog.intervals = 5s\n",
+	             "did you mean \"log.interval\"?");
+}
+END_TEST
+
+START_TEST(monitor_keys_load)
+{
+	job *j = NULL;
+	char *e = load(GOOD_HEAD "[monitor]\nmetrics.listen = :9187\n"
+	                         "alarm.lag = 90\nalarm.retained_wal = 2GB\n"
+	                         "alarm.dirty_rows = 5\n"
+	                         "alarm.command = sh -c true\n",
+	               &j);
+	ck_assert_msg(e == NULL, "%s", e ? e : "");
+	ck_assert_ptr_nonnull(j);
+	ck_assert_int_eq(optset_num(&j->monitor_opts, "alarm.lag"), 90000);
+	ck_assert_int_eq(optset_num(&j->monitor_opts, "alarm.retained_wal"),
+	                 2147483648LL);
+	ck_assert_int_eq(optset_num(&j->monitor_opts, "alarm.interval"),
+	                 300000);
+	ck_assert_int_eq(optset_num(&j->monitor_opts, "log.interval"), 60000);
+	job_free(j);
 }
 END_TEST
 
@@ -418,6 +463,8 @@ jobfile_suite(void)
 	tcase_add_test(tc, good_file_and_values);
 	tcase_add_test(tc, misspelled_key);
 	tcase_add_test(tc, unknown_section);
+	tcase_add_test(tc, monitor_section);
+	tcase_add_test(tc, monitor_keys_load);
 	tcase_add_test(tc, repeated_key);
 	tcase_add_test(tc, bad_types_units_ranges);
 	tcase_add_test(tc, required_keys);

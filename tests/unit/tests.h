@@ -22,6 +22,7 @@ Suite *sigv4_suite(void);
 Suite *txbuf_suite(void);
 Suite *display_suite(void);
 Suite *log_suite(void);
+Suite *metrics_suite(void);
 
 /* A fresh directory under $TMPDIR for one test; removed by the caller with
  * test_rmdir(). */
