@@ -1062,6 +1062,7 @@ pgo_discover(pgo *s)
 		vals[2] = NULL;
 	}
 	c = PQconnectdbParams(keys, vals, 1);
+	pgo_notices(s, c);
 	PQconninfoFree(o);
 	if (PQstatus(c) != CONNECTION_OK) {
 		s->host->set_error(

@@ -148,6 +148,7 @@ pgo_connect_within(pgo_db *db, bool replication, const char *timeout)
 		vals[4] = NULL;
 	}
 	c = PQconnectdbParams(keys, vals, 1);
+	pgo_notices(db->src, c);
 	if (PQstatus(c) != CONNECTION_OK) {
 		/* libpq gives no SQLSTATE here: a server starting or stopping
 		 * says so in its message, anything else counts as refused */
@@ -168,6 +169,28 @@ pgo_connect_within(pgo_db *db, bool replication, const char *timeout)
 	if (!db->host && PQhost(c))
 		db->host = strdup(PQhost(c));
 	return c;
+}
+
+/* The server's notices and warnings go through the host's log, like
+ * every other line: libpq's default writes them to stderr, where they
+ * would break a JSON log and the full phase's display. */
+static void
+pgo_notice(void *arg, const char *message)
+{
+	pgo *s = arg;
+	int len = (int) strcspn(message, "\n");
+
+	if (strncmp(message, "WARNING", 7) == 0)
+		SYNCD_LOG_WARNING(s->host, "source %.*s", len, message);
+	else
+		SYNCD_LOG_DEBUG(s->host, "source %.*s", len, message);
+}
+
+void
+pgo_notices(pgo *s, PGconn *c)
+{
+	if (c)
+		PQsetNoticeProcessor(c, pgo_notice, s);
 }
 
 /* Runs a query with text parameters; NULL (and the failure recorded) on

@@ -221,6 +221,8 @@ bool pgo_transient(const char *sqlstate);
 bool pgo_slot_gone(pgo_db *db);
 const char *pgo_failure_state(PGconn *c, const PGresult *res);
 PGconn *pgo_connect(pgo_db *db, bool replication);
+/* Routes the server's notices of c to the host's log. */
+void pgo_notices(pgo *s, PGconn *c);
 PGconn *pgo_connect_within(pgo_db *db, bool replication, const char *timeout);
 PGresult *pgo_query(pgo_db *db, PGconn *c, const char *what, const char *sql,
                     int nparams, const char *const *params);

@@ -479,6 +479,7 @@ pgo_copy_open(void *state, uint32_t stream, const char *snapshot, void **reader)
 	vals[2] = "syncd";
 	vals[3] = NULL;
 	r->conn = PQconnectdbParams(keys, vals, 1);
+	pgo_notices(s, r->conn);
 	if (PQstatus(r->conn) != CONNECTION_OK) {
 		s->host->set_error(s->host, "08001",
 		                   "could not connect to source database "
