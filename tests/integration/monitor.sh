@@ -9,7 +9,8 @@
 #     the status line is logged, no secret anywhere
 #  3. a Prometheus server scrapes it; a PromQL query returns syncd's lag
 #  4. the destination stopped: lag rises, /healthz 503, alarm "lag" fires
-#     once; started again: lag falls, the alarm clears once
+#     once; started again: lag falls, the alarm clears once (its command
+#     prints a line, logged, and fails, logged)
 #  5. rows the destination refuses: alarm "dirty_rows" fires once, its
 #     command hangs and is stopped after alarm.interval while the job goes
 #     on applying, and the alarm clears once
@@ -36,6 +37,11 @@ D "create table big (id int primary key, v text)"
 cat >"$W/alarm.sh" <<'SH'
 #!/bin/sh
 echo "$SYNCD_ALARM $SYNCD_ALARM_STATE value=$SYNCD_ALARM_VALUE threshold=$SYNCD_ALARM_THRESHOLD job=$SYNCD_JOB" >>"$ALARM_LOG"
+echo "paged about $SYNCD_ALARM"
+# a pager that fails: logged, nothing more
+if [ "$SYNCD_ALARM" = lag ] && [ "$SYNCD_ALARM_STATE" = cleared ]; then
+	exit 3
+fi
 # the first time dirty_rows fires, the command hangs
 if [ "$SYNCD_ALARM" = dirty_rows ] && [ "$SYNCD_ALARM_STATE" = firing ]; then
 	sleep 600
@@ -222,6 +228,8 @@ sleep 5 # another alarm.interval: nothing more
 it_assert_eq 1 "$(grep -c '^lag firing' "$ALARM_LOG")" "lag fired once"
 it_assert_eq 1 "$(grep -c '^lag cleared' "$ALARM_LOG")" "lag cleared once"
 it_assert_contains "$LOG" "[monitor] alarm lag fired"
+it_assert_contains "$LOG" "[monitor] alarm.command (lag): paged about lag"
+it_assert_contains "$LOG" "[monitor] alarm.command for lag exited with status 3"
 it_assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "$URL/healthz")" "/healthz once back"
 it_pass "lag rises and falls with the destination; the alarm fires and clears once"
 
