@@ -385,6 +385,8 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		bool ok = instance_check_all(j);
+		if (!monitor_precheck(j))
+			ok = false;
 		if (prepare_tables(j, SYNCD_PREPARE_CHECK, &supported) !=
 		    JOB_PREPARED)
 			ok = false;

@@ -227,6 +227,45 @@ monitor_check(job *j, const char *path, strbuf *errors)
 	}
 }
 
+bool
+monitor_precheck(job *j)
+{
+	const char *listen = optset_str(&j->monitor_opts, "metrics.listen");
+	char *host = NULL, *port = NULL;
+	const char *why = NULL;
+	struct addrinfo *ai = NULL;
+	bool ok = true;
+	int fd, one = 1;
+
+	if (!listen || !*listen)
+		return true;
+	if (mon_split_listen(listen, &host, &port, &why))
+		ai = mon_resolve(host, port, &why);
+	free(host);
+	free(port);
+	if (!ai) {
+		log_error("[monitor] metrics.listen = %s: %s", listen, why);
+		return false;
+	}
+	/* what the endpoint will do at start: bind, then let go */
+	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		log_error("[monitor] metrics.listen = %s: cannot listen there "
+		          "(%s); choose a free port, or an address of this "
+		          "host",
+		          listen, strerror(errno));
+		ok = false;
+	} else
+		log_info("[monitor] metrics.listen = %s: the address is free",
+		         listen);
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return ok;
+}
+
 /* ---- the monitor ---------------------------------------------------------
  */
 

@@ -26,6 +26,9 @@ extern const syncd_option monitor_options[];
  * alarm command); adds "FILE:LINE: ..." lines to errors. */
 void monitor_check(job *j, const char *path, strbuf *errors);
 
+/* --check: the endpoint's address can be bound now. */
+bool monitor_precheck(job *j);
+
 typedef struct monitor monitor;
 
 /* Starts the endpoint (if metrics.listen is set) and the monitor thread.

@@ -15,8 +15,9 @@
 #     command hangs and is stopped after alarm.interval while the job goes
 #     on applying, and the alarm clears once
 #  6. garbage, slow and wrong requests: the endpoint still answers
-#  7. a port in use fails the start with a message naming the key; after a
-#     stop, syncd --status shows the progress kept at the destination
+#  7. a port in use fails the start and --check with a message naming the
+#     key; after a stop, syncd --status shows the progress kept at the
+#     destination
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 export SYNCD_PLUGIN_PATH="$TEST_PLUGIN_DIR"
@@ -296,6 +297,10 @@ rc=0
 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/job2.ini" >"$W/job2.log" 2>&1 || rc=$?
 it_assert_eq 1 "$rc" "a second job on the same port"
 it_assert_contains "$W/job2.log" "[monitor] metrics.listen = $HOSTPORT: could not listen"
+rc=0
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/job2.ini" --check >"$W/check2.log" 2>&1 || rc=$?
+it_assert_eq 3 "$rc" "--check of a job whose port is in use"
+it_assert_contains "$W/check2.log" "[monitor] metrics.listen = $HOSTPORT: cannot listen there (Address already in use)"
 syncd_stop "$SYNCD_PID" "$LOG"
 SYNCD_PID=
 [ -e "$W/state/mon/monitor.url" ] && it_fail "monitor.url left after the stop"
