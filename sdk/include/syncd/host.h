@@ -172,13 +172,18 @@ struct syncd_host {
 	/* True once the job is stopping (a signal, or a failure elsewhere). */
 	bool (*stopping)(const syncd_host *h);
 
-	/* Metrics: counters only grow; gauges are set. name is
-	 * [a-z_][a-z0-9_]*; the core adds the instance as a label. */
+	/* Metrics, served as syncd_NAME at [monitor]'s /metrics: counters
+	 * (a name ending in _total) only grow; gauges are set. name is
+	 * [a-zA-Z_:][a-zA-Z0-9_:]*, optionally followed by labels in the
+	 * Prometheus exposition syntax, values escaped:
+	 * "lag_bytes{database=\"shop\"}". The core adds job and
+	 * plugin="section:name"; "job" and "__" labels are the core's. A
+	 * malformed name is logged once and ignored. */
 	void (*metric_add)(const syncd_host *h, const char *name, double delta);
 	void (*metric_set)(const syncd_host *h, const char *name, double value);
 
 	/* Memory counted in the job's memory metric
-	 * (syncd_plugin_memory_bytes). Free with free_mem of the same host;
+	 * (syncd_memory_bytes{plugin=...}). Free with free_mem of the same host;
 	 * free_mem(NULL) does nothing. */
 	void *(*alloc)(const syncd_host *h, size_t size);
 	void (*free_mem)(const syncd_host *h, void *ptr);
