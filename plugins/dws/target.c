@@ -100,30 +100,25 @@ dws_copy_shape(const syncd_relation *rel)
 			SYNCD_LOG_ERROR((w)->s->host, __VA_ARGS__);            \
 	} while (0)
 
-/* ON CONFLICT (key) needs a unique index on exactly the source's key (or,
- * for a table created for the full phase, its primary key waiting in
- * syncd_ddl until its copy is done). */
-static bool
-dws_key_matches(dws_worker *w, dws_target *t, const syncd_relation *rel,
-                const char *src, dws_rc *rc)
+/* Whether the target has a unique index on exactly t's key columns. */
+static dws_rc
+dws_key_index(dws_worker *w, dws_target *t, bool *found)
 {
-	bool pending = false;
 	const char *params[1] = {t->qtable};
 	PGresult *r = NULL;
-	bool found = false;
-	dws_buf keys = {0};
+	dws_rc rc;
 
-	*rc =
-	    dws_exec(w, "reading the target table's unique indexes",
+	*found = false;
+	rc = dws_exec(w, "reading the target table's unique indexes",
 	             "SELECT i.indexrelid, a.attname FROM pg_catalog.pg_index "
 	             "i JOIN pg_catalog.pg_attribute a ON a.attrelid = "
 	             "i.indrelid AND a.attnum = ANY (i.indkey) WHERE "
 	             "i.indrelid = $1::regclass AND i.indisunique AND "
 	             "i.indexprs IS NULL AND i.indpred IS NULL ORDER BY 1",
 	             1, params, &r);
-	if (*rc != DWS_OK)
-		return false;
-	for (int k = 0; k < PQntuples(r) && !found;) {
+	if (rc != DWS_OK)
+		return rc;
+	for (int k = 0; k < PQntuples(r) && !*found;) {
 		const char *idx = PQgetvalue(r, k, 0);
 		int n = 0, hits = 0;
 		for (;
@@ -135,14 +130,35 @@ dws_key_matches(dws_worker *w, dws_target *t, const syncd_relation *rel,
 				           t->cols[t->keys[c]].name) == 0)
 					hits++;
 		}
-		found = n == t->nkeys && hits == t->nkeys;
+		*found = n == t->nkeys && hits == t->nkeys;
 	}
 	PQclear(r);
-	if (found)
-		return true;
+	return DWS_OK;
+}
+
+/* ON CONFLICT (key) needs a unique index on exactly the source's key (or,
+ * for a table created for the full phase, its primary key waiting in
+ * syncd_ddl until its copy is done). */
+static bool
+dws_key_matches(dws_worker *w, dws_target *t, const syncd_relation *rel,
+                const char *src, dws_rc *rc)
+{
+	bool pending = false, found = false;
+	dws_buf keys = {0};
+
+	*rc = dws_key_index(w, t, &found);
+	if (*rc != DWS_OK || found)
+		return *rc == DWS_OK;
 	*rc =
 	    dws_ddl_pending(w, rel->target_schema, rel->target_table, &pending);
 	if (*rc != DWS_OK || pending)
+		return *rc == DWS_OK;
+	/* the copy of another source table of this target (a logical table)
+	 * may have created the key and deleted its pending DDL, in one
+	 * transaction, between the two reads above: read the indexes again,
+	 * after the DDL was seen gone */
+	*rc = dws_key_index(w, t, &found);
+	if (*rc != DWS_OK || found)
 		return *rc == DWS_OK;
 	for (int c = 0; c < t->nkeys; c++)
 		dws_buf_printf(&keys, "%s%s", c ? ", " : "",
