@@ -183,7 +183,9 @@ YML
 prometheus --config.file="$W/prometheus.yml" --storage.tsdb.path="$W/prom" \
 	--web.listen-address="127.0.0.1:$PROM_PORT" >"$W/prometheus.log" 2>&1 &
 PROM_PID=$!
-trap 'rc_=$?; kill $PROM_PID 2>/dev/null; (exit $rc_); it_cleanup' EXIT
+# a failure meanwhile stops Prometheus too (set +e: the trap must reach
+# it_cleanup with the status)
+trap 'rc_=$?; set +e; kill "$PROM_PID" 2>/dev/null; (exit $rc_); it_cleanup' EXIT
 got=
 for _ in $(seq 1 300); do
 	got=$(curl -s "http://127.0.0.1:$PROM_PORT/api/v1/query" \
@@ -205,6 +207,7 @@ while read -r e; do
 done <"$W/exprs"
 kill $PROM_PID
 wait $PROM_PID 2>/dev/null || true
+trap it_cleanup EXIT
 it_pass "a Prometheus server scrapes the endpoint; PromQL returns the lag; the dashboard's queries parse"
 
 # ---- 4. lag -----------------------------------------------------------------------
