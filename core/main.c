@@ -9,6 +9,7 @@
 #include "jobload.h"
 #include "plugerr.h"
 #include "prepare.h"
+#include "retire.h"
 #include "runner.h"
 #include "loader.h"
 #include "log.h"
@@ -50,6 +51,9 @@ usage(FILE *out)
 	    "                         table again, then stream\n"
 	    "      --preview          list the source tables each table "
 	    "matches\n"
+	    "      --drop [--yes]     retire the job: list what it left behind\n"
+	    "                         (slots, a publication it created, its\n"
+	    "                         state); with --yes remove it\n"
 	    "      --status           show the running job's state (from its\n"
 	    "                         [monitor] endpoint, else the progress\n"
 	    "                         the destination keeps)\n"
@@ -225,6 +229,8 @@ main(int argc, char **argv)
 		OPT_LOG_LEVEL,
 		OPT_RESYNC,
 		OPT_STATUS,
+		OPT_DROP,
+		OPT_YES,
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {
@@ -239,13 +245,15 @@ main(int argc, char **argv)
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	    {"resync", no_argument, NULL, OPT_RESYNC},
 	    {"status", no_argument, NULL, OPT_STATUS},
+	    {"drop", no_argument, NULL, OPT_DROP},
+	    {"yes", no_argument, NULL, OPT_YES},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *config = NULL, *plugin_dir = NULL, *plugin_help = NULL;
 	const char *unavailable = NULL;
 	bool check = false, list = false, preview = false, create = false;
-	bool resync = false, status = false;
+	bool resync = false, status = false, drop = false, yes = false;
 	bool supported = false;
 	strbuf errors = {0};
 	sigset_t sigs;
@@ -261,6 +269,8 @@ main(int argc, char **argv)
 		case OPT_CREATE_TABLES: create = true; break;
 		case OPT_RESYNC: resync = true; break;
 		case OPT_STATUS: status = true; break;
+		case OPT_DROP: drop = true; break;
+		case OPT_YES: yes = true; break;
 		case OPT_PREVIEW: preview = true; break;
 		case OPT_LIST_PLUGINS: list = true; break;
 		case OPT_PLUGIN_HELP: plugin_help = optarg; break;
@@ -350,7 +360,7 @@ main(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto done;
 	}
-	if (status && (check || preview || create || resync)) {
+	if (status && (check || preview || create || resync || drop)) {
 		fprintf(stderr, "syncd: --status only reads the job's state; "
 		                "it goes with no other action\n");
 		rc = EXIT_USAGE;
@@ -360,6 +370,18 @@ main(int argc, char **argv)
 		rc = monitor_status_command(j, stdout);
 		goto done;
 	}
+	if (yes && !drop) {
+		fprintf(stderr, "syncd: --yes confirms --drop; it does nothing "
+		                "alone\n");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (drop && (check || preview || create || resync)) {
+		fprintf(stderr, "syncd: --drop retires the job; it goes with "
+		                "no other action but --yes\n");
+		rc = EXIT_USAGE;
+		goto done;
+	}
 	j->resync = resync;
 	if (!instance_create_all(j)) {
 		rc = EXIT_USAGE;
@@ -367,6 +389,10 @@ main(int argc, char **argv)
 	}
 	if (preview) {
 		rc = prepare_preview(j, stdout) == 0 ? 0 : EXIT_JOB_FAILED;
+		goto done;
+	}
+	if (drop) {
+		rc = retire_job(j, yes, stdout);
 		goto done;
 	}
 	if (create) {

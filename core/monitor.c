@@ -1447,6 +1447,32 @@ mon_stored_progress(job *j, FILE *out)
 	return any ? 0 : 1;
 }
 
+bool
+monitor_running(job *j, char **url_out)
+{
+	char *url = mon_status_url(j), *full;
+	CURL *c;
+	CURLcode rc = CURLE_FAILED_INIT;
+
+	*url_out = url;
+	if (!url)
+		return false;
+	full = xasprintf("%s/healthz", url);
+	c = curl_easy_init();
+	if (c) {
+		curl_easy_setopt(c, CURLOPT_URL, full);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		rc = curl_easy_perform(c);
+		curl_easy_cleanup(c);
+	}
+	free(full);
+	/* any answer, 200 or 503: something serves the job's endpoint */
+	return rc == CURLE_OK;
+}
+
 int
 monitor_status_command(job *j, FILE *out)
 {

@@ -36,6 +36,10 @@ typedef struct monitor monitor;
 monitor *monitor_start(job *j);
 void monitor_stop(monitor *m);
 
+/* Whether the job's endpoint (its monitor.url, or metrics.listen)
+ * answers; *url is the address asked (or NULL), caller frees. */
+bool monitor_running(job *j, char **url);
+
 /* syncd --status: prints the running job's state for a person. Returns
  * the exit code (0 when the job answered or progress was found). */
 int monitor_status_command(job *j, FILE *out);

@@ -241,6 +241,73 @@ dws_forget(void *state, uint32_t stream)
 	return dws_status(dws_progress_forget(w, stream));
 }
 
+/* The sink operation retire() (syncd --drop): the job's rows in the state
+ * tables (progress, origins, finished chunks, deferred keys). The tables
+ * themselves stay: other jobs may keep their state there too. */
+syncd_status
+dws_retire(void *state, bool apply, syncd_say_fn say, void *ctx)
+{
+	static const char *const tables[] = {"syncd_progress", "syncd_origin",
+	                                     "syncd_copy", "syncd_ddl"};
+	dws_state *s = state;
+	dws_worker *w;
+	syncd_status st = dws_admin_open(s, &w);
+	dws_rc rc;
+
+	if (st != SYNCD_OK)
+		return st;
+	/* all or nothing */
+	rc = dws_exec(w, "starting a transaction", "BEGIN", 0, NULL, NULL);
+	if (rc != DWS_OK)
+		return dws_status(rc);
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+		char *q = dws_qualified(w, s->state_schema, tables[i]);
+		const char *params[2] = {q, s->job};
+		dws_buf sql = {0};
+		PGresult *r = NULL;
+		bool exists = false;
+		char line[512];
+
+		if (!dws_bool_query(w, "looking up the job's state tables",
+		                    "SELECT to_regclass($1) IS NOT NULL", 1,
+		                    params, &exists)) {
+			free(q);
+			PQclear(PQexec(w->conn, "ROLLBACK"));
+			return SYNCD_FATAL;
+		}
+		if (!exists) {
+			free(q);
+			continue;
+		}
+		dws_buf_printf(&sql, "%s %s WHERE job = $1",
+		               apply ? "DELETE FROM" : "SELECT 1 FROM", q);
+		rc = dws_exec(w, "reading the job's state", sql.data, 1,
+		              params + 1, &r);
+		dws_buf_free(&sql);
+		if (rc != DWS_OK) {
+			free(q);
+			PQclear(PQexec(w->conn, "ROLLBACK"));
+			return dws_status(rc);
+		}
+		if (apply)
+			snprintf(line, sizeof line,
+			         "destination: deleted %s row(s) of job %s from "
+			         "%s",
+			         PQcmdTuples(r), s->job, q);
+		else
+			snprintf(line, sizeof line,
+			         "destination: %d row(s) of job %s in %s: "
+			         "delete them",
+			         PQntuples(r), s->job, q);
+		PQclear(r);
+		free(q);
+		say(ctx, line);
+	}
+	rc = dws_exec(w, "committing", apply ? "COMMIT" : "ROLLBACK", 0, NULL,
+	              NULL);
+	return dws_status(rc);
+}
+
 /* ---- workers ----------------------------------------------------------- */
 
 syncd_status

@@ -449,6 +449,8 @@ syncd_status dws_check(void *state);
 syncd_status dws_origin_get(void *state, uint32_t stream, const char **origin);
 syncd_status dws_origin_set(void *state, uint32_t stream, const char *origin);
 syncd_status dws_forget(void *state, uint32_t stream);
+syncd_status dws_retire(void *state, bool apply, syncd_say_fn say,
+                        void *ctx);
 syncd_status dws_open(void *state, int worker, void **wstate);
 void dws_close(void *wstate);
 

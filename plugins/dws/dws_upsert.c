@@ -30,6 +30,7 @@ static const syncd_sink_ops dws_upsert_ops = {
     .origin_get = dws_origin_get,
     .origin_set = dws_origin_set,
     .forget = dws_forget,
+    .retire = dws_retire,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "dws_upsert", .version = "1.0",

@@ -498,6 +498,7 @@ static const syncd_source_ops pgo_ops = {
     .copy_read = pgo_copy_read,
     .copy_close = pgo_copy_close,
     .drop = pgo_drop,
+    .retire = pgo_retire,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "pgoutput", .version = "1.0",

@@ -3,6 +3,7 @@
  * creation.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -749,4 +750,184 @@ pgo_drop(void *state, uint32_t stream)
 	db->lost[0] = '\0';
 	db->dropped = true;
 	return SYNCD_OK;
+}
+
+/*
+ * The source operation retire() (syncd --drop): the stream's slot and hold
+ * slot, and the publication if a syncd job created it (its comment says
+ * so) and no other syncd job's slot remains in the database: syncd's jobs
+ * share the default publication name, so the last one to go drops it. A
+ * publication created by someone else is kept: which of its tables this
+ * job added is not recorded, and its other consumers may need them.
+ */
+static void
+pgo_say(syncd_say_fn say, void *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+pgo_say(syncd_say_fn say, void *ctx, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	say(ctx, line);
+}
+
+syncd_status
+pgo_retire(void *state, uint32_t stream, bool apply, syncd_say_fn say,
+           void *ctx)
+{
+	pgo *s = state;
+	pgo_db *db;
+	PGconn *c;
+	PGresult *res;
+	char *hold;
+	const char *sp[3];
+	bool in_use = false, drop_pub = false, ok = true;
+	syncd_status st;
+	char mark[256];
+
+	if ((st = pgo_find_dbs(s)) != SYNCD_OK)
+		return st;
+	if (!(db = pgo_db_of(s, stream)))
+		return SYNCD_FATAL;
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	c = pgo_connect_within(db, false, "10");
+	if (!c)
+		return pgo_report(db, pgo_transient(db->sqlstate)
+		                          ? SYNCD_RETRY
+		                          : SYNCD_FATAL);
+	hold = pgo_hold_name(db->slot);
+	sp[0] = db->slot;
+	sp[1] = hold;
+	sp[2] = s->publication;
+
+	/* the slots: what they keep, and whether something reads them */
+	res = pgo_query(db, c, "reading the job's replication slots",
+	                "SELECT slot_name, active, coalesce(active_pid, 0), "
+	                "coalesce(pg_size_pretty(pg_wal_lsn_diff("
+	                "pg_current_wal_lsn(), restart_lsn)), '?') FROM "
+	                "pg_replication_slots WHERE slot_name IN ($1, $2) "
+	                "ORDER BY slot_name",
+	                2, sp);
+	if (!res) {
+		ok = false;
+		goto done;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		bool active = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+		pgo_say(say, ctx,
+		        "source: replication slot %s in database \"%s\" (it "
+		        "keeps %s of WAL)%s",
+		        PQgetvalue(res, i, 0), db->dbname,
+		        PQgetvalue(res, i, 3),
+		        active ? ", IN USE by a running job" : ": drop it");
+		if (active) {
+			in_use = true;
+			pgo_fail(db, "55006",
+			         "replication slot %s in database \"%s\" is in "
+			         "use by process %s: stop the job (or whatever "
+			         "reads the slot) first",
+			         PQgetvalue(res, i, 0), db->dbname,
+			         PQgetvalue(res, i, 2));
+		}
+	}
+	if (PQntuples(res) == 0)
+		pgo_say(say, ctx,
+		        "source: no replication slot of the job in database "
+		        "\"%s\"",
+		        db->dbname);
+	PQclear(res);
+
+	/* the publication */
+	snprintf(mark, sizeof mark, "created by syncd job %s",
+	         s->host->job->name);
+	res = pgo_query(
+	    db, c, "reading the publication",
+	    "SELECT coalesce(obj_description(p.oid, 'pg_publication'), ''), "
+	    "(SELECT string_agg(slot_name, ', ' ORDER BY slot_name) FROM "
+	    "pg_replication_slots WHERE database = current_database() AND "
+	    "slot_name LIKE 'syncd\\_%' AND slot_name NOT IN ($1, $2)) FROM "
+	    "pg_publication p WHERE p.pubname = $3",
+	    3, sp);
+	if (!res) {
+		ok = false;
+		goto done;
+	}
+	if (PQntuples(res) == 0)
+		pgo_say(say, ctx,
+		        "source: publication %s does not exist in database "
+		        "\"%s\"",
+		        s->publication, db->dbname);
+	else if (strncmp(PQgetvalue(res, 0, 0), "created by syncd job ",
+	                 21) != 0)
+		pgo_say(say, ctx,
+		        "source: publication %s in database \"%s\" is kept: "
+		        "syncd did not create it; remove this job's tables "
+		        "from it by hand if no one else reads them",
+		        s->publication, db->dbname);
+	else if (!PQgetisnull(res, 0, 1))
+		pgo_say(say, ctx,
+		        "source: publication %s in database \"%s\" is kept: "
+		        "the slots of other syncd jobs (%s) remain in the "
+		        "database and may read it; the last of them to be "
+		        "retired drops it",
+		        s->publication, db->dbname, PQgetvalue(res, 0, 1));
+	else {
+		drop_pub = true;
+		pgo_say(say, ctx,
+		        "source: publication %s in database \"%s\" (%s%s): "
+		        "drop it",
+		        s->publication, db->dbname, PQgetvalue(res, 0, 0),
+		        strcmp(PQgetvalue(res, 0, 0), mark) == 0
+		            ? ""
+		            : "; no other syncd job is left here");
+	}
+	PQclear(res);
+	if (in_use) {
+		ok = false;
+		goto done;
+	}
+	if (!apply)
+		goto done;
+
+	{
+		int64_t deadline = pgo_now_ms() + PGO_DROP_WAIT_MS;
+		ok = pgo_drop_slot(db, c, db->slot, deadline) &&
+		     pgo_drop_slot(db, c, hold, deadline);
+	}
+	if (ok && drop_pub) {
+		char *pub = pgo_ident(c, s->publication);
+		pgo_sb sql = {0};
+		pgo_sb_printf(&sql, "DROP PUBLICATION IF EXISTS %s", pub);
+		res = pgo_query(db, c, "dropping the publication", sql.data, 0,
+		                NULL);
+		ok = res != NULL;
+		if (res) {
+			PQclear(res);
+			pgo_say(say, ctx,
+			        "source: dropped publication %s in database "
+			        "\"%s\"",
+			        s->publication, db->dbname);
+		}
+		free(pub);
+		free(sql.data);
+	}
+	if (ok)
+		pgo_say(say, ctx,
+		        "source: dropped the job's replication slots in "
+		        "database \"%s\"",
+		        db->dbname);
+done:
+	free(hold);
+	PQfinish(c);
+	if (ok)
+		return SYNCD_OK;
+	return pgo_report(db, in_use || pgo_transient(db->sqlstate)
+	                          ? SYNCD_RETRY
+	                          : SYNCD_FATAL);
 }

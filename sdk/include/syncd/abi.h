@@ -46,6 +46,8 @@
  *                    may drop a position (drop); a sink may record the
  *                    origin with its progress and forget a stream's
  *                    progress (origin_get, origin_set, forget).
+ *  1.2               (not frozen yet) a source and a sink may say what
+ *                    a job left behind and remove it (retire).
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H
@@ -54,7 +56,7 @@
 
 #define SYNCD_ABI_MAGIC 0x53594e43u /* "SYNC" */
 #define SYNCD_ABI_MAJOR 1
-#define SYNCD_ABI_MINOR 1
+#define SYNCD_ABI_MINOR 2
 
 /* Name of the one function every plugin exports (see syncd/plugin.h). */
 #define SYNCD_ENTRY_SYMBOL "syncd_plugin_entry"

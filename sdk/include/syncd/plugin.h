@@ -70,6 +70,9 @@ typedef syncd_status (*syncd_stream_fn)(void *ctx, const syncd_stream *s);
  * size. See syncd/copytext.h to write it. */
 typedef syncd_status (*syncd_copy_fn)(void *ctx, const char *data, size_t len);
 
+/* 1.2: one line for a person (what retire() finds or does). */
+typedef void (*syncd_say_fn)(void *ctx, const char *line);
+
 /* ---- the full phase ------------------------------------------------------
  *
  * A table of a snapshot, as the source describes it: its relation (columns
@@ -256,6 +259,16 @@ typedef struct syncd_source_ops {
 	 * close(), for a re-sync (syncd --resync, [source] slot.lost =
 	 * resync). SYNCD_OK also when there was nothing to remove. */
 	syncd_status (*drop)(void *state, uint32_t stream);
+
+	/* 1.2, optional. syncd --drop retires the job: what it left at the
+	 * source for the stream (its position and whatever keeps WAL for
+	 * it; a publication it created, unless something else may still
+	 * read it), one line each through say(). With apply, it is also
+	 * removed, and each line says what was done. Called with the stream
+	 * closed (never opened). SYNCD_RETRY, with an error naming it, when
+	 * something is in use (the job runs): nothing is removed then. */
+	syncd_status (*retire)(void *state, uint32_t stream, bool apply,
+	                       syncd_say_fn say, void *ctx);
 } syncd_source_ops;
 
 #define SYNCD_SOURCE_OPS_SIZE_1_0                                              \
@@ -471,6 +484,13 @@ typedef struct syncd_sink_ops {
 	syncd_status (*origin_set)(void *state, uint32_t stream,
 	                           const char *origin);
 	syncd_status (*forget)(void *state, uint32_t stream);
+
+	/* 1.2, optional. syncd --drop: what the job keeps at the
+	 * destination besides the data (its progress and state), one line
+	 * each through say(); with apply, also removed. The target tables
+	 * and their rows are never touched. */
+	syncd_status (*retire)(void *state, bool apply, syncd_say_fn say,
+	                       void *ctx);
 } syncd_sink_ops;
 
 #define SYNCD_SINK_OPS_SIZE_1_0 SYNCD_SIZE_THROUGH(syncd_sink_ops, copy_end)
