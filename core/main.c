@@ -196,6 +196,7 @@ run_with_retry(job *j)
 		sigemptyset(&sigs);
 		sigaddset(&sigs, SIGINT);
 		sigaddset(&sigs, SIGTERM);
+		sigaddset(&sigs, SIGHUP);
 		atomic_store(&j->phase, JOB_RETRYING);
 		if (sigtimedwait(&sigs, NULL, &ts) > 0) {
 			log_info("stopped while waiting to retry");
@@ -327,12 +328,15 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	/* SIGINT/SIGTERM are taken by the main thread with sigtimedwait; every
+	/* SIGINT/SIGTERM/SIGHUP (a closed terminal; a reload is not
+	 * supported: syncd stops cleanly, and the job file is read again at
+	 * the next start) are taken by the main thread with sigtimedwait; every
 	 * thread started from here inherits the mask. A closed pipe is an
 	 * error to report, not a reason to die. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -954,6 +954,7 @@ mon_cmd_run(monitor *m, alarm_rule *r, const char *message)
 	sigaddset(&dflt, SIGPIPE);
 	sigaddset(&dflt, SIGINT);
 	sigaddset(&dflt, SIGTERM);
+	sigaddset(&dflt, SIGHUP);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &dflt);
 	posix_spawnattr_setpgroup(&at, 0);

@@ -888,6 +888,12 @@ out:
 /* ---- the job ------------------------------------------------------------- */
 
 
+static const char *
+sig_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
+}
+
 int
 runner_run(job *j)
 {
@@ -915,6 +921,7 @@ runner_run(job *j)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 
 	r.p = pipeline_new(j);
 	metrics_collector_add(run_collect, &r);
@@ -929,20 +936,20 @@ runner_run(job *j)
 	while (!atomic_load(&r.done)) {
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		int sig = sigtimedwait(&sigs, NULL, &ts);
-		if (sig == SIGINT || sig == SIGTERM) {
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
 			if (++signals == 1) {
 				log_info("received %s: stopping; flushing and "
 				         "confirming what "
 				         "is applied (send it again to stop at "
 				         "once)",
-				         sig == SIGINT ? "SIGINT" : "SIGTERM");
+				         sig_name(sig));
 				job_request_stop(j);
 			} else {
 				log_error("received %s again: stopping at "
 				          "once; changes not "
 				          "yet confirmed will be replayed at "
 				          "the next start",
-				          sig == SIGINT ? "SIGINT" : "SIGTERM");
+				          sig_name(sig));
 				_exit(1);
 			}
 		}

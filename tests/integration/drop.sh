@@ -69,7 +69,13 @@ it_assert_eq "syncd_ja,syncd_ja_hold,syncd_jb,syncd_jb_hold" "$(slots)" "slots a
 it_pass "--drop of a running job is refused (endpoint, slot in use) and changes nothing"
 
 # ---- 2. the plan ---------------------------------------------------------------
-syncd_stop "$PID_A" "$W/ja.log"
+# SIGHUP (a closed terminal) stops a job cleanly, like SIGTERM
+kill -HUP "$PID_A"
+rc=0
+wait "$PID_A" || rc=$?
+it_assert_eq 0 "$rc" "exit code after SIGHUP: $(tail -n 5 "$W/ja.log")"
+it_assert_contains "$W/ja.log" "received SIGHUP: stopping; flushing and confirming"
+it_assert_contains "$W/ja.log" "job ja stopped cleanly"
 drop ja
 it_assert_eq 0 "$rc" "--drop without --yes: $(cat "$W/drop.out")"
 for line in "job ja leaves behind:" \
