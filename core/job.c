@@ -102,6 +102,23 @@ job_last_error(job *j, int64_t *when_ms)
 	return e;
 }
 
+syncd_status
+job_stream_named(void *ctx, const syncd_stream *d)
+{
+	job *j = ctx;
+	job_stream *js;
+
+	if (!d || d->id >= SYNCD_MAX_STREAMS)
+		return SYNCD_OK;
+	js = &j->streams[d->id];
+	free(js->name);
+	js->name = xstrdup(d->name ? d->name : "?");
+	js->desc = (syncd_stream){sizeof js->desc, d->id, js->name, NULL};
+	if (d->id + 1 > j->nstreams)
+		j->nstreams = d->id + 1;
+	return SYNCD_OK;
+}
+
 const char *
 job_stream_name(const job *j, uint32_t id)
 {

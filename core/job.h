@@ -135,6 +135,9 @@ const char *job_state_name(job_state s);
 /* The last failure and its time (ms since the epoch); caller frees. NULL
  * when the job never failed. */
 char *job_last_error(job *j, int64_t *when_ms);
+/* A syncd_stream_fn for commands that only need the streams' names
+ * (--status, --drop): records d in j->streams (ctx is the job). */
+syncd_status job_stream_named(void *ctx, const syncd_stream *d);
 /* The name of stream id ("" before the source described it). */
 const char *job_stream_name(const job *j, uint32_t id);
 /* [job] name */

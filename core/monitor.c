@@ -1372,20 +1372,6 @@ mon_print_status(json_object *root, FILE *out)
 }
 
 /* With no endpoint: what the destination says the job has applied. */
-static syncd_status
-mon_stream_named(void *ctx, const syncd_stream *d)
-{
-	job *j = ctx;
-
-	if (d && d->id < SYNCD_MAX_STREAMS) {
-		free(j->streams[d->id].name);
-		j->streams[d->id].name = xstrdup(d->name ? d->name : "?");
-		if (d->id + 1 > j->nstreams)
-			j->nstreams = d->id + 1;
-	}
-	return SYNCD_OK;
-}
-
 static int
 mon_stored_progress(job *j, FILE *out)
 {
@@ -1400,7 +1386,7 @@ mon_stored_progress(job *j, FILE *out)
 	}
 	j->nstreams = 0;
 	if (src->streams) {
-		if (src->streams(j->source->state, mon_stream_named, j) !=
+		if (src->streams(j->source->state, job_stream_named, j) !=
 		    SYNCD_OK) {
 			fprintf(stderr, "syncd: %s could not list its streams: "
 			                "%s\n",

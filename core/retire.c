@@ -34,23 +34,6 @@ retire_say(void *ctx, const char *line)
 		fprintf(r->out, "  %s\n", line);
 }
 
-static syncd_status
-retire_stream_named(void *ctx, const syncd_stream *d)
-{
-	job *j = ctx;
-
-	if (d && d->id < SYNCD_MAX_STREAMS) {
-		free(j->streams[d->id].name);
-		j->streams[d->id].name = xstrdup(d->name ? d->name : "?");
-		j->streams[d->id].desc =
-		    (syncd_stream){sizeof(syncd_stream), d->id,
-		                   j->streams[d->id].name, NULL};
-		if (d->id + 1 > j->nstreams)
-			j->nstreams = d->id + 1;
-	}
-	return SYNCD_OK;
-}
-
 static int
 retire_rm(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
@@ -141,7 +124,7 @@ retire_job(job *j, bool apply, FILE *out)
 	free(url);
 	j->nstreams = 0;
 	if (src->streams) {
-		if (src->streams(j->source->state, retire_stream_named, j) !=
+		if (src->streams(j->source->state, job_stream_named, j) !=
 		    SYNCD_OK) {
 			log_error("%s could not list its streams: %s",
 			          j->source->prefix, plugerr_msg(j->source));
@@ -150,7 +133,7 @@ retire_job(job *j, bool apply, FILE *out)
 	} else {
 		syncd_stream one = {sizeof one, 0, j->source->plugin->name,
 		                    NULL};
-		retire_stream_named(j, &one);
+		job_stream_named(j, &one);
 	}
 	if (!apply) {
 		fprintf(out, "job %s leaves behind:\n", job_name(j));

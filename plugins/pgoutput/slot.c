@@ -700,6 +700,30 @@ pgo_drop_slot(pgo_db *db, PGconn *c, const char *name, int64_t deadline)
 	}
 }
 
+/* A short SQL connection to the database of stream, for drop() and
+ * retire(), with the stream ended if it was open. */
+static syncd_status
+pgo_short_conn(pgo *s, uint32_t stream, pgo_db **dbp, PGconn **c)
+{
+	syncd_status st;
+	pgo_db *db;
+
+	if ((st = pgo_find_dbs(s)) != SYNCD_OK)
+		return st;
+	if (!(db = pgo_db_of(s, stream)))
+		return SYNCD_FATAL;
+	pgo_end_stream(db); /* closed already, or open() without close() */
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	*dbp = db;
+	*c = pgo_connect_within(db, false, "10");
+	if (!*c)
+		return pgo_report(db, pgo_transient(db->sqlstate)
+		                          ? SYNCD_RETRY
+		                          : SYNCD_FATAL);
+	return SYNCD_OK;
+}
+
 /*
  * The source operation drop(): the stream's slot, its hold slot and what
  * the state directory notes of it (pgoutput-SLOT.received) are removed, so
@@ -718,18 +742,8 @@ pgo_drop(void *state, uint32_t stream)
 	bool ok;
 	syncd_status st;
 
-	if ((st = pgo_find_dbs(s)) != SYNCD_OK)
+	if ((st = pgo_short_conn(s, stream, &db, &c)) != SYNCD_OK)
 		return st;
-	if (!(db = pgo_db_of(s, stream)))
-		return SYNCD_FATAL;
-	pgo_end_stream(db); /* closed already, or open() without close() */
-	db->err[0] = '\0';
-	db->sqlstate[0] = '\0';
-	c = pgo_connect_within(db, false, "10");
-	if (!c)
-		return pgo_report(db, pgo_transient(db->sqlstate)
-		                          ? SYNCD_RETRY
-		                          : SYNCD_FATAL);
 	hold = pgo_hold_name(db->slot);
 	deadline = pgo_now_ms() + PGO_DROP_WAIT_MS;
 	ok = pgo_drop_slot(db, c, db->slot, deadline) &&
@@ -790,17 +804,8 @@ pgo_retire(void *state, uint32_t stream, bool apply, syncd_say_fn say,
 	syncd_status st;
 	char mark[256];
 
-	if ((st = pgo_find_dbs(s)) != SYNCD_OK)
+	if ((st = pgo_short_conn(s, stream, &db, &c)) != SYNCD_OK)
 		return st;
-	if (!(db = pgo_db_of(s, stream)))
-		return SYNCD_FATAL;
-	db->err[0] = '\0';
-	db->sqlstate[0] = '\0';
-	c = pgo_connect_within(db, false, "10");
-	if (!c)
-		return pgo_report(db, pgo_transient(db->sqlstate)
-		                          ? SYNCD_RETRY
-		                          : SYNCD_FATAL);
 	hold = pgo_hold_name(db->slot);
 	sp[0] = db->slot;
 	sp[1] = hold;
