@@ -72,7 +72,9 @@ dws_hint(const char *st, const char *what)
 		       "DELETE on the target tables and CREATE on state.schema";
 	if (strcmp(st, "3F000") == 0)
 		return "; create the schema first (schemas are never created "
-		       "for target tables)";
+		       "for target tables), or route the tables to schemas "
+		       "that exist with [sink] target.schema (for instance "
+		       "#{source_schema_name})";
 	return "";
 }
 

@@ -456,18 +456,20 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 	qtable = dws_qualified(w, rel->target_schema, rel->target_table);
 
 	if (!schema) {
-		ERR(s, "3F000",
-		    "schema %s of target table %s.%s does not exist; create it "
-		    "(schemas are never created for target tables)",
-		    rel->target_schema, rel->target_schema, rel->target_table);
+		/* the first real job's most common mistake: the default
+		 * target.schema names the schema after the source database */
+		static const char fmt[] =
+		    "schema %s of target table %s.%s does not exist (schemas "
+		    "are never created for target tables): create it, or "
+		    "route the tables to schemas that exist with [sink] "
+		    "target.schema: its default #{source_db_name} names the "
+		    "schema after the source database, #{source_schema_name} "
+		    "keeps the source's schema";
+		ERR(s, "3F000", fmt, rel->target_schema, rel->target_schema,
+		    rel->target_table);
 		if (what == SYNCD_PREPARE_CHECK)
-			SYNCD_LOG_ERROR(
-			    s->host,
-			    "schema %s of target table %s.%s does not exist; "
-			    "create it (schemas are never created for target "
-			    "tables)",
-			    rel->target_schema, rel->target_schema,
-			    rel->target_table);
+			SYNCD_LOG_ERROR(s->host, fmt, rel->target_schema,
+			                rel->target_schema, rel->target_table);
 		ok = false;
 	} else if (!table) {
 		bool create = what == SYNCD_PREPARE_CREATE ||

@@ -58,6 +58,7 @@ run() { # run EXPECTED-EXIT JOB ARGS...
 job noschema nowhere true
 run 3 noschema --check
 it_assert_contains "$W/noschema.out" "schema nowhere of target table nowhere.orders does not exist"
+it_assert_contains "$W/noschema.out" "#{source_schema_name} keeps the source's schema"
 
 job nocreate app false
 run 3 nocreate --check
