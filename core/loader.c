@@ -43,6 +43,31 @@ loader_add_dir(const char *dir)
 	loader_dirs[loader_ndirs++] = xstrdup(dir);
 }
 
+/* A syncd run from its build tree (not installed) finds the plugins built
+ * with it, before installed ones of maybe another ABI: DIR/plugins next to
+ * the executable, recognised by libtool's .libs in it. */
+static void
+loader_build_tree(void)
+{
+	char exe[4096], *slash, *dir;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	struct stat st;
+
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	dir = xasprintf("%s/plugins/.libs", exe);
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+		dir[strlen(dir) - 6] = '\0'; /* DIR/plugins */
+		loader_add_dir(dir);
+	}
+	free(dir);
+}
+
 void
 loader_init(const char *plugin_dir)
 {
@@ -62,6 +87,7 @@ loader_init(const char *plugin_dir)
 			loader_add_dir(d);
 		free(copy);
 	}
+	loader_build_tree();
 	loader_add_dir(PLUGINDIR);
 }
 

@@ -67,7 +67,8 @@ usage(FILE *out)
 	    "  -h, --help             this text\n"
 	    "\n"
 	    "Plugins are searched in --plugin-dir, then $SYNCD_PLUGIN_PATH\n"
-	    "(colon-separated), then %s.\n"
+	    "(colon-separated), then the build tree's plugins/ (a syncd not\n"
+	    "installed), then %s.\n"
 	    "Exit codes: 0 clean stop, 1 job failed, 2 bad usage or job file,\n"
 	    "3 a pre-check failed.\n",
 	    PLUGINDIR);

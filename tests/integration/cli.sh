@@ -25,6 +25,12 @@ grep -Eq '^jsonl +sink +1\.0 ' "$W/out" || it_fail "jsonl not listed: $(cat "$W/
 grep -Eq '^synth +source ' "$W/out" || it_fail "synth not listed: $(cat "$W/out")"
 it_assert_contains "$W/out" "$PLUGIN_DIR"
 
+# a syncd run from its build tree, with no plugin directory given, finds
+# the plugins built with it
+(unset SYNCD_PLUGIN_PATH; expect_exit 0 "$W/out" --list-plugins)
+grep -Eq '^pgoutput +source ' "$W/out" || it_fail "build tree: pgoutput not listed: $(cat "$W/out")"
+grep -qx "  $(dirname "$SYNCD")/plugins" "$W/out" || it_fail "build tree: not searched: $(cat "$W/out")"
+
 expect_exit 0 "$W/out" $PATHS --plugin-help jsonl
 it_assert_contains "$W/out" "jsonl 1.0 (sink plugin"
 grep -Eq '^  path +string +default -$' "$W/out" || it_fail "path default: $(cat "$W/out")"
