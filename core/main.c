@@ -13,6 +13,7 @@
 #include "runner.h"
 #include "loader.h"
 #include "log.h"
+#include "manpage.h"
 #include "metrics.h"
 #include "monitor.h"
 #include "options.h"
@@ -232,6 +233,7 @@ main(int argc, char **argv)
 		OPT_RESYNC,
 		OPT_STATUS,
 		OPT_DROP,
+		OPT_MAN_INI,
 		OPT_YES,
 		OPT_VERSION
 	};
@@ -248,6 +250,7 @@ main(int argc, char **argv)
 	    {"resync", no_argument, NULL, OPT_RESYNC},
 	    {"status", no_argument, NULL, OPT_STATUS},
 	    {"drop", no_argument, NULL, OPT_DROP},
+	    {"man-ini", no_argument, NULL, OPT_MAN_INI},
 	    {"yes", no_argument, NULL, OPT_YES},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {"help", no_argument, NULL, 'h'},
@@ -256,6 +259,7 @@ main(int argc, char **argv)
 	const char *unavailable = NULL;
 	bool check = false, list = false, preview = false, create = false;
 	bool resync = false, status = false, drop = false, yes = false;
+	bool man_ini = false;
 	bool supported = false;
 	strbuf errors = {0};
 	sigset_t sigs;
@@ -272,6 +276,7 @@ main(int argc, char **argv)
 		case OPT_RESYNC: resync = true; break;
 		case OPT_STATUS: status = true; break;
 		case OPT_DROP: drop = true; break;
+		case OPT_MAN_INI: man_ini = true; break; /* for make */
 		case OPT_YES: yes = true; break;
 		case OPT_PREVIEW: preview = true; break;
 		case OPT_LIST_PLUGINS: list = true; break;
@@ -312,6 +317,11 @@ main(int argc, char **argv)
 	}
 
 	loader_init(plugin_dir);
+	if (man_ini) {
+		rc = manpage_ini(stdout);
+		loader_shutdown();
+		return rc;
+	}
 	if (list) {
 		rc = cmd_list_plugins();
 		loader_shutdown();
