@@ -99,14 +99,39 @@ man_plugin(FILE *out, const char *name)
 	return true;
 }
 
+/* The sections of a job file, in the order of the manual. */
+static const struct man_section {
+	const char *title, *intro; /* intro: roff, or NULL */
+	const syncd_option *core;  /* keys syncd reads there, or NULL */
+	const char *plugins[3];    /* the shipped plugins of the section */
+} man_sections[] = {
+    {"[job]", NULL, job_core_options, {NULL}},
+    {"[source]", "Keys syncd reads for every source:\n", job_source_core,
+     {"pgoutput", NULL}},
+    {"[logical_table.NAME]",
+     "The database/table shard scenario: the tables of the source "
+     "databases that \\fBsource_db_filter\\fR matches, whose names "
+     "\\fBsource_table_filter\\fR matches (POSIX extended regular "
+     "expressions), go into one target table NAME.\n",
+     NULL,
+     {NULL}},
+    {"[sink]", "Keys syncd reads for every sink:\n", job_sink_core_options,
+     {"dws_upsert", "dws_copy", NULL}},
+    {"[transform.NAME]", "Transforms run in file order.\n",
+     job_transform_core,
+     {"logical_delete", "udf", NULL}},
+    {"[dirty]", NULL, job_dirty_options, {NULL}},
+    {"[archiver]",
+     "Read only with \\fB[dirty] enabled = true\\fR and \\fBpolicy "
+     "= archive\\fR.\n",
+     job_archiver_core,
+     {"file", "obs", NULL}},
+    {"[monitor]", NULL, monitor_options, {NULL}},
+};
+
 int
 manpage_ini(FILE *out)
 {
-	static const char *const sources[] = {"pgoutput", NULL};
-	static const char *const sinks[] = {"dws_upsert", "dws_copy", NULL};
-	static const char *const transforms[] = {"logical_delete", "udf",
-	                                         NULL};
-	static const char *const archivers[] = {"file", "obs", NULL};
 	int rc = 0;
 
 	fprintf(out,
@@ -135,56 +160,17 @@ manpage_ini(FILE *out)
 	        "Passwords belong in ~/.pgpass, PGPASSFILE or PGPASSWORD, "
 	        "not in the file.\n",
 	        PACKAGE_VERSION);
-
-	fputs(".SH \"[job]\"\n", out);
-	man_table(out, job_core_options);
-
-	fputs(".SH \"[source]\"\n"
-	      "Keys syncd reads for every source:\n",
-	      out);
-	man_table(out, job_source_core);
-	for (int i = 0; sources[i]; i++)
-		if (!man_plugin(out, sources[i]))
-			rc = 1;
-
-	fputs(".SH \"[logical_table.NAME]\"\n"
-	      "The database/table shard scenario: the tables of the source "
-	      "databases that \\fBsource_db_filter\\fR matches, whose names "
-	      "\\fBsource_table_filter\\fR matches (POSIX extended regular "
-	      "expressions), go into one target table NAME.\n",
-	      out);
-
-	fputs(".SH \"[sink]\"\n"
-	      "Keys syncd reads for every sink:\n",
-	      out);
-	man_table(out, job_sink_core_options);
-	for (int i = 0; sinks[i]; i++)
-		if (!man_plugin(out, sinks[i]))
-			rc = 1;
-
-	fputs(".SH \"[transform.NAME]\"\n"
-	      "Transforms run in file order.\n",
-	      out);
-	man_table(out, job_transform_core);
-	for (int i = 0; transforms[i]; i++)
-		if (!man_plugin(out, transforms[i]))
-			rc = 1;
-
-	fputs(".SH \"[dirty]\"\n", out);
-	man_table(out, job_dirty_options);
-
-	fputs(".SH \"[archiver]\"\n"
-	      "Read only with \\fB[dirty] enabled = true\\fR and \\fBpolicy "
-	      "= archive\\fR.\n",
-	      out);
-	man_table(out, job_archiver_core);
-	for (int i = 0; archivers[i]; i++)
-		if (!man_plugin(out, archivers[i]))
-			rc = 1;
-
-	fputs(".SH \"[monitor]\"\n", out);
-	man_table(out, monitor_options);
-
+	for (size_t i = 0; i < sizeof man_sections / sizeof man_sections[0];
+	     i++) {
+		const struct man_section *sec = &man_sections[i];
+		fprintf(out, ".SH \"%s\"\n", sec->title);
+		if (sec->intro)
+			fputs(sec->intro, out);
+		man_table(out, sec->core);
+		for (int k = 0; sec->plugins[k]; k++)
+			if (!man_plugin(out, sec->plugins[k]))
+				rc = 1;
+	}
 	fputs(".SH FILES\n"
 	      ".TP\n.I conf.d/example.ini\n"
 	      "installed in syncd's configuration directory: every key of "
