@@ -415,38 +415,11 @@ metrics_observe(const char *name, const char *labels, double value)
 	pthread_mutex_unlock(&metrics_lock);
 }
 
-void
-metrics_remove(const char *name, const char *labels)
-{
-	family *f;
-
-	pthread_mutex_lock(&metrics_lock);
-	f = metrics_family(name, M_GAUGE, false);
-	if (f && !labels) {
-		size_t pos = (size_t) (f - families);
-		metrics_family_free(f);
-		memmove(&families[pos], &families[pos + 1],
-		        (nfamilies - pos - 1) * sizeof *families);
-		nfamilies--;
-	} else if (f) {
-		sample *s = metrics_sample(f, labels, false);
-		if (s) {
-			size_t pos = (size_t) (s - f->s);
-			metrics_sample_free(s);
-			memmove(&f->s[pos], &f->s[pos + 1],
-			        (f->n - pos - 1) * sizeof *f->s);
-			f->n--;
-		}
-	}
-	pthread_mutex_unlock(&metrics_lock);
-}
-
 bool
 metrics_plugin(const char *plugin, const char *name, double value, bool add)
 {
 	const char *p = name, *brace;
 	char *base, *labels, *mine;
-	bool ok = true;
 
 	if (!name || !metrics_name_char(*p, true))
 		return false;
@@ -474,7 +447,7 @@ metrics_plugin(const char *plugin, const char *name, double value, bool add)
 	free(base);
 	free(labels);
 	free(mine);
-	return ok;
+	return true;
 }
 
 /* ---- reading -------------------------------------------------------------

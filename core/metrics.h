@@ -27,10 +27,6 @@ void metrics_add(const char *name, const char *labels, double delta);
 void metrics_set(const char *name, const char *labels, double value);
 /* Histograms (flush durations, in seconds). */
 void metrics_observe(const char *name, const char *labels, double value);
-/* Drops one sample (a table that is no longer copied), or with labels
- * NULL the whole family. */
-void metrics_remove(const char *name, const char *labels);
-
 /* What a plugin reports through its host: name is NAME or NAME{labels}
  * in the exposition syntax; the label plugin="sink:dws_upsert" is added.
  * Returns false (and changes nothing) when name is malformed. */
