@@ -103,6 +103,15 @@ struct job {
 	atomic_bool failed;
 	atomic_bool invalid; /* failed as configured: never auto-retried */
 	bool resync;         /* syncd --resync, until the streams are open */
+	/* syncd --start-time (rewind.h): the time (us since the epoch, 0:
+	 * none) as given and parsed; whether the streams were set back
+	 * (once per process); per stream, the smallest progress recorded
+	 * before, and the first transaction at or after the time */
+	int64_t start_time;
+	const char *start_time_text;
+	bool rewound;
+	syncd_lsn rewind_applied[SYNCD_MAX_STREAMS];
+	syncd_lsn rewind_first[SYNCD_MAX_STREAMS];
 	pthread_mutex_t fail_lock;
 	char *failure; /* first failure, for the exit message */
 	/* for the monitor: the phase set by the runner (starting, copying,

@@ -10,6 +10,7 @@
 #include "plugerr.h"
 #include "prepare.h"
 #include "retire.h"
+#include "rewind.h"
 #include "runner.h"
 #include "loader.h"
 #include "log.h"
@@ -43,8 +44,10 @@ usage(FILE *out)
 	    "\n"
 	    "  -c, --config FILE      the job file\n"
 	    "      --check            run the pre-checks only\n"
-	    "      --start-time TIME  incremental mode: replay from a past "
-	    "commit time\n"
+	    "      --start-time TIME  go back to a past commit time (ISO 8601 "
+	    "with\n"
+	    "                         its offset, or how long ago: 2hours)\n"
+	    "                         and apply again what committed since\n"
 	    "      --create-tables    create the destination tables only\n"
 	    "      --resync           start over: drop the job's slots, "
 	    "forget\n"
@@ -256,7 +259,8 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *config = NULL, *plugin_dir = NULL, *plugin_help = NULL;
-	const char *unavailable = NULL;
+	const char *start_time = NULL;
+	int64_t start_us = 0;
 	bool check = false, list = false, preview = false, create = false;
 	bool resync = false, status = false, drop = false, yes = false;
 	bool man_ini = false;
@@ -271,7 +275,7 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'c': config = optarg; break;
 		case OPT_CHECK: check = true; break;
-		case OPT_START_TIME: unavailable = "--start-time"; break;
+		case OPT_START_TIME: start_time = optarg; break;
 		case OPT_CREATE_TABLES: create = true; break;
 		case OPT_RESYNC: resync = true; break;
 		case OPT_STATUS: status = true; break;
@@ -309,11 +313,23 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (unavailable) {
-		fprintf(stderr,
-		        "syncd: %s is not available in this version yet\n",
-		        unavailable);
-		return EXIT_USAGE;
+
+	if (start_time) {
+		char err[512], t1[64], t2[64];
+		int64_t now = wall_ms() * 1000;
+		if (!rewind_parse_time(start_time, now, &start_us, err,
+		                       sizeof err)) {
+			fprintf(stderr, "syncd: --start-time: %s\n", err);
+			return EXIT_USAGE;
+		}
+		if (start_us > now + 1000000) {
+			fprintf(stderr,
+			        "syncd: --start-time: %s is in the future (it "
+			        "is %s now)\n",
+			        rewind_format(start_us, t1, sizeof t1),
+			        rewind_format(now, t2, sizeof t2));
+			return EXIT_USAGE;
+		}
 	}
 
 	loader_init(plugin_dir);
@@ -396,6 +412,29 @@ main(int argc, char **argv)
 		                "no other action but --yes\n");
 		rc = EXIT_USAGE;
 		goto done;
+	}
+	if (start_time && (check || preview || create || resync || drop)) {
+		fprintf(stderr, "syncd: --start-time runs the job from a past "
+		                "time; it does not go with --check, --preview, "
+		                "--create-tables, --resync or --drop\n");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (start_time && !j->info.incremental) {
+		fprintf(stderr,
+		        "syncd: --start-time replays the stream from a past "
+		        "time: it needs [job] mode = incremental or "
+		        "full+incremental (%s has full)\n",
+		        config);
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (start_time) {
+		char t1[64];
+		j->start_time = start_us;
+		j->start_time_text = start_time;
+		log_info("--start-time %s: replaying from %s", start_time,
+		         rewind_format(j->start_time, t1, sizeof t1));
 	}
 	j->resync = resync;
 	if (!instance_create_all(j)) {

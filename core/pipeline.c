@@ -407,6 +407,12 @@ pipeline_drain(pipeline *p)
 	return st;
 }
 
+void
+pipeline_mark(pipeline *p, const syncd_time_mark *m, int64_t before)
+{
+	workers_mark(p->ws, m, before);
+}
+
 syncd_lsn
 pipeline_flushed(pipeline *p, uint32_t stream)
 {

@@ -29,6 +29,8 @@ syncd_status pipeline_emit(pipeline *p, const syncd_event *ev);
 syncd_status pipeline_emit_fn(void *ctx, const syncd_event *ev);
 /* Flushes every worker and waits until all emitted so far is durable. */
 syncd_status pipeline_drain(pipeline *p);
+/* A time mark to record with the next batch (see workers_mark). */
+void pipeline_mark(pipeline *p, const syncd_time_mark *m, int64_t before);
 /* What may be confirmed of a stream. */
 syncd_lsn pipeline_flushed(pipeline *p, uint32_t stream);
 /* What the sink has stored for a stream, the minimum over workers;

@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "plugerr.h"
+#include "rewind.h"
 #include "runner.h"
 #include "util.h"
 
@@ -78,6 +79,8 @@ typedef struct run_stream {
 	char *origin;  /* the source's origin, once checked */
 	bool record;   /* ... to be recorded at the destination */
 	bool resynced; /* re-synced in this run */
+	int64_t last_mark; /* commit time of the last time mark */
+	bool skipping;     /* the open transaction is passed over */
 } run_stream;
 
 typedef struct run {
@@ -619,6 +622,26 @@ run_collect(void *ctx)
 	}
 }
 
+/* A time mark every REWIND_MARK_US of commit time, recorded with the
+ * progress while the source keeps confirmed WAL to go back to. */
+static void
+run_mark(run_stream *s, const syncd_event *ev)
+{
+	int64_t keep_ms = SYNCD_HAS(&s->pos, retention_ms)
+	                      ? s->pos.retention_ms
+	                      : 0;
+	syncd_time_mark m;
+
+	if (keep_ms <= 0 || !ev->commit_time || !ev->lsn ||
+	    !s->r->j->sink->plugin->ops.sink.marks ||
+	    ev->commit_time - s->last_mark < REWIND_MARK_US)
+		return;
+	s->last_mark = ev->commit_time;
+	m = (syncd_time_mark){
+	    .stream = s->id, .time = ev->commit_time, .lsn = ev->lsn - 1};
+	pipeline_mark(s->r->p, &m, ev->commit_time - keep_ms * 1000);
+}
+
 /* Between read() and the pipeline: the stream's transaction boundaries. */
 static syncd_status
 run_emit(void *ctx, const syncd_event *ev)
@@ -634,12 +657,24 @@ run_emit(void *ctx, const syncd_event *ev)
 		         s->r->j->source->prefix, ev->stream, s->id);
 		return SYNCD_FATAL;
 	}
-	if (ev->type == SYNCD_EV_BEGIN)
+	switch (ev->type) {
+	case SYNCD_EV_BEGIN:
 		s->in_txn = true;
-	else if (ev->type == SYNCD_EV_COMMIT) {
+		s->skipping = rewind_skip(s->r->j, s->id, ev->lsn,
+		                          ev->commit_time);
+		break;
+	case SYNCD_EV_COMMIT:
 		s->in_txn = false;
+		s->skipping = false;
 		atomic_fetch_add(&s->transactions, 1);
 		run_lag_commit(&s->lag, ev->lsn, ev->commit_time);
+		run_mark(s, ev);
+		break;
+	case SYNCD_EV_RELATION: break;
+	default:
+		/* --start-time: committed before the time, applied before */
+		if (s->skipping)
+			return SYNCD_OK;
 	}
 	return pipeline_emit(s->r->p, ev);
 }
@@ -858,6 +893,8 @@ run_main(void *arg)
 
 	thread_name("syncd-source");
 	if (!run_describe(r))
+		goto out;
+	if (j->info.incremental && !rewind_streams(j))
 		goto out;
 	if (j->info.incremental)
 		for (uint32_t i = 0; i < r->n; i++) {

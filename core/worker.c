@@ -55,6 +55,12 @@ struct workers {
 	checkpoint *ckpt;
 	int64_t max_rows, max_bytes, interval_ms, reconnect_ms;
 
+	/* time marks waiting for the next batch of any worker */
+	pthread_mutex_t marks_lock;
+	syncd_time_mark *marks;
+	size_t nmarks, capmarks;
+	int64_t marks_before;
+
 	/* fences */
 	pthread_mutex_t fence_lock;
 	pthread_cond_t fence_cond;
@@ -275,6 +281,7 @@ worker_flush(worker *w, bool force)
 	int64_t waited = 0;
 	long dirty_before;
 	int64_t started;
+	syncd_time_mark *marks;
 
 	for (uint32_t s = 0; s < SYNCD_MAX_STREAMS; s++)
 		if (w->pending[s] > w->recorded[s] ||
@@ -294,6 +301,13 @@ worker_flush(worker *w, bool force)
 	b.events = (const syncd_event *const *) w->evs;
 	b.nchanges = w->nchanges;
 	b.bytes = w->bytes;
+	pthread_mutex_lock(&p->marks_lock);
+	b.marks = marks = p->marks;
+	b.nmarks = p->nmarks;
+	b.marks_before = p->marks_before;
+	p->marks = NULL;
+	p->nmarks = p->capmarks = 0;
+	pthread_mutex_unlock(&p->marks_lock);
 
 	dirty_before = dirty_count(p->j, w->id);
 	started = now_ms();
@@ -319,6 +333,7 @@ worker_flush(worker *w, bool force)
 				if (attempt > 0)
 					atomic_fetch_sub(&p->j->reconnecting,
 					                 1);
+				free(marks);
 				return SYNCD_FATAL;
 			}
 			if (attempt++ == 0)
@@ -341,6 +356,7 @@ worker_flush(worker *w, bool force)
 		if (st == SYNCD_FATAL)
 			break;
 	}
+	free(marks); /* a failed batch's are not recorded: marks are hints */
 	if (attempt > 0)
 		atomic_fetch_sub(&p->j->reconnecting, 1);
 	if (st == SYNCD_OK && attempt > 0)
@@ -632,6 +648,7 @@ workers_new(job *j)
 		queue_count = 65536;
 	p->ckpt = ckpt_new(p->n);
 	pthread_mutex_init(&p->fence_lock, NULL);
+	pthread_mutex_init(&p->marks_lock, NULL);
 	pthread_cond_init(&p->fence_cond, NULL);
 	p->w = xcalloc((size_t) p->n, sizeof *p->w);
 	for (int i = 0; i < p->n; i++) {
@@ -708,6 +725,8 @@ workers_free(workers *p)
 	free(p->w);
 	ckpt_free(p->ckpt);
 	pthread_mutex_destroy(&p->fence_lock);
+	pthread_mutex_destroy(&p->marks_lock);
+	free(p->marks);
 	pthread_cond_destroy(&p->fence_cond);
 	free(p);
 }
@@ -761,6 +780,27 @@ workers_learn(workers *p, uint32_t stream, syncd_lsn *lsn)
 		if (i == 0 || p->w[i].skip[stream] < *lsn)
 			*lsn = p->w[i].skip[stream];
 	return SYNCD_OK;
+}
+
+/* At most this many marks wait (a sink that writes nothing for long):
+ * later ones are left out, marks being hints of where to go back to. */
+#define WORKERS_MAX_MARKS 4096
+
+void
+workers_mark(workers *p, const syncd_time_mark *m, int64_t before)
+{
+	pthread_mutex_lock(&p->marks_lock);
+	if (p->nmarks < WORKERS_MAX_MARKS) {
+		if (p->nmarks == p->capmarks) {
+			p->capmarks = p->capmarks ? p->capmarks * 2 : 16;
+			p->marks = xrealloc(p->marks,
+			                    p->capmarks * sizeof *p->marks);
+		}
+		p->marks[p->nmarks++] = *m;
+	}
+	if (before > p->marks_before)
+		p->marks_before = before;
+	pthread_mutex_unlock(&p->marks_lock);
 }
 
 syncd_lsn

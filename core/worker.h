@@ -37,6 +37,9 @@ syncd_status workers_fence(workers *ws, int only);
 /* Every worker asks the sink what it had applied of stream before a
  * restart; *lsn: the smallest. */
 syncd_status workers_learn(workers *ws, uint32_t stream, syncd_lsn *lsn);
+/* A time mark for the next batch any worker writes, and the time before
+ * which recorded marks may go (syncd_batch.marks). */
+void workers_mark(workers *ws, const syncd_time_mark *m, int64_t before);
 /* What may be confirmed of stream: durable at every worker. */
 syncd_lsn workers_flushed(workers *ws, uint32_t stream);
 /* Wakes every waiting thread (after a failure). */

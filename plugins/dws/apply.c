@@ -1109,6 +1109,8 @@ dws_write_once(dws_worker *w, const syncd_batch *b, int tx, size_t *folded)
 		rc = dws_progress_write(w, b->progress[i].stream, w->id,
 		                        b->progress[i].lsn, w->s->layout);
 	if (rc == DWS_OK)
+		rc = dws_marks_write(w, b);
+	if (rc == DWS_OK)
 		rc = dws_exec(w, "committing a batch", "COMMIT", 0, NULL, NULL);
 	return rc;
 }

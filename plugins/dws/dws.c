@@ -241,6 +241,34 @@ dws_forget(void *state, uint32_t stream)
 	return dws_status(dws_progress_forget(w, stream));
 }
 
+syncd_status
+dws_marks(void *state, uint32_t stream, syncd_mark_fn fn, void *ctx)
+{
+	dws_state *s = state;
+	dws_worker *w;
+	syncd_status st = dws_state_session(s, stream, &w);
+
+	if (st != SYNCD_OK)
+		return st;
+	return dws_status(dws_marks_list(w, stream, fn, ctx));
+}
+
+syncd_status
+dws_rewind(void *state, uint32_t stream, syncd_lsn lsn, syncd_lsn *applied)
+{
+	dws_state *s = state;
+	dws_worker *w;
+	syncd_status st = dws_state_session(s, stream, &w);
+
+	if (st != SYNCD_OK)
+		return st;
+	st = dws_status(dws_progress_rewind(w, stream, lsn, applied));
+	pthread_mutex_lock(&s->lock);
+	s->relayout_done[stream] = false;
+	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
 /* The sink operation retire() (syncd --drop): the job's rows in the state
  * tables (progress, origins, finished chunks, deferred keys). The tables
  * themselves stay: other jobs may keep their state there too. */
@@ -248,7 +276,8 @@ syncd_status
 dws_retire(void *state, bool apply, syncd_say_fn say, void *ctx)
 {
 	static const char *const tables[] = {"syncd_progress", "syncd_origin",
-	                                     "syncd_copy", "syncd_ddl"};
+	                                     "syncd_copy", "syncd_ddl",
+	                                     "syncd_marks"};
 	dws_state *s = state;
 	dws_worker *w;
 	syncd_status st = dws_admin_open(s, &w);

@@ -390,6 +390,11 @@ dws_rc dws_origin_write(dws_worker *w, uint32_t stream, const char *origin);
  * chunks deleted, the table rows kept, with nchunks 0 and no snapshot
  * position: the next full phase empties what the job filled). */
 dws_rc dws_progress_forget(dws_worker *w, uint32_t stream);
+dws_rc dws_marks_write(dws_worker *w, const syncd_batch *b);
+dws_rc dws_marks_list(dws_worker *w, uint32_t stream, syncd_mark_fn fn,
+                      void *ctx);
+dws_rc dws_progress_rewind(dws_worker *w, uint32_t stream, syncd_lsn lsn,
+                           syncd_lsn *applied);
 /* Records a worker's progress for a stream (inside the caller's
  * transaction). */
 dws_rc dws_progress_write(dws_worker *w, uint32_t stream, int worker,
@@ -449,6 +454,10 @@ syncd_status dws_check(void *state);
 syncd_status dws_origin_get(void *state, uint32_t stream, const char **origin);
 syncd_status dws_origin_set(void *state, uint32_t stream, const char *origin);
 syncd_status dws_forget(void *state, uint32_t stream);
+syncd_status dws_marks(void *state, uint32_t stream, syncd_mark_fn fn,
+                       void *ctx);
+syncd_status dws_rewind(void *state, uint32_t stream, syncd_lsn lsn,
+                        syncd_lsn *applied);
 syncd_status dws_retire(void *state, bool apply, syncd_say_fn say,
                         void *ctx);
 syncd_status dws_open(void *state, int worker, void **wstate);

@@ -31,6 +31,8 @@ static const syncd_sink_ops dws_upsert_ops = {
     .origin_set = dws_origin_set,
     .forget = dws_forget,
     .retire = dws_retire,
+    .marks = dws_marks,
+    .rewind = dws_rewind,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "dws_upsert", .version = "1.0",

@@ -2,9 +2,10 @@
  * progress.c - the job's state in state.schema: its tables (syncd_progress,
  * the per-worker progress; syncd_origin, the source the progress came from;
  * syncd_ddl, the keys and indexes built after a copy; syncd_copy, the full
- * phase's state), each worker's applied progress and its layout (how keys
+ * phase's state; syncd_marks, commit times and positions), each worker's applied progress and its layout (how keys
  * were spread over workers), the source's origin, forgetting a stream's
- * progress for a re-sync, and the --check of state.schema.
+ * progress for a re-sync, the time marks of --start-time and setting the
+ * progress back to one, and the --check of state.schema.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <stdio.h>
@@ -19,6 +20,12 @@ static char *
 dws_progress_table(dws_worker *w)
 {
 	return dws_qualified(w, w->s->state_schema, "syncd_progress");
+}
+
+static char *
+dws_marks_table(dws_worker *w)
+{
+	return dws_qualified(w, w->s->state_schema, "syncd_marks");
 }
 
 dws_rc
@@ -100,6 +107,25 @@ dws_state_prepare(dws_worker *w)
 	rc = dws_exec(w, "creating the table of source origins in state.schema",
 	              sql.data, 0, NULL, NULL);
 	/* another job may have created it meanwhile */
+	if (rc == DWS_FATAL && dws_last_sqlstate() &&
+	    (strcmp(dws_last_sqlstate(), "42P07") == 0 ||
+	     strcmp(dws_last_sqlstate(), "23505") == 0))
+		rc = DWS_OK;
+	if (rc != DWS_OK)
+		goto done;
+	/* added by ABI 1.2: the time marks of syncd --start-time */
+	free(table);
+	table = dws_marks_table(w);
+	dws_buf_reset(&sql);
+	dws_buf_printf(
+	    &sql,
+	    "CREATE TABLE IF NOT EXISTS %s (job text NOT NULL, "
+	    "stream integer NOT NULL, at timestamp with time zone NOT NULL, "
+	    "lsn bigint NOT NULL, PRIMARY KEY (job, stream, at))%s",
+	    table,
+	    w->dialect->distribute_by_hash ? " DISTRIBUTE BY HASH (job)" : "");
+	rc = dws_exec(w, "creating the table of time marks in state.schema",
+	              sql.data, 0, NULL, NULL);
 	if (rc == DWS_FATAL && dws_last_sqlstate() &&
 	    (strcmp(dws_last_sqlstate(), "42P07") == 0 ||
 	     strcmp(dws_last_sqlstate(), "23505") == 0))
@@ -514,6 +540,7 @@ dws_progress_forget(dws_worker *w, uint32_t stream)
 	char *progress = dws_progress_table(w);
 	char *origin = dws_qualified(w, s->state_schema, "syncd_origin");
 	char *copy = dws_qualified(w, s->state_schema, "syncd_copy");
+	char *marks = dws_marks_table(w);
 	char sstream[16];
 	const char *params[2] = {s->job, sstream};
 	dws_buf sql = {0};
@@ -542,6 +569,14 @@ dws_progress_forget(dws_worker *w, uint32_t stream)
 	               "DELETE FROM %s WHERE job = $1 AND stream = $2::integer",
 	               origin);
 	rc = dws_exec(w, what, sql.data, 2, params, NULL);
+	if (rc == DWS_OK) {
+		/* marks of the old position mean nothing for the new one */
+		dws_buf_reset(&sql);
+		dws_buf_printf(
+		    &sql, "DELETE FROM %s WHERE job = $1 AND stream = $2::integer",
+		    marks);
+		rc = dws_exec(w, what, sql.data, 2, params, NULL);
+	}
 	if (rc == DWS_OK && exists) {
 		dws_buf_reset(&sql);
 		dws_buf_printf(&sql,
@@ -585,5 +620,162 @@ done:
 	free(progress);
 	free(origin);
 	free(copy);
+	free(marks);
+	return rc;
+}
+
+/* ---- time marks (syncd --start-time) ------------------------------------ */
+
+/* The batch's time marks, in its transaction, and the deletion of those
+ * older than the source keeps. */
+dws_rc
+dws_marks_write(dws_worker *w, const syncd_batch *b)
+{
+	char *table;
+	dws_buf sql = {0};
+	dws_rc rc = DWS_OK;
+
+	if (!SYNCD_HAS(b, marks_before) || b->nmarks == 0)
+		return DWS_OK;
+	table = dws_marks_table(w);
+	if (!table)
+		return DWS_FATAL;
+	dws_buf_printf(&sql,
+	               "INSERT INTO %s (job, stream, at, lsn) VALUES ($1, "
+	               "$2::integer, timestamptz 'epoch' + $3::bigint * "
+	               "interval '1 microsecond', $4::bigint) ON CONFLICT "
+	               "(job, stream, at) "
+	               "DO UPDATE SET lsn = EXCLUDED.lsn",
+	               table);
+	for (size_t i = 0; i < b->nmarks && rc == DWS_OK; i++) {
+		char sstream[16], stime[32], slsn[32];
+		const char *params[4] = {w->s->job, sstream, stime, slsn};
+		snprintf(sstream, sizeof sstream, "%u", b->marks[i].stream);
+		snprintf(stime, sizeof stime, "%lld",
+		         (long long) b->marks[i].time);
+		snprintf(slsn, sizeof slsn, "%lld",
+		         (long long) b->marks[i].lsn);
+		rc = dws_exec(w, "recording a time mark", sql.data, 4, params,
+		              NULL);
+	}
+	if (rc == DWS_OK && b->marks_before > 0) {
+		char stime[32];
+		const char *params[2] = {w->s->job, stime};
+		snprintf(stime, sizeof stime, "%lld",
+		         (long long) b->marks_before);
+		dws_buf_reset(&sql);
+		dws_buf_printf(&sql,
+		               "DELETE FROM %s WHERE job = $1 AND at < "
+		               "timestamptz 'epoch' + $2::bigint * interval "
+		               "'1 microsecond'",
+		               table);
+		rc = dws_exec(w, "deleting old time marks", sql.data, 2, params,
+		              NULL);
+	}
+	dws_buf_free(&sql);
+	free(table);
+	return rc;
+}
+
+/* Every mark of the stream, oldest first. */
+dws_rc
+dws_marks_list(dws_worker *w, uint32_t stream, syncd_mark_fn fn, void *ctx)
+{
+	char *table = dws_marks_table(w);
+	char sstream[16];
+	const char *params[2] = {w->s->job, sstream};
+	dws_buf sql = {0};
+	PGresult *r = NULL;
+	dws_rc rc;
+
+	if (!table)
+		return DWS_FATAL;
+	snprintf(sstream, sizeof sstream, "%u", stream);
+	dws_buf_printf(&sql,
+	               "SELECT (extract(epoch FROM at) * 1000000)::bigint, lsn "
+	               "FROM %s WHERE job = $1 AND stream = $2::integer "
+	               "ORDER BY at",
+	               table);
+	rc = dws_exec(w, "reading the time marks", sql.data, 2, params, &r);
+	for (int i = 0; rc == DWS_OK && i < PQntuples(r); i++) {
+		syncd_time_mark m = {
+		    .stream = stream,
+		    .time = strtoll(PQgetvalue(r, i, 0), NULL, 10),
+		    .lsn = (syncd_lsn) strtoll(PQgetvalue(r, i, 1), NULL, 10)};
+		if (fn(ctx, &m) != SYNCD_OK)
+			break;
+	}
+	if (r)
+		PQclear(r);
+	dws_buf_free(&sql);
+	free(table);
+	return rc;
+}
+
+/* Sets the stream's progress back to lsn where it is above, and forgets
+ * the marks above it, in one transaction. */
+dws_rc
+dws_progress_rewind(dws_worker *w, uint32_t stream, syncd_lsn lsn,
+                    syncd_lsn *applied)
+{
+	const char *what = "setting the job's progress back";
+	char *progress = dws_progress_table(w);
+	char *marks = dws_marks_table(w);
+	char sstream[16], slsn[32], text[32];
+	const char *params[4] = {w->s->job, sstream, slsn, text};
+	dws_buf sql = {0};
+	PGresult *r = NULL;
+	long n = 0;
+	dws_rc rc;
+
+	snprintf(sstream, sizeof sstream, "%u", stream);
+	snprintf(slsn, sizeof slsn, "%lld", (long long) lsn);
+	dws_lsn_text(text, sizeof text, lsn);
+	*applied = 0;
+	rc = dws_exec(w, what, "BEGIN", 0, NULL, NULL);
+	if (rc != DWS_OK)
+		goto done;
+	dws_buf_printf(&sql,
+	               "SELECT min(lsn) FROM %s WHERE job = $1 AND stream = "
+	               "$2::integer",
+	               progress);
+	rc = dws_exec(w, what, sql.data, 2, params, &r);
+	if (rc != DWS_OK)
+		goto done;
+	if (!PQgetisnull(r, 0, 0))
+		*applied = (syncd_lsn) strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	r = NULL;
+	dws_buf_reset(&sql);
+	dws_buf_printf(&sql,
+	               "UPDATE %s SET lsn = $3::bigint, lsn_text = $4, "
+	               "updated_at = now() WHERE job = $1 AND stream = "
+	               "$2::integer AND lsn > $3::bigint",
+	               progress);
+	rc = dws_exec(w, what, sql.data, 4, params, &r);
+	if (rc != DWS_OK)
+		goto done;
+	n = atol(PQcmdTuples(r));
+	dws_buf_reset(&sql);
+	dws_buf_printf(&sql,
+	               "DELETE FROM %s WHERE job = $1 AND stream = "
+	               "$2::integer AND lsn > $3::bigint",
+	               marks);
+	rc = dws_exec(w, what, sql.data, 3, params, NULL);
+	if (rc == DWS_OK)
+		rc = dws_exec(w, what, "COMMIT", 0, NULL, NULL);
+	if (rc == DWS_OK)
+		SYNCD_LOG_INFO(w->s->host,
+		               "stream %u: set the progress of %ld worker(s) "
+		               "back to %s in %s.syncd_progress",
+		               stream, n, text, w->s->state_schema);
+done:
+	if (r)
+		PQclear(r);
+	if (rc != DWS_OK && PQstatus(w->conn) == CONNECTION_OK)
+		PQclear(PQexec(w->conn, "ROLLBACK"));
+	dws_buf_free(&sql);
+	free(progress);
+	free(marks);
 	return rc;
 }

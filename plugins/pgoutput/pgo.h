@@ -261,6 +261,8 @@ char *pgo_hold_name(const char *slot);
 bool pgo_hold_open(pgo_db *db);
 bool pgo_slot_lost(pgo_db *db, PGconn *c);
 syncd_status pgo_drop(void *state, uint32_t stream);
+syncd_status pgo_rewind(void *state, uint32_t stream, syncd_lsn lsn,
+                        bool apply, syncd_lsn *oldest);
 syncd_status pgo_retire(void *state, uint32_t stream, bool apply,
                         syncd_say_fn say, void *ctx);
 

@@ -476,6 +476,8 @@ pgo_open(void *state, uint32_t stream, syncd_position *pos)
 	db->received = confirmed;
 	pos->confirmed = pgo_reported(db, confirmed);
 	pos->created = created;
+	if (SYNCD_HAS(pos, retention_ms) && db->hold)
+		pos->retention_ms = s->delay_ms;
 	db->dropped = false;
 	return SYNCD_OK;
 }
@@ -499,6 +501,7 @@ static const syncd_source_ops pgo_ops = {
     .copy_close = pgo_copy_close,
     .drop = pgo_drop,
     .retire = pgo_retire,
+    .rewind = pgo_rewind,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "pgoutput", .version = "1.0",

@@ -767,6 +767,161 @@ pgo_drop(void *state, uint32_t stream)
 }
 
 /*
+ * The source operation rewind() (syncd --start-time). The slot is
+ * confirmed as soon as the destination has a transaction; the hold slot
+ * (slot.flush.delay.time) keeps WAL from what was durable that long ago.
+ * Going back to lsn: the slot is dropped and made again as a copy of the
+ * hold slot (PostgreSQL 12 and later), whose confirmed position is at or
+ * before lsn + 1; START_REPLICATION at lsn then skips what committed
+ * before it. Called with the stream closed, on a short connection.
+ */
+syncd_status
+pgo_rewind(void *state, uint32_t stream, syncd_lsn lsn, bool apply,
+           syncd_lsn *oldest)
+{
+	pgo *s = state;
+	pgo_db *db;
+	PGconn *c;
+	PGresult *res;
+	char *hold, sql[512], why[512], path[1024];
+	const char *sp[2];
+	uint64_t held = 0, confirmed = 0;
+	bool have_slot;
+	syncd_status st;
+
+	*oldest = 0;
+	if ((st = pgo_short_conn(s, stream, &db, &c)) != SYNCD_OK)
+		return st;
+	hold = pgo_hold_name(db->slot);
+	sp[0] = hold;
+	sp[1] = db->slot;
+	if (!s->delay_ms) {
+		pgo_fail(db, NULL,
+		         "slot.flush.delay.time = 0 keeps no WAL to go back to; "
+		         "set it (6h by default) for the future");
+		st = SYNCD_INVALID;
+		goto out;
+	}
+	if (PQserverVersion(c) < 120000) {
+		pgo_fail(db, NULL,
+		         "going back in time needs PostgreSQL 12 or later "
+		         "(pg_copy_logical_replication_slot); database \"%s\" "
+		         "runs %d",
+		         db->dbname, PQserverVersion(c));
+		st = SYNCD_INVALID;
+		goto out;
+	}
+	/* the hold slot: what it keeps */
+	if (!db->version)
+		db->version = PQserverVersion(c);
+	snprintf(sql, sizeof sql,
+	         "SELECT slot_name, confirmed_flush_lsn, %s FROM "
+	         "pg_replication_slots WHERE slot_name = $1",
+	         pgo_lost_cols(db));
+	res = pgo_query(db, c, "reading the hold slot", sql, 1, sp);
+	if (!res) {
+		st = SYNCD_FATAL;
+		goto out;
+	}
+	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 1)) {
+		PQclear(res);
+		pgo_fail(db, NULL,
+		         "replication slot %s, which keeps WAL for "
+		         "slot.flush.delay.time, does not exist in database "
+		         "\"%s\": nothing before now can be streamed again",
+		         hold, db->dbname);
+		st = SYNCD_INVALID;
+		goto out;
+	}
+	if (pgo_lost_why(hold, res, 2, false, why, sizeof why)) {
+		PQclear(res);
+		pgo_fail(db, NULL, "%s: nothing before now can be streamed again",
+		         why);
+		st = SYNCD_INVALID;
+		goto out;
+	}
+	held = pgo_parse_lsn(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	*oldest = held ? held - 1 : 0;
+	if (lsn + 1 < held) {
+		pgo_fail(db, NULL,
+		         "replication slot %s keeps WAL from " SYNCD_LSN_FMT
+		         " on (slot.flush.delay.time = %llds; raise it to go "
+		         "further back in the future)",
+		         hold, SYNCD_LSN_ARGS(held),
+		         (long long) (s->delay_ms / 1000));
+		st = SYNCD_INVALID;
+		goto out;
+	}
+	/* the slot: not in use, and where it is */
+	res = pgo_query(db, c, "reading the replication slot",
+	                "SELECT active, coalesce(active_pid, 0), "
+	                "confirmed_flush_lsn FROM pg_replication_slots WHERE "
+	                "slot_name = $1",
+	                1, sp + 1);
+	if (!res) {
+		st = SYNCD_FATAL;
+		goto out;
+	}
+	have_slot = PQntuples(res) == 1;
+	if (have_slot && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		pgo_fail(db, "55006",
+		         "replication slot %s in database \"%s\" is in use by "
+		         "process %s: stop the job first",
+		         db->slot, db->dbname, PQgetvalue(res, 0, 1));
+		PQclear(res);
+		st = SYNCD_RETRY;
+		goto out;
+	}
+	if (have_slot && !PQgetisnull(res, 0, 2))
+		confirmed = pgo_parse_lsn(PQgetvalue(res, 0, 2));
+	PQclear(res);
+	if (!apply || (have_slot && confirmed && confirmed <= lsn + 1)) {
+		st = SYNCD_OK; /* nothing to do: it is there already */
+		goto out;
+	}
+	if (have_slot &&
+	    !pgo_drop_slot(db, c, db->slot, pgo_now_ms() + PGO_DROP_WAIT_MS)) {
+		st = SYNCD_FATAL;
+		goto out;
+	}
+	res = pgo_query(db, c, "copying the hold slot",
+	                "SELECT lsn FROM pg_copy_logical_replication_slot($1, "
+	                "$2)",
+	                2, sp);
+	if (!res) {
+		snprintf(db->err + strlen(db->err),
+		         sizeof db->err - strlen(db->err),
+		         " (replication slot %s is gone: make it again with "
+		         "SELECT pg_copy_logical_replication_slot('%s', '%s') "
+		         "before the job starts)",
+		         db->slot, hold, db->slot);
+		st = SYNCD_FATAL;
+		goto out;
+	}
+	PQclear(res);
+	/* what was noted of the slot's received position is void */
+	snprintf(path, sizeof path, "%s/pgoutput-%s.received",
+	         s->host->job->state_dir, db->slot);
+	if (unlink(path) != 0 && errno != ENOENT)
+		SYNCD_LOG_WARNING(s->host, "could not remove %s: %s", path,
+		                  strerror(errno));
+	db->recv_sent = db->recv_commit = 0;
+	db->recv_loaded = true;
+	SYNCD_LOG_INFO(s->host,
+	               "database \"%s\": replication slot %s made again from "
+	               "%s: it streams from " SYNCD_LSN_FMT,
+	               db->dbname, db->slot, hold, SYNCD_LSN_ARGS(held));
+	st = SYNCD_OK;
+out:
+	free(hold);
+	PQfinish(c);
+	if (st != SYNCD_OK)
+		return pgo_report(db, st);
+	return SYNCD_OK;
+}
+
+/*
  * The source operation retire() (syncd --drop): the stream's slot and hold
  * slot, and the publication if a syncd job created it (its comment says
  * so) and no other syncd job's slot remains in the database: syncd's jobs

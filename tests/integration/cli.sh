@@ -42,7 +42,7 @@ expect_exit 2 "$W/out"
 it_assert_contains "$W/out" "no job file"
 expect_exit 2 "$W/out" --no-such-flag
 expect_exit 2 "$W/out" -c x.ini --start-time '2026-01-01 00:00'
-it_assert_contains "$W/out" "--start-time is not available in this version yet"
+it_assert_contains "$W/out" "syncd: --start-time: \"2026-01-01 00:00\" has no UTC offset: add one"
 expect_exit 2 "$W/out" -c "$W/missing.ini"
 it_assert_contains "$W/out" "missing.ini: could not open job file"
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "rewind.h"
 #include "util.h"
 
 START_TEST(durations)
@@ -198,6 +199,55 @@ START_TEST(backoff)
 }
 END_TEST
 
+START_TEST(start_times)
+{
+	/* --start-time: ISO 8601 with its offset, or how long ago */
+	const int64_t now = 1764669600LL * 1000000; /* 2025-12-02 10:00:00Z */
+	int64_t t = 0;
+	char err[256];
+
+	ck_assert(rewind_parse_time("2025-12-02T10:00:00Z", now, &t, err,
+	                            sizeof err));
+	ck_assert_int_eq(t, now);
+	ck_assert(rewind_parse_time("2025-12-02 18:00:00+08:00", now, &t, err,
+	                            sizeof err));
+	ck_assert_int_eq(t, now);
+	ck_assert(rewind_parse_time("2025-12-02T05:30:00.25-0430", now, &t,
+	                            err, sizeof err));
+	ck_assert_int_eq(t, now + 250000);
+	ck_assert(rewind_parse_time("2025-12-02T10:00+00", now, &t, err,
+	                            sizeof err));
+	ck_assert_int_eq(t, now);
+	ck_assert(rewind_parse_time("2025-12-02T10:00:00.1234567Z", now, &t,
+	                            err, sizeof err));
+	ck_assert_int_eq(t, now + 123456);
+	ck_assert(rewind_parse_time("2hours", now, &t, err, sizeof err));
+	ck_assert_int_eq(t, now - 7200LL * 1000000);
+	ck_assert(rewind_parse_time("30s", now, &t, err, sizeof err));
+	ck_assert_int_eq(t, now - 30LL * 1000000);
+	ck_assert(rewind_parse_time("1 day ago", now, &t, err, sizeof err));
+	ck_assert_int_eq(t, now - 86400LL * 1000000);
+	ck_assert(rewind_parse_time("90", now, &t, err, sizeof err));
+	ck_assert_int_eq(t, now - 90LL * 1000000);
+
+	ck_assert(!rewind_parse_time("2025-12-02T10:00:00", now, &t, err,
+	                             sizeof err));
+	ck_assert_ptr_nonnull(strstr(err, "has no UTC offset"));
+	ck_assert(!rewind_parse_time("2025-13-02T10:00:00Z", now, &t, err,
+	                             sizeof err));
+	ck_assert_ptr_nonnull(strstr(err, "is not a time"));
+	ck_assert(!rewind_parse_time("2025-12-02T10:00:00Zx", now, &t, err,
+	                             sizeof err));
+	ck_assert(!rewind_parse_time("yesterday", now, &t, err, sizeof err));
+	ck_assert(!rewind_parse_time("-2h", now, &t, err, sizeof err));
+	ck_assert(!rewind_parse_time("", now, &t, err, sizeof err));
+	ck_assert(!rewind_parse_time("2 fortnights", now, &t, err,
+	                             sizeof err));
+	ck_assert_str_eq(rewind_format(now + 5, err, sizeof err),
+	                 "2025-12-02 10:00:00.000005Z");
+}
+END_TEST
+
 Suite *
 util_suite(void)
 {
@@ -211,6 +261,7 @@ util_suite(void)
 	tcase_add_test(tc, redaction);
 	tcase_add_test(tc, copy_text);
 	tcase_add_test(tc, backoff);
+	tcase_add_test(tc, start_times);
 	suite_add_tcase(s, tc);
 	return s;
 }

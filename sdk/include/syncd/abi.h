@@ -47,7 +47,11 @@
  *                    origin with its progress and forget a stream's
  *                    progress (origin_get, origin_set, forget).
  *  1.2               (not frozen yet) a source and a sink may say what
- *                    a job left behind and remove it (retire).
+ *                    a job left behind and remove it (retire); a source
+ *                    may go back to an earlier position (rewind,
+ *                    syncd_position.retention_ms) and a sink record
+ *                    time marks with its progress and set it back
+ *                    (syncd_batch.marks, marks, rewind).
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H

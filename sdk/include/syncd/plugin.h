@@ -73,6 +73,19 @@ typedef syncd_status (*syncd_copy_fn)(void *ctx, const char *data, size_t len);
 /* 1.2: one line for a person (what retire() finds or does). */
 typedef void (*syncd_say_fn)(void *ctx, const char *line);
 
+/* 1.2: a commit time of a stream and the position before it, recorded so
+ * that syncd --start-time can go back to a time. Every transaction of the
+ * stream committed at or after `time` has a commit position above `lsn`.
+ * Never changes (no size field). */
+typedef struct syncd_time_mark {
+	uint32_t stream;
+	int64_t time; /* microseconds since the Unix epoch, UTC */
+	syncd_lsn lsn;
+} syncd_time_mark;
+
+/* 1.2: receives one time mark (a sink's marks()); borrowed for the call. */
+typedef syncd_status (*syncd_mark_fn)(void *ctx, const syncd_time_mark *m);
+
 /* ---- the full phase ------------------------------------------------------
  *
  * A table of a snapshot, as the source describes it: its relation (columns
@@ -148,6 +161,11 @@ typedef struct syncd_position {
 	 * fails the job, or with [source] slot.lost = resync drops the
 	 * position (drop()) and copies the stream's tables again. */
 	const char *lost;
+	/* 1.2. How long, in milliseconds, the source keeps what was
+	 * confirmed so that rewind() can go back to it (pgoutput:
+	 * slot.flush.delay.time); 0 when it keeps nothing. The core records
+	 * time marks (syncd_batch.marks) for that long. */
+	int64_t retention_ms;
 } syncd_position;
 
 #define SYNCD_POSITION_SIZE_1_0 SYNCD_SIZE_THROUGH(syncd_position, holder)
@@ -269,6 +287,19 @@ typedef struct syncd_source_ops {
 	 * something is in use (the job runs): nothing is removed then. */
 	syncd_status (*retire)(void *state, uint32_t stream, bool apply,
 	                       syncd_say_fn say, void *ctx);
+
+	/* 1.2, optional, and if absent the stream cannot go back in time
+	 * (syncd --start-time is refused). Called with the stream closed,
+	 * before open(): set the stream's position back so that open()
+	 * returns a confirmed position at or below lsn and start(lsn)
+	 * streams every transaction committed after lsn. Without apply,
+	 * only say whether it can. SYNCD_INVALID when the source no longer
+	 * keeps lsn: *oldest (zeroed by the core) is then the smallest
+	 * position it could go back to, 0 when none, and the error says
+	 * what keeps it (a setting to raise); SYNCD_RETRY when the
+	 * position is in use (the job runs). */
+	syncd_status (*rewind)(void *state, uint32_t stream, syncd_lsn lsn,
+	                       bool apply, syncd_lsn *oldest);
 } syncd_source_ops;
 
 #define SYNCD_SOURCE_OPS_SIZE_1_0                                              \
@@ -345,6 +376,13 @@ typedef struct syncd_batch {
 	const syncd_event *const *events;
 	size_t nchanges; /* changes among the events */
 	size_t bytes;    /* approximate size of the values */
+	/* 1.2. Time marks to record with the progress (any worker's batch
+	 * may carry them; a sink without marks() ignores them), and the
+	 * time (us since the epoch) before which recorded marks may be
+	 * deleted (0: none). */
+	size_t nmarks;
+	const syncd_time_mark *marks;
+	int64_t marks_before;
 } syncd_batch;
 
 typedef enum syncd_prepare {
@@ -491,6 +529,20 @@ typedef struct syncd_sink_ops {
 	 * and their rows are never touched. */
 	syncd_status (*retire)(void *state, bool apply, syncd_say_fn say,
 	                       void *ctx);
+
+	/* 1.2, optional, both or none (without them syncd --start-time is
+	 * refused). Called from the main thread before any worker is
+	 * opened. marks: call fn for every time mark recorded for the
+	 * stream (syncd_batch.marks), oldest first. rewind: set every
+	 * worker's recorded progress of the stream that is above lsn back
+	 * to lsn, durably (never forward), and forget the stream's marks
+	 * above it: the stream is applied again from there; *applied
+	 * (zeroed by the core) gets the smallest progress a worker had
+	 * recorded before, 0 when none. */
+	syncd_status (*marks)(void *state, uint32_t stream, syncd_mark_fn fn,
+	                      void *ctx);
+	syncd_status (*rewind)(void *state, uint32_t stream, syncd_lsn lsn,
+	                       syncd_lsn *applied);
 } syncd_sink_ops;
 
 #define SYNCD_SINK_OPS_SIZE_1_0 SYNCD_SIZE_THROUGH(syncd_sink_ops, copy_end)
