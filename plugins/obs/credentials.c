@@ -83,6 +83,9 @@ obs_key_file(const syncd_host *host, obs_credentials *c, const char *path)
 		else if (strcmp(k, "secret_access_key") == 0 ||
 		         strcmp(k, "aws_secret_access_key") == 0)
 			to = &c->secret;
+		else if (strcmp(k, "security_token") == 0 ||
+		         strcmp(k, "aws_session_token") == 0)
+			to = &c->token;
 		if (to && !*to && *v)
 			*to = strdup(v);
 	}
@@ -110,22 +113,42 @@ obs_credentials_load(const syncd_host *host, const char *path,
                      const char *bucket, const char *endpoint,
                      obs_credentials *c)
 {
-	static const char *const env[][3] = {
-	    {"OBS_ACCESS_KEY_ID", "OBS_SECRET_ACCESS_KEY",
+	/* key ID, secret, token, where they come from */
+	static const char *const env[][4] = {
+	    {"OBS_ACCESS_KEY_ID", "OBS_SECRET_ACCESS_KEY", "OBS_SECURITY_TOKEN",
 	     "the environment (OBS_ACCESS_KEY_ID, OBS_SECRET_ACCESS_KEY)"},
-	    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+	    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
 	     "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"}};
 
 	for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
 		const char *id = getenv(env[i][0]), *sk = getenv(env[i][1]);
+		const char *tk = getenv(env[i][2]);
 		bool has_id = id && *id, has_sk = sk && *sk;
 		if (has_id && has_sk) {
 			c->key_id = strdup(id);
 			c->secret = strdup(sk);
-			c->source = strdup(env[i][2]);
-			return c->key_id && c->secret && c->source
+			if (tk && *tk) {
+				c->token = strdup(tk);
+				if (asprintf(&c->source,
+				             "%s with the security token of %s",
+				             env[i][3], env[i][2]) < 0)
+					c->source = NULL;
+			} else {
+				c->source = strdup(env[i][3]);
+			}
+			return c->key_id && c->secret && c->source &&
+			               (c->token || !tk || !*tk)
 			           ? SYNCD_OK
 			           : obs_credentials_oom(host);
+		}
+		if (!has_id && !has_sk && tk && *tk) {
+			host->set_error(host, NULL,
+			                "%s is set but %s and %s are not; a "
+			                "security token goes with the temporary "
+			                "key pair it was issued with: set all "
+			                "three",
+			                env[i][2], env[i][0], env[i][1]);
+			return SYNCD_FATAL;
 		}
 		if (has_id != has_sk) {
 			host->set_error(host, NULL,
@@ -136,12 +159,23 @@ obs_credentials_load(const syncd_host *host, const char *path,
 		}
 	}
 	if (path && *path) {
+		syncd_status st;
+		char *src;
+
 		if (asprintf(&c->source, "[archiver] credentials_file %s",
 		             path) < 0) {
 			c->source = NULL;
 			return obs_credentials_oom(host);
 		}
-		return obs_key_file(host, c, path);
+		st = obs_key_file(host, c, path);
+		if (st == SYNCD_OK && c->token) {
+			if (asprintf(&src, "%s with its security_token",
+			             c->source) < 0)
+				return obs_credentials_oom(host);
+			free(c->source);
+			c->source = src;
+		}
+		return st;
 	}
 	host->set_error(
 	    host, NULL,
@@ -161,7 +195,11 @@ obs_credentials_free(obs_credentials *c)
 		explicit_bzero(c->secret, strlen(c->secret));
 		free(c->secret);
 	}
+	if (c->token) {
+		explicit_bzero(c->token, strlen(c->token));
+		free(c->token);
+	}
 	free(c->key_id);
 	free(c->source);
-	c->key_id = c->secret = c->source = NULL;
+	c->key_id = c->secret = c->token = c->source = NULL;
 }

@@ -3,7 +3,10 @@
  * OBS_SECRET_ACCESS_KEY, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
  * from the environment, else the key file credentials_file (mode 600,
  * access_key_id = ... and secret_access_key = ... lines); never the job
- * file. The secret is never printed and is wiped when freed.
+ * file. Temporary credentials add their security token: OBS_SECURITY_TOKEN
+ * with the OBS_ pair, AWS_SESSION_TOKEN with the AWS_ pair, a
+ * security_token = ... (or aws_session_token = ...) line in the key file.
+ * The secret and the token are never printed and are wiped when freed.
  */
 #ifndef SYNCD_OBS_CREDENTIALS_H
 #define SYNCD_OBS_CREDENTIALS_H
@@ -13,6 +16,7 @@
 typedef struct obs_credentials {
 	char *key_id;
 	char *secret;
+	char *token;  /* the security token of temporary credentials, or NULL */
 	char *source; /* where they came from, for messages */
 } obs_credentials;
 
@@ -23,7 +27,7 @@ typedef struct obs_credentials {
 syncd_status obs_credentials_load(const syncd_host *host, const char *path,
                                   const char *bucket, const char *endpoint,
                                   obs_credentials *c);
-/* Wipes the secret and frees c's strings. */
+/* Wipes the secret and the token and frees c's strings. */
 void obs_credentials_free(obs_credentials *c);
 
 #endif

@@ -20,10 +20,13 @@
  *
  * Credentials (credentials.c): OBS_ACCESS_KEY_ID / OBS_SECRET_ACCESS_KEY,
  * else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment, else
- * the key file credentials_file; never the job file. The secret goes to
- * libcurl only, is never printed, and is wiped at destroy(). What of the
- * signature is computed here (the payload's hash, the key's URI encoding,
- * the scope) is in sigv4.c.
+ * the key file credentials_file; never the job file. Temporary credentials
+ * bring a security token (OBS_SECURITY_TOKEN, AWS_SESSION_TOKEN, or the key
+ * file's security_token), sent as X-Amz-Security-Token, a header libcurl
+ * signs with the others. The secret and the token go to libcurl only, are
+ * never printed, and are wiped at destroy(). What of the signature is
+ * computed here (the payload's hash, the key's URI encoding, the scope) is
+ * in sigv4.c; the server's error documents are read in s3error.c.
  */
 #define _GNU_SOURCE /* asprintf */
 #include <ctype.h>
@@ -41,6 +44,7 @@
 
 #include "../common/dirty_json.h"
 #include "credentials.h"
+#include "s3error.h"
 #include "sigv4.h"
 
 #define OBS_VERSION "1.0"
@@ -329,23 +333,14 @@ obs_body(char *data, size_t size, size_t n, void *ctx)
 	return len;
 }
 
-/* The text of <tag>...</tag> in an S3 error document, or "". */
+/* Frees a request's headers, wiping them first: one may hold the
+ * security token. */
 static void
-obs_xml(const char *doc, const char *tag, char *out, size_t size)
+obs_headers_free(struct curl_slist *h)
 {
-	char open[32], close[32];
-	const char *s, *e;
-
-	snprintf(open, sizeof open, "<%s>", tag);
-	snprintf(close, sizeof close, "</%s>", tag);
-	*out = '\0';
-	s = strstr(doc, open);
-	if (!s)
-		return;
-	s += strlen(open);
-	e = strstr(s, close);
-	if (e)
-		snprintf(out, size, "%.*s", (int) (e - s), s);
+	for (struct curl_slist *l = h; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(h);
 }
 
 /* One request: PUT of body (len bytes) when body is not NULL, else GET.
@@ -376,6 +371,21 @@ obs_perform(obs_arch *a, const char *url, const char *body, size_t len,
 		h2 = curl_slist_append(h, "Content-Type: application/x-ndjson");
 		if (!h2)
 			curl_slist_free_all(h);
+		h = h2;
+	}
+	/* temporary credentials: libcurl signs this header with the others */
+	if (h && a->cred.token) {
+		char *line;
+		if (asprintf(&line, "X-Amz-Security-Token: %s", a->cred.token) <
+		    0)
+			line = NULL;
+		h2 = line ? curl_slist_append(h, line) : NULL;
+		if (line) {
+			explicit_bzero(line, strlen(line));
+			free(line);
+		}
+		if (!h2)
+			obs_headers_free(h);
 		h = h2;
 	}
 	if (!h) {
@@ -425,7 +435,7 @@ obs_perform(obs_arch *a, const char *url, const char *body, size_t len,
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-	curl_slist_free_all(h);
+	obs_headers_free(h);
 }
 
 static bool
@@ -463,6 +473,7 @@ obs_describe(const obs_arch *a, const obs_result *r, char *out, size_t size)
 {
 	char code[128], msg[512];
 	const char *hint = "";
+	bool name_source = false;
 
 	if (r->cc != CURLE_OK) {
 		if (r->cc == CURLE_PEER_FAILED_VERIFICATION ||
@@ -477,10 +488,8 @@ obs_describe(const obs_arch *a, const obs_result *r, char *out, size_t size)
 		         hint);
 		return;
 	}
-	obs_xml(r->body, "Code", code, sizeof code);
-	obs_xml(r->body, "Message", msg, sizeof msg);
-	if (*msg && msg[strlen(msg) - 1] == '.')
-		msg[strlen(msg) - 1] = '\0';
+	s3_error_parse(r->body, r->body_len, code, sizeof code, msg,
+	               sizeof msg);
 	if (!*code)
 		snprintf(code, sizeof code, "%s",
 		         r->status == 404   ? "NoSuchBucket"
@@ -492,6 +501,14 @@ obs_describe(const obs_arch *a, const obs_result *r, char *out, size_t size)
 	else if (strcmp(code, "SignatureDoesNotMatch") == 0)
 		hint = "; the secret access key does not match the access key "
 		       "ID (or region is wrong): check the credentials in ";
+	else if (strcmp(code, "InvalidToken") == 0 ||
+	         strcmp(code, "ExpiredToken") == 0 ||
+	         strcmp(code, "TokenRefreshRequired") == 0)
+		hint = a->cred.token
+		           ? "; the security token was refused or has expired: "
+		             "renew the temporary credentials in "
+		           : "; the endpoint wants temporary credentials: give "
+		             "their security token with the key pair, in ";
 	else if (strcmp(code, "NoSuchBucket") == 0)
 		hint = "; create the bucket, or fix [archiver] bucket";
 	else if (strcmp(code, "AccessDenied") == 0)
@@ -505,10 +522,12 @@ obs_describe(const obs_arch *a, const obs_result *r, char *out, size_t size)
 		       "region (or try path_style = false)";
 	else if (strcmp(code, "RequestTimeTooSkewed") == 0)
 		hint = "; this machine's clock is off: synchronise it";
+	/* the hints that end in "in " go on with where the credentials came
+	 * from */
+	name_source = *hint && hint[strlen(hint) - 1] == ' ';
 	snprintf(out, size, "HTTP %ld%s%s%s%s%s%s", r->status, *code ? " " : "",
 	         code, *msg ? ": " : "", msg, hint,
-	         strstr(hint, "check the credentials in ") ? a->cred.source
-	                                                   : "");
+	         name_source ? a->cred.source : "");
 }
 
 /* ---- buffers and uploads ------------------------------------------------ */

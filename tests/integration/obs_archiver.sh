@@ -14,12 +14,21 @@
 #    NoSuchBucket; missing or world-readable credentials stop the start.
 #  - A stalled server is tried again, and the rows still arrive.
 #  - https: the certificate is checked by default; ca_file trusts it.
+#  - Temporary credentials: in front of s3rver (which checks the signature
+#    over every signed header but knows no tokens), a small proxy plays the
+#    part of an endpoint that wants a security token: no token, 403
+#    InvalidToken; a wrong one, 400 ExpiredToken with the token echoed in
+#    <Token-0> as AWS does; an unsigned one, refused. The token from
+#    AWS_SESSION_TOKEN or the key file's security_token is sent as
+#    X-Amz-Security-Token, signed, and objects arrive; the S3 Code and
+#    Message read from the error documents (libxml2) name the fix; no
+#    token is in a log.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 # loopback only, whatever the environment says about proxies
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY \
 	OBS_ACCESS_KEY_ID OBS_SECRET_ACCESS_KEY AWS_ACCESS_KEY_ID \
-	AWS_SECRET_ACCESS_KEY
+	AWS_SECRET_ACCESS_KEY OBS_SECURITY_TOKEN AWS_SESSION_TOKEN
 
 # ---- s3rver ---------------------------------------------------------------
 S3RVER_PKG=@20minutes/s3rver@4.0.4
@@ -38,6 +47,8 @@ mkdir -p "$S3RVER_DIR"
 KEY_ID=SYNCDTESTKEY
 SECRET=syncd-test-secret-9f2c41
 WRONG=wrong-secret-77ab13
+TOKEN=syncd-test-session-token-3d8e5a
+WRONG_TOKEN=syncd-test-stale-token-c04b71
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
 	-addext subjectAltName=IP:127.0.0.1 -keyout "$W/tls.key" \
 	-out "$W/tls.crt" >/dev/null 2>&1 || it_fail "openssl could not make a certificate"
@@ -67,8 +78,8 @@ obs_cleanup() {
 	# a syncd still running after a failure would try its uploads for
 	# half a minute
 	[ -n "${SYNCD_PID:-}" ] && kill -KILL "$SYNCD_PID" 2>/dev/null || true
-	kill "$S3_PID" 2>/dev/null || true
-	wait "$S3_PID" 2>/dev/null || true
+	kill "$S3_PID" ${STS_PID:-} 2>/dev/null || true
+	wait "$S3_PID" ${STS_PID:-} 2>/dev/null || true
 	set +e
 	(exit $rc) # it_cleanup takes the exit status from $?
 	it_cleanup
@@ -153,7 +164,8 @@ records() {
 	done <"$W/keys"
 }
 no_secret() { # no_secret LOG
-	! grep -qF -e "$SECRET" -e "$WRONG" "$1" || it_fail "a secret is in $1"
+	! grep -qF -e "$SECRET" -e "$WRONG" -e "$TOKEN" -e "$WRONG_TOKEN" "$1" ||
+		it_fail "a secret is in $1"
 }
 
 job obs1 "credentials_file = $W/obs.key" "prefix = /tests/"
@@ -303,3 +315,117 @@ OBS_ACCESS_KEY_ID=$KEY_ID OBS_SECRET_ACCESS_KEY=$SECRET "$SYNCD" --plugin-dir "$
 	--check -c "$W/tls3.ini" >"$W/tls3.log" 2>&1 || it_fail "--check with tls.verify = false: $(cat "$W/tls3.log")"
 it_assert_contains "$W/tls3.log" "tls.verify = false: the certificate of https://127.0.0.1:$HTTPS_PORT is not checked"
 it_pass "https: an unknown CA is refused by default, ca_file trusts it, tls.verify = false warns"
+
+# ---- temporary credentials: a security token -------------------------------
+cat >"$W/sts.js" <<'JS'
+// An endpoint that wants temporary credentials, in front of s3rver: the
+// request must carry X-Amz-Security-Token = TOKEN, signed (in the
+// Authorization's SignedHeaders); then s3rver checks the signature. Every
+// request is logged as "METHOD token=none|right|wrong signed=yes|no".
+const http = require('http');
+const fs = require('fs');
+const [target, token, log] = process.argv.slice(2);
+function refuse(res, status, code, msg, given) {
+	res.writeHead(status, { 'Content-Type': 'application/xml' });
+	res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>' + code +
+		'</Code><Message>' + msg + '</Message>' +
+		(given ? '<Token-0>' + given + '</Token-0>' : '') +
+		'<RequestId>4442587FB7D0A2F9</RequestId></Error>');
+}
+const server = http.createServer((req, res) => {
+	const given = req.headers['x-amz-security-token'];
+	const m = /SignedHeaders=([^,]*)/.exec(req.headers.authorization || '');
+	const signed = m !== null && m[1].split(';').includes('x-amz-security-token');
+	fs.appendFileSync(log, req.method + ' token=' +
+		(given === undefined ? 'none' : given === token ? 'right' : 'wrong') +
+		' signed=' + (signed ? 'yes' : 'no') + '\n');
+	if (given === undefined)
+		return refuse(res, 403, 'InvalidToken',
+			'The provided token is malformed or otherwise invalid.');
+	if (given !== token)
+		return refuse(res, 400, 'ExpiredToken', 'The provided token has expired.', given);
+	if (!signed)
+		return refuse(res, 403, 'AccessDenied', 'x-amz-security-token is not signed.');
+	const fwd = http.request({ host: '127.0.0.1', port: target, method: req.method,
+		path: req.url, headers: req.headers }, (r) => {
+		res.writeHead(r.statusCode, r.headers);
+		r.pipe(res);
+	});
+	fwd.on('error', () => { res.writeHead(502); res.end(); });
+	req.pipe(fwd);
+});
+server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
+JS
+node "$W/sts.js" "$HTTP_PORT" "$TOKEN" "$W/sts.requests" >"$W/sts.log" 2>&1 &
+STS_PID=$!
+for _ in $(seq 1 100); do
+	grep -q '^listening' "$W/sts.log" && break
+	kill -0 "$STS_PID" 2>/dev/null || it_fail "the token proxy did not start: $(cat "$W/sts.log")"
+	sleep 0.1
+done
+read -r _ STS_PORT < <(grep '^listening' "$W/sts.log") ||
+	it_fail "the token proxy did not start: $(cat "$W/sts.log")"
+sts_job() { # sts_job NAME [KEYS...]: obs2's job through the token proxy
+	local n=$1
+	shift
+	sed "s|^endpoint = .*|endpoint = http://127.0.0.1:$STS_PORT|" "$W/obs2.ini" |
+		grep -v '^credentials_file' >"$W/$n.ini"
+	printf '%s\n' "$@" >>"$W/$n.ini"
+}
+check_rc() { # check_rc LOG INI [VAR=VALUE...]: syncd --check's exit code
+	local log=$1 ini=$2
+	shift 2
+	rc=0
+	env "$@" "$SYNCD" --plugin-dir "$PLUGIN_DIR" --check -c "$ini" >"$log" 2>&1 || rc=$?
+}
+
+# the token from AWS_SESSION_TOKEN: sent, signed, accepted
+sts_job sts1
+: >"$W/sts.requests"
+check_rc "$W/sts1.log" "$W/sts1.ini" AWS_ACCESS_KEY_ID="$KEY_ID" \
+	AWS_SECRET_ACCESS_KEY="$SECRET" AWS_SESSION_TOKEN="$TOKEN"
+it_assert_eq 0 "$rc" "--check with a security token: $(cat "$W/sts1.log")"
+it_assert_contains "$W/sts1.log" "answers, with the credentials from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) with the security token of AWS_SESSION_TOKEN"
+it_assert_eq "GET token=right signed=yes" "$(cat "$W/sts.requests")" "the request --check made"
+no_secret "$W/sts1.log"
+
+# a stale token: the Code and Message of the error document, the fix, and
+# not the token the server echoed
+check_rc "$W/sts2.log" "$W/sts1.ini" AWS_ACCESS_KEY_ID="$KEY_ID" \
+	AWS_SECRET_ACCESS_KEY="$SECRET" AWS_SESSION_TOKEN="$WRONG_TOKEN"
+it_assert_eq 3 "$rc" "--check exit code with a stale token"
+it_assert_contains "$W/sts2.log" "bucket \"dirty\" at http://127.0.0.1:$STS_PORT: HTTP 400 ExpiredToken: The provided token has expired; the security token was refused or has expired: renew the temporary credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) with the security token of AWS_SESSION_TOKEN"
+no_secret "$W/sts2.log"
+
+# temporary keys without their token
+check_rc "$W/sts3.log" "$W/sts1.ini" OBS_ACCESS_KEY_ID="$KEY_ID" OBS_SECRET_ACCESS_KEY="$SECRET"
+it_assert_eq 3 "$rc" "--check exit code without a token"
+it_assert_contains "$W/sts3.log" "HTTP 403 InvalidToken: The provided token is malformed or otherwise invalid; the endpoint wants temporary credentials: give their security token with the key pair, in the environment (OBS_ACCESS_KEY_ID, OBS_SECRET_ACCESS_KEY)"
+# a token without its key pair: refused before any request
+rc=0
+AWS_SESSION_TOKEN=$TOKEN "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/sts1.ini" >"$W/sts4.log" 2>&1 || rc=$?
+it_assert_eq 2 "$rc" "exit code with a token and no key pair"
+it_assert_contains "$W/sts4.log" "AWS_SESSION_TOKEN is set but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not"
+no_secret "$W/sts4.log"
+
+# the key file's security_token, in a job: the dirty row arrives
+printf 'access_key_id = %s\nsecret_access_key = %s\nsecurity_token = %s\n' \
+	"$KEY_ID" "$SECRET" "$TOKEN" >"$W/sts.key"
+chmod 600 "$W/sts.key"
+job obs5 "credentials_file = $W/sts.key" "prefix = sts"
+sed -i "s|^endpoint = .*|endpoint = http://127.0.0.1:$STS_PORT|" "$W/obs5.ini"
+: >"$W/sts.requests"
+syncd_start "$W/obs5.log" "$W/obs5.ini"
+it_assert_contains "$W/obs5.log" "credentials from [archiver] credentials_file $W/sts.key with its security_token"
+DB=obs5 psql_on src -c "insert into t values (1, 'ok', 1), (2, 'too long', 2)" >/dev/null
+slot_wait src syncd_obs5 "$(lsn obs5)"
+syncd_stop "$SYNCD_PID" "$W/obs5.log"
+no_secret "$W/obs5.log"
+objects sts
+records
+it_assert_eq "2 22001" "$(jq -r '[.key.id, .sqlstate] | join(" ")' "$W/records")" "record uploaded with the token"
+grep -q '^PUT token=right signed=yes$' "$W/sts.requests" ||
+	it_fail "no signed PUT with the token: $(cat "$W/sts.requests")"
+grep -v 'token=right signed=yes$' "$W/sts.requests" &&
+	it_fail "a request without the signed token: $(cat "$W/sts.requests")"
+it_pass "temporary credentials: the token (environment or key file) sent signed as X-Amz-Security-Token; S3 error documents name Code, Message and the fix; no token logged"

@@ -2,7 +2,8 @@
  * tests/unit/test_sigv4.c - the pure parts of Signature Version 4 the obs
  * archiver computes itself (plugins/obs/sigv4.h), without any server: the
  * payload hash (x-amz-content-sha256), the URI encoding of object keys and
- * libcurl's provider string. Every expected value is written out here,
+ * libcurl's provider string; and the S3 error documents it reads
+ * (plugins/obs/s3error.h). Every expected value is written out here,
  * taken from the AWS documentation or computed outside syncd (sha256sum,
  * python3 urllib.parse.quote(key, safe='/~')), never from the code tested.
  */
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "s3error.h"
 #include "sigv4.h"
 
 /* ---- sigv4_payload_hash ------------------------------------------------- */
@@ -221,6 +223,92 @@ START_TEST(provider_empty_region)
 }
 END_TEST
 
+/* ---- s3_error_parse ----------------------------------------------------- */
+
+static bool
+parse(const char *doc, char *code, size_t cs, char *msg, size_t ms)
+{
+	return s3_error_parse(doc, strlen(doc), code, cs, msg, ms);
+}
+
+START_TEST(error_aws_document)
+{
+	/* the shape of AWS's documented error response ("Error responses",
+	 * Amazon S3 API reference), namespace and declaration included */
+	const char *doc =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<Error xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
+	    "  <Code>NoSuchKey</Code>\n"
+	    "  <Message>The resource you requested does not exist.</Message>\n"
+	    "  <Resource>/mybucket/myfoto.jpg</Resource>\n"
+	    "  <RequestId>4442587FB7D0A2F9</RequestId>\n"
+	    "</Error>";
+	char code[64], msg[256];
+
+	ck_assert(parse(doc, code, sizeof code, msg, sizeof msg));
+	ck_assert_str_eq(code, "NoSuchKey");
+	/* the final period goes: the message is embedded in a sentence */
+	ck_assert_str_eq(msg, "The resource you requested does not exist");
+}
+END_TEST
+
+START_TEST(error_entities_and_order)
+{
+	/* entities decoded, Message before Code, CDATA read; Token-0 (AWS
+	 * echoes the refused token there) is not read */
+	const char *doc = "<Error><Message>bucket &quot;a&amp;b&quot; "
+	                  "<![CDATA[<is>]]> gone</Message><Token-0>SECRET-TOKEN"
+	                  "</Token-0><Code>InvalidToken</Code></Error>";
+	char code[64], msg[256];
+
+	ck_assert(parse(doc, code, sizeof code, msg, sizeof msg));
+	ck_assert_str_eq(code, "InvalidToken");
+	ck_assert_str_eq(msg, "bucket \"a&b\" <is> gone");
+	ck_assert_ptr_null(strstr(msg, "SECRET"));
+	ck_assert_ptr_null(strstr(code, "SECRET"));
+}
+END_TEST
+
+START_TEST(error_not_a_document)
+{
+	char code[64] = "x", msg[256] = "x";
+
+	/* HTML of a proxy, a body cut short, another root, nothing */
+	ck_assert(!parse("<html><body>502 Bad Gateway</body></html>", code,
+	                 sizeof code, msg, sizeof msg));
+	ck_assert_str_eq(code, "");
+	ck_assert_str_eq(msg, "");
+	ck_assert(!parse("<Error><Code>NoSuchBucket</Code><Mess", code,
+	                 sizeof code, msg, sizeof msg));
+	ck_assert_str_eq(code, "");
+	ck_assert(!parse("<ListBucketResult><Code>x</Code></ListBucketResult>",
+	                 code, sizeof code, msg, sizeof msg));
+	ck_assert(!parse("", code, sizeof code, msg, sizeof msg));
+	ck_assert(!s3_error_parse(NULL, 0, code, sizeof code, msg, sizeof msg));
+	/* an external entity is never fetched nor expanded */
+	ck_assert(parse("<!DOCTYPE Error [<!ENTITY x SYSTEM \"file:///etc/"
+	                "passwd\">]><Error><Code>A</Code><Message>&x;"
+	                "</Message></Error>",
+	                code, sizeof code, msg, sizeof msg) ||
+	          *code == '\0');
+	ck_assert_ptr_null(strstr(msg, "root:"));
+}
+END_TEST
+
+START_TEST(error_control_and_size)
+{
+	/* newlines become spaces; a long message is cut on a character */
+	char code[8], msg[8];
+
+	ck_assert(parse("<Error><Code>Slow\nDown</Code>"
+	                "<Message>ab\xc3\xa9\xc3\xa9\xc3\xa9</Message></Error>",
+	                code, sizeof code, msg, sizeof msg));
+	ck_assert_str_eq(code, "Slow Do");
+	/* "ab" + two e-acute is 6 bytes; the third does not fit in 7 */
+	ck_assert_str_eq(msg, "ab\xc3\xa9\xc3\xa9");
+}
+END_TEST
+
 Suite *
 sigv4_suite(void)
 {
@@ -228,6 +316,7 @@ sigv4_suite(void)
 	TCase *hash = tcase_create("payload_hash");
 	TCase *key = tcase_create("encode_key");
 	TCase *prov = tcase_create("provider");
+	TCase *err = tcase_create("error_document");
 
 	tcase_add_test(hash, hash_empty);
 	tcase_add_test(hash, hash_abc);
@@ -246,5 +335,11 @@ sigv4_suite(void)
 	tcase_add_test(prov, provider_region);
 	tcase_add_test(prov, provider_empty_region);
 	suite_add_tcase(s, prov);
+
+	tcase_add_test(err, error_aws_document);
+	tcase_add_test(err, error_entities_and_order);
+	tcase_add_test(err, error_not_a_document);
+	tcase_add_test(err, error_control_and_size);
+	suite_add_tcase(s, err);
 	return s;
 }
