@@ -11,6 +11,7 @@
 #include "prepare.h"
 #include "retire.h"
 #include "rewind.h"
+#include "verify.h"
 #include "runner.h"
 #include "loader.h"
 #include "log.h"
@@ -58,6 +59,11 @@ usage(FILE *out)
 	    "      --drop [--yes]     retire the job: list what it left behind\n"
 	    "                         (slots, a publication it created, its\n"
 	    "                         state); with --yes remove it\n"
+	    "      --verify [TABLE...] [--repair]\n"
+	    "                         compare the tables with their targets\n"
+	    "                         (hashes of key ranges in both databases);\n"
+	    "                         exit 1 when any differs; --repair copies\n"
+	    "                         the differing ranges again\n"
 	    "      --status           show the running job's state (from its\n"
 	    "                         [monitor] endpoint, else the progress\n"
 	    "                         the destination keeps)\n"
@@ -238,6 +244,8 @@ main(int argc, char **argv)
 		OPT_DROP,
 		OPT_MAN_INI,
 		OPT_YES,
+		OPT_VERIFY,
+		OPT_REPAIR,
 		OPT_VERSION
 	};
 	static const struct option longopts[] = {
@@ -255,6 +263,8 @@ main(int argc, char **argv)
 	    {"drop", no_argument, NULL, OPT_DROP},
 	    {"man-ini", no_argument, NULL, OPT_MAN_INI},
 	    {"yes", no_argument, NULL, OPT_YES},
+	    {"verify", no_argument, NULL, OPT_VERIFY},
+	    {"repair", no_argument, NULL, OPT_REPAIR},
 	    {"version", no_argument, NULL, OPT_VERSION},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
@@ -263,7 +273,7 @@ main(int argc, char **argv)
 	int64_t start_us = 0;
 	bool check = false, list = false, preview = false, create = false;
 	bool resync = false, status = false, drop = false, yes = false;
-	bool man_ini = false;
+	bool man_ini = false, verify = false, repair = false;
 	bool supported = false;
 	strbuf errors = {0};
 	sigset_t sigs;
@@ -282,6 +292,8 @@ main(int argc, char **argv)
 		case OPT_DROP: drop = true; break;
 		case OPT_MAN_INI: man_ini = true; break; /* for make */
 		case OPT_YES: yes = true; break;
+		case OPT_VERIFY: verify = true; break;
+		case OPT_REPAIR: repair = true; break;
 		case OPT_PREVIEW: preview = true; break;
 		case OPT_LIST_PLUGINS: list = true; break;
 		case OPT_PLUGIN_HELP: plugin_help = optarg; break;
@@ -307,7 +319,7 @@ main(int argc, char **argv)
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
+	if (optind < argc && !verify) {
 		fprintf(stderr, "syncd: unexpected argument \"%s\"\n",
 		        argv[optind]);
 		usage(stderr);
@@ -436,6 +448,18 @@ main(int argc, char **argv)
 		log_info("--start-time %s: replaying from %s", start_time,
 		         rewind_format(j->start_time, t1, sizeof t1));
 	}
+	if (repair && !verify) {
+		fprintf(stderr, "syncd: --repair goes with --verify\n");
+		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (verify && (check || preview || create || resync || drop || status ||
+	               start_time)) {
+		fprintf(stderr, "syncd: --verify compares the tables; it goes "
+		                "with table names and --repair only\n");
+		rc = EXIT_USAGE;
+		goto done;
+	}
 	j->resync = resync;
 	if (!instance_create_all(j)) {
 		rc = EXIT_USAGE;
@@ -447,6 +471,11 @@ main(int argc, char **argv)
 	}
 	if (drop) {
 		rc = retire_job(j, yes, stdout);
+		goto done;
+	}
+	if (verify) {
+		rc = verify_job(j, argv + optind, (size_t) (argc - optind),
+		                repair, stdout);
 		goto done;
 	}
 	if (create) {

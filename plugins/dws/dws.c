@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/pgdigest.h"
 #include "dws.h"
 
 const syncd_option dws_options[] = {
@@ -266,6 +267,34 @@ dws_rewind(void *state, uint32_t stream, syncd_lsn lsn, syncd_lsn *applied)
 	pthread_mutex_lock(&s->lock);
 	s->relayout_done[stream] = false;
 	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
+/* The sink operation digest() (syncd --verify): hashes of a target's key
+ * ranges, on the session for checks (see plugins/common/pgdigest.h). */
+syncd_status
+dws_digest(void *state, const syncd_digest_request *req, syncd_digest_fn fn,
+           void *ctx)
+{
+	dws_state *s = state;
+	dws_worker *w;
+	syncd_status st = dws_admin_open(s, &w);
+	const syncd_relation *rel = req->rel;
+	char err[1024];
+
+	if (st != SYNCD_OK)
+		return st;
+	if (!rel->target_schema || !rel->target_table) {
+		ERR(s, NULL, "table %s.%s has no target name", rel->schema,
+		    rel->table);
+		return SYNCD_FATAL;
+	}
+	err[0] = '\0';
+	st = pgdigest_run(w->conn, rel->target_schema, rel->target_table, req,
+	                  fn, ctx, err, sizeof err);
+	if ((st == SYNCD_FATAL || st == SYNCD_RETRY) && err[0])
+		ERR(s, NULL, "target table %s.%s: %s", rel->target_schema,
+		    rel->target_table, err);
 	return st;
 }
 

@@ -458,6 +458,8 @@ syncd_status dws_marks(void *state, uint32_t stream, syncd_mark_fn fn,
                        void *ctx);
 syncd_status dws_rewind(void *state, uint32_t stream, syncd_lsn lsn,
                         syncd_lsn *applied);
+syncd_status dws_digest(void *state, const syncd_digest_request *req,
+                        syncd_digest_fn fn, void *ctx);
 syncd_status dws_retire(void *state, bool apply, syncd_say_fn say,
                         void *ctx);
 syncd_status dws_open(void *state, int worker, void **wstate);

@@ -33,6 +33,7 @@ static const syncd_sink_ops dws_copy_ops = {
     .retire = dws_retire,
     .marks = dws_marks,
     .rewind = dws_rewind,
+    .digest = dws_digest,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SINK, .name = "dws_copy", .version = "1.0",

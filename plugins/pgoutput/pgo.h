@@ -163,6 +163,7 @@ typedef struct pgo_db {
 	syncd_copy_table *ct;
 	size_t nct;
 	PGconn *tconn;        /* the temporary slot's connection */
+	PGconn *dconn;        /* digest(): syncd --verify's connection */
 	PGresult *tmp;        /* its CREATE_REPLICATION_SLOT result */
 	PGresult *export_res; /* pg_export_snapshot() */
 	bool snap_txn;        /* sql holds the snapshot's transaction */
@@ -261,6 +262,8 @@ char *pgo_hold_name(const char *slot);
 bool pgo_hold_open(pgo_db *db);
 bool pgo_slot_lost(pgo_db *db, PGconn *c);
 syncd_status pgo_drop(void *state, uint32_t stream);
+syncd_status pgo_digest(void *state, const syncd_digest_request *req,
+                        syncd_digest_fn fn, void *ctx);
 syncd_status pgo_rewind(void *state, uint32_t stream, syncd_lsn lsn,
                         bool apply, syncd_lsn *oldest);
 syncd_status pgo_retire(void *state, uint32_t stream, bool apply,

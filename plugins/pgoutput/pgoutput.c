@@ -255,6 +255,8 @@ pgo_destroy(void *state)
 	for (size_t i = 0; i < s->ndbs; i++) {
 		pgo_db *db = &s->dbs[i];
 		pgo_end_stream(db);
+		if (db->dconn)
+			PQfinish(db->dconn);
 		pgo_free_tables(db);
 		pgo_free_leaves(db);
 		for (size_t k = 0; k < db->relcap; k++)
@@ -502,6 +504,7 @@ static const syncd_source_ops pgo_ops = {
     .drop = pgo_drop,
     .retire = pgo_retire,
     .rewind = pgo_rewind,
+    .digest = pgo_digest,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "pgoutput", .version = "1.0",

@@ -51,7 +51,8 @@
  *                    may go back to an earlier position (rewind,
  *                    syncd_position.retention_ms) and a sink record
  *                    time marks with its progress and set it back
- *                    (syncd_batch.marks, marks, rewind).
+ *                    (syncd_batch.marks, marks, rewind); both may
+ *                    hash key ranges of a table (digest).
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H

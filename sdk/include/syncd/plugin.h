@@ -86,6 +86,71 @@ typedef struct syncd_time_mark {
 /* 1.2: receives one time mark (a sink's marks()); borrowed for the call. */
 typedef syncd_status (*syncd_mark_fn)(void *ctx, const syncd_time_mark *m);
 
+/* ---- 1.2: comparing a table's rows (syncd --verify) -----------------------
+ *
+ * The core compares a source table with its target by asking both sides
+ * for digests of key ranges, computed where the rows are. The hash of a
+ * row is over the requested columns, in the requested order: for each,
+ * "N" when NULL, else "V", the byte length of its text in decimal, ":"
+ * and the text, the value's text being PostgreSQL's output with DateStyle
+ * ISO, IntervalStyle postgres, TimeZone UTC, extra_float_digits 1 and
+ * bytea_output hex; the hash is the first 16 hex digits of the MD5 of
+ * that string, read as a signed 64-bit integer.
+ */
+typedef enum syncd_digest_kind {
+	/* one answer: the rows of the range, count and the exact sum of
+	 * their hashes (a decimal string) */
+	SYNCD_DIGEST_SUM = 1,
+	/* the key of every step-th row of the range in key order (the upper
+	 * bounds of ranges of step rows), one answer each */
+	SYNCD_DIGEST_SPLIT = 2,
+	/* one answer per row of the range in key order: its key and its
+	 * hash (a decimal string) */
+	SYNCD_DIGEST_ROWS = 3,
+	/* source only: the rows of the range, every column of rel, as COPY
+	 * text through req->copy (syncd --verify --repair copies them
+	 * again) */
+	SYNCD_DIGEST_COPY = 4
+} syncd_digest_kind;
+
+typedef struct syncd_digest_request {
+	uint32_t size; /* sizeof(syncd_digest_request) in the core */
+	syncd_digest_kind kind;
+	/* the table: a source's as list_tables() gave it, on stream; a
+	 * sink's with target names (as prepare_table() had it) */
+	const syncd_relation *rel;
+	uint32_t stream;
+	/* the columns hashed, as indexes into rel's columns */
+	uint32_t ncols;
+	const uint32_t *cols;
+	/* the key the range and the order go by (indexes into rel's
+	 * columns); the range is lo < key <= hi, compared as a row of the
+	 * key's columns, text columns in the "C" collation; lo and hi hold
+	 * nkeys values as text, or are NULL (no bound) */
+	uint32_t nkeys;
+	const uint32_t *keys;
+	const char *const *lo;
+	const char *const *hi;
+	uint64_t step; /* SPLIT */
+	/* sink only: a boolean column of rel (a logical delete flag) whose
+	 * true rows count as absent, or UINT32_MAX */
+	uint32_t absent_if;
+	/* COPY */
+	syncd_copy_fn copy;
+	void *copy_ctx;
+} syncd_digest_request;
+
+/* One answer; borrowed for the call. */
+typedef struct syncd_digest_answer {
+	uint32_t size;
+	const char *const *key; /* SPLIT, ROWS: nkeys values as text */
+	uint64_t count;         /* SUM */
+	const char *hash;       /* SUM: the sum; ROWS: the row's hash */
+} syncd_digest_answer;
+
+typedef syncd_status (*syncd_digest_fn)(void *ctx,
+                                        const syncd_digest_answer *a);
+
 /* ---- the full phase ------------------------------------------------------
  *
  * A table of a snapshot, as the source describes it: its relation (columns
@@ -300,6 +365,14 @@ typedef struct syncd_source_ops {
 	 * position is in use (the job runs). */
 	syncd_status (*rewind)(void *state, uint32_t stream, syncd_lsn lsn,
 	                       bool apply, syncd_lsn *oldest);
+
+	/* 1.2, optional, and if absent syncd --verify cannot compare the
+	 * source's tables. Answers req (see syncd_digest_request) through
+	 * fn, in key order, from the source's current committed state, on
+	 * a connection of its own; any thread, the stream need not be
+	 * open. */
+	syncd_status (*digest)(void *state, const syncd_digest_request *req,
+	                       syncd_digest_fn fn, void *ctx);
 } syncd_source_ops;
 
 #define SYNCD_SOURCE_OPS_SIZE_1_0                                              \
@@ -543,6 +616,13 @@ typedef struct syncd_sink_ops {
 	                      void *ctx);
 	syncd_status (*rewind)(void *state, uint32_t stream, syncd_lsn lsn,
 	                       syncd_lsn *applied);
+
+	/* 1.2, optional, and if absent syncd --verify cannot compare the
+	 * targets. As the source's digest(), for a target table (kinds SUM
+	 * and ROWS), from the main thread on a connection of its own; also
+	 * while the job's workers write. */
+	syncd_status (*digest)(void *state, const syncd_digest_request *req,
+	                       syncd_digest_fn fn, void *ctx);
 } syncd_sink_ops;
 
 #define SYNCD_SINK_OPS_SIZE_1_0 SYNCD_SIZE_THROUGH(syncd_sink_ops, copy_end)
