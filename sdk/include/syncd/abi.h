@@ -46,7 +46,7 @@
  *                    may drop a position (drop); a sink may record the
  *                    origin with its progress and forget a stream's
  *                    progress (origin_get, origin_set, forget).
- *  1.2               (not frozen yet) a source and a sink may say what
+ *  1.2 (2026-12-02)  frozen: a source and a sink may say what
  *                    a job left behind and remove it (retire); a source
  *                    may go back to an earlier position (rewind,
  *                    syncd_position.retention_ms) and a sink record
