@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "monitor.h"
 #include "plugerr.h"
+#include "sdnotify.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -308,6 +309,7 @@ struct monitor {
 	} *dirty;
 	size_t ndirty;
 	pthread_mutex_t lock; /* rules' values and firing, for /status */
+	sdn notify; /* systemd's Type=notify, from the thread */
 };
 
 /* Process figures, from /proc. */
@@ -1109,6 +1111,7 @@ mon_main(void *arg)
 		mon_alarms(m, now);
 		if (m->log_ms > 0 && now - m->last_log >= m->log_ms)
 			mon_status_line(m, now);
+		sdn_tick(&m->notify, job_current_state(m->j));
 	}
 	return NULL;
 }
@@ -1126,6 +1129,7 @@ monitor_start(job *j)
 
 	m->j = j;
 	m->started_wall = wall_ms();
+	sdn_init(&m->notify);
 	m->interval_ms = optset_num(&j->monitor_opts, "alarm.interval");
 	m->log_ms = optset_num(&j->monitor_opts, "log.interval");
 	m->cmd_timeout_ms = m->interval_ms < MON_CMD_TIMEOUT_MS
@@ -1173,6 +1177,7 @@ monitor_stop(monitor *m)
 	atomic_store(&m->stop, true);
 	if (m->thread_started)
 		pthread_join(m->thread, NULL);
+	sdn_stop(&m->notify);
 	if (m->http)
 		MHD_stop_daemon(m->http);
 	metrics_collector_remove(mon_collect_process, m);

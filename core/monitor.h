@@ -10,8 +10,8 @@
  *    endpoint, the progress the destination keeps) and prints it.
  *
  * One thread ticks every second: it refreshes the gauges read from
- * elsewhere (the collectors of metrics.h), evaluates the rules and writes
- * the status line. The endpoint runs in libmicrohttpd's own thread.
+ * elsewhere (the collectors of metrics.h), evaluates the rules, writes
+ * the status line and tells systemd the job's state (sdnotify.h). The endpoint runs in libmicrohttpd's own thread.
  */
 #ifndef SYNCD_MONITOR_H
 #define SYNCD_MONITOR_H
