@@ -52,8 +52,12 @@ typedef struct vf_src {
 typedef struct vf_table {
 	char *name;           /* the target, schema.table */
 	syncd_relation *sink; /* as the sink has it, after the transforms */
-	uint32_t ncols, nkeys;
+	uint32_t ncols, nkeys, nskeys;
 	uint32_t *cols, *keys; /* into sink */
+	/* keys, then the sink's other key columns (a transform's, telling a
+	 * logical table's shards apart): how the destination's rows are
+	 * listed, so that an extra one can be deleted by its whole key */
+	uint32_t *skeys;
 	uint32_t absent_if;
 	char *keyhdr; /* "(id)" */
 	char *problem; /* why it cannot be compared */
@@ -177,6 +181,16 @@ vf_table_shape(vf *v, vf_table *t, const syncd_relation *src,
 	if (t->nkeys == UINT32_MAX)
 		t->nkeys = 0;
 	qsort_r(t->keys, t->nkeys, sizeof *t->keys, vf_key_order, t->sink);
+	t->skeys = xcalloc(t->sink->ncolumns + 1, sizeof *t->skeys);
+	memcpy(t->skeys, t->keys, t->nkeys * sizeof *t->keys);
+	t->nskeys = t->nkeys;
+	for (uint32_t i = 0; t->nkeys && i < t->sink->ncolumns; i++) {
+		bool in = false;
+		for (uint32_t k = 0; k < t->nkeys; k++)
+			in = in || t->keys[k] == i;
+		if (!in && (router_column(t->sink, i)->flags & SYNCD_COL_KEY))
+			t->skeys[t->nskeys++] = i;
+	}
 	sb_printf(&hdr, "(");
 	for (uint32_t i = 0; i < t->nkeys; i++)
 		sb_printf(&hdr, "%s%s", i ? ", " : "",
@@ -321,6 +335,11 @@ vf_request(const vf_table *t, const vf_src *s, syncd_digest_kind kind,
 	                          .lo = (const char *const *) lo,
 	                          .hi = (const char *const *) hi,
 	                          .absent_if = s ? UINT32_MAX : t->absent_if};
+	if (!s && kind == SYNCD_DIGEST_ROWS && t->nskeys > t->nkeys) {
+		r.nkeys = t->nskeys;
+		r.keys = t->skeys;
+		r.range_keys = t->nkeys;
+	}
 	return r;
 }
 
@@ -444,7 +463,8 @@ typedef struct vf_row {
 typedef struct vf_rows {
 	vf_row *r;
 	size_t n, cap;
-	uint32_t nkeys;
+	uint32_t nkeys; /* the key compared */
+	uint32_t nvals; /* the values answered: the key and more */
 } vf_rows;
 
 static syncd_status
@@ -468,7 +488,7 @@ vf_rows_fn(void *ctx, const syncd_digest_answer *a)
 	if (!k.data)
 		sb_printf(&k, "%s", "");
 	rs->r[rs->n++] = (vf_row){k.data, xstrdup(a->hash ? a->hash : ""),
-	                          vf_key_dup(a->key, rs->nkeys)};
+	                          vf_key_dup(a->key, rs->nvals)};
 	return SYNCD_OK;
 }
 
@@ -478,7 +498,7 @@ vf_rows_free(vf_rows *rs)
 	for (size_t i = 0; i < rs->n; i++) {
 		free(rs->r[i].key);
 		free(rs->r[i].hash);
-		vf_key_free(rs->r[i].vals, rs->nkeys);
+		vf_key_free(rs->r[i].vals, rs->nvals);
 	}
 	free(rs->r);
 	memset(rs, 0, sizeof *rs);
@@ -497,7 +517,8 @@ vf_row_cmp(const void *a, const void *b)
 typedef struct vf_drec {
 	char *key;
 	int kind;    /* 0 missing, 1 extra, 2 different */
-	char **vals; /* extra: the destination's key values */
+	char **vals; /* extra: the destination's whole key (skeys) */
+	uint32_t nvals;
 } vf_drec;
 
 /* One range of a table and what differs in it, in key order. */
@@ -514,7 +535,7 @@ vf_range_clear(vf_range *g, uint32_t nkeys)
 {
 	for (size_t i = 0; i < g->nd; i++) {
 		free(g->d[i].key);
-		vf_key_free(g->d[i].vals, nkeys);
+		vf_key_free(g->d[i].vals, g->d[i].nvals);
 	}
 	free(g->d);
 	g->d = NULL;
@@ -528,7 +549,7 @@ vf_range_clear(vf_range *g, uint32_t nkeys)
  * (a running job's destination catches up on it). */
 static void
 vf_record(vf_range *g, const vf_range *prev, int kind, const vf_row *r,
-          uint32_t nkeys, uint64_t count)
+          uint32_t nvals, uint64_t count)
 {
 	vf_drec *d;
 
@@ -555,7 +576,8 @@ vf_record(vf_range *g, const vf_range *prev, int kind, const vf_row *r,
 	d = &g->d[g->nd++];
 	d->key = xstrdup(r->key);
 	d->kind = kind;
-	d->vals = kind == 1 ? vf_key_dup((const char *const *) r->vals, nkeys)
+	d->nvals = kind == 1 ? nvals : 0;
+	d->vals = kind == 1 ? vf_key_dup((const char *const *) r->vals, nvals)
 	                    : NULL;
 	g->n[kind] += count;
 	g->differ = true;
@@ -566,7 +588,8 @@ vf_record(vf_range *g, const vf_range *prev, int kind, const vf_row *r,
 static bool
 vf_diff(vf *v, vf_table *t, vf_range *g, const vf_range *prev)
 {
-	vf_rows src = {.nkeys = t->nkeys}, dst = {.nkeys = t->nkeys};
+	vf_rows src = {.nkeys = t->nkeys, .nvals = t->nkeys};
+	vf_rows dst = {.nkeys = t->nkeys, .nvals = t->nskeys};
 	size_t i = 0, k = 0;
 	bool ok = true;
 
@@ -584,7 +607,7 @@ vf_diff(vf *v, vf_table *t, vf_range *g, const vf_range *prev)
 		if (c < 0) {
 			vf_record(g, prev, 0, &src.r[i++], t->nkeys, 1);
 		} else if (c > 0) {
-			vf_record(g, prev, 1, &dst.r[k++], t->nkeys, 1);
+			vf_record(g, prev, 1, &dst.r[k++], t->nskeys, 1);
 		} else {
 			/* one key, several rows (shards of a logical table):
 			 * rows with equal hashes pair off */
@@ -610,7 +633,7 @@ vf_diff(vf *v, vf_table *t, vf_range *g, const vf_range *prev)
 				vf_record(g, prev, 0, &src.r[i], t->nkeys,
 				          us - pair);
 			if (ud > pair)
-				vf_record(g, prev, 1, &dst.r[k], t->nkeys,
+				vf_record(g, prev, 1, &dst.r[k], t->nskeys,
 				          ud - pair);
 			i = i2;
 			k = k2;
@@ -644,10 +667,10 @@ typedef struct vf_cap {
 	job *j;
 	item **items;
 	size_t n, cap;
-	struct {
+	struct vf_cap_rel {
 		const syncd_relation *in;
 		syncd_relation *out;
-	} rels[16];
+	} *rels;
 	size_t nrels;
 	size_t nchanges;
 } vf_cap;
@@ -673,8 +696,7 @@ vf_cap_rel(vf_cap *c, const syncd_event *ev)
 	for (size_t i = 0; i < c->nrels; i++)
 		if (c->rels[i].in == ev->rel)
 			return c->rels[i].out;
-	if (c->nrels == sizeof c->rels / sizeof c->rels[0])
-		return NULL;
+	c->rels = xrealloc(c->rels, (c->nrels + 1) * sizeof *c->rels);
 	c->rels[c->nrels].in = ev->rel;
 	c->rels[c->nrels].out = router_copy(c->j, ev->rel, ROUTER_SINK);
 	rev = (syncd_event){.size = sizeof rev,
@@ -697,8 +719,6 @@ vf_cap_fn(void *ctx, const syncd_event *ev)
 	if (!ev->rel)
 		return SYNCD_OK;
 	out = vf_cap_rel(c, ev);
-	if (!out)
-		return SYNCD_FATAL;
 	if (ev->type == SYNCD_EV_RELATION)
 		return SYNCD_OK;
 	vf_cap_push(c, item_event(ev, out, NULL));
@@ -714,6 +734,7 @@ vf_cap_free(vf_cap *c)
 	free(c->items);
 	for (size_t i = 0; i < c->nrels; i++)
 		router_free(c->rels[i].out);
+	free(c->rels);
 	memset(c, 0, sizeof *c);
 }
 
@@ -798,6 +819,60 @@ vf_repair(vf *v, vf_table *t, vf_range *g, void *wstate, uint64_t *copied,
 	syncd_status st;
 
 	commit.type = SYNCD_EV_COMMIT;
+	/* the extra rows first: DELETEs of their keys through every source
+	 * of the table (only one of a logical table's shards makes the key
+	 * of the row; the others' match nothing or a row the INSERTs below
+	 * write again) */
+	for (size_t e = 0; ok && e < g->nd; e++) {
+		if (g->d[e].kind != 1)
+			continue;
+		for (size_t si = 0; ok && si < t->nsrc; si++) {
+			vf_src *s = &t->src[si];
+			syncd_value *old =
+			    xcalloc(s->rel->ncolumns + 1, sizeof *old);
+			syncd_event ev = {.size = sizeof ev,
+			                  .type = SYNCD_EV_DELETE,
+			                  .lsn = VERIFY_LSN,
+			                  .stream = s->stream,
+			                  .rel = s->rel,
+			                  .old_values = old,
+			                  .old_is_key = true};
+			for (uint32_t k = 0; k < t->nkeys; k++) {
+				const char *val = g->d[e].vals[k];
+				if (val)
+					old[s->keys[k]] = (syncd_value){
+					    SYNCD_VALUE_TEXT,
+					    (uint32_t) strlen(val), val};
+			}
+			ok = chain_apply(j, &ev, vf_cap_fn, &cap) == SYNCD_OK;
+			free(old);
+		}
+		/* a key column no source has (a transform's): the row by
+		 * its whole key, at the sink (a logical_delete job's rows
+		 * are only ever marked) */
+		if (ok && t->nskeys > t->nkeys && t->absent_if == UINT32_MAX) {
+			syncd_value *old =
+			    xcalloc(t->sink->ncolumns + 1, sizeof *old);
+			syncd_event ev = {.size = sizeof ev,
+			                  .type = SYNCD_EV_DELETE,
+			                  .lsn = VERIFY_LSN,
+			                  .stream = t->src[0].stream,
+			                  .rel = t->sink,
+			                  .old_values = old,
+			                  .old_is_key = true};
+			for (uint32_t k = 0; k < g->d[e].nvals; k++) {
+				const char *val = g->d[e].vals[k];
+				if (val)
+					old[t->skeys[k]] = (syncd_value){
+					    SYNCD_VALUE_TEXT,
+					    (uint32_t) strlen(val), val};
+			}
+			ok = vf_cap_fn(&cap, &ev) == SYNCD_OK;
+			free(old);
+		}
+		(*deleted)++;
+	}
+	/* then the source's rows of the range */
 	for (size_t s = 0; s < t->nsrc && ok; s++) {
 		vf_copy c = {.j = j, .s = &t->src[s], .cap = &cap};
 		syncd_digest_request r =
@@ -810,32 +885,6 @@ vf_repair(vf *v, vf_table *t, vf_range *g, void *wstate, uint64_t *copied,
 		free(c.vals);
 		free(c.text);
 		sb_free(&c.rest);
-	}
-	/* the extra rows: DELETEs of their keys, as the first source's */
-	for (size_t e = 0; ok && e < g->nd; e++) {
-		vf_src *s = &t->src[0];
-		syncd_value *old =
-		    xcalloc(s->rel->ncolumns + 1, sizeof *old);
-		syncd_event ev = {.size = sizeof ev,
-		                  .type = SYNCD_EV_DELETE,
-		                  .lsn = VERIFY_LSN,
-		                  .stream = s->stream,
-		                  .rel = s->rel,
-		                  .old_values = old,
-		                  .old_is_key = true};
-		if (g->d[e].kind != 1) {
-			free(old);
-			continue;
-		}
-		for (uint32_t k = 0; k < t->nkeys; k++) {
-			const char *val = g->d[e].vals[k];
-			if (val)
-				old[s->keys[k]] = (syncd_value){
-				    SYNCD_VALUE_TEXT, (uint32_t) strlen(val), val};
-		}
-		ok = chain_apply(j, &ev, vf_cap_fn, &cap) == SYNCD_OK;
-		free(old);
-		(*deleted)++;
 	}
 	if (!ok) {
 		vf_cap_free(&cap);
@@ -1163,6 +1212,7 @@ out:
 		free(t->name);
 		free(t->cols);
 		free(t->keys);
+		free(t->skeys);
 		free(t->keyhdr);
 		free(t->problem);
 	}

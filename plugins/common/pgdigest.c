@@ -87,12 +87,22 @@ pgd_collatable(const syncd_column *col)
 	return false;
 }
 
-/* The key as a row: (k1 COLLATE "C", k2 ...). */
+/* How many key columns the range compares. */
+static uint32_t
+pgd_range_keys(const syncd_digest_request *req)
+{
+	if (SYNCD_HAS(req, range_keys) && req->range_keys &&
+	    req->range_keys < req->nkeys)
+		return req->range_keys;
+	return req->nkeys;
+}
+
+/* The key as a row: (k1 COLLATE "C", k2 ...), its range part. */
 static bool
 pgd_key(PGconn *c, pgd_buf *b, const syncd_digest_request *req)
 {
 	pgd_printf(b, "ROW(");
-	for (uint32_t i = 0; i < req->nkeys; i++) {
+	for (uint32_t i = 0; i < pgd_range_keys(req); i++) {
 		const syncd_column *col = relcopy_col(req->rel, req->keys[i]);
 		if (i)
 			pgd_printf(b, ", ");
@@ -113,7 +123,7 @@ pgd_bound(PGconn *c, pgd_buf *b, const syncd_digest_request *req,
 	if (!pgd_key(c, b, req))
 		return false;
 	pgd_printf(b, " %s ROW(", op);
-	for (uint32_t i = 0; i < req->nkeys; i++) {
+	for (uint32_t i = 0; i < pgd_range_keys(req); i++) {
 		if (i)
 			pgd_printf(b, ", ");
 		if (!v[i]) {

@@ -144,6 +144,52 @@ it_assert_eq "5:true 7:false" "$(DB=l psql_on dst -Atc "select string_agg(id || 
 	"the repair marks the extra row deleted and the missing one alive"
 it_pass "logical deletes count as absent, udf fields are not compared, target patterns and folded names; --repair through the transforms"
 
+# ---- 4b. a logical table: two databases' shards into one target, told apart
+# by a udf key column
+for db in shop_1 shop_2; do
+	psql_on src -c "create database $db" >/dev/null
+	DB=$db psql_on src -c "create table orders_1 (id int primary key, note text)" \
+		-c "insert into orders_1 select g, '$db-' || g from generate_series(1, 15000) g" >/dev/null
+done
+psql_on dst -c "create database dw" >/dev/null
+cat >"$W/sh.ini" <<INI
+[job]
+name = sh
+state_dir = $W/state
+[source]
+conninfo = host=127.0.0.1 port=$src_PORT user=postgres
+slot.flush.delay.time = 0
+status.interval = 200ms
+[logical_table.orders_all]
+source_db_filter = ^shop_[0-9]+\$
+source_table_filter = ^orders_[0-9]+\$
+[sink]
+conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=dw
+target.schema = public
+batch.interval = 200ms
+[transform.origin]
+plugin = udf
+field.origin = varchar(200) : concat(source.database, '.', source.table)
+key = origin
+INI
+syncd_start "$W/sh.log" "$W/sh.ini" 2
+syncd_stop "$SYNCD_PID" "$W/sh.log"
+vsh() { rc=0; "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/sh.ini" --verify "$@" >"$W/v.out" 2>&1 || rc=$?; }
+vsh
+it_assert_eq 0 "$rc" "--verify of a logical table: $(cat "$W/v.out")"
+it_assert_contains "$W/v.out" "public.orders_all: same (30000 rows"
+DB=dw psql_on dst -c "delete from orders_all where id = 5 and origin = 'shop_2.orders_1'" \
+	-c "update orders_all set note = 'x' where id = 6 and origin = 'shop_1.orders_1'" \
+	-c "insert into orders_all values (7, 'dup', 'shop_3.orders_1'), (20000, 'far', 'shop_1.orders_1')" >/dev/null
+vsh
+it_assert_eq 1 "$rc" "--verify of a damaged logical table: $(cat "$W/v.out")"
+it_assert_contains "$W/v.out" "public.orders_all: 1 missing, 2 extra, 1 different (source 30000 rows, destination 30001); missing (id)=(5); extra (id)=(7), (20000); different (id)=(6)"
+vsh --repair
+it_assert_eq 0 "$rc" "--verify --repair of a logical table: $(cat "$W/v.out")"
+it_assert_eq 30000 "$(DB=dw psql_on dst -Atc "select count(*) from orders_all where note = split_part(origin, '.', 1) || '-' || id")" \
+	"every shard's rows, each once, after --repair"
+it_pass "a logical table: its shards summed, duplicates told apart by hash, --repair of missing, extra and different rows"
+
 # ---- 5. bad input ------------------------------------------------------------------
 verify public.nosuch
 it_assert_eq 1 "$rc" "an unknown table: $(cat "$W/v.out")"

@@ -138,6 +138,10 @@ typedef struct syncd_digest_request {
 	/* COPY */
 	syncd_copy_fn copy;
 	void *copy_ctx;
+	/* lo and hi hold values of the first range_keys key columns only,
+	 * and the range compares those (0: all nkeys); the rest of the key
+	 * orders the rows and is answered with them */
+	uint32_t range_keys;
 } syncd_digest_request;
 
 /* One answer; borrowed for the call. */
