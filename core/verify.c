@@ -180,9 +180,12 @@ vf_table_shape(vf *v, vf_table *t, const syncd_relation *src,
 	}
 	if (t->nkeys == UINT32_MAX)
 		t->nkeys = 0;
-	qsort_r(t->keys, t->nkeys, sizeof *t->keys, vf_key_order, t->sink);
+	if (t->nkeys)
+		qsort_r(t->keys, t->nkeys, sizeof *t->keys, vf_key_order,
+		        t->sink);
 	t->skeys = xcalloc(t->sink->ncolumns + 1, sizeof *t->skeys);
-	memcpy(t->skeys, t->keys, t->nkeys * sizeof *t->keys);
+	if (t->nkeys)
+		memcpy(t->skeys, t->keys, t->nkeys * sizeof *t->keys);
 	t->nskeys = t->nkeys;
 	for (uint32_t i = 0; t->nkeys && i < t->sink->ncolumns; i++) {
 		bool in = false;
@@ -598,8 +601,10 @@ vf_diff(vf *v, vf_table *t, vf_range *g, const vf_range *prev)
 
 	if (!(ok = vf_both(&p)))
 		goto out;
-	qsort(src.r, src.n, sizeof *src.r, vf_row_cmp);
-	qsort(dst.r, dst.n, sizeof *dst.r, vf_row_cmp);
+	if (src.n)
+		qsort(src.r, src.n, sizeof *src.r, vf_row_cmp);
+	if (dst.n)
+		qsort(dst.r, dst.n, sizeof *dst.r, vf_row_cmp);
 	while (i < src.n || k < dst.n) {
 		int c = i == src.n   ? 1
 		        : k == dst.n ? -1
