@@ -32,34 +32,36 @@ obs_trim(char *s)
 	return s;
 }
 
+/* Reads the key file path into c (whose key_id, secret and token are
+ * NULL); on failure the reason goes to err. *st is what fstat said of the
+ * file read (zeroed when it could not be opened). */
 static syncd_status
-obs_key_file(const syncd_host *host, obs_credentials *c, const char *path)
+obs_key_file(obs_credentials *c, const char *path, struct stat *st,
+             char *err, size_t errsize)
 {
 	FILE *f = fopen(path, "re");
-	struct stat st;
 	char *line = NULL;
 	size_t cap = 0;
 	syncd_status rc = SYNCD_FATAL;
 
+	memset(st, 0, sizeof *st);
 	if (!f) {
-		host->set_error(host, NULL,
-		                "could not open [archiver] credentials_file "
-		                "%s: %s",
-		                path, strerror(errno));
+		snprintf(err, errsize,
+		         "could not open [archiver] credentials_file %s: %s", path,
+		         strerror(errno));
 		return SYNCD_FATAL;
 	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		host->set_error(host, NULL,
-		                "[archiver] credentials_file %s is not a "
-		                "regular file",
-		                path);
+	if (fstat(fileno(f), st) != 0 || !S_ISREG(st->st_mode)) {
+		snprintf(err, errsize,
+		         "[archiver] credentials_file %s is not a regular file",
+		         path);
 		goto done;
 	}
-	if (st.st_mode & S_IRWXO) {
-		host->set_error(host, NULL,
-		                "[archiver] credentials_file %s is open to "
-		                "other users (mode %03o); chmod 600 it",
-		                path, (unsigned) (st.st_mode & 0777));
+	if (st->st_mode & S_IRWXO) {
+		snprintf(err, errsize,
+		         "[archiver] credentials_file %s is open to other users "
+		         "(mode %03o); chmod 600 it",
+		         path, (unsigned) (st->st_mode & 0777));
 		goto done;
 	}
 	while (getline(&line, &cap, f) >= 0) {
@@ -90,12 +92,10 @@ obs_key_file(const syncd_host *host, obs_credentials *c, const char *path)
 			*to = strdup(v);
 	}
 	if (!c->key_id || !c->secret) {
-		host->set_error(
-		    host, NULL,
-		    "[archiver] credentials_file %s has no %s line; "
-		    "write access_key_id = ... and "
-		    "secret_access_key = ... lines",
-		    path, !c->key_id ? "access_key_id" : "secret_access_key");
+		snprintf(err, errsize,
+		         "[archiver] credentials_file %s has no %s line; write "
+		         "access_key_id = ... and secret_access_key = ... lines",
+		         path, !c->key_id ? "access_key_id" : "secret_access_key");
 		goto done;
 	}
 	rc = SYNCD_OK;
@@ -106,6 +106,30 @@ done:
 	}
 	fclose(f);
 	return rc;
+}
+
+/* Where credentials read from the file path came from, for messages. */
+static char *
+obs_file_source(const char *path, bool token)
+{
+	char *src;
+
+	if (asprintf(&src, "[archiver] credentials_file %s%s", path,
+	             token ? " with its security_token" : "") < 0)
+		return NULL;
+	return src;
+}
+
+/* The file is the one read last, unchanged. */
+static bool
+obs_same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
+	       a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
 syncd_status
@@ -159,23 +183,18 @@ obs_credentials_load(const syncd_host *host, const char *path,
 		}
 	}
 	if (path && *path) {
-		syncd_status st;
-		char *src;
+		char err[1024];
 
-		if (asprintf(&c->source, "[archiver] credentials_file %s",
-		             path) < 0) {
-			c->source = NULL;
+		c->path = strdup(path);
+		if (!c->path)
 			return obs_credentials_oom(host);
+		if (obs_key_file(c, path, &c->seen, err, sizeof err) !=
+		    SYNCD_OK) {
+			host->set_error(host, NULL, "%s", err);
+			return SYNCD_FATAL;
 		}
-		st = obs_key_file(host, c, path);
-		if (st == SYNCD_OK && c->token) {
-			if (asprintf(&src, "%s with its security_token",
-			             c->source) < 0)
-				return obs_credentials_oom(host);
-			free(c->source);
-			c->source = src;
-		}
-		return st;
+		c->source = obs_file_source(path, c->token != NULL);
+		return c->source ? SYNCD_OK : obs_credentials_oom(host);
 	}
 	host->set_error(
 	    host, NULL,
@@ -186,6 +205,42 @@ obs_credentials_load(const syncd_host *host, const char *path,
 	    "and secret_access_key = ... lines (never the job file)",
 	    bucket, endpoint);
 	return SYNCD_FATAL;
+}
+
+bool
+obs_credentials_refresh(const syncd_host *host, obs_credentials *c)
+{
+	obs_credentials n = {0};
+	struct stat now;
+	char err[1024];
+
+	if (!c->path || stat(c->path, &now) != 0 || obs_same_file(&now, &c->seen))
+		return false;
+	if (obs_key_file(&n, c->path, &now, err, sizeof err) != SYNCD_OK) {
+		/* said once per change of the file */
+		if (now.st_ino == 0 && stat(c->path, &now) != 0)
+			memset(&now, 0, sizeof now);
+		c->seen = now;
+		SYNCD_LOG_WARNING(host,
+		                  "%s; the credentials read before are still "
+		                  "used",
+		                  err);
+		obs_credentials_free(&n);
+		return false;
+	}
+	n.source = obs_file_source(c->path, n.token != NULL);
+	if (!n.source) {
+		obs_credentials_free(&n);
+		return false;
+	}
+	n.path = c->path;
+	n.seen = now;
+	c->path = NULL;
+	obs_credentials_free(c);
+	*c = n;
+	SYNCD_LOG_INFO(host, "credentials read again from %s (the file changed)",
+	               c->source);
+	return true;
 }
 
 void
@@ -201,5 +256,6 @@ obs_credentials_free(obs_credentials *c)
 	}
 	free(c->key_id);
 	free(c->source);
-	c->key_id = c->secret = c->token = c->source = NULL;
+	free(c->path);
+	c->key_id = c->secret = c->token = c->source = c->path = NULL;
 }

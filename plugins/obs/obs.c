@@ -576,6 +576,7 @@ obs_upload(obs_arch *a, int w)
 		goto done;
 	}
 	for (int attempt = 0;; attempt++) {
+		obs_credentials_refresh(a->host, &a->cred);
 		obs_perform(a, url, b->data, b->len, r);
 		if (obs_ok(r))
 			break;
@@ -769,6 +770,7 @@ obs_check(void *state)
 		return SYNCD_FATAL;
 	}
 	pthread_mutex_lock(&a->lock);
+	obs_credentials_refresh(a->host, &a->cred);
 	obs_perform(a, a->list_url, NULL, 0, r);
 	pthread_mutex_unlock(&a->lock);
 	if (obs_ok(r)) {

@@ -20,9 +20,10 @@
 #    InvalidToken; a wrong one, 400 ExpiredToken with the token echoed in
 #    <Token-0> as AWS does; an unsigned one, refused. The token from
 #    AWS_SESSION_TOKEN or the key file's security_token is sent as
-#    X-Amz-Security-Token, signed, and objects arrive; the S3 Code and
-#    Message read from the error documents (libxml2) name the fix; no
-#    token is in a log.
+#    X-Amz-Security-Token, signed, and objects arrive; a key file renewed
+#    while the job runs is read again (one others may read is refused, the
+#    credentials before kept); the S3 Code and Message read from the error
+#    documents (libxml2) name the fix; no token is in a log.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
 # loopback only, whatever the environment says about proxies
@@ -49,6 +50,7 @@ SECRET=syncd-test-secret-9f2c41
 WRONG=wrong-secret-77ab13
 TOKEN=syncd-test-session-token-3d8e5a
 WRONG_TOKEN=syncd-test-stale-token-c04b71
+TOKEN2=syncd-test-renewed-token-91fa27
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
 	-addext subjectAltName=IP:127.0.0.1 -keyout "$W/tls.key" \
 	-out "$W/tls.crt" >/dev/null 2>&1 || it_fail "openssl could not make a certificate"
@@ -164,7 +166,7 @@ records() {
 	done <"$W/keys"
 }
 no_secret() { # no_secret LOG
-	! grep -qF -e "$SECRET" -e "$WRONG" -e "$TOKEN" -e "$WRONG_TOKEN" "$1" ||
+	! grep -qF -e "$SECRET" -e "$WRONG" -e "$TOKEN" -e "$WRONG_TOKEN" -e "$TOKEN2" "$1" ||
 		it_fail "a secret is in $1"
 }
 
@@ -319,12 +321,12 @@ it_pass "https: an unknown CA is refused by default, ca_file trusts it, tls.veri
 # ---- temporary credentials: a security token -------------------------------
 cat >"$W/sts.js" <<'JS'
 // An endpoint that wants temporary credentials, in front of s3rver: the
-// request must carry X-Amz-Security-Token = TOKEN, signed (in the
+// request must carry X-Amz-Security-Token = the token in TOKEN-FILE, signed (in the
 // Authorization's SignedHeaders); then s3rver checks the signature. Every
 // request is logged as "METHOD token=none|right|wrong signed=yes|no".
 const http = require('http');
 const fs = require('fs');
-const [target, token, log] = process.argv.slice(2);
+const [target, tokenFile, log] = process.argv.slice(2);
 function refuse(res, status, code, msg, given) {
 	res.writeHead(status, { 'Content-Type': 'application/xml' });
 	res.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>' + code +
@@ -333,6 +335,7 @@ function refuse(res, status, code, msg, given) {
 		'<RequestId>4442587FB7D0A2F9</RequestId></Error>');
 }
 const server = http.createServer((req, res) => {
+	const token = fs.readFileSync(tokenFile, 'utf8').trim(); // renewed by the test
 	const given = req.headers['x-amz-security-token'];
 	const m = /SignedHeaders=([^,]*)/.exec(req.headers.authorization || '');
 	const signed = m !== null && m[1].split(';').includes('x-amz-security-token');
@@ -356,7 +359,8 @@ const server = http.createServer((req, res) => {
 });
 server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
 JS
-node "$W/sts.js" "$HTTP_PORT" "$TOKEN" "$W/sts.requests" >"$W/sts.log" 2>&1 &
+echo "$TOKEN" >"$W/sts.token"
+node "$W/sts.js" "$HTTP_PORT" "$W/sts.token" "$W/sts.requests" >"$W/sts.log" 2>&1 &
 STS_PID=$!
 for _ in $(seq 1 100); do
 	grep -q '^listening' "$W/sts.log" && break
@@ -419,13 +423,34 @@ syncd_start "$W/obs5.log" "$W/obs5.ini"
 it_assert_contains "$W/obs5.log" "credentials from [archiver] credentials_file $W/sts.key with its security_token"
 DB=obs5 psql_on src -c "insert into t values (1, 'ok', 1), (2, 'too long', 2)" >/dev/null
 slot_wait src syncd_obs5 "$(lsn obs5)"
+objects sts
+records
+it_assert_eq "2 22001" "$(jq -r '[.key.id, .sqlstate] | join(" ")' "$W/records")" "record uploaded with the token"
+# the credentials renewed while the job runs: the endpoint now wants
+# TOKEN2, and the key file is replaced by one holding it
+echo "$TOKEN2" >"$W/sts.token"
+printf 'access_key_id = %s\nsecret_access_key = %s\nsecurity_token = %s\n' \
+	"$KEY_ID" "$SECRET" "$TOKEN2" >"$W/sts.key.new"
+chmod 600 "$W/sts.key.new"
+mv "$W/sts.key.new" "$W/sts.key"
+DB=obs5 psql_on src -c "insert into t values (3, 'renewed', 3)" >/dev/null
+slot_wait src syncd_obs5 "$(lsn obs5)"
+it_assert_contains "$W/obs5.log" "credentials read again from [archiver] credentials_file $W/sts.key with its security_token (the file changed)"
+# a renewal that cannot be used (others may read it): said, and the
+# credentials read before stay
+cp -p "$W/sts.key" "$W/sts.key.bad"
+chmod 644 "$W/sts.key.bad"
+mv "$W/sts.key.bad" "$W/sts.key"
+DB=obs5 psql_on src -c "insert into t values (4, 'kept ones', 4)" >/dev/null
+slot_wait src syncd_obs5 "$(lsn obs5)"
+it_assert_contains "$W/obs5.log" "[archiver] credentials_file $W/sts.key is open to other users (mode 644); chmod 600 it; the credentials read before are still used"
 syncd_stop "$SYNCD_PID" "$W/obs5.log"
 no_secret "$W/obs5.log"
 objects sts
 records
-it_assert_eq "2 22001" "$(jq -r '[.key.id, .sqlstate] | join(" ")' "$W/records")" "record uploaded with the token"
+it_assert_eq "2 22001,3 22001,4 22001" "$(jq -r '[.key.id, .sqlstate] | join(" ")' "$W/records" | sort | paste -sd,)" "records uploaded before and after the renewal"
 grep -q '^PUT token=right signed=yes$' "$W/sts.requests" ||
 	it_fail "no signed PUT with the token: $(cat "$W/sts.requests")"
 grep -v 'token=right signed=yes$' "$W/sts.requests" &&
 	it_fail "a request without the signed token: $(cat "$W/sts.requests")"
-it_pass "temporary credentials: the token (environment or key file) sent signed as X-Amz-Security-Token; S3 error documents name Code, Message and the fix; no token logged"
+it_pass "temporary credentials: the token (environment or key file) sent signed as X-Amz-Security-Token, the key file read again when renewed; S3 error documents name Code, Message and the fix; no token logged"
