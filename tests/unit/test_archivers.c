@@ -289,6 +289,8 @@ obs_env_clear(void)
 	unsetenv("OBS_SECRET_ACCESS_KEY");
 	unsetenv("AWS_ACCESS_KEY_ID");
 	unsetenv("AWS_SECRET_ACCESS_KEY");
+	unsetenv("OBS_SECURITY_TOKEN");
+	unsetenv("AWS_SESSION_TOKEN");
 }
 
 START_TEST(obs_needs_credentials)
@@ -401,6 +403,49 @@ START_TEST(obs_endpoint_and_bucket)
 }
 END_TEST
 
+START_TEST(obs_security_token)
+{
+	const char *kv[] = {"endpoint", "http://127.0.0.1:9", "bucket", "dirty",
+	                    NULL};
+	plug p;
+
+	/* with its key pair: said where it came from, never what it is */
+	obs_env_clear();
+	setenv("OBS_ACCESS_KEY_ID", "KEYID", 1);
+	setenv("OBS_SECRET_ACCESS_KEY", "top-secret-42", 1);
+	setenv("OBS_SECURITY_TOKEN", "token-secret-77", 1);
+	ck_assert_int_eq(plug_open(&p, "obs", SYNCD_KIND_ARCHIVER, kv),
+	                 SYNCD_OK);
+	ck_assert(mock_logged(p.m, "credentials from the environment "
+	                           "(OBS_ACCESS_KEY_ID, OBS_SECRET_ACCESS_KEY) "
+	                           "with the security token of "
+	                           "OBS_SECURITY_TOKEN"));
+	ck_assert(plug_never_said(&p, "token-secret-77"));
+	plug_close(&p);
+
+	/* the AWS_ pair's token does not go with the OBS_ pair */
+	unsetenv("OBS_SECURITY_TOKEN");
+	setenv("AWS_SESSION_TOKEN", "token-secret-77", 1);
+	ck_assert_int_eq(plug_open(&p, "obs", SYNCD_KIND_ARCHIVER, kv),
+	                 SYNCD_OK);
+	ck_assert(!mock_logged(p.m, "security token"));
+	plug_close(&p);
+
+	/* a token without its key pair: refused, naming the variables */
+	obs_env_clear();
+	setenv("AWS_SESSION_TOKEN", "token-secret-77", 1);
+	ck_assert_int_eq(plug_open(&p, "obs", SYNCD_KIND_ARCHIVER, kv),
+	                 SYNCD_FATAL);
+	ck_assert_ptr_nonnull(strstr(p.m->error,
+	                             "AWS_SESSION_TOKEN is set but "
+	                             "AWS_ACCESS_KEY_ID and "
+	                             "AWS_SECRET_ACCESS_KEY are not"));
+	ck_assert(plug_never_said(&p, "token-secret-77"));
+	plug_close(&p);
+	obs_env_clear();
+}
+END_TEST
+
 /* ---- the DWS sinks' create() --------------------------------------------- */
 
 START_TEST(dws_create_checks_options)
@@ -447,6 +492,7 @@ archivers_suite(void)
 	tcase_add_test(tc, obs_needs_credentials);
 	tcase_add_test(tc, obs_key_file);
 	tcase_add_test(tc, obs_endpoint_and_bucket);
+	tcase_add_test(tc, obs_security_token);
 	tcase_add_test(tc, dws_create_checks_options);
 	suite_add_tcase(s, tc);
 	return s;
