@@ -62,8 +62,8 @@ sdn_tick(sdn *s, job_state state)
 	if (state != s->last) {
 		bool ready = !s->ready &&
 		             (state == JOB_COPYING || state == JOB_STREAMING);
-		snprintf(msg, sizeof msg, "%sSTATUS=%s", ready ? "READY=1\n" : "",
-		         job_state_name(state));
+		snprintf(msg, sizeof msg, "%sSTATUS=%s",
+		         ready ? "READY=1\n" : "", job_state_name(state));
 		sdn_send(s, msg);
 		s->ready = s->ready || ready;
 		s->last = state;

@@ -23,11 +23,11 @@
 #include "job.h"
 
 typedef struct sdn {
-	bool on;          /* $NOTIFY_SOCKET set and libsystemd built in */
-	bool ready;       /* READY=1 sent */
-	bool stopping;    /* STOPPING=1 sent */
-	bool watchdog;    /* the unit has WatchdogSec= */
-	job_state last;   /* the state STATUS= last named */
+	bool on;        /* $NOTIFY_SOCKET set and libsystemd built in */
+	bool ready;     /* READY=1 sent */
+	bool stopping;  /* STOPPING=1 sent */
+	bool watchdog;  /* the unit has WatchdogSec= */
+	job_state last; /* the state STATUS= last named */
 } sdn;
 
 /* Reads the environment, and says the job is starting (STATUS=, and

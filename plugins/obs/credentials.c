@@ -36,8 +36,8 @@ obs_trim(char *s)
  * NULL); on failure the reason goes to err. *st is what fstat said of the
  * file read (zeroed when it could not be opened). */
 static syncd_status
-obs_key_file(obs_credentials *c, const char *path, struct stat *st,
-             char *err, size_t errsize)
+obs_key_file(obs_credentials *c, const char *path, struct stat *st, char *err,
+             size_t errsize)
 {
 	FILE *f = fopen(path, "re");
 	char *line = NULL;
@@ -47,8 +47,8 @@ obs_key_file(obs_credentials *c, const char *path, struct stat *st,
 	memset(st, 0, sizeof *st);
 	if (!f) {
 		snprintf(err, errsize,
-		         "could not open [archiver] credentials_file %s: %s", path,
-		         strerror(errno));
+		         "could not open [archiver] credentials_file %s: %s",
+		         path, strerror(errno));
 		return SYNCD_FATAL;
 	}
 	if (fstat(fileno(f), st) != 0 || !S_ISREG(st->st_mode)) {
@@ -58,10 +58,11 @@ obs_key_file(obs_credentials *c, const char *path, struct stat *st,
 		goto done;
 	}
 	if (st->st_mode & S_IRWXO) {
-		snprintf(err, errsize,
-		         "[archiver] credentials_file %s is open to other users "
-		         "(mode %03o); chmod 600 it",
-		         path, (unsigned) (st->st_mode & 0777));
+		snprintf(
+		    err, errsize,
+		    "[archiver] credentials_file %s is open to other users "
+		    "(mode %03o); chmod 600 it",
+		    path, (unsigned) (st->st_mode & 0777));
 		goto done;
 	}
 	while (getline(&line, &cap, f) >= 0) {
@@ -92,10 +93,11 @@ obs_key_file(obs_credentials *c, const char *path, struct stat *st,
 			*to = strdup(v);
 	}
 	if (!c->key_id || !c->secret) {
-		snprintf(err, errsize,
-		         "[archiver] credentials_file %s has no %s line; write "
-		         "access_key_id = ... and secret_access_key = ... lines",
-		         path, !c->key_id ? "access_key_id" : "secret_access_key");
+		snprintf(
+		    err, errsize,
+		    "[archiver] credentials_file %s has no %s line; write "
+		    "access_key_id = ... and secret_access_key = ... lines",
+		    path, !c->key_id ? "access_key_id" : "secret_access_key");
 		goto done;
 	}
 	rc = SYNCD_OK;
@@ -166,12 +168,13 @@ obs_credentials_load(const syncd_host *host, const char *path,
 			           : obs_credentials_oom(host);
 		}
 		if (!has_id && !has_sk && tk && *tk) {
-			host->set_error(host, NULL,
-			                "%s is set but %s and %s are not; a "
-			                "security token goes with the temporary "
-			                "key pair it was issued with: set all "
-			                "three",
-			                env[i][2], env[i][0], env[i][1]);
+			host->set_error(
+			    host, NULL,
+			    "%s is set but %s and %s are not; a "
+			    "security token goes with the temporary "
+			    "key pair it was issued with: set all "
+			    "three",
+			    env[i][2], env[i][0], env[i][1]);
 			return SYNCD_FATAL;
 		}
 		if (has_id != has_sk) {
@@ -214,7 +217,8 @@ obs_credentials_refresh(const syncd_host *host, obs_credentials *c)
 	struct stat now;
 	char err[1024];
 
-	if (!c->path || stat(c->path, &now) != 0 || obs_same_file(&now, &c->seen))
+	if (!c->path || stat(c->path, &now) != 0 ||
+	    obs_same_file(&now, &c->seen))
 		return false;
 	if (obs_key_file(&n, c->path, &now, err, sizeof err) != SYNCD_OK) {
 		/* said once per change of the file */
@@ -238,7 +242,8 @@ obs_credentials_refresh(const syncd_host *host, obs_credentials *c)
 	c->path = NULL;
 	obs_credentials_free(c);
 	*c = n;
-	SYNCD_LOG_INFO(host, "credentials read again from %s (the file changed)",
+	SYNCD_LOG_INFO(host,
+	               "credentials read again from %s (the file changed)",
 	               c->source);
 	return true;
 }

@@ -16,7 +16,7 @@
  * spaces, a final period is dropped from message) from the document
  * body[0..len); false, with both "", when body is not an S3 error
  * document (not XML, cut short, or its root is not Error). */
-bool s3_error_parse(const char *body, size_t len, char *code,
-                    size_t code_size, char *message, size_t message_size);
+bool s3_error_parse(const char *body, size_t len, char *code, size_t code_size,
+                    char *message, size_t message_size);
 
 #endif
