@@ -1144,6 +1144,9 @@ dws_write(void *wstate, const syncd_batch *b)
 		for (dws_target *t = w->targets; t; t = t->next)
 			if (t->stage_created_tx == tx)
 				t->stage_ready = false;
+		/* a target altered by it is as it was: looked at again */
+		if (w->altered_tx == tx)
+			dws_targets_free(w);
 		if (rc == DWS_AGAIN)
 			continue;
 		/* DWS_DATA here is a data error outside a table's rows (a

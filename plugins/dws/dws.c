@@ -39,7 +39,7 @@ const syncd_option dws_options[] = {
      .default_value = "true",
      .help = "create missing target tables at start (from the source: "
              "types, NOT NULL, primary key, indexes, comments); existing "
-             "ones are never altered",
+             "ones are only altered by schema.evolution",
      SYNCD_OPT_FIELD(dws_opts, auto_create_table)},
     {.name = "sink.verify.column-number",
      .type = SYNCD_OPT_BOOL,
@@ -47,6 +47,15 @@ const syncd_option dws_options[] = {
      .help = "fail when a target table has a different number of columns "
              "than its source",
      SYNCD_OPT_FIELD(dws_opts, verify_column_number)},
+    {.name = "schema.evolution",
+     .type = SYNCD_OPT_ENUM,
+     .default_value = "add",
+     .choices = "add|none",
+     .help = "add: target tables follow their source's columns while "
+             "the job streams (columns added, types widened, dropped "
+             "ones left to their default); none: a difference stops "
+             "the job, naming the ALTER to run",
+     SYNCD_OPT_FIELD(dws_opts, schema_evolution)},
     {.name = "sink.server.timezone",
      .type = SYNCD_OPT_STRING,
      .help = "time zone of the destination session: UTC+08:00 (eight hours "
@@ -114,6 +123,8 @@ dws_create(const syncd_host *host, void **state, dws_mode mode)
 	s->conninfo = o->conninfo;
 	s->state_schema = o->state_schema;
 	s->verify_columns = o->verify_column_number;
+	s->evolve = !o->schema_evolution ||
+	            strcmp(o->schema_evolution, "add") == 0;
 	s->auto_create = o->auto_create_table;
 	s->full = host->job->full;
 	s->job = host->job->name;

@@ -203,6 +203,7 @@ typedef struct dws_opts {
 	bool auto_create_table;
 	bool verify_column_number;
 	const char *server_timezone;
+	const char *schema_evolution;
 } dws_opts;
 
 typedef struct dws_state {
@@ -213,6 +214,7 @@ typedef struct dws_state {
 	const char *job;
 	const char *layout; /* "2/table": how keys are spread over workers */
 	bool verify_columns;
+	bool evolve;              /* schema.evolution = add */
 	bool auto_create;         /* auto_create_table */
 	bool full;                /* [job] mode has a full phase */
 	struct dws_worker *admin; /* checks and table creation */
@@ -276,6 +278,7 @@ struct dws_worker {
 	dws_target *targets;
 	int stage_seq;
 	int tx; /* counts the worker's batch transactions */
+	int altered_tx; /* the last one that altered a target table */
 	dws_arena arena;
 	dws_buf sql, data;
 	/* tables (by relation id) whose rows go one by one after a data error,

@@ -14,6 +14,21 @@
 #include "dws.h"
 
 static void
+dws_free_shape(syncd_relation *shape)
+{
+	if (!shape)
+		return;
+	for (uint32_t i = 0; i < shape->ncolumns; i++) {
+		free((char *) shape->columns[i].name);
+		free((char *) shape->columns[i].type_name);
+	}
+	free((syncd_column *) shape->columns);
+	free((char *) shape->target_schema);
+	free((char *) shape->target_table);
+	free(shape);
+}
+
+static void
 dws_free_target(dws_target *t)
 {
 	for (int i = 0; i < t->ncols; i++) {
@@ -23,14 +38,7 @@ dws_free_target(dws_target *t)
 		free(t->cols[i].stage);
 		free(t->cols[i].param);
 	}
-	if (t->shape) {
-		for (uint32_t i = 0; i < t->shape->ncolumns; i++)
-			free((char *) t->shape->columns[i].name);
-		free((syncd_column *) t->shape->columns);
-		free((char *) t->shape->target_schema);
-		free((char *) t->shape->target_table);
-		free(t->shape);
-	}
+	dws_free_shape(t->shape);
 	free(t->cols);
 	free(t->keys);
 	free(t->qtable);
@@ -61,6 +69,7 @@ dws_same_shape(const dws_target *t, const syncd_relation *rel)
 		const syncd_column *c = dws_column(rel, i);
 		if (strcmp(a->columns[i].name, c->name) != 0 ||
 		    a->columns[i].type_oid != c->type_oid ||
+		    a->columns[i].typmod != c->typmod ||
 		    a->columns[i].flags != c->flags)
 			return false;
 	}
@@ -79,6 +88,9 @@ dws_copy_shape(const syncd_relation *rel)
 		const syncd_column *sc = dws_column(rel, i);
 		cols[i] = (syncd_column){.size = sizeof(syncd_column),
 		                         .name = strdup(sc->name),
+		                         .type_name = sc->type_name
+		                                          ? strdup(sc->type_name)
+		                                          : NULL,
 		                         .type_oid = sc->type_oid,
 		                         .typmod = sc->typmod,
 		                         .flags = sc->flags,
@@ -172,12 +184,269 @@ dws_key_matches(dws_worker *w, dws_target *t, const syncd_relation *rel,
 	return false;
 }
 
+/* ---- schema.evolution = add --------------------------------------------- */
+
+enum { DWS_FAM_NONE, DWS_FAM_INT, DWS_FAM_FLOAT, DWS_FAM_VARCHAR,
+       DWS_FAM_CHAR, DWS_FAM_NUMERIC };
+
+#define DWS_UNBOUNDED 2147483647L
+
+/* A type's family and sizes, from its format_type spelling: integers and
+ * floats by bytes, character types by length, numeric by precision and
+ * scale (unbounded: DWS_UNBOUNDED). */
+static int
+dws_type_class(const char *t, long *a, long *b)
+{
+	static const struct {
+		const char *name;
+		int fam;
+		long size;
+	} fixed[] = {{"smallint", DWS_FAM_INT, 2},
+	             {"integer", DWS_FAM_INT, 4},
+	             {"bigint", DWS_FAM_INT, 8},
+	             {"real", DWS_FAM_FLOAT, 4},
+	             {"double precision", DWS_FAM_FLOAT, 8},
+	             {"text", DWS_FAM_VARCHAR, DWS_UNBOUNDED},
+	             {"character varying", DWS_FAM_VARCHAR, DWS_UNBOUNDED},
+	             {"numeric", DWS_FAM_NUMERIC, DWS_UNBOUNDED}};
+
+	*a = *b = 0;
+	if (!t)
+		return DWS_FAM_NONE;
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		if (strcmp(t, fixed[i].name) == 0) {
+			*a = fixed[i].size;
+			return fixed[i].fam;
+		}
+	if (sscanf(t, "character varying(%ld)", a) == 1)
+		return DWS_FAM_VARCHAR;
+	if (sscanf(t, "character(%ld)", a) == 1)
+		return DWS_FAM_CHAR;
+	if (sscanf(t, "numeric(%ld,%ld)", a, b) == 2)
+		return DWS_FAM_NUMERIC;
+	if (sscanf(t, "numeric(%ld)", a) == 1)
+		return DWS_FAM_NUMERIC;
+	return DWS_FAM_NONE;
+}
+
+/* Whether type `to` holds every value of type `from` (the same family,
+ * no smaller). */
+static bool
+dws_type_holds(const char *to, const char *from)
+{
+	long ta, tb, fa, fb;
+	int ft = dws_type_class(to, &ta, &tb), ff = dws_type_class(from, &fa, &fb);
+
+	if (ft == DWS_FAM_NONE || ft != ff)
+		return false;
+	if (ft != DWS_FAM_NUMERIC)
+		return ta >= fa;
+	if (ta == DWS_UNBOUNDED)
+		return true;
+	return fa != DWS_UNBOUNDED && tb >= fb && ta - tb >= fa - fb;
+}
+
+static bool
+dws_shape_has(const syncd_relation *rel, const char *name)
+{
+	for (uint32_t i = 0; rel && i < rel->ncolumns; i++)
+		if (strcmp(dws_column(rel, i)->name, name) == 0)
+			return true;
+	return false;
+}
+
+static const syncd_column *
+dws_shape_col(const syncd_relation *rel, const char *name)
+{
+	for (uint32_t i = 0; rel && i < rel->ncolumns; i++)
+		if (strcmp(rel->columns[i].name, name) == 0)
+			return &rel->columns[i];
+	return NULL;
+}
+
+/* Runs one ALTER of target t in the worker's transaction (or, on the
+ * session for checks, logs what it would do). */
+static dws_rc
+dws_alter(dws_worker *w, dws_target *t, const char *sql, const char *what,
+          const char *src)
+{
+	dws_rc rc;
+
+	if (w->checking) {
+		SYNCD_LOG_INFO(w->s->host,
+		               "target table %s: %s for source table %s at "
+		               "start (schema.evolution = add): %s",
+		               t->label, what, src, sql);
+		return DWS_OK;
+	}
+	rc = dws_exec(w, "changing a target table", sql, 0, NULL, NULL);
+	if (rc == DWS_FATAL || rc == DWS_DATA) {
+		TERR(w, dws_last_sqlstate(),
+		     "target table %s: could not apply \"%s\" (%s; "
+		     "schema.evolution = add): %s; do it by hand, or set "
+		     "schema.evolution = none",
+		     t->label, sql, what, PQerrorMessage(w->conn));
+		return DWS_FATAL;
+	}
+	if (rc != DWS_OK)
+		return rc; /* a lost connection, a deadlock: tried again */
+	w->altered_tx = w->tx;
+	SYNCD_LOG_INFO(w->s->host,
+	               "target table %s: %s for source table %s "
+	               "(schema.evolution = add): %s",
+	               t->label, what, src, sql);
+	return DWS_OK;
+}
+
+/*
+ * The target follows its source table's columns (schema.evolution = add),
+ * in the transaction of the batch whose changes use them: a column added
+ * at the source is added with its mapped type (and its constant default,
+ * NOT NULL only with one), a type the source widened is widened, a column
+ * the source dropped is kept and left to its default (NOT NULL dropped).
+ * A rename (a column of the previous shape replaced in place by one of
+ * another name and the same type) and any other change of type stop the
+ * job: applying them would lose values. old: the previous shape of the
+ * relation in this session, or NULL. *changed: the target was altered.
+ */
+static dws_rc
+dws_evolve(dws_worker *w, dws_target *t, const syncd_relation *rel,
+           const syncd_relation *old, PGresult *r, const char *src,
+           bool *changed)
+{
+	dws_buf sql = {0};
+	dws_rc rc = DWS_OK;
+
+	*changed = false;
+	for (uint32_t i = 0; i < rel->ncolumns && rc == DWS_OK; i++) {
+		const syncd_column *sc = dws_column(rel, i);
+		const syncd_column *oc = dws_shape_col(old, sc->name);
+		char *want = dws_create_type(w->dialect, sc, NULL);
+		char *q = dws_quote(w, sc->name);
+		int row = -1;
+
+		for (int k = 0; k < PQntuples(r); k++)
+			if (strcmp(PQgetvalue(r, k, 0), sc->name) == 0)
+				row = k;
+		dws_buf_reset(&sql);
+		if (row < 0 && old && i < old->ncolumns && !oc &&
+		    !dws_shape_has(rel, old->columns[i].name) &&
+		    old->columns[i].type_oid == sc->type_oid) {
+			char *from = dws_quote(w, old->columns[i].name);
+			TERR(w, NULL,
+			     "column %s of source table %s was renamed to %s "
+			     "while the job streamed: as a new column its "
+			     "values would be lost at the destination; rename "
+			     "it there too (ALTER TABLE %s RENAME COLUMN %s TO "
+			     "%s) and start the job again",
+			     old->columns[i].name, src, sc->name, t->qtable,
+			     from, q);
+			free(from);
+			rc = DWS_FATAL;
+		} else if (row < 0 && want) {
+			dws_buf_printf(&sql, "ALTER TABLE %s ADD COLUMN %s %s",
+			               t->qtable, q, want);
+			if (sc->default_value) {
+				dws_buf_printf(&sql, " DEFAULT %s",
+				               sc->default_value);
+				if (sc->flags & SYNCD_COL_NOT_NULL)
+					dws_buf_puts(&sql, " NOT NULL");
+			}
+			rc = dws_alter(w, t, sql.data, "a column added", src);
+			*changed = true;
+		} else if (row >= 0 && want &&
+		           strcmp(PQgetvalue(r, row, 1), want) != 0) {
+			const char *dest = PQgetvalue(r, row, 1);
+			bool retyped = oc && (oc->type_oid != sc->type_oid ||
+			                      oc->typmod != sc->typmod);
+			if (retyped &&
+			    !dws_type_holds(sc->type_name, oc->type_name)) {
+				TERR(w, NULL,
+				     "column %s of source table %s changed type "
+				     "from %s to %s while the job streamed, which "
+				     "is not a widening: the target's column (%s "
+				     "in %s) is left as it is and the job stops "
+				     "before the changes that follow; change the "
+				     "target column by hand (ALTER TABLE %s ALTER "
+				     "COLUMN %s TYPE %s USING ...) and start the "
+				     "job again, or re-sync the table",
+				     sc->name, src,
+				     oc->type_name ? oc->type_name : "?",
+				     sc->type_name ? sc->type_name : "?", dest,
+				     t->label, t->qtable, q, want);
+				rc = DWS_FATAL;
+			} else if (dws_type_holds(want, dest) &&
+			           !dws_type_holds(dest, want)) {
+				dws_buf_printf(&sql,
+				               "ALTER TABLE %s ALTER COLUMN %s "
+				               "TYPE %s",
+				               t->qtable, q, want);
+				rc = dws_alter(w, t, sql.data,
+				               "a column's type widened", src);
+				*changed = true;
+			}
+		}
+		free(want);
+		free(q);
+	}
+	/* target columns the source does not have (any more) */
+	for (int k = 0; k < PQntuples(r) && rc == DWS_OK; k++) {
+		const char *name = PQgetvalue(r, k, 0);
+		char *q;
+		if (dws_shape_has(rel, name))
+			continue;
+		if (old && dws_shape_has(old, name))
+			SYNCD_LOG_INFO(w->s->host,
+			               "column %s of source table %s was dropped: "
+			               "target table %s keeps it, and leaves it "
+			               "to its default from now on",
+			               name, src, t->label);
+		if (PQgetvalue(r, k, 3)[0] != 't' ||
+		    PQgetvalue(r, k, 4)[0] != 'f')
+			continue;
+		q = dws_quote(w, name);
+		dws_buf_reset(&sql);
+		dws_buf_printf(&sql, "ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL",
+		               t->qtable, q);
+		rc = dws_alter(w, t, sql.data,
+		               "a NOT NULL column without default the source "
+		               "does not have made nullable",
+		               src);
+		*changed = true;
+		free(q);
+	}
+	dws_buf_free(&sql);
+	return rc;
+}
+
+static dws_rc
+dws_read_columns(dws_worker *w, const syncd_relation *rel, PGresult **r)
+{
+	const char *params[2] = {rel->target_schema, rel->target_table};
+
+	return dws_exec(
+	    w, "reading the target table's columns",
+	    "SELECT a.attname, pg_catalog.format_type(a.atttypid, "
+	    "a.atttypmod), "
+	    "pg_catalog.quote_ident(tn.nspname) || '.' || "
+	    "pg_catalog.quote_ident(ty.typname), a.attnotnull, a.atthasdef, "
+	    "a.atttypid "
+	    "FROM pg_catalog.pg_class c "
+	    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+	    "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid "
+	    "JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid "
+	    "JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace "
+	    "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', "
+	    "'p') AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+	    2, params, r);
+}
+
 dws_target *
 dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 {
 	dws_state *s = w->s;
 	dws_target *t, **pp;
-	const char *params[2] = {rel->target_schema, rel->target_table};
+	syncd_relation *old = NULL; /* the shape before, in this session */
 	PGresult *r = NULL;
 	char *src = NULL;
 
@@ -188,6 +457,8 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 				return *pp;
 			t = *pp;
 			*pp = t->next;
+			old = t->shape;
+			t->shape = NULL;
 			dws_free_target(t);
 			break;
 		}
@@ -209,21 +480,7 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 			abort();
 	}
 
-	*rc = dws_exec(
-	    w, "reading the target table's columns",
-	    "SELECT a.attname, pg_catalog.format_type(a.atttypid, "
-	    "a.atttypmod), "
-	    "pg_catalog.quote_ident(tn.nspname) || '.' || "
-	    "pg_catalog.quote_ident(ty.typname), a.attnotnull, a.atthasdef, "
-	    "a.atttypid "
-	    "FROM pg_catalog.pg_class c "
-	    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-	    "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid "
-	    "JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid "
-	    "JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace "
-	    "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', "
-	    "'p') AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-	    2, params, &r);
+	*rc = dws_read_columns(w, rel, &r);
 	if (*rc != DWS_OK)
 		goto fail;
 	if (PQntuples(r) == 0) {
@@ -235,6 +492,19 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 		*rc = DWS_FATAL;
 		goto fail;
 	}
+	if (s->evolve) {
+		bool changed = false;
+		*rc = dws_evolve(w, t, rel, old, r, src, &changed);
+		if (*rc != DWS_OK)
+			goto fail;
+		if (changed && !w->checking) {
+			PQclear(r);
+			r = NULL;
+			*rc = dws_read_columns(w, rel, &r);
+			if (*rc != DWS_OK)
+				goto fail;
+		}
+	}
 	for (int i = 0; i < t->ncols; i++) {
 		const syncd_column *sc = dws_column(rel, (uint32_t) i);
 		dws_col *c = &t->cols[i];
@@ -242,12 +512,28 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 		for (int k = 0; k < PQntuples(r); k++)
 			if (strcmp(PQgetvalue(r, k, 0), sc->name) == 0)
 				row = k;
+		if (row < 0 && s->evolve && w->checking) {
+			/* added at start (logged above) */
+			c->name = strdup(sc->name);
+			c->qname = dws_quote(w, sc->name);
+			c->generic = dws_create_type(w->dialect, sc, NULL);
+			c->stage = dws_create_type(w->dialect, sc, NULL);
+			c->key = (sc->flags & SYNCD_COL_KEY) != 0;
+			if (c->key)
+				t->keys[t->nkeys++] = i;
+			continue;
+		}
 		if (row < 0) {
+			char *q = dws_quote(w, sc->name);
+			char *type = dws_create_type(w->dialect, sc, NULL);
 			TERR(w, "42703",
 			     "target table %s has no column \"%s\" for source "
-			     "table %s; add the column to the target table%s",
-			     t->label, sc->name, src,
-			     "" /* names are matched exactly */);
+			     "table %s; add it (ALTER TABLE %s ADD COLUMN %s "
+			     "%s), or set schema.evolution = add",
+			     t->label, sc->name, src, t->qtable, q,
+			     type ? type : "TYPE");
+			free(q);
+			free(type);
 			*rc = DWS_FATAL;
 			goto fail;
 		}
@@ -297,7 +583,8 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 		bool mapped = false;
 		for (int i = 0; i < t->ncols && !mapped; i++)
 			mapped = strcmp(t->cols[i].name, name) == 0;
-		if (!mapped && PQgetvalue(r, k, 3)[0] == 't' &&
+		if (!mapped && !(s->evolve && w->checking) &&
+		    PQgetvalue(r, k, 3)[0] == 't' &&
 		    PQgetvalue(r, k, 4)[0] == 'f') {
 			TERR(w, NULL,
 			     "target table %s has a NOT NULL column \"%s\" "
@@ -334,6 +621,7 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 		goto fail;
 	PQclear(r);
 	free(src);
+	dws_free_shape(old);
 	t->next = w->targets;
 	w->targets = t;
 	return t;
@@ -341,6 +629,7 @@ fail:
 	if (r)
 		PQclear(r);
 	free(src);
+	dws_free_shape(old);
 	dws_free_target(t);
 	return NULL;
 }

@@ -5,6 +5,8 @@
  * streaming, and list_tables().
  */
 #include <fnmatch.h>
+#include <pthread.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@ pgo_free_cols(pgo_table *t)
 		free(t->cols[k].type_name);
 		free(t->cols[k].base_type);
 		free(t->cols[k].comment);
+		free(t->cols[k].def);
 	}
 	free(t->cols);
 }
@@ -107,6 +110,39 @@ pgo_bad_name(const char *name, const char *forbidden)
 /* Lists the selected tables with their columns and keys. Tables matched
  * but unusable (no primary key, a forbidden name) are failures naming
  * them; check_only reports every problem, else the first. */
+/* Whether a column default (pg_get_expr) is a plain constant a
+ * destination can take as it is: a number, true or false, or a quoted
+ * literal, with at most a cast to a built-in type ('x'::text, '-1'::integer,
+ * 0, (-1.5)); not a function call (nextval, now()) nor a cast to a type of
+ * the source (an enum). A column added with it while the job streams is
+ * added with it at the destination, where the rows already there take
+ * it, as they did at the source. */
+static regex_t pgo_default_re;
+static bool pgo_default_ok;
+static pthread_once_t pgo_default_once = PTHREAD_ONCE_INIT;
+
+static void
+pgo_default_init(void)
+{
+	pgo_default_ok =
+	    regcomp(&pgo_default_re,
+	            "^(\\(-?[0-9]+(\\.[0-9]+)?\\)|-?[0-9]+(\\.[0-9]+)?|true|"
+	            "false|'([^']|'')*')"
+	            "(::(text|character varying|character|bpchar|integer|"
+	            "bigint|smallint|numeric|real|double precision|boolean|"
+	            "date|time without time zone|timestamp without time "
+	            "zone|timestamp with time zone|interval|json|jsonb|uuid|"
+	            "bytea)(\\([0-9, ]+\\))?)?$",
+	            REG_EXTENDED | REG_NOSUB) == 0;
+}
+
+bool
+pgo_plain_default(const char *e)
+{
+	pthread_once(&pgo_default_once, pgo_default_init);
+	return pgo_default_ok && regexec(&pgo_default_re, e, 0, NULL, 0) == 0;
+}
+
 /* Reads the columns of the tables whose OIDs are in oids ("{1,2}") and
  * appends them to those tables. */
 bool
@@ -141,7 +177,10 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 		         "el.typtypmod) || '[]' END FROM pg_type el "
 		         "           WHERE el.oid = ty.typelem AND "
 		         "ty.typcategory = 'A') END, "
-		         "       col_description(a.attrelid, a.attnum) "
+		         "       col_description(a.attrelid, a.attnum), "
+		         "       (SELECT pg_get_expr(d.adbin, d.adrelid) FROM "
+		         "pg_attrdef d WHERE d.adrelid = a.attrelid AND "
+		         "d.adnum = a.attnum), a.atttypmod "
 		         "FROM pg_attribute a "
 		         "  JOIN pg_type ty ON ty.oid = a.atttypid "
 		         "WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 "
@@ -183,6 +222,8 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 			c->typid = (uint32_t) strtoul(PQgetvalue(cols, i, 2),
 			                              NULL, 10);
 			c->type_name = strdup(PQgetvalue(cols, i, 3));
+			c->typmod = (int32_t) strtol(PQgetvalue(cols, i, 9),
+			                             NULL, 10);
 			c->notnull = strcmp(PQgetvalue(cols, i, 4), "t") == 0;
 			c->keypos = (uint32_t) strtoul(PQgetvalue(cols, i, 5),
 			                               NULL, 10);
@@ -193,6 +234,10 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 			c->comment = PQgetisnull(cols, i, 7)
 			                 ? NULL
 			                 : strdup(PQgetvalue(cols, i, 7));
+			c->def = !PQgetisnull(cols, i, 8) &&
+			                 pgo_plain_default(PQgetvalue(cols, i, 8))
+			             ? strdup(PQgetvalue(cols, i, 8))
+			             : NULL;
 		}
 	}
 	PQclear(cols);
@@ -1316,6 +1361,7 @@ pgo_list_tables(void *state, syncd_relation_fn fn, void *ctx)
 					    (pc->notnull ? SYNCD_COL_NOT_NULL
 					                 : 0);
 					cols[c].key_position = pc->keypos;
+					cols[c].default_value = pc->def;
 					cd[c].size = sizeof cd[c];
 					cd[c].base_type_name = pc->base_type;
 					cd[c].comment = pc->comment;

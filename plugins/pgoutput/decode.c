@@ -31,6 +31,7 @@ pgo_rel_free(pgo_rel *r)
 	for (uint32_t i = 0; i < r->rel.ncolumns; i++) {
 		free((char *) r->cols[i].name);
 		free((char *) r->cols[i].type_name);
+		free((char *) r->cols[i].default_value);
 	}
 	free(r->cols);
 	free((char *) r->rel.schema);
@@ -69,12 +70,13 @@ pgo_rel_put(pgo_db *db, pgo_rel *r)
 }
 
 static const char *
-pgo_type_name(pgo_db *db, uint32_t typid, const pgo_table *t, const char *col)
+pgo_type_name(pgo_db *db, uint32_t typid, int32_t typmod, const pgo_table *t,
+              const char *col)
 {
 	static __thread char buf[64];
 	for (size_t i = 0; t && i < t->ncols; i++)
 		if (strcmp(t->cols[i].name, col) == 0 &&
-		    t->cols[i].typid == typid)
+		    t->cols[i].typid == typid && t->cols[i].typmod == typmod)
 			return t->cols[i].type_name;
 	for (size_t i = 0; i < db->ntypnames; i++) {
 		unsigned oid = (unsigned) strtoul(db->typnames[i], NULL, 10);
@@ -117,7 +119,8 @@ pgo_refresh_table(pgo_db *db, pgo_table *t, const pgo_msg *m)
 		bool known = false;
 		for (size_t k = 0; k < t->ncols && !known; k++)
 			known = strcmp(t->cols[k].name, m->atts[i].name) == 0 &&
-			        t->cols[k].typid == m->atts[i].typid;
+			        t->cols[k].typid == m->atts[i].typid &&
+			        t->cols[k].typmod == m->atts[i].typmod;
 		if (known)
 			continue;
 		pgo_free_cols(t);
@@ -290,13 +293,17 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 		c->type_oid = m->atts[i].typid;
 		c->typmod = m->atts[i].typmod;
 		c->type_name = strdup(
-		    pgo_type_name(db, m->atts[i].typid, t, m->atts[i].name));
+		    pgo_type_name(db, m->atts[i].typid, m->atts[i].typmod, t,
+		                  m->atts[i].name));
 		/* the key is the primary key: under REPLICA IDENTITY FULL
 		 * pgoutput flags every column */
 		for (size_t k = 0; t && k < t->ncols; k++)
-			if (strcmp(t->cols[k].name, c->name) == 0 &&
-			    t->cols[k].notnull)
-				c->flags |= SYNCD_COL_NOT_NULL;
+			if (strcmp(t->cols[k].name, c->name) == 0) {
+				if (t->cols[k].notnull)
+					c->flags |= SYNCD_COL_NOT_NULL;
+				if (t->cols[k].def)
+					c->default_value = strdup(t->cols[k].def);
+			}
 		for (size_t k = 0; t && k < t->nkeys; k++)
 			if (strcmp(t->keys[k], c->name) == 0) {
 				c->flags |= SYNCD_COL_KEY;

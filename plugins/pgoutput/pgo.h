@@ -24,9 +24,12 @@
 typedef struct pgo_col {
 	char *name;
 	uint32_t typid;
+	int32_t typmod;
 	char *type_name; /* format_type(atttypid, atttypmod) */
 	char *base_type; /* enum: text; domain: its base type; else NULL */
 	char *comment;
+	char *def; /* its default when a plain constant ('x'::text, 0), or
+	              NULL (see pgo_plain_default) */
 	bool key, notnull;
 	uint32_t keypos; /* place in the primary key from 1; 0: not a key */
 } pgo_col;
@@ -238,6 +241,7 @@ void pgo_close(pgo_db *db);
 /* catalog.c */
 void pgo_free_cols(pgo_table *t);
 void pgo_free_tables(pgo_db *db);
+bool pgo_plain_default(const char *e);
 bool pgo_load_columns(pgo_db *db, const char *oids, bool *problems);
 bool pgo_select_tables(pgo_db *db, bool *problems);
 pgo_table *pgo_table_by_oid(pgo_db *db, uint32_t oid);

@@ -97,6 +97,7 @@ pgo_table_relation(pgo_db *db, const pgo_table *t)
 		cols[c].flags = (t->cols[c].key ? SYNCD_COL_KEY : 0) |
 		                (t->cols[c].notnull ? SYNCD_COL_NOT_NULL : 0);
 		cols[c].key_position = t->cols[c].keypos;
+		cols[c].default_value = t->cols[c].def;
 	}
 	*rel = (syncd_relation){.size = sizeof *rel,
 	                        .id = ((uint64_t) db->stream << 32) | t->oid,
