@@ -5,6 +5,7 @@
 
 #include "job.h"
 #include "log.h"
+#include "plugerr.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -117,6 +118,25 @@ job_stream_named(void *ctx, const syncd_stream *d)
 	if (d->id + 1 > j->nstreams)
 		j->nstreams = d->id + 1;
 	return SYNCD_OK;
+}
+
+bool
+job_list_streams(job *j)
+{
+	const syncd_source_ops *src = &j->source->plugin->ops.source;
+
+	j->nstreams = 0;
+	if (!src->streams) {
+		syncd_stream one = {sizeof one, 0, j->source->plugin->name,
+		                    NULL};
+		return job_stream_named(j, &one) == SYNCD_OK;
+	}
+	if (src->streams(j->source->state, job_stream_named, j) != SYNCD_OK) {
+		log_error("%s could not list its streams: %s", j->source->prefix,
+		          plugerr_msg(j->source));
+		return false;
+	}
+	return true;
 }
 
 const char *

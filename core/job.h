@@ -147,6 +147,9 @@ char *job_last_error(job *j, int64_t *when_ms);
 /* A syncd_stream_fn for commands that only need the streams' names
  * (--status, --drop): records d in j->streams (ctx is the job). */
 syncd_status job_stream_named(void *ctx, const syncd_stream *d);
+/* Asks the source for its streams' names (one, named after the plugin,
+ * when it has no streams operation); false (logged) when it cannot. */
+bool job_list_streams(job *j);
 /* The name of stream id ("" before the source described it). */
 const char *job_stream_name(const job *j, uint32_t id);
 /* [job] name */

@@ -1381,7 +1381,6 @@ static int
 mon_stored_progress(job *j, FILE *out)
 {
 	const syncd_sink_ops *sink = &j->sink->plugin->ops.sink;
-	const syncd_source_ops *src = &j->source->plugin->ops.source;
 	bool any = false;
 
 	if (!sink->applied_lsn) {
@@ -1389,17 +1388,8 @@ mon_stored_progress(job *j, FILE *out)
 		        job_name(j), j->sink->prefix);
 		return 1;
 	}
-	j->nstreams = 0;
-	if (src->streams) {
-		if (src->streams(j->source->state, job_stream_named, j) !=
-		    SYNCD_OK) {
-			fprintf(stderr, "syncd: %s could not list its streams: "
-			                "%s\n",
-			        j->source->prefix, plugerr_msg(j->source));
-			return 1;
-		}
-	} else
-		j->nstreams = 1;
+	if (!job_list_streams(j))
+		return 1;
 	fprintf(out, "job %s: progress recorded at the destination "
 	             "(%s, [sink] state.schema):\n",
 	        job_name(j), j->sink->prefix);

@@ -110,7 +110,6 @@ retire_pass(job *j, bool apply, retire_ctx *rc)
 int
 retire_job(job *j, bool apply, FILE *out)
 {
-	const syncd_source_ops *src = &j->source->plugin->ops.source;
 	retire_ctx quiet = {NULL}, loud = {out};
 	char *url = NULL;
 
@@ -122,19 +121,8 @@ retire_job(job *j, bool apply, FILE *out)
 		return 1;
 	}
 	free(url);
-	j->nstreams = 0;
-	if (src->streams) {
-		if (src->streams(j->source->state, job_stream_named, j) !=
-		    SYNCD_OK) {
-			log_error("%s could not list its streams: %s",
-			          j->source->prefix, plugerr_msg(j->source));
-			return 1;
-		}
-	} else {
-		syncd_stream one = {sizeof one, 0, j->source->plugin->name,
-		                    NULL};
-		job_stream_named(j, &one);
-	}
+	if (!job_list_streams(j))
+		return 1;
 	if (!apply) {
 		fprintf(out, "job %s leaves behind:\n", job_name(j));
 		if (!retire_pass(j, false, &loud))

@@ -1165,19 +1165,8 @@ verify_job(job *j, char *const *tables, size_t n, bool repair, FILE *out)
 		          j->sink->prefix);
 		return 1;
 	}
-	j->nstreams = 0;
-	if (src->streams) {
-		if (src->streams(j->source->state, job_stream_named, j) !=
-		    SYNCD_OK) {
-			log_error("%s could not list its streams: %s",
-			          j->source->prefix, plugerr_msg(j->source));
-			return 1;
-		}
-	} else {
-		syncd_stream one = {sizeof one, 0, j->source->plugin->name,
-		                    NULL};
-		job_stream_named(j, &one);
-	}
+	if (!job_list_streams(j))
+		return 1;
 	v.used = xcalloc(n + 1, sizeof *v.used);
 	if (src->list_tables(j->source->state, vf_one, &v) != SYNCD_OK) {
 		log_error("%s could not list its tables: %s", j->source->prefix,
