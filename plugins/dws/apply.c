@@ -1126,7 +1126,11 @@ dws_write(void *wstate, const syncd_batch *b)
 	for (;;) {
 		int tx = ++w->tx;
 		size_t folded = 0;
-		dws_rc rc = dws_write_once(w, b, tx, &folded);
+		dws_rc rc;
+
+		w->evolving = true;
+		rc = dws_write_once(w, b, tx, &folded);
+		w->evolving = false;
 
 		dws_arena_reset(&w->arena);
 		if (rc == DWS_OK) {

@@ -279,6 +279,10 @@ struct dws_worker {
 	int stage_seq;
 	int tx; /* counts the worker's batch transactions */
 	int altered_tx; /* the last one that altered a target table */
+	/* where a target may follow its source (schema.evolution = add):
+	 * a batch being written, or the job's start (checking: --check,
+	 * which only says what the start would do) */
+	bool evolving, starting;
 	dws_arena arena;
 	dws_buf sql, data;
 	/* tables (by relation id) whose rows go one by one after a data error,

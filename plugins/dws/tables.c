@@ -558,9 +558,10 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 				PQclear(PQexec(w->conn, "ROLLBACK"));
 		}
 		w->checking = what == SYNCD_PREPARE_CHECK;
+		w->starting = what == SYNCD_PREPARE_START;
 		if (ok && !dws_target_get(w, rel, &rc))
 			ok = false;
-		w->checking = false;
+		w->checking = w->starting = false;
 		if (ok && !dws_check_target_more(w, rel, qtable,
 		                                 what == SYNCD_PREPARE_CHECK))
 			ok = false;

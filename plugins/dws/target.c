@@ -375,7 +375,7 @@ dws_evolve(dws_worker *w, dws_target *t, const syncd_relation *rel,
 				     sc->type_name ? sc->type_name : "?", dest,
 				     t->label, t->qtable, q, want);
 				rc = DWS_FATAL;
-			} else if (dws_type_holds(want, dest) &&
+			} else if (retyped && dws_type_holds(want, dest) &&
 			           !dws_type_holds(dest, want)) {
 				dws_buf_printf(&sql,
 				               "ALTER TABLE %s ALTER COLUMN %s "
@@ -393,14 +393,13 @@ dws_evolve(dws_worker *w, dws_target *t, const syncd_relation *rel,
 	for (int k = 0; k < PQntuples(r) && rc == DWS_OK; k++) {
 		const char *name = PQgetvalue(r, k, 0);
 		char *q;
-		if (dws_shape_has(rel, name))
-			continue;
-		if (old && dws_shape_has(old, name))
-			SYNCD_LOG_INFO(w->s->host,
-			               "column %s of source table %s was dropped: "
-			               "target table %s keeps it, and leaves it "
-			               "to its default from now on",
-			               name, src, t->label);
+		if (dws_shape_has(rel, name) || !dws_shape_has(old, name))
+			continue; /* the target's own columns are its own */
+		SYNCD_LOG_INFO(w->s->host,
+		               "column %s of source table %s was dropped: "
+		               "target table %s keeps it, and leaves it to its "
+		               "default from now on",
+		               name, src, t->label);
 		if (PQgetvalue(r, k, 3)[0] != 't' ||
 		    PQgetvalue(r, k, 4)[0] != 'f')
 			continue;
@@ -492,7 +491,7 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 		*rc = DWS_FATAL;
 		goto fail;
 	}
-	if (s->evolve) {
+	if (s->evolve && (w->evolving || w->checking || w->starting)) {
 		bool changed = false;
 		*rc = dws_evolve(w, t, rel, old, r, src, &changed);
 		if (*rc != DWS_OK)
@@ -529,9 +528,10 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 			TERR(w, "42703",
 			     "target table %s has no column \"%s\" for source "
 			     "table %s; add it (ALTER TABLE %s ADD COLUMN %s "
-			     "%s), or set schema.evolution = add",
+			     "%s)%s",
 			     t->label, sc->name, src, t->qtable, q,
-			     type ? type : "TYPE");
+			     type ? type : "TYPE",
+			     s->evolve ? "" : ", or set schema.evolution = add");
 			free(q);
 			free(type);
 			*rc = DWS_FATAL;
@@ -583,8 +583,7 @@ dws_target_get(dws_worker *w, const syncd_relation *rel, dws_rc *rc)
 		bool mapped = false;
 		for (int i = 0; i < t->ncols && !mapped; i++)
 			mapped = strcmp(t->cols[i].name, name) == 0;
-		if (!mapped && !(s->evolve && w->checking) &&
-		    PQgetvalue(r, k, 3)[0] == 't' &&
+		if (!mapped && PQgetvalue(r, k, 3)[0] == 't' &&
 		    PQgetvalue(r, k, 4)[0] == 'f') {
 			TERR(w, NULL,
 			     "target table %s has a NOT NULL column \"%s\" "

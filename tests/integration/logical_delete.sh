@@ -59,16 +59,21 @@ SQL
 done
 it_pass "deletes marked with the other columns kept, re-inserts revived, truncate marks every row, in both modes"
 
-# a destination table without the column: --check says so
+# a destination table without the column: --check says the start adds it
+# (schema.evolution = add), or, with schema.evolution = none, fails naming it
 psql_on src -c "create database l_check" >/dev/null
 psql_on dst -c "create database l_check" >/dev/null
 DB=l_check psql_on src -c "create table t (id int primary key, v text)" >/dev/null
 DB=l_check psql_on dst -c "create table t (id int primary key, v text)" >/dev/null
 sed -e 's/l_upsert/l_check/g' -e 's/ld_upsert/ld_check/' "$W/upsert.ini" >"$W/check.ini"
 "$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/check.ini" --check >"$W/check.log" 2>&1 && rc=0 || rc=$?
-it_assert_eq 3 "$rc" "--check exit code"
+it_assert_eq 0 "$rc" "--check exit code with schema.evolution = add: $(cat "$W/check.log")"
+it_assert_contains "$W/check.log" 'at start (schema.evolution = add): ALTER TABLE "public"."t" ADD COLUMN "logical_is_deleted" boolean DEFAULT false'
+sed -i 's/^\[transform.soft\]$/schema.evolution = none\n&/' "$W/check.ini"
+"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/check.ini" --check >"$W/check.log" 2>&1 && rc=0 || rc=$?
+it_assert_eq 3 "$rc" "--check exit code with schema.evolution = none: $(cat "$W/check.log")"
 it_assert_contains "$W/check.log" "logical_is_deleted"
-it_pass "--check names the missing flag column"
+it_pass "--check names the missing flag column: added at start, or refused with schema.evolution = none"
 
 # full+incremental: the copied rows pass through the transform too
 psql_on src -c "create database l_full" >/dev/null
