@@ -27,6 +27,7 @@
 #include "copytext.h"
 #include "display.h"
 #include "fullcopy.h"
+#include "livecopy.h"
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
@@ -1005,14 +1006,24 @@ fullcopy_run(job *j, pipeline *p, uint32_t stream, const syncd_snapshot *snap,
 
 	pthread_mutex_init(&fc.lock, NULL);
 	fc.transform = j->ntransforms > 0;
-	fc.ntables = snap->ntables;
-	fc.copies = xcalloc(fc.ntables + 1, sizeof *fc.copies);
-	fc.tables = xcalloc(fc.ntables + 1, sizeof *fc.tables);
-	for (size_t i = 0; i < fc.ntables; i++) {
+	fc.copies = xcalloc(snap->ntables + 1, sizeof *fc.copies);
+	fc.tables = xcalloc(snap->ntables + 1, sizeof *fc.tables);
+	for (size_t k = 0; k < snap->ntables; k++) {
 		const syncd_copy_table *in =
-		    (const syncd_copy_table *) (first + i * stride);
+		    (const syncd_copy_table *) (first + k * stride);
+		size_t i = fc.ntables;
 		fc_table *t = &fc.tables[i];
 
+		/* a table waiting to be copied while streaming is, from a
+		 * snapshot of its own (see livecopy.c) */
+		if (!again && j->info.incremental && live_requested(j, in->rel)) {
+			log_info("full copy: %s.%s is copied while streaming "
+			         "(syncd --resync TABLE, or a table that "
+			         "joined)",
+			         in->rel->schema, in->rel->table);
+			continue;
+		}
+		fc.ntables++;
 		memcpy(&fc.copies[i], in,
 		       stride < sizeof *fc.copies ? stride : sizeof *fc.copies);
 		fc.copies[i].size = sizeof *fc.copies;

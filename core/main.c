@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "instance.h"
+#include "livecopy.h"
 #include "coreopts.h"
 #include "jobload.h"
 #include "plugerr.h"
@@ -54,6 +55,10 @@ usage(FILE *out)
 	    "forget\n"
 	    "                         the destination's progress, copy every\n"
 	    "                         table again, then stream\n"
+	    "      --resync TABLE...  copy these tables again (schema.table,\n"
+	    "                         commas or spaces between) while the job\n"
+	    "                         streams: a running job does it now and\n"
+	    "                         this waits, else its next start\n"
 	    "      --preview          list the source tables each table "
 	    "matches\n"
 	    "      --drop [--yes]     retire the job: list what it left behind\n"
@@ -319,7 +324,7 @@ main(int argc, char **argv)
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind < argc && !verify) {
+	if (optind < argc && !verify && !resync) {
 		fprintf(stderr, "syncd: unexpected argument \"%s\"\n",
 		        argv[optind]);
 		usage(stderr);
@@ -393,6 +398,23 @@ main(int argc, char **argv)
 		fprintf(stderr, "syncd: --resync runs the job; it does not go "
 		                "with --check, --preview or --create-tables\n");
 		rc = EXIT_USAGE;
+		goto done;
+	}
+	if (resync && optind < argc) {
+		/* syncd --resync TABLE...: those tables, while streaming */
+		if (check || preview || create || status || drop || verify ||
+		    start_time) {
+			fprintf(stderr, "syncd: --resync TABLE goes with no other "
+			                "action\n");
+			rc = EXIT_USAGE;
+			goto done;
+		}
+		if (!instance_create_all(j)) {
+			rc = EXIT_USAGE;
+			goto done;
+		}
+		rc = live_resync_command(j, argv + optind,
+		                         (size_t) (argc - optind), stdout);
 		goto done;
 	}
 	if (resync && !(j->info.full && j->info.incremental)) {

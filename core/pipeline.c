@@ -29,6 +29,25 @@ typedef struct pipe_rels {
 	pipe_rel *all;
 } pipe_rels;
 
+/* The changes held back while their tables are copied again, per stream
+ * (see pipeline_hold). */
+typedef struct pipe_held {
+	item *it;
+	int target;
+	bool fenced;
+} pipe_held;
+
+typedef struct pipe_hold {
+	char **names; /* "database\tschema\ttable" */
+	size_t nnames;
+	pipe_held *v;
+	size_t n, cap, bytes;
+	/* after a release: changes below `from` are in the copy */
+	syncd_lsn from;
+	char **filtered;
+	size_t nfiltered;
+} pipe_hold;
+
 struct pipeline {
 	job *j;
 	workers *ws;
@@ -39,7 +58,68 @@ struct pipeline {
 	pthread_mutex_t emit_lock;
 	pipe_rels sink_rels;   /* as the sink sees them (after transforms) */
 	pipe_rels source_rels; /* as transforms see them (with transforms) */
+	pipe_hold holds[SYNCD_MAX_STREAMS];
 };
+
+/* ---- tables held back ---------------------------------------------------- */
+
+static char *
+pipe_hold_name(const syncd_relation *r)
+{
+	return xasprintf("%s\t%s\t%s", r->database ? r->database : "",
+	                 r->schema ? r->schema : "", r->table ? r->table : "");
+}
+
+static bool
+pipe_in(char **names, size_t n, const syncd_relation *r)
+{
+	char *name;
+	bool found = false;
+
+	if (n == 0 || !r)
+		return false;
+	name = pipe_hold_name(r);
+	for (size_t i = 0; i < n && !found; i++)
+		found = strcmp(names[i], name) == 0;
+	free(name);
+	return found;
+}
+
+static void
+pipe_names_free(char ***names, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free((*names)[i]);
+	free(*names);
+	*names = NULL;
+	*n = 0;
+}
+
+/* Whether a change of rel at lsn is held (then it is kept) or dropped as
+ * one the copy holds. */
+static bool
+pipe_held_rel(pipeline *p, uint32_t stream, const syncd_relation *rel,
+              syncd_lsn lsn, bool *drop)
+{
+	pipe_hold *h = &p->holds[stream];
+
+	*drop = lsn < h->from && pipe_in(h->filtered, h->nfiltered, rel);
+	return !*drop && pipe_in(h->names, h->nnames, rel);
+}
+
+static void
+pipe_hold_item(pipeline *p, uint32_t stream, item *it, int target,
+               bool fenced)
+{
+	pipe_hold *h = &p->holds[stream];
+
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 256;
+		h->v = xrealloc(h->v, h->cap * sizeof *h->v);
+	}
+	h->v[h->n++] = (pipe_held){it, target, fenced};
+	h->bytes += it->bytes;
+}
 
 /* ---- relations ----------------------------------------------------------- */
 
@@ -108,26 +188,67 @@ pipe_dispatch_change(pipeline *p, const syncd_event *ev)
 	int target;
 	bool fenced = false;
 	syncd_status st;
+	syncd_event truncate_part;
+	bool hold = false, drop;
 
 	if (ev->type == SYNCD_EV_TRUNCATE) {
+		uint32_t n = 0, nheld = 0;
 		if (ev->nrels == 0 || !ev->rels)
 			return SYNCD_OK;
 		rels = xcalloc(ev->nrels, sizeof *rels);
 		for (uint32_t i = 0; i < ev->nrels; i++) {
-			rels[i] = ev->rels[i] ? pipe_rel_find(&p->sink_rels,
-			                                      ev->rels[i]->id)
-			                      : NULL;
-			if (!rels[i]) {
+			const syncd_relation *r =
+			    ev->rels[i]
+			        ? pipe_rel_find(&p->sink_rels, ev->rels[i]->id)
+			        : NULL;
+			if (!r) {
 				free(rels);
 				return pipe_unknown_rel(p, "TRUNCATE of",
 				                        ev->rels[i]);
 			}
+			if (pipe_held_rel(p, ev->stream, r, ev->lsn, &drop))
+				nheld++;
+			else if (!drop)
+				rels[n++] = r;
+		}
+		if (nheld > 0) {
+			/* the held tables' part waits with their changes */
+			syncd_event part = *ev;
+			const syncd_relation **hr =
+			    xcalloc(nheld, sizeof *hr);
+			uint32_t k = 0;
+			for (uint32_t i = 0; i < ev->nrels; i++) {
+				const syncd_relation *r = pipe_rel_find(
+				    &p->sink_rels, ev->rels[i]->id);
+				if (pipe_held_rel(p, ev->stream, r, ev->lsn,
+				                  &drop))
+					hr[k++] = r;
+			}
+			part.nrels = nheld;
+			part.rels = hr;
+			part.rel = hr[0];
+			pipe_hold_item(p, ev->stream,
+			               item_event(&part, hr[0], hr),
+			               router_worker(p->n, false, hr[0], NULL),
+			               true);
+			free(hr);
+		}
+		if (n == 0) {
+			free(rels);
+			return SYNCD_OK;
 		}
 		rel = rels[0];
 		target = router_worker(p->n, false, rel, NULL);
-		for (uint32_t i = 1; i < ev->nrels; i++)
+		for (uint32_t i = 1; i < n; i++)
 			if (router_worker(p->n, false, rels[i], NULL) != target)
 				fenced = true;
+		if (n < ev->nrels) {
+			truncate_part = *ev;
+			truncate_part.nrels = n;
+			truncate_part.rels = rels;
+			truncate_part.rel = rel;
+			ev = &truncate_part;
+		}
 		if (p->keyby_pk && p->n > 1) {
 			fenced = true;
 			target = 0;
@@ -138,6 +259,9 @@ pipe_dispatch_change(pipeline *p, const syncd_event *ev)
 		    ev->rel ? pipe_rel_find(&p->sink_rels, ev->rel->id) : NULL;
 		if (!rel)
 			return pipe_unknown_rel(p, "a change for", ev->rel);
+		hold = pipe_held_rel(p, ev->stream, rel, ev->lsn, &drop);
+		if (drop)
+			return SYNCD_OK; /* in the copy of its table */
 		if (ev->rel->ncolumns != rel->ncolumns) {
 			job_fail(p->j,
 			         "%s: a change for %s.%s has %u columns, its "
@@ -183,6 +307,10 @@ pipe_dispatch_change(pipeline *p, const syncd_event *ev)
 		          fenced ? " (fenced)" : "");
 	it = item_event(ev, rel, rels);
 	free(rels);
+	if (hold) {
+		pipe_hold_item(p, ev->stream, it, target, fenced);
+		return SYNCD_OK;
+	}
 	if (fenced) {
 		if (workers_fence(p->ws, -1) != SYNCD_OK) {
 			free(it);
@@ -221,6 +349,11 @@ pipe_dispatch(void *ctx, const syncd_event *ev)
 	case SYNCD_EV_TRUNCATE:
 	case SYNCD_EV_UPDATE_ALL: return pipe_dispatch_change(p, ev);
 	case SYNCD_EV_COMMIT:
+		if (ev->stream < SYNCD_MAX_STREAMS &&
+		    p->holds[ev->stream].nfiltered &&
+		    ev->lsn >= p->holds[ev->stream].from)
+			pipe_names_free(&p->holds[ev->stream].filtered,
+			                &p->holds[ev->stream].nfiltered);
 		for (int i = 0; i < p->n; i++) {
 			syncd_status st =
 			    workers_push(p->ws, i, item_small(ITEM_COMMIT, ev));
@@ -395,6 +528,87 @@ pipeline_emit_fn(void *ctx, const syncd_event *ev)
 	return pipeline_emit(ctx, ev);
 }
 
+void
+pipeline_hold(pipeline *p, uint32_t stream, const syncd_relation *const *rels,
+              size_t n)
+{
+	pipe_hold *h = &p->holds[stream];
+
+	pthread_mutex_lock(&p->emit_lock);
+	for (size_t i = 0; i < n; i++) {
+		h->names = xrealloc(h->names, (h->nnames + 1) * sizeof *h->names);
+		h->names[h->nnames++] = pipe_hold_name(rels[i]);
+	}
+	pthread_mutex_unlock(&p->emit_lock);
+}
+
+size_t
+pipeline_held_bytes(pipeline *p, uint32_t stream, size_t *count)
+{
+	size_t b;
+
+	pthread_mutex_lock(&p->emit_lock);
+	b = p->holds[stream].bytes;
+	if (count)
+		*count = p->holds[stream].n;
+	pthread_mutex_unlock(&p->emit_lock);
+	return b;
+}
+
+syncd_status
+pipeline_release(pipeline *p, uint32_t stream, bool drop, syncd_lsn from,
+                 syncd_lsn as, bool commit)
+{
+	pipe_hold *h = &p->holds[stream];
+	syncd_status st = SYNCD_OK;
+	size_t kept = 0;
+
+	pthread_mutex_lock(&p->emit_lock);
+	for (size_t i = 0; i < h->n; i++) {
+		pipe_held *x = &h->v[i];
+		if (drop || st != SYNCD_OK || x->it->ev.lsn < from ||
+		    job_failed(p->j)) {
+			free(x->it);
+			continue;
+		}
+		x->it->ev.lsn = as;
+		kept++;
+		if (x->fenced) {
+			st = workers_fence(p->ws, -1);
+			if (st == SYNCD_OK)
+				st = workers_push(p->ws, x->target, x->it);
+			else
+				free(x->it);
+			if (st == SYNCD_OK)
+				st = workers_fence(p->ws, x->target);
+		} else
+			st = workers_push(p->ws, x->target, x->it);
+	}
+	if (kept && commit && st == SYNCD_OK) {
+		syncd_event c = {.size = sizeof c,
+		                 .type = SYNCD_EV_COMMIT,
+		                 .lsn = as,
+		                 .stream = stream};
+		for (int i = 0; i < p->n && st == SYNCD_OK; i++)
+			st = workers_push(p->ws, i, item_small(ITEM_COMMIT, &c));
+	}
+	free(h->v);
+	h->v = NULL;
+	h->n = h->cap = h->bytes = 0;
+	if (!drop) {
+		/* until the stream reaches `from`: in the copy */
+		pipe_names_free(&h->filtered, &h->nfiltered);
+		h->filtered = h->names;
+		h->nfiltered = h->nnames;
+		h->from = from;
+	} else
+		pipe_names_free(&h->names, &h->nnames);
+	h->names = NULL;
+	h->nnames = 0;
+	pthread_mutex_unlock(&p->emit_lock);
+	return st;
+}
+
 syncd_status
 pipeline_drain(pipeline *p)
 {
@@ -449,6 +663,14 @@ pipeline_stop(pipeline *p)
 void
 pipeline_free(pipeline *p)
 {
+	for (uint32_t i = 0; p && i < SYNCD_MAX_STREAMS; i++) {
+		pipe_hold *h = &p->holds[i];
+		for (size_t k = 0; k < h->n; k++)
+			free(h->v[k].it);
+		free(h->v);
+		pipe_names_free(&h->names, &h->nnames);
+		pipe_names_free(&h->filtered, &h->nfiltered);
+	}
 	if (!p)
 		return;
 	if (p->j->wake_ctx == p) {

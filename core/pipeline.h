@@ -37,6 +37,22 @@ syncd_lsn pipeline_flushed(pipeline *p, uint32_t stream);
  * *known is false when the sink keeps no progress. */
 syncd_status pipeline_stored(pipeline *p, uint32_t stream, syncd_lsn *lsn,
                              bool *known);
+/* Holds back, from now on, the changes of the tables rels[0..n) of stream
+ * (matched by database, schema and table: the source's names) while they
+ * are copied again: they wait in memory instead of going to a worker. */
+void pipeline_hold(pipeline *p, uint32_t stream,
+                   const syncd_relation *const *rels, size_t n);
+/* What the held changes of stream weigh, in bytes; *count: how many. */
+size_t pipeline_held_bytes(pipeline *p, uint32_t stream, size_t *count);
+/* Ends the hold of stream. With drop, the held changes are thrown away.
+ * Otherwise those of transactions committed below `from` are too (the
+ * copy holds them), and the others go to the workers in their order as
+ * changes of transaction `as`, which is at or above each of them: the
+ * stream's open transaction (its commit follows), or, with commit, the
+ * last one it emitted (its commit is sent again). Until the stream emits a
+ * commit at or above `from`, the tables' changes below it are dropped. */
+syncd_status pipeline_release(pipeline *p, uint32_t stream, bool drop,
+                              syncd_lsn from, syncd_lsn as, bool commit);
 /* Wakes every thread waiting inside the pipeline (after a failure). */
 void pipeline_wake(pipeline *p);
 /* Stops and joins the workers. */

@@ -482,3 +482,17 @@ prepare_tables(job *j, syncd_prepare what, bool *supported)
 		         sink->prefix, c.n);
 	return c.failed == 0 ? JOB_PREPARED : JOB_PREPARE_TABLES;
 }
+
+bool
+prepare_one(job *j, const syncd_relation *rel)
+{
+	job_prepare_ctx c = {.j = j, .what = SYNCD_PREPARE_START};
+	syncd_status st;
+
+	if (!j->sink->plugin->ops.sink.prepare_table)
+		return true;
+	c.shards = xcalloc(j->nltables + 1, sizeof *c.shards);
+	st = job_prepare_one(&c, rel);
+	job_shards_free(j, c.shards);
+	return st == SYNCD_OK && c.failed == 0;
+}

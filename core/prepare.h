@@ -28,4 +28,9 @@ typedef enum job_prepared {
  * done then). Logs what fails (a check logs every table). */
 job_prepared prepare_tables(job *j, syncd_prepare what, bool *supported);
 
+/* One table that joins while the job streams (a source's relation): its
+ * target checked and, as the sink is set to, created; false (logged) when
+ * it cannot take the rows. */
+bool prepare_one(job *j, const syncd_relation *rel);
+
 #endif

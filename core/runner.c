@@ -22,6 +22,7 @@
 
 #include "dirty.h"
 #include "fullcopy.h"
+#include "livecopy.h"
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
@@ -81,6 +82,9 @@ typedef struct run_stream {
 	bool resynced; /* re-synced in this run */
 	int64_t last_mark; /* commit time of the last time mark */
 	bool skipping;     /* the open transaction is passed over */
+	syncd_lsn txn;         /* the open transaction's commit position */
+	syncd_lsn last_commit; /* the last commit emitted */
+	livecopy *live;        /* tables copied while streaming */
 } run_stream;
 
 typedef struct run {
@@ -536,6 +540,21 @@ run_full(run *r, run_stream *s)
 	}
 	atomic_store(&j->phase, JOB_COPYING);
 	ok = fullcopy_run(j, r->p, s->id, &snap, s->pos.created) == SYNCD_OK;
+	if (ok && s->pos.created && !job_stopping(j)) {
+		/* every table came from the new position's snapshot */
+		const syncd_relation **rels =
+		    xcalloc(snap.ntables + 1, sizeof *rels);
+		size_t stride = snap.ntables && snap.tables[0].size
+		                    ? snap.tables[0].size
+		                    : sizeof(syncd_copy_table);
+		for (size_t i = 0; i < snap.ntables; i++)
+			rels[i] = ((const syncd_copy_table *) ((const char *)
+			                                           snap.tables +
+			                                       i * stride))
+			              ->rel;
+		live_requests_done(j, rels, snap.ntables);
+		free(rels);
+	}
 	r->ops->release(r->state, s->id);
 	plugerr_clear();
 	return ok;
@@ -660,12 +679,14 @@ run_emit(void *ctx, const syncd_event *ev)
 	switch (ev->type) {
 	case SYNCD_EV_BEGIN:
 		s->in_txn = true;
+		s->txn = ev->lsn;
 		s->skipping = rewind_skip(s->r->j, s->id, ev->lsn,
 		                          ev->commit_time);
 		break;
 	case SYNCD_EV_COMMIT:
 		s->in_txn = false;
 		s->skipping = false;
+		s->last_commit = ev->lsn;
 		atomic_fetch_add(&s->transactions, 1);
 		run_lag_commit(&s->lag, ev->lsn, ev->commit_time);
 		run_mark(s, ev);
@@ -775,6 +796,7 @@ run_stream_main(void *arg)
 
 	thread_name("syncd-stream%u", s->id);
 	s->status = SYNCD_OK;
+	s->live = live_new(j, r->p, s->id);
 	for (;;) {
 		syncd_status st;
 
@@ -787,6 +809,12 @@ run_stream_main(void *arg)
 			s->status = SYNCD_END;
 			break;
 		}
+		if (st == SYNCD_OK) {
+			live_step(s->live, s->in_txn, s->txn, s->last_commit);
+			continue;
+		}
+		/* a copy under way starts again after a reconnect */
+		live_abort(s->live);
 		if (st == SYNCD_RETRY && !job_failed(j) && run_reconnect(r, s))
 			continue;
 		if (st != SYNCD_OK) {
@@ -797,6 +825,8 @@ run_stream_main(void *arg)
 			break;
 		}
 	}
+	live_free(s->live);
+	s->live = NULL;
 	plugerr_clear();
 	atomic_store(&s->done, true);
 	return NULL;
@@ -937,7 +967,7 @@ runner_run(job *j)
 	run r = {.j = j};
 	pthread_t thread;
 	sigset_t sigs;
-	int signals = 0;
+	int signals = 0, lock = -1;
 	int64_t started = now_ms();
 
 	job_reset(j);
@@ -950,6 +980,8 @@ runner_run(job *j)
 		    j->state_dir, strerror(errno));
 		return 1;
 	}
+	/* syncd --resync TABLE tells a running job by it */
+	lock = live_lock(j);
 	r.ops = &j->source->plugin->ops.source;
 	r.state = j->source->state;
 	for (uint32_t i = 0; i < SYNCD_MAX_STREAMS; i++)
@@ -1003,6 +1035,8 @@ stop:
 		sb_free(&m);
 	}
 	pipeline_free(r.p);
+	if (lock >= 0)
+		close(lock);
 	for (uint32_t i = 0; i < SYNCD_MAX_STREAMS; i++) {
 		free(r.s[i].lag.b);
 		pthread_mutex_destroy(&r.s[i].lag.lock);

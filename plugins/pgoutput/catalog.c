@@ -27,31 +27,58 @@ pgo_free_cols(pgo_table *t)
 }
 
 void
+pgo_free_table(pgo_table *t)
+{
+	pgo_free_cols(t);
+	free(t->schema);
+	free(t->name);
+	free(t->qname);
+	free(t->owner);
+	free(t->pk);
+	for (size_t k = 0; k < t->nkeys; k++)
+		free(t->keys[k]);
+	free(t->keys);
+	for (uint32_t k = 0; k < t->nchunk_from; k++)
+		free(t->chunk_from[k]);
+	free(t->chunk_from);
+	for (size_t k = 0; k < t->npend; k++) {
+		free(t->pend[k].snap.xip);
+		free(t->pend[k].names);
+	}
+	free(t->pend);
+	memset(t, 0, sizeof *t);
+}
+
+void
 pgo_free_tables(pgo_db *db)
 {
-	for (size_t i = 0; i < db->ntables; i++) {
-		pgo_table *t = &db->tables[i];
-		pgo_free_cols(t);
-		free(t->schema);
-		free(t->name);
-		free(t->qname);
-		free(t->owner);
-		free(t->pk);
-		for (size_t k = 0; k < t->nkeys; k++)
-			free(t->keys[k]);
-		free(t->keys);
-		for (uint32_t k = 0; k < t->nchunk_from; k++)
-			free(t->chunk_from[k]);
-		free(t->chunk_from);
-		for (size_t k = 0; k < t->npend; k++) {
-			free(t->pend[k].snap.xip);
-			free(t->pend[k].names);
-		}
-		free(t->pend);
-	}
+	for (size_t i = 0; i < db->ntables; i++)
+		pgo_free_table(&db->tables[i]);
 	free(db->tables);
 	db->tables = NULL;
 	db->ntables = 0;
+}
+
+/* Whether schema.name was not warned about yet (then it is now). */
+bool
+pgo_warn_once(pgo_db *db, const char *schema, const char *name)
+{
+	size_t len = strlen(schema) + strlen(name) + 2;
+	char *key = malloc(len);
+
+	if (!key)
+		abort();
+	snprintf(key, len, "%s.%s", schema, name);
+	for (size_t i = 0; i < db->nwarned; i++)
+		if (strcmp(db->warned[i], key) == 0) {
+			free(key);
+			return false;
+		}
+	db->warned = realloc(db->warned, (db->nwarned + 1) * sizeof *db->warned);
+	if (!db->warned)
+		abort();
+	db->warned[db->nwarned++] = key;
+	return true;
 }
 
 static bool
@@ -303,7 +330,20 @@ pgo_unsyncable(pgo_db *db, const char *schema, const char *name,
                bool *problems)
 {
 	pgo *s = db->src;
+	bool first = pgo_warn_once(db, schema, name);
 
+	if (db->rescanning) {
+		/* a table that joins while streaming: named once, and taken
+		 * once it is fixed */
+		if (first)
+			SYNCD_LOG_WARNING(
+			    s->host,
+			    "table %s.%s in database \"%s\" matches tables but "
+			    "is not synced: it %s (%s); %s, and syncd takes it "
+			    "while streaming",
+			    schema, name, db->dbname, what, why, fix);
+		return;
+	}
 	if (s->npatterns == 0 && !s->sharded) {
 		if (!db->named)
 			SYNCD_LOG_WARNING(
@@ -487,7 +527,7 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		if (relkind == 'p' && (!db->via_root || ispart))
 			continue;
 		if (relkind == 'r' && ispart && db->via_root) {
-			if (pgo_named(s, schema, name)) {
+			if (pgo_named(s, schema, name) && !db->rescanning) {
 				SYNCD_LOG_ERROR(
 				    s->host,
 				    "table %s.%s in database \"%s\" is a "
@@ -596,6 +636,15 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		}
 		if ((why = pgo_bad_name(schema, "\".'<>")) ||
 		    (why = pgo_bad_name(name, "\".'<>"))) {
+			if (db->rescanning) {
+				if (pgo_warn_once(db, schema, name))
+					SYNCD_LOG_WARNING(
+					    s->host,
+					    "table %s.%s in database \"%s\" "
+					    "is not synced: the name %s",
+					    schema, name, db->dbname, why);
+				continue;
+			}
 			SYNCD_LOG_ERROR(
 			    s->host,
 			    "table %s.%s in database \"%s\": the name %s; "
@@ -643,6 +692,10 @@ pgo_select_tables(pgo_db *db, bool *problems)
 		                "some selected tables of database \"%s\" "
 		                "cannot be synced (see above)",
 		                db->dbname);
+	}
+	if (db->ntables == 0 && db->rescanning) {
+		free(oids);
+		return true;
 	}
 	if (db->ntables == 0) {
 		free(oids);
@@ -798,7 +851,8 @@ pgo_watch_partitions(pgo_db *db)
 		}
 		l->seen = true;
 		if (!db->via_root) {
-			if (isnew && db->leaves_read)
+			/* a 1.3 core takes it as a new table (new_tables) */
+			if (isnew && db->leaves_read && s->host->abi_minor < 3)
 				SYNCD_LOG_WARNING(
 				    s->host,
 				    "database \"%s\": %s became a partition of "
@@ -829,7 +883,23 @@ pgo_watch_partitions(pgo_db *db)
 				ok = false;
 				break;
 			}
-			if (strcmp(PQgetvalue(old, 0, 0), "t") == 0)
+			if (strcmp(PQgetvalue(old, 0, 0), "t") == 0 &&
+			    s->host->abi_minor >= 3) {
+				/* the core copies the root again while the
+				 * stream goes on (new_tables) */
+				pgo_table *rt = pgo_table_by_oid(db, root);
+				SYNCD_LOG_WARNING(
+				    s->host,
+				    "partition %s was attached to %s in "
+				    "database \"%s\" with rows it held before: "
+				    "an ATTACH writes no change for them, so %s "
+				    "is copied again while the stream goes on",
+				    name, rootname, db->dbname, rootname);
+				if (rt)
+					rt->recopy = true;
+				free(l->link);
+				l->link = strdup(link);
+			} else if (strcmp(PQgetvalue(old, 0, 0), "t") == 0)
 				ok = pgo_fail(
 				    db, NULL,
 				    "partition %s was attached to %s in "

@@ -9,7 +9,7 @@
 
 #include "pgo.h"
 
-static pgo_rel *
+pgo_rel *
 pgo_rel_find(pgo_db *db, uint32_t relid)
 {
 	if (!db->relcap)
@@ -258,6 +258,51 @@ pgo_identity_kept(pgo_db *db, pgo_table *t, const pgo_msg *m)
 	return false;
 }
 
+/* The flag pgoutput set on a column of the replica identity, kept while
+ * the relation is built (not a flag of the ABI's). */
+#define SYNCD_COL_REPLICA_KEY_ 0x80000000u
+
+/* The key, NOT NULL and default of r's columns, from the selected table t
+ * (NULL: not selected; the key is then the stream's replica identity):
+ * at its Relation message, or when it is selected later (new_tables). */
+void
+pgo_rel_adopt(pgo_db *db, pgo_rel *r, const pgo_table *t)
+{
+	bool any_key = false;
+
+	(void) db;
+	r->selected = t != NULL;
+	for (uint32_t i = 0; i < r->rel.ncolumns; i++) {
+		syncd_column *c = &r->cols[i];
+		c->flags &= SYNCD_COL_REPLICA_KEY_;
+		c->key_position = 0;
+		free((char *) c->default_value);
+		c->default_value = NULL;
+		/* the key is the primary key: under REPLICA IDENTITY FULL
+		 * pgoutput flags every column */
+		for (size_t k = 0; t && k < t->ncols; k++)
+			if (strcmp(t->cols[k].name, c->name) == 0) {
+				if (t->cols[k].notnull)
+					c->flags |= SYNCD_COL_NOT_NULL;
+				if (t->cols[k].def)
+					c->default_value = strdup(t->cols[k].def);
+			}
+		for (size_t k = 0; t && k < t->nkeys; k++)
+			if (strcmp(t->keys[k], c->name) == 0) {
+				c->flags |= SYNCD_COL_KEY;
+				c->key_position = (uint32_t) k + 1;
+			}
+		any_key |= (c->flags & SYNCD_COL_KEY) != 0;
+	}
+	for (uint32_t i = 0; i < r->rel.ncolumns; i++) {
+		syncd_column *c = &r->cols[i];
+		/* not in the catalog we read: trust the stream */
+		if (!any_key && (c->flags & SYNCD_COL_REPLICA_KEY_))
+			c->flags |= SYNCD_COL_KEY;
+		c->flags &= ~SYNCD_COL_REPLICA_KEY_;
+	}
+}
+
 /* A Relation message: the relation's current shape. */
 static bool
 pgo_on_relation(pgo_db *db, const pgo_msg *m)
@@ -265,7 +310,6 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 	pgo_rel *r;
 	pgo_table *t = pgo_table_by_oid(db, m->relid);
 	syncd_event ev = {.type = SYNCD_EV_RELATION};
-	bool any_key = false;
 
 	if (t && !pgo_identity_kept(db, t, m))
 		return false;
@@ -275,7 +319,6 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 	if (t)
 		pgo_refresh_table(db, t, m);
 	r->relid = m->relid;
-	r->selected = t != NULL;
 	r->rel.size = sizeof r->rel;
 	r->rel.id = ((uint64_t) db->stream << 32) | m->relid;
 	r->rel.database = db->dbname;
@@ -295,27 +338,11 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 		c->type_name = strdup(
 		    pgo_type_name(db, m->atts[i].typid, m->atts[i].typmod, t,
 		                  m->atts[i].name));
-		/* the key is the primary key: under REPLICA IDENTITY FULL
-		 * pgoutput flags every column */
-		for (size_t k = 0; t && k < t->ncols; k++)
-			if (strcmp(t->cols[k].name, c->name) == 0) {
-				if (t->cols[k].notnull)
-					c->flags |= SYNCD_COL_NOT_NULL;
-				if (t->cols[k].def)
-					c->default_value = strdup(t->cols[k].def);
-			}
-		for (size_t k = 0; t && k < t->nkeys; k++)
-			if (strcmp(t->keys[k], c->name) == 0) {
-				c->flags |= SYNCD_COL_KEY;
-				c->key_position = (uint32_t) k + 1;
-			}
-		any_key |= (c->flags & SYNCD_COL_KEY) != 0;
+		if (m->atts[i].flags & 1)
+			c->flags |= SYNCD_COL_REPLICA_KEY_;
 	}
-	if (!any_key) /* not in the catalog we read: trust the stream */
-		for (uint16_t i = 0; i < m->natts; i++)
-			if (m->atts[i].flags & 1)
-				r->cols[i].flags |= SYNCD_COL_KEY;
 	r->rel.columns = r->cols;
+	pgo_rel_adopt(db, r, t);
 	pgo_rel_put(db, r);
 	if (!r->selected)
 		return true;
@@ -368,6 +395,17 @@ pgo_on_change(pgo_db *db, const pgo_msg *m)
 				    "TRUNCATE of relation %u that the "
 				    "stream never described",
 				    m->relids[i]);
+			if (r->selected && r->announce) {
+				syncd_event rev = {.type = SYNCD_EV_RELATION,
+				                   .rel = &r->rel,
+				                   .lsn = db->txn_lsn};
+				r->announce = false;
+				if (pgo_emit(db, &rev) != SYNCD_OK) {
+					if (list != rels)
+						free(list);
+					return false;
+				}
+			}
 			if (r->selected)
 				list[n++] = &r->rel;
 			if (r->selected) {
@@ -396,6 +434,15 @@ pgo_on_change(pgo_db *db, const pgo_msg *m)
 		                m->relid);
 	if (!r->selected)
 		return true;
+	if (r->announce) {
+		/* selected while streaming, after its Relation message */
+		syncd_event rev = {.type = SYNCD_EV_RELATION,
+		                   .rel = &r->rel,
+		                   .lsn = db->txn_lsn};
+		r->announce = false;
+		if (pgo_emit(db, &rev) != SYNCD_OK)
+			return false;
+	}
 	ev.rel = &r->rel;
 	switch (m->type) {
 	case 'I':

@@ -66,6 +66,8 @@ typedef struct pgo_table {
 	size_t npend;
 	bool owned; /* the role has its owner's rights */
 	char *owner;
+	bool recopy; /* root: to be copied again (a partition attached with
+	                rows), reported by new_tables() */
 	char *pk; /* the primary key's columns when the job started: "a, b" */
 	char **keys; /* the same, one name each, in key order */
 	size_t nkeys;
@@ -75,6 +77,8 @@ typedef struct pgo_table {
 typedef struct pgo_rel {
 	uint32_t relid;
 	bool selected;
+	bool announce; /* selected since its Relation message: described to
+	                  the core before its next change */
 	syncd_relation rel;
 	syncd_column *cols;
 	syncd_value *oldv, *newv; /* scratch for one change */
@@ -170,6 +174,18 @@ typedef struct pgo_db {
 	PGresult *tmp;        /* its CREATE_REPLICATION_SLOT result */
 	PGresult *export_res; /* pg_export_snapshot() */
 	bool snap_txn;        /* sql holds the snapshot's transaction */
+	/* tables copied while streaming (live.c): the selection as last
+	 * read (new_tables), the tables of an unselected name warned about,
+	 * the snapshot of snapshot_tables() and its temporary slot */
+	bool rescanning;
+	pgo_table *fresh;
+	size_t nfresh;
+	char **warned;
+	size_t nwarned;
+	syncd_copy_table *lct;
+	size_t nlct;
+	PGconn *ltconn;
+	PGresult *ltmp;
 	/* streaming: START_REPLICATION done, the status thread */
 	bool streaming;
 	pthread_t status_thread;
@@ -240,7 +256,9 @@ void pgo_close(pgo_db *db);
 
 /* catalog.c */
 void pgo_free_cols(pgo_table *t);
+void pgo_free_table(pgo_table *t);
 void pgo_free_tables(pgo_db *db);
+bool pgo_warn_once(pgo_db *db, const char *schema, const char *name);
 bool pgo_plain_default(const char *e);
 bool pgo_load_columns(pgo_db *db, const char *oids, bool *problems);
 bool pgo_select_tables(pgo_db *db, bool *problems);
@@ -275,6 +293,18 @@ syncd_status pgo_retire(void *state, uint32_t stream, bool apply,
 
 /* decode.c */
 void pgo_rel_free(pgo_rel *r);
+pgo_rel *pgo_rel_find(pgo_db *db, uint32_t relid);
+void pgo_rel_adopt(pgo_db *db, pgo_rel *r, const pgo_table *t);
+
+/* live.c */
+syncd_status pgo_new_tables(void *state, uint32_t stream,
+                            syncd_relation_fn fn, void *ctx);
+syncd_status pgo_snapshot_tables(void *state, uint32_t stream,
+                                 const syncd_relation *const *tables,
+                                 size_t n, syncd_snapshot *snap);
+void pgo_release_tables(void *state, uint32_t stream);
+void pgo_release_live(pgo_db *db);
+void pgo_free_live(pgo_db *db);
 bool pgo_handle(pgo_db *db, const char *data, size_t len, bool replay);
 
 /* stream.c */
@@ -290,6 +320,11 @@ void pgo_close_stream(void *state, uint32_t stream);
 
 /* snapshot.c */
 void pgo_release_snapshot(pgo_db *db);
+void pgo_free_copy_tables(syncd_copy_table *ct, size_t n);
+syncd_relation *pgo_table_relation(pgo_db *db, const pgo_table *t);
+bool pgo_copy_tables(pgo_db *db, PGconn *conn, pgo_table *const *tables,
+                     size_t ntables, const char *xmin,
+                     syncd_copy_table **out);
 syncd_status pgo_copy_open(void *state, uint32_t stream, const char *snapshot,
                            void **reader);
 void pgo_copy_close(void *reader);

@@ -22,7 +22,8 @@
  * operations table), conn.c (connections, queries, server checks),
  * catalog.c (databases, tables, partitions, list_tables), publication.c,
  * slot.c, decode.c (messages to events), stream.c (start, read, confirm,
- * close), snapshot.c (the full phase); proto.c decodes the protocol,
+ * close), snapshot.c (the full phase), live.c (tables copied while
+ * streaming); proto.c decodes the protocol,
  * txbuf.c buffers streamed transactions; pgo.h is what they share.
  */
 #include <stdio.h>
@@ -257,6 +258,7 @@ pgo_destroy(void *state)
 		pgo_end_stream(db);
 		if (db->dconn)
 			PQfinish(db->dconn);
+		pgo_free_live(db);
 		pgo_free_tables(db);
 		pgo_free_leaves(db);
 		for (size_t k = 0; k < db->relcap; k++)
@@ -505,6 +507,9 @@ static const syncd_source_ops pgo_ops = {
     .retire = pgo_retire,
     .rewind = pgo_rewind,
     .digest = pgo_digest,
+    .new_tables = pgo_new_tables,
+    .snapshot_tables = pgo_snapshot_tables,
+    .release_tables = pgo_release_tables,
 };
 
 SYNCD_PLUGIN(.kind = SYNCD_KIND_SOURCE, .name = "pgoutput", .version = "1.0",

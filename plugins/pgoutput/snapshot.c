@@ -64,7 +64,7 @@ typedef struct pgo_reader {
 
 #define PGO_COPY_PIECE (256 * 1024)
 
-static void
+void
 pgo_free_copy_tables(syncd_copy_table *ct, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -82,7 +82,7 @@ pgo_free_copy_tables(syncd_copy_table *ct, size_t n)
 
 /* The relation of a selected table, as list_tables gives it (without the
  * extras only table creation wants). */
-static syncd_relation *
+syncd_relation *
 pgo_table_relation(pgo_db *db, const pgo_table *t)
 {
 	syncd_relation *rel = calloc(1, sizeof *rel);
@@ -165,22 +165,23 @@ pgo_part_chunks(pgo_db *db, const pgo_part *p, char ***chunks, uint32_t *n,
 /* Sizes from the catalog, and chunks of about copy.chunk.size as block
  * ranges (TID range scans exist from PostgreSQL 14; before, a table is
  * one chunk). A root's partitions are read in the copy's snapshot. */
-static bool
-pgo_copy_tables(pgo_db *db, const char *xmin, syncd_copy_table **out)
+bool
+pgo_copy_tables(pgo_db *db, PGconn *conn, pgo_table *const *tables,
+                size_t ntables, const char *xmin, syncd_copy_table **out)
 {
-	syncd_copy_table *ct = calloc(db->ntables + 1, sizeof *ct);
+	syncd_copy_table *ct = calloc(ntables + 1, sizeof *ct);
 	PGresult *res, *lres;
-	char *oids = malloc(db->ntables * 12 + 3);
+	char *oids = malloc(ntables * 12 + 3);
 	const char *params[1];
 	size_t len = 1;
 
 	strcpy(oids, "{");
-	for (size_t i = 0; i < db->ntables; i++)
+	for (size_t i = 0; i < ntables; i++)
 		len += (size_t) sprintf(oids + len, "%s%u", i ? "," : "",
-		                        db->tables[i].oid);
+		                        tables[i]->oid);
 	strcpy(oids + len, "}");
 	params[0] = oids;
-	res = pgo_query(db, db->sql, "reading table sizes",
+	res = pgo_query(db, conn, "reading table sizes",
 	                "SELECT c.oid, c.reltuples::bigint, "
 	                "  pg_catalog.pg_relation_size(c.oid), "
 	                "  current_setting('block_size')::bigint, "
@@ -189,7 +190,7 @@ pgo_copy_tables(pgo_db *db, const char *xmin, syncd_copy_table **out)
 	                "WHERE c.oid = ANY ($1::oid[])",
 	                1, params);
 	lres = res ? pgo_query(
-	                 db, db->sql, "listing partitions",
+	                 db, conn, "listing partitions",
 	                 "WITH RECURSIVE tree(root, oid) AS (SELECT r, r FROM "
 	                 "unnest($1::oid[]) r UNION ALL SELECT t.root, "
 	                 "i.inhrelid FROM tree t JOIN pg_catalog.pg_inherits i "
@@ -213,8 +214,8 @@ pgo_copy_tables(pgo_db *db, const char *xmin, syncd_copy_table **out)
 		free(ct);
 		return false;
 	}
-	for (size_t i = 0; i < db->ntables; i++) {
-		pgo_table *t = &db->tables[i];
+	for (size_t i = 0; i < ntables; i++) {
+		pgo_table *t = tables[i];
 		int64_t rows = 0, bytes = 0;
 		uint32_t n = 0;
 		char **chunks = NULL, state[128];
@@ -311,6 +312,7 @@ pgo_take_snapshot(pgo_db *db, syncd_snapshot *snap)
 	PGresult *res = NULL, *xres = NULL;
 	const char *snapshot = db->snapshot;
 	char *sql = NULL;
+	pgo_table **list = NULL;
 	bool own = !snapshot, ok = false;
 	syncd_lsn at = own ? 0 : db->slot_confirmed;
 
@@ -387,7 +389,13 @@ pgo_take_snapshot(pgo_db *db, syncd_snapshot *snap)
 	        : "SELECT (pg_catalog.txid_snapshot_xmin("
 	          "pg_catalog.txid_current_snapshot()) % 4294967296)::text",
 	    0, NULL);
-	if (!xres || !pgo_copy_tables(db, PQgetvalue(xres, 0, 0), &db->ct))
+	if (!xres)
+		goto out;
+	list = calloc(db->ntables + 1, sizeof *list);
+	for (size_t i = 0; i < db->ntables; i++)
+		list[i] = &db->tables[i];
+	if (!pgo_copy_tables(db, db->sql, list, db->ntables,
+	                     PQgetvalue(xres, 0, 0), &db->ct))
 		goto out;
 	db->nct = db->ntables;
 	SYNCD_LOG_INFO(s->host, "database \"%s\": full copy from snapshot %s%s",
@@ -407,6 +415,7 @@ out:
 	if (xres)
 		PQclear(xres);
 	free(sql);
+	free(list);
 	if (!ok)
 		pgo_release_snapshot(db);
 	return ok;

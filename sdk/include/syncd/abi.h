@@ -53,6 +53,11 @@
  *                    time marks with its progress and set it back
  *                    (syncd_batch.marks, marks, rewind); both may
  *                    hash key ranges of a table (digest).
+ *  1.3 (open)        a source may name the tables that join its
+ *                    selection while it streams (new_tables) and take a
+ *                    snapshot of some tables while it streams
+ *                    (snapshot_tables, release_tables): tables are then
+ *                    copied while the others stream.
  */
 #ifndef SYNCD_ABI_H
 #define SYNCD_ABI_H
@@ -61,7 +66,7 @@
 
 #define SYNCD_ABI_MAGIC 0x53594e43u /* "SYNC" */
 #define SYNCD_ABI_MAJOR 1
-#define SYNCD_ABI_MINOR 2
+#define SYNCD_ABI_MINOR 3
 
 /* Name of the one function every plugin exports (see syncd/plugin.h). */
 #define SYNCD_ENTRY_SYMBOL "syncd_plugin_entry"

@@ -377,6 +377,38 @@ typedef struct syncd_source_ops {
 	 * open. */
 	syncd_status (*digest)(void *state, const syncd_digest_request *req,
 	                       syncd_digest_fn fn, void *ctx);
+
+	/* 1.3, optional, all three or none; they need the full phase's
+	 * copy_open/copy_read/copy_close. With them, the core copies tables
+	 * while the stream goes on: tables that join the selection, and
+	 * those named to syncd --resync TABLE. Without them, neither (a new
+	 * table waits for a job's re-sync). All three are called in the
+	 * stream's own thread, between two read()s, and never while an
+	 * earlier snapshot_tables() is not released. */
+	/* Calls fn once per table the stream should carry and does not:
+	 * one that joined the selection since open() (created, renamed into
+	 * it, a partition attached under partitions = leaf), or one whose
+	 * rows the stream cannot carry and must be copied again (a partition
+	 * attached with rows it held before under a synced root), described
+	 * as list_tables() would. A table that left the selection (dropped,
+	 * renamed out of it) is logged by the source and no longer carried;
+	 * its target is the user's. Changes nothing else; SYNCD_OK with no
+	 * call when nothing changed. */
+	syncd_status (*new_tables)(void *state, uint32_t stream,
+	                           syncd_relation_fn fn, void *ctx);
+	/* Makes the stream carry those of tables[0..n) (database, schema
+	 * and table as list_tables() names them) that are its own from now
+	 * on, adding them to what the source publishes, and describes like
+	 * snapshot() a snapshot of them taken now: snap->lsn is the position
+	 * it is consistent with (it holds every transaction whose commit
+	 * position is below, none at or above). snap->ntables may be 0 (none
+	 * of them is the stream's). SYNCD_INVALID when one of its database
+	 * is not a table it can sync (the error says why). snap and what it
+	 * points to stay valid until release_tables(). */
+	syncd_status (*snapshot_tables)(void *state, uint32_t stream,
+	                                const syncd_relation *const *tables,
+	                                size_t n, syncd_snapshot *snap);
+	void (*release_tables)(void *state, uint32_t stream);
 } syncd_source_ops;
 
 #define SYNCD_SOURCE_OPS_SIZE_1_0                                              \

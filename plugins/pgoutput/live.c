@@ -1,0 +1,374 @@
+/*
+ * plugins/pgoutput/live.c - tables copied while the stream goes on (ABI
+ * 1.3): new_tables() finds the tables that joined the selection since the
+ * stream opened, snapshot_tables() makes the stream carry them (the
+ * publication, the relation cache) and takes a snapshot of them.
+ *
+ * The snapshot is a temporary slot's, created now on a connection of its
+ * own (which keeps it, and the slot, until release_tables()): its
+ * consistent point is exactly where the copy's data ends, so the core
+ * applies the table's changes from there on. The tables are described in
+ * a third connection that imports the snapshot; the stream's own SQL
+ * session (sql) is never inside it, since the stream thread goes on
+ * reading the catalog with it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pgo.h"
+
+/* The selection as the catalog has it now, into db->fresh; db->tables is
+ * kept as it is. */
+static bool
+pgo_rescan(pgo_db *db)
+{
+	pgo_table *old = db->tables;
+	size_t nold = db->ntables;
+	bool problems = false, ok, named = db->named;
+
+	for (size_t i = 0; i < db->nfresh; i++)
+		pgo_free_table(&db->fresh[i]);
+	free(db->fresh);
+	db->fresh = NULL;
+	db->nfresh = 0;
+	db->tables = NULL;
+	db->ntables = 0;
+	db->rescanning = true;
+	db->named = true;
+	ok = pgo_select_tables(db, &problems);
+	db->rescanning = false;
+	db->named = named;
+	db->fresh = db->tables;
+	db->nfresh = db->ntables;
+	db->tables = old;
+	db->ntables = nold;
+	return ok;
+}
+
+static pgo_table *
+pgo_fresh_by_oid(pgo_db *db, uint32_t oid)
+{
+	for (size_t i = 0; i < db->nfresh; i++)
+		if (db->fresh[i].oid == oid)
+			return &db->fresh[i];
+	return NULL;
+}
+
+/* A carried table that left the selection: logged, no longer carried. */
+static void
+pgo_table_left(pgo_db *db, size_t at)
+{
+	pgo *s = db->src;
+	pgo_table *t = &db->tables[at];
+	char oid[16], *now = NULL;
+	const char *params[1] = {oid};
+	PGresult *res;
+	pgo_rel *r;
+
+	snprintf(oid, sizeof oid, "%u", t->oid);
+	res = pgo_query(db, db->sql, "reading a table that left the selection",
+	                "SELECT n.nspname || '.' || c.relname FROM "
+	                "pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+	                "ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
+	                1, params);
+	if (res && PQntuples(res) == 1)
+		now = strdup(PQgetvalue(res, 0, 0));
+	if (res)
+		PQclear(res);
+	db->err[0] = '\0';
+	SYNCD_LOG_WARNING(
+	    s->host,
+	    "table %s.%s in database \"%s\" left the selection while "
+	    "streaming (%s%s%s): its changes are no longer synced, and its "
+	    "target is left as it is",
+	    t->schema, t->name, db->dbname, now ? "it is now " : "dropped",
+	    now ? now : "",
+	    now ? ", which tables does not select, or which syncd cannot "
+	          "sync: see above"
+	        : "");
+	free(now);
+	if ((r = pgo_rel_find(db, t->oid)))
+		pgo_rel_adopt(db, r, NULL);
+	pgo_free_table(t);
+	memmove(t, t + 1, (db->ntables - at - 1) * sizeof *t);
+	db->ntables--;
+}
+
+syncd_status
+pgo_new_tables(void *state, uint32_t stream, syncd_relation_fn fn, void *ctx)
+{
+	pgo *s = state;
+	pgo_db *db = pgo_db_find(s, stream);
+	syncd_status st = SYNCD_OK;
+
+	if (!db || !db->sql)
+		return SYNCD_OK; /* not open: nothing is carried yet */
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	if (!pgo_rescan(db))
+		return pgo_report(db, SYNCD_RETRY);
+	for (size_t i = 0; i < db->ntables;) {
+		if (pgo_fresh_by_oid(db, db->tables[i].oid))
+			i++;
+		else
+			pgo_table_left(db, i);
+	}
+	for (size_t i = 0; i < db->nfresh && st == SYNCD_OK; i++) {
+		pgo_table *f = &db->fresh[i];
+		pgo_table *t = pgo_table_by_oid(db, f->oid);
+		syncd_relation *rel;
+
+		if (t && !t->recopy)
+			continue;
+		rel = pgo_table_relation(db, t ? t : f);
+		st = fn(ctx, rel);
+		free((syncd_column *) rel->columns);
+		free(rel);
+	}
+	return st;
+}
+
+void
+pgo_release_live(pgo_db *db)
+{
+	if (db->lct)
+		pgo_free_copy_tables(db->lct, db->nlct);
+	db->lct = NULL;
+	db->nlct = 0;
+	if (db->ltmp)
+		PQclear(db->ltmp);
+	db->ltmp = NULL;
+	if (db->ltconn)
+		PQfinish(db->ltconn); /* drops the temporary slot */
+	db->ltconn = NULL;
+}
+
+void
+pgo_free_live(pgo_db *db)
+{
+	pgo_release_live(db);
+	for (size_t i = 0; i < db->nfresh; i++)
+		pgo_free_table(&db->fresh[i]);
+	free(db->fresh);
+	db->fresh = NULL;
+	db->nfresh = 0;
+	for (size_t i = 0; i < db->nwarned; i++)
+		free(db->warned[i]);
+	free(db->warned);
+	db->warned = NULL;
+	db->nwarned = 0;
+}
+
+/* The selected table schema.name, taken from the last rescan into the
+ * carried tables when it joined since; NULL when it is not selected. */
+static pgo_table *
+pgo_take_table(pgo_db *db, const char *schema, const char *name,
+               bool *joined)
+{
+	pgo_table *f = NULL;
+
+	*joined = false;
+	for (size_t i = 0; i < db->ntables; i++)
+		if (strcmp(db->tables[i].schema, schema) == 0 &&
+		    strcmp(db->tables[i].name, name) == 0)
+			return &db->tables[i];
+	for (int pass = 0; pass < 2 && !f; pass++) {
+		if (pass == 1 && !pgo_rescan(db))
+			return NULL;
+		for (size_t i = 0; i < db->nfresh && !f; i++)
+			if (strcmp(db->fresh[i].schema, schema) == 0 &&
+			    strcmp(db->fresh[i].name, name) == 0)
+				f = &db->fresh[i];
+	}
+	if (!f)
+		return NULL;
+	db->tables =
+	    realloc(db->tables, (db->ntables + 2) * sizeof *db->tables);
+	if (!db->tables)
+		abort();
+	db->tables[db->ntables] = *f;
+	memset(&db->tables[db->ntables + 1], 0, sizeof *db->tables);
+	/* the rescan's copy is the table's now */
+	memmove(f, f + 1,
+	        (size_t) (db->fresh + db->nfresh - f - 1) * sizeof *f);
+	db->nfresh--;
+	*joined = true;
+	return &db->tables[db->ntables++];
+}
+
+syncd_status
+pgo_snapshot_tables(void *state, uint32_t stream,
+                    const syncd_relation *const *tables, size_t n,
+                    syncd_snapshot *snap)
+{
+	pgo *s = state;
+	pgo_db *db = pgo_db_find(s, stream);
+	uint32_t *oids = calloc(n + 1, sizeof *oids);
+	pgo_table **list = NULL;
+	size_t k = 0;
+	bool joined_any = false, problems = false;
+	PGconn *c = NULL;
+	PGresult *res = NULL;
+	char name[64], q[192];
+	const char *snapshot;
+	syncd_lsn at;
+	syncd_status st = SYNCD_FATAL;
+
+	*snap = (syncd_snapshot){.size = sizeof *snap};
+	if (!db || !db->sql) {
+		free(oids);
+		return SYNCD_OK;
+	}
+	pgo_release_live(db);
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const syncd_relation *r = tables[i];
+		pgo_table *t;
+		bool joined;
+
+		if (r->database && strcmp(r->database, db->dbname) != 0)
+			continue;
+		t = pgo_take_table(db, r->schema, r->table, &joined);
+		if (!t) {
+			if (!db->err[0])
+				pgo_fail(db, NULL,
+				         "table %s.%s in database \"%s\" is not a "
+				         "table this job syncs (tables does not "
+				         "select it, or it cannot be synced: see "
+				         "above)",
+				         r->schema, r->table, db->dbname);
+			st = SYNCD_INVALID;
+			goto out;
+		}
+		t->recopy = false;
+		joined_any |= joined;
+		oids[k++] = t->oid;
+	}
+	if (k == 0) {
+		st = SYNCD_OK;
+		goto out;
+	}
+	/* what the stream must carry from now on: the publication first
+	 * (its changes stream from its commit on), then the cache of a
+	 * relation the stream described before it was selected */
+	if (joined_any && !pgo_publication(db, true, &problems)) {
+		st = problems ? SYNCD_INVALID : SYNCD_RETRY;
+		goto out;
+	}
+	list = calloc(k + 1, sizeof *list);
+	for (size_t i = 0; i < k; i++) {
+		pgo_rel *r = pgo_rel_find(db, oids[i]);
+		list[i] = pgo_table_by_oid(db, oids[i]);
+		if (r && !r->selected) {
+			pgo_rel_adopt(db, r, list[i]);
+			r->announce = true;
+		}
+	}
+
+	snprintf(name, sizeof name, "syncd_live_%ld_%u", (long) getpid(),
+	         db->stream);
+	snprintf(q, sizeof q,
+	         "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
+	         "EXPORT_SNAPSHOT",
+	         name);
+	db->ltconn = pgo_connect(db, true);
+	if (!db->ltconn) {
+		st = SYNCD_RETRY;
+		goto out;
+	}
+	db->ltmp = PQexec(db->ltconn, q);
+	if (PQresultStatus(db->ltmp) != PGRES_TUPLES_OK) {
+		pgo_fail(db, pgo_sqlstate(db->ltmp),
+		         "could not create a temporary replication slot in "
+		         "database \"%s\" to copy a table while streaming (one "
+		         "more free slot is needed while the copy runs; raise "
+		         "max_replication_slots): %s",
+		         db->dbname, PQerrorMessage(db->ltconn));
+		st = SYNCD_RETRY;
+		goto out;
+	}
+	at = pgo_parse_lsn(PQgetvalue(db->ltmp, 0, 1));
+	snapshot = PQgetvalue(db->ltmp, 0, 2);
+
+	/* the tables, described in the snapshot */
+	c = pgo_connect(db, false);
+	if (!c) {
+		st = SYNCD_RETRY;
+		goto out;
+	}
+	{
+		char *lit = PQescapeLiteral(c, snapshot, strlen(snapshot));
+		size_t len = strlen(lit) + 96;
+		char *sql = malloc(len);
+		if (!sql)
+			abort();
+		snprintf(sql, len,
+		         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; "
+		         "SET TRANSACTION SNAPSHOT %s",
+		         lit);
+		PQfreemem(lit);
+		res = PQexec(c, sql);
+		free(sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			pgo_fail(db, pgo_sqlstate(res),
+			         "database \"%s\": could not import the snapshot "
+			         "of a table copy: %s",
+			         db->dbname, PQerrorMessage(c));
+			st = SYNCD_RETRY;
+			goto out;
+		}
+		PQclear(res);
+	}
+	res = pgo_query(
+	    db, c, "reading the snapshot's xmin",
+	    db->version >= 130000
+	        ? "SELECT (pg_catalog.pg_snapshot_xmin("
+	          "pg_catalog.pg_current_snapshot())::text::bigint % "
+	          "4294967296)::text"
+	        : "SELECT (pg_catalog.txid_snapshot_xmin("
+	          "pg_catalog.txid_current_snapshot()) % 4294967296)::text",
+	    0, NULL);
+	if (!res || !pgo_copy_tables(db, c, list, k, PQgetvalue(res, 0, 0),
+	                             &db->lct)) {
+		st = SYNCD_RETRY;
+		goto out;
+	}
+	db->nlct = k;
+	for (size_t i = 0; i < k; i++)
+		db->lct[i].snapshot_lsn = at;
+	SYNCD_LOG_INFO(s->host,
+	               "database \"%s\": %zu table(s) copied while streaming, "
+	               "from snapshot %s (a temporary slot's, at %X/%X)",
+	               db->dbname, k, snapshot, (unsigned) (at >> 32),
+	               (unsigned) at);
+	*snap = (syncd_snapshot){.size = sizeof *snap,
+	                         .name = snapshot,
+	                         .lsn = at,
+	                         .ntables = db->nlct,
+	                         .tables = db->lct};
+	st = SYNCD_OK;
+out:
+	if (res)
+		PQclear(res);
+	if (c)
+		PQfinish(c);
+	free(list);
+	free(oids);
+	if (st != SYNCD_OK) {
+		pgo_release_live(db);
+		return pgo_report(db, st);
+	}
+	return SYNCD_OK;
+}
+
+void
+pgo_release_tables(void *state, uint32_t stream)
+{
+	pgo_db *db = pgo_db_find(state, stream);
+
+	if (db)
+		pgo_release_live(db);
+}

@@ -1,0 +1,191 @@
+#!/bin/bash
+# Tables copied while the job streams (issue 19, items 2 and 3), in both
+# write modes, under a load of small transactions on the tables involved:
+#  A. a table created while the job runs, with 200,000 rows and changes
+#     to them while it is copied: added to syncd's publication, created at
+#     the destination, copied from a snapshot, streamed from there
+#  B. syncd --resync TABLE while the job runs, after rows of the target
+#     were deleted and altered by hand; another table takes changes
+#     meanwhile and keeps streaming (its rows reach the destination during
+#     the copy)
+#  C. a table renamed out of the selection: reported, its target left as
+#     it is; a table without a primary key: named once, not synced; given
+#     one, it is taken
+#  D. syncd --resync TABLE with the job stopped: recorded, done at the
+#     next start
+#  E. kill -9 in the middle of a copy: the next start copies it again
+# After each: every destination table equals its source (count and md5 of
+# every row).
+. "$top_srcdir/tests/integration/lib.sh"
+W=$IT_WORK
+pg_start src
+pg_start dst
+
+job() { # job MODE
+	cat >"$W/$1.ini" <<INI
+[job]
+name = lt_$1
+state_dir = $W/state
+[source]
+conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=l_$1
+tables = public.t*
+status.interval = 200ms
+[sink]
+write_mode = $1
+conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=l_$1
+target.schema = public
+auto_create_table = true
+batch.interval = 200ms
+INI
+}
+load_start() { # load_start MODE TABLE...: pgbench, small transactions on each
+	m=$1
+	shift
+	rm -f "$W/load.sql"
+	for t in "$@"; do
+		cat >>"$W/load.sql" <<SQL
+\\set id random(1, 150000)
+\\set n random(2000000, 2000000000)
+insert into $t (id, v) values (:n, 'load') on conflict (id) do update set v = excluded.v || '!';
+update $t set v = v || '+' where id = :id;
+delete from $t where id = :id + 7;
+SQL
+	done
+	"$PGBIN/pgbench" -n -h 127.0.0.1 -p "$src_PORT" -U postgres -c 2 -T 600 \
+		-f "$W/load.sql" "l_$m" >"$W/pgbench.log" 2>&1 &
+	LOAD_PID=$!
+	sleep 0.5
+}
+load_stop() { kill -TERM "$LOAD_PID" 2>/dev/null; wait "$LOAD_PID" || true; }
+copies() { grep -c "copied while streaming; its" "$W/$mode.log" || true; }
+# wait_copies N: until the log tells N copies done and none waits
+wait_copies() {
+	for _ in $(seq 1 1200); do
+		[ "$(copies)" -ge "$1" ] && [ ! -e "$W/state/lt_$mode/resync" ] && return 0
+		kill -0 "$SYNCD_PID" 2>/dev/null || it_fail "syncd exited: $(tail -n 20 "$W/$mode.log")"
+		sleep 0.1
+	done
+	it_fail "$mode: $1 copies while streaming not done: $(tail -n 20 "$W/$mode.log")"
+}
+synced() { slot_wait src "syncd_lt_$mode" "$(S 'select pg_current_wal_lsn()')"; }
+same() { # same TABLE WHAT
+	a=$(table_hash src "l_$mode" "$1")
+	b=$(table_hash dst "l_$mode" "$1")
+	it_assert_eq "$a" "$b" "$mode $2: $1 equals its source"
+}
+
+for mode in upsert copy; do
+	S() { DB=l_$mode psql_on src -Atc "$1"; }
+	D() { DB=l_$mode psql_on dst -Atc "$1"; }
+	psql_on src -c "create database l_$mode" >/dev/null
+	psql_on dst -c "create database l_$mode" >/dev/null
+	S "create table t1 (id int primary key, v text)" >/dev/null
+	S "insert into t1 select g, 'v' || g from generate_series(1, 1000) g" >/dev/null
+	S "create table t2 (id int primary key, v text, big text)" >/dev/null
+	S "insert into t2 select g, 'w' || g, case when g % 1000 = 0 then repeat(md5(g::text), 300) end from generate_series(1, 150000) g" >/dev/null
+	job $mode
+	syncd_start "$W/$mode.log" "$W/$mode.ini"
+
+	# A: a new table, copied while changes to it and to t1 go on
+	DB=l_$mode psql_on src >/dev/null <<'SQL'
+begin;
+create table t_new (id int primary key, v text, big text);
+insert into t_new select g, 'n' || g, case when g % 1000 = 0 then repeat(md5(g::text), 300) end from generate_series(1, 200000) g;
+commit;
+SQL
+	load_start $mode t_new t1
+	wait_copies 1
+	sleep 1
+	load_stop
+	synced
+	same t_new "A (new table)"
+	same t1 "A (the other table)"
+	it_assert "$mode A: the publication has t_new" \
+		[ "$(S "select count(*) from pg_publication_tables where pubname = 'dbz_publication' and tablename = 't_new'")" = 1 ]
+	it_assert "$mode A: the copy is logged with its snapshot" \
+		grep -q "copying l_$mode.public.t_new while streaming, from the snapshot" "$W/$mode.log"
+	it_pass "$mode A: a table created while streaming, copied under load"
+
+	# B: --resync of a damaged target while t2 and t1 take changes
+	D "delete from t2 where id % 3 = 0" >/dev/null
+	D "update t2 set v = 'damaged' where id % 5 = 0" >/dev/null
+	load_start $mode t2 t1
+	before=$(D "select count(*) from t1")
+	rc=0
+	"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/$mode.ini" --resync public.t2 >"$W/resync.out" 2>&1 || rc=$?
+	it_assert_eq 0 "$rc" "$mode B: --resync exit code ($(cat "$W/resync.out"))"
+	it_assert_contains "$W/resync.out" "l_$mode.public.t2: handed to the running job"
+	it_assert_contains "$W/resync.out" "l_$mode.public.t2: copied again"
+	after=$(D "select count(*) from t1")
+	it_assert "$mode B: t1 kept streaming during the copy ($before -> $after rows)" [ "$after" -gt "$before" ]
+	load_stop
+	synced
+	same t2 "B (--resync)"
+	same t1 "B (the other table)"
+	same t_new "B"
+	it_assert "$mode B: changes of t2 were held during its copy" \
+		grep -Eq "public.t2 copied while streaming; its [1-9][0-9]* change" "$W/$mode.log"
+	it_pass "$mode B: --resync of a damaged table while streaming"
+
+	# C: renamed out of the selection; a table without a primary key
+	S "alter table t_new rename to gone_new" >/dev/null
+	S "create table t_nokey (id int, v text)" >/dev/null
+	S "insert into t_nokey values (1, 'a')" >/dev/null
+	for _ in $(seq 1 150); do
+		grep -q "t_new in database \"l_$mode\" left the selection" "$W/$mode.log" &&
+			grep -q "t_nokey in database \"l_$mode\" matches tables but is not synced: it has no primary key" "$W/$mode.log" && break
+		sleep 0.1
+	done
+	it_assert_contains "$W/$mode.log" "table public.t_new in database \"l_$mode\" left the selection while streaming (it is now public.gone_new"
+	it_assert_contains "$W/$mode.log" "table public.t_nokey in database \"l_$mode\" matches tables but is not synced: it has no primary key"
+	S "insert into gone_new values (3000000, 'after the rename')" >/dev/null
+	S "alter table t_nokey add primary key (id)" >/dev/null
+	S "insert into t_nokey values (2, 'b')" >/dev/null
+	wait_copies 3
+	synced
+	same t_nokey "C (given a key)"
+	it_assert_eq "0" "$(D "select count(*) from t_new where id = 3000000")" "$mode C: the renamed table's changes stay out of its target"
+	it_assert_eq "0" "$(D "select count(*) from information_schema.tables where table_name = 'gone_new'")" "$mode C: no target for the new name"
+	syncd_alive "C" "$W/$mode.log"
+	it_pass "$mode C: a table renamed away and one without a key"
+	syncd_stop "$SYNCD_PID" "$W/$mode.log"
+
+	# D: --resync with the job stopped: at the next start
+	D "delete from t1 where id <= 100" >/dev/null
+	rc=0
+	"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/$mode.ini" --resync t1 >"$W/resync.out" 2>&1 || rc=$?
+	it_assert_eq 0 "$rc" "$mode D: --resync exit code ($(cat "$W/resync.out"))"
+	it_assert_contains "$W/resync.out" "l_$mode.public.t1: copied again at the job's next start"
+	n=$(copies)
+	S "insert into t1 values (5000000, 'while stopped')" >/dev/null
+	syncd_start "$W/$mode.log" "$W/$mode.ini"
+	wait_copies $((n + 1))
+	synced
+	same t1 "D (--resync at the next start)"
+	it_pass "$mode D: --resync recorded while stopped, done at the next start"
+
+	# E: kill -9 during a copy; the next start copies it again
+	D "delete from t2 where id % 2 = 0" >/dev/null
+	n=$(copies)
+	load_start $mode t2
+	"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/$mode.ini" --resync public.t2 >"$W/resync.out" 2>&1 &
+	RPID=$!
+	for _ in $(seq 1 300); do
+		grep -q "copying l_$mode.public.t2 while streaming" <(tail -n 5 "$W/$mode.log") && break
+		sleep 0.05
+	done
+	kill -9 "$SYNCD_PID"
+	wait "$SYNCD_PID" 2>/dev/null || true
+	rc=0
+	wait "$RPID" || rc=$?
+	it_assert_eq 3 "$rc" "$mode E: --resync says the job stopped ($(cat "$W/resync.out"))"
+	it_assert "$mode E: the request waits for the next start" [ -e "$W/state/lt_$mode/resync" ]
+	syncd_start "$W/$mode.log" "$W/$mode.ini"
+	wait_copies $((n + 1))
+	load_stop
+	synced
+	same t2 "E (kill -9 during the copy)"
+	same t1 "E"
+	it_pass "$mode E: a copy cut by kill -9 is done again at the next start"
+	syncd_stop "$SYNCD_PID" "$W/$mode.log"
+done
