@@ -189,3 +189,78 @@ SQL
 	it_pass "$mode E: a copy cut by kill -9 is done again at the next start"
 	syncd_stop "$SYNCD_PID" "$W/$mode.log"
 done
+
+# F. partitions under load: with partitions = root, a table with rows
+#    attached to the synced root (its rows are in no change) makes the root
+#    be copied again; with partitions = leaf, a partition created while
+#    streaming is a new table, copied and streamed
+mode=upsert
+for parts in root leaf; do
+	S() { DB=p_$parts psql_on src -Atc "$1"; }
+	D() { DB=p_$parts psql_on dst -Atc "$1"; }
+	psql_on src -c "create database p_$parts" >/dev/null
+	psql_on dst -c "create database p_$parts" >/dev/null
+	DB=p_$parts psql_on src >/dev/null <<'SQL'
+create table m (id int primary key, v text) partition by range (id);
+create table m1 partition of m for values from (1) to (100001);
+create table m2 partition of m for values from (100001) to (200001);
+insert into m select g, 'v' || g from generate_series(1, 150000) g;
+SQL
+	cat >"$W/p_$parts.ini" <<INI
+[job]
+name = lp_$parts
+state_dir = $W/state
+[source]
+conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=p_$parts
+tables = public.m*
+partitions = $parts
+status.interval = 200ms
+[sink]
+write_mode = upsert
+conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=p_$parts
+target.schema = public
+auto_create_table = true
+batch.interval = 200ms
+INI
+	mode=p_$parts
+	cp /dev/null "$W/$mode.log"
+	syncd_start "$W/$mode.log" "$W/p_$parts.ini"
+	cat >"$W/load.sql" <<SQL
+\\set id random(1, 150000)
+update m set v = v || '+' where id = :id;
+insert into m values (:id % 50000 + 150001, 'new') on conflict (id) do nothing;
+SQL
+	"$PGBIN/pgbench" -n -h 127.0.0.1 -p "$src_PORT" -U postgres -c 2 -T 600 \
+		-f "$W/load.sql" "p_$parts" >"$W/pgbench.log" 2>&1 &
+	LOAD_PID=$!
+	if [ $parts = root ]; then
+		S "create table m_old (id int primary key, v text)" >/dev/null
+		S "insert into m_old select g, 'old' || g from generate_series(200001, 230000) g" >/dev/null
+		S "alter table m attach partition m_old for values from (200001) to (300001)" >/dev/null
+		for _ in $(seq 1 300); do grep -q "copied while streaming; its" "$W/$mode.log" && break; sleep 0.1; done
+		it_assert_contains "$W/$mode.log" "partition public.m_old was attached to public.m in database \"p_root\" with rows it held before"
+		it_assert_contains "$W/$mode.log" "p_root.public.m copied while streaming"
+	else
+		S "create table m3 partition of m for values from (200001) to (300001)" >/dev/null
+		S "insert into m3 select g, 'm3 ' || g from generate_series(200001, 230000) g" >/dev/null
+		for _ in $(seq 1 300); do grep -q "copied while streaming; its" "$W/$mode.log" && break; sleep 0.1; done
+		it_assert_contains "$W/$mode.log" "p_leaf.public.m3 copied while streaming"
+	fi
+	sleep 1
+	kill -TERM "$LOAD_PID" 2>/dev/null || true
+	wait "$LOAD_PID" || true
+	slot_wait src "syncd_lp_$parts" "$(S 'select pg_current_wal_lsn()')"
+	if [ $parts = root ]; then
+		a=$(table_hash src "p_$parts" m)
+		b=$(table_hash dst "p_$parts" m)
+		it_assert_eq "$a" "$b" "partitions = root: m (with the attached rows) equals its source"
+	else
+		for t in m1 m2 m3; do
+			a=$(table_hash src "p_$parts" $t)
+			b=$(table_hash dst "p_$parts" $t)
+			it_assert_eq "$a" "$b" "partitions = leaf: $t equals its source"
+		done
+	fi
+	it_pass "F: partitions = $parts, a partition attached under load"
+	syncd_stop "$SYNCD_PID" "$W/$mode.log"
+done
