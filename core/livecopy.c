@@ -564,6 +564,22 @@ live_free(livecopy *lc)
 	free(lc);
 }
 
+void
+live_preview(job *j, FILE *out)
+{
+	live_lines l;
+
+	live_read(j, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		char *label = live_label(l.v[i]);
+		fprintf(out, "copied again while streaming (syncd --resync, or "
+		             "a table that joined): %s\n",
+		        label);
+		free(label);
+	}
+	live_lines_free(&l);
+}
+
 /* ---- syncd --resync TABLE ------------------------------------------------ */
 
 typedef struct live_match {

@@ -51,6 +51,8 @@ bool live_requested(job *j, const syncd_relation *rel);
  * those tables are done. */
 void live_requests_done(job *j, const syncd_relation *const *rels, size_t n);
 
+/* syncd --preview: the tables waiting to be copied again. */
+void live_preview(job *j, FILE *out);
 /* Holds STATE_DIR/job.lock while the job runs: -1 when it could not. */
 int live_lock(job *j);
 /* syncd --resync TABLE...: records the requests; with the job running,

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "chain.h"
+#include "livecopy.h"
 #include "log.h"
 #include "plugerr.h"
 #include "prepare.h"
@@ -190,6 +191,21 @@ prepare_preview(job *j, FILE *out)
 	}
 	if (rc == 0)
 		fprintf(out, "%zu table(s)\n", c.n);
+	if (rc == 0 && j->sink->plugin->ops.sink.prepare_table) {
+		bool supported;
+		/* what the next start changes at the destination: the sink's
+		 * pre-checks log each target to create, each column to add
+		 * (schema.evolution), and what it refuses */
+		fprintf(out, "targets: see the log lines for what the next "
+		             "start creates, adds or refuses\n");
+		fflush(out);
+		if (prepare_tables(j, SYNCD_PREPARE_CHECK, &supported) ==
+		    JOB_PREPARED)
+			log_info("%s every target can take its rows",
+			         j->sink->prefix);
+	}
+	if (rc == 0)
+		live_preview(j, out);
 	for (size_t i = 0; i < j->nltables; i++)
 		sb_free(&c.groups[i]);
 	free(c.groups);

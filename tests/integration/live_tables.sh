@@ -156,6 +156,9 @@ SQL
 	"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/$mode.ini" --resync t1 >"$W/resync.out" 2>&1 || rc=$?
 	it_assert_eq 0 "$rc" "$mode D: --resync exit code ($(cat "$W/resync.out"))"
 	it_assert_contains "$W/resync.out" "l_$mode.public.t1: copied again at the job's next start"
+	"$SYNCD" --plugin-dir "$PLUGIN_DIR" -c "$W/$mode.ini" --preview >"$W/preview.out" 2>&1 ||
+		it_fail "$mode D: --preview failed: $(tail -n 3 "$W/preview.out")"
+	it_assert_contains "$W/preview.out" "copied again while streaming (syncd --resync, or a table that joined): l_$mode.public.t1"
 	n=$(copies)
 	S "insert into t1 values (5000000, 'while stopped')" >/dev/null
 	syncd_start "$W/$mode.log" "$W/$mode.ini"
