@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 /* How often a stream asks its source for tables that joined. */
-#define LIVE_POLL_MS 10000
+#define LIVE_POLL_MS 5000
 /* Held changes of a table being copied, at most, before the stream waits. */
 #define LIVE_HOLD_MAX ((size_t) 256 * 1024 * 1024)
 

@@ -153,7 +153,7 @@ insert into payment select g, 2, 2.00, 'after attach ' || g,
   timestamptz '2022-03-02 00:00+00' + g * interval '1 minute' from generate_series(1100, 1110) g;
 SQL
 	# the job goes on and copies payment again while streaming
-	for _ in $(seq 1 300); do grep -q 'public.payment copied while streaming; its' "$W/$mode.log" && break; sleep 0.1; done
+	for _ in $(seq 1 900); do grep -q 'public.payment copied while streaming; its' "$W/$mode.log" && break; sleep 0.1; done
 	grep -q 'partition public.payment_p2022_03 was attached to public.payment in database "'"$db"'" with rows it held before' "$W/$mode.log" ||
 		failed "$mode: no warning names the attached partition: $(grep ' error ' "$W/$mode.log" | tail -n 2 | tr '\n' ' ')"
 	grep -q "$db.public.payment copied while streaming; its" "$W/$mode.log" ||
@@ -298,7 +298,7 @@ create table pay_d partition of payment for values from ('2022-05-01') to ('2022
 SQL
 slot_wait src syncd_part_leaf_upsert "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
 DB=$db psql_on src -c "insert into pay_d values (60, '2022-05-20', 'leaf')" >/dev/null
-for _ in $(seq 1 300); do grep -q 'public.pay_d copied while streaming; its' "$W/leaf.log" && break; sleep 0.1; done
+for _ in $(seq 1 900); do grep -q 'public.pay_d copied while streaming; its' "$W/leaf.log" && break; sleep 0.1; done
 slot_wait src syncd_part_leaf_upsert "$(DB=$db psql_on src -Atc "select pg_current_wal_lsn()")"
 it_assert_eq "$(table_hash src "$db" "(select * from pay_a where note = 'leaf')")" "$(table_hash dst "$db" "(select * from pay_a where note = 'leaf')")" "leaf mode: the rows inserted into pay_a"
 it_assert_eq "$(table_hash src "$db" "(select * from pay_b where note = 'leaf')")" "$(table_hash dst "$db" "(select * from pay_b where note = 'leaf')")" "leaf mode: the rows inserted into pay_b"
