@@ -27,7 +27,7 @@
 #include "copytext.h"
 #include "display.h"
 #include "fullcopy.h"
-#include "livecopy.h"
+#include "resync.h"
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"

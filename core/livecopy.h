@@ -2,10 +2,8 @@
  * core/livecopy.h - tables copied while the job streams: tables that join
  * the selection, and those named to syncd --resync TABLE.
  *
- * The requests wait in STATE_DIR/resync, one table a line, until the table
- * is copied and its changes held during the copy are durable at the
- * destination; a job that stops or fails before copies them again at its
- * next start. A stream copies one table at a time:
+ * The requests wait in STATE_DIR/resync (see resync.h). A stream copies
+ * one table at a time:
  *  1. its changes are held back in the pipeline (pipeline_hold), and what
  *     the workers had is made durable;
  *  2. the source takes a snapshot of it (snapshot_tables: a temporary
@@ -44,17 +42,6 @@ void live_step(livecopy *lc, bool in_txn, syncd_lsn txn,
 void live_abort(livecopy *lc);
 void live_free(livecopy *lc);
 
-/* Whether the full phase of this run copies rel: not when a request waits
- * for it (it is copied while streaming, from a snapshot of its own). */
-bool live_requested(job *j, const syncd_relation *rel);
-/* The full phase copied every table of a new position: requests for
- * those tables are done. */
-void live_requests_done(job *j, const syncd_relation *const *rels, size_t n);
-
-/* syncd --preview: the tables waiting to be copied again. */
-void live_preview(job *j, FILE *out);
-/* Holds STATE_DIR/job.lock while the job runs: -1 when it could not. */
-int live_lock(job *j);
 /* syncd --resync TABLE...: records the requests; with the job running,
  * waits until it has copied them. Returns the exit status. */
 int live_resync_command(job *j, char *const *names, size_t n, FILE *out);

@@ -4,7 +4,7 @@
 #include "config.h"
 
 #include "chain.h"
-#include "livecopy.h"
+#include "resync.h"
 #include "log.h"
 #include "plugerr.h"
 #include "prepare.h"

@@ -23,6 +23,7 @@
 #include "dirty.h"
 #include "fullcopy.h"
 #include "livecopy.h"
+#include "resync.h"
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"

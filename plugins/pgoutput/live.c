@@ -211,7 +211,6 @@ pgo_snapshot_tables(void *state, uint32_t stream,
 	bool joined_any = false, problems = false;
 	PGconn *c = NULL;
 	PGresult *res = NULL;
-	char name[64], q[192];
 	const char *snapshot;
 	syncd_lsn at;
 	syncd_status st = SYNCD_FATAL;
@@ -268,25 +267,8 @@ pgo_snapshot_tables(void *state, uint32_t stream,
 		}
 	}
 
-	snprintf(name, sizeof name, "syncd_live_%ld_%u", (long) getpid(),
-	         db->stream);
-	snprintf(q, sizeof q,
-	         "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
-	         "EXPORT_SNAPSHOT",
-	         name);
-	db->ltconn = pgo_connect(db, true);
-	if (!db->ltconn) {
-		st = SYNCD_RETRY;
-		goto out;
-	}
-	db->ltmp = PQexec(db->ltconn, q);
-	if (PQresultStatus(db->ltmp) != PGRES_TUPLES_OK) {
-		pgo_fail(db, pgo_sqlstate(db->ltmp),
-		         "could not create a temporary replication slot in "
-		         "database \"%s\" to copy a table while streaming (one "
-		         "more free slot is needed while the copy runs; raise "
-		         "max_replication_slots): %s",
-		         db->dbname, PQerrorMessage(db->ltconn));
+	if (!pgo_temp_slot(db, "live", "to copy a table while streaming",
+	                   &db->ltconn, &db->ltmp)) {
 		st = SYNCD_RETRY;
 		goto out;
 	}
@@ -322,15 +304,7 @@ pgo_snapshot_tables(void *state, uint32_t stream,
 		}
 		PQclear(res);
 	}
-	res = pgo_query(
-	    db, c, "reading the snapshot's xmin",
-	    db->version >= 130000
-	        ? "SELECT (pg_catalog.pg_snapshot_xmin("
-	          "pg_catalog.pg_current_snapshot())::text::bigint % "
-	          "4294967296)::text"
-	        : "SELECT (pg_catalog.txid_snapshot_xmin("
-	          "pg_catalog.txid_current_snapshot()) % 4294967296)::text",
-	    0, NULL);
+	res = pgo_snapshot_xmin(db, c);
 	if (!res || !pgo_copy_tables(db, c, list, k, PQgetvalue(res, 0, 0),
 	                             &db->lct)) {
 		st = SYNCD_RETRY;

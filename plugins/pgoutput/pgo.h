@@ -322,6 +322,13 @@ void pgo_close_stream(void *state, uint32_t stream);
 void pgo_release_snapshot(pgo_db *db);
 void pgo_free_copy_tables(syncd_copy_table *ct, size_t n);
 syncd_relation *pgo_table_relation(pgo_db *db, const pgo_table *t);
+/* A temporary slot "syncd_KIND_PID_STREAM" with its exported snapshot, on
+ * a new replication connection *conn (the slot lives while it is open);
+ * why: for the error. */
+bool pgo_temp_slot(pgo_db *db, const char *kind, const char *why,
+                   PGconn **conn, PGresult **res);
+/* The xmin of the snapshot of c's transaction (SELECT, one row). */
+PGresult *pgo_snapshot_xmin(pgo_db *db, PGconn *c);
 bool pgo_copy_tables(pgo_db *db, PGconn *conn, pgo_table *const *tables,
                      size_t ntables, const char *xmin,
                      syncd_copy_table **out);

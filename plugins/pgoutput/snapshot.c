@@ -303,6 +303,47 @@ pgo_copy_tables(pgo_db *db, PGconn *conn, pgo_table *const *tables,
 	return true;
 }
 
+bool
+pgo_temp_slot(pgo_db *db, const char *kind, const char *why, PGconn **conn,
+              PGresult **res)
+{
+	char name[64], q[160];
+
+	snprintf(name, sizeof name, "syncd_%s_%ld_%u", kind, (long) getpid(),
+	         db->stream);
+	snprintf(q, sizeof q,
+	         "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
+	         "EXPORT_SNAPSHOT",
+	         name);
+	*conn = pgo_connect(db, true);
+	if (!*conn)
+		return false;
+	*res = PQexec(*conn, q);
+	if (PQresultStatus(*res) == PGRES_TUPLES_OK)
+		return true;
+	return pgo_fail(db, pgo_sqlstate(*res),
+	                "could not create a temporary replication slot in "
+	                "database \"%s\" %s (one more free slot is needed "
+	                "while the copy runs; raise max_replication_slots): %s",
+	                db->dbname, why, PQerrorMessage(*conn));
+}
+
+PGresult *
+pgo_snapshot_xmin(pgo_db *db, PGconn *c)
+{
+	/* the oldest transaction the snapshot sees as running: a row
+	 * version with an older xmin was already there, in the same place */
+	return pgo_query(
+	    db, c, "reading the snapshot's xmin",
+	    db->version >= 130000
+	        ? "SELECT (pg_catalog.pg_snapshot_xmin("
+	          "pg_catalog.pg_current_snapshot())::text::bigint % "
+	          "4294967296)::text"
+	        : "SELECT (pg_catalog.txid_snapshot_xmin("
+	          "pg_catalog.txid_current_snapshot()) % 4294967296)::text",
+	    0, NULL);
+}
+
 /* Takes the snapshot of the full phase and describes it in snap; what it
  * holds stays in db until pgo_release_snapshot(). */
 static bool
@@ -322,28 +363,9 @@ pgo_take_snapshot(pgo_db *db, syncd_snapshot *snap)
 	 * the destination's rows: syncd_copy_table.snapshot_lsn). The slot
 	 * lives while tconn is open. */
 	if (own && s->stream) {
-		char name[64], q[160];
-		snprintf(name, sizeof name, "syncd_tmp_%ld_%u", (long) getpid(),
-		         db->stream);
-		snprintf(
-		    q, sizeof q,
-		    "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL pgoutput "
-		    "EXPORT_SNAPSHOT",
-		    name);
-		db->tconn = pgo_connect(db, true);
-		if (!db->tconn)
+		if (!pgo_temp_slot(db, "tmp", "to resume the full copy",
+		                   &db->tconn, &db->tmp))
 			goto out;
-		db->tmp = PQexec(db->tconn, q);
-		if (PQresultStatus(db->tmp) != PGRES_TUPLES_OK) {
-			pgo_fail(
-			    db, pgo_sqlstate(db->tmp),
-			    "could not create a temporary replication slot "
-			    "in database \"%s\" to resume the full copy "
-			    "(one more free slot is needed while the copy "
-			    "runs; raise max_replication_slots): %s",
-			    db->dbname, PQerrorMessage(db->tconn));
-			goto out;
-		}
 		at = pgo_parse_lsn(PQgetvalue(db->tmp, 0, 1));
 		snapshot = PQgetvalue(db->tmp, 0, 2);
 		own = false;
@@ -378,17 +400,7 @@ pgo_take_snapshot(pgo_db *db, syncd_snapshot *snap)
 		PQclear(res);
 		res = NULL;
 	}
-	/* the oldest transaction the snapshot sees as running: a row
-	 * version with an older xmin was already there, in the same place */
-	xres = pgo_query(
-	    db, db->sql, "reading the snapshot's xmin",
-	    db->version >= 130000
-	        ? "SELECT (pg_catalog.pg_snapshot_xmin("
-	          "pg_catalog.pg_current_snapshot())::text::bigint % "
-	          "4294967296)::text"
-	        : "SELECT (pg_catalog.txid_snapshot_xmin("
-	          "pg_catalog.txid_current_snapshot()) % 4294967296)::text",
-	    0, NULL);
+	xres = pgo_snapshot_xmin(db, db->sql);
 	if (!xres)
 		goto out;
 	list = calloc(db->ntables + 1, sizeof *list);
