@@ -8,8 +8,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "resync.h"
 #include "rewind.h"
 #include "util.h"
 
@@ -248,6 +250,76 @@ START_TEST(start_times)
 }
 END_TEST
 
+/* STATE_DIR/resync: requests added, read back once each, removed, and a
+ * file with stray lines read without them. */
+START_TEST(resync_requests)
+{
+	char dir[] = "/tmp/syncd-resync-XXXXXX";
+	job j;
+	syncd_relation a = {.size = sizeof a,
+	                    .database = "shop",
+	                    .schema = "public",
+	                    .table = "orders"};
+	syncd_relation b = {.size = sizeof b, .schema = "s", .table = "t"};
+	const syncd_relation *both[] = {&a, &b};
+	char *la = live_line(&a), *lb = live_line(&b), *path, *label;
+	live_lines add = {0}, now;
+	FILE *f;
+	int lock, again;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	memset(&j, 0, sizeof j);
+	j.state_dir = dir;
+	ck_assert(!live_requested(&j, &a)); /* no file */
+	live_lines_add(&add, la);
+	live_lines_add(&add, lb);
+	live_lines_add(&add, la);
+	ck_assert(live_update(&j, &add, false));
+	live_read(&j, &now);
+	ck_assert_uint_eq(now.n, 2);
+	live_lines_free(&now);
+	ck_assert(live_requested(&j, &a) && live_requested(&j, &b));
+	label = live_label(lb);
+	ck_assert_str_eq(label, "s.t");
+	free(label);
+	label = live_label(la);
+	ck_assert_str_eq(label, "shop.public.orders");
+	free(label);
+	ck_assert(live_update_one(&j, la, true));
+	ck_assert(!live_requested(&j, &a) && live_requested(&j, &b));
+	/* lines without a tab are not requests */
+	path = live_path(&j, "resync");
+	f = fopen(path, "a");
+	ck_assert_ptr_nonnull(f);
+	fputs("garbage\n\n", f);
+	fclose(f);
+	live_read(&j, &now);
+	ck_assert_uint_eq(now.n, 1);
+	ck_assert_str_eq(now.v[0], lb);
+	live_lines_free(&now);
+	live_requests_done(&j, both, 2);
+	live_read(&j, &now);
+	ck_assert_uint_eq(now.n, 0);
+	ck_assert_int_ne(access(path, F_OK), 0); /* no request: no file */
+	/* the job's lock: a second holder is refused */
+	lock = live_lock(&j);
+	ck_assert_int_ge(lock, 0);
+	again = live_lock(&j);
+	ck_assert_int_lt(again, 0);
+	close(lock);
+	again = live_lock(&j);
+	ck_assert_int_ge(again, 0);
+	close(again);
+	live_lines_free(&add);
+	free(la);
+	free(lb);
+	free(path);
+	path = xasprintf("rm -rf %s", dir);
+	ck_assert_int_eq(system(path), 0);
+	free(path);
+}
+END_TEST
+
 Suite *
 util_suite(void)
 {
@@ -262,6 +334,7 @@ util_suite(void)
 	tcase_add_test(tc, copy_text);
 	tcase_add_test(tc, backoff);
 	tcase_add_test(tc, start_times);
+	tcase_add_test(tc, resync_requests);
 	suite_add_tcase(s, tc);
 	return s;
 }
