@@ -330,12 +330,11 @@ pgo_unsyncable(pgo_db *db, const char *schema, const char *name,
                bool *problems)
 {
 	pgo *s = db->src;
-	bool first = pgo_warn_once(db, schema, name);
 
 	if (db->rescanning) {
 		/* a table that joins while streaming: named once, and taken
 		 * once it is fixed */
-		if (first)
+		if (pgo_warn_once(db, schema, name))
 			SYNCD_LOG_WARNING(
 			    s->host,
 			    "table %s.%s in database \"%s\" matches tables but "
