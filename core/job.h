@@ -122,6 +122,8 @@ struct job {
 	atomic_int reconnecting;
 	char *last_error;
 	int64_t last_error_ms;
+	/* the columns every shard of a logical table has (shardcols.h) */
+	struct shardcols *shardcols;
 	/* called by job_fail to wake whatever waits (the pipeline) */
 	void (*wake)(void *ctx);
 	void *wake_ctx;

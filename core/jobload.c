@@ -12,6 +12,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "router.h"
+#include "shardcols.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -586,6 +587,7 @@ job_free(job *j)
 	free(j->last_error);
 	dirty_free(j);
 	chain_free(j);
+	shardcols_free(j);
 	pthread_mutex_destroy(&j->fail_lock);
 	free(j);
 }

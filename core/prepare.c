@@ -9,6 +9,7 @@
 #include "plugerr.h"
 #include "prepare.h"
 #include "router.h"
+#include "shardcols.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -470,6 +471,9 @@ prepare_tables(job *j, syncd_prepare what, bool *supported)
 	                                         &c);
 	for (size_t i = 0; i < j->nltables; i++) {
 		const job_shard *g = &c.shards[i];
+		/* the shards agree: what they have now is known to all */
+		if (what == SYNCD_PREPARE_START && c.failed == 0 && g->count)
+			shardcols_seed(j, i, g->names, g->ncolumns);
 		if (g->count == 0 && st == SYNCD_OK)
 			log_warning("[logical_table.%s]: no source table "
 			            "matches (syncd --preview lists what the "

@@ -29,6 +29,7 @@
 #include "pipeline.h"
 #include "plugerr.h"
 #include "rewind.h"
+#include "shardcols.h"
 #include "runner.h"
 #include "util.h"
 
@@ -692,7 +693,11 @@ run_emit(void *ctx, const syncd_event *ev)
 		run_lag_commit(&s->lag, ev->lsn, ev->commit_time);
 		run_mark(s, ev);
 		break;
-	case SYNCD_EV_RELATION: break;
+	case SYNCD_EV_RELATION:
+		/* a column one shard of a logical table gains */
+		if (!shardcols_relation(s->r->j, ev->rel))
+			return SYNCD_FATAL;
+		break;
 	default:
 		/* --start-time: committed before the time, applied before */
 		if (s->skipping)

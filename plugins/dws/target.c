@@ -280,6 +280,17 @@ dws_alter(dws_worker *w, dws_target *t, const char *sql, const char *what,
 		return DWS_OK;
 	}
 	rc = dws_exec(w, "changing a target table", sql, 0, NULL, NULL);
+	if ((rc == DWS_FATAL || rc == DWS_DATA) && dws_last_sqlstate() &&
+	    strcmp(dws_last_sqlstate(), "42701") == 0) {
+		/* another worker (another shard's, another key's) added it
+		 * first: the batch is written again and finds it there */
+		SYNCD_LOG_INFO(w->s->host,
+		               "target table %s: %s for source table %s by "
+		               "another session meanwhile; writing the batch "
+		               "again",
+		               t->label, what, src);
+		return DWS_RETRY;
+	}
 	if (rc == DWS_FATAL || rc == DWS_DATA) {
 		TERR(w, dws_last_sqlstate(),
 		     "target table %s: could not apply \"%s\" (%s; "
