@@ -82,7 +82,7 @@ it_assert_contains "$W/custom.log" "custom.slot.name = nosuch: no such replicati
 S "select pg_create_logical_replication_slot('mine', 'pgoutput')"
 S "create publication dbz_publication for table items"
 as_pg /usr/lib/postgresql/15/bin/pg_recvlogical -h 127.0.0.1 -p "$src_PORT" -U postgres \
-	-d postgres -S mine --start -o proto_version=1 -o publication_names=dbz_publication \
+	-d postgres -S mine --start --no-loop -o proto_version=1 -o publication_names=dbz_publication \
 	-f /dev/null >/dev/null 2>&1 &
 recv=$!
 for _ in $(seq 1 50); do
@@ -92,7 +92,10 @@ done
 sed -i 's/^custom.slot.name = nosuch$/custom.slot.name = mine/' "$W/custom.ini"
 expect 1 custom
 it_assert_contains "$W/custom.log" "replication slot mine is active for PID"
-kill $recv; wait $recv 2>/dev/null || true
+# as root, as_pg's runuser does not pass the signal on: its child too
+pkill -P $recv 2>/dev/null || true
+kill $recv 2>/dev/null || true
+wait $recv 2>/dev/null || true
 
 # a slot ahead of what the destination has applied: refused
 job ahead "$src_PORT" "tables = public.items" capture
