@@ -864,7 +864,13 @@ pgo_watch_partitions(pgo_db *db)
 				    db->dbname, name, rootname);
 			continue;
 		}
-		if (recent && *link && (!l->link || strcmp(l->link, link))) {
+		/* a link that is new since the last watch was made while
+		 * streaming, however far the slot has gone since (it confirms
+		 * within a second; the watch runs every status.interval); at
+		 * the first watch, one the slot has not passed (made while the
+		 * job was stopped) */
+		if ((recent || db->leaves_read) && *link &&
+		    (!l->link || strcmp(l->link, link))) {
 			/* rows older than the link were there before it: an
 			 * ATTACH, whose rows no change carries */
 			char q[1024];
@@ -918,7 +924,8 @@ pgo_watch_partitions(pgo_db *db)
 			PQclear(old);
 			if (!ok)
 				break;
-		}
+		} else if (*link && !l->link)
+			l->link = strdup(link); /* as the first watch found it */
 		if (isnew && db->leaves_read)
 			SYNCD_LOG_INFO(
 			    s->host,

@@ -96,6 +96,50 @@ pgo_table_left(pgo_db *db, size_t at)
 	db->ntables--;
 }
 
+/* Whether the catalogs the selection is read from may have changed since
+ * the last rescan: a fingerprint of their rows (how many, and the sum of
+ * their xmin: a row inserted, updated or deleted changes one or the
+ * other), a few milliseconds where a rescan of thousands of tables costs
+ * most of a second of the server's CPU. At least every PGO_RESCAN_MS the
+ * selection is read whatever the fingerprint (what it does not cover: a
+ * role's rights). A failed query rescans. */
+#define PGO_RESCAN_MS (5 * 60 * 1000)
+
+static bool
+pgo_catalog_moved(pgo_db *db)
+{
+	static const char *const catalogs[] = {
+	    "pg_class", "pg_namespace", "pg_index", "pg_inherits",
+	    "pg_attribute", "pg_publication", "pg_publication_rel",
+	    "pg_auth_members", "pg_publication_namespace"};
+	size_t n = db->version >= 150000 ? 9 : 8;
+	pgo_sb sql = {0};
+	PGresult *res;
+	bool moved = true;
+	int64_t now = pgo_now_ms();
+
+	pgo_sb_printf(&sql, "SELECT ");
+	for (size_t i = 0; i < n; i++)
+		pgo_sb_printf(&sql,
+		              "%s(SELECT count(*) || ':' || "
+		              "coalesce(sum(xmin::text::bigint), 0) FROM "
+		              "pg_catalog.%s)",
+		              i ? " || '/' || " : "", catalogs[i]);
+	res = PQexec(db->sql, sql.data);
+	free(sql.data);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		const char *fp = PQgetvalue(res, 0, 0);
+		moved = !db->catalog_fp || strcmp(db->catalog_fp, fp) != 0 ||
+		        now - db->last_rescan_ms >= PGO_RESCAN_MS;
+		free(db->catalog_fp);
+		db->catalog_fp = strdup(fp);
+	}
+	PQclear(res);
+	if (moved)
+		db->last_rescan_ms = now;
+	return moved;
+}
+
 syncd_status
 pgo_new_tables(void *state, uint32_t stream, syncd_relation_fn fn, void *ctx)
 {
@@ -107,6 +151,17 @@ pgo_new_tables(void *state, uint32_t stream, syncd_relation_fn fn, void *ctx)
 		return SYNCD_OK; /* not open: nothing is carried yet */
 	db->err[0] = '\0';
 	db->sqlstate[0] = '\0';
+	/* roots to copy again: known from the partition watch */
+	for (size_t i = 0; i < db->ntables && st == SYNCD_OK; i++)
+		if (db->tables[i].recopy) {
+			syncd_relation *rel =
+			    pgo_table_relation(db, &db->tables[i]);
+			st = fn(ctx, rel);
+			free((syncd_column *) rel->columns);
+			free(rel);
+		}
+	if (st != SYNCD_OK || !pgo_catalog_moved(db))
+		return st;
 	if (!pgo_rescan(db))
 		return pgo_report(db, SYNCD_RETRY);
 	for (size_t i = 0; i < db->ntables;) {
@@ -117,12 +172,11 @@ pgo_new_tables(void *state, uint32_t stream, syncd_relation_fn fn, void *ctx)
 	}
 	for (size_t i = 0; i < db->nfresh && st == SYNCD_OK; i++) {
 		pgo_table *f = &db->fresh[i];
-		pgo_table *t = pgo_table_by_oid(db, f->oid);
 		syncd_relation *rel;
 
-		if (t && !t->recopy)
-			continue;
-		rel = pgo_table_relation(db, t ? t : f);
+		if (pgo_table_by_oid(db, f->oid))
+			continue; /* carried (a recopy is reported above) */
+		rel = pgo_table_relation(db, f);
 		st = fn(ctx, rel);
 		free((syncd_column *) rel->columns);
 		free(rel);
@@ -159,6 +213,8 @@ pgo_free_live(pgo_db *db)
 	free(db->warned);
 	db->warned = NULL;
 	db->nwarned = 0;
+	free(db->catalog_fp);
+	db->catalog_fp = NULL;
 }
 
 /* The selected table schema.name, taken from the last rescan into the

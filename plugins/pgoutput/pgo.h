@@ -182,6 +182,8 @@ typedef struct pgo_db {
 	size_t nfresh;
 	char **warned;
 	size_t nwarned;
+	char *catalog_fp; /* see pgo_catalog_moved */
+	int64_t last_rescan_ms;
 	syncd_copy_table *lct;
 	size_t nlct;
 	PGconn *ltconn;

@@ -196,7 +196,9 @@ done
 # F. partitions under load: with partitions = root, a table with rows
 #    attached to the synced root (its rows are in no change) makes the root
 #    be copied again; with partitions = leaf, a partition created while
-#    streaming is a new table, copied and streamed
+#    streaming is a new table, copied and streamed. The default
+#    status.interval (10 s): the partitions are looked at that often, and
+#    the slot has long passed the ATTACH by then
 mode=upsert
 for parts in root leaf; do
 	S() { DB=p_$parts psql_on src -Atc "$1"; }
@@ -217,7 +219,6 @@ state_dir = $W/state
 conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=p_$parts
 tables = public.m*
 partitions = $parts
-status.interval = 200ms
 [sink]
 write_mode = upsert
 conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=p_$parts
