@@ -288,15 +288,52 @@ dws_check_target_more(dws_worker *w, const syncd_relation *rel,
 
 	snprintf(label, sizeof label, "%s.%s", rel->target_schema,
 	         rel->target_table);
-	if (!s->replica) {
-		if (dws_exec(
-		        w, "reading the target table's foreign keys",
-		        "SELECT conname, pg_catalog.pg_get_constraintdef("
-		        "oid) FROM pg_catalog.pg_constraint WHERE conrelid "
-		        "= $1::regclass AND contype = 'f' ORDER BY 1",
-		        1, params, &r) != DWS_OK)
+	/* one round trip (a job may have thousands of tables), a row per
+	 * finding: f (a foreign key: name, definition), t (a trigger: name,
+	 * how it is enabled), u (a column of a unique index: index, column,
+	 * default), g (a generated column: name) */
+	{
+		dws_buf sql = {0};
+		dws_buf_puts(
+		    &sql,
+		    "SELECT 't', 0, tgname::text, tgenabled::text, NULL FROM "
+		    "pg_catalog.pg_trigger WHERE tgrelid = $1::regclass AND "
+		    "NOT tgisinternal AND tgenabled <> 'D' "
+		    "UNION ALL SELECT 'u', a.attnum, ic.relname::text, "
+		    "a.attname::text, pg_catalog.pg_get_expr(d.adbin, "
+		    "d.adrelid) FROM pg_catalog.pg_index i JOIN "
+		    "pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN "
+		    "pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
+		    "AND a.attnum = ANY (i.indkey) LEFT JOIN "
+		    "pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND "
+		    "d.adnum = a.attnum WHERE i.indrelid = $1::regclass AND "
+		    "i.indisunique AND i.indpred IS NULL AND i.indexprs IS "
+		    "NULL");
+		if (!s->replica)
+			dws_buf_puts(&sql,
+			             " UNION ALL SELECT 'f', 0, conname::text, "
+			             "pg_catalog.pg_get_constraintdef(oid), NULL "
+			             "FROM pg_catalog.pg_constraint WHERE conrelid "
+			             "= $1::regclass AND contype = 'f'");
+		if (PQserverVersion(w->conn) >= 120000)
+			dws_buf_puts(&sql,
+			             " UNION ALL SELECT 'g', attnum, "
+			             "attname::text, NULL, NULL FROM "
+			             "pg_catalog.pg_attribute WHERE attrelid = "
+			             "$1::regclass AND attnum > 0 AND NOT "
+			             "attisdropped AND attgenerated <> ''");
+		dws_buf_puts(&sql, " ORDER BY 1, 3, 2");
+		if (dws_exec(w, "reading the target table's keys, triggers "
+		                "and generated columns",
+		             sql.data, 1, params, &r) != DWS_OK) {
+			dws_buf_free(&sql);
 			return false;
-		for (int i = 0; i < PQntuples(r); i++) {
+		}
+		dws_buf_free(&sql);
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *name = PQgetvalue(r, i, 2);
+		if (PQgetvalue(r, i, 0)[0] == 'f') {
 			DWS_TABLE_ERR(
 			    w, checking,
 			    "target table %s has foreign key %s: %s; drop it "
@@ -306,111 +343,49 @@ dws_check_target_more(dws_worker *w, const syncd_relation *rel,
 			    "set session_replication_role (a superuser, or on "
 			    "PostgreSQL 15: GRANT SET ON PARAMETER "
 			    "session_replication_role TO the role)",
-			    label, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+			    label, name, PQgetvalue(r, i, 3));
 			ok = false;
-		}
-		PQclear(r);
-		r = NULL;
-	}
-	/* Under replica only triggers enabled ALWAYS or REPLICA fire: someone
-	 * asked for that, so they are named (a warning), not refused. Without
-	 * it, ordinary (ORIGIN) triggers fire too and are refused. */
-	if (dws_exec(w, "reading the target table's triggers",
-	             "SELECT tgname, tgenabled FROM pg_catalog.pg_trigger "
-	             "WHERE tgrelid = $1::regclass AND NOT tgisinternal AND "
-	             "tgenabled <> 'D' ORDER BY 1",
-	             1, params, &r) != DWS_OK)
-		return false;
-	for (int i = 0; i < PQntuples(r); i++) {
-		char *q = dws_quote(w, PQgetvalue(r, i, 0));
-		char how = PQgetvalue(r, i, 1)[0];
-		if (how == 'A' || (how == 'R' && s->replica))
-			SYNCD_LOG_WARNING(
-			    s->host,
-			    "target table %s has trigger %s enabled %s: it "
-			    "fires on replicated rows and may rewrite their "
-			    "values (ALTER TABLE %s ENABLE TRIGGER %s makes it "
-			    "an ordinary one%s)",
-			    label, PQgetvalue(r, i, 0),
-			    how == 'A' ? "ALWAYS" : "REPLICA", qtable, q,
-			    s->replica ? ", which syncd's sessions do not fire"
-			               : "");
-		else if (how == 'O' && !s->replica) {
-			DWS_TABLE_ERR(
-			    w, checking,
-			    "target table %s has trigger %s, which would fire "
-			    "on replicated rows and may rewrite their values; "
-			    "drop or disable it (ALTER TABLE %s DISABLE "
-			    "TRIGGER %s), or let syncd run as a role that may "
-			    "set session_replication_role (a superuser, or on "
-			    "PostgreSQL 15: GRANT SET ON PARAMETER "
-			    "session_replication_role TO the role)",
-			    label, PQgetvalue(r, i, 0), qtable, q);
-			ok = false;
-		}
-		free(q);
-	}
-	PQclear(r);
-	r = NULL;
-
-	/* unique indexes on extra columns that all get a fixed default */
-	if (dws_exec(w, "reading the target table's unique indexes",
-	             "SELECT ic.relname, a.attname, pg_catalog.pg_get_expr("
-	             "d.adbin, d.adrelid) FROM pg_catalog.pg_index i JOIN "
-	             "pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN "
-	             "pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
-	             "AND a.attnum = ANY (i.indkey) LEFT JOIN "
-	             "pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND "
-	             "d.adnum = a.attnum WHERE i.indrelid = $1::regclass AND "
-	             "i.indisunique AND i.indpred IS NULL AND i.indexprs IS "
-	             "NULL ORDER BY 1, a.attnum",
-	             1, params, &r) != DWS_OK)
-		return false;
-	for (int k = 0; k < PQntuples(r);) {
-		const char *ix = PQgetvalue(r, k, 0);
-		bool fixed = true;
-		int first = k;
-		for (; k < PQntuples(r) && strcmp(PQgetvalue(r, k, 0), ix) == 0;
-		     k++) {
-			const char *col = PQgetvalue(r, k, 1);
+		} else if (PQgetvalue(r, i, 0)[0] == 't') {
+			/* Under replica only triggers enabled ALWAYS or
+			 * REPLICA fire: someone asked for that, so they are
+			 * named (a warning), not refused. Without it,
+			 * ordinary (ORIGIN) triggers fire too and are
+			 * refused. */
+			char *q = dws_quote(w, name);
+			char how = PQgetvalue(r, i, 3)[0];
+			if (how == 'A' || (how == 'R' && s->replica))
+				SYNCD_LOG_WARNING(
+				    s->host,
+				    "target table %s has trigger %s enabled "
+				    "%s: it fires on replicated rows and may "
+				    "rewrite their values (ALTER TABLE %s "
+				    "ENABLE TRIGGER %s makes it an ordinary "
+				    "one%s)",
+				    label, name,
+				    how == 'A' ? "ALWAYS" : "REPLICA", qtable,
+				    q,
+				    s->replica ? ", which syncd's sessions do "
+				                 "not fire"
+				               : "");
+			else if (how == 'O' && !s->replica) {
+				DWS_TABLE_ERR(
+				    w, checking,
+				    "target table %s has trigger %s, which "
+				    "would fire on replicated rows and may "
+				    "rewrite their values; drop or disable it "
+				    "(ALTER TABLE %s DISABLE TRIGGER %s), or "
+				    "let syncd run as a role that may set "
+				    "session_replication_role (a superuser, or "
+				    "on PostgreSQL 15: GRANT SET ON PARAMETER "
+				    "session_replication_role TO the role)",
+				    label, name, qtable, q);
+				ok = false;
+			}
+			free(q);
+		} else if (PQgetvalue(r, i, 0)[0] == 'g') {
+			/* computed by the destination, never written */
 			for (uint32_t c = 0; c < rel->ncolumns; c++)
-				if (strcmp(dws_column(rel, c)->name, col) == 0)
-					fixed = false; /* the source sets it */
-			if (PQgetisnull(r, k, 2) ||
-			    !dws_fixed_default(PQgetvalue(r, k, 2)))
-				fixed = false;
-		}
-		if (fixed) {
-			DWS_TABLE_ERR(
-			    w, checking,
-			    "target table %s has column \"%s\" that source "
-			    "table %s.%s does not have, with the fixed default "
-			    "%s under unique index %s: every row gets the same "
-			    "value, so the second row would break it; drop the "
-			    "unique index, or give the column no default or a "
-			    "unique one (a sequence)",
-			    label, PQgetvalue(r, first, 1), rel->schema,
-			    rel->table, PQgetvalue(r, first, 2), ix);
-			ok = false;
-		}
-	}
-	PQclear(r);
-	r = NULL;
-
-	/* generated columns are computed by the destination, never written */
-	if (PQserverVersion(w->conn) >= 120000) {
-		if (dws_exec(
-		        w, "reading the target table's generated columns",
-		        "SELECT attname FROM pg_catalog.pg_attribute WHERE "
-		        "attrelid = $1::regclass AND attnum > 0 AND NOT "
-		        "attisdropped AND attgenerated <> '' ORDER BY "
-		        "attnum",
-		        1, params, &r) != DWS_OK)
-			return false;
-		for (int i = 0; i < PQntuples(r); i++)
-			for (uint32_t c = 0; c < rel->ncolumns; c++)
-				if (strcmp(dws_column(rel, c)->name,
-				           PQgetvalue(r, i, 0)) == 0) {
+				if (strcmp(dws_column(rel, c)->name, name) == 0) {
 					DWS_TABLE_ERR(
 					    w, checking,
 					    "column \"%s\" of target table %s "
@@ -418,12 +393,47 @@ dws_check_target_more(dws_worker *w, const syncd_relation *rel,
 					    "%s.%s sends its values; make it "
 					    "an ordinary column at the "
 					    "destination",
-					    PQgetvalue(r, i, 0), label,
-					    rel->schema, rel->table);
+					    name, label, rel->schema,
+					    rel->table);
 					ok = false;
 				}
-		PQclear(r);
+		} else {
+			/* a unique index whose columns are all extra ones
+			 * with a fixed default: its rows (i .. k) */
+			bool fixed = true;
+			int first = i, k = i;
+			for (; k < PQntuples(r) &&
+			       PQgetvalue(r, k, 0)[0] == 'u' &&
+			       strcmp(PQgetvalue(r, k, 2), name) == 0;
+			     k++) {
+				const char *col = PQgetvalue(r, k, 3);
+				for (uint32_t c = 0; c < rel->ncolumns; c++)
+					if (strcmp(dws_column(rel, c)->name,
+					           col) == 0)
+						fixed = false; /* the source
+						                  sets it */
+				if (PQgetisnull(r, k, 4) ||
+				    !dws_fixed_default(PQgetvalue(r, k, 4)))
+					fixed = false;
+			}
+			i = k - 1;
+			if (fixed) {
+				DWS_TABLE_ERR(
+				    w, checking,
+				    "target table %s has column \"%s\" that "
+				    "source table %s.%s does not have, with the "
+				    "fixed default %s under unique index %s: "
+				    "every row gets the same value, so the "
+				    "second row would break it; drop the unique "
+				    "index, or give the column no default or a "
+				    "unique one (a sequence)",
+				    label, PQgetvalue(r, first, 3), rel->schema,
+				    rel->table, PQgetvalue(r, first, 4), name);
+				ok = false;
+			}
+		}
 	}
+	PQclear(r);
 	return ok;
 }
 
@@ -435,23 +445,34 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 	dws_state *s = state;
 	dws_worker *w = dws_admin(s);
 	const char *params[2] = {rel->target_schema, rel->target_table};
+	static const char *const privs[] = {"INSERT", "SELECT", "UPDATE",
+	                                    "DELETE", NULL};
 	char *qtable;
 	PGresult *r = NULL;
-	bool schema, table, ok = true;
+	bool schema, table, ok = true, has[4];
 	dws_rc rc;
 
 	if (!w)
 		return SYNCD_FATAL;
+	/* in one round trip (a job may have thousands of tables): the
+	 * schema, the table, and the rights to write it */
 	if (dws_exec(w, "looking up a target table",
 	             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace "
-	             "WHERE nspname = $1), EXISTS (SELECT 1 FROM "
+	             "WHERE nspname = $1), t.oid IS NOT NULL, "
+	             "pg_catalog.has_table_privilege(t.oid, 'INSERT'), "
+	             "pg_catalog.has_table_privilege(t.oid, 'SELECT'), "
+	             "pg_catalog.has_table_privilege(t.oid, 'UPDATE'), "
+	             "pg_catalog.has_table_privilege(t.oid, 'DELETE') "
+	             "FROM (SELECT 1) x LEFT JOIN (SELECT c.oid FROM "
 	             "pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON "
 	             "n.oid = c.relnamespace WHERE n.nspname = $1 AND "
-	             "c.relname = $2 AND c.relkind IN ('r', 'p'))",
+	             "c.relname = $2 AND c.relkind IN ('r', 'p')) t ON true",
 	             2, params, &r) != DWS_OK)
 		return SYNCD_FATAL;
 	schema = PQgetvalue(r, 0, 0)[0] == 't';
 	table = PQgetvalue(r, 0, 1)[0] == 't';
+	for (int i = 0; i < 4; i++)
+		has[i] = PQgetvalue(r, 0, 2 + i)[0] == 't';
 	PQclear(r);
 	qtable = dws_qualified(w, rel->target_schema, rel->target_table);
 
@@ -518,18 +539,8 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 		}
 	} else if (what != SYNCD_PREPARE_CREATE) {
 		/* an existing table: can it take the rows? */
-		static const char *const privs[] = {"INSERT", "SELECT",
-		                                    "UPDATE", "DELETE", NULL};
 		for (size_t i = 0; privs[i]; i++) {
-			const char *pp[2] = {qtable, privs[i]};
-			bool has = false;
-			if (!dws_bool_query(
-			        w, "checking rights",
-			        "SELECT pg_catalog.has_table_privilege("
-			        "$1, $2)",
-			        2, pp, &has))
-				return free(qtable), SYNCD_FATAL;
-			if (!has) {
+			if (!has[i]) {
 				ERR(s, "42501",
 				    "the destination user lacks %s on target "
 				    "table %s.%s; grant it",
@@ -547,7 +558,12 @@ dws_prepare_table(void *state, const syncd_relation *rel, syncd_prepare what)
 		}
 		/* without a full phase to finish them, deferred keys are
 		 * built now */
-		if (ok && what == SYNCD_PREPARE_START && !s->full) {
+		bool pending = false;
+		if (ok && what == SYNCD_PREPARE_START && !s->full)
+			ok = dws_ddl_pending(w, rel->target_schema,
+			                     rel->target_table,
+			                     &pending) == DWS_OK;
+		if (ok && pending) {
 			ok = dws_exec(w, "starting a transaction", "BEGIN", 0,
 			              NULL, NULL) == DWS_OK &&
 			     dws_ddl_apply(w, rel->target_schema,

@@ -1308,8 +1308,7 @@ done:
 typedef struct pgo_extras {
 	char *comment;
 	size_t nindexes;
-	syncd_index *indexes;
-	PGresult *res; /* owns the names */
+	syncd_index *indexes; /* names: owned by pgo_all_extras */
 } pgo_extras;
 
 static void
@@ -1319,44 +1318,95 @@ pgo_extras_free(pgo_extras *x)
 		free((uint32_t *) x->indexes[i].columns);
 	free(x->indexes);
 	free(x->comment);
-	if (x->res)
-		PQclear(x->res);
 	memset(x, 0, sizeof *x);
 }
 
-static bool
-pgo_table_extras(pgo_db *db, const pgo_table *t, pgo_extras *x)
-{
-	char oid[16];
-	const char *params[] = {oid};
-	PGresult *res;
+/* The comments and ordinary indexes of every table of db, in one query
+ * each (ordered by table oid), for pgo_table_extras: one round trip per
+ * table cost seconds at the start of a job with thousands of tables. */
+typedef struct pgo_all_extras {
+	PGresult *comments, *indexes;
+} pgo_all_extras;
 
-	snprintf(oid, sizeof oid, "%u", t->oid);
-	res =
-	    pgo_query(db, db->sql, "reading a table comment",
-	              "SELECT obj_description($1::oid, 'pg_class')", 1, params);
-	if (!res)
-		return false;
-	if (!PQgetisnull(res, 0, 0))
-		x->comment = strdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	res = pgo_query(
-	    db, db->sql, "listing indexes",
-	    "SELECT c.relname, a.attname FROM pg_index i "
-	    "JOIN pg_class c ON c.oid = i.indexrelid "
-	    "JOIN pg_am am ON am.oid = c.relam AND am.amname = 'btree' "
-	    "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS "
-	    "k(attnum, pos) "
-	    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = "
-	    "k.attnum "
-	    "WHERE i.indrelid = $1::oid AND NOT i.indisunique AND i.indexprs "
-	    "IS NULL AND i.indpred IS NULL ORDER BY c.relname, k.pos",
+static bool
+pgo_read_extras(pgo_db *db, pgo_all_extras *a)
+{
+	pgo_sb oids = {0};
+	const char *params[1];
+
+	pgo_sb_printf(&oids, "{");
+	for (size_t i = 0; i < db->ntables; i++)
+		pgo_sb_printf(&oids, "%s%u", i ? "," : "", db->tables[i].oid);
+	pgo_sb_printf(&oids, "}");
+	params[0] = oids.data;
+	a->comments = pgo_query(
+	    db, db->sql, "reading table comments",
+	    "SELECT o.oid, obj_description(o.oid, 'pg_class') FROM "
+	    "unnest($1::oid[]) o(oid) ORDER BY 1",
 	    1, params);
-	if (!res)
-		return false;
-	x->res = res;
-	for (int r = 0; r < PQntuples(res); r++) {
-		const char *name = PQgetvalue(res, r, 0);
+	if (a->comments)
+		a->indexes = pgo_query(
+		    db, db->sql, "listing indexes",
+		    "SELECT i.indrelid, c.relname, a.attname FROM pg_index i "
+		    "JOIN pg_class c ON c.oid = i.indexrelid "
+		    "JOIN pg_am am ON am.oid = c.relam AND am.amname = "
+		    "'btree' "
+		    "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH "
+		    "ORDINALITY AS k(attnum, pos) "
+		    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
+		    "a.attnum = k.attnum "
+		    "WHERE i.indrelid = ANY ($1::oid[]) AND NOT i.indisunique "
+		    "AND i.indexprs IS NULL AND i.indpred IS NULL "
+		    "ORDER BY i.indrelid, c.relname, k.pos",
+		    1, params);
+	free(oids.data);
+	return a->comments && a->indexes;
+}
+
+static void
+pgo_all_extras_free(pgo_all_extras *a)
+{
+	if (a->comments)
+		PQclear(a->comments);
+	if (a->indexes)
+		PQclear(a->indexes);
+	memset(a, 0, sizeof *a);
+}
+
+/* The first row of res (ordered by its first column, an oid) for oid, or
+ * PQntuples(res). */
+static int
+pgo_rows_of(const PGresult *res, uint32_t oid)
+{
+	int lo = 0, hi = PQntuples(res);
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if ((uint32_t) strtoul(PQgetvalue(res, mid, 0), NULL, 10) < oid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* t's comment and indexes, from a (which owns the names). */
+static void
+pgo_table_extras(const pgo_all_extras *a, const pgo_table *t, pgo_extras *x)
+{
+	int r = pgo_rows_of(a->comments, t->oid);
+
+	if (r < PQntuples(a->comments) &&
+	    (uint32_t) strtoul(PQgetvalue(a->comments, r, 0), NULL, 10) ==
+	        t->oid &&
+	    !PQgetisnull(a->comments, r, 1))
+		x->comment = strdup(PQgetvalue(a->comments, r, 1));
+	for (r = pgo_rows_of(a->indexes, t->oid);
+	     r < PQntuples(a->indexes) &&
+	     (uint32_t) strtoul(PQgetvalue(a->indexes, r, 0), NULL, 10) ==
+	         t->oid;
+	     r++) {
+		const char *name = PQgetvalue(a->indexes, r, 1);
 		syncd_index *ix;
 		uint32_t col = UINT32_MAX;
 		if (x->nindexes == 0 ||
@@ -1368,7 +1418,8 @@ pgo_table_extras(pgo_db *db, const pgo_table *t, pgo_extras *x)
 		}
 		ix = &x->indexes[x->nindexes - 1];
 		for (size_t c = 0; c < t->ncols; c++)
-			if (strcmp(t->cols[c].name, PQgetvalue(res, r, 1)) == 0)
+			if (strcmp(t->cols[c].name,
+			           PQgetvalue(a->indexes, r, 2)) == 0)
 				col = (uint32_t) c;
 		if (col == UINT32_MAX)
 			continue; /* a column syncd does not sync */
@@ -1376,7 +1427,6 @@ pgo_table_extras(pgo_db *db, const pgo_table *t, pgo_extras *x)
 		                      (ix->ncolumns + 1) * sizeof(uint32_t));
 		((uint32_t *) ix->columns)[ix->ncolumns++] = col;
 	}
-	return true;
 }
 
 syncd_status
@@ -1399,9 +1449,12 @@ pgo_list_tables(void *state, syncd_relation_fn fn, void *ctx)
 
 		if (!pgo_check_dbname(&one, &problems))
 			return pgo_report(&one, SYNCD_FATAL);
+		pgo_all_extras all = {0};
+
 		one.sql = pgo_connect(&one, false);
 		if (one.sql && pgo_server_checks(&one, &problems) &&
-		    pgo_select_tables(&one, &problems))
+		    pgo_select_tables(&one, &problems) &&
+		    pgo_read_extras(&one, &all))
 			for (size_t k = 0; k < one.ntables && st == SYNCD_OK;
 			     k++) {
 				const pgo_table *t = &one.tables[k];
@@ -1442,20 +1495,18 @@ pgo_list_tables(void *state, syncd_relation_fn fn, void *ctx)
 					cd[c].base_type_name = pc->base_type;
 					cd[c].comment = pc->comment;
 				}
-				if (pgo_table_extras(&one, t, &x)) {
-					details.comment = x.comment;
-					details.nindexes =
-					    (uint32_t) x.nindexes;
-					details.indexes = x.indexes;
-					st = fn(ctx, &rel);
-				} else
-					st = pgo_report(&one, SYNCD_FATAL);
+				pgo_table_extras(&all, t, &x);
+				details.comment = x.comment;
+				details.nindexes = (uint32_t) x.nindexes;
+				details.indexes = x.indexes;
+				st = fn(ctx, &rel);
 				pgo_extras_free(&x);
 				free(cd);
 				free(cols);
 			}
 		else
 			st = pgo_report(&one, SYNCD_FATAL);
+		pgo_all_extras_free(&all);
 		db->named = one.named;
 		if (!db->host)
 			db->host = one.host;
