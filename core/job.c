@@ -9,6 +9,7 @@
 #include "util.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 void
 job_fail(job *j, const char *fmt, ...)
@@ -40,6 +41,17 @@ void
 job_request_stop(job *j)
 {
 	atomic_store(&j->stopping, true);
+}
+
+/* Waits ms, or less when the job stops. */
+void
+job_sleep(job *j, int64_t ms)
+{
+	while (ms > 0 && !job_stopping(j)) {
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		ms -= 100;
+	}
 }
 
 bool

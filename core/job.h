@@ -136,6 +136,8 @@ void job_fail(job *j, const char *fmt, ...)
 /* Asks the job to stop cleanly. */
 void job_request_stop(job *j);
 bool job_stopping(const job *j);
+/* Waits ms, or less when the job stops (checked every 0.1 s). */
+void job_sleep(job *j, int64_t ms);
 bool job_failed(const job *j);
 /* Clears the running state for a new run. */
 void job_reset(job *j);

@@ -706,17 +706,6 @@ run_emit(void *ctx, const syncd_event *ev)
 	return pipeline_emit(s->r->p, ev);
 }
 
-/* Waits ms, or less when the job stops. */
-static void
-run_sleep(job *j, int64_t ms)
-{
-	while (ms > 0 && !job_stopping(j)) {
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-		ms -= 100;
-	}
-}
-
 /* The stream's connection was lost: open it again and go on from what the
  * destination has made durable, with the destination's backoff (1, 2, 4 ...
  * s, at most 30 s apart) within reconnect.max_wait. A position created
@@ -751,7 +740,7 @@ run_reconnect(run *r, run_stream *s)
 		            j->source->prefix, run_name(r, s->id), why,
 		            (double) wait / 1000.0, attempt);
 		metrics_add("reconnects_total", "side=\"source\"", 1);
-		run_sleep(j, wait);
+		job_sleep(j, wait);
 		waited += wait;
 		if (job_stopping(j))
 			break;

@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Per logical table, the column names known to be on every shard. */
 typedef struct shard_known {
@@ -134,16 +133,6 @@ shard_type(const syncd_relation *rel, const char *name)
 	return "TYPE";
 }
 
-static void
-shard_sleep(job *j, int64_t ms)
-{
-	while (ms > 0 && !job_stopping(j)) {
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-		ms -= 100;
-	}
-}
-
 bool
 shardcols_relation(job *j, const syncd_relation *rel)
 {
@@ -234,7 +223,7 @@ shardcols_relation(job *j, const syncd_relation *rel)
 			            SHARDCOLS_WAIT_MS / 1000);
 			said = true;
 		}
-		shard_sleep(j, 2000);
+		job_sleep(j, 2000);
 	}
 	sb_free(&l.lacking);
 	for (size_t c = 0; c < l.ncols; c++)

@@ -961,16 +961,6 @@ vf_totals(const vf_range *gs, size_t ng, uint64_t *m, uint64_t *x,
 	}
 }
 
-static void
-vf_sleep(job *j, int64_t ms)
-{
-	while (ms > 0 && !job_stopping(j)) {
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-		ms -= 100;
-	}
-}
-
 /* Compares table t, repairs it when asked; one line on out. True when it
  * is the same (after the repair). */
 static bool
@@ -1041,7 +1031,7 @@ vf_table_run(vf *v, vf_table *t, bool repair, FILE *out)
 			any = any || gs[i].differ;
 		if (!any)
 			break;
-		vf_sleep(j, VERIFY_SETTLE_MS);
+		job_sleep(j, VERIFY_SETTLE_MS);
 		for (size_t i = 0; i < ng && ok; i++)
 			if (gs[i].differ)
 				ok = vf_diff_again(v, t, &gs[i]);
