@@ -190,7 +190,8 @@ got=
 for _ in $(seq 1 300); do
 	got=$(curl -s "http://127.0.0.1:$PROM_PORT/api/v1/query" \
 		--data-urlencode 'query=syncd_lag_seconds{job="mon",database="postgres"}' 2>/dev/null |
-		jq -r '.data.result[0].metric.database // empty' 2>/dev/null)
+		jq -r '.data.result[0].metric.database // empty' 2>/dev/null) ||
+		got= # not ready yet ("Service Unavailable" is no JSON: jq exits 4)
 	[ "$got" = postgres ] && break
 	kill -0 $PROM_PID 2>/dev/null || it_fail "prometheus exited: $(tail "$W/prometheus.log")"
 	sleep 0.1
