@@ -32,8 +32,14 @@ it_assert() { # it_assert "message" command...
 it_assert_eq() { # it_assert_eq expected actual message
 	[ "$1" = "$2" ] || it_fail "$3: expected '$1', got '$2'"
 }
+# On a miss it shows the lines that share the needle's first words (the
+# message that came instead), else the file's last lines.
 it_assert_contains() { # it_assert_contains file needle
-	grep -qF -- "$2" "$1" || it_fail "$1 lacks '$2': $(head -c 2000 "$1")"
+	grep -qF -- "$2" "$1" && return 0
+	local near
+	near=$(grep -F -- "$(printf '%s' "$2" | cut -c1-40)" "$1" | tail -n 5 | cut -c1-1500)
+	[ -n "$near" ] || near=$(tail -c 2000 "$1")
+	it_fail "$1 lacks '$2'; near it: $near"
 }
 it_pass() { it_log "ok: $*"; }
 
