@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pgo.h"
 
@@ -83,6 +84,25 @@ pgo_type_name(pgo_db *db, uint32_t typid, int32_t typmod, const pgo_table *t,
 		if (oid == typid)
 			return strchr(db->typnames[i], '\t') + 1;
 	}
+	/* a column the catalog no longer has (dropped since): its type
+	 * as the server names it */
+	if (db->sql && PQstatus(db->sql) == CONNECTION_OK) {
+		char o[16], m[16];
+		const char *params[] = {o, m};
+		PGresult *res;
+		snprintf(o, sizeof o, "%u", typid);
+		snprintf(m, sizeof m, "%d", typmod);
+		res = PQexecParams(db->sql,
+		                   "SELECT format_type($1::oid, $2::int)", 2,
+		                   NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+			snprintf(buf, sizeof buf, "%s", PQgetvalue(res, 0, 0));
+			PQclear(res);
+			return buf;
+		}
+		PQclear(res);
+	}
 	snprintf(buf, sizeof buf, "oid %u", typid);
 	return buf;
 }
@@ -107,22 +127,55 @@ pgo_emit(pgo_db *db, syncd_event *ev)
 	return st;
 }
 
-/* A selected table whose columns changed (ALTER TABLE while streaming):
- * read them again, for their type names, keys and NOT NULL. */
-static void
-pgo_refresh_table(pgo_db *db, pgo_table *t, const pgo_msg *m)
+/* The first column of a Relation message that t's columns lack (by name,
+ * type and typmod), or NULL. */
+static const char *
+pgo_unknown_column(const pgo_table *t, const pgo_msg *m)
 {
-	char oids[32];
-	bool problems = false;
-
 	for (uint16_t i = 0; i < m->natts; i++) {
 		bool known = false;
 		for (size_t k = 0; k < t->ncols && !known; k++)
 			known = strcmp(t->cols[k].name, m->atts[i].name) == 0 &&
 			        t->cols[k].typid == m->atts[i].typid &&
 			        t->cols[k].typmod == m->atts[i].typmod;
-		if (known)
-			continue;
+		if (!known)
+			return m->atts[i].name;
+	}
+	return NULL;
+}
+
+/* How long a Relation message's columns are looked for in the catalog.
+ * The walsender may send a transaction before its commit is visible to
+ * other sessions (it waits for the commit's WAL flush, not for the end of
+ * the transaction), so a read right away can miss an ALTER's column. */
+#define PGO_REFRESH_MS 5000
+
+/* A selected table whose columns changed (ALTER TABLE while streaming):
+ * read them again, for their type names, keys and NOT NULL; again after a
+ * moment while the catalog does not show the message's columns yet. */
+static void
+pgo_refresh_table(pgo_db *db, pgo_table *t, const pgo_msg *m)
+{
+	char oids[32];
+	bool problems = false;
+	int64_t start = pgo_now_ms();
+	const char *missing;
+
+	for (int delay = 5; (missing = pgo_unknown_column(t, m)) != NULL;
+	     delay = delay < 200 ? delay * 2 : 200) {
+		if (delay > 5 && pgo_now_ms() - start >= PGO_REFRESH_MS) {
+			SYNCD_LOG_WARNING(
+			    db->src->host,
+			    "database \"%s\": column %s of %s.%s, as the "
+			    "stream has it, is not in the catalog after %d s "
+			    "(altered or dropped again since); its NOT NULL, "
+			    "default and comment are not known",
+			    db->dbname, missing, t->schema, t->name,
+			    PGO_REFRESH_MS / 1000);
+			return;
+		}
+		if (delay > 5)
+			usleep((useconds_t) delay * 1000);
 		pgo_free_cols(t);
 		t->cols = NULL;
 		t->ncols = 0;
@@ -134,8 +187,8 @@ pgo_refresh_table(pgo_db *db, pgo_table *t, const pgo_msg *m)
 			    "columns of %s.%s: %s",
 			    db->dbname, t->schema, t->name, db->err);
 			db->err[0] = '\0';
+			return;
 		}
-		return;
 	}
 }
 

@@ -8,6 +8,8 @@
 #  D. DROP COLUMN: the target keeps it, later rows leave it NULL
 #  E. varchar(20) -> varchar(100), integer -> bigint (a value past 2^31)
 #  F. kill -9 right after an ADD COLUMN and its rows: a restart converges
+#  J. ADD COLUMN in a transaction the walsender sends before its commit is
+#     visible to other sessions (held by synchronous_standby_names)
 #  every destination table equals its source (syncd --verify: the source's
 #  columns), then:
 #  G. a narrowing (varchar(100) -> varchar(95)) stops the job before the
@@ -131,6 +133,23 @@ SQL
 	verify $mode
 	it_assert_eq 0 "$rc" "--verify after kill -9 ($mode): $(cat "$W/v.out")"
 	it_pass "$mode: kill -9 right after an ADD COLUMN converges"
+
+	# J: an ADD COLUMN whose transaction reaches syncd before other
+	# sessions can see it: a commit waiting for a synchronous standby is
+	# flushed, decoded and sent, but stays invisible until the wait ends
+	psql_on src -c "alter system set synchronous_standby_names = 'nobody'" -c "select pg_reload_conf()" >/dev/null
+	DB=e_$mode psql_on src -c "begin" -c "alter table t add column j int" \
+		-c "insert into t (id, v, n, j) values (1010, 'j', 10, 11)" -c "commit" >/dev/null 2>&1 &
+	held=$!
+	sleep 1.5
+	it_assert "J ($mode): the commit still waits for the standby" kill -0 $held
+	psql_on src -c "alter system reset synchronous_standby_names" -c "select pg_reload_conf()" >/dev/null
+	wait $held
+	synced $mode
+	syncd_alive "J ($mode)" "$W/$mode.log"
+	it_assert_eq "integer:11" "$(D "select format_type(atttypid, atttypmod) || ':' || (select j from t where id = 1010) from pg_attribute where attrelid = 't'::regclass and attname = 'j'")" \
+		"J ($mode): the column added with its type, and its row"
+	it_pass "$mode: a column whose commit is sent before it is visible is read once it is"
 
 	# G: a narrowing stops the job before what follows
 	S "insert into t (id, v, n) values (1008, 'g', 8)" >/dev/null
