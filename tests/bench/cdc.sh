@@ -34,8 +34,9 @@
 # The backlog ends with one marker transaction whose WAL insert position
 # before its commit is the end every consumer is timed to.
 # Prints changes, seconds and changes/s per consumer, the CPU seconds the
-# consumer, its walsender on src and its backends on dst used meanwhile,
-# and the ratios syncd/pg_recvlogical (target >= 1.0) and
+# consumer, its walsender on src and its backends on dst used meanwhile
+# (with the walsender's context switches, voluntary/involuntary: how often
+# it slept for its client or was preempted), and the ratios syncd/pg_recvlogical (target >= 1.0) and
 # syncd/subscription (target >= 1.5). Missed targets are reported, not
 # failed; the exit code is non-zero only when something breaks or a
 # destination table differs from the source at the end.
@@ -48,8 +49,10 @@
 # STATUS_INTERVAL (1s), BATCH_MAX_ROWS (50000), WAIT_TIMEOUT (seconds per
 # consumer, 1800), ORDER (the consumers, in the order they run: "ceiling
 # decode subscription copy upsert"), SYNCD_LOG_LEVEL (info), TIMELINE (1:
-# the CPU of each thread every 0.25 s, see timeline_start), PERF (1: a perf
-# report, see perf_start), LOGS (a directory to copy the syncd and server
+# the CPU of each thread every 0.25 s, see timeline_start; its sampling
+# forks a few processes per thread each time and slowed syncd by about a
+# quarter on 2 cores: it shows where time goes, its ratios are not figures),
+# PERF (1: a perf report, see perf_start), LOGS (a directory to copy the syncd and server
 # logs to). About 3 minutes at the defaults on 2 cores.
 # BUILD_DIR (default: build) is a configured build tree.
 set -eu
@@ -94,6 +97,12 @@ cpu() {
 		total=$((total + ${t:-0}))
 	done
 	printf '%.1f' "$(echo "scale=2; $total / $TCK" | bc)"
+}
+
+# csw PID: the process's context switches so far, "voluntary/involuntary"
+# (a walsender that sleeps for its client, or is preempted, shows here)
+csw() {
+	awk '/^voluntary_ctxt_switches/ {v = $2} /^nonvoluntary_ctxt_switches/ {n = $2} END {printf "%d/%d", v, n}' "/proc/$1/status" 2>/dev/null || echo "-"
 }
 
 # bench_wait(COND, TIMEOUT): the epoch at which the query COND first
@@ -283,7 +292,7 @@ run_ceiling() { # run_ceiling WORKLOAD: the server decoding alone
 }
 
 run_decode() { # run_decode WORKLOAD
-	local t0 t1 rpid sender="" c_sender=0 c c_recv
+	local t0 t1 rpid sender="" c_sender=0 c c_recv s_sender="-" x
 	t0=$(now)
 	TIMEFORMAT='%U %S'
 	{ time pg_recvlogical -h 127.0.0.1 -p "$src_PORT" -U postgres -d "$1" -S "$1_decode" \
@@ -294,6 +303,7 @@ run_decode() { # run_decode WORKLOAD
 	while kill -0 $rpid 2>/dev/null; do
 		[ -n "$sender" ] || sender=$(q src postgres "select active_pid from pg_replication_slots where slot_name = '$1_decode'")
 		[ -z "$sender" ] || { c=$(cpu $sender); [ "$c" = 0.0 ] || c_sender=$c; }
+		[ -z "$sender" ] || { x=$(csw $sender); [ "$x" = "0/0" ] || s_sender=$x; }
 		sleep 0.05
 	done
 	wait $rpid || it_fail "pg_recvlogical: $(cat "$W/recvlogical.err")"
@@ -301,7 +311,7 @@ run_decode() { # run_decode WORKLOAD
 	c_recv=$(awk '{printf "%.1f", $1 + $2}' "$W/recvlogical.time")
 	DECODE_S=$(echo "$t1 - $t0" | bc)
 	row "pg_recvlogical -> /dev/null" "$CHANGES_N" "$DECODE_S" \
-		"cpu s: pg_recvlogical $c_recv, walsender $c_sender"
+		"cpu s: pg_recvlogical $c_recv, walsender $c_sender (cs $s_sender)"
 	DECODE_R=$RATE
 }
 
@@ -316,7 +326,7 @@ run_subscription() { # run_subscription WORKLOAD
 	apply=$(q dst postgres "select pid from pg_stat_subscription where subname = '$1_sub' and relid is null")
 	sender=$(q src postgres "select active_pid from pg_replication_slots where slot_name = '$1_sub'")
 	c_apply=$(cpu $apply)
-	c_sender=$(cpu $sender)
+	c_sender="$(cpu $sender) (cs $(csw $sender))"
 	# also when the source learns it (feedback, not timed for the ratio)
 	wait_start src "$(slot_cond "$1_sub" "$END")"
 	wait_end
@@ -379,7 +389,7 @@ run_syncd() { # run_syncd WORKLOAD MODE
 	sender=$(q src postgres "select active_pid from pg_replication_slots where slot_name = '$slot'")
 	backends=$(q dst postgres "select pid from pg_stat_activity where datname = '$1_$2' and backend_type = 'client backend'")
 	c_syncd=$(cpu $pid)
-	c_sender=$(cpu $sender)
+	c_sender="$(cpu $sender) (cs $(csw $sender))"
 	c_dst=$(cpu $backends)
 	syncd_stop $pid "$W/$1_$2.log"
 	row "syncd write_mode = $2" "$CHANGES_N" "$s" \
