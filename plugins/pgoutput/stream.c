@@ -164,13 +164,10 @@ pgo_confirmable(pgo_db *db)
 
 	if (flushed && flushed + 1 > to)
 		to = flushed + 1;
-	/* an ATTACH past it may not have been seen; without the SQL session
-	 * (the server shutting down ends it first) no look can move it */
-	if (to > watched && !__atomic_load_n(&db->sql_lost_ms, __ATOMIC_SEQ_CST))
+	if (to > watched) /* an ATTACH past it may not have been seen */
 		return watched > db->sent_flush ? watched : db->sent_flush;
 	if (!busy && flushed >= emitted && received > to &&
-	    (received <= watched ||
-	     __atomic_load_n(&db->sql_lost_ms, __ATOMIC_SEQ_CST))) {
+	    received <= watched) {
 		uint64_t floor = pgo_reported(db, db->slot_confirmed);
 		if (pgo_recv_note(db, received,
 		                  flushed > floor ? flushed : floor))
@@ -258,7 +255,7 @@ pgo_sql_lost(pgo_db *db, const char *why)
 	while (n > 0 &&
 	       (db->sql_err[n - 1] == '\n' || db->sql_err[n - 1] == ' '))
 		db->sql_err[--n] = '\0';
-	__atomic_store_n(&db->sql_lost_ms, pgo_now_ms(), __ATOMIC_SEQ_CST);
+	db->sql_lost_ms = pgo_now_ms();
 	db->sql_next_ms = db->sql_lost_ms;
 	db->sql_attempts = 0;
 	SYNCD_LOG_WARNING(db->src->host,
@@ -280,11 +277,7 @@ pgo_sql_back(pgo_db *db, bool *usable)
 
 	*usable = false;
 	if (!db->sql_lost_ms) {
-		/* a session the server ended (a shutdown terminates it
-		 * before the walsenders) is seen now, not at its next use */
-		if (db->sql && PQstatus(db->sql) == CONNECTION_OK &&
-		    PQconsumeInput(db->sql) &&
-		    PQstatus(db->sql) == CONNECTION_OK) {
+		if (db->sql && PQstatus(db->sql) == CONNECTION_OK) {
 			*usable = true;
 			return true;
 		}
@@ -329,7 +322,7 @@ pgo_sql_back(pgo_db *db, bool *usable)
 	               "database \"%s\": the SQL session to the source is "
 	               "back after %d attempt(s)",
 	               db->dbname, db->sql_attempts);
-	__atomic_store_n(&db->sql_lost_ms, 0, __ATOMIC_SEQ_CST);
+	db->sql_lost_ms = 0;
 	db->sql_attempts = 0;
 	db->last_heartbeat_ms = 0; /* one now */
 	*usable = true;
@@ -837,7 +830,7 @@ pgo_end_stream(pgo_db *db)
 	 * relation again before its first change */
 	db->last_heartbeat_ms = 0;
 	db->last_leaves_ms = 0;
-	__atomic_store_n(&db->sql_lost_ms, 0, __ATOMIC_SEQ_CST);
+	db->sql_lost_ms = 0;
 	db->sql_attempts = 0;
 }
 

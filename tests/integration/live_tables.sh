@@ -330,23 +330,4 @@ done
 it_assert_eq "$(table_hash src p_kill m)" "$(table_hash dst p_kill m)" \
 	"G: m, with the rows of the partition attached before kill -9, equals its source"
 it_pass "G: an ATTACH with rows just before kill -9 is seen at the next start"
-# the slot held at the last look at the partitions must not hold up a fast
-# shutdown of the source (its walsender waits for the slot to be confirmed
-# up to the end, and syncd's SQL session is gone by then)
-S "insert into m values (5000, 'before the shutdown')" >/dev/null
-sleep 1
-t0=$(date +%s%N)
-pg_stop src
-ms=$((($(date +%s%N) - t0) / 1000000))
-it_assert "G: pg_ctl stop -m fast of the source took $ms ms (20 s at most)" test "$ms" -lt 20000
-pg_restart src
-syncd_alive "G: the source's fast shutdown" "$W/$mode.log"
-S "insert into m values (5001, 'after the restart')" >/dev/null
-want=$(S "select count(*) from m")
-for _ in $(seq 1 300); do
-	[ "$(DB=p_kill psql_on dst -Atc "select count(*) from m")" = "$want" ] && break
-	sleep 0.1
-done
-it_assert_eq "$(table_hash src p_kill m)" "$(table_hash dst p_kill m)" "G: m equals its source after the source's fast restart"
-it_pass "G: a fast shutdown of the source is not held up by the slot held at the last look at the partitions"
 syncd_stop "$SYNCD_PID" "$W/$mode.log"
