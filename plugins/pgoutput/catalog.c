@@ -779,8 +779,6 @@ pgo_watch_partitions(pgo_db *db)
 	uint64_t wal = 0;
 	pgo_snap snap = {0};
 
-	uint64_t from = pgo_received(db);
-
 	db->last_leaves_ms = pgo_now_ms();
 	for (size_t i = 0; db->version >= 120000 && i < db->ntables; i++) {
 		uint32_t r = db->via_root
@@ -789,10 +787,8 @@ pgo_watch_partitions(pgo_db *db)
 		if (r)
 			pgo_sb_printf(&roots, "%s%u", roots.len ? "," : "{", r);
 	}
-	if (!roots.len) {
-		__atomic_store_n(&db->watched, UINT64_MAX, __ATOMIC_SEQ_CST);
+	if (!roots.len)
 		return true;
-	}
 	pgo_sb_printf(&roots, "}");
 	params[0] = roots.data;
 	params[1] = db->slot ? db->slot : "";
@@ -1080,9 +1076,6 @@ pgo_watch_partitions(pgo_db *db)
 			memmove(pd, pd + 1, --t->npend * sizeof *pd);
 		}
 	}
-	if (ok)
-		__atomic_store_n(&db->watched, db->via_root ? from : UINT64_MAX,
-		                 __ATOMIC_SEQ_CST);
 	return ok;
 }
 

@@ -138,11 +138,6 @@ typedef struct pgo_db {
 	uint64_t slot_confirmed; /* the slot's position when opened */
 	uint64_t received;
 	uint64_t sent_flush;
-	/* the received position when the last partition watch began (see
-	 * pgo_watch_partitions): nothing past it is confirmed, so that the
-	 * slot's catalog_xmin never passes an ATTACH no watch has seen;
-	 * UINT64_MAX when no synced root has partitions */
-	uint64_t watched;
 	uint64_t flushed; /* confirm(): durable up to this commit LSN */
 	uint64_t emitted; /* the commit LSN of the last transaction emitted */
 	atomic_bool busy; /* a transaction or a message is being received */

@@ -100,8 +100,7 @@ static const syncd_option pgo_options[] = {
      .default_value = "10s",
      .help = "send the server a standby status update at least this "
              "often (a transaction written to the destination is "
-             "confirmed within 0.2 s regardless; within this interval "
-             "with partitions = root and a partitioned table)",
+             "confirmed within 0.2 s regardless)",
      .min = 100,
      .max = 3600000,
      SYNCD_OPT_FIELD(pgo_opts, status_ms)},

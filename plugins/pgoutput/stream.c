@@ -159,15 +159,11 @@ pgo_confirmable(pgo_db *db)
 	bool busy = atomic_load(&db->busy);
 	uint64_t emitted = __atomic_load_n(&db->emitted, __ATOMIC_SEQ_CST);
 	uint64_t flushed = __atomic_load_n(&db->flushed, __ATOMIC_SEQ_CST);
-	uint64_t watched = __atomic_load_n(&db->watched, __ATOMIC_SEQ_CST);
 	uint64_t to = db->sent_flush;
 
 	if (flushed && flushed + 1 > to)
 		to = flushed + 1;
-	if (to > watched) /* an ATTACH past it may not have been seen */
-		return watched > db->sent_flush ? watched : db->sent_flush;
-	if (!busy && flushed >= emitted && received > to &&
-	    received <= watched) {
+	if (!busy && flushed >= emitted && received > to) {
 		uint64_t floor = pgo_reported(db, db->slot_confirmed);
 		if (pgo_recv_note(db, received,
 		                  flushed > floor ? flushed : floor))

@@ -14,9 +14,6 @@
 #  D. syncd --resync TABLE with the job stopped: recorded, done at the
 #     next start
 #  E. kill -9 in the middle of a copy: the next start copies it again
-#  F. partitions attached or created under load (see below)
-#  G. kill -9 after an ATTACH with rows that no look at the partitions has
-#     seen yet
 # After each: every destination table equals its source (count and md5 of
 # every row).
 . "$top_srcdir/tests/integration/lib.sh"
@@ -271,63 +268,3 @@ SQL
 	it_pass "F: partitions = $parts, a partition attached under load"
 	syncd_stop "$SYNCD_PID" "$W/$mode.log"
 done
-
-# G. kill -9 after an ATTACH with rows that the slot has passed but no look
-#    at the partitions has seen yet (status.interval = 60s: the first look
-#    is at the start, the next a minute later). The slot must not move its
-#    catalog_xmin past such an ATTACH, or the next start takes the link as
-#    old and the attached rows are never copied.
-S() { DB=p_kill psql_on src -Atc "$1"; }
-psql_on src -c "create database p_kill" >/dev/null
-psql_on dst -c "create database p_kill" >/dev/null
-DB=p_kill psql_on src >/dev/null <<'SQL'
-create table m (id int primary key, v text) partition by range (id);
-create table m1 partition of m for values from (1) to (100001);
-insert into m select g, 'v' || g from generate_series(1, 1000) g;
-SQL
-cat >"$W/p_kill.ini" <<INI
-[job]
-name = lp_kill
-state_dir = $W/state
-[source]
-conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=p_kill
-tables = public.m*
-partitions = root
-status.interval = 60s
-[sink]
-write_mode = upsert
-conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=p_kill
-target.schema = public
-auto_create_table = true
-batch.interval = 200ms
-INI
-mode=p_kill
-syncd_start "$W/$mode.log" "$W/p_kill.ini"
-sleep 1
-S "create table m_old (id int primary key, v text)" >/dev/null
-S "insert into m_old select g, 'old' || g from generate_series(200001, 203000) g" >/dev/null
-S "alter table m attach partition m_old for values from (200001) to (300001)" >/dev/null
-link=$(S "select xmin from pg_inherits where inhrelid = 'm_old'::regclass")
-# changes and running-transaction records past the ATTACH, confirmed: the
-# slot would move its catalog_xmin past the ATTACH's transaction
-for i in $(seq 1 25); do
-	S "insert into m values ($((2000 + i)), 'after')" >/dev/null
-	S "checkpoint" >/dev/null
-	sleep 0.2
-	[ "$(S "select age(catalog_xmin) < age('$link'::xid) from pg_replication_slots where slot_name = 'syncd_lp_kill'")" = t ] && break
-done
-it_log "G: catalog_xmin past the ATTACH before kill -9: $(S "select age(catalog_xmin) < age('$link'::xid) from pg_replication_slots where slot_name = 'syncd_lp_kill'")"
-kill -9 "$SYNCD_PID"
-wait "$SYNCD_PID" 2>/dev/null || true
-syncd_start "$W/$mode.log" "$W/p_kill.ini"
-# (the slot is confirmed up to the last look at the partitions only: the
-# destination is watched instead)
-want=$(S "select count(*) from m")
-for _ in $(seq 1 300); do
-	[ "$(DB=p_kill psql_on dst -Atc "select count(*) from m")" = "$want" ] && break
-	sleep 0.1
-done
-it_assert_eq "$(table_hash src p_kill m)" "$(table_hash dst p_kill m)" \
-	"G: m, with the rows of the partition attached before kill -9, equals its source"
-it_pass "G: an ATTACH with rows just before kill -9 is seen at the next start"
-syncd_stop "$SYNCD_PID" "$W/$mode.log"
