@@ -748,6 +748,12 @@ pgo_free_leaves(pgo_db *db)
 	db->leaves = NULL;
 	db->nleaves = 0;
 	db->leaves_read = false;
+	free(db->known);
+	db->known = NULL;
+	db->nknown = 0;
+	db->known_state = 0;
+	free(db->links_saved);
+	db->links_saved = NULL;
 	free(db->watch_snap.xip);
 	memset(&db->watch_snap, 0, sizeof db->watch_snap);
 }
@@ -830,7 +836,8 @@ pgo_watch_partitions(pgo_db *db)
 		           *link = PQgetvalue(res, i, 4),
 		           *rootname = PQgetvalue(res, i, 6);
 		bool recent = strcmp(PQgetvalue(res, i, 5), "t") == 0,
-		     isnew = true;
+		     isnew = true, fresh;
+		int known;
 		pgo_leaf *l = NULL;
 
 		for (size_t k = 0; k < db->nleaves && !l; k++)
@@ -867,10 +874,16 @@ pgo_watch_partitions(pgo_db *db)
 		/* a link that is new since the last watch was made while
 		 * streaming, however far the slot has gone since (it confirms
 		 * within a second; the watch runs every status.interval); at
-		 * the first watch, one the slot has not passed (made while the
-		 * job was stopped) */
-		if ((recent || db->leaves_read) && *link &&
-		    (!l->link || strcmp(l->link, link))) {
+		 * the first watch, one an earlier run did not check (see
+		 * links.c), or, without its notes, one the slot has not
+		 * passed (made while the job was stopped) */
+		if (db->leaves_read)
+			fresh = !l->link || strcmp(l->link, link) != 0;
+		else if ((known = pgo_link_known(db, root, oid, link)) >= 0)
+			fresh = known == 0;
+		else
+			fresh = recent;
+		if (fresh && *link) {
 			/* rows older than the link were there before it: an
 			 * ATTACH, whose rows no change carries */
 			char q[1024];
@@ -900,8 +913,11 @@ pgo_watch_partitions(pgo_db *db)
 				    "an ATTACH writes no change for them, so %s "
 				    "is copied again while the stream goes on",
 				    name, rootname, db->dbname, rootname);
-				if (rt)
+				if (rt) {
 					rt->recopy = true;
+					rt->recopy_told = false;
+					rt->recopy_recorded = false;
+				}
 				free(l->link);
 				l->link = strdup(link);
 			} else if (strcmp(PQgetvalue(old, 0, 0), "t") == 0)
@@ -1037,6 +1053,8 @@ pgo_watch_partitions(pgo_db *db)
 		*l = db->leaves[--db->nleaves];
 	}
 	db->leaves_read = true;
+	if (ok)
+		pgo_links_save(db);
 	if (wal) {
 		free(db->watch_snap.xip);
 		db->watch_snap = snap;

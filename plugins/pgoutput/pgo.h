@@ -68,6 +68,8 @@ typedef struct pgo_table {
 	char *owner;
 	bool recopy; /* root: to be copied again (a partition attached with
 	                rows), reported by new_tables() */
+	bool recopy_told;     /* ... in a call of new_tables() */
+	bool recopy_recorded; /* ... and the core recorded it since */
 	char *pk; /* the primary key's columns when the job started: "a, b" */
 	char **keys; /* the same, one name each, in key order */
 	size_t nkeys;
@@ -120,6 +122,12 @@ typedef struct pgo_db {
 	size_t nleaves;
 	bool leaves_read;
 	int64_t last_leaves_ms;
+	/* the links checked before (links.c): not read yet (0), none (1),
+	 * read (2); what was last written */
+	struct pgo_known *known;
+	size_t nknown;
+	int known_state;
+	char *links_saved;
 	pgo_snap watch_snap; /* the snapshot the last watch read with */
 	pgo_rel **rels;        /* open addressing by relid */
 	size_t relcap, nrels;
@@ -227,6 +235,12 @@ typedef struct pgo_leaf {
 	bool seen;
 } pgo_leaf;
 
+/* A partition link checked by an earlier run (links.c). */
+typedef struct pgo_known {
+	uint32_t root, leaf;
+	char link[16];
+} pgo_known;
+
 typedef struct pgo_sb {
 	char *data;
 	size_t len, cap;
@@ -266,6 +280,12 @@ bool pgo_load_columns(pgo_db *db, const char *oids, bool *problems);
 bool pgo_select_tables(pgo_db *db, bool *problems);
 pgo_table *pgo_table_by_oid(pgo_db *db, uint32_t oid);
 void pgo_free_leaves(pgo_db *db);
+/* links.c */
+void pgo_forget_slot_notes(pgo_db *db);
+/* 1: root/leaf was checked with this link before; 0: not; -1: unknown */
+int pgo_link_known(pgo_db *db, uint32_t root, uint32_t leaf,
+                   const char *link);
+void pgo_links_save(pgo_db *db);
 bool pgo_watch_partitions(pgo_db *db);
 bool pgo_check_dbname(pgo_db *db, bool *problems);
 char *pgo_default_dbname(const pgo *s);

@@ -464,14 +464,8 @@ pgo_open(void *state, uint32_t stream, syncd_position *pos)
 		pgo_end_stream(db);
 		return pgo_report(db, st);
 	}
-	if (created) { /* what was noted of an earlier slot is void */
-		char path[1024];
-		snprintf(path, sizeof path, "%s/pgoutput-%s.received",
-		         s->host->job->state_dir, db->slot);
-		unlink(path);
-		db->recv_sent = db->recv_commit = 0;
-		db->recv_loaded = true;
-	}
+	if (created) /* what was noted of an earlier slot is void */
+		pgo_forget_slot_notes(db);
 	/* confirmed_flush is a commit LSN + 1 when syncd confirmed it, a
 	 * received position past the last commit when nothing was pending
 	 * (see pgo_confirmable), and a new slot's consistent point */

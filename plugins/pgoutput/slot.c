@@ -726,7 +726,7 @@ pgo_short_conn(pgo *s, uint32_t stream, pgo_db **dbp, PGconn **c)
 
 /*
  * The source operation drop(): the stream's slot, its hold slot and what
- * the state directory notes of it (pgoutput-SLOT.received) are removed, so
+ * the state directory notes of it (pgoutput-SLOT.received, .links) are removed, so
  * that the next open() creates the slot anew. Called after close(), on a
  * short connection of its own; a slot still active while the walsender of
  * the closed connection exits is waited for (PGO_DROP_WAIT_MS).
@@ -737,7 +737,7 @@ pgo_drop(void *state, uint32_t stream)
 	pgo *s = state;
 	pgo_db *db;
 	PGconn *c;
-	char *hold, path[1024];
+	char *hold;
 	int64_t deadline;
 	bool ok;
 	syncd_status st;
@@ -754,13 +754,7 @@ pgo_drop(void *state, uint32_t stream)
 		return pgo_report(db, pgo_transient(db->sqlstate)
 		                          ? SYNCD_RETRY
 		                          : SYNCD_FATAL);
-	snprintf(path, sizeof path, "%s/pgoutput-%s.received",
-	         s->host->job->state_dir, db->slot);
-	if (unlink(path) != 0 && errno != ENOENT)
-		SYNCD_LOG_WARNING(s->host, "could not remove %s: %s", path,
-		                  strerror(errno));
-	db->recv_sent = db->recv_commit = 0;
-	db->recv_loaded = true;
+	pgo_forget_slot_notes(db);
 	db->lost[0] = '\0';
 	db->dropped = true;
 	return SYNCD_OK;
@@ -783,7 +777,7 @@ pgo_rewind(void *state, uint32_t stream, syncd_lsn lsn, bool apply,
 	pgo_db *db;
 	PGconn *c;
 	PGresult *res;
-	char *hold, sql[512], why[512], path[1024];
+	char *hold, sql[512], why[512];
 	const char *sp[2];
 	uint64_t held = 0, confirmed = 0;
 	bool have_slot;
@@ -901,13 +895,7 @@ pgo_rewind(void *state, uint32_t stream, syncd_lsn lsn, bool apply,
 	}
 	PQclear(res);
 	/* what was noted of the slot's received position is void */
-	snprintf(path, sizeof path, "%s/pgoutput-%s.received",
-	         s->host->job->state_dir, db->slot);
-	if (unlink(path) != 0 && errno != ENOENT)
-		SYNCD_LOG_WARNING(s->host, "could not remove %s: %s", path,
-		                  strerror(errno));
-	db->recv_sent = db->recv_commit = 0;
-	db->recv_loaded = true;
+	pgo_forget_slot_notes(db);
 	SYNCD_LOG_INFO(s->host,
 	               "database \"%s\": replication slot %s made again from "
 	               "%s: it streams from " SYNCD_LSN_FMT,

@@ -14,6 +14,9 @@
 #  D. syncd --resync TABLE with the job stopped: recorded, done at the
 #     next start
 #  E. kill -9 in the middle of a copy: the next start copies it again
+#  F. partitions attached or created under load (see below)
+#  G. kill -9 after an ATTACH with rows, before the copy it asks for is
+#     recorded: the next start copies the partitioned table again
 # After each: every destination table equals its source (count and md5 of
 # every row).
 . "$top_srcdir/tests/integration/lib.sh"
@@ -268,3 +271,97 @@ SQL
 	it_pass "F: partitions = $parts, a partition attached under load"
 	syncd_stop "$SYNCD_PID" "$W/$mode.log"
 done
+
+# G. kill -9 after an ATTACH with rows it held before (partitions = root,
+#    status.interval = 60s: the partitions are read at the start, then on a
+#    Relation message of the root or a minute later). The slot is moved
+#    past the ATTACH (its catalog_xmin too) by changes of another table
+#    and checkpoints; a start that took the link as old by the slot's
+#    position would never copy the attached rows.
+#    G1: kill -9 before any look at the partitions has seen the ATTACH;
+#    G2: kill -9 just after a look saw it (a change of the root), before
+#        the copy it asks for is recorded.
+S() { DB=p_kill psql_on src -Atc "$1"; }
+psql_on src -c "create database p_kill" >/dev/null
+psql_on dst -c "create database p_kill" >/dev/null
+DB=p_kill psql_on src >/dev/null <<'SQL'
+create table m (id int primary key, v text) partition by range (id);
+create table m1 partition of m for values from (1) to (100001);
+insert into m select g, 'v' || g from generate_series(1, 1000) g;
+create table z (id int primary key, v text);
+SQL
+cat >"$W/p_kill.ini" <<INI
+[job]
+name = lp_kill
+state_dir = $W/state
+[source]
+conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=p_kill
+tables = public.m, public.z
+partitions = root
+status.interval = 60s
+[sink]
+write_mode = upsert
+conninfo = host=127.0.0.1 port=$dst_PORT user=postgres dbname=p_kill
+target.schema = public
+auto_create_table = true
+batch.interval = 200ms
+INI
+mode=p_kill
+passed() { # passed XID: the slot's catalog_xmin is past transaction XID
+	S "select age(catalog_xmin) < age('$1'::xid) from pg_replication_slots where slot_name = 'syncd_lp_kill'"
+}
+dst_wait_count() { # until m at the destination has as many rows as at the source
+	want=$(S "select count(*) from m")
+	for _ in $(seq 1 600); do
+		[ "$(DB=p_kill psql_on dst -Atc "select count(*) from m")" = "$want" ] && return 0
+		sleep 0.1
+	done
+}
+syncd_start "$W/$mode.log" "$W/p_kill.ini"
+sleep 1
+for g in 1 2; do
+	lo=$((g * 100000 + 100001))
+	S "create table m_old$g (id int primary key, v text)" >/dev/null
+	S "insert into m_old$g select g, 'old' || g from generate_series($lo, $((lo + 2999))) g" >/dev/null
+	S "alter table m attach partition m_old$g for values from ($lo) to ($((lo + 100000)))" >/dev/null
+	link=$(S "select xmin from pg_inherits where inhrelid = 'm_old$g'::regclass")
+	for i in $(seq 1 50); do
+		S "insert into z values ($((g * 1000 + i)), 'after')" >/dev/null
+		S "checkpoint" >/dev/null
+		sleep 0.2
+		[ "$(passed "$link")" = t ] && break
+	done
+	it_assert_eq t "$(passed "$link")" "G$g: the slot's catalog_xmin is past the ATTACH before kill -9"
+	if [ $g = 2 ]; then
+		n=$(grep -c "m_old2 was attached to public.m" "$W/$mode.log" || true)
+		S "insert into m values (2002, 'a change of the root')" >/dev/null
+		for _ in $(seq 1 300); do
+			[ "$(grep -c "m_old2 was attached to public.m" "$W/$mode.log")" -gt "$n" ] && break
+			sleep 0.02
+		done
+		it_assert_contains "$W/$mode.log" "partition public.m_old2 was attached to public.m in database \"p_kill\" with rows it held before"
+	fi
+	kill -9 "$SYNCD_PID"
+	wait "$SYNCD_PID" 2>/dev/null || true
+	it_log "G$g: killed; $(grep -c "joined the selection" "$W/$mode.log") request(s) recorded so far"
+	syncd_start "$W/$mode.log" "$W/p_kill.ini"
+	dst_wait_count
+	it_assert_eq "$(table_hash src p_kill m)" "$(table_hash dst p_kill m)" \
+		"G$g: m, with the rows of m_old$g attached before kill -9, equals its source"
+	it_assert_eq "$(table_hash src p_kill z)" "$(table_hash dst p_kill z)" "G$g: z equals its source"
+	it_pass "G$g: an ATTACH with rows just before kill -9 is copied after the restart"
+done
+# a fast shutdown of the source is not held up by the job
+S "insert into m values (5000, 'before the shutdown')" >/dev/null
+sleep 1
+t0=$(date +%s%N)
+pg_stop src
+ms=$((($(date +%s%N) - t0) / 1000000))
+it_assert "G: pg_ctl stop -m fast of the source took $ms ms (20 s at most)" test "$ms" -lt 20000
+pg_restart src
+syncd_alive "G: the source's fast shutdown" "$W/$mode.log"
+S "insert into m values (5001, 'after the restart')" >/dev/null
+dst_wait_count
+it_assert_eq "$(table_hash src p_kill m)" "$(table_hash dst p_kill m)" "G: m equals its source after the source's fast restart"
+it_pass "G: a fast shutdown of the source with the job running"
+syncd_stop "$SYNCD_PID" "$W/$mode.log"
