@@ -154,8 +154,11 @@ run() {
 		{ echo "---- $width"; cat "$W/cap"; } >>"$W/$rn.caps" # (KEEP_WORK=1)
 		if [ $settle -gt 0 ]; then
 			# just narrowed: the old frame, reflowed, stays until
-			# the next redraw (every 0.5 s)
+			# the next redraw (every 0.5 s); a redraw in that time
+			# may be the last to show the long name (its copy ends):
+			# the old frame has it whole, never cut with ".."
 			settle=$((settle - 1))
+			grep "^  public\.données" "$W/cap" >>"$W/$rn.long" || true
 			sleep 0.2
 			continue
 		fi
