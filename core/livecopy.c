@@ -47,6 +47,9 @@ struct livecopy {
 	atomic_bool finished;
 	syncd_status result;
 	bool waited; /* logged that the stream waits for it */
+	/* the sink cannot copy (no copy operations): tables that join are
+	 * only named (in others), never copied */
+	bool name_only;
 };
 
 livecopy *
@@ -56,10 +59,10 @@ live_new(job *j, pipeline *p, uint32_t stream)
 	livecopy *lc;
 
 	if (!SYNCD_HAS(ops, release_tables) || !ops->new_tables ||
-	    !ops->snapshot_tables || !ops->release_tables || !ops->copy_open ||
-	    !fullcopy_sink_copies(j))
+	    !ops->snapshot_tables || !ops->release_tables || !ops->copy_open)
 		return NULL;
 	lc = xcalloc(1, sizeof *lc);
+	lc->name_only = !fullcopy_sink_copies(j);
 	lc->j = j;
 	lc->p = p;
 	lc->ops = ops;
@@ -301,6 +304,25 @@ live_step(livecopy *lc, bool in_txn, syncd_lsn txn, syncd_lsn last_commit)
 			            j->source->prefix, plugerr_msg(j->source));
 			plugerr_clear();
 		}
+		for (size_t i = 0; lc->name_only && i < found.lines.n; i++) {
+			char *label = live_label(found.lines.v[i]);
+			if (!live_lines_has(&lc->others, found.lines.v[i])) {
+				log_warning(
+				    "%s: table %s joined the selection (or must "
+				    "be copied again: a partition attached with "
+				    "rows), but %s cannot copy a table while the "
+				    "job streams (it has no copy operations): it "
+				    "is NOT synced; copy every table again with "
+				    "syncd --resync -c FILE",
+				    j->source->prefix, label, j->sink->prefix);
+				live_lines_add(&lc->others, found.lines.v[i]);
+			}
+			free(label);
+		}
+		if (lc->name_only) {
+			live_lines_free(&found.lines);
+			return;
+		}
 		for (size_t i = 0; i < found.lines.n; i++) {
 			char *label = live_label(found.lines.v[i]);
 			log_info("%s: table %s joined the selection (or must "
@@ -318,6 +340,8 @@ live_step(livecopy *lc, bool in_txn, syncd_lsn txn, syncd_lsn last_commit)
 		}
 		live_lines_free(&found.lines);
 	}
+	if (lc->name_only)
+		return;
 	live_read(j, &reqs);
 	for (size_t i = 0; i < reqs.n && !lc->active && !job_failed(j); i++)
 		if (!live_lines_has(&lc->others, reqs.v[i]))
