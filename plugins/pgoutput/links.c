@@ -22,6 +22,32 @@
 
 #define PGO_LINKS_HEADER "syncd pgoutput partition links 1\n"
 
+/* Writes data to path whole or not at all (a temporary file, fsync'd,
+ * renamed); false with errno set when it could not. */
+bool
+pgo_write_file(const char *path, const char *data)
+{
+	char tmp[1100];
+	FILE *f;
+	bool ok;
+	int err;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	f = fopen(tmp, "w");
+	ok = f && fputs(data, f) >= 0;
+	ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (ok && rename(tmp, path) != 0)
+		ok = false;
+	if (!ok) {
+		err = errno;
+		unlink(tmp);
+		errno = err;
+	}
+	return ok;
+}
+
 static void
 pgo_links_path(pgo_db *db, char *path, size_t n)
 {
@@ -127,10 +153,8 @@ pgo_link_known(pgo_db *db, uint32_t root, uint32_t leaf, const char *link)
 void
 pgo_links_save(pgo_db *db)
 {
-	char path[1024], tmp[1100];
+	char path[1024];
 	pgo_sb sb = {0};
-	FILE *f;
-	bool ok;
 
 	if (!db->via_root || !db->leaves_read || !db->slot)
 		return;
@@ -147,21 +171,12 @@ pgo_links_save(pgo_db *db)
 		return;
 	}
 	pgo_links_path(db, path, sizeof path);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	f = fopen(tmp, "w");
-	ok = f && fputs(sb.data, f) >= 0;
-	ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-	if (f && fclose(f) != 0)
-		ok = false;
-	if (ok && rename(tmp, path) != 0)
-		ok = false;
-	if (!ok) {
+	if (!pgo_write_file(path, sb.data)) {
 		SYNCD_LOG_WARNING(db->src->host,
 		                  "database \"%s\": could not write %s: %s; "
 		                  "the next start checks the partitions' links "
 		                  "again (check the state directory)",
 		                  db->dbname, path, strerror(errno));
-		unlink(tmp);
 		free(sb.data);
 		return;
 	}

@@ -281,6 +281,7 @@ bool pgo_select_tables(pgo_db *db, bool *problems);
 pgo_table *pgo_table_by_oid(pgo_db *db, uint32_t oid);
 void pgo_free_leaves(pgo_db *db);
 /* links.c */
+bool pgo_write_file(const char *path, const char *data);
 void pgo_forget_slot_notes(pgo_db *db);
 /* 1: root/leaf was checked with this link before; 0: not; -1: unknown */
 int pgo_link_known(pgo_db *db, uint32_t root, uint32_t leaf,

@@ -83,23 +83,14 @@ pgo_recv_path(pgo_db *db, char *path, size_t n)
 static bool
 pgo_recv_note(pgo_db *db, uint64_t received, uint64_t commit)
 {
-	char path[1024], tmp[1100];
-	FILE *f;
-	bool ok;
+	char path[1024], line[64];
 
 	if (received == db->recv_sent && commit == db->recv_commit)
 		return true;
 	pgo_recv_path(db, path, sizeof path);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	f = fopen(tmp, "w");
-	ok = f && fprintf(f, "%llu %llu\n", (unsigned long long) received,
-	                  (unsigned long long) commit) > 0;
-	ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-	if (f && fclose(f) != 0)
-		ok = false;
-	if (ok && rename(tmp, path) != 0)
-		ok = false;
-	if (!ok) {
+	snprintf(line, sizeof line, "%llu %llu\n",
+	         (unsigned long long) received, (unsigned long long) commit);
+	if (!pgo_write_file(path, line)) {
 		SYNCD_LOG_WARNING(db->src->host,
 		                  "database \"%s\": could not write %s: %s; "
 		                  "the slot is confirmed up to the last commit "
