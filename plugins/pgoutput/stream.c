@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pgo.h"
@@ -587,6 +589,22 @@ pgo_lowat(int sock, bool *batched, bool on)
 		*batched = on;
 }
 
+/* A Unix socket is readable as soon as one byte is in, whatever
+ * SO_RCVLOWAT says: the reader then waits 0.5 ms itself unless
+ * PGO_RCVLOWAT bytes are in already. No longer: the sender's buffer holds
+ * only a few hundred small messages (each costs it about a kilobyte), and
+ * a full one stops the walsender. */
+static void
+pgo_unix_gather(int sock)
+{
+	int avail = 0;
+
+	if (ioctl(sock, FIONREAD, &avail) == 0 && avail < PGO_RCVLOWAT) {
+		struct timespec ts = {0, 500 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* The periodic work of the reader besides reading; false on a failure
  * that ends the stream. */
 static bool
@@ -627,6 +645,11 @@ pgo_stream(pgo_db *db, int timeout_ms)
 	int64_t deadline = now + (timeout_ms > 0 ? timeout_ms : 0);
 	int sock = PQsocket(db->repl);
 	bool batched = false; /* SO_RCVLOWAT is PGO_RCVLOWAT, not 1 */
+	struct sockaddr_storage addr;
+	socklen_t addrlen = sizeof addr;
+	bool unix_sock = getsockname(sock, (struct sockaddr *) &addr,
+	                             &addrlen) == 0 &&
+	                 addr.ss_family == AF_UNIX;
 
 	for (bool first = true; ok; first = false) {
 		char *buf = NULL;
@@ -671,6 +694,8 @@ pgo_stream(pgo_db *db, int timeout_ms)
 			 * stream: wake for each (no 10 ms polling when idle) */
 			if (n >= 0)
 				pgo_lowat(sock, &batched, n > 0);
+			if (n > 0 && batched && unix_sock)
+				pgo_unix_gather(sock);
 			pthread_mutex_lock(&db->lock);
 			if (ok && !PQconsumeInput(db->repl))
 				ok = pgo_fail(db, "08006",

@@ -52,7 +52,10 @@
 # the CPU of each thread every 0.25 s, see timeline_start; its sampling
 # forks a few processes per thread each time and slowed syncd by about a
 # quarter on 2 cores: it shows where time goes, its ratios are not figures),
-# PERF (1: a perf report, see perf_start), LOGS (a directory to copy the syncd and server
+# PERF (1: a perf report, see perf_start), SRC_HOST (where the consumers
+# reach the source: 127.0.0.1, or socket for its Unix socket, which spares
+# the walsender the receiving half of loopback TCP that a remote consumer's
+# host would do), LOGS (a directory to copy the syncd and server
 # logs to). About 3 minutes at the defaults on 2 cores.
 # BUILD_DIR (default: build) is a configured build tree.
 set -eu
@@ -78,6 +81,9 @@ TCK=$(getconf CLK_TCK)
 conf="max_wal_size = 4GB
 checkpoint_timeout = 30min"
 pg_start src "$conf"
+# how the consumers reach the source: SRC_HOST=socket for its Unix socket
+SRC_HOST=${SRC_HOST:-127.0.0.1}
+[ "$SRC_HOST" != socket ] || SRC_HOST=$IT_WORK/pg-src/sock
 # the launcher starts subscription workers at most once per
 # wal_retrieve_retry_interval (5 s): ENABLE soon after CREATE SUBSCRIPTION
 # would wait for it; the apply worker reports its position every second
@@ -268,7 +274,7 @@ mode = incremental
 state_dir = $W/state
 concurrency = $CONCURRENCY
 [source]
-conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=$1
+conninfo = host=$SRC_HOST port=$src_PORT user=postgres dbname=$1
 status.interval = $STATUS_INTERVAL
 [sink]
 write_mode = $2
@@ -295,7 +301,7 @@ run_decode() { # run_decode WORKLOAD
 	local t0 t1 rpid sender="" c_sender=0 c c_recv s_sender="-" x
 	t0=$(now)
 	TIMEFORMAT='%U %S'
-	{ time pg_recvlogical -h 127.0.0.1 -p "$src_PORT" -U postgres -d "$1" -S "$1_decode" \
+	{ time pg_recvlogical -h "$SRC_HOST" -p "$src_PORT" -U postgres -d "$1" -S "$1_decode" \
 		--start --endpos="$END" -o proto_version=1 -o publication_names=dbz_publication \
 		-f /dev/null 2>"$W/recvlogical.err"; } 2>"$W/recvlogical.time" &
 	rpid=$!
@@ -427,7 +433,7 @@ run_workload() { # run_workload NAME
 		pg_recvlogical -h 127.0.0.1 -p "$src_PORT" -U postgres -d "$w" -S "${w}_$a" \
 			-P pgoutput --create-slot
 	done
-	q dst "${w}_sub" "create subscription ${w}_sub connection 'host=127.0.0.1 port=$src_PORT user=postgres dbname=$w' publication dbz_publication with (copy_data = false)" \
+	q dst "${w}_sub" "create subscription ${w}_sub connection 'host=$SRC_HOST port=$src_PORT user=postgres dbname=$w' publication dbz_publication with (copy_data = false)" \
 		>/dev/null 2>"$W/sub.err" || it_fail "create subscription: $(cat "$W/sub.err")"
 	q dst "${w}_sub" "alter subscription ${w}_sub disable" >/dev/null
 	slot_idle "${w}_sub"
@@ -510,6 +516,7 @@ echo "cdc.sh: incremental catch-up; CHANGES=$CHANGES per workload; $(nproc) core
 echo "both clusters: PostgreSQL 15, fsync = off, full_page_writes = off (lib.sh), max_wal_size = 4GB, otherwise defaults (autovacuum on); dst: wal_retrieve_retry_interval = 100ms, wal_receiver_status_interval = 1s"
 echo "syncd: defaults but concurrency = $CONCURRENCY, sink.keyby.mode = $KEYBY, batch.interval = $BATCH_INTERVAL, batch.max_rows = $BATCH_MAX_ROWS, status.interval = $STATUS_INTERVAL (job defaults: 2, table, 3s, 50000, 10s)"
 echo "subscription: PostgreSQL defaults (streaming = off, synchronous_commit = off), timed until applied (origin remote_lsn)"
+echo "the consumers reach the source at $SRC_HOST ($( [ "${SRC_HOST#/}" = "$SRC_HOST" ] && echo "TCP" || echo "Unix socket"))"
 SUMMARY=""
 for wl in $WORKLOADS; do
 	run_workload "$wl"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Incremental sync under a pgbench load into a real destination, in both
 # write modes at once (two jobs, two destination databases), with keyby pk
-# over two workers for one and keyby table for the other: at the end both
+# over two workers for one and keyby table for the other, one reading the
+# source over TCP and the other over its Unix socket: at the end both
 # destinations equal the source table by table.
 . "$top_srcdir/tests/integration/lib.sh"
 W=$IT_WORK
@@ -21,6 +22,9 @@ done
 
 for mode in upsert copy; do
 	keyby=$([ $mode = upsert ] && echo pk || echo table)
+	# one job reads the source over TCP, the other over its Unix socket
+	# (where the reader gathers messages itself: see pgo_unix_gather)
+	host=$([ $mode = upsert ] && echo 127.0.0.1 || echo "$W/pg-src/sock")
 	cat >"$W/$mode.ini" <<INI
 [job]
 name = bench_$mode
@@ -28,7 +32,7 @@ mode = incremental
 state_dir = $W/state
 concurrency = 2
 [source]
-conninfo = host=127.0.0.1 port=$src_PORT user=postgres dbname=postgres
+conninfo = host=$host port=$src_PORT user=postgres dbname=postgres
 slot.flush.delay.time = 0
 status.interval = 200ms
 heartbeat.interval = 1s
