@@ -51,8 +51,8 @@ pgo_write_file(const char *path, const char *data)
 static void
 pgo_links_path(pgo_db *db, char *path, size_t n)
 {
-	snprintf(path, n, "%s/pgoutput-%s.links",
-	         db->src->host->job->state_dir, db->slot ? db->slot : "");
+	snprintf(path, n, "%s/pgoutput-%s.links", db->src->host->job->state_dir,
+	         db->slot ? db->slot : "");
 }
 
 /* Forgets what the state directory notes of the slot (it was dropped, made
@@ -93,12 +93,13 @@ pgo_links_load(pgo_db *db)
 	f = fopen(path, "r");
 	if (!f) {
 		if (errno != ENOENT)
-			SYNCD_LOG_WARNING(db->src->host,
-			                  "could not read %s: %s; partitions "
-			                  "attached while the job was stopped "
-			                  "are checked only if the slot has not "
-			                  "passed them",
-			                  path, strerror(errno));
+			SYNCD_LOG_WARNING(
+			    db->src->host,
+			    "could not read %s: %s; partitions "
+			    "attached while the job was stopped "
+			    "are checked only if the slot has not "
+			    "passed them",
+			    path, strerror(errno));
 		return;
 	}
 	ok = fgets(line, sizeof line, f) && strcmp(line, PGO_LINKS_HEADER) == 0;

@@ -726,10 +726,11 @@ pgo_short_conn(pgo *s, uint32_t stream, pgo_db **dbp, PGconn **c)
 
 /*
  * The source operation drop(): the stream's slot, its hold slot and what
- * the state directory notes of it (pgoutput-SLOT.received, .links) are removed, so
- * that the next open() creates the slot anew. Called after close(), on a
- * short connection of its own; a slot still active while the walsender of
- * the closed connection exits is waited for (PGO_DROP_WAIT_MS).
+ * the state directory notes of it (pgoutput-SLOT.received, .links) are
+ * removed, so that the next open() creates the slot anew. Called after
+ * close(), on a short connection of its own; a slot still active while the
+ * walsender of the closed connection exits is waited for
+ * (PGO_DROP_WAIT_MS).
  */
 syncd_status
 pgo_drop(void *state, uint32_t stream)
