@@ -913,11 +913,8 @@ pgo_watch_partitions(pgo_db *db)
 				    "an ATTACH writes no change for them, so %s "
 				    "is copied again while the stream goes on",
 				    name, rootname, db->dbname, rootname);
-				if (rt) {
+				if (rt)
 					rt->recopy = true;
-					rt->recopy_told = false;
-					rt->recopy_recorded = false;
-				}
 				free(l->link);
 				l->link = strdup(link);
 			} else if (strcmp(PQgetvalue(old, 0, 0), "t") == 0)

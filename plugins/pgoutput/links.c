@@ -6,10 +6,13 @@
  * the partition watch (pgo_watch_partitions) sees the new link and has the
  * core copy the root again. What the watch has checked is written to
  * STATE_DIR/pgoutput-SLOT.links, one "root leaf link-xmin" line per leaf,
- * and only once every re-copy it asked for is recorded by the core (in
- * STATE_DIR/resync): a kill -9 before that leaves the link out of the file,
- * so the first watch of the next start checks it again, however far the
- * slot has gone since. Without the file (the job's first start, a slot
+ * and only once every re-copy it asked for has started (snapshot_tables():
+ * the core recorded the request in STATE_DIR/resync before, and keeps it
+ * there until the copy is done): a kill -9 before that leaves the link out
+ * of the file, so the first watch of the next start checks it again,
+ * however far the slot has gone since. A core that cannot copy (its sink
+ * has no copy operations) never starts one: each start names the root
+ * again. Without the file (the job's first start, a slot
  * made anew), a link the slot has not passed is checked.
  */
 #include <errno.h>
@@ -149,8 +152,8 @@ pgo_link_known(pgo_db *db, uint32_t root, uint32_t leaf, const char *link)
 	return 0;
 }
 
-/* Writes the links the watch has checked, unless a re-copy it asked for is
- * not yet recorded by the core. */
+/* Writes the links the watch has checked, unless a re-copy it asked for has
+ * not started yet. */
 void
 pgo_links_save(pgo_db *db)
 {
@@ -160,7 +163,7 @@ pgo_links_save(pgo_db *db)
 	if (!db->via_root || !db->leaves_read || !db->slot)
 		return;
 	for (size_t i = 0; i < db->ntables; i++)
-		if (db->tables[i].recopy && !db->tables[i].recopy_recorded)
+		if (db->tables[i].recopy)
 			return;
 	pgo_sb_printf(&sb, "%s", PGO_LINKS_HEADER);
 	for (size_t i = 0; i < db->nleaves; i++)

@@ -151,21 +151,12 @@ pgo_new_tables(void *state, uint32_t stream, syncd_relation_fn fn, void *ctx)
 		return SYNCD_OK; /* not open: nothing is carried yet */
 	db->err[0] = '\0';
 	db->sqlstate[0] = '\0';
-	/* roots to copy again: known from the partition watch. One told in
-	 * an earlier call is recorded by now (the core writes what a call
-	 * reports before it calls again), so the links that asked for it
-	 * may be noted as checked (links.c). */
-	for (size_t i = 0; i < db->ntables; i++)
-		if (db->tables[i].recopy && db->tables[i].recopy_told)
-			db->tables[i].recopy_recorded = true;
-	pgo_links_save(db);
+	/* roots to copy again: known from the partition watch */
 	for (size_t i = 0; i < db->ntables && st == SYNCD_OK; i++)
 		if (db->tables[i].recopy) {
 			syncd_relation *rel =
 			    pgo_table_relation(db, &db->tables[i]);
 			st = fn(ctx, rel);
-			if (st == SYNCD_OK)
-				db->tables[i].recopy_told = true;
 			free((syncd_column *) rel->columns);
 			free(rel);
 		}
@@ -307,7 +298,7 @@ pgo_snapshot_tables(void *state, uint32_t stream,
 			st = SYNCD_INVALID;
 			goto out;
 		}
-		t->recopy = t->recopy_told = t->recopy_recorded = false;
+		t->recopy = false;
 		joined_any |= joined;
 		oids[k++] = t->oid;
 	}

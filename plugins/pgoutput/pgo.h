@@ -68,8 +68,6 @@ typedef struct pgo_table {
 	char *owner;
 	bool recopy; /* root: to be copied again (a partition attached with
 	                rows), reported by new_tables() */
-	bool recopy_told;     /* ... in a call of new_tables() */
-	bool recopy_recorded; /* ... and the core recorded it since */
 	char *pk; /* the primary key's columns when the job started: "a, b" */
 	char **keys; /* the same, one name each, in key order */
 	size_t nkeys;
