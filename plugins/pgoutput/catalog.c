@@ -81,7 +81,7 @@ pgo_warn_once(pgo_db *db, const char *schema, const char *name)
 	return true;
 }
 
-static bool
+bool
 pgo_matches(pgo *s, const char *database, const char *schema, const char *table)
 {
 	char full[1024];
@@ -319,6 +319,30 @@ pgo_load_columns(pgo_db *db, const char *oids, bool *problems)
 	"i." cond " AND k.pos <= i." nkey ")"
 #define PGO_KEY_NAMES "string_agg(a.attname, ', ' ORDER BY k.pos)"
 #define PGO_KEY_SET   "array_agg(k.attnum ORDER BY k.attnum)"
+
+/* While rescanning, a carried table that lost its primary key or its
+ * replica identity stays carried: the catalog may be ahead of the stream,
+ * whose changes up to the ALTER are still to be applied, and the next
+ * Relation message of the table stops the job before the first change
+ * after it (pgo_identity_kept), whenever the watch runs. */
+static bool
+pgo_carried_stays(pgo_db *db, const char *oidtext)
+{
+	uint32_t oid = (uint32_t) strtoul(oidtext, NULL, 10);
+
+	if (!db->rescanning)
+		return false;
+	for (size_t i = 0; i < db->ncarried; i++)
+		if (db->carried[i].oid == oid) {
+			db->kept = realloc(db->kept,
+			                   (db->nkept + 1) * sizeof *db->kept);
+			if (!db->kept)
+				abort();
+			db->kept[db->nkept++] = oid;
+			return true;
+		}
+	return false;
+}
 
 /* A matched table syncd cannot sync. With tables at its default it is
  * skipped, named in a warning; a table the job names (tables, the filters
@@ -571,6 +595,8 @@ pgo_select_tables(pgo_db *db, bool *problems)
 			               fix, &ok, problems);
 			continue;
 		}
+		if (!has_pk && pgo_carried_stays(db, PQgetvalue(res, i, 0)))
+			continue;
 		if (!has_pk) {
 			pgo_unsyncable(db, schema, name, "has no primary key",
 			               "syncd cannot apply its updates and "
@@ -595,6 +621,12 @@ pgo_select_tables(pgo_db *db, bool *problems)
 				continue;
 			}
 		}
+		if ((replident == 'n' ||
+		     (replident == 'i' &&
+		      (PQgetisnull(res, i, 10) ||
+		       strcmp(PQgetvalue(res, i, 12), "t") != 0))) &&
+		    pgo_carried_stays(db, PQgetvalue(res, i, 0)))
+			continue;
 		snprintf(fix, sizeof fix,
 		         "run ALTER TABLE %s REPLICA IDENTITY DEFAULT", qname);
 		if (replident == 'n' ||

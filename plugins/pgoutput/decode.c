@@ -364,6 +364,14 @@ pgo_on_relation(pgo_db *db, const pgo_msg *m)
 	pgo_table *t = pgo_table_by_oid(db, m->relid);
 	syncd_event ev = {.type = SYNCD_EV_RELATION};
 
+	/* renamed (or moved to another schema): the table leaves here, in
+	 * the stream's order; under its new name it joins as a table of its
+	 * own when tables selects it */
+	if (t && (strcmp(t->schema, m->nspname) != 0 ||
+	          strcmp(t->name, m->relname) != 0)) {
+		pgo_table_left(db, (size_t) (t - db->tables));
+		t = NULL;
+	}
 	if (t && !pgo_identity_kept(db, t, m))
 		return false;
 	if (t && t->root && !pgo_watch_partitions(db))
@@ -642,6 +650,7 @@ pgo_handle(pgo_db *db, const char *data, size_t len, bool replay)
 		 * advance to once it is recorded like a commit */
 		if (!db->in_txn && !(m.flags & 1) &&
 		    strcmp(m.prefix, PGO_HEARTBEAT_PREFIX) == 0) {
+			pgo_leave_passed(db, m.lsn);
 			db->txn_xid = 0;
 			return pgo_begin(db, m.lsn, pgo_now_pg(), 0) &&
 			       pgo_commit(db, m.lsn, db->txn_time);

@@ -35,10 +35,15 @@ pgo_rescan(pgo_db *db)
 	db->nfresh = 0;
 	db->tables = NULL;
 	db->ntables = 0;
+	db->carried = old;
+	db->ncarried = nold;
+	db->nkept = 0;
 	db->rescanning = true;
 	db->named = true;
 	ok = pgo_select_tables(db, &problems);
 	db->rescanning = false;
+	db->carried = NULL;
+	db->ncarried = 0;
 	db->named = named;
 	db->fresh = db->tables;
 	db->nfresh = db->ntables;
@@ -57,43 +62,98 @@ pgo_fresh_by_oid(pgo_db *db, uint32_t oid)
 }
 
 /* A carried table that left the selection: logged, no longer carried. */
-static void
+void
 pgo_table_left(pgo_db *db, size_t at)
 {
 	pgo *s = db->src;
 	pgo_table *t = &db->tables[at];
-	char oid[16], *now = NULL;
+	char oid[16];
 	const char *params[1] = {oid};
 	PGresult *res;
 	pgo_rel *r;
 
 	snprintf(oid, sizeof oid, "%u", t->oid);
 	res = pgo_query(db, db->sql, "reading a table that left the selection",
-	                "SELECT n.nspname || '.' || c.relname FROM "
+	                "SELECT n.nspname, c.relname FROM "
 	                "pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
 	                "ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
 	                1, params);
-	if (res && PQntuples(res) == 1)
-		now = strdup(PQgetvalue(res, 0, 0));
+	db->err[0] = '\0';
+	if (res && PQntuples(res) == 1) {
+		const char *schema = PQgetvalue(res, 0, 0);
+		const char *name = PQgetvalue(res, 0, 1);
+		bool same = strcmp(schema, t->schema) == 0 &&
+		            strcmp(name, t->name) == 0;
+		if (!same && pgo_matches(s, db->dbname, schema, name))
+			SYNCD_LOG_WARNING(
+			    s->host,
+			    "table %s.%s in database \"%s\" was renamed to "
+			    "%s.%s while streaming, which tables selects too: "
+			    "it joins under its new name (a target of its own, "
+			    "copied), and the target of the old name is left as "
+			    "it is",
+			    t->schema, t->name, db->dbname, schema, name);
+		else
+			SYNCD_LOG_WARNING(
+			    s->host,
+			    "table %s.%s in database \"%s\" left the selection "
+			    "while streaming (it is now %s.%s, which tables "
+			    "does not select, or which syncd cannot sync: see "
+			    "above): its changes are no longer synced, and its "
+			    "target is left as it is",
+			    t->schema, t->name, db->dbname, schema, name);
+	} else
+		SYNCD_LOG_WARNING(
+		    s->host,
+		    "table %s.%s in database \"%s\" left the selection while "
+		    "streaming (dropped): its changes are no longer synced, and "
+		    "its target is left as it is",
+		    t->schema, t->name, db->dbname);
 	if (res)
 		PQclear(res);
-	db->err[0] = '\0';
-	SYNCD_LOG_WARNING(
-	    s->host,
-	    "table %s.%s in database \"%s\" left the selection while "
-	    "streaming (%s%s%s): its changes are no longer synced, and its "
-	    "target is left as it is",
-	    t->schema, t->name, db->dbname, now ? "it is now " : "dropped",
-	    now ? now : "",
-	    now ? ", which tables does not select, or which syncd cannot "
-	          "sync: see above"
-	        : "");
-	free(now);
 	if ((r = pgo_rel_find(db, t->oid)))
 		pgo_rel_adopt(db, r, NULL);
 	pgo_free_table(t);
 	memmove(t, t + 1, (db->ntables - at - 1) * sizeof *t);
 	db->ntables--;
+}
+
+/* A carried table the catalog no longer selects (dropped, renamed,
+ * made unsyncable) leaves once the stream has passed the change: the
+ * changes the stream has still to bring from before it are applied. The
+ * position is the end of WAL now, past the change this rescan saw; on
+ * PostgreSQL 14+ a heartbeat message written at it brings the stream
+ * there at once (pgo_leave_passed, at the message), else the next
+ * keepalive or change past it does. False: no position (the table leaves
+ * now). */
+static bool
+pgo_leave_mark(pgo_db *db, pgo_table *t)
+{
+	PGresult *res = NULL;
+
+	if (db->version >= 140000)
+		res = PQexec(db->sql,
+		             "SELECT pg_current_wal_insert_lsn(), "
+		             "pg_logical_emit_message(false, "
+		             "'" PGO_HEARTBEAT_PREFIX "', ''), txid_current()");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		res = PQexec(db->sql, "SELECT pg_current_wal_insert_lsn()");
+	}
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		t->leave_lsn = pgo_parse_lsn(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return t->leave_lsn != 0;
+}
+
+/* The carried tables marked to leave whose mark the stream has reached
+ * (at): they leave now. */
+void
+pgo_leave_passed(pgo_db *db, uint64_t at)
+{
+	for (size_t i = 0; i < db->ntables; i++)
+		if (db->tables[i].leave_lsn && at >= db->tables[i].leave_lsn)
+			pgo_table_left(db, i--);
 }
 
 /* Whether the catalogs the selection is read from may have changed since
@@ -160,15 +220,22 @@ pgo_new_tables(void *state, uint32_t stream, syncd_relation_fn fn, void *ctx)
 			free((syncd_column *) rel->columns);
 			free(rel);
 		}
+	pgo_leave_passed(db, pgo_received(db));
 	if (st != SYNCD_OK || !pgo_catalog_moved(db))
 		return st;
 	if (!pgo_rescan(db))
 		return pgo_report(db, SYNCD_RETRY);
-	for (size_t i = 0; i < db->ntables;) {
-		if (pgo_fresh_by_oid(db, db->tables[i].oid))
-			i++;
-		else
-			pgo_table_left(db, i);
+	for (size_t i = 0; i < db->ntables; i++) {
+		pgo_table *t = &db->tables[i];
+		pgo_table *f = pgo_fresh_by_oid(db, t->oid);
+		bool stays = f && strcmp(f->schema, t->schema) == 0 &&
+		             strcmp(f->name, t->name) == 0;
+		for (size_t k = 0; k < db->nkept && !stays; k++)
+			stays = db->kept[k] == t->oid;
+		if (stays)
+			t->leave_lsn = 0;
+		else if (!t->leave_lsn && !pgo_leave_mark(db, t))
+			pgo_table_left(db, i--);
 	}
 	for (size_t i = 0; i < db->nfresh && st == SYNCD_OK; i++) {
 		pgo_table *f = &db->fresh[i];
@@ -215,6 +282,9 @@ pgo_free_live(pgo_db *db)
 	db->nwarned = 0;
 	free(db->catalog_fp);
 	db->catalog_fp = NULL;
+	free(db->kept);
+	db->kept = NULL;
+	db->nkept = 0;
 }
 
 /* The selected table schema.name, taken from the last rescan into the

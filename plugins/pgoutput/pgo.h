@@ -71,6 +71,10 @@ typedef struct pgo_table {
 	char *pk; /* the primary key's columns when the job started: "a, b" */
 	char **keys; /* the same, one name each, in key order */
 	size_t nkeys;
+	/* carried, gone from the selection in the catalog (dropped, renamed,
+	 * made unsyncable): carried until the stream passes this position,
+	 * which is past the change (see pgo_leave_mark) */
+	uint64_t leave_lsn;
 } pgo_table;
 
 /* The current shape of a relation, as the stream last described it. */
@@ -186,6 +190,12 @@ typedef struct pgo_db {
 	bool rescanning;
 	pgo_table *fresh;
 	size_t nfresh;
+	/* while rescanning: the carried tables; the carried ones that lost
+	 * their key or identity, which the stream decides about */
+	pgo_table *carried;
+	size_t ncarried;
+	uint32_t *kept;
+	size_t nkept;
 	char **warned;
 	size_t nwarned;
 	char *catalog_fp; /* see pgo_catalog_moved */
@@ -277,6 +287,10 @@ bool pgo_plain_default(const char *e);
 bool pgo_load_columns(pgo_db *db, const char *oids, bool *problems);
 bool pgo_select_tables(pgo_db *db, bool *problems);
 pgo_table *pgo_table_by_oid(pgo_db *db, uint32_t oid);
+void pgo_table_left(pgo_db *db, size_t at);
+bool pgo_matches(pgo *s, const char *database, const char *schema,
+                 const char *table);
+void pgo_leave_passed(pgo_db *db, uint64_t at);
 void pgo_free_leaves(pgo_db *db);
 /* links.c */
 bool pgo_write_file(const char *path, const char *data);

@@ -17,6 +17,9 @@
 #  F. partitions attached or created under load (see below)
 #  G. kill -9 after an ATTACH with rows, before the copy it asks for is
 #     recorded: the next start copies the partitioned table again
+#  H. (upsert) a table dropped, one renamed away and one renamed within
+#     tables while the stream is behind them: the rows they took before
+#     reach their targets; the last joins under its new name
 # After each: every destination table equals its source (count and md5 of
 # every row).
 . "$top_srcdir/tests/integration/lib.sh"
@@ -151,6 +154,42 @@ SQL
 	it_assert_eq "0" "$(D "select count(*) from information_schema.tables where table_name = 'gone_new'")" "$mode C: no target for the new name"
 	syncd_alive "C" "$W/$mode.log"
 	it_pass "$mode C: a table renamed away and one without a key"
+
+	# H: a table dropped and one renamed away while the stream is still
+	# behind them (a large transaction on t2 ahead): the rows they took
+	# before go to their targets, whenever the watch reads the catalog
+	if [ "$mode" = upsert ]; then
+		n=$(copies)
+		S "create table t_drop (id int primary key, v text)" >/dev/null
+		S "create table t_ren (id int primary key, v text)" >/dev/null
+		S "create table t_mv (id int primary key, v text)" >/dev/null
+		wait_copies $((n + 3))
+		S "insert into t2 select g, 'bulk' from generate_series(1000001, 1400000) g" >/dev/null
+		S "insert into t_drop select g, 'd' from generate_series(1, 500) g" >/dev/null
+		S "insert into t_ren select g, 'r' from generate_series(1, 500) g" >/dev/null
+		S "drop table t_drop" >/dev/null
+		S "insert into t_mv select g, 'm' from generate_series(1, 500) g" >/dev/null
+		S "alter table t_ren rename to gone_ren" >/dev/null
+		S "alter table t_mv rename to t_moved" >/dev/null
+		S "insert into t_moved values (501, 'after the rename')" >/dev/null
+		wait_copies $((n + 4))
+		synced
+		for _ in $(seq 1 150); do
+			grep -q "t_drop in database \"l_$mode\" left the selection" "$W/$mode.log" &&
+				grep -q "t_ren in database \"l_$mode\" left the selection" "$W/$mode.log" && break
+			sleep 0.1
+		done
+		it_assert_contains "$W/$mode.log" "table public.t_drop in database \"l_$mode\" left the selection while streaming (dropped)"
+		it_assert_contains "$W/$mode.log" "table public.t_ren in database \"l_$mode\" left the selection while streaming (it is now public.gone_ren"
+		it_assert_eq 500 "$(D "select count(*) from t_drop")" "$mode H: rows of t_drop before its drop"
+		it_assert_eq 500 "$(D "select count(*) from t_ren")" "$mode H: rows of t_ren before its rename"
+		it_assert_contains "$W/$mode.log" "table public.t_mv in database \"l_$mode\" was renamed to public.t_moved while streaming, which tables selects too: it joins under its new name"
+		it_assert_eq 500 "$(D "select count(*) from t_mv")" "$mode H: rows of t_mv before its rename"
+		same t_moved "H (renamed within tables)"
+		S "delete from t2 where id > 1000000" >/dev/null
+		syncd_alive "H" "$W/$mode.log"
+		it_pass "$mode H: tables dropped or renamed away behind the stream keep the rows they took before"
+	fi
 	syncd_stop "$SYNCD_PID" "$W/$mode.log"
 
 	# D: --resync with the job stopped: at the next start
