@@ -113,6 +113,10 @@ pgo_table_left(pgo_db *db, size_t at)
 		PQclear(res);
 	if ((r = pgo_rel_find(db, t->oid)))
 		pgo_rel_adopt(db, r, NULL);
+	/* the next watch reads the selection again: under a new name that
+	 * tables selects, the table joins */
+	free(db->catalog_fp);
+	db->catalog_fp = NULL;
 	pgo_free_table(t);
 	memmove(t, t + 1, (db->ntables - at - 1) * sizeof *t);
 	db->ntables--;

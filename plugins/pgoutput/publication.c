@@ -141,7 +141,9 @@ pgo_publication(pgo_db *db, bool apply, bool *problems)
 				               t->schema) == 0 &&
 				        strcmp(PQgetvalue(have, k, 1),
 				               t->name) == 0;
-			if (found)
+			/* leaving: dropped, or renamed out of the
+			 * publication's view of it */
+			if (found || t->leave_lsn)
 				continue;
 			sn = pgo_ident(db->sql, t->schema);
 			tn = pgo_ident(db->sql, t->name);
