@@ -203,6 +203,42 @@ pgo_identity_name(char replident)
 	}
 }
 
+/* Waits (up to PGO_REFRESH_MS) until the transaction being received is
+ * visible to the SQL session, so that the catalog read next shows what
+ * its Relation message says: the walsender sends a transaction once its
+ * commit is flushed, which may be a moment before other sessions see it.
+ * Another transaction's ALTER is already visible (its lock kept the
+ * change waiting until then); this is for an ALTER in the transaction
+ * itself. PostgreSQL 13+ (pg_current_snapshot); the transaction's epoch
+ * is the snapshot's. */
+static void
+pgo_wait_visible(pgo_db *db)
+{
+	char xid[16];
+	const char *params[] = {xid};
+	int64_t start = pgo_now_ms();
+
+	if (db->version < 130000 || !db->txn_xid || !db->sql)
+		return;
+	snprintf(xid, sizeof xid, "%u", db->txn_xid);
+	for (int delay = 5;; delay = delay < 200 ? delay * 2 : 200) {
+		PGresult *res = PQexecParams(
+		    db->sql,
+		    "SELECT c < m AND pg_visible_in_snapshot(c::text::xid8, s) "
+		    "FROM (SELECT s, m, (m & ~4294967295) | $1::bigint AS c "
+		    "FROM (SELECT s, pg_snapshot_xmax(s)::text::bigint AS m "
+		    "FROM pg_current_snapshot() s) a) b",
+		    1, NULL, params, NULL, NULL, 0);
+		bool seen = PQresultStatus(res) != PGRES_TUPLES_OK ||
+		            PQntuples(res) != 1 ||
+		            strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (seen || pgo_now_ms() - start >= PGO_REFRESH_MS)
+			return;
+		usleep((useconds_t) delay * 1000);
+	}
+}
+
 /* Whether a selected table's replica identity, as a Relation message
  * describes it, still gives the key the job started with (its primary key
  * then): DEFAULT and USING INDEX flag exactly those columns; FULL flags
@@ -221,6 +257,7 @@ pgo_identity_kept(pgo_db *db, pgo_table *t, const pgo_msg *m)
 		char oid[16], sql[1024];
 		const char *params[] = {oid};
 		PGresult *res;
+		pgo_wait_visible(db);
 		snprintf(oid, sizeof oid, "%u", t->oid);
 		snprintf(
 		    sql, sizeof sql,
