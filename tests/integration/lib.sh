@@ -52,9 +52,30 @@ as_pg() {
 	fi
 }
 
+# A port a test takes (its clusters, its other servers) stays reserved
+# for the test's whole run, in a directory the tests running in parallel
+# share: a cluster stopped for an outage keeps its port, which another
+# test would otherwise find free and take.
+IT_PORTS_DIR=${TMPDIR:-/tmp}/syncd-it-ports
+it_reserve() { # it_reserve PORT: reserved for this test ($$), or false
+	d="$IT_PORTS_DIR/$1"
+	if mkdir "$d" 2>/dev/null; then
+		echo $$ >"$d/pid"
+		return 0
+	fi
+	owner=$(cat "$d/pid" 2>/dev/null || true)
+	# a reservation whose test is gone is taken over
+	[ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null || return 1
+	rm -rf "$d"
+	mkdir "$d" 2>/dev/null || return 1
+	echo $$ >"$d/pid"
+}
 it_free_port() {
+	mkdir -p "$IT_PORTS_DIR"
+	chmod 1777 "$IT_PORTS_DIR" 2>/dev/null || true
 	port=$(( 20000 + ($$ * 7 + $(date +%N | sed 's/^0*//;s/^$/0/')) % 30000 ))
-	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+	while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ||
+		! it_reserve "$port"; do
 		port=$((port + 1))
 	done
 	echo "$port"
@@ -146,6 +167,9 @@ it_cleanup() {
 	for name in $IT_CLUSTERS; do
 		as_pg "$PGBIN/pg_ctl" -D "$IT_WORK/pg-$name/data" -m immediate stop \
 			>/dev/null 2>&1 || true
+	done
+	for d in "$IT_PORTS_DIR"/*; do
+		[ "$(cat "$d/pid" 2>/dev/null)" != $$ ] || rm -rf "$d"
 	done
 	if [ $rc -ne 0 ] && [ -n "${KEEP_WORK:-}" ]; then
 		it_log "work directory kept: $IT_WORK"

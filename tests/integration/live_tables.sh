@@ -73,6 +73,15 @@ wait_copies() {
 	done
 	it_fail "$mode: $1 copies while streaming not done: $(tail -n 20 "$W/$mode.log")"
 }
+# logged TEXT...: waits up to 15 s until the job's log has every TEXT
+logged() {
+	for _ in $(seq 1 150); do
+		local all=1
+		for x in "$@"; do grep -qF "$x" "$W/$mode.log" || all=0; done
+		[ $all = 1 ] && return 0
+		sleep 0.1
+	done
+}
 synced() { slot_wait src "syncd_lt_$mode" "$(S 'select pg_current_wal_lsn()')"; }
 same() { # same TABLE WHAT
 	a=$(table_hash src "l_$mode" "$1")
@@ -137,11 +146,8 @@ SQL
 	S "alter table t_new rename to gone_new" >/dev/null
 	S "create table t_nokey (id int, v text)" >/dev/null
 	S "insert into t_nokey values (1, 'a')" >/dev/null
-	for _ in $(seq 1 150); do
-		grep -q "t_new in database \"l_$mode\" left the selection" "$W/$mode.log" &&
-			grep -q "t_nokey in database \"l_$mode\" matches tables but is not synced: it has no primary key" "$W/$mode.log" && break
-		sleep 0.1
-	done
+	logged "t_new in database \"l_$mode\" left the selection" \
+		"t_nokey in database \"l_$mode\" matches tables but is not synced: it has no primary key"
 	it_assert_contains "$W/$mode.log" "table public.t_new in database \"l_$mode\" left the selection while streaming (it is now public.gone_new"
 	it_assert_contains "$W/$mode.log" "table public.t_nokey in database \"l_$mode\" matches tables but is not synced: it has no primary key"
 	S "insert into gone_new values (3000000, 'after the rename')" >/dev/null
@@ -174,11 +180,8 @@ SQL
 		S "insert into t_moved values (501, 'after the rename')" >/dev/null
 		wait_copies $((n + 4))
 		synced
-		for _ in $(seq 1 150); do
-			grep -q "t_drop in database \"l_$mode\" left the selection" "$W/$mode.log" &&
-				grep -q "t_ren in database \"l_$mode\" left the selection" "$W/$mode.log" && break
-			sleep 0.1
-		done
+		logged "t_drop in database \"l_$mode\" left the selection" \
+			"t_ren in database \"l_$mode\" left the selection"
 		it_assert_contains "$W/$mode.log" "table public.t_drop in database \"l_$mode\" left the selection while streaming (dropped)"
 		it_assert_contains "$W/$mode.log" "table public.t_ren in database \"l_$mode\" left the selection while streaming (it is now public.gone_ren"
 		it_assert_eq 500 "$(D "select count(*) from t_drop")" "$mode H: rows of t_drop before its drop"
